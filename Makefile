@@ -1,0 +1,53 @@
+# The README's two commands: `make run` and `make test`.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(shell command -v $(PYTHON))
+
+.PHONY: run test lint typecheck bench chromium clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.runtime: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --no-dev
+	@rm -f .venv/.dev
+	@touch $@
+
+.venv/.dev: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch .venv/.runtime $@
+
+## Run Relink on SQLite at http://127.0.0.1:8000 with the demo platform.
+run: .venv/.runtime
+	.venv/bin/relink migrate
+	.venv/bin/relink demo
+	.venv/bin/relink serve --host 127.0.0.1 --port 8000
+
+## Install test dependencies and Chromium, then run every test.
+test: .venv/.dev chromium
+	.venv/bin/ruff check relink tests bench
+	.venv/bin/ruff format --check relink tests bench
+	.venv/bin/mypy
+	.venv/bin/pytest
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Chromium from the system package manager"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+lint: .venv/.dev
+	.venv/bin/ruff check relink tests bench
+	.venv/bin/ruff format --check relink tests bench
+
+typecheck: .venv/.dev
+	.venv/bin/mypy
+
+bench: .venv/.dev
+	.venv/bin/python -m bench
+
+clean:
+	rm -rf .venv $(TOOLS) var

@@ -1,0 +1,1 @@
+"""Financial Connections accounts (``fca_``)."""

@@ -1,0 +1,1 @@
+"""The wire layer shared by every /v1 resource."""

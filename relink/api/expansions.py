@@ -1,0 +1,54 @@
+"""Which function renders an id for ``expand[]``, by id prefix (an explicit registry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from relink.accounts.repository import AccountRepository
+from relink.accounts.schemas import render_account
+from relink.api.router import FETCHERS, ApiCall
+from relink.authorizations.repository import AuthorizationRepository
+from relink.authorizations.schemas import render_authorization
+from relink.connect_accounts.repository import ConnectedAccountRepository
+from relink.connect_accounts.schemas import render_connected_account
+from relink.customers.repository import CustomerRepository
+from relink.customers.schemas import render_customer
+from relink.institutions.repository import InstitutionRepository
+from relink.institutions.schemas import render_institution
+
+
+def _customer(call: ApiCall, object_id: str) -> dict[str, Any] | None:
+    found = CustomerRepository(call.session, call.scope).find(object_id)
+    return render_customer(found) if found else None
+
+
+def _connected_account(call: ApiCall, object_id: str) -> dict[str, Any] | None:
+    found = ConnectedAccountRepository(call.session, call.scope).find(object_id)
+    return render_connected_account(found) if found else None
+
+
+def _institution(call: ApiCall, object_id: str) -> dict[str, Any] | None:
+    found = InstitutionRepository(call.session, call.scope.livemode).find(object_id)
+    return render_institution(found) if found else None
+
+
+def _authorization(call: ApiCall, object_id: str) -> dict[str, Any] | None:
+    found = AuthorizationRepository(call.session, call.scope).find(object_id)
+    return render_authorization(call.session, call.scope, found) if found else None
+
+
+def _account(call: ApiCall, object_id: str) -> dict[str, Any] | None:
+    found = AccountRepository(call.session, call.scope).find(object_id)
+    return render_account(call.session, call.scope, found) if found else None
+
+
+def register() -> None:
+    FETCHERS.update(
+        {
+            "cus": _customer,
+            "acct": _connected_account,
+            "fcinst": _institution,
+            "fcauth": _authorization,
+            "fca": _account,
+        }
+    )

@@ -1,0 +1,128 @@
+"""Idempotency keys: replay, mismatch (400) and in-flight (409).
+
+The in-flight record is committed before the handler runs, so a concurrent request
+with the same key sees it and gets 409. The response is stored in the handler's own
+transaction, so the stored answer and the state change commit together. A request
+that fails (validation or otherwise) removes its record and stores nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from relink.db import Database
+from relink.kit import clock
+from relink.kit.errors import IdempotencyInFlight, IdempotencyMismatch, InvalidRequest
+from relink.models import IdempotencyRecord
+from relink.tenancy import Scope
+
+MAX_KEY_LENGTH = 255
+RETENTION = dt.timedelta(hours=24)
+IN_FLIGHT_LEASE = dt.timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: str
+
+
+class IdempotencyGate:
+    def __init__(self, database: Database, scope: Scope, key: str, digest: str) -> None:
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise InvalidRequest(
+                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.",
+                param="Idempotency-Key",
+            )
+        self.database = database
+        self.scope = scope
+        self.key = key
+        self.digest = digest
+        self.record_id: int | None = None
+
+    def _where(self) -> tuple[ColumnElement[bool], ...]:
+        return (
+            IdempotencyRecord.platform_id == self.scope.platform_id,
+            IdempotencyRecord.livemode == self.scope.livemode,
+            IdempotencyRecord.key == self.key,
+        )
+
+    def enter(self) -> Replay | None:
+        now = clock.now()
+        try:
+            with self.database.unit_of_work() as session:
+                existing = session.scalars(select(IdempotencyRecord).where(*self._where())).first()
+                if existing is not None and existing.created_at < now - RETENTION:
+                    session.delete(existing)
+                    session.flush()
+                    existing = None
+                if existing is not None:
+                    return self._judge(session, existing, now)
+                record = IdempotencyRecord(
+                    platform_id=self.scope.platform_id,
+                    livemode=self.scope.livemode,
+                    key=self.key,
+                    request_digest=self.digest,
+                    created_at=now,
+                    locked_until=now + IN_FLIGHT_LEASE,
+                )
+                session.add(record)
+                session.flush()
+                self.record_id = record.id
+                return None
+        except IntegrityError:
+            raise self._in_flight() from None
+
+    def _judge(
+        self, session: Session, existing: IdempotencyRecord, now: dt.datetime
+    ) -> Replay | None:
+        if existing.request_digest != self.digest:
+            raise IdempotencyMismatch(
+                "Keys for idempotent requests can only be used with the same parameters "
+                "they were first used with. Try using a key other than "
+                f"'{self.key}' if you meant to execute a different request."
+            )
+        if existing.response_status is not None and existing.response_body is not None:
+            return Replay(existing.response_status, existing.response_body)
+        if existing.locked_until is not None and existing.locked_until > now:
+            raise self._in_flight()
+        # The first request's process died mid-request: take the key over.
+        taken = session.execute(  # type: ignore[attr-defined]
+            update(IdempotencyRecord)
+            .where(
+                IdempotencyRecord.id == existing.id,
+                IdempotencyRecord.locked_until == existing.locked_until,
+            )
+            .values(locked_until=now + IN_FLIGHT_LEASE)
+        ).rowcount
+        if not taken:
+            raise self._in_flight()
+        self.record_id = existing.id
+        return None
+
+    def _in_flight(self) -> IdempotencyInFlight:
+        return IdempotencyInFlight(
+            "There is currently another in-progress request using this Stripe-compatible "
+            f"Idempotency-Key ('{self.key}'). Please try again later."
+        )
+
+    def record(self, session: Session, status: int, body: str) -> None:
+        session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.id == self.record_id)
+            .values(response_status=status, response_body=body, locked_until=None)
+        )
+
+    def abandon(self) -> None:
+        with self.database.unit_of_work() as session:
+            session.execute(
+                delete(IdempotencyRecord).where(
+                    IdempotencyRecord.id == self.record_id,
+                    IdempotencyRecord.response_status.is_(None),
+                )
+            )

@@ -1,0 +1,262 @@
+"""The /v1 request pipeline, in one place.
+
+decode (form or JSON) → authenticate the key → rate limit → idempotency →
+run the handler in a unit of work → expand → render, with Stripe's error envelope,
+``Request-Id`` and ``Stripe-Version`` on every answer. Handlers are plain functions
+``(call: ApiCall) -> dict`` that read parameters, call one service and return the wire
+object; they never commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from relink.api import expand as expansion
+from relink.api.auth import Caller, authenticate
+from relink.api.idempotency import IdempotencyGate, Replay
+from relink.api.params import Params
+from relink.events.service import EventContext
+from relink.kit.errors import ApiError, ApiServerError, InvalidRequest, RateLimited
+from relink.kit.forms import FormError, decode_query
+from relink.runtime import Runtime
+from relink.tenancy import Scope
+
+log = structlog.get_logger("relink.api")
+
+Handler = Callable[["ApiCall"], dict[str, Any]]
+Fetcher = Callable[["ApiCall", str], dict[str, Any] | None]
+
+# Set by relink.api.expansions at app creation: id prefix → fetcher.
+FETCHERS: dict[str, Fetcher] = {}
+
+MAX_BODY_BYTES = 1_000_000
+
+
+@dataclass
+class ApiCall:
+    session: Session
+    scope: Scope
+    params: Params
+    path: dict[str, str]
+    runtime: Runtime
+    request_id: str
+    api_version: str
+    key_id: str
+    idempotency_key: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def event_context(self) -> EventContext:
+        return EventContext(self.api_version, self.request_id, self.idempotency_key)
+
+    @property
+    def actor(self) -> str:
+        return f"api_key:{self.key_id}"
+
+    def fetch(self, object_id: str) -> dict[str, Any] | None:
+        prefix = object_id.split("_", 1)[0]
+        fetcher = FETCHERS.get(prefix)
+        return fetcher(self, object_id) if fetcher else None
+
+
+def json_response(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def error_response(error: ApiError) -> Response:
+    return json_response(error.body(), error.status, error.headers)
+
+
+def request_id_of(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "req_unknown"))
+
+
+class ApiRouter:
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def get(self, path: str) -> Callable[[Handler], Handler]:
+        return self._register("GET", path)
+
+    def post(self, path: str) -> Callable[[Handler], Handler]:
+        return self._register("POST", path)
+
+    def delete(self, path: str) -> Callable[[Handler], Handler]:
+        return self._register("DELETE", path)
+
+    def _register(self, method: str, path: str) -> Callable[[Handler], Handler]:
+        def decorator(handler: Handler) -> Handler:
+            async def endpoint(request: Request) -> Response:
+                return await _serve(request, method, handler)
+
+            endpoint.__name__ = handler.__name__
+            self.routes.append(Route(path, endpoint, methods=[method], name=handler.__name__))
+            return handler
+
+        return decorator
+
+
+async def _decode(request: Request, method: str) -> dict[str, Any]:
+    query = decode_query(request.url.query) if request.url.query else {}
+    if method != "POST":
+        return query
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise InvalidRequest("Request body too large.")
+    if not body:
+        return query
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        try:
+            decoded = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InvalidRequest("Invalid JSON body.") from None
+        if not isinstance(decoded, dict):
+            raise InvalidRequest("The JSON body must be an object.")
+        return {**query, **decoded}
+    return {**query, **decode_query(body)}
+
+
+async def _serve(request: Request, method: str, handler: Handler) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    request_id = request_id_of(request)
+    api_version = request.headers.get("stripe-version") or runtime.settings.default_api_version
+    headers = {"Stripe-Version": api_version}
+    try:
+        try:
+            data = await _decode(request, method)
+        except FormError as error:
+            raise InvalidRequest(str(error), param=error.key) from None
+        except UnicodeDecodeError:
+            raise InvalidRequest("The request body is not valid UTF-8.") from None
+        if request.headers.get("stripe-account"):
+            raise InvalidRequest(
+                "The Stripe-Account header is not supported by Relink: use the connected "
+                "account's own holder parameters instead.",
+                param="Stripe-Account",
+            )
+        response = await run_in_threadpool(
+            _run,
+            runtime,
+            request,
+            method,
+            handler,
+            data,
+            request_id,
+            api_version,
+        )
+    except ApiError as error:
+        response = error_response(error)
+    except Exception:
+        log.exception("api.unhandled_error", request_id=request_id, path=request.url.path)
+        response = error_response(
+            ApiServerError(f"An unexpected error occurred (request {request_id}).")
+        )
+    response.headers.update(headers)
+    return response
+
+
+def _run(
+    runtime: Runtime,
+    request: Request,
+    method: str,
+    handler: Handler,
+    data: dict[str, Any],
+    request_id: str,
+    api_version: str,
+) -> Response:
+    database = runtime.database
+    with database.read_only() as session:
+        caller = authenticate(session, request.headers.get("authorization"))
+    limiter = request.app.state.rate_limiters[caller.scope.livemode]
+    wait = limiter.acquire(caller.key_id)
+    if wait is not None:
+        raise RateLimited(
+            "Too many requests hit the API too quickly.",
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
+
+    idempotency_key = request.headers.get("idempotency-key") if method == "POST" else None
+    gate: IdempotencyGate | None = None
+    if idempotency_key is not None:
+        digest = _request_digest(method, request.url.path, data)
+        gate = IdempotencyGate(database, caller.scope, idempotency_key, digest)
+        replay = gate.enter()
+        if isinstance(replay, Replay):
+            return json_response(
+                json.loads(replay.body), replay.status, {"Idempotent-Replayed": "true"}
+            )
+    try:
+        with database.unit_of_work() as session:
+            body = _handle(
+                session,
+                caller,
+                request,
+                handler,
+                data,
+                runtime,
+                request_id,
+                api_version,
+                idempotency_key,
+            )
+            text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+            if gate is not None:
+                gate.record(session, 200, text)
+    except BaseException:
+        if gate is not None:
+            gate.abandon()
+        raise
+    return Response(text, media_type="application/json")
+
+
+def _handle(
+    session: Session,
+    caller: Caller,
+    request: Request,
+    handler: Handler,
+    data: dict[str, Any],
+    runtime: Runtime,
+    request_id: str,
+    api_version: str,
+    idempotency_key: str | None,
+) -> dict[str, Any]:
+    params = Params(data)
+    expand_paths = params.strings("expand") or []
+    call = ApiCall(
+        session=session,
+        scope=caller.scope,
+        params=params,
+        path=dict(request.path_params),
+        runtime=runtime,
+        request_id=request_id,
+        api_version=api_version,
+        key_id=caller.key_id,
+        idempotency_key=idempotency_key,
+    )
+    body = handler(call)
+    if expand_paths:
+        expansion.apply(body, expand_paths, call.fetch)
+    return body
+
+
+def _request_digest(method: str, path: str, data: dict[str, Any]) -> str:
+    canonical = json.dumps([method, path, data], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,87 @@
+"""create_app(settings): routers, middleware, error handlers, mounts."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from relink.api.ratelimit import RateLimiter
+from relink.api.registry import API_ROUTERS
+from relink.api.router import error_response
+from relink.config import Settings
+from relink.kit.errors import ResourceMissing
+from relink.runtime import Runtime
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (``req_…``) and puts it on the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = "req_" + secrets.token_urlsafe(12)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    runtime = runtime or Runtime.from_settings(settings or Settings())
+    app = FastAPI(title="Relink", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.runtime = runtime
+    app.state.rate_limiters = {
+        False: RateLimiter(
+            runtime.settings.rate_limit_test_per_second, runtime.settings.rate_limit_burst
+        ),
+        True: RateLimiter(
+            runtime.settings.rate_limit_live_per_second, runtime.settings.rate_limit_burst
+        ),
+    }
+    for router in API_ROUTERS:
+        app.router.routes.extend(router.routes)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> Response:
+        try:
+            with runtime.database.read_only() as session:
+                session.execute(text("SELECT 1"))
+        except Exception:
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @app.api_route(
+        "/v1/{rest:path}",
+        methods=["GET", "POST", "DELETE", "PUT", "PATCH"],
+        include_in_schema=False,
+    )
+    def unknown_api_route(request: Request, rest: str) -> Response:
+        error = ResourceMissing("route", rest)
+        error.message = f"Unrecognized request URL ({request.method}: /v1/{rest})."
+        error.instance_code = None
+        error.param = None
+        return error_response(error)
+
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def asgi_factory() -> Any:
+    """Entry point for ``uvicorn --factory relink.app:asgi_factory``."""
+    return create_app()

@@ -1,0 +1,1 @@
+"""Authorizations (``fcauth_``): one consent at one institution; what relink repairs."""

@@ -1,0 +1,181 @@
+"""The ``relink`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from relink.config import Settings
+from relink.models import Role
+from relink.platforms.service import PlatformError, create_platform, create_user
+from relink.runtime import Runtime
+
+app = typer.Typer(
+    help="Relink: self-hosted bank connections with hosted relink.", no_args_is_help=True
+)
+platforms_app = typer.Typer(help="Manage platforms.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage team users.", no_args_is_help=True)
+app.add_typer(platforms_app, name="platforms")
+app.add_typer(users_app, name="users")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def _runtime() -> Runtime:
+    return Runtime.from_settings(Settings())
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations to RELINK_DATABASE_URL and register institutions."""
+    from relink.institutions.service import register_institutions
+    from relink.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url)
+    runtime = Runtime.from_settings(settings)
+    with runtime.database.unit_of_work() as session:
+        register_institutions(session)
+    console.print("Database is up to date.")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Web worker processes.")] = 1,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not run the outbox worker in-process.")
+    ] = False,
+) -> None:
+    """Serve the dashboard, API, hosted pages and sandbox bank."""
+    import os
+
+    import uvicorn
+
+    from relink.production import check_production_settings
+
+    settings = Settings()
+    problem = check_production_settings(settings)
+    if problem:
+        raise fail(problem)
+    if no_worker:
+        os.environ["RELINK_IN_PROCESS_WORKER"] = "false"
+    uvicorn.run(
+        "relink.app:asgi_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        proxy_headers=True,
+    )
+
+
+@platforms_app.command("create")
+def platforms_create(
+    name: Annotated[str, typer.Option(help="The business's name.")],
+    owner_email: Annotated[str, typer.Option(help="Email of the owner (confirmed).")],
+    password: Annotated[
+        str | None, typer.Option(help="Owner password (generated if omitted).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create a platform with an owner and test/live secret keys."""
+    runtime = _runtime()
+    try:
+        with runtime.database.unit_of_work() as session:
+            created = create_platform(session, name, owner_email, password=password)
+    except PlatformError as error:
+        raise fail(str(error)) from None
+    result = {
+        "platform": created.platform.id,
+        "test_secret_key": created.test_secret_key,
+        "live_secret_key": created.live_secret_key,
+        "owner_email": created.owner.email,
+        "owner_password": created.owner_password,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    for key, value in result.items():
+        console.print(f"{key}: {value}", highlight=False)
+
+
+@users_app.command("create")
+def users_create(
+    platform: Annotated[str, typer.Option(help="Platform id (acct_…).")],
+    email: Annotated[str, typer.Option(help="The user's email.")],
+    role: Annotated[Role, typer.Option(help="owner, admin or viewer.")] = Role.viewer,
+    password: Annotated[str | None, typer.Option(help="Password (generated if omitted).")] = None,
+    confirmed: Annotated[bool, typer.Option(help="Mark the email address as confirmed.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Add a team user to a platform."""
+    from relink.models import Platform
+
+    runtime = _runtime()
+    try:
+        with runtime.database.unit_of_work() as session:
+            if session.get(Platform, platform) is None:
+                raise PlatformError(f"no such platform: {platform}")
+            user, plain = create_user(
+                session, platform, email, role, password=password, confirmed=confirmed
+            )
+    except PlatformError as error:
+        raise fail(str(error)) from None
+    result = {
+        "user": user.id,
+        "platform": platform,
+        "email": user.email,
+        "role": user.role,
+        "password": plain,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    for key, value in result.items():
+        console.print(f"{key}: {value}", highlight=False)
+
+
+@app.command()
+def demo(
+    public_url: Annotated[str | None, typer.Option(help="Base URL to print.")] = None,
+) -> None:
+    """Create the demo platform once and print its login and test key."""
+    from relink.demo import ensure_demo_platform
+
+    settings = Settings()
+    runtime = Runtime.from_settings(settings)
+    credentials = ensure_demo_platform(runtime)
+    base = public_url or settings.public_url
+    console.print(f"\n[bold]Relink is starting at {base}[/bold]\n", highlight=False)
+    console.print(
+        f"  Login:     {credentials['owner_email']} / {credentials['owner_password']}",
+        highlight=False,
+    )
+    console.print(f"  Test key:  {credentials['test_secret_key']}", highlight=False)
+    console.print("\n  Try:", highlight=False)
+    console.print(
+        f"  1. curl {base}/v1/financial_connections/institutions -u {credentials['test_secret_key']}:",
+        highlight=False,
+    )
+    console.print(
+        f"  2. curl {base}/v1/customers -u {credentials['test_secret_key']}: -d email={credentials['owner_email']}",
+        highlight=False,
+    )
+    console.print(f"  3. curl {base}/healthz\n", highlight=False)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,63 @@
+"""Settings read from the environment (``RELINK_`` prefix) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RELINK_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite:///./var/relink.db"
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: str | None = None
+    var_dir: Path = Path("./var")
+
+    email_backend: Literal["mailbox", "smtp"] = "mailbox"
+    email_from: str = "Relink <no-reply@localhost>"
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+
+    allow_sqlite_in_production: bool = False
+    database_pool_size: int = 10
+    database_max_overflow: int = 10
+
+    # Requests per second per API key (token bucket), and the bucket size.
+    rate_limit_live_per_second: float = 100.0
+    rate_limit_test_per_second: float = 100.0
+    rate_limit_burst: int = 200
+
+    # Outgoing webhooks may target private networks only when allowed here.
+    webhook_allow_private_networks: bool = False
+
+    sandbox_bank_database_url: str | None = None
+
+    default_api_version: str = Field(default="2025-10-29.preview")
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The configured secret, or one generated once into ``var/secret.key`` in development."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        generated = secrets.token_urlsafe(48)
+        path.write_text(generated)
+        path.chmod(0o600)
+        return generated
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,1 @@
+"""Connect connected accounts (``acct_``), the second kind of account holder."""

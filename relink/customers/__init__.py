@@ -1,0 +1,1 @@
+"""Customers (``cus_``): account holders with an email address for relink emails."""

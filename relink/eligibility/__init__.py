@@ -1,0 +1,1 @@
+"""Who may receive a hosted relink request (spec 20-relink §1)."""

@@ -1,0 +1,1 @@
+"""Events (``evt_``): records of state changes, delivered to webhook endpoints."""

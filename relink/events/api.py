@@ -1,0 +1,79 @@
+"""/v1/events (30-day window)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from relink.api.params import Params
+from relink.api.rendering import render_list
+from relink.api.router import ApiCall, ApiRouter
+from relink.events.repository import EventRepository
+from relink.events.schemas import render_event
+from relink.kit.clock import from_unix
+from relink.kit.errors import ResourceMissing
+from relink.kit.pagination import paginate, read_cursor
+from relink.models import Event
+
+router = ApiRouter()
+RETENTION = dt.timedelta(days=30)
+
+
+def _created_filter(params: Params) -> list[Any]:
+    conditions: list[Any] = []
+    if not params.has("created"):
+        return conditions
+    raw = params.raw("created")
+    if isinstance(raw, (str, int)) and not isinstance(raw, bool):
+        exact = params.integer("created")
+        if exact is not None:
+            conditions.append(Event.created_at >= from_unix(exact))
+            conditions.append(Event.created_at < from_unix(exact + 1))
+        return conditions
+    created = params.nested("created")
+    if created is None:
+        return conditions
+    for operator in ("gt", "gte", "lt", "lte"):
+        value = created.integer(operator, minimum=0)
+        if value is None:
+            continue
+        moment = from_unix(value)
+        conditions.append(
+            {
+                "gt": Event.created_at >= from_unix(value + 1),
+                "gte": Event.created_at >= moment,
+                "lt": Event.created_at < moment,
+                "lte": Event.created_at < from_unix(value + 1),
+            }[operator]
+        )
+    return conditions
+
+
+@router.get("/v1/events")
+def list_events(call: ApiCall) -> dict[str, Any]:
+    cursor = read_cursor(call.params)
+    event_type = call.params.text("type", max_length=200)
+    types = call.params.strings("types")
+    conditions = _created_filter(call.params)
+    call.params.ignore("delivery_success")
+    call.params.finish()
+    repository = EventRepository(call.session, call.scope)
+    query = repository.select().where(Event.created_at >= call.scope.now() - RETENTION, *conditions)
+    if event_type is not None:
+        if event_type.endswith("*"):
+            query = query.where(Event.type.startswith(event_type[:-1]))
+        else:
+            query = query.where(Event.type == event_type)
+    if types:
+        query = query.where(Event.type.in_(types))
+    page = paginate(call.session, query, Event.id, cursor)
+    return render_list("/v1/events", [render_event(e) for e in page.items], page.has_more)
+
+
+@router.get("/v1/events/{id}")
+def retrieve_event(call: ApiCall) -> dict[str, Any]:
+    call.params.finish()
+    event = EventRepository(call.session, call.scope).get(call.path["id"])
+    if event.created_at < call.scope.now() - RETENTION:
+        raise ResourceMissing("event", event.id)
+    return render_event(event)

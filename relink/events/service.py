@@ -1,0 +1,69 @@
+"""Emitting events: one event row plus one outbox delivery per matching enabled endpoint,
+all in the caller's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from relink.events.repository import WebhookEndpointRepository
+from relink.kit import ids
+from relink.models import Event, WebhookEndpoint
+from relink.outbox.service import enqueue
+from relink.tenancy import Scope
+
+WEBHOOK_DELIVERY = "webhook.deliver"
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """Where a state change came from, recorded on its events."""
+
+    api_version: str
+    request_id: str | None = None
+    idempotency_key: str | None = None
+
+
+def endpoint_wants(endpoint: WebhookEndpoint, event_type: str) -> bool:
+    return endpoint.status == "enabled" and (
+        "*" in endpoint.enabled_events or event_type in endpoint.enabled_events
+    )
+
+
+def emit(
+    session: Session,
+    scope: Scope,
+    event_type: str,
+    data_object: dict[str, Any],
+    context: EventContext,
+    *,
+    previous_attributes: dict[str, Any] | None = None,
+) -> Event:
+    event = Event(
+        id=ids.new("evt"),
+        platform_id=scope.platform_id,
+        livemode=scope.livemode,
+        type=event_type,
+        api_version=context.api_version,
+        object_id=str(data_object.get("id", "")),
+        data_object=data_object,
+        previous_attributes=previous_attributes,
+        request_id=context.request_id,
+        idempotency_key=context.idempotency_key,
+        created_at=scope.now(),
+    )
+    session.add(event)
+    endpoints = WebhookEndpointRepository(session, scope)
+    for endpoint in session.scalars(endpoints.select()):
+        if endpoint_wants(endpoint, event_type):
+            enqueue(
+                session,
+                WEBHOOK_DELIVERY,
+                {"event_id": event.id, "endpoint_id": endpoint.id},
+                dedupe_key=f"webhook:{event.id}:{endpoint.id}",
+                platform_id=scope.platform_id,
+                livemode=scope.livemode,
+            )
+    return event

@@ -1,0 +1,1 @@
+"""Institutions (``fcinst_``): banks, served by connectors."""

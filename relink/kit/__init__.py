@@ -1,0 +1,1 @@
+"""Domain-free helpers: ids, clock, form decoding, errors, crypto."""

@@ -1,0 +1,1 @@
+"""The connection lifecycle: transitions of authorizations and accounts, with their events."""

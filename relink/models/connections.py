@@ -1,0 +1,177 @@
+"""Institutions, authorizations, accounts and their account numbers (TANs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from relink.models.base import Base, TenantMixin, id_column
+
+
+class ConnectionStatus(enum.StrEnum):
+    active = "active"
+    inactive = "inactive"
+    disconnected = "disconnected"
+
+
+class InactiveCause(enum.StrEnum):
+    access_denied = "access_denied"
+    access_expired = "access_expired"
+    account_closed = "account_closed"
+    account_unavailable = "account_unavailable"
+    institution_requirement = "institution_requirement"
+    unspecified = "unspecified"
+
+
+class RelinkAction(enum.StrEnum):
+    none = "none"
+    relink_required = "relink_required"
+
+
+class TanStatus(enum.StrEnum):
+    pending = "pending"
+    transactable = "transactable"
+    expired = "expired"
+    deactivated = "deactivated"
+
+
+class HolderType(enum.StrEnum):
+    customer = "customer"
+    account = "account"
+
+
+class InstitutionHealth(enum.StrEnum):
+    active = "active"
+    degraded = "degraded"
+    inactive = "inactive"
+
+
+class Institution(Base):
+    """A bank served by a connector. Global (not per platform); one mode each."""
+
+    __tablename__ = "institutions"
+
+    id: Mapped[str] = id_column()
+    livemode: Mapped[bool]
+    connector: Mapped[str] = mapped_column(String(40))
+    connector_key: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(String(500), default=None)
+    countries: Mapped[list[str]] = mapped_column(default=list)
+    routing_numbers: Mapped[list[str]] = mapped_column(default=list)
+    features: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    auth_kind: Mapped[str] = mapped_column(String(20), default="oauth")
+    supports_relink: Mapped[bool] = mapped_column(default=True)
+    health: Mapped[str] = mapped_column(String(10), default=InstitutionHealth.active)
+    health_checked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime]
+
+
+class Authorization(TenantMixin, Base):
+    """One consent/login at one institution, covering one or more accounts."""
+
+    __tablename__ = "authorizations"
+
+    id: Mapped[str] = id_column()
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institutions.id"))
+    holder_type: Mapped[str] = mapped_column(String(10))
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), default=None)
+    connected_account_id: Mapped[str | None] = mapped_column(
+        ForeignKey("connected_accounts.id"), default=None
+    )
+    status: Mapped[str] = mapped_column(String(15), default=ConnectionStatus.active)
+    inactive_action: Mapped[str | None] = mapped_column(String(20), default=None)
+    inactive_cause: Mapped[str | None] = mapped_column(String(30), default=None)
+    expected_deactivation_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    expected_deactivation_cause: Mapped[str | None] = mapped_column(String(30), default=None)
+    # Connector secrets (tokens), encrypted with a key derived from RELINK_SECRET_KEY.
+    grant_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # The bank-side user the grant belongs to (sandbox username, OAuth subject).
+    bank_user: Mapped[str | None] = mapped_column(String(200), default=None)
+    authenticated_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+    __table_args__ = (Index("ix_authorizations_scope_id", "platform_id", "livemode", "id"),)
+
+
+class Account(TenantMixin, Base):
+    """One bank account shared through an authorization (``fca_``)."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = id_column()
+    authorization_id: Mapped[str] = mapped_column(ForeignKey("authorizations.id"))
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institutions.id"))
+    holder_type: Mapped[str] = mapped_column(String(10))
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), default=None)
+    connected_account_id: Mapped[str | None] = mapped_column(
+        ForeignKey("connected_accounts.id"), default=None
+    )
+    session_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    # The connector's stable id of the bank account; relink matches accounts by it.
+    bank_account_id: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    last4: Mapped[str | None] = mapped_column(String(4), default=None)
+    category: Mapped[str] = mapped_column(String(20), default="cash")
+    subcategory: Mapped[str] = mapped_column(String(20), default="checking")
+    status: Mapped[str] = mapped_column(String(15), default=ConnectionStatus.active)
+    inactive_action: Mapped[str | None] = mapped_column(String(20), default=None)
+    inactive_cause: Mapped[str | None] = mapped_column(String(30), default=None)
+    expected_deactivation_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    expected_deactivation_cause: Mapped[str | None] = mapped_column(String(30), default=None)
+    permissions: Mapped[list[str]] = mapped_column(default=list)
+    subscriptions: Mapped[list[str]] = mapped_column(default=list)
+    supported_payment_method_types: Mapped[list[str]] = mapped_column(default=list)
+    balance: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    balance_refresh: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    ownership_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    ownership_refresh: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    transaction_refresh: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # When the account becomes "broken or about to break" for hosted relink
+    # (eligibility rule 1); derived by relink.eligibility.rules.relink_due_at.
+    relink_due_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        Index("ix_accounts_scope_id", "platform_id", "livemode", "id"),
+        Index("ix_accounts_authorization", "authorization_id"),
+        Index("ix_accounts_customer", "customer_id"),
+        Index("ix_accounts_connected_account", "connected_account_id"),
+        Index(
+            "ix_accounts_scope_relink_due",
+            "platform_id",
+            "livemode",
+            "id",
+            postgresql_where=text("relink_due_at IS NOT NULL"),
+            sqlite_where=text("relink_due_at IS NOT NULL"),
+        ),
+    )
+
+
+class AccountNumber(TenantMixin, Base):
+    """A payment-network number of an account; tokenized numbers (TANs) expire."""
+
+    __tablename__ = "account_numbers"
+
+    id: Mapped[str] = id_column()
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    identifier_type: Mapped[str] = mapped_column(String(30), default="tokenized_account_number")
+    status: Mapped[str] = mapped_column(String(15), default=TanStatus.transactable)
+    expected_expiry_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    supported_networks: Mapped[list[str]] = mapped_column(default=lambda: ["ach"])
+    routing_number: Mapped[str | None] = mapped_column(String(20), default=None)
+    number_last4: Mapped[str | None] = mapped_column(String(4), default=None)
+    # The expiry date an "upcoming expiry" event was already emitted for (once per date).
+    expiry_warned_for: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        Index("ix_account_numbers_account", "account_id"),
+        Index("ix_account_numbers_expiry", "status", "expected_expiry_at"),
+    )

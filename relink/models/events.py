@@ -1,0 +1,52 @@
+"""Events and webhook endpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Index, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from relink.models.base import Base, TenantMixin, id_column
+
+
+class Event(TenantMixin, Base):
+    __tablename__ = "events"
+
+    id: Mapped[str] = id_column()
+    type: Mapped[str] = mapped_column(String(100))
+    api_version: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(40))
+    data_object: Mapped[dict[str, Any]]
+    previous_attributes: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    request_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        Index("ix_events_scope_id", "platform_id", "livemode", "id"),
+        Index("ix_events_scope_type", "platform_id", "livemode", "type", "id"),
+        Index("ix_events_object", "object_id"),
+    )
+
+
+class WebhookEndpoint(TenantMixin, Base):
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = id_column()
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str | None] = mapped_column(String(5000), default=None)
+    enabled_events: Mapped[list[str]] = mapped_column(default=list)
+    api_version: Mapped[str | None] = mapped_column(String(40), default=None)
+    status: Mapped[str] = mapped_column(String(10), default="enabled")
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    # The signing secret is needed to sign, so it is encrypted rather than hashed.
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    previous_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    failing_since: Mapped[dt.datetime | None] = mapped_column(default=None)
+    deleted: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (Index("ix_webhook_endpoints_scope_id", "platform_id", "livemode", "id"),)

@@ -1,0 +1,98 @@
+"""Financial Connections sessions (link and relink) and the relink request timeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from relink.models.base import Base, TenantMixin, id_column
+
+
+class SessionStatus(enum.StrEnum):
+    pending = "pending"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class Session(TenantMixin, Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = id_column()
+    holder_type: Mapped[str] = mapped_column(String(10))
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), default=None)
+    connected_account_id: Mapped[str | None] = mapped_column(
+        ForeignKey("connected_accounts.id"), default=None
+    )
+    client_secret: Mapped[str] = mapped_column(String(120))
+    permissions: Mapped[list[str]] = mapped_column(default=list)
+    prefetch: Mapped[list[str]] = mapped_column(default=list)
+    filters: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    limits: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    return_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    ui_mode: Mapped[str] = mapped_column(String(10), default="modal")
+    delivery_method: Mapped[str | None] = mapped_column(String(10), default=None)
+    hosted_return_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    relink_authorization_id: Mapped[str | None] = mapped_column(
+        ForeignKey("authorizations.id"), default=None
+    )
+    relink_account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), default=None)
+    status: Mapped[str] = mapped_column(String(10), default=SessionStatus.pending)
+    cancelled_reason: Mapped[str | None] = mapped_column(String(30), default=None)
+    result_authorization_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    result_account_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    failure_reason: Mapped[str | None] = mapped_column(String(20), default=None)
+    # Hosted link: the token is derived from the session id with a server key, so
+    # only its digest is stored and the URL can still be shown while pending.
+    link_token_digest: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    link_last_visit_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # Who asked: "user:<id>", "api_key:<id>", "automation".
+    created_by: Mapped[str | None] = mapped_column(String(60), default=None)
+    locale: Mapped[str | None] = mapped_column(String(10), default=None)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        Index("ix_sessions_scope_id", "platform_id", "livemode", "id"),
+        Index("ix_sessions_relink_account", "relink_account_id", "created_at"),
+        Index("ix_sessions_relink_authorization", "relink_authorization_id"),
+        # One pending hosted session per account, enforced by the database.
+        Index(
+            "uq_sessions_pending_hosted_account",
+            "relink_account_id",
+            unique=True,
+            postgresql_where=text("status = 'pending' AND ui_mode = 'hosted'"),
+            sqlite_where=text("status = 'pending' AND ui_mode = 'hosted'"),
+        ),
+    )
+
+
+class TimelineKind(enum.StrEnum):
+    created = "created"
+    email_queued = "email_queued"
+    email_sent = "email_sent"
+    email_failed = "email_failed"
+    viewed = "viewed"
+    opened = "opened"
+    authenticated = "authenticated"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+    expired = "expired"
+
+
+class SessionTimelineEntry(Base):
+    __tablename__ = "session_timeline"
+
+    id: Mapped[str] = id_column()
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    at: Mapped[dt.datetime]
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (Index("ix_session_timeline_session", "session_id", "at"),)

@@ -1,0 +1,1 @@
+"""Platforms, team users and API keys."""

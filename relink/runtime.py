@@ -1,0 +1,45 @@
+"""What a running Relink process holds: settings, database, keys, connectors."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+
+from relink.config import Settings
+from relink.db import Database, make_engine
+from relink.kit.crypto import SecretBox, derive_key
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    secret_box: SecretBox
+    link_key: bytes
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        engine = make_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
+        secret = settings.resolved_secret_key
+        return cls(
+            settings=settings,
+            database=Database(engine),
+            secret_box=SecretBox(secret),
+            link_key=derive_key(secret, "relink-hosted-link-token"),
+        )
+
+    def link_token(self, session_id: str) -> str:
+        """The hosted link token of a session: 256 bits derived with a server-held key.
+
+        Only its SHA-256 is stored; deriving it lets the API show the session's ``url``
+        while it is pending without keeping the token itself.
+        """
+        mac = hmac.new(self.link_key, session_id.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()

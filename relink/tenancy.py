@@ -1,0 +1,75 @@
+"""Tenancy in one place: every tenant query starts from a :class:`ScopedRepository`.
+
+A repository is built for one ``(platform, livemode)`` scope; its ``select()`` already
+filters by both, so a caller cannot forget the scope, and objects of another platform
+or mode are indistinguishable from missing ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from relink.kit import clock
+from relink.kit.errors import ResourceMissing
+
+Model = TypeVar("Model")
+
+
+@dataclass(frozen=True)
+class Scope:
+    platform_id: str
+    livemode: bool
+    # Sandbox time offset (test mode only), from the platform's test clock.
+    clock_offset_seconds: int = 0
+
+    def now(self) -> dt.datetime:
+        """The current time as this scope sees it (test mode may be advanced)."""
+        if self.livemode or not self.clock_offset_seconds:
+            return clock.now()
+        return clock.now() + dt.timedelta(seconds=self.clock_offset_seconds)
+
+    @property
+    def mode(self) -> str:
+        return "live" if self.livemode else "test"
+
+
+class ScopedRepository(Generic[Model]):
+    model: ClassVar[type[Any]]
+    object_name: ClassVar[str]
+
+    def __init__(self, session: Session, scope: Scope) -> None:
+        self.session = session
+        self.scope = scope
+
+    def select(self) -> Select[Model]:
+        model = self.model
+        return select(model).where(
+            model.platform_id == self.scope.platform_id,
+            model.livemode == self.scope.livemode,
+        )
+
+    def find(self, object_id: str) -> Model | None:
+        return self.session.scalars(self.select().where(self.model.id == object_id)).first()
+
+    def get(self, object_id: str, *, param: str | None = "id") -> Model:
+        found = self.find(object_id)
+        if found is None:
+            raise ResourceMissing(self.object_name, object_id, param=param)
+        return found
+
+    def add(self, obj: Model) -> Model:
+        if getattr(obj, "platform_id", None) is None:
+            obj.platform_id = self.scope.platform_id  # type: ignore[attr-defined]
+            obj.livemode = self.scope.livemode  # type: ignore[attr-defined]
+        elif (obj.platform_id, obj.livemode) != (  # type: ignore[attr-defined]
+            self.scope.platform_id,
+            self.scope.livemode,
+        ):
+            raise ValueError("object belongs to another scope")
+        self.session.add(obj)
+        return obj

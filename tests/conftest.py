@@ -1,0 +1,188 @@
+"""Shared fixtures: a database per engine (SQLite always; PostgreSQL when reachable and
+always under CI), a real Relink server on a free port, and platforms to test with.
+
+Every test makes its own platform, so tests are isolated by tenancy and can share
+one migrated database per engine.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import stripe
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from relink.app import create_app
+from relink.config import Settings
+from relink.institutions.service import register_institutions
+from relink.migrate import upgrade
+from relink.platforms.service import NewPlatform, create_platform
+from relink.runtime import Runtime
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+DEFAULT_POSTGRES_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/relink_test_{os.getpid()}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _postgres_admin_dsn(url: str) -> tuple[str, str]:
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    return admin.render_as_string(hide_password=False), str(parsed.database)
+
+
+def create_postgres_database(url: str) -> None:
+    admin, name = _postgres_admin_dsn(url)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_postgres_database(url: str) -> None:
+    admin, name = _postgres_admin_dsn(url)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_url() -> str | None:
+    """The PostgreSQL URL to test on, or None when PostgreSQL is not reachable (not CI)."""
+    url = os.environ.get("RELINK_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    admin, _ = _postgres_admin_dsn(url)
+    try:
+        with psycopg.connect(admin, connect_timeout=3):
+            pass
+    except psycopg.OperationalError as error:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI and is not reachable: {error}")
+        return None
+    return url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "relink.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield url
+        return
+    url = postgres_url()
+    if url is None:
+        pytest.skip("PostgreSQL is not reachable (it is required under CI)")
+    create_postgres_database(url)
+    upgrade(url)
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    var_dir = tmp_path_factory.mktemp("var")
+    return Settings(
+        env="test",
+        database_url=database_url,
+        secret_key="test-secret-key-for-relink-tests-only",
+        var_dir=var_dir,
+        public_url="http://127.0.0.1:0",
+        webhook_allow_private_networks=False,
+        rate_limit_test_per_second=10_000,
+        rate_limit_live_per_second=10_000,
+        rate_limit_burst=10_000,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture(scope="session")
+def runtime(settings: Settings) -> Runtime:
+    runtime = Runtime.from_settings(settings)
+    with runtime.database.unit_of_work() as session:
+        register_institutions(session)
+    return runtime
+
+
+@dataclass
+class RunningServer:
+    url: str
+    runtime: Runtime
+
+
+class _ThreadedServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the test runner owns signals
+        pass
+
+
+def start_server(app: object) -> tuple[_ThreadedServer, threading.Thread, str]:
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")  # type: ignore[arg-type]
+    server = _ThreadedServer(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def server(runtime: Runtime) -> Iterator[RunningServer]:
+    app = create_app(runtime=runtime)
+    uvicorn_server, thread, url = start_server(app)
+    yield RunningServer(url=url, runtime=runtime)
+    uvicorn_server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def platform(runtime: Runtime) -> NewPlatform:
+    """A fresh platform with a confirmed owner and test/live keys."""
+    with runtime.database.unit_of_work() as session:
+        return make_platform(session)
+
+
+_platform_counter = 0
+
+
+def make_platform(session: object, *, name: str = "Acme Lending") -> NewPlatform:
+    global _platform_counter
+    _platform_counter += 1
+    email = f"owner-{os.getpid()}-{_platform_counter}-{time.monotonic_ns()}@example.com"
+    return create_platform(session, name, email, password="correct horse battery")  # type: ignore[arg-type]
+
+
+def stripe_client(server: RunningServer, key: str) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        key,
+        base_addresses={"api": server.url},
+        max_network_retries=0,
+    )
+
+
+@pytest.fixture
+def client(server: RunningServer, platform: NewPlatform) -> stripe.StripeClient:
+    """The official stripe SDK, pointed at Relink, with the platform's test key."""
+    return stripe_client(server, platform.test_secret_key)
+
+
+@pytest.fixture
+def live_client(server: RunningServer, platform: NewPlatform) -> stripe.StripeClient:
+    return stripe_client(server, platform.live_secret_key)
+
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stripe-fc.schema.json"
