@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -44,7 +46,24 @@ class RequestIdMiddleware:
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or Runtime.from_settings(settings or Settings())
-    app = FastAPI(title="Relink", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        background = None
+        if runtime.settings.in_process_worker:
+            from relink.worker import BackgroundWorker
+
+            background = BackgroundWorker(runtime)
+            background.start()
+        try:
+            yield
+        finally:
+            if background is not None:
+                background.stop()
+
+    app = FastAPI(
+        title="Relink", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
     app.state.runtime = runtime
     app.state.rate_limiters = {
         False: RateLimiter(

@@ -12,6 +12,7 @@ from rich.console import Console
 from relink.config import Settings
 from relink.models import Role
 from relink.platforms.service import PlatformError, create_platform, create_user
+from relink.production import check_production_settings
 from relink.runtime import Runtime
 
 app = typer.Typer(
@@ -63,13 +64,12 @@ def serve(
 
     import uvicorn
 
-    from relink.production import check_production_settings
-
     settings = Settings()
     problem = check_production_settings(settings)
     if problem:
         raise fail(problem)
-    if no_worker:
+    if no_worker or workers > 1:
+        # With several web processes, run workers separately (`relink worker`).
         os.environ["RELINK_IN_PROCESS_WORKER"] = "false"
     uvicorn.run(
         "relink.app:asgi_factory",
@@ -80,6 +80,25 @@ def serve(
         log_level="warning",
         proxy_headers=True,
     )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Rows claimed per batch.")] = 50,
+) -> None:
+    """Drain the outbox and run scheduled scans until stopped (SIGTERM/SIGINT)."""
+    import signal
+
+    from relink.worker import Worker
+
+    settings = Settings()
+    problem = check_production_settings(settings)
+    if problem:
+        raise fail(problem)
+    runner = Worker(Runtime.from_settings(settings), batch_size=concurrency)
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    signal.signal(signal.SIGINT, lambda *_: runner.stop())
+    runner.run_forever()
 
 
 @platforms_app.command("create")

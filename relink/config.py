@@ -42,6 +42,9 @@ class Settings(BaseSettings):
 
     sandbox_bank_database_url: str | None = None
 
+    # Run the outbox worker inside the web process (the embedded default).
+    in_process_worker: bool = True
+
     default_api_version: str = Field(default="2025-10-29.preview")
 
     @cached_property

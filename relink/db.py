@@ -81,5 +81,5 @@ class Database:
         try:
             yield session
         finally:
-            session.rollback()
+            # close() rolls back and detaches objects with their loaded state intact.
             session.close()

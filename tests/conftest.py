@@ -103,6 +103,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         rate_limit_test_per_second=10_000,
         rate_limit_live_per_second=10_000,
         rate_limit_burst=10_000,
+        in_process_worker=False,
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -13,10 +13,10 @@ from relink.models.connections import (
     RelinkAction,
     TanStatus,
 )
-from relink.models.events import Event, WebhookEndpoint
+from relink.models.events import Event, WebhookAttempt, WebhookEndpoint
 from relink.models.holders import ConnectedAccount, Customer
 from relink.models.idempotency import IdempotencyRecord
-from relink.models.outbox import OutboxMessage, OutboxStatus
+from relink.models.outbox import OutboxMessage, OutboxStatus, ScheduledScan
 from relink.models.platforms import ApiKey, Platform, Role, User
 from relink.models.sessions import Session, SessionStatus, SessionTimelineEntry, TimelineKind
 
@@ -40,11 +40,13 @@ __all__ = [
     "Platform",
     "RelinkAction",
     "Role",
+    "ScheduledScan",
     "Session",
     "SessionStatus",
     "SessionTimelineEntry",
     "TanStatus",
     "TimelineKind",
     "User",
+    "WebhookAttempt",
     "WebhookEndpoint",
 ]

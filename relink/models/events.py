@@ -50,3 +50,26 @@ class WebhookEndpoint(TenantMixin, Base):
     created_at: Mapped[dt.datetime]
 
     __table_args__ = (Index("ix_webhook_endpoints_scope_id", "platform_id", "livemode", "id"),)
+
+
+class WebhookAttempt(Base):
+    """One delivery attempt of one event to one endpoint (kept for the dashboard)."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[str] = id_column()
+    platform_id: Mapped[str] = mapped_column(String(40))
+    livemode: Mapped[bool]
+    endpoint_id: Mapped[str] = mapped_column(String(40))
+    event_id: Mapped[str] = mapped_column(String(40))
+    attempted_at: Mapped[dt.datetime]
+    status_code: Mapped[int | None] = mapped_column(default=None)
+    latency_ms: Mapped[int | None] = mapped_column(default=None)
+    response_excerpt: Mapped[str | None] = mapped_column(String(1000), default=None)
+    error: Mapped[str | None] = mapped_column(String(1000), default=None)
+    succeeded: Mapped[bool] = mapped_column(default=False)
+
+    __table_args__ = (
+        Index("ix_webhook_attempts_endpoint", "endpoint_id", "attempted_at"),
+        Index("ix_webhook_attempts_event", "event_id"),
+    )

@@ -45,3 +45,16 @@ class OutboxMessage(Base):
             sqlite_where=text("status = 'pending'"),
         ),
     )
+
+
+class ScheduledScan(Base):
+    """When each periodic scan last ran and next runs; claimed with a lease by one worker."""
+
+    __tablename__ = "scheduled_scans"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    next_run_at: Mapped[dt.datetime]
+    locked_until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    locked_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    last_finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -1,0 +1,129 @@
+"""Delivering events to webhook endpoints (outbox kind ``webhook.deliver``).
+
+At least once: a receiver dedupes on ``event.id``; Relink never sends two different
+event ids for one transition. Each attempt is kept. Live mode retries for up to three
+days, sandbox three attempts over a few hours; an endpoint failing for three days
+straight is disabled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+import httpx
+import structlog
+from sqlalchemy import select
+
+from relink.events.schemas import render_event
+from relink.kit import clock, ids
+from relink.models import Event, WebhookAttempt, WebhookEndpoint
+from relink.outbox.worker import GiveUp, Job, RetryLater, backoff
+from relink.webhooks.signing import sign
+from relink.webhooks.urls import UnsafeUrl, check_webhook_url
+
+log = structlog.get_logger("relink.webhooks")
+
+TIMEOUT_SECONDS = 10.0
+LIVE_RETRY_WINDOW = dt.timedelta(days=3)
+SANDBOX_MAX_ATTEMPTS = 3
+DISABLE_AFTER = dt.timedelta(days=3)
+USER_AGENT = "Relink/1.0 (+webhooks)"
+
+
+def _secrets(job: Job, endpoint: WebhookEndpoint) -> list[str]:
+    box = job.runtime.secret_box
+    secrets = [str(box.open(endpoint.secret_sealed)["secret"])]
+    if (
+        endpoint.previous_secret_sealed is not None
+        and endpoint.previous_secret_expires_at is not None
+        and endpoint.previous_secret_expires_at > clock.now()
+    ):
+        secrets.append(str(box.open(endpoint.previous_secret_sealed)["secret"]))
+    return secrets
+
+
+def deliver_webhook(job: Job) -> None:
+    payload = job.message.payload
+    database = job.runtime.database
+    with database.read_only() as session:
+        event = session.get(Event, payload["event_id"])
+        endpoint = session.get(WebhookEndpoint, payload["endpoint_id"])
+        if event is None or endpoint is None or endpoint.deleted or endpoint.status != "enabled":
+            return  # nothing to deliver any more
+        body = json.dumps(render_event(event), separators=(",", ":"), ensure_ascii=False)
+        secrets = _secrets(job, endpoint)
+        url = endpoint.url
+        livemode = endpoint.livemode
+    allow_private = job.runtime.settings.webhook_allow_private_networks
+    started = time.monotonic()
+    status_code: int | None = None
+    excerpt: str | None = None
+    error: str | None = None
+    try:
+        check_webhook_url(url, livemode=livemode, allow_private=allow_private)
+        timestamp = int(time.time())
+        response = httpx.post(
+            url,
+            content=body.encode(),
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "Stripe-Signature": sign(body, timestamp, secrets),
+                "User-Agent": USER_AGENT,
+            },
+            timeout=TIMEOUT_SECONDS,
+            follow_redirects=False,
+        )
+        status_code = response.status_code
+        excerpt = response.text[:500]
+    except UnsafeUrl as unsafe:
+        error = str(unsafe)
+    except httpx.HTTPError as failure:
+        error = f"{type(failure).__name__}: {failure}"[:1000]
+    latency_ms = int((time.monotonic() - started) * 1000)
+    succeeded = status_code is not None and 200 <= status_code < 300
+    now = clock.now()
+    with database.unit_of_work() as session:
+        session.add(
+            WebhookAttempt(
+                id=ids.new("whatt"),
+                platform_id=job.message.platform_id or "",
+                livemode=livemode,
+                endpoint_id=payload["endpoint_id"],
+                event_id=payload["event_id"],
+                attempted_at=now,
+                status_code=status_code,
+                latency_ms=latency_ms,
+                response_excerpt=excerpt,
+                error=error,
+                succeeded=succeeded,
+            )
+        )
+        endpoint_row = session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.id == payload["endpoint_id"])
+            .with_for_update()
+        ).one()
+        if succeeded:
+            endpoint_row.failing_since = None
+            return
+        if endpoint_row.failing_since is None:
+            endpoint_row.failing_since = now
+        elif now - endpoint_row.failing_since >= DISABLE_AFTER:
+            endpoint_row.status = "disabled"
+            log.warning("webhooks.endpoint_disabled", endpoint=endpoint_row.id)
+    reason = error or f"HTTP {status_code}"
+    attempts = job.message.attempts
+    if not livemode:
+        if attempts >= SANDBOX_MAX_ATTEMPTS:
+            raise GiveUp(f"{reason}; gave up after {attempts} attempts")
+        raise RetryLater(
+            reason,
+            delay=backoff(attempts, base=dt.timedelta(minutes=10), cap=dt.timedelta(hours=2)),
+        )
+    if now - job.message.created_at >= LIVE_RETRY_WINDOW:
+        raise GiveUp(f"{reason}; gave up after three days")
+    raise RetryLater(
+        reason, delay=backoff(attempts, base=dt.timedelta(minutes=1), cap=dt.timedelta(hours=6))
+    )

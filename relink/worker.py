@@ -1,0 +1,68 @@
+"""The worker: drains the outbox and runs the scheduled scans.
+
+``relink worker`` runs it as its own process (many may run at once on PostgreSQL);
+``relink serve`` runs one in a background thread unless ``--no-worker``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import structlog
+
+from relink.outbox.registry import HANDLERS
+from relink.outbox.worker import OutboxDispatcher
+from relink.runtime import Runtime
+
+log = structlog.get_logger("relink.worker")
+
+IDLE_SLEEP_SECONDS = 0.5
+
+
+class Worker:
+    def __init__(
+        self, runtime: Runtime, *, batch_size: int = 50, worker_id: str | None = None
+    ) -> None:
+        self.runtime = runtime
+        self.dispatcher = OutboxDispatcher(
+            runtime, HANDLERS, batch_size=batch_size, worker_id=worker_id
+        )
+        self.stopping = threading.Event()
+
+    def run_once(self) -> int:
+        """One round: a batch of outbox rows (scans are added by the lifecycle package)."""
+        return self.dispatcher.run_once()
+
+    def run_forever(self) -> None:
+        log.info("worker.started", worker_id=self.dispatcher.worker_id)
+        while not self.stopping.is_set():
+            try:
+                handled = self.run_once()
+            except Exception:
+                log.exception("worker.round_failed")
+                handled = 0
+            if handled == 0:
+                self.stopping.wait(IDLE_SLEEP_SECONDS)
+        log.info("worker.stopped", worker_id=self.dispatcher.worker_id)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+class BackgroundWorker:
+    """A :class:`Worker` on a daemon thread (the in-process worker of ``relink serve``)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.worker = Worker(runtime)
+        self.thread = threading.Thread(
+            target=self.worker.run_forever, name="relink-worker", daemon=True
+        )
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.worker.stop()
+        deadline = time.monotonic() + timeout
+        self.thread.join(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+
+import stripe
+from sqlalchemy import select
+
+from relink.events.service import WEBHOOK_DELIVERY
+from relink.models import OutboxMessage, WebhookAttempt
+from relink.outbox.registry import HANDLERS
+from relink.outbox.worker import OutboxDispatcher
+from relink.platforms.service import NewPlatform
+from relink.runtime import Runtime
+from tests.factories import create_customer, create_test_account, deactivate
+from tests.receivers import webhook_receiver
+
+
+def _outbox_rows(runtime: Runtime, platform: NewPlatform) -> list[OutboxMessage]:
+    with runtime.database.read_only() as session:
+        return list(
+            session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.platform_id == platform.platform.id,
+                    OutboxMessage.kind == WEBHOOK_DELIVERY,
+                )
+            )
+        )
+
+
+def test_deactivation_is_delivered_signed_and_accepted_by_construct_event(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    with webhook_receiver() as receiver:
+        endpoint = client.v1.webhook_endpoints.create(
+            params={
+                "url": receiver.url,
+                "enabled_events": ["financial_connections.account.deactivated"],
+            }
+        )
+        customer = create_customer(client, email=platform.owner.email)
+        account = create_test_account(client, customer=customer.id)
+        deactivate(client, account.id, "access_denied")
+        OutboxDispatcher(runtime, HANDLERS).drain()
+
+        assert len(receiver.deliveries) == 1
+        delivery = receiver.deliveries[0]
+        event = stripe.Webhook.construct_event(
+            delivery.body, delivery.headers["stripe-signature"], endpoint.secret
+        )
+        assert event.type == "financial_connections.account.deactivated"
+        assert event.data.object.id == account.id
+        assert event.data.object.status_details.inactive.cause == "access_denied"
+
+
+def test_endpoint_only_receives_its_enabled_event_types(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    with webhook_receiver() as receiver:
+        client.v1.webhook_endpoints.create(
+            params={
+                "url": receiver.url,
+                "enabled_events": ["financial_connections.account.disconnected"],
+            }
+        )
+        customer = create_customer(client, email=platform.owner.email)
+        account = create_test_account(client, customer=customer.id)
+        deactivate(client, account.id, "access_denied")
+        client.v1.financial_connections.accounts.disconnect(account.id)
+        OutboxDispatcher(runtime, HANDLERS).drain()
+        types = [json.loads(d.body)["type"] for d in receiver.deliveries]
+        assert types == ["financial_connections.account.disconnected"]
+
+
+def test_failed_delivery_is_retried_later_and_every_attempt_is_kept(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    with webhook_receiver() as receiver:
+        receiver.answers = [500]
+        client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
+        customer = create_customer(client, email=platform.owner.email)
+        create_test_account(client, customer=customer.id)
+        OutboxDispatcher(runtime, HANDLERS).drain()
+
+        [row] = _outbox_rows(runtime, platform)
+        assert row.status == "pending"
+        assert row.attempts == 1
+        assert row.last_error == "HTTP 500"
+        with runtime.database.read_only() as session:
+            attempts = list(
+                session.scalars(
+                    select(WebhookAttempt).where(WebhookAttempt.event_id == row.payload["event_id"])
+                )
+            )
+        assert [(a.status_code, a.succeeded) for a in attempts] == [(500, False)]
