@@ -11,6 +11,7 @@ import time
 
 import structlog
 
+from relink.lifecycle.tasks import run_lifecycle_scans
 from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.runtime import Runtime
@@ -31,7 +32,8 @@ class Worker:
         self.stopping = threading.Event()
 
     def run_once(self) -> int:
-        """One round: a batch of outbox rows (scans are added by the lifecycle package)."""
+        """One round: the lifecycle scans if they are due, then a batch of outbox rows."""
+        run_lifecycle_scans(self.runtime, self.dispatcher.worker_id)
         return self.dispatcher.run_once()
 
     def run_forever(self) -> None:

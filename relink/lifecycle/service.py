@@ -181,6 +181,39 @@ class Lifecycle:
         self.emit_account_event("upcoming_account_number_expiry", account)
         return True
 
+    def expire_account_number(self, account: Account, number: AccountNumber) -> None:
+        """The TAN's expiry date passed: it is ``expired`` (once)."""
+        if number.status in (TanStatus.expired, TanStatus.deactivated):
+            return
+        numbers = self.accounts.account_numbers([account.id]).get(account.id, [])
+        previous = {"account_numbers": [_number_snapshot(n) for n in numbers]}
+        number.status = TanStatus.expired
+        account.updated_at = self.scope.now()
+        self.session.flush()
+        self.refresh_relink_due(account)
+        self.emit_account_event("account_numbers_updated", account, previous)
+
+    def warn_upcoming_deactivation(self, account: Account) -> bool:
+        """Emit ``upcoming_deactivation`` once per expected deactivation date (and once for
+        the authorization)."""
+        now = self.scope.now()
+        expected = account.expected_deactivation_at
+        if (
+            expected is None
+            or account.status != ConnectionStatus.active
+            or expected <= now
+            or expected - now > ABOUT_TO_BREAK
+            or account.deactivation_warned_for == expected
+        ):
+            return False
+        account.deactivation_warned_for = expected
+        self.emit_account_event("upcoming_deactivation", account)
+        authorization = self.authorizations.get(account.authorization_id)
+        if authorization.deactivation_warned_for != expected:
+            authorization.deactivation_warned_for = expected
+            self.emit_authorization_event("upcoming_deactivation", authorization)
+        return True
+
     def set_expected_deactivation(
         self, account: Account, expected_at: dt.datetime | None
     ) -> list[Account]:

@@ -88,6 +88,8 @@ class Authorization(TenantMixin, Base):
     inactive_cause: Mapped[str | None] = mapped_column(String(30), default=None)
     expected_deactivation_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     expected_deactivation_cause: Mapped[str | None] = mapped_column(String(30), default=None)
+    # The expected deactivation date an "upcoming deactivation" event was emitted for.
+    deactivation_warned_for: Mapped[dt.datetime | None] = mapped_column(default=None)
     # Connector secrets (tokens), encrypted with a key derived from RELINK_SECRET_KEY.
     grant_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     # The bank-side user the grant belongs to (sandbox username, OAuth subject).
@@ -124,6 +126,7 @@ class Account(TenantMixin, Base):
     inactive_cause: Mapped[str | None] = mapped_column(String(30), default=None)
     expected_deactivation_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     expected_deactivation_cause: Mapped[str | None] = mapped_column(String(30), default=None)
+    deactivation_warned_for: Mapped[dt.datetime | None] = mapped_column(default=None)
     permissions: Mapped[list[str]] = mapped_column(default=list)
     subscriptions: Mapped[list[str]] = mapped_column(default=list)
     supported_payment_method_types: Mapped[list[str]] = mapped_column(default=list)
@@ -143,6 +146,12 @@ class Account(TenantMixin, Base):
         Index("ix_accounts_authorization", "authorization_id"),
         Index("ix_accounts_customer", "customer_id"),
         Index("ix_accounts_connected_account", "connected_account_id"),
+        Index(
+            "ix_accounts_expected_deactivation",
+            "expected_deactivation_at",
+            postgresql_where=text("expected_deactivation_at IS NOT NULL"),
+            sqlite_where=text("expected_deactivation_at IS NOT NULL"),
+        ),
         Index(
             "ix_accounts_scope_relink_due",
             "platform_id",

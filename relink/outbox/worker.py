@@ -33,7 +33,7 @@ MAX_DELAY = dt.timedelta(hours=6)
 DEFAULT_MAX_ATTEMPTS = 12
 
 
-class RetryLater(Exception):  # noqa: N818 - an instruction, not an error
+class RetryLater(Exception):
     """Transient failure: try again after ``delay`` (or the default backoff)."""
 
     def __init__(self, reason: str, *, delay: dt.timedelta | None = None) -> None:
@@ -42,7 +42,7 @@ class RetryLater(Exception):  # noqa: N818 - an instruction, not an error
         self.delay = delay
 
 
-class GiveUp(Exception):  # noqa: N818 - an instruction, not an error
+class GiveUp(Exception):
     """Permanent failure: the row goes to the dead-letter state, visible to operators."""
 
 

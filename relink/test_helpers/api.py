@@ -8,8 +8,9 @@ from relink.accounts.repository import AccountRepository
 from relink.accounts.schemas import render_account
 from relink.api.params import Params
 from relink.api.router import ApiCall, ApiRouter
-from relink.kit.clock import from_unix
+from relink.kit.clock import from_unix, to_unix
 from relink.kit.errors import ApiError, LivemodeMismatch, NotYetAvailable, ParameterInvalid
+from relink.lifecycle.scans import advance_test_clock
 from relink.lifecycle.service import Lifecycle
 from relink.models import ConnectionStatus, InactiveCause, TanStatus
 from relink.test_helpers.service import CATEGORY_OF_SUBCATEGORY, NewTestAccount, create_test_account
@@ -135,3 +136,24 @@ def revoke_authorization(call: ApiCall) -> dict[str, Any]:
     raise NotYetAvailable(
         "Revoking at the sandbox bank is not available in this build yet.", param="id"
     )
+
+
+@router.post("/v1/test_helpers/clock/advance")
+def advance_clock(call: ApiCall) -> dict[str, Any]:
+    _sandbox_only(call)
+    seconds = call.params.integer("seconds", required=True, minimum=1, maximum=10 * 365 * 86400)
+    call.params.finish()
+    assert seconds is not None
+    scope, result = advance_test_clock(call.session, call.scope, seconds, call.event_context)
+    return {
+        "object": "test_helpers.test_clock",
+        "livemode": False,
+        "frozen_time": to_unix(scope.now()),
+        "offset_seconds": scope.clock_offset_seconds,
+        "scans": {
+            "account_numbers_expired": result.tans_expired,
+            "upcoming_account_number_expiry": result.expiry_warnings,
+            "accounts_deactivated": result.deactivations,
+            "upcoming_deactivation": result.deactivation_warnings,
+        },
+    }

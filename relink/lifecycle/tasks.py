@@ -1,0 +1,74 @@
+"""Running the lifecycle scans from the worker, one worker at a time per interval."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import structlog
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from relink.events.service import EventContext
+from relink.kit import clock
+from relink.lifecycle.scans import SCAN_EVERY, ScanResult, all_scopes, run_scope_scans
+from relink.models import ScheduledScan
+from relink.runtime import Runtime
+
+log = structlog.get_logger("relink.scans")
+
+LIFECYCLE_SCAN = "lifecycle"
+LEASE = dt.timedelta(minutes=5)
+
+
+def _ensure_row(session: Session, name: str) -> None:
+    values = {"name": name, "next_run_at": clock.now()}
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(ScheduledScan).values(**values).on_conflict_do_nothing(index_elements=["name"])
+    )
+
+
+def claim_scan(session: Session, name: str, worker_id: str) -> bool:
+    """Take the scan's lease if it is due and nobody holds it."""
+    now = clock.now()
+    _ensure_row(session, name)
+    taken = session.execute(
+        update(ScheduledScan)
+        .where(
+            ScheduledScan.name == name,
+            ScheduledScan.next_run_at <= now,
+            or_(ScheduledScan.locked_until.is_(None), ScheduledScan.locked_until < now),
+        )
+        .values(locked_until=now + LEASE, locked_by=worker_id)
+    )
+    return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+def run_lifecycle_scans(runtime: Runtime, worker_id: str) -> ScanResult | None:
+    database = runtime.database
+    with database.unit_of_work() as session:
+        if not claim_scan(session, LIFECYCLE_SCAN, worker_id):
+            return None
+        scopes = all_scopes(session)
+    context = EventContext(api_version=runtime.settings.default_api_version)
+    total = ScanResult()
+    error = None
+    for scope in scopes:
+        try:
+            with database.unit_of_work() as session:
+                total += run_scope_scans(session, scope, context)
+        except Exception as failure:  # one scope's failure must not stop the others
+            error = f"{scope.platform_id}/{scope.mode}: {failure}"
+            log.exception("scans.scope_failed", platform=scope.platform_id, mode=scope.mode)
+    with database.unit_of_work() as session:
+        row = session.scalars(
+            select(ScheduledScan).where(ScheduledScan.name == LIFECYCLE_SCAN)
+        ).one()
+        now = clock.now()
+        row.next_run_at = now + SCAN_EVERY
+        row.last_finished_at = now
+        row.locked_until = None
+        row.last_error = error
+    return total

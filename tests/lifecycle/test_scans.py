@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import stripe
+from sqlalchemy import select
+
+from relink.events.service import EventContext
+from relink.lifecycle.scans import platform_test_scope, run_scope_scans
+from relink.models import Event
+from relink.platforms.service import NewPlatform
+from relink.runtime import Runtime
+from tests.factories import create_customer, create_test_account, raw
+
+DAY = 86400
+
+
+def _advance(client: stripe.StripeClient, seconds: int) -> stripe.StripeObject:
+    return raw(client, "post", "/v1/test_helpers/clock/advance", seconds=seconds)
+
+
+def _event_types(runtime: Runtime, platform: NewPlatform, account_id: str) -> list[str]:
+    with runtime.database.read_only() as session:
+        return list(
+            session.scalars(
+                select(Event.type)
+                .where(Event.platform_id == platform.platform.id, Event.object_id == account_id)
+                .order_by(Event.id)
+            )
+        )
+
+
+def test_tan_expiry_warning_is_emitted_once_then_the_tan_expires_when_its_date_passes(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    expiry = int(time.time()) + 40 * DAY
+    account = create_test_account(
+        client,
+        customer=customer.id,
+        institution="fcinst_tokenized_account_numbers",
+        account_numbers={"expected_expiry_date": expiry},
+    )
+    _advance(client, 11 * DAY)
+    _advance(client, 60)  # the scan runs again: no second warning
+    types = _event_types(runtime, platform, account.id)
+    assert types.count("financial_connections.account.upcoming_account_number_expiry") == 1
+
+    _advance(client, 30 * DAY)
+    refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+    assert refreshed.account_numbers[0].status == "expired"
+    types = _event_types(runtime, platform, account.id)
+    assert types[-1] == "financial_connections.account.account_numbers_updated"
+    assert types.count("financial_connections.account.upcoming_account_number_expiry") == 1
+
+
+def test_expected_deactivation_warns_thirty_days_ahead_and_deactivates_when_the_date_passes(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    account = create_test_account(
+        client, customer=customer.id, institution="fcinst_eventually_requires_reauth"
+    )
+    raw(
+        client,
+        "post",
+        f"/v1/test_helpers/financial_connections/accounts/{account.id}/update_expected_deactivation",
+        expected_deactivation_date=int(time.time()) + 45 * DAY,
+    )
+    _advance(client, 20 * DAY)
+    assert "financial_connections.account.upcoming_deactivation" in _event_types(
+        runtime, platform, account.id
+    )
+
+    _advance(client, 30 * DAY)
+    refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+    assert refreshed.status == "inactive"
+    assert refreshed.status_details.inactive.cause == "access_expired"
+    assert refreshed.status_details.inactive.action == "relink_required"
+
+
+def test_scans_running_twice_at_once_emit_each_event_once(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    expiry = int(time.time()) + 10 * DAY
+    accounts = [
+        create_test_account(
+            client, customer=customer.id, account_numbers={"expected_expiry_date": expiry}
+        )
+        for _ in range(5)
+    ]
+
+    def scan() -> None:
+        with runtime.database.unit_of_work() as session:
+            scope = platform_test_scope(session, platform.platform.id)
+            run_scope_scans(session, scope, EventContext(api_version="2025-10-29.preview"))
+
+    threads = [threading.Thread(target=scan) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for account in accounts:
+        types = _event_types(runtime, platform, account.id)
+        assert types.count("financial_connections.account.upcoming_account_number_expiry") == 1
