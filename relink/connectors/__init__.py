@@ -1,0 +1,1 @@
+"""Connectors: how Relink talks to banks. See `base.py` for the interface."""

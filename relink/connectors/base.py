@@ -1,0 +1,345 @@
+"""The connector interface: what Relink asks of a bank, and what a bank may answer.
+
+A connector adapts one kind of institution. Its methods are synchronous (httpx under the
+hood) so the worker calls them directly and web views call them in a thread.
+
+Errors say what to do by their *type* (`AccessExpired`, `InstitutionDown`, ...); callers
+never look at message text.
+
+Grants are secrets. `Grant` is deliberately mutable: a data call may rotate the tokens
+inside it (an expired access token is refreshed transparently). After any call the
+caller checks `grant.rotated` and, when true, persists `grant.serialize()` again and
+calls `grant.mark_persisted()`. `repr(grant)` never shows the secrets.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+__all__ = [
+    "AccessDenied",
+    "AccessExpired",
+    "AccountCategory",
+    "AccountClosed",
+    "AccountUnavailable",
+    "Balance",
+    "BankAccount",
+    "Challenge",
+    "ChallengeKind",
+    "ChallengeRequired",
+    "Connector",
+    "ConnectorError",
+    "CredentialForm",
+    "Grant",
+    "Health",
+    "IncorrectAnswer",
+    "InstitutionDown",
+    "InstitutionRequirement",
+    "InvalidCredentials",
+    "Owner",
+    "Redirect",
+    "Tan",
+    "TanStatus",
+    "Transaction",
+    "Unexpected",
+]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ConnectorError(Exception):
+    """Base of every error a connector raises. The type says what to do."""
+
+
+class AccessExpired(ConnectorError):
+    """The bank's consent expired (or needs renewal): the holder must relink."""
+
+
+class AccessDenied(ConnectorError):
+    """The holder or the bank revoked the consent: the holder must relink."""
+
+
+class AccountClosed(ConnectorError):
+    """The account no longer exists at the bank: nothing to repair."""
+
+
+class AccountUnavailable(ConnectorError):
+    """The account exists but is not shared or is locked for now."""
+
+
+class InstitutionRequirement(ConnectorError):
+    """The bank requires something of the holder (terms, a new agreement, ...)."""
+
+
+class InstitutionDown(ConnectorError):
+    """The bank is unavailable. Retry later; never deactivate for this."""
+
+    def __init__(self, message: str, *, retry_after: int | None, scheduled: bool) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.scheduled = scheduled
+
+
+class InvalidCredentials(ConnectorError):
+    """The username/password was refused; the holder may retry."""
+
+
+class IncorrectAnswer(InvalidCredentials):
+    """A challenge answer was refused; `challenge` is the same challenge, to retry."""
+
+    def __init__(self, message: str, *, challenge: Challenge) -> None:
+        super().__init__(message)
+        self.challenge = challenge
+
+
+class ChallengeRequired(ConnectorError):
+    """The bank wants an interactive step (e.g. MFA) before it shares data again."""
+
+
+class Unexpected(ConnectorError):
+    """The bank or the connector failed in a way nobody planned for."""
+
+
+# --------------------------------------------------------------------------- data
+
+
+class Health(enum.StrEnum):
+    active = "active"
+    degraded = "degraded"
+    inactive = "inactive"
+
+
+class TanStatus(enum.StrEnum):
+    pending = "pending"
+    transactable = "transactable"
+    expired = "expired"
+    deactivated = "deactivated"
+
+
+AccountCategory = Literal["cash", "credit", "investment", "other"]
+ChallengeKind = Literal["one_time_code", "confirm_code", "options", "security_question"]
+
+
+@dataclass(frozen=True, slots=True)
+class BankAccount:
+    """One account as the bank shares it. `stable_id` never changes across relinks."""
+
+    stable_id: str
+    display_name: str
+    last4: str
+    category: AccountCategory
+    subcategory: str
+    routing_number: str | None
+    currency: str = "usd"
+    supports_ach: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Tan:
+    """A payment-network number (tokenized or not) usable for ACH when transactable."""
+
+    number: str
+    routing_number: str
+    status: TanStatus
+    expected_expiry_date: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """Money in minor units per currency, as Stripe sends it."""
+
+    as_of: datetime
+    current: dict[str, int]
+    available: dict[str, int] | None
+    kind: Literal["cash", "credit"]
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    name: str
+    email: str | None
+    phone: str | None
+    raw_address: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    stable_id: str
+    amount: int
+    currency: str
+    description: str
+    status: Literal["pending", "posted"]
+    transacted_at: datetime
+    posted_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """Send the holder to `url`; keep `state` and `code_verifier` server-side."""
+
+    url: str
+    state: str
+    code_verifier: str
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialForm:
+    """Show a username/password form; submit it with `submit_credentials`."""
+
+    username_label: str = "Username"
+    password_label: str = "Password"
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """A question the bank asks during a credential login.
+
+    `continuation` is an opaque secret naming the login at the bank; keep it server-side
+    and hand the whole challenge back to `answer_challenge`.
+    """
+
+    kind: ChallengeKind
+    prompt: str
+    continuation: str
+    options: tuple[str, ...] = ()
+    hint: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Challenge(kind={self.kind!r}, prompt={self.prompt!r}, options={self.options!r})"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "prompt": self.prompt,
+            "continuation": self.continuation,
+            "options": list(self.options),
+            "hint": self.hint,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Challenge:
+        options = data.get("options") or []
+        hint = data.get("hint")
+        kind = str(data["kind"])
+        if kind not in ("one_time_code", "confirm_code", "options", "security_question"):
+            raise ValueError(f"unknown challenge kind {kind!r}")
+        return cls(
+            kind=kind,  # type: ignore[arg-type]  # checked just above
+            prompt=str(data["prompt"]),
+            continuation=str(data["continuation"]),
+            options=tuple(str(o) for o in options) if isinstance(options, list) else (),
+            hint=str(hint) if hint is not None else None,
+        )
+
+
+@dataclass(eq=True, slots=True)
+class Grant:
+    """The secrets of one consent at one bank, plus what the bank said about its lifetime.
+
+    Mutable on purpose: connectors replace `secrets` when they refresh tokens and set
+    `rotated`; the caller persists and calls `mark_persisted()`.
+    """
+
+    secrets: dict[str, str]
+    expected_deactivation_date: datetime | None = None
+    rotated: bool = field(default=False, compare=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"Grant(<{len(self.secrets)} secrets redacted>, "
+            f"expected_deactivation_date={self.expected_deactivation_date!r})"
+        )
+
+    __str__ = __repr__
+
+    def replace_secrets(self, secrets: dict[str, str]) -> None:
+        if secrets != self.secrets:
+            self.secrets = dict(secrets)
+            self.rotated = True
+
+    def mark_persisted(self) -> None:
+        self.rotated = False
+
+    def serialize(self) -> bytes:
+        """Plain JSON; the core encrypts these bytes before storing them."""
+        edd = self.expected_deactivation_date
+        return json.dumps(
+            {
+                "secrets": self.secrets,
+                "expected_deactivation_date": int(edd.timestamp()) if edd else None,
+            },
+            sort_keys=True,
+        ).encode()
+
+    @classmethod
+    def deserialize(cls, raw: bytes) -> Grant:
+        data = json.loads(raw)
+        edd = data.get("expected_deactivation_date")
+        return cls(
+            secrets={str(k): str(v) for k, v in data["secrets"].items()},
+            expected_deactivation_date=datetime.fromtimestamp(edd, UTC) if edd else None,
+        )
+
+
+# --------------------------------------------------------------------------- interface
+
+
+class Connector(ABC):
+    """One institution's adapter. Build one per institution (and per sandbox clock)."""
+
+    #: Whether hosted relink can repair this institution's connections in place.
+    supports_relink: bool = True
+
+    @abstractmethod
+    def begin_auth(self, *, state: str, redirect_uri: str) -> Redirect | CredentialForm:
+        """Start an authentication: a bank redirect (OAuth) or a form to show (credentials)."""
+
+    @abstractmethod
+    def complete_oauth(self, *, code: str, code_verifier: str, redirect_uri: str) -> Grant:
+        """Exchange the authorization code from the bank's callback for a grant."""
+
+    @abstractmethod
+    def submit_credentials(self, *, username: str, password: str) -> Grant | Challenge:
+        """Log in with credentials. Raises InvalidCredentials (retry) or Unexpected (give up)."""
+
+    @abstractmethod
+    def answer_challenge(self, challenge: Challenge, answer: str) -> Grant | Challenge:
+        """Answer a challenge. Raises IncorrectAnswer (carrying the challenge to retry)."""
+
+    @abstractmethod
+    def list_accounts(self, grant: Grant) -> list[BankAccount]:
+        """The accounts this grant shares now."""
+
+    @abstractmethod
+    def account_numbers(self, grant: Grant, account_stable_id: str) -> list[Tan]:
+        """The payment-network numbers of one account (empty when it cannot do ACH)."""
+
+    @abstractmethod
+    def refresh_balance(self, grant: Grant, account_stable_id: str) -> Balance: ...
+
+    @abstractmethod
+    def refresh_ownership(self, grant: Grant, account_stable_id: str) -> list[Owner]: ...
+
+    @abstractmethod
+    def refresh_transactions(
+        self, grant: Grant, account_stable_id: str, *, since: datetime | None = None
+    ) -> list[Transaction]: ...
+
+    @abstractmethod
+    def consent_expiry(self, grant: Grant) -> datetime | None:
+        """When the bank will end this consent (Stripe's expected_deactivation_date)."""
+
+    @abstractmethod
+    def revoke(self, grant: Grant) -> None:
+        """End the consent at the bank. Revoking an already revoked grant is not an error."""
+
+    @abstractmethod
+    def health(self) -> Health:
+        """Live health of the institution; never raises."""

@@ -1,0 +1,109 @@
+"""The sandbox bank's ASGI app factory and its standalone runner."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from relink.sandbox_bank import api, web
+from relink.sandbox_bank.errors import BankError
+from relink.sandbox_bank.pages import Pages
+from relink.sandbox_bank.store import Store
+
+DEFAULT_DATABASE_URL = "sqlite:///sandbox_bank.sqlite3"
+STATIC_DIR = Path(__file__).parent / "static"
+
+_BASELINE_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+)
+
+
+class BaselineHeaders:
+    """Adds safe defaults to every response that did not set them itself."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in _BASELINE_HEADERS if k not in present]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _bank_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BankError)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"error": "invalid_request", "error_description": "The request body is malformed."},
+        status_code=400,
+    )
+
+
+def create_sandbox_bank_app(
+    database_url: str = DEFAULT_DATABASE_URL,
+    *,
+    public_url: str = "http://127.0.0.1:8001",
+    secret_key: str | None = None,
+) -> FastAPI:
+    """Build the bank. Creates its tables (`metadata.create_all`) right away, because a
+    mounted sub-app gets no lifespan events. `public_url` is where the bank is reachable
+    (its OAuth issuer); page links come from the request, so a path prefix just works.
+    `secret_key` signs CSRF tokens and cookies; by default a secret stored in the bank's
+    own database is used, so every process sharing the database agrees on it.
+    """
+    store = Store(database_url)
+    stored_secret = store.setup()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.dispose()
+
+    app = FastAPI(
+        title="Sandbox Bank",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.sandbox_bank = web.BankContext(
+        store=store, pages=Pages(secret_key or stored_secret), public_url=public_url.rstrip("/")
+    )
+    app.add_exception_handler(BankError, _bank_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(api.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="sandbox_bank_static")
+    app.add_middleware(BaselineHeaders)
+    return app
+
+
+def run(port: int, host: str = "127.0.0.1", database_url: str = DEFAULT_DATABASE_URL) -> None:
+    """Serve the bank alone (what `relink sandbox-bank --port N` calls)."""
+    import uvicorn
+
+    public_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    app = create_sandbox_bank_app(database_url, public_url=f"http://{public_host}:{port}")
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws="none")
