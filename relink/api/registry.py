@@ -10,6 +10,7 @@ from relink.connect_accounts.api import router as connected_accounts
 from relink.customers.api import router as customers
 from relink.events.api import router as events
 from relink.institutions.api import router as institutions
+from relink.sessions.api import router as sessions
 from relink.test_helpers.api import router as test_helpers
 from relink.webhooks.api import router as webhook_endpoints
 
@@ -19,6 +20,7 @@ API_ROUTERS: list[ApiRouter] = [
     institutions,
     accounts,
     authorizations,
+    sessions,
     events,
     webhook_endpoints,
     test_helpers,

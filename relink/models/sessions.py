@@ -46,6 +46,8 @@ class Session(TenantMixin, Base):
     result_authorization_id: Mapped[str | None] = mapped_column(String(40), default=None)
     result_account_id: Mapped[str | None] = mapped_column(String(40), default=None)
     failure_reason: Mapped[str | None] = mapped_column(String(20), default=None)
+    # Accounts collected (link) or repaired (relink) by this session, for `accounts`.
+    collected_account_ids: Mapped[list[str]] = mapped_column(default=list)
     # Hosted link: the token is derived from the session id with a server key, so
     # only its digest is stored and the URL can still be shown while pending.
     link_token_digest: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)

@@ -1,0 +1,1 @@
+"""Financial Connections sessions (``fcsess_``): link sessions and relink sessions."""

@@ -1,0 +1,367 @@
+"""Creating sessions and moving them between states (spec 10-api "Sessions", 20-relink §2–§4).
+
+Relink sessions are validated against the authorization they repair; hosted email
+sessions must pass hosted relink eligibility. "One pending hosted session per account"
+and the 48-hour rule hold under concurrency because the database enforces them: a
+partial unique index allows one pending hosted session per account, so of two
+concurrent requests one inserts and the other fails and is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as DbSession
+
+from relink.accounts.repository import AccountRepository
+from relink.authorizations.repository import AuthorizationRepository
+from relink.connect_accounts.repository import ConnectedAccountRepository
+from relink.customers.repository import CustomerRepository
+from relink.eligibility.rules import MESSAGES, Reason
+from relink.eligibility.service import Eligibility, eligible_for_hosted_relink
+from relink.events.service import EventContext, emit
+from relink.kit import ids
+from relink.kit.crypto import token_digest
+from relink.kit.errors import ApiError, ParameterMissing
+from relink.models import (
+    Account,
+    Authorization,
+    ConnectionStatus,
+    Session,
+    SessionStatus,
+    TimelineKind,
+)
+from relink.outbox.service import enqueue
+from relink.runtime import Runtime
+from relink.sessions import timeline
+from relink.sessions.repository import SessionRepository
+from relink.sessions.schemas import render_session
+from relink.tenancy import Scope
+
+RELINK_EMAIL = "email.relink_request"
+SESSION_UPDATED = "financial_connections.session.updated"
+SANDBOX_RETURN_HOSTS = ("localhost", "127.0.0.1")
+
+
+class RelinkNotEligible(ApiError):
+    code = "relink_not_eligible"
+
+    def __init__(self, eligibility: Eligibility, *, param: str) -> None:
+        reasons = [{"code": r.value, "message": MESSAGES[r]} for r in eligibility.reasons]
+        super().__init__(
+            "This account cannot receive a hosted relink request now: "
+            + " ".join(MESSAGES[r] for r in eligibility.reasons),
+            param=param,
+            extra={"reasons": reasons},
+        )
+
+
+class UrlInvalid(ApiError):
+    code = "url_invalid"
+
+
+@dataclass
+class NewSession:
+    holder_type: str | None = None
+    customer: str | None = None
+    account: str | None = None
+    permissions: list[str] = field(default_factory=list)
+    prefetch: list[str] = field(default_factory=list)
+    filters: dict[str, object] | None = None
+    limits: dict[str, int] | None = None
+    return_url: str | None = None
+    relink_authorization: str | None = None
+    relink_account: str | None = None
+    ui_mode: str = "modal"
+    delivery_method: str | None = None
+    hosted_return_url: str | None = None
+    hosted_given: bool = False
+    created_by: str | None = None
+
+
+def check_return_url(url: str, *, livemode: bool, param: str) -> str:
+    """Absolute https in live mode; http://localhost and http://127.0.0.1 also in sandbox."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise UrlInvalid(f"Invalid URL: {param}", param=param) from None
+    ok = parts.scheme == "https" and bool(parts.hostname)
+    if not livemode and parts.scheme == "http" and parts.hostname in SANDBOX_RETURN_HOSTS:
+        ok = True
+    if not ok or parts.username or parts.password:
+        allowed = "an absolute https URL" + (
+            "" if livemode else " (or http://localhost / http://127.0.0.1)"
+        )
+        raise UrlInvalid(f"Invalid URL: {param} must be {allowed}.", param=param)
+    return url
+
+
+class SessionService:
+    def __init__(
+        self, db: DbSession, scope: Scope, runtime: Runtime, context: EventContext
+    ) -> None:
+        self.db = db
+        self.scope = scope
+        self.runtime = runtime
+        self.context = context
+        self.sessions = SessionRepository(db, scope)
+        self.accounts = AccountRepository(db, scope)
+
+    # -- creation --------------------------------------------------------------------------
+
+    def create(self, request: NewSession) -> Session:
+        now = self.scope.now()
+        authorization, target = self._relink_target(request)
+        self._check_modes(request)
+        for url, param in (
+            (request.return_url, "return_url"),
+            (request.hosted_return_url, "hosted[return_url]"),
+        ):
+            if url is not None:
+                check_return_url(url, livemode=self.scope.livemode, param=param)
+        holder_type, customer, connected = self._holder(request, authorization)
+        if request.delivery_method is not None:
+            assert authorization is not None
+            self._check_relink_allowed(request, authorization, target, now)
+
+        session = Session(
+            id=ids.new("fcsess"),
+            holder_type=holder_type,
+            customer_id=customer,
+            connected_account_id=connected,
+            client_secret="",
+            permissions=request.permissions,
+            prefetch=request.prefetch,
+            filters=request.filters,
+            limits=request.limits,
+            return_url=request.return_url,
+            ui_mode=request.ui_mode,
+            delivery_method=request.delivery_method,
+            hosted_return_url=request.hosted_return_url,
+            relink_authorization_id=authorization.id if authorization else None,
+            relink_account_id=target.id if target else None,
+            status=SessionStatus.pending,
+            created_by=request.created_by,
+            created_at=now,
+            updated_at=now,
+        )
+        session.client_secret = f"{session.id}_secret_{secrets.token_urlsafe(24)}"
+        if session.ui_mode == "hosted":
+            session.link_token_digest = token_digest(self.runtime.link_token(session.id))
+        if target is not None and session.ui_mode == "hosted":
+            self._supersede_pending(target.id, now)
+        self.sessions.add(session)
+        try:
+            with self.db.begin_nested():
+                self.db.flush()
+        except IntegrityError:
+            # Another request created a pending hosted session for this account at the
+            # same moment; the database let exactly one of them in.
+            raise ApiError(
+                "A hosted session for this account was created at the same moment; "
+                "this request was not applied.",
+                param="relink_options[account]",
+                code="relink_not_eligible",
+                extra={
+                    "reasons": [
+                        {
+                            "code": Reason.recent_request.value,
+                            "message": MESSAGES[Reason.recent_request],
+                        }
+                    ]
+                },
+            ) from None
+        if session.delivery_method is not None:
+            timeline.record(self.db, session.id, TimelineKind.created, now, by=request.created_by)
+        if session.delivery_method == "email":
+            enqueue(
+                self.db,
+                RELINK_EMAIL,
+                {"session_id": session.id},
+                dedupe_key=f"email:relink:{session.id}",
+                platform_id=self.scope.platform_id,
+                livemode=self.scope.livemode,
+            )
+            timeline.record(self.db, session.id, TimelineKind.email_queued, now)
+        return session
+
+    def _relink_target(self, request: NewSession) -> tuple[Authorization | None, Account | None]:
+        if request.relink_authorization is None:
+            if request.relink_account is not None:
+                raise ParameterMissing("relink_options[authorization]")
+            return None, None
+        authorization = AuthorizationRepository(self.db, self.scope).get(
+            request.relink_authorization, param="relink_options[authorization]"
+        )
+        if authorization.status == ConnectionStatus.disconnected:
+            raise ApiError(
+                f"The authorization {authorization.id} is disconnected and cannot be relinked; "
+                "start a new link session instead.",
+                param="relink_options[authorization]",
+            )
+        target = None
+        if request.relink_account is not None:
+            target = self.accounts.get(request.relink_account, param="relink_options[account]")
+            if target.authorization_id != authorization.id:
+                raise ApiError(
+                    f"The account {target.id} does not belong to the authorization {authorization.id}.",
+                    param="relink_options[account]",
+                )
+        return authorization, target
+
+    def _check_modes(self, request: NewSession) -> None:
+        if request.delivery_method is not None:
+            if request.relink_authorization is None:
+                raise ApiError(
+                    "hosted[delivery_method] can only be used with relink_options.",
+                    param="hosted[delivery_method]",
+                )
+            if request.ui_mode != "hosted":
+                raise ApiError("hosted[delivery_method] requires ui_mode=hosted.", param="ui_mode")
+        if request.ui_mode == "hosted" and not request.hosted_given:
+            raise ParameterMissing("hosted")
+        if request.ui_mode != "hosted" and request.hosted_given:
+            raise ApiError("hosted can only be used with ui_mode=hosted.", param="hosted")
+
+    def _holder(
+        self, request: NewSession, authorization: Authorization | None
+    ) -> tuple[str, str | None, str | None]:
+        given: tuple[str, str | None, str | None]
+        if request.holder_type is not None:
+            if request.holder_type == "customer":
+                if request.customer is None:
+                    raise ParameterMissing("account_holder[customer]")
+                CustomerRepository(self.db, self.scope).get(
+                    request.customer, param="account_holder[customer]"
+                )
+                given = ("customer", request.customer, None)
+            else:
+                if request.account is None:
+                    raise ParameterMissing("account_holder[account]")
+                ConnectedAccountRepository(self.db, self.scope).get(
+                    request.account, param="account_holder[account]"
+                )
+                given = ("account", None, request.account)
+            if authorization is not None and given != (
+                authorization.holder_type,
+                authorization.customer_id,
+                authorization.connected_account_id,
+            ):
+                raise ApiError(
+                    "account_holder must be the account holder of the authorization being relinked.",
+                    param="account_holder",
+                )
+            return given
+        if authorization is None:
+            raise ParameterMissing("account_holder")
+        return (
+            authorization.holder_type,
+            authorization.customer_id,
+            authorization.connected_account_id,
+        )
+
+    def _check_relink_allowed(
+        self,
+        request: NewSession,
+        authorization: Authorization,
+        target: Account | None,
+        now: dt.datetime,
+    ) -> None:
+        candidates = (
+            [target] if target is not None else self.accounts.of_authorization(authorization.id)
+        )
+        results = [
+            eligible_for_hosted_relink(self.db, self.scope, account, now) for account in candidates
+        ]
+        param = "relink_options[account]" if target is not None else "relink_options[authorization]"
+        if request.delivery_method == "email":
+            if not any(result.eligible for result in results):
+                raise RelinkNotEligible(_first_refusal(results, target), param=param)
+            return
+        # url: the business sends its own message, so rules 2 and 3 do not apply, but
+        # there must be something to repair or a permission change to ask for.
+        repair_reasons = {
+            Reason.not_broken,
+            Reason.not_repairable,
+            Reason.disconnected,
+            Reason.institution_unsupported,
+        }
+        asks_more = any(set(request.permissions) - set(a.permissions) for a in candidates)
+        if asks_more:
+            return
+        if not any(not (set(result.reasons) & repair_reasons) for result in results):
+            refusal = _first_refusal(results, target)
+            raise RelinkNotEligible(
+                Eligibility(
+                    refusal.account_id, [r for r in refusal.reasons if r in repair_reasons]
+                ),
+                param=param,
+            )
+
+    # -- state changes -------------------------------------------------------------------
+
+    def _supersede_pending(self, account_id: str, now: dt.datetime) -> None:
+        for old in self.db.scalars(
+            self.sessions.pending_hosted_for_account(account_id).with_for_update()
+        ):
+            self.finish(
+                old,
+                SessionStatus.cancelled,
+                failure_reason="no_authorization",
+                cancelled_reason="other",
+                superseded=True,
+            )
+        self.db.flush()
+
+    def finish(
+        self,
+        session: Session,
+        status: SessionStatus,
+        *,
+        failure_reason: str | None = None,
+        cancelled_reason: str | None = None,
+        result_authorization: str | None = None,
+        result_account: str | None = None,
+        superseded: bool = False,
+    ) -> None:
+        """Move a pending session to a final status, with its timeline entry and event."""
+        if session.status != SessionStatus.pending:
+            return
+        now = self.scope.now()
+        previous = {"status": session.status}
+        session.status = status
+        session.failure_reason = failure_reason
+        session.cancelled_reason = cancelled_reason if status == SessionStatus.cancelled else None
+        session.result_authorization_id = result_authorization
+        session.result_account_id = result_account
+        session.updated_at = now
+        session.finished_at = now
+        if session.delivery_method is not None:
+            kind = {
+                SessionStatus.succeeded: TimelineKind.succeeded,
+                SessionStatus.failed: TimelineKind.failed,
+                SessionStatus.cancelled: TimelineKind.cancelled,
+            }[status]
+            timeline.record(
+                self.db, session.id, kind, now, **({"superseded": True} if superseded else {})
+            )
+        self.db.flush()
+        emit(
+            self.db,
+            self.scope,
+            SESSION_UPDATED,
+            render_session(self.db, self.scope, self.runtime, session),
+            self.context,
+            previous_attributes=previous,
+        )
+
+
+def _first_refusal(results: list[Eligibility], target: Account | None) -> Eligibility:
+    if not results:
+        return Eligibility(target.id if target else "", [Reason.not_broken])
+    return results[0]
