@@ -5,9 +5,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,6 +21,9 @@ from relink.api.router import error_response
 from relink.config import Settings
 from relink.kit.errors import ResourceMissing
 from relink.runtime import Runtime
+from relink.web.security import SecurityHeadersMiddleware
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 class RequestIdMiddleware:
@@ -97,6 +102,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         error.param = None
         return error_response(error)
 
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    if runtime.settings.sandbox_bank_enabled:
+        from relink.sandbox_bank import create_sandbox_bank_app
+
+        bank = create_sandbox_bank_app(
+            runtime.settings.resolved_sandbox_bank_database_url,
+            public_url=runtime.settings.resolved_sandbox_bank_url,
+            secret_key=runtime.settings.resolved_secret_key,
+        )
+        app.mount("/sandbox-bank", bank, name="sandbox_bank")
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -40,7 +40,11 @@ class Settings(BaseSettings):
     # Outgoing webhooks may target private networks only when allowed here.
     webhook_allow_private_networks: bool = False
 
+    # The built-in sandbox bank: mounted at /sandbox-bank unless disabled; its own database.
+    sandbox_bank_enabled: bool = True
     sandbox_bank_database_url: str | None = None
+    # Where connectors reach the sandbox bank (default: PUBLIC_URL + /sandbox-bank).
+    sandbox_bank_url: str | None = None
 
     # Run the outbox worker inside the web process (the embedded default).
     in_process_worker: bool = True
@@ -60,6 +64,14 @@ class Settings(BaseSettings):
         path.write_text(generated)
         path.chmod(0o600)
         return generated
+
+    @property
+    def resolved_sandbox_bank_url(self) -> str:
+        return self.sandbox_bank_url or self.public_url.rstrip("/") + "/sandbox-bank"
+
+    @property
+    def resolved_sandbox_bank_database_url(self) -> str:
+        return self.sandbox_bank_database_url or f"sqlite:///{self.var_dir / 'sandbox_bank.db'}"
 
     @property
     def is_sqlite(self) -> bool:

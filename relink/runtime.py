@@ -18,6 +18,7 @@ class Runtime:
     database: Database
     secret_box: SecretBox
     link_key: bytes
+    csrf_key: bytes
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -33,6 +34,7 @@ class Runtime:
             database=Database(engine),
             secret_box=SecretBox(secret),
             link_key=derive_key(secret, "relink-hosted-link-token"),
+            csrf_key=derive_key(secret, "relink-csrf"),
         )
 
     def link_token(self, session_id: str) -> str:

@@ -91,14 +91,23 @@ def database_url(
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def server_port(database_url: str) -> int:
+    """The port the test server will listen on (known up front: links and the mounted
+    sandbox bank's URL are built from it)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str, server_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
     var_dir = tmp_path_factory.mktemp("var")
     return Settings(
         env="test",
         database_url=database_url,
         secret_key="test-secret-key-for-relink-tests-only",
         var_dir=var_dir,
-        public_url="http://127.0.0.1:0",
+        public_url=f"http://127.0.0.1:{server_port}",
         webhook_allow_private_networks=False,
         rate_limit_test_per_second=10_000,
         rate_limit_live_per_second=10_000,
@@ -127,8 +136,10 @@ class _ThreadedServer(uvicorn.Server):
         pass
 
 
-def start_server(app: object) -> tuple[_ThreadedServer, threading.Thread, str]:
-    port = free_port()
+def start_server(
+    app: object, port: int | None = None
+) -> tuple[_ThreadedServer, threading.Thread, str]:
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")  # type: ignore[arg-type]
     server = _ThreadedServer(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -142,9 +153,9 @@ def start_server(app: object) -> tuple[_ThreadedServer, threading.Thread, str]:
 
 
 @pytest.fixture(scope="session")
-def server(runtime: Runtime) -> Iterator[RunningServer]:
+def server(runtime: Runtime, server_port: int) -> Iterator[RunningServer]:
     app = create_app(runtime=runtime)
-    uvicorn_server, thread, url = start_server(app)
+    uvicorn_server, thread, url = start_server(app, server_port)
     yield RunningServer(url=url, runtime=runtime)
     uvicorn_server.should_exit = True
     thread.join(timeout=10)

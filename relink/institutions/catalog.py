@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from relink.sandbox_bank.institutions import SANDBOX_INSTITUTIONS, SandboxInstitution
+
 
 @dataclass(frozen=True)
 class InstitutionSpec:
@@ -34,47 +36,20 @@ class InstitutionSpec:
         return f"fcinst_{self.key}"
 
 
-SANDBOX_CATALOG: tuple[InstitutionSpec, ...] = (
-    InstitutionSpec(
-        "test_non_oauth", "Test (Non-OAuth)", "credentials", routing_numbers=("110000000",)
-    ),
-    InstitutionSpec("test_oauth", "Test (OAuth)", "oauth", routing_numbers=("110000000",)),
-    InstitutionSpec(
-        "bank_non_oauth", "Bank (Non-OAuth)", "credentials", routing_numbers=("110000001",)
-    ),
-    InstitutionSpec("bank_oauth", "Bank (OAuth)", "oauth", routing_numbers=("110000002",)),
-    InstitutionSpec(
-        "tokenized_account_numbers",
-        "Tokenized Account Numbers",
-        "oauth",
-        routing_numbers=("110000003",),
-    ),
-    InstitutionSpec(
-        "inactive_accounts", "Inactive Accounts", "oauth", routing_numbers=("110000004",)
-    ),
-    InstitutionSpec(
-        "immediately_requires_reauth",
-        "Immediately Requires Reauthentication",
-        "oauth",
-        routing_numbers=("110000005",),
-    ),
-    InstitutionSpec(
-        "eventually_requires_reauth",
-        "Eventually Requires Reauthentication",
-        "oauth",
-        routing_numbers=("110000006",),
-    ),
-    InstitutionSpec(
-        "down_scheduled", "Down (Scheduled)", "credentials", routing_numbers=("110000007",)
-    ),
-    InstitutionSpec(
-        "down_unscheduled", "Down (Unscheduled)", "credentials", routing_numbers=("110000008",)
-    ),
-    InstitutionSpec("down_error", "Down (Error)", "credentials", routing_numbers=("110000009",)),
-    InstitutionSpec(
-        "invalid_payment_accounts",
-        "Invalid Payment Accounts",
-        "oauth",
-        routing_numbers=("110000010",),
-    ),
+def _from_sandbox_bank(institution: SandboxInstitution) -> InstitutionSpec:
+    supported = {
+        feature: True for feature in ("balances", "ownership", "payment_method", "transactions")
+    }
+    return InstitutionSpec(
+        key=institution.key,
+        name=institution.display_name,
+        auth_kind=institution.auth_kind,
+        url=institution.url,
+        routing_numbers=institution.routing_numbers,
+        features=supported,
+    )
+
+
+SANDBOX_CATALOG: tuple[InstitutionSpec, ...] = tuple(
+    _from_sandbox_bank(institution) for institution in SANDBOX_INSTITUTIONS
 )

@@ -1,0 +1,86 @@
+"""Translations (gettext catalogs in ``relink/locale``) and locale negotiation.
+
+Catalogs are kept as ``.po`` files and compiled in memory at first use, so running
+Relink needs no build step. English is the source language.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from functools import cache
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+SUPPORTED_LOCALES: tuple[str, ...] = ("en", "de")
+DEFAULT_LOCALE = "en"
+LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
+
+
+@cache
+def translations(locale: str) -> gettext.NullTranslations:
+    """The compiled catalog for ``locale`` (English: the identity)."""
+    path = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
+    if locale == DEFAULT_LOCALE or not path.exists():
+        return gettext.NullTranslations()
+    with path.open("rb") as source:
+        catalog = read_po(source, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def supported(locale: str | None) -> str | None:
+    """The supported locale matching ``locale`` (``de-AT`` → ``de``), if any."""
+    if not locale:
+        return None
+    base = locale.strip().replace("_", "-").split("-")[0].lower()
+    return base if base in SUPPORTED_LOCALES else None
+
+
+def parse_accept_language(header: str | None) -> list[str]:
+    if not header:
+        return []
+    weighted = []
+    for index, part in enumerate(header.split(",")):
+        piece = part.strip()
+        if not piece:
+            continue
+        tag, _, params = piece.partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        weighted.append((-quality, index, tag.strip()))
+    return [tag for _, _, tag in sorted(weighted) if tag != "*"]
+
+
+def negotiate(
+    *,
+    explicit: str | None = None,
+    preferred: list[str] | None = None,
+    accept_language: str | None = None,
+    default: str | None = None,
+) -> str:
+    """Pick the locale: an explicit choice (the language switcher), then the holder's
+    ``preferred_locales``, then ``Accept-Language``, then the platform default."""
+    for candidate in [
+        explicit,
+        *(preferred or []),
+        *parse_accept_language(accept_language),
+        default,
+    ]:
+        found = supported(candidate)
+        if found:
+            return found
+    return DEFAULT_LOCALE
+
+
+def gettext_for(locale: str) -> gettext.NullTranslations:
+    return translations(supported(locale) or DEFAULT_LOCALE)

@@ -1,0 +1,1 @@
+"""What every server-rendered page shares: templates, translations, CSRF, security headers."""
