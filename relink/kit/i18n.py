@@ -22,16 +22,29 @@ LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
 
 @cache
 def translations(locale: str) -> gettext.NullTranslations:
-    """The compiled catalog for ``locale`` (English: the identity)."""
-    path = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
-    if locale == DEFAULT_LOCALE or not path.exists():
+    """The compiled catalogs for ``locale`` (English: the identity).
+
+    Every ``.po`` file in ``locale/<locale>/LC_MESSAGES`` is one part of the catalog
+    (``messages.po``, ``hosted.po``, ``email.po``, ``dashboard.po``…), merged in name order.
+    """
+    folder = LOCALE_DIR / locale / "LC_MESSAGES"
+    paths = sorted(folder.glob("*.po")) if folder.is_dir() else []
+    if locale == DEFAULT_LOCALE or not paths:
         return gettext.NullTranslations()
-    with path.open("rb") as source:
-        catalog = read_po(source, locale=locale)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return gettext.GNUTranslations(buffer)
+    merged: gettext.NullTranslations | None = None
+    for path in paths:
+        with path.open("rb") as source:
+            catalog = read_po(source, locale=locale)
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog)
+        buffer.seek(0)
+        part = gettext.GNUTranslations(buffer)
+        if merged is None:
+            merged = part
+        else:
+            merged.add_fallback(part)
+    assert merged is not None
+    return merged
 
 
 def supported(locale: str | None) -> str | None:
