@@ -66,6 +66,15 @@ class SecretBox:
         key = base64.urlsafe_b64encode(derive_key(secret_key, "relink-grant-encryption"))
         self._fernet = Fernet(key)
 
+    def seal_bytes(self, plain: bytes) -> bytes:
+        return self._fernet.encrypt(plain)
+
+    def open_bytes(self, sealed: bytes) -> bytes:
+        try:
+            return self._fernet.decrypt(sealed)
+        except InvalidToken as error:
+            raise ValueError("secret cannot be decrypted with this secret key") from error
+
     def seal(self, document: dict[str, Any]) -> bytes:
         return self._fernet.encrypt(json.dumps(document, separators=(",", ":")).encode())
 
