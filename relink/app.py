@@ -15,11 +15,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from relink.api.openapi import openapi_document
 from relink.api.ratelimit import RateLimiter
 from relink.api.registry import API_ROUTERS
 from relink.api.router import error_response
 from relink.config import Settings
+from relink.dashboard import install_dashboard
+from relink.hosted import install_hosted
 from relink.kit.errors import ResourceMissing
+from relink.kit.logs import configure_logging
 from relink.runtime import Runtime
 from relink.web.security import SecurityHeadersMiddleware
 
@@ -49,8 +53,22 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+class OwnRouterScope:
+    """Lets a mounted app resolve its own route names (``url_for``) with its own router."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope = dict(scope)
+        scope.pop("router", None)
+        scope["app_root_path"] = scope.get("root_path", "")
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or Runtime.from_settings(settings or Settings())
+    configure_logging(json_lines=runtime.settings.env == "production")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -90,6 +108,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    @app.get("/v1/openapi.json", include_in_schema=False)
+    def openapi() -> Response:
+        return JSONResponse(openapi_document())
+
     @app.api_route(
         "/v1/{rest:path}",
         methods=["GET", "POST", "DELETE", "PUT", "PATCH"],
@@ -100,18 +122,25 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         error.message = f"Unrecognized request URL ({request.method}: /v1/{rest})."
         error.instance_code = None
         error.param = None
-        return error_response(error)
+        response = error_response(error)
+        response.headers["Stripe-Version"] = (
+            request.headers.get("stripe-version") or runtime.settings.default_api_version
+        )
+        return response
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    install_dashboard(app)
+    install_hosted(app)
     if runtime.settings.sandbox_bank_enabled:
         from relink.sandbox_bank import create_sandbox_bank_app
 
+        runtime.settings.var_dir.mkdir(parents=True, exist_ok=True)
         bank = create_sandbox_bank_app(
             runtime.settings.resolved_sandbox_bank_database_url,
             public_url=runtime.settings.resolved_sandbox_bank_url,
             secret_key=runtime.settings.resolved_secret_key,
         )
-        app.mount("/sandbox-bank", bank, name="sandbox_bank")
+        app.mount("/sandbox-bank", OwnRouterScope(bank), name="sandbox_bank")
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

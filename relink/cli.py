@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from relink.config import Settings
 from relink.models import Role
@@ -23,12 +24,13 @@ users_app = typer.Typer(help="Manage team users.", no_args_is_help=True)
 app.add_typer(platforms_app, name="platforms")
 app.add_typer(users_app, name="users")
 
-console = Console()
-errors = Console(stderr=True)
+# Soft wrap: long lines (keys, curl commands, error messages) stay one line when piped.
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code=1)
 
 
@@ -42,11 +44,19 @@ def migrate() -> None:
     from relink.institutions.service import register_institutions
     from relink.migrate import upgrade
 
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
     settings = Settings()
-    upgrade(settings.database_url)
-    runtime = Runtime.from_settings(settings)
-    with runtime.database.unit_of_work() as session:
-        register_institutions(session)
+    try:
+        upgrade(settings.database_url)
+        runtime = Runtime.from_settings(settings)
+        with runtime.database.unit_of_work() as session:
+            register_institutions(session)
+    except OperationalError as error:
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else "unreachable"
+        raise fail(f"cannot migrate {where}: {reason}") from None
     console.print("Database is up to date.")
 
 
@@ -101,6 +111,22 @@ def worker(
     runner.run_forever()
 
 
+@app.command("sandbox-bank")
+def sandbox_bank(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8001,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    database_url: Annotated[
+        str | None, typer.Option(help="The bank's own database (default: var/sandbox_bank.db).")
+    ] = None,
+) -> None:
+    """Run the sandbox bank alone (for the oauth2 connector or a separate deployment)."""
+    from relink.sandbox_bank import run
+
+    settings = Settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    run(port, host=host, database_url=database_url or settings.resolved_sandbox_bank_database_url)
+
+
 @platforms_app.command("create")
 def platforms_create(
     name: Annotated[str, typer.Option(help="The business's name.")],
@@ -128,7 +154,7 @@ def platforms_create(
         sys.stdout.write(json.dumps(result) + "\n")
         return
     for key, value in result.items():
-        console.print(f"{key}: {value}", highlight=False)
+        console.print(f"{key}: {value}", highlight=False, markup=False)
 
 
 @users_app.command("create")
@@ -164,7 +190,7 @@ def users_create(
         sys.stdout.write(json.dumps(result) + "\n")
         return
     for key, value in result.items():
-        console.print(f"{key}: {value}", highlight=False)
+        console.print(f"{key}: {value}", highlight=False, markup=False)
 
 
 @app.command()
@@ -179,6 +205,7 @@ def demo(
     credentials = ensure_demo_platform(runtime)
     base = public_url or settings.public_url
     console.print(f"\n[bold]Relink is starting at {base}[/bold]\n", highlight=False)
+    console.print(f"  Platform:  {credentials['platform']}", highlight=False)
     console.print(
         f"  Login:     {credentials['owner_email']} / {credentials['owner_password']}",
         highlight=False,

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
 
     # Run the outbox worker inside the web process (the embedded default).
     in_process_worker: bool = True
+    # How long a worker's claim on outbox rows lasts before another worker may take them.
+    outbox_lease_seconds: int = 60
 
     default_api_version: str = Field(default="2025-10-29.preview")
 

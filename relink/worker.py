@@ -11,7 +11,7 @@ import time
 
 import structlog
 
-from relink.lifecycle.tasks import run_lifecycle_scans
+from relink.lifecycle.tasks import check_institution_health, run_lifecycle_scans
 from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.runtime import Runtime
@@ -34,6 +34,7 @@ class Worker:
     def run_once(self) -> int:
         """One round: the lifecycle scans if they are due, then a batch of outbox rows."""
         run_lifecycle_scans(self.runtime, self.dispatcher.worker_id)
+        check_institution_health(self.runtime, self.dispatcher.worker_id)
         return self.dispatcher.run_once()
 
     def run_forever(self) -> None:

@@ -71,6 +71,21 @@ def postgres_url() -> str | None:
     return url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """Tests make a platform (and so hash a password) per test: use argon2's cheapest
+    parameters so that costs microseconds, not a second. Verification reads the
+    parameters from each hash, so login tests still exercise the real code."""
+    from argon2 import PasswordHasher, profiles
+
+    from relink.kit import crypto
+
+    original = crypto._password_hasher
+    crypto._password_hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    yield
+    crypto._password_hasher = original
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -118,11 +133,14 @@ def settings(
 
 
 @pytest.fixture(scope="session")
-def runtime(settings: Settings) -> Runtime:
+def runtime(settings: Settings) -> Iterator[Runtime]:
     runtime = Runtime.from_settings(settings)
     with runtime.database.unit_of_work() as session:
         register_institutions(session)
-    return runtime
+    yield runtime
+    # Close pooled connections before the database is dropped; otherwise they are
+    # garbage-collected still open (a ResourceWarning, an error under filterwarnings).
+    runtime.database.engine.dispose()
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,12 +26,15 @@ class Receiver:
 
 
 @contextmanager
-def webhook_receiver() -> Iterator[Receiver]:
+def webhook_receiver(*, delay: float = 0.0) -> Iterator[Receiver]:
+    """A receiver on a free port; ``delay`` seconds per request makes batches take time."""
     receiver = Receiver(url="")
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            if delay:
+                time.sleep(delay)
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length).decode()
             with lock:

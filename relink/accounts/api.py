@@ -9,14 +9,15 @@ from relink.accounts.schemas import render_account, render_accounts
 from relink.api.rendering import render_list
 from relink.api.router import ApiCall, ApiRouter
 from relink.eligibility.service import eligible_for_hosted_relink, render_eligibility
-from relink.kit.errors import ApiError, NotYetAvailable
+from relink.kit.errors import ApiError
 from relink.kit.pagination import paginate, read_cursor
+from relink.lifecycle.refresh import change_subscriptions, request_refresh
 from relink.lifecycle.service import Lifecycle
 from relink.models import Account, ConnectionStatus
 
 router = ApiRouter()
 
-REFRESH_FEATURES = ("balance", "ownership", "transactions", "inferred_balances")
+REFRESH_FEATURES = ("balance", "ownership", "transactions")
 SUBSCRIBE_FEATURES = ("transactions", "balance")
 
 
@@ -82,33 +83,29 @@ def refresh_account(call: ApiCall) -> dict[str, Any]:
     call.params.finish()
     account = AccountRepository(call.session, call.scope).get(call.path["id"])
     _require_usable(account)
-    raise NotYetAvailable(
-        "Refreshing accounts is not available in this build yet: bank connectors are not enabled.",
-        param="features",
-    )
+    request_refresh(call.session, call.scope, account, features or [])
+    return render_account(call.session, call.scope, account)
 
 
-def _subscription_change(call: ApiCall) -> Account:
+def _subscription_change(call: ApiCall, *, subscribe: bool) -> dict[str, Any]:
     features = call.params.strings("features", allowed=SUBSCRIBE_FEATURES)
     if not features:
         call.params.text("features", required=True)
     call.params.finish()
     account = AccountRepository(call.session, call.scope).get(call.path["id"])
     _require_usable(account)
-    raise NotYetAvailable(
-        "Subscriptions are not available in this build yet: bank connectors are not enabled.",
-        param="features",
-    )
+    change_subscriptions(call.session, call.scope, account, features or [], subscribe=subscribe)
+    return render_account(call.session, call.scope, account)
 
 
 @router.post("/v1/financial_connections/accounts/{id}/subscribe")
 def subscribe_account(call: ApiCall) -> dict[str, Any]:
-    return render_account(call.session, call.scope, _subscription_change(call))
+    return _subscription_change(call, subscribe=True)
 
 
 @router.post("/v1/financial_connections/accounts/{id}/unsubscribe")
 def unsubscribe_account(call: ApiCall) -> dict[str, Any]:
-    return render_account(call.session, call.scope, _subscription_change(call))
+    return _subscription_change(call, subscribe=False)
 
 
 @router.get("/v1/financial_connections/accounts/{id}/relink_eligibility")

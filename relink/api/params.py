@@ -52,7 +52,7 @@ class Params:
             return None
         if isinstance(value, (bool, dict, list)):
             raise ParameterInvalid(self.name(key), f"Invalid string: {self.name(key)}")
-        text = str(value)
+        text = _without_nul(self.name(key), str(value))
         if len(text) > max_length:
             raise ParameterInvalid(
                 self.name(key),
@@ -144,6 +144,8 @@ class Params:
             raise ParameterInvalid(
                 self.name(key), f"Invalid array: {self.name(key)}", code="parameter_invalid_array"
             )
+        for index, item in enumerate(value):
+            _without_nul(f"{self.name(key)}[{index}]", item)
         if allowed is not None:
             choices = tuple(allowed)
             for index, item in enumerate(value):
@@ -185,7 +187,8 @@ class Params:
                 raise ParameterInvalid(item_name, "Metadata keys can be at most 40 characters.")
             if isinstance(item, (dict, list, bool)) or item is None:
                 raise ParameterInvalid(item_name, f"Invalid string: {item_name}")
-            text = str(item)
+            _without_nul(item_name, item_key)
+            text = _without_nul(item_name, str(item))
             if len(text) > 500:
                 raise ParameterInvalid(item_name, "Metadata values can be at most 500 characters.")
             cleaned[item_key] = text if text != "" else None
@@ -198,6 +201,13 @@ class Params:
                 raise ParameterUnknown(self.name(key))
         for child in self._children:
             child.finish()
+
+
+def _without_nul(param: str, text: str) -> str:
+    """Text values may not carry NUL characters (no database can store them as text)."""
+    if "\x00" in text:
+        raise ParameterInvalid(param, f"Invalid string: {param} must not contain NUL characters.")
+    return text
 
 
 def merge_metadata(current: dict[str, Any], update: dict[str, str | None] | None) -> dict[str, Any]:

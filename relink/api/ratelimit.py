@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -15,15 +16,22 @@ class _Bucket:
 
 
 class RateLimiter:
-    def __init__(self, rate_per_second: float, burst: int) -> None:
+    def __init__(
+        self,
+        rate_per_second: float,
+        burst: int,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rate = rate_per_second
         self.burst = burst
+        self._monotonic = monotonic
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
 
     def acquire(self, key: str) -> float | None:
         """Take one token; return ``None`` if allowed, else seconds until one is available."""
-        now = time.monotonic()
+        now = self._monotonic()
         with self._lock:
             bucket = self._buckets.get(key)
             if bucket is None:

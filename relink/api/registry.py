@@ -12,6 +12,7 @@ from relink.events.api import router as events
 from relink.institutions.api import router as institutions
 from relink.sessions.api import router as sessions
 from relink.test_helpers.api import router as test_helpers
+from relink.transactions.api import router as transactions
 from relink.webhooks.api import router as webhook_endpoints
 
 API_ROUTERS: list[ApiRouter] = [
@@ -21,6 +22,7 @@ API_ROUTERS: list[ApiRouter] = [
     accounts,
     authorizations,
     sessions,
+    transactions,
     events,
     webhook_endpoints,
     test_helpers,

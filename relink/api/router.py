@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -191,7 +192,9 @@ def _run(
     if wait is not None:
         raise RateLimited(
             "Too many requests hit the API too quickly.",
-            headers={"Retry-After": str(max(1, round(wait)))},
+            # Rounded up (and capped: a zero rate waits forever) so a client that
+            # honours it is not refused again.
+            headers={"Retry-After": str(max(1, math.ceil(min(wait, 86_400))))},
         )
 
     idempotency_key = request.headers.get("idempotency-key") if method == "POST" else None

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from relink.api.rendering import render_holder
 from relink.institutions.repository import InstitutionRepository
+from relink.kit.clock import to_unix
 from relink.models import Authorization, ConnectionStatus
 from relink.tenancy import Scope
 
@@ -17,6 +18,16 @@ def render_authorization(
     status_details: dict[str, Any] = {}
     if authorization.status == ConnectionStatus.inactive:
         status_details = {"inactive": {"action": authorization.inactive_action or "none"}}
+    elif (
+        authorization.status == ConnectionStatus.active
+        and authorization.expected_deactivation_at is not None
+    ):
+        status_details = {
+            "active": {
+                "action": "relink_required",
+                "expected_deactivation_date": to_unix(authorization.expected_deactivation_at),
+            }
+        }
     return {
         "id": authorization.id,
         "object": "financial_connections.authorization",

@@ -29,10 +29,16 @@ from relink.tenancy import Scope
 
 
 def holder_email_column() -> Any:
+    # Correlated explicitly: the column is also used two levels deep (inside the
+    # EXISTS over team users), where auto-correlation would not reach ``accounts``.
     return func.coalesce(
-        select(Customer.email).where(Customer.id == Account.customer_id).scalar_subquery(),
+        select(Customer.email)
+        .where(Customer.id == Account.customer_id)
+        .correlate(Account)
+        .scalar_subquery(),
         select(ConnectedAccount.email)
         .where(ConnectedAccount.id == Account.connected_account_id)
+        .correlate(Account)
         .scalar_subquery(),
     )
 

@@ -61,7 +61,7 @@ def list_events(call: ApiCall) -> dict[str, Any]:
     query = repository.select().where(Event.created_at >= call.scope.now() - RETENTION, *conditions)
     if event_type is not None:
         if event_type.endswith("*"):
-            query = query.where(Event.type.startswith(event_type[:-1]))
+            query = query.where(Event.type.startswith(event_type[:-1], autoescape=True))
         else:
             query = query.where(Event.type == event_type)
     if types:

@@ -8,12 +8,17 @@ both → ``{"x": ["1", "2"]}``; ``metadata[k]=`` keeps ``""`` (which Stripe read
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import parse_qsl
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _MAX_DEPTH = 8
 _MAX_INDEX = 1000
+
+
+def _is_digits(part: object) -> TypeGuard[str]:
+    # ASCII only: str.isdigit() also accepts "²", which int() refuses.
+    return isinstance(part, str) and part.isascii() and part.isdigit()
 
 
 class FormError(ValueError):
@@ -73,7 +78,8 @@ def _insert(node: Any, key: str, parts: list[str | object], value: str) -> None:
             node = child
             continue
         if isinstance(node, _Indexed):
-            if not isinstance(part, str) or not part.isdigit() or int(part) > _MAX_INDEX:
+            # The length check comes first: int() refuses strings of over 4,300 digits.
+            if not _is_digits(part) or len(part) > 6 or int(part) > _MAX_INDEX:
                 raise FormError(key, f"Invalid array index in parameter: {key}")
             slot: Any = int(part)
         else:
@@ -107,7 +113,7 @@ def _container_kind(container: Any) -> str:
 def _new_container(part: str | object | None) -> Any:
     if part is _APPEND:
         return _Appended()
-    if isinstance(part, str) and part.isdigit():
+    if _is_digits(part):
         return _Indexed()
     return {}
 

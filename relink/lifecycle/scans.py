@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from relink.eligibility.rules import ABOUT_TO_BREAK
 from relink.events.service import EventContext
+from relink.lifecycle.refresh import due_subscription_refreshes
 from relink.lifecycle.service import Lifecycle
 from relink.models import (
     Account,
@@ -28,6 +29,7 @@ from relink.models import (
     Platform,
     TanStatus,
 )
+from relink.relink.links import expire_stale_links
 from relink.tenancy import Scope
 
 LIVE_TAN_STATUSES = (TanStatus.transactable, TanStatus.pending)
@@ -48,12 +50,16 @@ class ScanResult:
     expiry_warnings: int = 0
     deactivations: int = 0
     deactivation_warnings: int = 0
+    refreshes_queued: int = 0
+    links_expired: int = 0
 
     def __iadd__(self, other: ScanResult) -> ScanResult:
         self.tans_expired += other.tans_expired
         self.expiry_warnings += other.expiry_warnings
         self.deactivations += other.deactivations
         self.deactivation_warnings += other.deactivation_warnings
+        self.refreshes_queued += other.refreshes_queued
+        self.links_expired += other.links_expired
         return self
 
 
@@ -120,10 +126,26 @@ def scan_expected_deactivations(lifecycle: Lifecycle) -> ScanResult:
     return result
 
 
+def scan_subscriptions(lifecycle: Lifecycle) -> ScanResult:
+    return ScanResult(refreshes_queued=due_subscription_refreshes(lifecycle))
+
+
+def scan_hosted_links(lifecycle: Lifecycle) -> ScanResult:
+    """Hosted relink links unvisited for 30 days: their sessions are cancelled (expired)."""
+    return ScanResult(
+        links_expired=expire_stale_links(lifecycle.session, lifecycle.scope, lifecycle.context)
+    )
+
+
 ScopeScan = Callable[[Lifecycle], ScanResult]
 
 # The scans that run for every scope, in order.
-SCOPE_SCANS: tuple[ScopeScan, ...] = (scan_account_numbers, scan_expected_deactivations)
+SCOPE_SCANS: tuple[ScopeScan, ...] = (
+    scan_account_numbers,
+    scan_expected_deactivations,
+    scan_subscriptions,
+    scan_hosted_links,
+)
 
 
 def run_scope_scans(session: Session, scope: Scope, context: EventContext) -> ScanResult:
@@ -132,23 +154,6 @@ def run_scope_scans(session: Session, scope: Scope, context: EventContext) -> Sc
     for scan in SCOPE_SCANS:
         result += scan(lifecycle)
     return result
-
-
-def all_scopes(session: Session) -> list[Scope]:
-    scopes = []
-    for platform_id, offset in session.execute(
-        select(Platform.id, Platform.test_clock_offset_seconds)
-    ):
-        scopes.append(Scope(platform_id, False, offset))
-        scopes.append(Scope(platform_id, True, 0))
-    return scopes
-
-
-def platform_test_scope(session: Session, platform_id: str) -> Scope:
-    offset = session.scalar(
-        select(Platform.test_clock_offset_seconds).where(Platform.id == platform_id)
-    )
-    return Scope(platform_id, False, offset or 0)
 
 
 def advance_test_clock(

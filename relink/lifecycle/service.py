@@ -31,6 +31,8 @@ from relink.models import (
 from relink.tenancy import Scope
 
 ACCOUNT = "financial_connections.account."
+# Causes that concern one account, not the consent behind its authorization.
+ACCOUNT_ONLY_CAUSES = (InactiveCause.account_closed, InactiveCause.account_unavailable)
 AUTHORIZATION = "financial_connections.authorization."
 
 
@@ -88,7 +90,8 @@ class Lifecycle:
     # -- transitions ---------------------------------------------------------------------
 
     def deactivate(self, account: Account, cause: InactiveCause) -> list[Account]:
-        """The account (and, unless it was closed, its whole authorization) becomes inactive."""
+        """The account becomes inactive, with its whole authorization unless the cause concerns
+        only this account (closed, unavailable)."""
         now = self.scope.now()
         action = (
             RelinkAction.none
@@ -256,6 +259,10 @@ class Lifecycle:
             authorization = self.authorizations.get(account.authorization_id)
             authorization.status = ConnectionStatus.disconnected
             authorization.updated_at = now
+            # The consent is no longer used: revoke it at the bank (in the worker).
+            from relink.lifecycle.refresh import request_revoke
+
+            request_revoke(self.session, self.scope, authorization.id)
         return account
 
 

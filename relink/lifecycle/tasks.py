@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from relink.events.service import EventContext
 from relink.kit import clock
-from relink.lifecycle.scans import SCAN_EVERY, ScanResult, all_scopes, run_scope_scans
+from relink.lifecycle.scans import SCAN_EVERY, ScanResult, run_scope_scans
+from relink.lifecycle.scopes import all_scopes
 from relink.models import ScheduledScan
 from relink.runtime import Runtime
 
@@ -72,3 +73,42 @@ def run_lifecycle_scans(runtime: Runtime, worker_id: str) -> ScanResult | None:
         row.locked_until = None
         row.last_error = error
     return total
+
+
+INSTITUTION_HEALTH_SCAN = "institution_health"
+HEALTH_EVERY = dt.timedelta(minutes=5)
+
+
+def check_institution_health(runtime: Runtime, worker_id: str) -> int | None:
+    """Ask each institution's connector how it is (every few minutes, one worker at a time)."""
+    from relink.institutions.connectors import ConnectorUnavailable, connector_for
+    from relink.models import Institution
+    from relink.tenancy import Scope
+
+    database = runtime.database
+    with database.unit_of_work() as session:
+        if not claim_scan(session, INSTITUTION_HEALTH_SCAN, worker_id):
+            return None
+        institutions = list(session.scalars(select(Institution)))
+    answers: dict[str, str] = {}
+    for institution in institutions:
+        try:
+            connector = connector_for(runtime, institution, Scope("", institution.livemode))
+        except ConnectorUnavailable:
+            continue
+        try:
+            answers[institution.id] = connector.health().value
+        except Exception:  # a health probe must never stop the worker
+            log.exception("scans.health_failed", institution=institution.id)
+    with database.unit_of_work() as session:
+        now = clock.now()
+        for institution in session.scalars(select(Institution).where(Institution.id.in_(answers))):
+            institution.health = answers[institution.id]
+            institution.health_checked_at = now
+        row = session.scalars(
+            select(ScheduledScan).where(ScheduledScan.name == INSTITUTION_HEALTH_SCAN)
+        ).one()
+        row.next_run_at = now + HEALTH_EVERY
+        row.last_finished_at = now
+        row.locked_until = None
+    return len(answers)

@@ -1,6 +1,8 @@
 """All tables, one module per aggregate. Importing this package registers them all."""
 
+from relink.models.bank_data import AccountOwner, AccountTransaction
 from relink.models.base import Base
+from relink.models.bulk import BulkJobStatus, BulkRelinkJob
 from relink.models.connections import (
     Account,
     AccountNumber,
@@ -13,9 +15,12 @@ from relink.models.connections import (
     RelinkAction,
     TanStatus,
 )
+from relink.models.dashboard import DashboardLogin, EmailConfirmation, LoginAttempt
 from relink.models.events import Event, WebhookAttempt, WebhookEndpoint
 from relink.models.holders import ConnectedAccount, Customer
+from relink.models.hosted import FlowStep, HostedFlow
 from relink.models.idempotency import IdempotencyRecord
+from relink.models.mailbox import DeliveryState, EmailDelivery, MailboxMessage
 from relink.models.outbox import OutboxMessage, OutboxStatus, ScheduledScan
 from relink.models.platforms import ApiKey, Platform, Role, User
 from relink.models.sessions import Session, SessionStatus, SessionTimelineEntry, TimelineKind
@@ -23,18 +28,30 @@ from relink.models.sessions import Session, SessionStatus, SessionTimelineEntry,
 __all__ = [
     "Account",
     "AccountNumber",
+    "AccountOwner",
+    "AccountTransaction",
     "ApiKey",
     "Authorization",
     "Base",
+    "BulkJobStatus",
+    "BulkRelinkJob",
     "ConnectedAccount",
     "ConnectionStatus",
     "Customer",
+    "DashboardLogin",
+    "DeliveryState",
+    "EmailConfirmation",
+    "EmailDelivery",
     "Event",
+    "FlowStep",
     "HolderType",
+    "HostedFlow",
     "IdempotencyRecord",
     "InactiveCause",
     "Institution",
     "InstitutionHealth",
+    "LoginAttempt",
+    "MailboxMessage",
     "OutboxMessage",
     "OutboxStatus",
     "Platform",

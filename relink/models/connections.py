@@ -129,6 +129,8 @@ class Account(TenantMixin, Base):
     deactivation_warned_for: Mapped[dt.datetime | None] = mapped_column(default=None)
     permissions: Mapped[list[str]] = mapped_column(default=list)
     subscriptions: Mapped[list[str]] = mapped_column(default=list)
+    # When the daily refresh of subscribed features is next due (None: no subscriptions).
+    next_subscription_refresh_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     supported_payment_method_types: Mapped[list[str]] = mapped_column(default=list)
     balance: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     balance_refresh: Mapped[dict[str, Any] | None] = mapped_column(default=None)
@@ -146,6 +148,12 @@ class Account(TenantMixin, Base):
         Index("ix_accounts_authorization", "authorization_id"),
         Index("ix_accounts_customer", "customer_id"),
         Index("ix_accounts_connected_account", "connected_account_id"),
+        Index(
+            "ix_accounts_subscription_refresh",
+            "next_subscription_refresh_at",
+            postgresql_where=text("next_subscription_refresh_at IS NOT NULL"),
+            sqlite_where=text("next_subscription_refresh_at IS NOT NULL"),
+        ),
         Index(
             "ix_accounts_expected_deactivation",
             "expected_deactivation_at",

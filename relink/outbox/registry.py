@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from relink.email.tasks import send_relink_email
 from relink.events.service import WEBHOOK_DELIVERY
+from relink.lifecycle.refresh import REFRESH, REVOKE, run_refresh, run_revoke
 from relink.outbox.worker import Handler
+from relink.relink.bulk import BULK_REQUEST
+from relink.relink.tasks import run_bulk_request
+from relink.sessions.service import RELINK_EMAIL
 from relink.webhooks.tasks import deliver_webhook
 
 HANDLERS: dict[str, Handler] = {
     WEBHOOK_DELIVERY: deliver_webhook,
+    REFRESH: run_refresh,
+    REVOKE: run_revoke,
+    RELINK_EMAIL: send_relink_email,
+    BULK_REQUEST: run_bulk_request,
 }

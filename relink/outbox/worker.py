@@ -70,7 +70,12 @@ def default_worker_id() -> str:
 
 
 def claim(
-    session: Session, worker_id: str, *, limit: int, kinds: set[str] | None = None
+    session: Session,
+    worker_id: str,
+    *,
+    limit: int,
+    kinds: set[str] | None = None,
+    lease: dt.timedelta = LEASE,
 ) -> list[OutboxMessage]:
     now = clock.now()
     due = (
@@ -93,7 +98,7 @@ def claim(
     session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(ids))
-        .values(locked_until=now + LEASE, locked_by=worker_id, attempts=OutboxMessage.attempts + 1)
+        .values(locked_until=now + lease, locked_by=worker_id, attempts=OutboxMessage.attempts + 1)
     )
     claimed = (
         select(OutboxMessage)
@@ -110,6 +115,17 @@ def _still_mine(message_id: str, worker_id: str) -> object:
         OutboxMessage.locked_by == worker_id,
         OutboxMessage.status == OutboxStatus.pending,
     )
+
+
+def renew_lease(session: Session, message_id: str, worker_id: str, lease: dt.timedelta) -> bool:
+    """Extend this worker's claim on a row; False if the claim was lost."""
+    now = clock.now()
+    result = session.execute(
+        update(OutboxMessage)
+        .where(_still_mine(message_id, worker_id), OutboxMessage.locked_until > now)  # type: ignore[arg-type]
+        .values(locked_until=now + lease)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def mark_done(session: Session, message_id: str, worker_id: str) -> bool:
@@ -168,8 +184,21 @@ class OutboxDispatcher:
     def run_once(self) -> int:
         """Claim one batch and dispatch it; returns the number of rows handled."""
         with self.runtime.database.unit_of_work() as session:
-            batch = claim(session, self.worker_id, limit=self.batch_size, kinds=set(self.handlers))
+            batch = claim(
+                session,
+                self.worker_id,
+                limit=self.batch_size,
+                kinds=set(self.handlers),
+                lease=dt.timedelta(seconds=self.runtime.settings.outbox_lease_seconds),
+            )
+        lease = dt.timedelta(seconds=self.runtime.settings.outbox_lease_seconds)
         for message in batch:
+            # Renew the claim right before the side effect: a row whose lease ran out
+            # while earlier rows of the batch were handled may already be another
+            # worker's, and must not be handled twice.
+            with self.runtime.database.unit_of_work() as session:
+                if not renew_lease(session, message.id, self.worker_id, lease):
+                    continue
             self.dispatch(message)
         return len(batch)
 

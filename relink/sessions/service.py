@@ -328,8 +328,11 @@ class SessionService:
         result_authorization: str | None = None,
         result_account: str | None = None,
         superseded: bool = False,
+        timeline_kind: TimelineKind | None = None,
     ) -> None:
-        """Move a pending session to a final status, with its timeline entry and event."""
+        """Move a pending session to a final status, with its timeline entry and event.
+
+        ``timeline_kind`` overrides the entry named after the status (``expired``)."""
         if session.status != SessionStatus.pending:
             return
         now = self.scope.now()
@@ -342,11 +345,14 @@ class SessionService:
         session.updated_at = now
         session.finished_at = now
         if session.delivery_method is not None:
-            kind = {
-                SessionStatus.succeeded: TimelineKind.succeeded,
-                SessionStatus.failed: TimelineKind.failed,
-                SessionStatus.cancelled: TimelineKind.cancelled,
-            }[status]
+            kind = (
+                timeline_kind
+                or {
+                    SessionStatus.succeeded: TimelineKind.succeeded,
+                    SessionStatus.failed: TimelineKind.failed,
+                    SessionStatus.cancelled: TimelineKind.cancelled,
+                }[status]
+            )
             timeline.record(
                 self.db, session.id, kind, now, **({"superseded": True} if superseded else {})
             )

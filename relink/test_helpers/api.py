@@ -8,12 +8,19 @@ from relink.accounts.repository import AccountRepository
 from relink.accounts.schemas import render_account
 from relink.api.params import Params
 from relink.api.router import ApiCall, ApiRouter
+from relink.authorizations.schemas import render_authorization
 from relink.kit.clock import from_unix, to_unix
-from relink.kit.errors import ApiError, LivemodeMismatch, NotYetAvailable, ParameterInvalid
+from relink.kit.errors import ApiError, LivemodeMismatch, ParameterInvalid
 from relink.lifecycle.scans import advance_test_clock
 from relink.lifecycle.service import Lifecycle
 from relink.models import ConnectionStatus, InactiveCause, TanStatus
-from relink.test_helpers.service import CATEGORY_OF_SUBCATEGORY, NewTestAccount, create_test_account
+from relink.test_helpers.service import (
+    CATEGORY_OF_SUBCATEGORY,
+    NewTestAccount,
+    create_test_account,
+    revoke_at_bank,
+    update_account_numbers_at_bank,
+)
 
 router = ApiRouter()
 
@@ -43,7 +50,7 @@ def create_account(call: ApiCall) -> dict[str, Any]:
     customer = holder.text("customer", max_length=255)
     account = holder.text("account", max_length=255)
     permissions = params.strings("permissions", allowed=PERMISSIONS) or ["payment_method"]
-    subcategory = params.enum("subcategory", tuple(CATEGORY_OF_SUBCATEGORY)) or "checking"
+    subcategory = params.enum("subcategory", tuple(CATEGORY_OF_SUBCATEGORY))
     display_name = params.text("display_name", max_length=200)
     last4 = params.text("last4", max_length=4)
     if last4 is not None and (len(last4) != 4 or not last4.isdigit()):
@@ -59,6 +66,7 @@ def create_account(call: ApiCall) -> dict[str, Any]:
     assert holder_type is not None
     created = create_test_account(
         Lifecycle(call.session, call.scope, call.event_context),
+        call.runtime,
         NewTestAccount(
             institution=institution,
             holder_type=holder_type,
@@ -100,11 +108,13 @@ def update_account_numbers(call: ApiCall) -> dict[str, Any]:
     status_value = call.params.enum("status", tuple(TanStatus))
     call.params.finish()
     account = AccountRepository(call.session, call.scope).get(call.path["id"])
-    Lifecycle(call.session, call.scope, call.event_context).update_account_numbers(
-        account,
-        expected_expiry_at=expiry,
-        status=TanStatus(status_value) if status_value else None,
-        clear_expiry=clear,
+    lifecycle = Lifecycle(call.session, call.scope, call.event_context)
+    status = TanStatus(status_value) if status_value else None
+    update_account_numbers_at_bank(
+        call.runtime, lifecycle, account, status=status, expected_expiry_at=expiry
+    )
+    lifecycle.update_account_numbers(
+        account, expected_expiry_at=expiry, status=status, clear_expiry=clear
     )
     return render_account(call.session, call.scope, account)
 
@@ -133,9 +143,10 @@ def update_expected_deactivation(call: ApiCall) -> dict[str, Any]:
 def revoke_authorization(call: ApiCall) -> dict[str, Any]:
     _sandbox_only(call)
     call.params.finish()
-    raise NotYetAvailable(
-        "Revoking at the sandbox bank is not available in this build yet.", param="id"
-    )
+    lifecycle = Lifecycle(call.session, call.scope, call.event_context)
+    authorization = lifecycle.authorizations.get(call.path["id"])
+    revoke_at_bank(call.runtime, lifecycle, authorization)
+    return render_authorization(call.session, call.scope, authorization)
 
 
 @router.post("/v1/test_helpers/clock/advance")

@@ -1,20 +1,40 @@
-"""Creating sandbox accounts as if a link had just completed."""
+"""Creating sandbox accounts as if a link had just completed — for real, at the sandbox bank.
+
+The sandbox bank issues a grant for the holder (as if they had authenticated), so
+refresh, revoke and relink work on a test-helper account exactly as on a linked one.
+The bank's data is deterministic per (institution, username); the username is derived
+from the account holder's id.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from dataclasses import dataclass
 
 from relink.accounts.repository import AccountRepository
 from relink.authorizations.repository import AuthorizationRepository
 from relink.connect_accounts.repository import ConnectedAccountRepository
+from relink.connectors.base import ConnectorError, Grant, InstitutionDown, Tan
+from relink.connectors.base import TanStatus as BankTanStatus
+from relink.connectors.sandbox import SandboxConnector
 from relink.customers.repository import CustomerRepository
+from relink.institutions.connectors import connector_for
 from relink.institutions.repository import InstitutionRepository
 from relink.kit import ids
 from relink.kit.errors import ApiError
+from relink.lifecycle.grants import open_grant, store_grant
 from relink.lifecycle.service import Lifecycle
-from relink.models import Account, AccountNumber, Authorization, ConnectionStatus, TanStatus
+from relink.models import (
+    Account,
+    AccountNumber,
+    Authorization,
+    ConnectionStatus,
+    Institution,
+    TanStatus,
+)
+from relink.runtime import Runtime
+from relink.sandbox_bank.data import SandboxAccount, accounts_for
+from relink.sandbox_bank.institutions import INSTITUTIONS_BY_KEY
 
 CATEGORY_OF_SUBCATEGORY = {
     "checking": "cash",
@@ -25,6 +45,16 @@ CATEGORY_OF_SUBCATEGORY = {
     "other": "other",
 }
 
+# Relink's deactivation causes as the sandbox bank's control endpoint names them.
+BANK_CAUSES = {
+    "access_denied": "access_denied",
+    "access_expired": "access_expired",
+    "account_closed": "account_closed",
+    "account_unavailable": "account_unavailable",
+    "institution_requirement": "institution_requirement",
+    "unspecified": "access_expired",
+}
+
 
 @dataclass
 class NewTestAccount:
@@ -33,7 +63,7 @@ class NewTestAccount:
     customer: str | None
     account: str | None
     permissions: list[str]
-    subcategory: str
+    subcategory: str | None
     display_name: str | None
     last4: str | None
     authorization: str | None
@@ -41,12 +71,44 @@ class NewTestAccount:
     tan_status: TanStatus | None
 
 
-def create_test_account(lifecycle: Lifecycle, request: NewTestAccount) -> Account:
+class SandboxUnavailable(ApiError):
+    status = 503
+    type = "api_error"
+    code = "institution_unavailable"
+
+
+def sandbox_connector(
+    runtime: Runtime, lifecycle: Lifecycle, institution: Institution
+) -> SandboxConnector:
+    connector = connector_for(runtime, institution, lifecycle.scope)
+    if not isinstance(connector, SandboxConnector):
+        raise ApiError("Test helpers only work with sandbox institutions.", param="institution")
+    return connector
+
+
+def _bank_username(holder_id: str) -> str:
+    return holder_id.lower()
+
+
+def _pick_bank_account(
+    institution: Institution, username: str, subcategory: str | None, taken: set[str]
+) -> SandboxAccount:
+    held = accounts_for(INSTITUTIONS_BY_KEY[institution.connector_key], username)
+    free = [a for a in held if a.id not in taken]
+    if subcategory is not None:
+        free = [a for a in free if a.subcategory == subcategory]
+    if not free:
+        wanted = f" {subcategory}" if subcategory else ""
+        raise ApiError(
+            f"The sandbox bank has no further{wanted} account for this holder at "
+            f"{institution.name}.",
+            param="subcategory" if subcategory else "authorization",
+        )
+    return free[0]
+
+
+def _validate_holder(lifecycle: Lifecycle, request: NewTestAccount) -> str:
     session, scope = lifecycle.session, lifecycle.scope
-    now = scope.now()
-    institution = InstitutionRepository(session, scope.livemode).get(
-        request.institution, param="institution"
-    )
     if request.holder_type == "customer":
         if request.customer is None:
             raise ApiError(
@@ -55,17 +117,30 @@ def create_test_account(lifecycle: Lifecycle, request: NewTestAccount) -> Accoun
                 code="parameter_missing",
             )
         CustomerRepository(session, scope).get(request.customer, param="account_holder[customer]")
-    else:
-        if request.account is None:
-            raise ApiError(
-                "account_holder[account] is required when type is account.",
-                param="account_holder[account]",
-                code="parameter_missing",
-            )
-        ConnectedAccountRepository(session, scope).get(
-            request.account, param="account_holder[account]"
+        return request.customer
+    if request.account is None:
+        raise ApiError(
+            "account_holder[account] is required when type is account.",
+            param="account_holder[account]",
+            code="parameter_missing",
         )
+    ConnectedAccountRepository(session, scope).get(request.account, param="account_holder[account]")
+    return request.account
 
+
+def create_test_account(lifecycle: Lifecycle, runtime: Runtime, request: NewTestAccount) -> Account:
+    session, scope = lifecycle.session, lifecycle.scope
+    now = scope.now()
+    institution = InstitutionRepository(session, scope.livemode).get(
+        request.institution, param="institution"
+    )
+    if institution.connector != "sandbox":
+        raise ApiError("Test helpers only work with sandbox institutions.", param="institution")
+    holder_id = _validate_holder(lifecycle, request)
+    connector = sandbox_connector(runtime, lifecycle, institution)
+    username = _bank_username(holder_id)
+
+    taken: set[str] = set()
     if request.authorization is not None:
         authorization = AuthorizationRepository(session, scope).get(
             request.authorization, param="authorization"
@@ -81,7 +156,15 @@ def create_test_account(lifecycle: Lifecycle, request: NewTestAccount) -> Accoun
             )
         if authorization.status == ConnectionStatus.disconnected:
             raise ApiError("The authorization is disconnected.", param="authorization")
+        taken = {a.bank_account_id for a in lifecycle.accounts.of_authorization(authorization.id)}
+        grant = open_grant(runtime, authorization)
     else:
+        try:
+            # The grant covers every account the holder has at the bank, as if they had
+            # shared them all; Relink links the ones asked for.
+            grant = connector.create_test_grant(username=username)
+        except ConnectorError as error:
+            raise SandboxUnavailable(f"The sandbox bank refused the grant: {error}") from None
         authorization = Authorization(
             id=ids.new("fcauth"),
             institution_id=institution.id,
@@ -89,12 +172,19 @@ def create_test_account(lifecycle: Lifecycle, request: NewTestAccount) -> Accoun
             customer_id=request.customer,
             connected_account_id=request.account,
             status=ConnectionStatus.active,
+            bank_user=username,
             authenticated_at=now,
             created_at=now,
             updated_at=now,
         )
+        store_grant(runtime, authorization, grant)
         AuthorizationRepository(session, scope).add(authorization)
+        # No relationship() links the models, so the unit of work does not know the
+        # account's row depends on this one: insert it first.
+        session.flush()
 
+    bank_account = _pick_bank_account(institution, username, request.subcategory, taken)
+    subcategory = request.subcategory or bank_account.subcategory
     account = Account(
         id=ids.new("fca"),
         authorization_id=authorization.id,
@@ -102,39 +192,144 @@ def create_test_account(lifecycle: Lifecycle, request: NewTestAccount) -> Accoun
         holder_type=request.holder_type,
         customer_id=request.customer,
         connected_account_id=request.account,
-        bank_account_id="testhelper_" + secrets.token_hex(8),
-        display_name=request.display_name or request.subcategory.replace("_", " ").title(),
-        last4=request.last4 or f"{secrets.randbelow(10_000):04d}",
-        category=CATEGORY_OF_SUBCATEGORY[request.subcategory],
-        subcategory=request.subcategory,
+        bank_account_id=bank_account.id,
+        display_name=request.display_name or bank_account.display_name,
+        last4=request.last4 or bank_account.last4,
+        category=CATEGORY_OF_SUBCATEGORY.get(subcategory, bank_account.category),
+        subcategory=subcategory,
         status=authorization.status,
         inactive_action=authorization.inactive_action,
         inactive_cause=authorization.inactive_cause,
         permissions=request.permissions,
-        supported_payment_method_types=["us_bank_account"]
-        if "payment_method" in request.permissions
-        else [],
+        supported_payment_method_types=(
+            ["us_bank_account"] if "payment_method" in request.permissions else []
+        ),
         created_at=now,
         updated_at=now,
     )
     AccountRepository(session, scope).add(account)
     session.flush()
-    if request.tan_expected_expiry_at is not None or request.tan_status is not None:
+
+    tans = _bank_tans(connector, grant, account, request)
+    for tan in tans:
         session.add(
             AccountNumber(
                 id=ids.new("fcanum"),
                 platform_id=scope.platform_id,
                 livemode=scope.livemode,
                 account_id=account.id,
-                identifier_type="tokenized_account_number",
-                status=request.tan_status or TanStatus.transactable,
-                expected_expiry_at=request.tan_expected_expiry_at,
+                identifier_type=(
+                    "tokenized_account_number" if tan.expected_expiry_date else "account_number"
+                ),
+                status=TanStatus(tan.status.value),
+                expected_expiry_at=tan.expected_expiry_date,
                 supported_networks=["ach"],
-                number_last4=account.last4,
+                routing_number=tan.routing_number,
+                number_last4=tan.number[-4:] if tan.number else account.last4,
                 created_at=now,
             )
         )
-        session.flush()
+    session.flush()
+    if grant.rotated:
+        store_grant(runtime, authorization, grant)
     lifecycle.refresh_relink_due(account)
     lifecycle.emit_account_event("created", account)
     return account
+
+
+def _bank_tans(
+    connector: SandboxConnector, grant: Grant, account: Account, request: NewTestAccount
+) -> list[Tan]:
+    """The account numbers the bank reports, after applying the requested TAN state."""
+    wants_tan = request.tan_expected_expiry_at is not None or request.tan_status is not None
+    try:
+        if wants_tan:
+            connector.update_test_account_numbers(
+                grant,
+                account.bank_account_id,
+                status=request.tan_status.value if request.tan_status else None,
+                expected_expiry_date=request.tan_expected_expiry_at,
+            )
+        tans = [t for t in connector.account_numbers(grant, account.bank_account_id) if t.number]
+    except InstitutionDown:
+        tans = []
+    if wants_tan and not tans:
+        # The bank is down or the account has no ACH number: record what was asked.
+        status = request.tan_status or TanStatus.transactable
+        tans = [
+            Tan(
+                number="",
+                routing_number="",
+                status=BankTanStatus(status.value),
+                expected_expiry_date=request.tan_expected_expiry_at,
+            )
+        ]
+    return tans
+
+
+def _bank_side(
+    runtime: Runtime, lifecycle: Lifecycle, authorization: Authorization
+) -> tuple[SandboxConnector, Grant] | None:
+    """The sandbox connector and grant behind an authorization (None if it has no grant)."""
+    if authorization.grant_sealed is None:
+        return None
+    institution = InstitutionRepository(lifecycle.session, lifecycle.scope.livemode).get(
+        authorization.institution_id
+    )
+    return sandbox_connector(runtime, lifecycle, institution), open_grant(runtime, authorization)
+
+
+def deactivate_at_bank(
+    runtime: Runtime, lifecycle: Lifecycle, account: Account, cause: str
+) -> None:
+    """Make the bank answer as if ``cause`` happened, so a refresh or relink sees it too."""
+    authorization = lifecycle.authorizations.get(account.authorization_id)
+    bank = _bank_side(runtime, lifecycle, authorization)
+    if bank is None:
+        return
+    connector, grant = bank
+    per_account = cause in ("account_closed", "account_unavailable")
+    try:
+        connector.deactivate_test_grant(
+            grant,
+            BANK_CAUSES[cause],
+            account_stable_id=account.bank_account_id if per_account else None,
+        )
+    except ConnectorError as error:
+        raise SandboxUnavailable(f"The sandbox bank did not take the change: {error}") from None
+
+
+def update_account_numbers_at_bank(
+    runtime: Runtime,
+    lifecycle: Lifecycle,
+    account: Account,
+    *,
+    status: TanStatus | None,
+    expected_expiry_at: dt.datetime | None,
+) -> None:
+    authorization = lifecycle.authorizations.get(account.authorization_id)
+    bank = _bank_side(runtime, lifecycle, authorization)
+    if bank is None:
+        return
+    connector, grant = bank
+    try:
+        connector.update_test_account_numbers(
+            grant,
+            account.bank_account_id,
+            status=status.value if status else None,
+            expected_expiry_date=expected_expiry_at,
+        )
+    except ConnectorError as error:
+        raise SandboxUnavailable(f"The sandbox bank did not take the change: {error}") from None
+
+
+def revoke_at_bank(runtime: Runtime, lifecycle: Lifecycle, authorization: Authorization) -> None:
+    """The holder revokes the app's access at the bank; Relink learns it on the next refresh."""
+    bank = _bank_side(runtime, lifecycle, authorization)
+    if bank is None:
+        raise ApiError("This authorization has no grant at the sandbox bank.", param="id")
+    connector, grant = bank
+    try:
+        connector.deactivate_test_grant(grant, "access_denied")
+    except ConnectorError as error:
+        raise SandboxUnavailable(f"The sandbox bank did not take the change: {error}") from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +46,15 @@ def render(
     template: str, context: dict[str, Any], *, locale: str = "en", autoescape: bool | None = None
 ) -> str:
     """Render a template in ``locale``; text templates (``.txt``) are not HTML-escaped."""
-    env = environment()
-    translations = gettext_for(locale)
-    # A fresh overlay per render keeps the installed gettext callables local to it.
-    overlay = env.overlay(
-        autoescape=autoescape if autoescape is not None else not template.endswith(".txt")
-    )
-    overlay.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+    escape = autoescape if autoescape is not None else not template.endswith(".txt")
+    overlay = _localized(locale, escape)
     return overlay.get_template(template).render({**context, "locale": locale})
+
+
+@lru_cache(maxsize=64)
+def _localized(locale: str, autoescape: bool) -> Environment:
+    """One overlay per locale and escaping: its gettext callables stay local to it, and
+    its template cache is kept (a fresh overlay per render recompiled every template)."""
+    overlay = environment().overlay(autoescape=autoescape)
+    overlay.install_gettext_translations(gettext_for(locale), newstyle=True)  # type: ignore[attr-defined]
+    return overlay

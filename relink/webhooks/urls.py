@@ -1,7 +1,8 @@
 """The SSRF guard for webhook URLs.
 
-Live mode: ``https`` only, and the host must not resolve to loopback, link-local,
-private, multicast or reserved addresses unless the operator allows private networks.
+Live mode: ``https`` only, and the host must resolve only to global addresses (not
+loopback, link-local, private, shared, multicast or reserved) unless the operator
+allows private networks.
 Sandbox: ``http`` is allowed and so are ``localhost`` / loopback addresses (a developer's
 own receiver), other private ranges still need the operator's opt-in.
 The check runs when an endpoint is saved and again before each delivery, so a DNS
@@ -53,7 +54,10 @@ def check_webhook_url(
         if address.is_loopback and not livemode:
             continue
         forbidden = (
-            address.is_loopback
+            # is_global also rules out what is neither private nor public, such as the
+            # shared address space 100.64.0.0/10 where some clouds serve instance metadata.
+            not address.is_global
+            or address.is_loopback
             or address.is_private
             or address.is_link_local
             or address.is_multicast

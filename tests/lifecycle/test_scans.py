@@ -7,7 +7,8 @@ import stripe
 from sqlalchemy import select
 
 from relink.events.service import EventContext
-from relink.lifecycle.scans import platform_test_scope, run_scope_scans
+from relink.lifecycle.scans import run_scope_scans
+from relink.lifecycle.scopes import platform_test_scope
 from relink.models import Event
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime

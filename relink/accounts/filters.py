@@ -1,0 +1,216 @@
+"""The account filter of the dashboard's Accounts page and of bulk relink requests.
+
+:func:`filtered_accounts` turns an :class:`AccountFilter` into one scoped ``SELECT``:
+the page paginates it, the bulk request streams it in keyset batches. The query is
+unordered; callers order it (lists by ``Account.id`` descending).
+
+Free-text search is index-friendly: an id, an email address or four digits are
+matched exactly; other text matches the start of a holder's email or a word of the
+holder's name (holders, not accounts, so the big table is never scanned by ``LIKE``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
+
+from relink.eligibility.query import eligibility_conditions
+from relink.eligibility.rules import ABOUT_TO_BREAK
+from relink.models import (
+    Account,
+    AccountNumber,
+    ConnectedAccount,
+    Customer,
+    TanStatus,
+)
+from relink.tenancy import Scope
+
+_LAST4 = re.compile(r"^\d{4}$")
+_TRUE = ("1", "true", "on", "yes")
+MAX_SEARCH_LENGTH = 320
+
+
+@dataclass(frozen=True)
+class AccountFilter:
+    status: str | None = None
+    cause: str | None = None
+    # Eligible for a hosted relink request now (spec 20-relink §1).
+    eligible: bool = False
+    # A TAN expires within 30 days or has already expired.
+    tan_expiring: bool = False
+    institution: str | None = None
+    # ``cus_…`` or ``acct_…``.
+    holder: str | None = None
+    # Free text on the account id, the holder's email or name, and last4.
+    search: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The filter as JSON-able data; only the fields that are set."""
+        return {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if getattr(self, field.name) not in (None, False, "")
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AccountFilter:
+        """Read a filter from :meth:`to_dict` output or from form/query values.
+
+        Blank strings mean "not set"; booleans also accept "1", "true", "on", "yes".
+        Unknown keys are ignored.
+        """
+
+        def text(name: str) -> str | None:
+            value = data.get(name)
+            if value is None:
+                return None
+            cleaned = str(value).strip()
+            return cleaned[:MAX_SEARCH_LENGTH] or None
+
+        def flag(name: str) -> bool:
+            value = data.get(name)
+            if isinstance(value, bool):
+                return value
+            return value is not None and str(value).strip().lower() in _TRUE
+
+        return cls(
+            status=text("status"),
+            cause=text("cause"),
+            eligible=flag("eligible"),
+            tan_expiring=flag("tan_expiring"),
+            institution=text("institution"),
+            holder=text("holder"),
+            search=text("search"),
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.to_dict()
+
+
+def tan_expiring_condition(now: dt.datetime) -> ColumnElement[bool]:
+    """The account has a TAN that expires within 30 days, already expired, or is dead."""
+    return exists().where(
+        AccountNumber.account_id == Account.id,
+        or_(
+            AccountNumber.status.in_((TanStatus.expired, TanStatus.deactivated)),
+            AccountNumber.expected_expiry_at <= now + ABOUT_TO_BREAK,
+        ),
+    )
+
+
+def holder_condition(holder: str) -> ColumnElement[bool]:
+    if holder.startswith("cus_"):
+        return Account.customer_id == holder
+    if holder.startswith("acct_"):
+        return Account.connected_account_id == holder
+    return false()
+
+
+def _holders_matching(
+    scope: Scope, customer: ColumnElement[bool] | None, connected: ColumnElement[bool] | None
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if customer is not None:
+        conditions.append(
+            Account.customer_id.in_(
+                select(Customer.id).where(
+                    Customer.platform_id == scope.platform_id,
+                    Customer.livemode == scope.livemode,
+                    customer,
+                )
+            )
+        )
+    if connected is not None:
+        conditions.append(
+            Account.connected_account_id.in_(
+                select(ConnectedAccount.id).where(
+                    ConnectedAccount.platform_id == scope.platform_id,
+                    ConnectedAccount.livemode == scope.livemode,
+                    connected,
+                )
+            )
+        )
+    return conditions
+
+
+def search_condition(scope: Scope, text: str) -> ColumnElement[bool]:
+    """Exact matches first (id, email, last4); otherwise a prefix of the holder's email or
+    a word of the holder's name."""
+    if text.startswith("fca_"):
+        return Account.id == text
+    if text.startswith(("cus_", "acct_")):
+        return holder_condition(text)
+    if "@" in text:
+        emails = sorted({text, text.lower()})
+        return or_(
+            *_holders_matching(
+                scope, Customer.email.in_(emails), ConnectedAccount.email.in_(emails)
+            )
+        )
+    options: list[ColumnElement[bool]] = []
+    if _LAST4.match(text):
+        options.append(Account.last4 == text)
+    options.extend(
+        _holders_matching(
+            scope,
+            or_(
+                Customer.email.istartswith(text, autoescape=True),
+                Customer.name.istartswith(text, autoescape=True),
+                Customer.name.icontains(" " + text, autoescape=True),
+            ),
+            or_(
+                ConnectedAccount.email.istartswith(text, autoescape=True),
+                ConnectedAccount.business_name.istartswith(text, autoescape=True),
+                ConnectedAccount.business_name.icontains(" " + text, autoescape=True),
+            ),
+        )
+    )
+    return or_(*options)
+
+
+def filter_conditions(
+    scope: Scope, now: dt.datetime, account_filter: AccountFilter
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if account_filter.status is not None:
+        conditions.append(Account.status == account_filter.status)
+    if account_filter.cause is not None:
+        conditions.append(Account.inactive_cause == account_filter.cause)
+    if account_filter.institution is not None:
+        conditions.append(Account.institution_id == account_filter.institution)
+    if account_filter.holder is not None:
+        conditions.append(holder_condition(account_filter.holder))
+    if account_filter.tan_expiring:
+        conditions.append(tan_expiring_condition(now))
+    if account_filter.eligible:
+        conditions.append(and_(*eligibility_conditions(scope, now)))
+    if account_filter.search is not None:
+        conditions.append(search_condition(scope, account_filter.search))
+    return conditions
+
+
+def filtered_accounts(
+    scope: Scope, now: dt.datetime, account_filter: AccountFilter
+) -> Select[Account]:
+    """The scope's accounts matching the filter (unordered)."""
+    return select(Account).where(
+        Account.platform_id == scope.platform_id,
+        Account.livemode == scope.livemode,
+        *filter_conditions(scope, now, account_filter),
+    )
+
+
+def selected_accounts(scope: Scope, account_ids: list[str]) -> Select[Account]:
+    """The scope's accounts among ``account_ids`` (ids of other scopes match nothing)."""
+    return select(Account).where(
+        Account.platform_id == scope.platform_id,
+        Account.livemode == scope.livemode,
+        Account.id.in_(account_ids),
+    )

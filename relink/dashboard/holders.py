@@ -1,0 +1,35 @@
+"""Editing account holders from the dashboard (how an operator fixes ``missing_email``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from relink.kit.i18n import SUPPORTED_LOCALES
+from relink.models import ConnectedAccount, Customer
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass
+class HolderEdit:
+    email: str
+    language: str
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, email: str, language: str) -> HolderEdit:
+        """Validate the form; ``errors`` maps a field name to the message shown next to it."""
+        edit = cls(email.strip(), language.strip())
+        if edit.email and (len(edit.email) > 320 or not _EMAIL.match(edit.email)):
+            edit.errors["email"] = "Enter an email address like name@example.com."
+        if edit.language and edit.language not in SUPPORTED_LOCALES:
+            edit.errors["language"] = "Choose one of the listed languages."
+        return edit
+
+
+def apply_holder_edit(holder: Customer | ConnectedAccount, edit: HolderEdit) -> None:
+    """Set the email (empty clears it) and the preferred language (empty: platform default)."""
+    assert not edit.errors
+    holder.email = edit.email or None
+    holder.preferred_locales = [edit.language] if edit.language else []

@@ -1,0 +1,448 @@
+"""Read models of the dashboard pages. Every query starts from a scoped repository (or
+the scoped ``SELECT`` of :mod:`relink.accounts.filters`) and every list is bounded."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from relink.accounts.repository import AccountRepository
+from relink.authorizations.repository import AuthorizationRepository
+from relink.connect_accounts.repository import ConnectedAccountRepository
+from relink.customers.repository import CustomerRepository
+from relink.eligibility.rules import MESSAGES
+from relink.eligibility.service import Eligibility, eligible_for_hosted_relink
+from relink.events.repository import EventRepository
+from relink.institutions.repository import InstitutionRepository
+from relink.kit.pagination import Cursor, Page, paginate
+from relink.models import (
+    Account,
+    AccountNumber,
+    Authorization,
+    ConnectedAccount,
+    Customer,
+    Event,
+    Institution,
+    SessionTimelineEntry,
+    User,
+)
+from relink.models import Session as FcSession
+from relink.sessions import timeline
+from relink.sessions.repository import SessionRepository
+from relink.tenancy import Scope
+
+PAGE_SIZE = 50
+# Counts stop here, so a count on a million rows stays cheap ("10,000+").
+COUNT_CAP = 10_000
+
+
+def capped_count(db: Session, query: Select[Any], cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many rows ``query`` matches, counting at most ``cap`` (and whether it hit it)."""
+    limited = query.limit(cap + 1).subquery()
+    count = db.scalar(select(func.count()).select_from(limited)) or 0
+    return min(count, cap), count > cap
+
+
+# -- holders ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Holder:
+    kind: str  # "customer" | "account"
+    id: str
+    name: str | None
+    email: str | None
+
+    @property
+    def url(self) -> str:
+        return (
+            f"/customers/{self.id}" if self.kind == "customer" else f"/connected-accounts/{self.id}"
+        )
+
+
+def holders_of(db: Session, scope: Scope, accounts: list[Any]) -> dict[str, Holder]:
+    """Holders (by id) of rows that have ``customer_id`` / ``connected_account_id``."""
+    customer_ids = {a.customer_id for a in accounts if a.customer_id}
+    connected_ids = {a.connected_account_id for a in accounts if a.connected_account_id}
+    holders: dict[str, Holder] = {}
+    if customer_ids:
+        for customer in db.scalars(
+            CustomerRepository(db, scope).select().where(Customer.id.in_(customer_ids))
+        ):
+            holders[customer.id] = Holder("customer", customer.id, customer.name, customer.email)
+    if connected_ids:
+        for connected in db.scalars(
+            ConnectedAccountRepository(db, scope)
+            .select()
+            .where(ConnectedAccount.id.in_(connected_ids))
+        ):
+            holders[connected.id] = Holder(
+                "account", connected.id, connected.business_name, connected.email
+            )
+    return holders
+
+
+def holder_id(row: Any) -> str | None:
+    return row.customer_id or row.connected_account_id  # type: ignore[no-any-return]
+
+
+# -- accounts list ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LastRequest:
+    session_id: str
+    status: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    account: Account
+    institution_name: str
+    holder: Holder | None
+    tan_expiry: dt.datetime | None
+    tan_status: str | None
+    last_request: LastRequest | None
+    eligibility: Eligibility
+
+    @property
+    def reason_messages(self) -> list[str]:
+        return [MESSAGES[reason] for reason in self.eligibility.reasons]
+
+
+def latest_requests(db: Session, scope: Scope, account_ids: list[str]) -> dict[str, LastRequest]:
+    """The newest hosted relink request of each account, in two bounded queries."""
+    if not account_ids:
+        return {}
+    sessions = SessionRepository(db, scope)
+    newest = (
+        sessions.select()
+        .with_only_columns(func.max(FcSession.id))
+        .where(FcSession.relink_account_id.in_(account_ids), FcSession.delivery_method.is_not(None))
+        .group_by(FcSession.relink_account_id)
+    )
+    found: dict[str, LastRequest] = {}
+    for session in db.scalars(sessions.select().where(FcSession.id.in_(newest))):
+        assert session.relink_account_id is not None
+        found[session.relink_account_id] = LastRequest(
+            session.id, session.status, session.created_at
+        )
+    return found
+
+
+def account_rows(
+    db: Session, scope: Scope, now: dt.datetime, accounts: list[Account]
+) -> list[AccountRow]:
+    """Decorate one page of accounts (at most a page size: eligibility is per account)."""
+    ids = [account.id for account in accounts]
+    institutions = InstitutionRepository(db, scope.livemode).by_ids(
+        {account.institution_id for account in accounts}
+    )
+    numbers = AccountRepository(db, scope).account_numbers(ids)
+    holders = holders_of(db, scope, accounts)
+    requests = latest_requests(db, scope, ids)
+    rows = []
+    for account in accounts:
+        expiry, tan_status = soonest_tan(numbers.get(account.id, []))
+        institution = institutions.get(account.institution_id)
+        holder = holders.get(holder_id(account) or "")
+        rows.append(
+            AccountRow(
+                account=account,
+                institution_name=institution.name if institution else account.institution_id,
+                holder=holder,
+                tan_expiry=expiry,
+                tan_status=tan_status,
+                last_request=requests.get(account.id),
+                eligibility=eligible_for_hosted_relink(db, scope, account, now),
+            )
+        )
+    return rows
+
+
+def soonest_tan(numbers: list[AccountNumber]) -> tuple[dt.datetime | None, str | None]:
+    """The TAN that needs attention first: a dead one, else the earliest expiry."""
+    for number in numbers:
+        if number.status in ("expired", "deactivated"):
+            return number.expected_expiry_at, number.status
+    dated = [n for n in numbers if n.expected_expiry_at is not None]
+    if not dated:
+        return None, numbers[0].status if numbers else None
+    first = min(dated, key=lambda n: n.expected_expiry_at or dt.datetime.max.replace(tzinfo=dt.UTC))
+    return first.expected_expiry_at, first.status
+
+
+@dataclass(frozen=True)
+class AccountsPage:
+    rows: list[AccountRow]
+    has_more: bool
+    count: int
+    count_capped: bool
+    institutions: list[Institution]
+
+    @property
+    def first_id(self) -> str | None:
+        return self.rows[0].account.id if self.rows else None
+
+    @property
+    def last_id(self) -> str | None:
+        return self.rows[-1].account.id if self.rows else None
+
+
+def accounts_page(
+    db: Session, scope: Scope, now: dt.datetime, query: Select[Account], cursor: Cursor
+) -> AccountsPage:
+    page: Page[Account] = paginate(db, query, Account.id, cursor)
+    count, capped = capped_count(db, query.with_only_columns(Account.id))
+    return AccountsPage(
+        rows=account_rows(db, scope, now, page.items),
+        has_more=page.has_more,
+        count=count,
+        count_capped=capped,
+        institutions=institution_choices(db, scope),
+    )
+
+
+def institution_choices(db: Session, scope: Scope) -> list[Institution]:
+    # The catalog is small (the sandbox bank's institutions, or a connector's list).
+    return list(
+        db.scalars(
+            InstitutionRepository(db, scope.livemode).select().order_by(Institution.name).limit(500)
+        )
+    )
+
+
+# -- account detail -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RelinkHistoryItem:
+    session: FcSession
+    entries: list[SessionTimelineEntry]
+    created_by: str
+
+
+@dataclass(frozen=True)
+class AccountDetail:
+    row: AccountRow
+    numbers: list[AccountNumber]
+    authorization: Authorization | None
+    siblings: list[Account]
+    history: list[RelinkHistoryItem]
+    events: list[Event]
+
+
+HISTORY_LIMIT = 20
+EVENTS_LIMIT = 25
+
+
+def describe_actor(db: Session, platform_id: str, created_by: str | None) -> str:
+    """Who created a session, in words: a team user's email, an API key, automation."""
+    if not created_by:
+        return "API"
+    kind, _, ident = created_by.partition(":")
+    if kind == "user":
+        email = db.scalar(
+            select(User.email).where(User.id == ident, User.platform_id == platform_id)
+        )
+        return email or "a removed team user"
+    if kind == "api_key":
+        return f"API key {ident}"
+    return created_by
+
+
+def account_detail(
+    db: Session, scope: Scope, now: dt.datetime, account_id: str
+) -> AccountDetail | None:
+    accounts = AccountRepository(db, scope)
+    account = accounts.find(account_id)
+    if account is None:
+        return None
+    row = account_rows(db, scope, now, [account])[0]
+    numbers = accounts.account_numbers([account.id]).get(account.id, [])
+    authorization = AuthorizationRepository(db, scope).find(account.authorization_id)
+    siblings = list(
+        db.scalars(
+            accounts.select()
+            .where(Account.authorization_id == account.authorization_id, Account.id != account.id)
+            .order_by(Account.id.desc())
+            .limit(50)
+        )
+    )
+    sessions = list(
+        db.scalars(
+            SessionRepository(db, scope)
+            .select()
+            .where(FcSession.relink_account_id == account.id)
+            .order_by(FcSession.id.desc())
+            .limit(HISTORY_LIMIT)
+        )
+    )
+    history = [
+        RelinkHistoryItem(
+            session,
+            timeline.entries(db, session.id),
+            describe_actor(db, scope.platform_id, session.created_by),
+        )
+        for session in sessions
+    ]
+    events = list(
+        db.scalars(
+            EventRepository(db, scope)
+            .select()
+            .where(Event.object_id == account.id)
+            .order_by(Event.id.desc())
+            .limit(EVENTS_LIMIT)
+        )
+    )
+    return AccountDetail(row, numbers, authorization, siblings, history, events)
+
+
+# -- holders (customers / connected accounts) ---------------------------------------------
+
+
+def holder_search(model: type[Any], text: str | None) -> list[Any]:
+    if not text:
+        return []
+    text = text.strip()
+    if text.startswith(("cus_", "acct_")):
+        return [model.id == text]
+    name = model.name if model is Customer else model.business_name
+    return [
+        or_(
+            model.email.istartswith(text, autoescape=True),
+            name.istartswith(text, autoescape=True),
+        )
+    ]
+
+
+def customers_page(db: Session, scope: Scope, search: str | None, cursor: Cursor) -> Page[Customer]:
+    query = (
+        CustomerRepository(db, scope)
+        .select()
+        .where(Customer.deleted.is_(False), *holder_search(Customer, search))
+    )
+    return paginate(db, query, Customer.id, cursor)
+
+
+def connected_accounts_page(
+    db: Session, scope: Scope, search: str | None, cursor: Cursor
+) -> Page[ConnectedAccount]:
+    query = (
+        ConnectedAccountRepository(db, scope)
+        .select()
+        .where(*holder_search(ConnectedAccount, search))
+    )
+    return paginate(db, query, ConnectedAccount.id, cursor)
+
+
+def accounts_of_holder(db: Session, scope: Scope, holder: str) -> list[Account]:
+    column = Account.customer_id if holder.startswith("cus_") else Account.connected_account_id
+    return list(
+        db.scalars(
+            AccountRepository(db, scope)
+            .select()
+            .where(column == holder)
+            .order_by(Account.id.desc())
+            .limit(100)
+        )
+    )
+
+
+# -- relink requests ----------------------------------------------------------------------
+
+FUNNEL_STEPS = ("created", "email_sent", "opened", "authenticated", "succeeded")
+FUNNEL_LABELS = {
+    "created": "Requested",
+    "email_sent": "Emailed",
+    "opened": "Opened",
+    "authenticated": "Authenticated",
+    "succeeded": "Succeeded",
+}
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    status: str | None = None
+    outcome: str | None = None  # a failure_reason / cancelled_reason
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+@dataclass
+class Funnel:
+    steps: list[tuple[str, int]] = field(default_factory=list)
+    failures: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _requests_query(scope: Scope, db: Session, request_filter: RequestFilter) -> Select[FcSession]:
+    query = SessionRepository(db, scope).select().where(FcSession.delivery_method.is_not(None))
+    if request_filter.status:
+        query = query.where(FcSession.status == request_filter.status)
+    if request_filter.outcome:
+        query = query.where(
+            or_(
+                FcSession.failure_reason == request_filter.outcome,
+                FcSession.cancelled_reason == request_filter.outcome,
+            )
+        )
+    if request_filter.since:
+        query = query.where(FcSession.created_at >= request_filter.since)
+    if request_filter.until:
+        query = query.where(FcSession.created_at < request_filter.until)
+    return query
+
+
+def requests_page(
+    db: Session, scope: Scope, request_filter: RequestFilter, cursor: Cursor
+) -> Page[FcSession]:
+    return paginate(db, _requests_query(scope, db, request_filter), FcSession.id, cursor)
+
+
+def funnel(db: Session, scope: Scope, request_filter: RequestFilter) -> Funnel:
+    """Sessions of the range reaching each step, counted in SQL (one grouped query each)."""
+    in_range = _requests_query(scope, db, request_filter).with_only_columns(FcSession.id)
+    reached: dict[str, int] = dict(
+        db.execute(
+            select(
+                SessionTimelineEntry.kind,
+                func.count(func.distinct(SessionTimelineEntry.session_id)),
+            )
+            .where(SessionTimelineEntry.session_id.in_(in_range.scalar_subquery()))
+            .group_by(SessionTimelineEntry.kind)
+        ).all()
+    )
+    failures: Counter[str] = Counter()
+    for reason, count in db.execute(
+        _requests_query(scope, db, request_filter)
+        .with_only_columns(FcSession.failure_reason, func.count())
+        .where(FcSession.failure_reason.is_not(None), FcSession.status != "succeeded")
+        .group_by(FcSession.failure_reason)
+    ):
+        failures[str(reason)] += count
+    return Funnel(
+        steps=[(FUNNEL_LABELS[step], int(reached.get(step, 0))) for step in FUNNEL_STEPS],
+        failures=failures.most_common(),
+    )
+
+
+def request_rows(db: Session, scope: Scope, sessions: list[FcSession]) -> dict[str, Any]:
+    """Holders and accounts of a page of sessions, by id."""
+    account_ids = [s.relink_account_id for s in sessions if s.relink_account_id]
+    accounts = (
+        {
+            account.id: account
+            for account in db.scalars(
+                AccountRepository(db, scope).select().where(Account.id.in_(account_ids))
+            )
+        }
+        if account_ids
+        else {}
+    )
+    return {"holders": holders_of(db, scope, sessions), "accounts": accounts}

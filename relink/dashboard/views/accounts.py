@@ -1,0 +1,248 @@
+"""Financial Connections → Accounts: the list, bulk Request relink, one account's page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from relink.accounts.filters import AccountFilter, filtered_accounts
+from relink.dashboard import queries
+from relink.dashboard.relink_requests import (
+    Selection,
+    SkippedGroup,
+    confirmation,
+    request_relink,
+    skipped_accounts,
+)
+from relink.dashboard.web import (
+    NotFound,
+    Viewer,
+    current_viewer,
+    editor,
+    form_data,
+    page,
+    redirect,
+)
+from relink.eligibility.rules import MESSAGES, Reason
+from relink.email.preview import preview_relink_email
+from relink.kit.crypto import random_token
+from relink.kit.errors import ApiError, ResourceMissing
+from relink.kit.pagination import Cursor
+from relink.models import ConnectionStatus, InactiveCause
+from relink.relink.bulk import enqueue_bulk_request, job_progress
+
+router = APIRouter()
+
+# The email is shown in a sandboxed frame with its own policy: emails need inline styles.
+EMAIL_PREVIEW_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data: cid:; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
+
+
+def read_cursor(request: Request, size: int = queries.PAGE_SIZE) -> Cursor:
+    after = request.query_params.get("starting_after") or None
+    before = request.query_params.get("ending_before") or None
+    if after and before:
+        before = None
+    return Cursor(size, (after or "")[:40] or None, (before or "")[:40] or None)
+
+
+def _filter_choices() -> dict[str, object]:
+    return {
+        "statuses": [s.value for s in ConnectionStatus],
+        "causes": [c.value for c in InactiveCause],
+    }
+
+
+@router.get("/accounts")
+def accounts(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    account_filter = AccountFilter.from_dict(request.query_params)
+    scope = viewer.scope
+    now = scope.now()
+    with viewer.runtime.database.read_only() as db:
+        result = queries.accounts_page(
+            db, scope, now, filtered_accounts(scope, now, account_filter), read_cursor(request)
+        )
+    return page(
+        request,
+        viewer,
+        "accounts.html",
+        {
+            "result": result,
+            "filter": account_filter,
+            "filter_fields": Selection(account_filter=account_filter).form_fields()[1:],
+            "request_cursor": bool(
+                request.query_params.get("starting_after")
+                or request.query_params.get("ending_before")
+            ),
+            **_filter_choices(),
+        },
+    )
+
+
+def _selection(request: Request) -> Selection:
+    return Selection.from_form(request.query_params, request.query_params.getlist("account"))
+
+
+@router.get("/accounts/request-relink")
+def confirm_request(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    if not viewer.can_edit:
+        return page(
+            request,
+            viewer,
+            "error.html",
+            {"title": "Not allowed", "message": "Viewers cannot request relinks."},
+            status_code=403,
+        )
+    selection = _selection(request)
+    if selection.empty:
+        return redirect("/accounts")
+    with viewer.runtime.database.read_only() as db:
+        summary = confirmation(db, viewer.scope, selection)
+    return page(
+        request,
+        viewer,
+        "request_confirm.html",
+        {
+            "summary": summary,
+            "selection": selection,
+            "fields": selection.form_fields(),
+            "submission": random_token(16),
+        },
+    )
+
+
+@router.get("/accounts/request-relink/skipped")
+def skipped(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    selection = _selection(request)
+    reason = request.query_params.get("reason", "")
+    if selection.empty or reason not in {r.value for r in Reason}:
+        raise NotFound()
+    scope = viewer.scope
+    with viewer.runtime.database.read_only() as db:
+        rows = queries.account_rows(
+            db, scope, scope.now(), skipped_accounts(db, scope, selection, reason)
+        )
+    return page(
+        request,
+        viewer,
+        "request_skipped.html",
+        {"rows": rows, "message": MESSAGES[Reason(reason)], "reason": reason},
+    )
+
+
+@router.post("/accounts/request-relink")
+def start_request(
+    viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
+) -> Response:
+    selection = Selection.from_form(
+        form, [value for value in form.getlist("account") if isinstance(value, str)]
+    )
+    submission = form.get("submission")
+    if selection.empty or not isinstance(submission, str) or not 16 <= len(submission) <= 64:
+        return redirect("/accounts")
+    with viewer.runtime.database.unit_of_work() as db:
+        job = enqueue_bulk_request(
+            db,
+            viewer.scope,
+            selection=selection.as_job_selection(),
+            actor=viewer.actor,
+            dedupe_key=f"dashboard:{viewer.user_id}:{submission}",
+        )
+    return redirect(f"/relink-jobs/{job.id}")
+
+
+@router.get("/relink-jobs/{job_id}")
+def job(request: Request, job_id: str, viewer: Viewer = Depends(current_viewer)) -> Response:
+    try:
+        with viewer.runtime.database.read_only() as db:
+            found = job_progress(db, viewer.scope, job_id)
+    except ResourceMissing:
+        raise NotFound() from None
+    skipped = [
+        SkippedGroup(reason, int(count))
+        for reason, count in sorted(found.skipped.items(), key=lambda item: -int(item[1]))
+    ]
+    percent = (
+        100
+        if found.status == "succeeded"
+        else (int(found.processed * 100 / found.total) if found.total else 0)
+    )
+    return page(
+        request,
+        viewer,
+        "request_job.html",
+        {
+            "job": found,
+            "skipped": skipped,
+            "percent": percent,
+            "running": found.status in ("queued", "running"),
+        },
+    )
+
+
+@router.get("/accounts/{account_id}")
+def account(
+    request: Request, account_id: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    scope = viewer.scope
+    with viewer.runtime.database.read_only() as db:
+        detail = queries.account_detail(db, scope, scope.now(), account_id)
+    if detail is None:
+        raise NotFound()
+    return page(request, viewer, "account.html", {"detail": detail, "error": None})
+
+
+@router.post("/accounts/{account_id}/request-relink")
+def request_one(request: Request, account_id: str, viewer: Viewer = Depends(editor)) -> Response:
+    scope = viewer.scope
+    try:
+        with viewer.runtime.database.unit_of_work() as db:
+            request_relink(db, scope, viewer.runtime, account_id, viewer.actor)
+    except ResourceMissing:
+        raise NotFound() from None
+    except ApiError as refused:
+        with viewer.runtime.database.read_only() as db:
+            detail = queries.account_detail(db, scope, scope.now(), account_id)
+        return page(
+            request,
+            viewer,
+            "account.html",
+            {"detail": detail, "error": refused.message},
+            status_code=400,
+        )
+    return redirect(f"/accounts/{account_id}#relink", notice="relink_requested")
+
+
+@router.get("/accounts/{account_id}/email-preview")
+def email_preview(
+    request: Request, account_id: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    scope = viewer.scope
+    with viewer.runtime.database.read_only() as db:
+        detail = queries.account_detail(db, scope, scope.now(), account_id)
+        if detail is None:
+            raise NotFound()
+        email = preview_relink_email(db, scope, viewer.runtime, detail.row.account)
+    return page(request, viewer, "email_preview.html", {"detail": detail, "email": email})
+
+
+@router.get("/accounts/{account_id}/email-preview.html")
+def email_preview_frame(account_id: str, viewer: Viewer = Depends(current_viewer)) -> Response:
+    scope = viewer.scope
+    with viewer.runtime.database.read_only() as db:
+        found = queries.account_detail(db, scope, scope.now(), account_id)
+        if found is None:
+            raise NotFound()
+        email = preview_relink_email(db, scope, viewer.runtime, found.row.account)
+    return HTMLResponse(
+        email.html,
+        headers={
+            "content-security-policy": EMAIL_PREVIEW_CSP,
+            "x-frame-options": "SAMEORIGIN",
+            "cache-control": "no-store",
+        },
+    )

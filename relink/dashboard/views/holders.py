@@ -1,0 +1,156 @@
+"""Customers and Connect connected accounts: list, search, detail, edit email and language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from relink.connect_accounts.repository import ConnectedAccountRepository
+from relink.customers.repository import CustomerRepository
+from relink.dashboard import queries
+from relink.dashboard.holders import HolderEdit, apply_holder_edit
+from relink.dashboard.views.accounts import read_cursor
+from relink.dashboard.web import NotFound, Viewer, current_viewer, editor, form_data, page, redirect
+from relink.kit.i18n import LANGUAGE_NAMES
+from relink.tenancy import ScopedRepository
+
+router = APIRouter()
+
+KINDS: dict[str, dict[str, Any]] = {
+    "customers": {
+        "title": "Customers",
+        "repository": CustomerRepository,
+        "list": queries.customers_page,
+        "name": lambda h: h.name,
+    },
+    "connected-accounts": {
+        "title": "Connected accounts",
+        "repository": ConnectedAccountRepository,
+        "list": queries.connected_accounts_page,
+        "name": lambda h: h.business_name,
+    },
+}
+
+
+def _list(kind: str, request: Request, viewer: Viewer) -> Response:
+    search = (request.query_params.get("search") or "").strip()[:320] or None
+    with viewer.runtime.database.read_only() as db:
+        found = KINDS[kind]["list"](db, viewer.scope, search, read_cursor(request))
+    return page(
+        request,
+        viewer,
+        "holders.html",
+        {
+            "kind": kind,
+            "title": KINDS[kind]["title"],
+            "holders": found.items,
+            "has_more": found.has_more,
+            "search": search or "",
+            "name_of": KINDS[kind]["name"],
+            "cursor_given": bool(
+                request.query_params.get("starting_after")
+                or request.query_params.get("ending_before")
+            ),
+        },
+    )
+
+
+def _detail(
+    kind: str,
+    request: Request,
+    viewer: Viewer,
+    holder_id: str,
+    edit: HolderEdit | None = None,
+    status_code: int = 200,
+) -> Response:
+    with viewer.runtime.database.read_only() as db:
+        repository: ScopedRepository[Any] = KINDS[kind]["repository"](db, viewer.scope)
+        holder = repository.find(holder_id)
+        if holder is None:
+            raise NotFound()
+        accounts = queries.account_rows(
+            db,
+            viewer.scope,
+            viewer.scope.now(),
+            queries.accounts_of_holder(db, viewer.scope, holder.id)[:50],
+        )
+    if edit is None:
+        edit = HolderEdit(holder.email or "", (holder.preferred_locales or [""])[0])
+    return page(
+        request,
+        viewer,
+        "holder.html",
+        {
+            "kind": kind,
+            "title": KINDS[kind]["title"],
+            "holder": holder,
+            "name": KINDS[kind]["name"](holder),
+            "rows": accounts,
+            "edit": edit,
+            "languages": LANGUAGE_NAMES,
+        },
+        status_code=status_code,
+    )
+
+
+def _save(kind: str, request: Request, viewer: Viewer, holder_id: str, form: FormData) -> Response:
+    email, language = form.get("email", ""), form.get("language", "")
+    edit = HolderEdit.read(
+        email if isinstance(email, str) else "", language if isinstance(language, str) else ""
+    )
+    if edit.errors:
+        return _detail(kind, request, viewer, holder_id, edit, status_code=400)
+    with viewer.runtime.database.unit_of_work() as db:
+        holder = KINDS[kind]["repository"](db, viewer.scope).find(holder_id)
+        if holder is None:
+            raise NotFound()
+        apply_holder_edit(holder, edit)
+    return redirect(f"/{kind}/{holder_id}", notice="saved")
+
+
+@router.get("/customers")
+def customers(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    return _list("customers", request, viewer)
+
+
+@router.get("/customers/{holder_id}")
+def customer(
+    request: Request, holder_id: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    return _detail("customers", request, viewer, holder_id)
+
+
+@router.post("/customers/{holder_id}")
+def save_customer(
+    request: Request,
+    holder_id: str,
+    viewer: Viewer = Depends(editor),
+    form: FormData = Depends(form_data),
+) -> Response:
+    return _save("customers", request, viewer, holder_id, form)
+
+
+@router.get("/connected-accounts")
+def connected_accounts(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    return _list("connected-accounts", request, viewer)
+
+
+@router.get("/connected-accounts/{holder_id}")
+def connected_account(
+    request: Request, holder_id: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    return _detail("connected-accounts", request, viewer, holder_id)
+
+
+@router.post("/connected-accounts/{holder_id}")
+def save_connected_account(
+    request: Request,
+    holder_id: str,
+    viewer: Viewer = Depends(editor),
+    form: FormData = Depends(form_data),
+) -> Response:
+    return _save("connected-accounts", request, viewer, holder_id, form)

@@ -1,0 +1,252 @@
+"""What every dashboard view shares: who is signed in, roles, CSRF, rendering, errors.
+
+Views are thin: a dependency gives them the :class:`Viewer` (signed-in user, role,
+scope); they call one query or service and render a template through :func:`page`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from relink.dashboard.auth import SignedIn, find_login
+from relink.dashboard.wording import WORDS
+from relink.models import Role
+from relink.runtime import Runtime
+from relink.tenancy import Scope
+from relink.web.csrf import CsrfError, csrf_token, verify_csrf
+from relink.web.templating import render
+
+COOKIE = "relink_dashboard"
+LOGIN_CSRF_COOKIE = "relink_login_csrf"
+CSRF_PURPOSE = "dashboard"
+LOGIN_CSRF_PURPOSE = "dashboard-login"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+LANDING = "/accounts"
+
+
+class NotSignedIn(Exception):
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+
+
+class Forbidden(Exception):
+    def __init__(self, message: str = "Your role does not allow this action.") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(Exception):
+    def __init__(self, what: str = "page") -> None:
+        super().__init__(what)
+        self.what = what
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def secure_cookies(runtime: Runtime) -> bool:
+    return runtime.settings.public_url.startswith("https://")
+
+
+def safe_next(path: str | None) -> str:
+    """Only same-site paths are followed after sign-in (no open redirect)."""
+    if not path or not path.startswith("/") or path.startswith(("//", "/\\")) or "\\" in path:
+        return LANDING
+    return path
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in user as a view sees them."""
+
+    signed_in: SignedIn
+    runtime: Runtime
+
+    @property
+    def user_id(self) -> str:
+        return self.signed_in.user.id
+
+    @property
+    def email(self) -> str:
+        return self.signed_in.user.email
+
+    @property
+    def role(self) -> str:
+        return self.signed_in.user.role
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.signed_in.user.id}"
+
+    @property
+    def platform_id(self) -> str:
+        return self.signed_in.platform.id
+
+    @property
+    def platform_name(self) -> str:
+        return self.signed_in.platform.name
+
+    @property
+    def livemode(self) -> bool:
+        return self.signed_in.login.livemode
+
+    @property
+    def scope(self) -> Scope:
+        return self.signed_in.scope
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.runtime.csrf_key, CSRF_PURPOSE, self.signed_in.login.id)
+
+    @property
+    def can_edit(self) -> bool:
+        """Request relink, edit holders, settings: owners and admins."""
+        return self.role in (Role.owner, Role.admin)
+
+    @property
+    def is_owner(self) -> bool:
+        """Team and API keys: owners only."""
+        return self.role == Role.owner
+
+    @property
+    def email_confirmed(self) -> bool:
+        return self.signed_in.user.email_confirmed_at is not None
+
+    @property
+    def mailbox_enabled(self) -> bool:
+        return self.runtime.settings.email_backend == "mailbox"
+
+
+def current_viewer(request: Request) -> Viewer:
+    runtime = runtime_of(request)
+    with runtime.database.unit_of_work() as db:
+        signed_in = find_login(db, request.cookies.get(COOKIE))
+    if signed_in is None:
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise NotSignedIn(path)
+    return Viewer(signed_in, runtime)
+
+
+async def form_data(request: Request) -> FormData:
+    return await request.form(max_files=2, max_fields=2000)
+
+
+def checked_viewer(
+    request: Request,
+    viewer: Viewer = Depends(current_viewer),
+    form: FormData = Depends(form_data),
+) -> Viewer:
+    """The viewer of a state-changing request that carries a valid CSRF token."""
+    token = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
+    verify_csrf(
+        viewer.runtime.csrf_key,
+        CSRF_PURPOSE,
+        viewer.signed_in.login.id,
+        token if isinstance(token, str) else None,
+    )
+    return viewer
+
+
+def editor(viewer: Viewer = Depends(checked_viewer)) -> Viewer:
+    if not viewer.can_edit:
+        raise Forbidden("Viewers have read-only access; ask an owner or admin.")
+    return viewer
+
+
+def owner(viewer: Viewer = Depends(checked_viewer)) -> Viewer:
+    if not viewer.is_owner:
+        raise Forbidden("Only owners can manage the team and API keys.")
+    return viewer
+
+
+NOTICES = {
+    "relink_requested": "Relink request created; the email is on its way.",
+    "saved": "Saved.",
+    "mode_live": "You are now viewing live data.",
+    "mode_test": "You are now viewing test data.",
+    "signed_out": "You have been signed out.",
+    "confirmed": "Your email address is confirmed.",
+    "key_revoked": "The API key was revoked.",
+    "webhook_resent": "The event was queued for delivery again.",
+    "user_removed": "The team user was removed.",
+    "role_changed": "The role was changed.",
+}
+
+
+def page(
+    request: Request,
+    viewer: Viewer | None,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    notice = NOTICES.get(request.query_params.get("notice", ""))
+    html = render(
+        f"dashboard/{template}",
+        {
+            "viewer": viewer,
+            "notice": notice,
+            "words": WORDS,
+            "path": request.url.path,
+            "current_url": request.url.path
+            + (f"?{request.url.query}" if request.url.query else ""),
+            **context,
+        },
+    )
+    response = HTMLResponse(html, status_code=status_code)
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+def redirect(path: str, *, notice: str | None = None) -> RedirectResponse:
+    if notice is not None:
+        path += ("&" if "?" in path else "?") + f"notice={notice}"
+    return RedirectResponse(path, status_code=303)
+
+
+def install_error_pages(app: FastAPI) -> None:
+    async def not_signed_in(request: Request, error: Exception) -> Response:
+        assert isinstance(error, NotSignedIn)
+        target = "/login"
+        if error.next_path not in ("/", LANDING):
+            target += "?next=" + quote(error.next_path, safe="")
+        return RedirectResponse(target, status_code=303)
+
+    async def forbidden(request: Request, error: Exception) -> Response:
+        message = error.message if isinstance(error, Forbidden) else str(error)
+        return page(
+            request,
+            None,
+            "error.html",
+            {"title": "Not allowed", "message": message},
+            status_code=403,
+        )
+
+    async def not_found(request: Request, error: Exception) -> Response:
+        return page(
+            request,
+            None,
+            "error.html",
+            {
+                "title": "Not found",
+                "message": "There is nothing here in the mode you are viewing. "
+                "Check the id, or switch between test and live mode.",
+            },
+            status_code=404,
+        )
+
+    app.add_exception_handler(NotSignedIn, not_signed_in)
+    app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(CsrfError, forbidden)
+    app.add_exception_handler(NotFound, not_found)

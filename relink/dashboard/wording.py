@@ -1,0 +1,56 @@
+"""Plain words for codes shown on dashboard pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+REASON_LABELS = {
+    "not_broken": "Not needed",
+    "not_repairable": "Not repairable",
+    "disconnected": "Disconnected",
+    "recent_request": "Recently requested",
+    "missing_email": "No email",
+    "unconfirmed_test_email": "Not a confirmed team email",
+    "institution_unsupported": "Bank unsupported",
+}
+
+CAUSES = {
+    "access_denied": "the holder or the bank revoked access",
+    "access_expired": "the bank's consent expired",
+    "account_closed": "the account was closed",
+    "account_unavailable": "the bank no longer offers this account",
+    "institution_requirement": "the bank requires the holder to sign in again",
+    "unspecified": "the bank gave no reason",
+}
+
+
+def status_sentence(account: Any) -> str:
+    """The account's status and status_details in one sentence."""
+    if account.status == "active":
+        if account.expected_deactivation_at is not None:
+            cause = CAUSES.get(account.expected_deactivation_cause or "access_expired", "")
+            return (
+                "Working, but the connection will stop on "
+                f"{account.expected_deactivation_at:%Y-%m-%d} ({cause}); a relink renews it."
+            )
+        return "Working: data can be refreshed and payments can use this account."
+    if account.status == "inactive":
+        cause = CAUSES.get(account.inactive_cause or "unspecified", "")
+        if account.inactive_action == "relink_required":
+            return f"Not working because {cause}. The holder can repair it by relinking."
+        return f"Not working because {cause}. Relinking cannot repair it."
+    return "Disconnected: the connection was ended and needs a new link, not a relink."
+
+
+def badge(account: Any) -> str:
+    if account.status == "inactive":
+        return f"inactive · {account.inactive_cause or 'unspecified'}"
+    return str(account.status)
+
+
+WORDS = {
+    "reasons": REASON_LABELS,
+    "causes": CAUSES,
+    "status_sentence": status_sentence,
+    "badge": badge,
+}

@@ -1,0 +1,274 @@
+"""Where emails go: SMTP in production, the built-in mailbox as the embedded default.
+
+A backend answers every send with a :class:`SendResult` instead of raising, so the
+caller decides from its ``outcome`` (accepted / transient / permanent), never from
+message text: an SMTP 4xx reply or a connection problem is transient, a 5xx reply
+is permanent.
+"""
+
+from __future__ import annotations
+
+import enum
+import smtplib
+import ssl
+import threading
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Protocol
+
+from sqlalchemy.dialects import postgresql, sqlite
+
+from relink.config import Settings
+from relink.db import Database
+from relink.email.messages import text_and_html
+from relink.kit import clock, ids
+from relink.models import MailboxMessage
+from relink.runtime import Runtime
+
+DEFAULT_SMTP_TIMEOUT_SECONDS = 30.0
+
+
+class SendOutcome(enum.StrEnum):
+    accepted = "accepted"
+    transient = "transient"
+    permanent = "permanent"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: SendOutcome
+    # The server's reply ("451 4.3.0 Try again later") or the connection error.
+    reply: str | None = None
+    code: int | None = None
+    # The mailbox already held this Message-ID: a replay, nothing new was stored.
+    duplicate: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome == SendOutcome.accepted
+
+
+@dataclass(frozen=True)
+class MessageTags:
+    """What a message is about; the mailbox stores it, SMTP does not send it."""
+
+    platform_id: str
+    livemode: bool
+    session_id: str | None = None
+
+
+class EmailBackend(Protocol):
+    name: str
+
+    def send(self, message: EmailMessage, tags: MessageTags) -> SendResult: ...
+
+    def close(self) -> None: ...
+
+
+class MailboxBackend:
+    """Stores messages in ``mailbox_messages``; a second send of one Message-ID is a no-op."""
+
+    name = "mailbox"
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def send(self, message: EmailMessage, tags: MessageTags) -> SendResult:
+        text, html = text_and_html(message)
+        row = {
+            "id": ids.new("mbx"),
+            "platform_id": tags.platform_id,
+            "livemode": tags.livemode,
+            "session_id": tags.session_id,
+            "to_address": str(message["To"]),
+            "sender": str(message["From"]),
+            "subject": str(message["Subject"]),
+            "text": text,
+            "html": html,
+            "message_id": str(message["Message-ID"]),
+            "created_at": clock.now(),
+        }
+        insert = (
+            postgresql.insert(MailboxMessage)
+            if self.database.engine.dialect.name == "postgresql"
+            else sqlite.insert(MailboxMessage)
+        )
+        with self.database.unit_of_work() as session:
+            inserted = session.scalar(
+                insert.values(**row)
+                .on_conflict_do_nothing(index_elements=["message_id"])
+                .returning(MailboxMessage.id)
+            )
+        return SendResult(
+            SendOutcome.accepted, reply="stored in the mailbox", duplicate=inserted is None
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def classify_reply(code: int, reply: bytes | str) -> SendResult:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    outcome = SendOutcome.permanent if 500 <= code < 600 else SendOutcome.transient
+    return SendResult(outcome, reply=f"{code} {text}".strip(), code=code)
+
+
+class SmtpBackend:
+    """SMTP with one connection per worker thread, reused across sends.
+
+    A connection the server dropped while idle is opened again once, transparently; any
+    other failure closes it so the next send starts clean.
+    """
+
+    name = "smtp"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        security: str = "starttls",
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = DEFAULT_SMTP_TIMEOUT_SECONDS,
+        ssl_context: ssl.SSLContext | None = None,
+        local_hostname: str | None = None,
+    ) -> None:
+        if security not in ("starttls", "ssl", "none"):
+            raise ValueError(f"unknown SMTP security {security!r}")
+        self.host = host
+        self.port = port
+        self.security = security
+        self.username = username
+        self.password = password
+        self.timeout = timeout
+        self.ssl_context = ssl_context
+        self.local_hostname = local_hostname
+        self._local = threading.local()
+        self._open: set[smtplib.SMTP] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: object) -> SmtpBackend:
+        if not settings.smtp_host:
+            raise ValueError("RELINK_EMAIL_BACKEND=smtp needs RELINK_SMTP_HOST")
+        options: dict[str, object] = {
+            "security": settings.smtp_security,
+            "username": settings.smtp_username,
+            "password": settings.smtp_password,
+            **overrides,
+        }
+        return cls(settings.smtp_host, settings.smtp_port, **options)  # type: ignore[arg-type]
+
+    # -- connections ------------------------------------------------------------------------
+
+    def _context(self) -> ssl.SSLContext:
+        return self.ssl_context or ssl.create_default_context()
+
+    def _connect(self) -> smtplib.SMTP:
+        connection: smtplib.SMTP
+        if self.security == "ssl":
+            connection = smtplib.SMTP_SSL(
+                self.host,
+                self.port,
+                local_hostname=self.local_hostname,
+                timeout=self.timeout,
+                context=self._context(),
+            )
+        else:
+            connection = smtplib.SMTP(
+                self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout
+            )
+        try:
+            connection.ehlo()
+            if self.security == "starttls":
+                connection.starttls(context=self._context())
+                connection.ehlo()
+            if self.username:
+                connection.login(self.username, self.password or "")
+        except BaseException:
+            _close_quietly(connection)
+            raise
+        with self._lock:
+            self._open.add(connection)
+        return connection
+
+    def _current(self) -> tuple[smtplib.SMTP, bool]:
+        """This thread's connection, and whether it was opened before (so may be stale)."""
+        connection: smtplib.SMTP | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            return connection, True
+        connection = self._connect()
+        self._local.connection = connection
+        return connection, False
+
+    def _drop(self) -> None:
+        connection: smtplib.SMTP | None = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            with self._lock:
+                self._open.discard(connection)
+            _close_quietly(connection)
+
+    def close(self) -> None:
+        """Close every connection this backend holds (all threads)."""
+        with self._lock:
+            connections = list(self._open)
+            self._open.clear()
+        self._local = threading.local()
+        for connection in connections:
+            _close_quietly(connection)
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def send(self, message: EmailMessage, tags: MessageTags) -> SendResult:
+        while True:
+            reused = False
+            try:
+                connection, reused = self._current()
+                connection.send_message(message)
+                return SendResult(SendOutcome.accepted, reply="250 accepted", code=250)
+            except smtplib.SMTPServerDisconnected as error:
+                self._drop()
+                if reused:
+                    continue  # the server closed an idle connection: open a new one once
+                return SendResult(SendOutcome.transient, reply=f"disconnected: {error}")
+            except smtplib.SMTPRecipientsRefused as error:
+                code, reply = next(iter(error.recipients.values()))
+                return classify_reply(code, reply)
+            except smtplib.SMTPResponseException as error:
+                # Sender refused, data refused, auth failed, HELO refused: the reply says
+                # whether it is worth another try. 421 means the server is closing.
+                if error.smtp_code == 421:
+                    self._drop()
+                return classify_reply(error.smtp_code, error.smtp_error)
+            except (smtplib.SMTPException, OSError) as error:
+                self._drop()
+                return SendResult(
+                    SendOutcome.transient, reply=f"{type(error).__name__}: {error}"[:1000]
+                )
+
+
+def _close_quietly(connection: smtplib.SMTP) -> None:
+    try:
+        connection.quit()
+    except (smtplib.SMTPException, OSError):
+        connection.close()
+
+
+BACKEND_KEY = "email.backend"
+
+
+def make_backend(runtime: Runtime) -> EmailBackend:
+    settings = runtime.settings
+    if settings.email_backend == "smtp":
+        return SmtpBackend.from_settings(settings)
+    return MailboxBackend(runtime.database)
+
+
+def backend_for(runtime: Runtime) -> EmailBackend:
+    """The runtime's email backend, made once and then shared (SMTP keeps its connections)."""
+    backend = runtime.extras.get(BACKEND_KEY)
+    if backend is None:
+        backend = runtime.extras.setdefault(BACKEND_KEY, make_backend(runtime))
+    return backend  # type: ignore[return-value]

@@ -1,0 +1,100 @@
+"""A rendered email and the MIME message built from it.
+
+The message is ``multipart/alternative`` (plain text, then HTML); an inline logo makes
+the HTML part ``multipart/related`` with the image as a ``cid:`` attachment, so the
+email loads nothing remote and carries no tracking pixel. The Message-ID comes from
+the outbox row that sends it, so a replay after a crash carries the same Message-ID
+and the receiving side (or the mailbox backend) can drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, getaddresses
+
+from relink.kit import clock
+
+FALLBACK_DOMAIN = "relink.invalid"
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    """An image the HTML part shows as ``cid:<cid>``."""
+
+    cid: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+    to: str
+    sender: str
+    headers: dict[str, str] = field(default_factory=dict)
+    message_id: str | None = None
+    inline_images: tuple[InlineImage, ...] = ()
+
+
+def address_domain(address: str) -> str:
+    """The domain of an address like ``Relink <no-reply@example.com>``."""
+    parsed = getaddresses([address])
+    email = parsed[0][1] if parsed else ""
+    domain = email.rpartition("@")[2].strip().lower()
+    return domain or FALLBACK_DOMAIN
+
+
+def message_id_for(outbox_id: str, sender: str) -> str:
+    """The stable Message-ID of the email sent by one outbox row."""
+    return f"<{outbox_id}.relink@{address_domain(sender)}>"
+
+
+def sender_with_name(configured: str, display_name: str) -> str:
+    """The configured sender address shown under the platform's name."""
+    parsed = getaddresses([configured])
+    email = parsed[0][1] if parsed and parsed[0][1] else configured
+    username, _, domain = email.rpartition("@")
+    return str(Address(display_name=display_name, username=username, domain=domain))
+
+
+def build_message(rendered: RenderedEmail, *, date: dt.datetime | None = None) -> EmailMessage:
+    """The MIME message for ``rendered`` (UTF-8, text and HTML alternatives)."""
+    if rendered.message_id is None:
+        raise ValueError("a message needs a Message-ID before it is built")
+    message = EmailMessage()
+    message["Subject"] = rendered.subject
+    message["From"] = rendered.sender
+    message["To"] = rendered.to
+    message["Date"] = format_datetime(date or clock.now())
+    message["Message-ID"] = rendered.message_id
+    for name, value in rendered.headers.items():
+        message[name] = value
+    message.set_content(rendered.text, subtype="plain", charset="utf-8")
+    message.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    if rendered.inline_images:
+        html_part = message.get_payload()[1]  # type: ignore[index]
+        assert isinstance(html_part, EmailMessage)
+        for image in rendered.inline_images:
+            maintype, _, subtype = image.content_type.partition("/")
+            html_part.add_related(
+                image.data,
+                maintype=maintype,
+                subtype=subtype,
+                cid=f"<{image.cid}>",
+                disposition="inline",
+            )
+    return message
+
+
+def text_and_html(message: EmailMessage) -> tuple[str, str]:
+    """The plain-text and HTML bodies of a message built by :func:`build_message`."""
+    text_part = message.get_body(preferencelist=("plain",))
+    html_part = message.get_body(preferencelist=("html",))
+    text = text_part.get_content() if isinstance(text_part, EmailMessage) else ""
+    html = html_part.get_content() if isinstance(html_part, EmailMessage) else ""
+    return str(text), str(html)

@@ -1,0 +1,243 @@
+"""The relink request email (spec 20-relink §5): its context and its rendering.
+
+The templates live in ``templates/email/relink_request/`` (subject, text and HTML);
+every sentence goes through gettext, including the reason, which is chosen here
+because it depends on the account's state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from babel.dates import format_date
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+
+from relink.accounts.repository import AccountRepository
+from relink.authorizations.repository import AuthorizationRepository
+from relink.connect_accounts.repository import ConnectedAccountRepository
+from relink.customers.repository import CustomerRepository
+from relink.email.messages import InlineImage, RenderedEmail, sender_with_name
+from relink.institutions.repository import InstitutionRepository
+from relink.kit.i18n import gettext_for, negotiate
+from relink.models import (
+    Account,
+    AccountNumber,
+    Authorization,
+    ConnectionStatus,
+    InactiveCause,
+    Platform,
+    RelinkAction,
+    Session,
+    TanStatus,
+)
+from relink.runtime import Runtime
+from relink.sessions.schemas import hosted_url
+from relink.tenancy import Scope
+from relink.web.templating import render
+
+TEMPLATE_FOLDER = "email/relink_request"
+# A link stays valid until 30 days after its last visit (or creation, if never visited).
+LINK_VALIDITY = dt.timedelta(days=30)
+LOGO_CID = "logo@relink"
+LOGO_TYPES = ("image/png", "image/jpeg", "image/gif")
+DEFAULT_BRAND_COLOR = "#3a5bd9"
+_HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class NoRecipient(Exception):
+    """The session's account holder has no email address on file (any more)."""
+
+
+@dataclass(frozen=True)
+class Holder:
+    name: str | None
+    email: str | None
+    preferred_locales: list[str]
+
+
+def session_holder(db: DbSession, scope: Scope, session: Session) -> Holder:
+    if session.customer_id is not None:
+        customer = CustomerRepository(db, scope).get(session.customer_id)
+        return Holder(customer.name, customer.email, list(customer.preferred_locales or []))
+    if session.connected_account_id is not None:
+        connected = ConnectedAccountRepository(db, scope).get(session.connected_account_id)
+        return Holder(
+            connected.business_name, connected.email, list(connected.preferred_locales or [])
+        )
+    return Holder(None, None, [])
+
+
+def email_locale(db: DbSession, scope: Scope, session: Session) -> str:
+    """The holder's preferred language, else the platform's default."""
+    platform = db.get(Platform, scope.platform_id)
+    return negotiate(
+        preferred=session_holder(db, scope, session).preferred_locales,
+        default=platform.default_locale if platform else None,
+    )
+
+
+def brand_color(value: str | None) -> str:
+    """The platform colour if it is a plain ``#rrggbb`` (it goes into a style attribute)."""
+    return value if value and _HEX_COLOR.match(value) else DEFAULT_BRAND_COLOR
+
+
+def text_color_on(background: str) -> str:
+    """Black or white, whichever contrasts more with ``background`` (WCAG luminance)."""
+
+    def channel(hex_pair: str) -> float:
+        value = int(hex_pair, 16) / 255
+        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (channel(background[i : i + 2]) for i in (1, 3, 5))
+    luminance = 0.2126 * red + 0.7152 * green + 0.0722 * blue
+    on_white = 1.05 / (luminance + 0.05)
+    on_black = (luminance + 0.05) / 0.05
+    return "#ffffff" if on_white >= on_black else "#000000"
+
+
+def mask(last4: str | None) -> str | None:
+    return f"••••{last4}" if last4 else None
+
+
+def relink_reason(
+    account: Account | None,
+    authorization: Authorization,
+    numbers: list[AccountNumber],
+    locale: str,
+) -> str:
+    """Why the holder is asked to reconnect, in plain words in ``locale``."""
+    _ = gettext_for(locale).gettext
+    subject: Account | Authorization = account if account is not None else authorization
+    if (
+        subject.status == ConnectionStatus.inactive
+        and subject.inactive_action == RelinkAction.relink_required
+    ):
+        cause = subject.inactive_cause
+        if cause == InactiveCause.institution_requirement:
+            return _("Your bank asked you to sign in again.")
+        if cause == InactiveCause.access_expired:
+            return _("Your permission to share this account has expired.")
+        return _("The connection to your bank stopped working.")
+    if any(number.status in (TanStatus.expired, TanStatus.deactivated) for number in numbers):
+        return _("The account number used for payments has expired.")
+    expiries = [n.expected_expiry_at for n in numbers if n.expected_expiry_at is not None]
+    if expiries:
+        return _("The account number used for payments expires on %(date)s.") % {
+            "date": format_date(min(expiries), format="long", locale=locale)
+        }
+    if subject.expected_deactivation_at is not None:
+        return _("The connection to your bank will stop working on %(date)s.") % {
+            "date": format_date(subject.expected_deactivation_at, format="long", locale=locale)
+        }
+    return _("The connection to your bank needs to be renewed.")
+
+
+def _subject_account(db: DbSession, scope: Scope, session: Session) -> Account | None:
+    """The account the email is about: the target, else the authorization's first broken one."""
+    accounts = AccountRepository(db, scope)
+    if session.relink_account_id is not None:
+        return accounts.get(session.relink_account_id)
+    assert session.relink_authorization_id is not None
+    candidates = accounts.of_authorization(session.relink_authorization_id)
+    broken = [a for a in candidates if a.relink_due_at is not None]
+    return next(iter(broken or candidates), None)
+
+
+def relink_request_context(
+    db: DbSession,
+    scope: Scope,
+    runtime: Runtime,
+    session: Session,
+    locale: str,
+    *,
+    link: str,
+) -> dict[str, Any]:
+    """Everything the relink request templates show."""
+    platform = db.get(Platform, scope.platform_id)
+    assert platform is not None
+    assert session.relink_authorization_id is not None
+    holder = session_holder(db, scope, session)
+    authorization = AuthorizationRepository(db, scope).get(session.relink_authorization_id)
+    account = _subject_account(db, scope, session)
+    institution = InstitutionRepository(db, scope.livemode).get(authorization.institution_id)
+    numbers: list[AccountNumber] = []
+    if account is not None:
+        numbers = list(
+            db.scalars(
+                select(AccountNumber)
+                .where(
+                    AccountNumber.platform_id == scope.platform_id,
+                    AccountNumber.livemode == scope.livemode,
+                    AccountNumber.account_id == account.id,
+                )
+                .order_by(AccountNumber.id)
+            )
+        )
+    color = brand_color(platform.brand_color)
+    has_logo = bool(platform.logo_png) and platform.logo_content_type in LOGO_TYPES
+    # The account is named only when the session targets it; an authorization-wide
+    # request is about every account at the bank.
+    targeted = account if session.relink_account_id is not None else None
+    return {
+        "platform": {
+            "name": platform.name,
+            "color": color,
+            "button_text_color": text_color_on(color),
+            "support_email": platform.support_email,
+            "logo_cid": LOGO_CID if has_logo else None,
+        },
+        "holder_name": holder.name,
+        "bank": institution.name,
+        "account_name": targeted.display_name if targeted else None,
+        "account_mask": mask(targeted.last4) if targeted else None,
+        "reason": relink_reason(account, authorization, numbers, locale),
+        "link": link,
+        "expires_at": (session.link_last_visit_at or session.created_at) + LINK_VALIDITY,
+    }
+
+
+def render_relink_request(
+    db: DbSession,
+    scope: Scope,
+    runtime: Runtime,
+    session: Session,
+    locale: str,
+    *,
+    link: str | None = None,
+) -> RenderedEmail:
+    """The relink request email of ``session`` in ``locale`` (``link`` defaults to its URL)."""
+    url = link or hosted_url(runtime, session)
+    if url is None:
+        raise ValueError(f"session {session.id} has no hosted link (not a pending hosted session)")
+    holder = session_holder(db, scope, session)
+    if not holder.email:
+        raise NoRecipient(f"the account holder of {session.id} has no email address")
+    context = relink_request_context(db, scope, runtime, session, locale, link=url)
+    subject = " ".join(render(f"{TEMPLATE_FOLDER}/subject.txt", context, locale=locale).split())
+    context["subject"] = subject
+    # Bodies end with one newline, as MIME carries them, so a preview equals what is sent.
+    text = render(f"{TEMPLATE_FOLDER}/body.txt", context, locale=locale).rstrip() + "\n"
+    html = render(f"{TEMPLATE_FOLDER}/body.html", context, locale=locale).rstrip() + "\n"
+    platform = db.get(Platform, scope.platform_id)
+    assert platform is not None
+    headers = {"Auto-Submitted": "auto-generated"}
+    if platform.support_email:
+        headers["Reply-To"] = platform.support_email
+    images: tuple[InlineImage, ...] = ()
+    if context["platform"]["logo_cid"] and platform.logo_png and platform.logo_content_type:
+        images = (InlineImage(LOGO_CID, platform.logo_content_type, platform.logo_png),)
+    return RenderedEmail(
+        subject=subject,
+        text=text,
+        html=html,
+        to=holder.email,
+        sender=sender_with_name(
+            runtime.settings.email_from, platform.email_sender_name or platform.name
+        ),
+        headers=headers,
+        inline_images=images,
+    )

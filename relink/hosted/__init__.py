@@ -1,0 +1,11 @@
+"""Holder-facing hosted relink pages (thin views over relink.relink)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from relink.hosted.views import router
+
+
+def install_hosted(app: FastAPI) -> None:
+    app.include_router(router)

@@ -1,0 +1,63 @@
+"""Rendering a hosted screen: locale, template, security headers, the language cookie."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from relink.kit.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, negotiate, supported
+from relink.relink.links import TOKEN_PATTERN
+from relink.relink.screens import Screen
+from relink.web.security import csp_with_form_targets
+from relink.web.templating import render
+
+LANG_COOKIE = "relink_lang"
+LANG_COOKIE_MAX_AGE = 60 * 60 * 24 * 30
+
+
+def _no_store(response: Response) -> Response:
+    # The URL holds the link's token: never cache the page, never send it as a referrer.
+    response.headers["cache-control"] = "no-store"
+    response.headers["referrer-policy"] = "no-referrer"
+    return response
+
+
+def redirect(url: str) -> Response:
+    return _no_store(RedirectResponse(url, status_code=303))
+
+
+def render_screen(request: Request, screen: Screen, *, token: str | None) -> Response:
+    chosen = supported(request.query_params.get("lang"))
+    locale = negotiate(
+        explicit=chosen or request.cookies.get(LANG_COOKIE),
+        preferred=screen.preferred_locales,
+        accept_language=request.headers.get("accept-language"),
+        default=screen.default_locale,
+    )
+    link_path = f"/relink/{screen.token}" if screen.token else None
+    html = render(
+        f"hosted/{screen.page}.html",
+        {
+            "screen": screen,
+            "link_path": link_path,
+            # The switcher reloads the current page's link (or this path) in a language.
+            "switch_path": link_path or request.url.path,
+            "languages": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES],
+        },
+        locale=locale,
+    )
+    response = HTMLResponse(html, status_code=screen.status_code)
+    response.headers["content-security-policy"] = csp_with_form_targets(*screen.form_targets)
+    response.headers["x-frame-options"] = "DENY"
+    response.headers["content-language"] = locale
+    if chosen and token and TOKEN_PATTERN.match(token):
+        response.set_cookie(
+            LANG_COOKIE,
+            chosen,
+            max_age=LANG_COOKIE_MAX_AGE,
+            path=f"/relink/{token}",
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+    return _no_store(response)

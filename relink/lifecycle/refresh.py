@@ -1,0 +1,401 @@
+"""Refreshing account data at the bank, in the worker (spec 10-api refresh/subscribe,
+30-banks §3 "refresh finds …").
+
+The API marks the refresh ``pending`` and writes an outbox row; the worker calls the
+connector outside any transaction, then applies the outcome in one transaction: data
+and ``refreshed_*`` events on success; the account (and its authorization) ``inactive``
+when the bank says access is gone; nothing but a retry and a ``degraded`` institution
+when the bank is down.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session as DbSession
+
+from relink.accounts.repository import AccountRepository
+from relink.connectors.base import (
+    AccessDenied,
+    AccessExpired,
+    AccountClosed,
+    AccountUnavailable,
+    Balance,
+    ChallengeRequired,
+    ConnectorError,
+    InstitutionDown,
+    InstitutionRequirement,
+    Owner,
+    Transaction,
+)
+from relink.events.service import EventContext
+from relink.institutions.connectors import ConnectorUnavailable, connector_for
+from relink.institutions.repository import InstitutionRepository
+from relink.kit import ids
+from relink.kit.clock import to_unix
+from relink.lifecycle.grants import GrantMissing, open_grant, store_grant
+from relink.lifecycle.scopes import platform_test_scope
+from relink.lifecycle.service import Lifecycle
+from relink.models import (
+    Account,
+    AccountOwner,
+    AccountTransaction,
+    ConnectionStatus,
+    InactiveCause,
+    InstitutionHealth,
+)
+from relink.outbox.service import enqueue
+from relink.outbox.worker import Job, RetryLater
+from relink.tenancy import Scope
+
+REFRESH = "connector.refresh"
+REVOKE = "connector.revoke"
+
+REFRESH_FIELDS = {
+    "balance": "balance_refresh",
+    "ownership": "ownership_refresh",
+    "transactions": "transaction_refresh",
+}
+EVENTS = {
+    "balance": "refreshed_balance",
+    "ownership": "refreshed_ownership",
+    "transactions": "refreshed_transactions",
+}
+# What the lifecycle does with each "access is gone" answer from the bank.
+DEACTIVATING: dict[type[ConnectorError], InactiveCause] = {
+    AccessDenied: InactiveCause.access_denied,
+    AccessExpired: InactiveCause.access_expired,
+    ChallengeRequired: InactiveCause.institution_requirement,
+    InstitutionRequirement: InactiveCause.institution_requirement,
+    AccountClosed: InactiveCause.account_closed,
+    AccountUnavailable: InactiveCause.account_unavailable,
+}
+TRANSACTIONS_LOOKBACK = dt.timedelta(days=180)
+
+
+def _refresh_state(
+    status: str, now: dt.datetime, *, refresh_id: str | None = None
+) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "last_attempted_at": to_unix(now),
+        "next_refresh_available_at": None if status == "pending" else to_unix(now),
+        "status": status,
+    }
+    if refresh_id is not None:
+        state = {"id": refresh_id, **state}
+    return state
+
+
+def request_refresh(db: DbSession, scope: Scope, account: Account, features: list[str]) -> None:
+    """Mark the features ``pending`` and queue the bank call (balance, ownership, transactions)."""
+    now = scope.now()
+    wanted = [f for f in dict.fromkeys(features) if f in REFRESH_FIELDS]
+    for feature in wanted:
+        refresh_id = ids.new("fctxnref") if feature == "transactions" else None
+        setattr(
+            account, REFRESH_FIELDS[feature], _refresh_state("pending", now, refresh_id=refresh_id)
+        )
+    account.updated_at = now
+    if wanted:
+        enqueue(
+            db,
+            REFRESH,
+            {"account_id": account.id, "features": wanted},
+            dedupe_key=f"refresh:{account.id}:{ids.new('rq')}",
+            platform_id=scope.platform_id,
+            livemode=scope.livemode,
+        )
+
+
+def _scope_of(db: DbSession, job: Job) -> Scope:
+    platform_id = job.message.platform_id or ""
+    if job.message.livemode:
+        return Scope(platform_id, True)
+    return platform_test_scope(db, platform_id)
+
+
+@dataclass
+class BankAnswers:
+    balance: Balance | None = None
+    owners: list[Owner] | None = None
+    transactions: list[Transaction] | None = None
+    error: ConnectorError | None = None
+    done: list[str] = field(default_factory=list)
+
+
+def run_refresh(job: Job) -> None:
+    runtime = job.runtime
+    payload = job.message.payload
+    features: list[str] = list(payload["features"])
+    with runtime.database.read_only() as db:
+        scope = _scope_of(db, job)
+        account = AccountRepository(db, scope).find(payload["account_id"])
+        if account is None or account.status != ConnectionStatus.active:
+            authorization = None
+        else:
+            authorization = Lifecycle(db, scope, _context(job)).authorizations.get(
+                account.authorization_id
+            )
+            institution = InstitutionRepository(db, scope.livemode).get(account.institution_id)
+    if account is None:
+        return
+    answers = BankAnswers()
+    grant = None
+    if authorization is not None:
+        try:
+            grant = open_grant(runtime, authorization)
+            connector = connector_for(runtime, institution, scope)
+        except (GrantMissing, ConnectorUnavailable) as missing:
+            answers.error = ConnectorError(str(missing))
+        else:
+            since = scope.now() - TRANSACTIONS_LOOKBACK
+            try:
+                for feature in features:
+                    if feature == "balance":
+                        answers.balance = connector.refresh_balance(grant, account.bank_account_id)
+                    elif feature == "ownership":
+                        answers.owners = connector.refresh_ownership(grant, account.bank_account_id)
+                    elif feature == "transactions":
+                        answers.transactions = connector.refresh_transactions(
+                            grant, account.bank_account_id, since=since
+                        )
+                    answers.done.append(feature)
+            except ConnectorError as error:
+                answers.error = error
+    else:
+        answers.error = ConnectorError("the account is not active")
+
+    retry_after: int | None = None
+    with runtime.database.unit_of_work() as db:
+        lifecycle = Lifecycle(db, scope, _context(job))
+        fresh = lifecycle.accounts.select().where(Account.id == account.id)
+        if db.get_bind().dialect.name == "postgresql":
+            fresh = fresh.with_for_update()
+        current = db.scalars(fresh).one()
+        if grant is not None and grant.rotated and authorization is not None:
+            store_grant(runtime, lifecycle.authorizations.get(authorization.id), grant)
+        retry_after = _apply(db, lifecycle, current, features, answers)
+    if retry_after is not None:
+        raise RetryLater(
+            f"bank unavailable: {answers.error}",
+            delay=dt.timedelta(seconds=max(30, retry_after)),
+        )
+
+
+def _context(job: Job) -> EventContext:
+    return EventContext(api_version=job.runtime.settings.default_api_version)
+
+
+def _apply(
+    db: DbSession, lifecycle: Lifecycle, account: Account, features: list[str], answers: BankAnswers
+) -> int | None:
+    """Apply what the bank said; returns seconds to wait when the bank was down."""
+    scope = lifecycle.scope
+    now = scope.now()
+    institution = InstitutionRepository(db, scope.livemode).get(account.institution_id)
+    error = answers.error
+    if isinstance(error, InstitutionDown):
+        institution.health = InstitutionHealth.degraded
+        institution.health_checked_at = now
+        return error.retry_after or 300
+    for feature in answers.done:
+        _store_feature(db, lifecycle, account, feature, answers, now)
+    failed = [f for f in features if f not in answers.done]
+    for feature in failed:
+        current = getattr(account, REFRESH_FIELDS[feature]) or {}
+        setattr(
+            account,
+            REFRESH_FIELDS[feature],
+            _refresh_state(
+                "failed", now, refresh_id=current.get("id") if feature == "transactions" else None
+            ),
+        )
+    if (
+        error is not None
+        and type(error) in DEACTIVATING
+        and account.status == ConnectionStatus.active
+    ):
+        lifecycle.deactivate(account, DEACTIVATING[type(error)])
+    elif failed and account.status == ConnectionStatus.active:
+        for feature in failed:
+            lifecycle.emit_account_event(EVENTS[feature], account)
+    if error is None and institution.health != InstitutionHealth.active:
+        institution.health = InstitutionHealth.active
+        institution.health_checked_at = now
+    account.updated_at = now
+    return None
+
+
+def _store_feature(
+    db: DbSession,
+    lifecycle: Lifecycle,
+    account: Account,
+    feature: str,
+    answers: BankAnswers,
+    now: dt.datetime,
+) -> None:
+    scope = lifecycle.scope
+    if feature == "balance" and answers.balance is not None:
+        account.balance = _render_balance(answers.balance)
+        account.balance_refresh = _refresh_state("succeeded", now)
+    elif feature == "ownership" and answers.owners is not None:
+        ownership_id = ids.new("fcaowns")
+        for owner in answers.owners:
+            db.add(
+                AccountOwner(
+                    id=ids.new("fcaown"),
+                    platform_id=scope.platform_id,
+                    livemode=scope.livemode,
+                    account_id=account.id,
+                    ownership_id=ownership_id,
+                    name=owner.name,
+                    email=owner.email,
+                    phone=owner.phone,
+                    raw_address=owner.raw_address,
+                    refreshed_at=now,
+                )
+            )
+        account.ownership_id = ownership_id
+        account.ownership_refresh = _refresh_state("succeeded", now)
+    elif feature == "transactions" and answers.transactions is not None:
+        refresh_id = (account.transaction_refresh or {}).get("id") or ids.new("fctxnref")
+        _upsert_transactions(db, scope, account, answers.transactions, refresh_id, now)
+        account.transaction_refresh = _refresh_state("succeeded", now, refresh_id=refresh_id)
+    db.flush()
+    lifecycle.emit_account_event(EVENTS[feature], account)
+
+
+def _render_balance(balance: Balance) -> dict[str, Any]:
+    rendered: dict[str, Any] = {
+        "as_of": to_unix(balance.as_of),
+        "current": balance.current,
+        "type": balance.kind,
+    }
+    if balance.kind == "cash":
+        rendered["cash"] = {"available": balance.available}
+    else:
+        rendered["credit"] = {"used": balance.current}
+    return rendered
+
+
+def _upsert_transactions(
+    db: DbSession,
+    scope: Scope,
+    account: Account,
+    transactions: list[Transaction],
+    refresh_id: str,
+    now: dt.datetime,
+) -> None:
+    if not transactions:
+        return
+    rows = [
+        {
+            "id": ids.new("fctxn"),
+            "platform_id": scope.platform_id,
+            "livemode": scope.livemode,
+            "account_id": account.id,
+            "bank_transaction_id": t.stable_id,
+            "amount": t.amount,
+            "currency": t.currency,
+            "description": t.description,
+            "status": t.status,
+            "transacted_at": t.transacted_at,
+            "posted_at": t.posted_at,
+            "transaction_refresh_id": refresh_id,
+            "updated_at": now,
+        }
+        for t in transactions
+    ]
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(AccountTransaction)
+    statement = statement.on_conflict_do_update(
+        index_elements=["account_id", "bank_transaction_id"],
+        set_={
+            "status": statement.excluded.status,
+            "posted_at": statement.excluded.posted_at,
+            "amount": statement.excluded.amount,
+            "description": statement.excluded.description,
+            "transaction_refresh_id": statement.excluded.transaction_refresh_id,
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+    db.execute(statement, rows)
+
+
+def request_revoke(db: DbSession, scope: Scope, authorization_id: str) -> None:
+    enqueue(
+        db,
+        REVOKE,
+        {"authorization_id": authorization_id},
+        dedupe_key=f"revoke:{authorization_id}",
+        platform_id=scope.platform_id,
+        livemode=scope.livemode,
+    )
+
+
+def run_revoke(job: Job) -> None:
+    """Revoke the grant at the bank after a disconnect, then forget it."""
+    runtime = job.runtime
+    with runtime.database.read_only() as db:
+        scope = _scope_of(db, job)
+        authorization = Lifecycle(db, scope, _context(job)).authorizations.find(
+            job.message.payload["authorization_id"]
+        )
+        if authorization is None or authorization.grant_sealed is None:
+            return
+        institution = InstitutionRepository(db, scope.livemode).get(authorization.institution_id)
+        grant = open_grant(runtime, authorization)
+    try:
+        connector_for(runtime, institution, scope).revoke(grant)
+    except InstitutionDown as down:
+        raise RetryLater(
+            f"bank unavailable: {down}", delay=dt.timedelta(seconds=down.retry_after or 300)
+        ) from None
+    except (AccessDenied, AccessExpired):
+        pass  # already gone at the bank
+    with runtime.database.unit_of_work() as db:
+        row = Lifecycle(db, scope, _context(job)).authorizations.get(authorization.id)
+        if row.status == ConnectionStatus.disconnected:
+            row.grant_sealed = None
+
+
+SUBSCRIPTION_INTERVAL = dt.timedelta(days=1)
+
+
+def due_subscription_refreshes(lifecycle: Lifecycle) -> int:
+    """Queue the daily refresh of subscribed active accounts (once a day per account)."""
+    db, scope = lifecycle.session, lifecycle.scope
+    now = scope.now()
+    due = lifecycle.accounts.select().where(
+        Account.status == ConnectionStatus.active,
+        Account.next_subscription_refresh_at <= now,
+    )
+    count = 0
+    for account in db.scalars(due):
+        features = [f for f in account.subscriptions if f in REFRESH_FIELDS]
+        account.next_subscription_refresh_at = now + SUBSCRIPTION_INTERVAL if features else None
+        if features:
+            request_refresh(db, scope, account, features)
+            count += 1
+    return count
+
+
+def change_subscriptions(
+    db: DbSession, scope: Scope, account: Account, features: list[str], *, subscribe: bool
+) -> None:
+    """Subscribe (refresh now, then daily) or unsubscribe the account's features."""
+    current = list(account.subscriptions)
+    if subscribe:
+        added = [f for f in features if f not in current]
+        account.subscriptions = current + added
+        if added:
+            request_refresh(db, scope, account, added)
+    else:
+        account.subscriptions = [f for f in current if f not in features]
+    account.next_subscription_refresh_at = (
+        scope.now() + SUBSCRIPTION_INTERVAL if account.subscriptions else None
+    )
+    account.updated_at = scope.now()

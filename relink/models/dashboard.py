@@ -1,0 +1,64 @@
+"""Operator dashboard: login sessions, sign-in attempts (throttling), email confirmations."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from relink.models.base import Base, id_column
+
+
+class DashboardLogin(Base):
+    """One signed-in browser. The cookie holds a random token; only its digest is stored."""
+
+    __tablename__ = "dashboard_logins"
+
+    id: Mapped[str] = id_column()
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    platform_id: Mapped[str] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    # The mode the dashboard currently shows (the Test/Live switch).
+    livemode: Mapped[bool]
+    created_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (Index("ix_dashboard_logins_user", "user_id"),)
+
+
+class LoginAttempt(Base):
+    """A failed sign-in, counted per email address and per client address to throttle."""
+
+    __tablename__ = "dashboard_login_attempts"
+
+    id: Mapped[str] = id_column()
+    # SHA-256 of the normalized email typed (known or not), so no address is kept in clear.
+    email_digest: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        Index("ix_dashboard_login_attempts_email", "email_digest", "at"),
+        Index("ix_dashboard_login_attempts_client", "client", "at"),
+    )
+
+
+class EmailConfirmation(Base):
+    """A link that confirms a team user's email address (and, for an invitation, sets
+    the first password). Only the token's digest is stored."""
+
+    __tablename__ = "dashboard_email_confirmations"
+
+    id: Mapped[str] = id_column()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    # An invitation: the invited user has no password yet and chooses one on confirming.
+    invitation: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (Index("ix_dashboard_email_confirmations_user", "user_id"),)

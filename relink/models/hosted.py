@@ -1,0 +1,45 @@
+"""Server-side state of a holder's hosted relink flow (one row per session that started it).
+
+Secrets of an authentication in progress (the PKCE verifier, a bank challenge's
+continuation) never reach the browser: they are sealed here with the grant key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from relink.models.base import Base, TenantMixin
+
+
+class FlowStep(enum.StrEnum):
+    landing = "landing"  # nothing in progress: Continue starts (again)
+    oauth = "oauth"  # sent to the bank's authorize page; waiting for the callback
+    credentials = "credentials"  # showing the username/password form
+    challenge = "challenge"  # the bank asked a question; the challenge is sealed here
+    account_needed = "account_needed"  # authenticated, but the required account was not shared
+    unavailable = "unavailable"  # the bank was down; try again later
+
+
+class HostedFlow(TenantMixin, Base):
+    __tablename__ = "hosted_flows"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[str] = mapped_column(String(20), default=FlowStep.landing)
+    # SHA-256 of the OAuth `state` sent to the bank; the callback finds the flow by it.
+    oauth_state_digest: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    # Sealed JSON: {"code_verifier"} while at the bank, {"challenge", "username"} on a challenge.
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # Refused usernames/passwords and challenge answers (at most MAX_CREDENTIAL_FAILURES).
+    credential_failures: Mapped[int] = mapped_column(default=0)
+    opened_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # Set once the holder authenticated at the bank in this session (giving up after it
+    # is `no_account`, before it `no_authorization`).
+    authenticated_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]

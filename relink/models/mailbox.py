@@ -1,0 +1,65 @@
+"""Emails: the built-in mailbox backend's messages and each session's delivery state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from relink.models.base import Base, TenantMixin, id_column
+
+
+class MailboxMessage(TenantMixin, Base):
+    """An email "sent" by the mailbox backend (the embedded default), readable in the dashboard.
+
+    ``message_id`` is unique: a replayed send of the same message is a no-op.
+    """
+
+    __tablename__ = "mailbox_messages"
+
+    id: Mapped[str] = id_column()
+    # No foreign key: the record of what was sent outlives the session it was about.
+    session_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    to: Mapped[str] = mapped_column("to_address", String(320))
+    sender: Mapped[str] = mapped_column(String(400))
+    subject: Mapped[str] = mapped_column(String(1000))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(250), unique=True)
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        Index("ix_mailbox_messages_scope_id", "platform_id", "livemode", "id"),
+        Index("ix_mailbox_messages_session", "session_id"),
+    )
+
+
+class DeliveryState(enum.StrEnum):
+    queued = "queued"
+    sent = "sent"
+    failed = "failed"
+    # The session was no longer pending when the worker came to send its email.
+    skipped = "skipped"
+
+
+class EmailDelivery(TenantMixin, Base):
+    """Where a session's email stands, for the dashboard (no row yet: ``queued``)."""
+
+    __tablename__ = "email_deliveries"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(10), default=DeliveryState.queued)
+    attempts: Mapped[int] = mapped_column(default=0)
+    backend: Mapped[str | None] = mapped_column(String(20), default=None)
+    message_id: Mapped[str | None] = mapped_column(String(250), default=None)
+    # The last SMTP reply (or connection error) of a failed attempt.
+    last_reply: Mapped[str | None] = mapped_column(Text, default=None)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[dt.datetime]
+
+    __table_args__ = (Index("ix_email_deliveries_scope_state", "platform_id", "livemode", "state"),)

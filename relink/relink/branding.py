@@ -1,0 +1,59 @@
+"""The platform's brand on hosted pages: colour (as a stylesheet, since the CSP forbids
+inline styles) and logo, both looked up by link token so no URL names the platform."""
+
+from __future__ import annotations
+
+import re
+
+from relink.relink import links
+from relink.runtime import Runtime
+
+DEFAULT_BRAND = "#3a5bd9"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def _luminance(colour: str) -> float:
+    def channel(hex_pair: str) -> float:
+        value = int(hex_pair, 16) / 255
+        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(colour[i : i + 2]) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(first: str, second: str) -> float:
+    light, dark = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def brand_palette(colour: str | None) -> tuple[str, str]:
+    """(background, text) for brand-coloured buttons, readable at WCAG AA (4.5:1).
+
+    The text is white or near-black, whichever contrasts more; a brand colour that
+    reaches 4.5:1 with neither is replaced by the default."""
+    brand = colour if colour and _COLOUR.match(colour) else DEFAULT_BRAND
+    text = max(("#ffffff", "#111111"), key=lambda candidate: contrast(brand, candidate))
+    if contrast(brand, text) < 4.5:
+        brand, text = DEFAULT_BRAND, "#ffffff"
+    return brand.lower(), text
+
+
+def brand_css(runtime: Runtime, token: str) -> str:
+    colour = None
+    with runtime.database.read_only() as db:
+        link = links.resolve(db, token)
+        if link is not None:
+            colour = link.platform.brand_color
+    brand, text = brand_palette(colour)
+    return f":root {{ --brand: {brand}; --brand-text: {text}; }}\n"
+
+
+def platform_logo(runtime: Runtime, token: str) -> bytes | None:
+    """The platform's logo, only when one is set and really is a PNG."""
+    with runtime.database.read_only() as db:
+        link = links.resolve(db, token)
+        logo = link.platform.logo_png if link is not None else None
+    if logo is None or not logo.startswith(PNG_SIGNATURE):
+        return None
+    return logo

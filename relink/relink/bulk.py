@@ -1,0 +1,576 @@
+"""Bulk hosted relink requests: one hosted email session per eligible selected account.
+
+The dashboard's "Request relink", ``relink relink request`` and the background job all
+run :func:`request_batch` over keyset batches of the selection (ordered by account
+id), so memory stays constant however many accounts are selected:
+
+1. count the batch's accounts by skip reason, in SQL (``NULL`` = eligible);
+2. read the eligible accounts' few columns (one batch of tuples, no ORM objects);
+3. cancel their pending hosted sessions (superseded, with events — rare, so per row);
+4. insert the sessions with one multi-row ``INSERT … ON CONFLICT DO NOTHING
+   RETURNING``: the partial unique index ``uq_sessions_pending_hosted_account`` lets
+   one pending hosted session per account in, so concurrent requests never create two;
+5. insert the timeline rows (``created``, ``email_queued``) and the outbox rows of the
+   sessions that were inserted.
+
+Each session has exactly the columns :meth:`SessionService.create` would give it.
+The skip reason of an account is the most telling of the reasons the single-account
+service gives (:data:`REASON_PRIORITY`), so counts here and reasons there agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    case,
+    exists,
+    func,
+    not_,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session as DbSession
+
+from relink.accounts.filters import AccountFilter, filtered_accounts, selected_accounts
+from relink.eligibility.query import holder_email_column, pending_recent_request
+from relink.eligibility.rules import Reason
+from relink.events.service import EventContext
+from relink.kit import ids
+from relink.kit.crypto import token_digest
+from relink.kit.errors import ApiError, ResourceMissing
+from relink.models import (
+    Account,
+    BulkJobStatus,
+    BulkRelinkJob,
+    ConnectionStatus,
+    Institution,
+    OutboxStatus,
+    RelinkAction,
+    Session,
+    SessionStatus,
+    SessionTimelineEntry,
+    TimelineKind,
+    User,
+)
+from relink.outbox.service import enqueue, enqueue_many
+from relink.runtime import Runtime
+from relink.sessions.repository import SessionRepository
+from relink.sessions.service import RELINK_EMAIL, SessionService
+from relink.tenancy import Scope, ScopedRepository
+
+# The one skip reason shown for an account that fails several rules: the first of these.
+REASON_PRIORITY: tuple[Reason, ...] = (
+    Reason.disconnected,
+    Reason.not_repairable,
+    Reason.institution_unsupported,
+    Reason.not_broken,
+    Reason.recent_request,
+    Reason.missing_email,
+    Reason.unconfirmed_test_email,
+)
+DEFAULT_BATCH_SIZE = 5000
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class BulkPreview:
+    selected: int
+    eligible: int
+    # Reason code -> number of selected accounts skipped for it.
+    skipped: dict[str, int]
+
+
+@dataclass
+class BulkResult:
+    created: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def processed(self) -> int:
+        return self.created + sum(self.skipped.values())
+
+    def add(self, other: BulkResult) -> None:
+        self.created += other.created
+        self.skipped = merge_counts(self.skipped, other.skipped)
+
+
+def merge_counts(left: Mapping[str, int], right: Mapping[str, int]) -> dict[str, int]:
+    merged = Counter(left)
+    merged.update(right)
+    return {reason: merged[reason] for reason in sorted(merged) if merged[reason]}
+
+
+def primary_reason(reasons: Iterable[Reason]) -> Reason | None:
+    """The reason a bulk request reports for an account failing ``reasons``."""
+    present = set(reasons)
+    return next((reason for reason in REASON_PRIORITY if reason in present), None)
+
+
+# -- SQL -------------------------------------------------------------------------------
+
+
+def reason_conditions(scope: Scope, now: dt.datetime) -> dict[Reason, ColumnElement[bool]]:
+    """Per reason, when an account fails it — the rules of
+    :func:`relink.eligibility.service.eligible_for_hosted_relink`, in SQL."""
+    email = holder_email_column()
+    not_repairable = and_(
+        Account.status == ConnectionStatus.inactive,
+        or_(Account.inactive_action.is_(None), Account.inactive_action == RelinkAction.none),
+    )
+    conditions: dict[Reason, ColumnElement[bool]] = {
+        Reason.disconnected: Account.status == ConnectionStatus.disconnected,
+        Reason.not_repairable: not_repairable,
+        Reason.institution_unsupported: not_(
+            exists().where(
+                Institution.id == Account.institution_id, Institution.supports_relink.is_(True)
+            )
+        ),
+        Reason.not_broken: or_(Account.relink_due_at.is_(None), Account.relink_due_at > now),
+        Reason.recent_request: pending_recent_request(now),
+        Reason.missing_email: or_(email.is_(None), email == ""),
+    }
+    if not scope.livemode:
+        conditions[Reason.unconfirmed_test_email] = not_(
+            exists().where(
+                User.platform_id == scope.platform_id,
+                User.email_confirmed_at.is_not(None),
+                User.email == func.lower(email),
+            )
+        )
+    return conditions
+
+
+def skip_reason(scope: Scope, now: dt.datetime) -> ColumnElement[str | None]:
+    """The account's skip reason code, or ``NULL`` when it is eligible."""
+    conditions = reason_conditions(scope, now)
+    return case(
+        *[(conditions[reason], reason.value) for reason in REASON_PRIORITY if reason in conditions],
+        else_=None,
+    )
+
+
+def scoped(scope: Scope, accounts: Select[Account]) -> Select[Account]:
+    """The selection limited to the scope, without ordering (callers key by id)."""
+    return accounts.where(
+        Account.platform_id == scope.platform_id, Account.livemode == scope.livemode
+    ).order_by(None)
+
+
+def _in_range(accounts: Select[Account], after: str | None, through: str | None) -> Select[Account]:
+    if after is not None:
+        accounts = accounts.where(Account.id > after)
+    if through is not None:
+        accounts = accounts.where(Account.id <= through)
+    return accounts
+
+
+def count_selected(db: DbSession, scope: Scope, accounts: Select[Account]) -> int:
+    ids_ = scoped(scope, accounts).with_only_columns(Account.id).subquery()
+    return int(db.scalar(select(func.count()).select_from(ids_)) or 0)
+
+
+def count_by_reason(
+    db: DbSession,
+    scope: Scope,
+    now: dt.datetime,
+    accounts: Select[Account],
+    *,
+    after: str | None = None,
+    through: str | None = None,
+) -> dict[str | None, int]:
+    """How many selected accounts (in the id range) have each skip reason; None = eligible."""
+    reasons = (
+        _in_range(scoped(scope, accounts), after, through)
+        .with_only_columns(skip_reason(scope, now).label("reason"))
+        .subquery()
+    )
+    rows = db.execute(select(reasons.c.reason, func.count()).group_by(reasons.c.reason))
+    return {reason: int(count) for reason, count in rows}
+
+
+def next_batch_end(
+    db: DbSession, scope: Scope, accounts: Select[Account], after: str | None, size: int
+) -> str | None:
+    """The id of the last account of the next keyset batch after ``after`` (None: done)."""
+    batch = (
+        _in_range(scoped(scope, accounts), after, None)
+        .with_only_columns(Account.id)
+        .order_by(Account.id)
+        .limit(size)
+        .subquery()
+    )
+    end: str | None = db.scalar(select(func.max(batch.c.id)))
+    return end
+
+
+def preview_bulk_request(
+    db: DbSession, scope: Scope, now: dt.datetime, accounts: Select[Account]
+) -> BulkPreview:
+    """How many emails a bulk request would send, and how many accounts it would skip why."""
+    counts = count_by_reason(db, scope, now, accounts)
+    eligible = counts.pop(None, 0)
+    skipped = {str(reason): count for reason, count in sorted(counts.items(), key=str)}
+    return BulkPreview(
+        selected=eligible + sum(skipped.values()), eligible=eligible, skipped=skipped
+    )
+
+
+# -- writing ---------------------------------------------------------------------------
+
+
+def _insert(db: DbSession, table: Any) -> Any:
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"bulk relink requests need PostgreSQL or SQLite, not {dialect}")
+
+
+def _insert_sessions(db: DbSession, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Insert sessions, skipping accounts that already have a pending hosted one (the
+    partial unique index decides); returns (session id, account id) of the inserted."""
+    if not rows:
+        return []
+    table = cast(Table, Session.__table__)
+    statement = (
+        _insert(db, table)
+        .on_conflict_do_nothing(
+            index_elements=[table.c.relink_account_id],
+            # Literal (not bound) so PostgreSQL can match the partial index's predicate.
+            index_where=text("status = 'pending' AND ui_mode = 'hosted'"),
+        )
+        .returning(table.c.id, table.c.relink_account_id)
+    )
+    return [(row[0], row[1]) for row in db.execute(statement, rows)]
+
+
+def _supersede(
+    db: DbSession,
+    scope: Scope,
+    runtime: Runtime,
+    account_ids: set[str],
+    after: str | None,
+    through: str | None,
+) -> None:
+    """Cancel the pending hosted sessions of these accounts (superseded), as
+    :meth:`SessionService.create` does before creating a new one."""
+    sessions = SessionRepository(db, scope)
+    query = sessions.select().where(
+        Session.status == SessionStatus.pending,
+        Session.ui_mode == "hosted",
+        Session.relink_account_id.is_not(None),
+    )
+    # The range keeps this an index range scan of the (partial) pending-hosted index.
+    if after is not None:
+        query = query.where(Session.relink_account_id > after)
+    if through is not None:
+        query = query.where(Session.relink_account_id <= through)
+    pending = [
+        old
+        for old in db.scalars(query.order_by(Session.relink_account_id).with_for_update())
+        if old.relink_account_id in account_ids
+    ]
+    if not pending:
+        return
+    service = SessionService(
+        db, scope, runtime, EventContext(api_version=runtime.settings.default_api_version)
+    )
+    for old in pending:
+        service.finish(
+            old,
+            SessionStatus.cancelled,
+            failure_reason="no_authorization",
+            cancelled_reason="other",
+            superseded=True,
+        )
+    db.flush()
+
+
+def request_batch(
+    db: DbSession,
+    scope: Scope,
+    runtime: Runtime,
+    accounts: Select[Account],
+    *,
+    after: str | None,
+    through: str | None,
+    actor: str,
+    now: dt.datetime,
+    job_id: str | None = None,
+) -> BulkResult:
+    """Request relinks for the selected accounts with ``after < id <= through``."""
+    counts = count_by_reason(db, scope, now, accounts, after=after, through=through)
+    eligible_count = counts.pop(None, 0)
+    skipped = {str(reason): count for reason, count in counts.items()}
+    if not eligible_count:
+        return BulkResult(0, merge_counts({}, skipped))
+
+    eligible = db.execute(
+        _in_range(scoped(scope, accounts), after, through)
+        .with_only_columns(
+            Account.id,
+            Account.authorization_id,
+            Account.holder_type,
+            Account.customer_id,
+            Account.connected_account_id,
+            Account.permissions,
+        )
+        .where(skip_reason(scope, now).is_(None))
+        .order_by(Account.id)
+    ).all()
+    _supersede(db, scope, runtime, {row.id for row in eligible}, after, through)
+
+    session_rows = []
+    for row in eligible:
+        session_id = ids.new("fcsess")
+        session_rows.append(
+            {
+                "id": session_id,
+                "platform_id": scope.platform_id,
+                "livemode": scope.livemode,
+                "holder_type": row.holder_type,
+                "customer_id": row.customer_id,
+                "connected_account_id": row.connected_account_id,
+                "client_secret": f"{session_id}_secret_{secrets.token_urlsafe(24)}",
+                "permissions": list(row.permissions or []),
+                "prefetch": [],
+                "filters": None,
+                "limits": None,
+                "return_url": None,
+                "ui_mode": "hosted",
+                "delivery_method": "email",
+                "hosted_return_url": None,
+                "relink_authorization_id": row.authorization_id,
+                "relink_account_id": row.id,
+                "status": SessionStatus.pending.value,
+                "collected_account_ids": [],
+                "link_token_digest": token_digest(runtime.link_token(session_id)),
+                "created_by": actor,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    inserted = _insert_sessions(db, session_rows)
+    del session_rows
+
+    created_detail: dict[str, Any] = {"by": actor}
+    if job_id is not None:
+        created_detail["bulk_job"] = job_id
+    timeline_rows: list[dict[str, Any]] = []
+    outbox_rows: list[dict[str, Any]] = []
+    for session_id, _account_id in inserted:
+        timeline_rows.append(
+            {
+                "id": ids.new("tl"),
+                "session_id": session_id,
+                "kind": TimelineKind.created.value,
+                "at": now,
+                "detail": created_detail,
+            }
+        )
+        timeline_rows.append(
+            {
+                "id": ids.new("tl"),
+                "session_id": session_id,
+                "kind": TimelineKind.email_queued.value,
+                "at": now,
+                "detail": {},
+            }
+        )
+        outbox_rows.append(
+            {
+                "id": ids.new("obx"),
+                "kind": RELINK_EMAIL,
+                "payload": {"session_id": session_id},
+                "dedupe_key": f"email:relink:{session_id}",
+                "platform_id": scope.platform_id,
+                "livemode": scope.livemode,
+                "status": OutboxStatus.pending.value,
+                "attempts": 0,
+                "run_after": now,
+                "created_at": now,
+            }
+        )
+    if timeline_rows:
+        db.execute(cast(Table, SessionTimelineEntry.__table__).insert(), timeline_rows)
+    enqueue_many(db, outbox_rows)
+
+    # An eligible account whose session was not inserted got a pending hosted session
+    # from a concurrent request in the meantime.
+    raced = eligible_count - len(inserted)
+    if raced:
+        skipped[Reason.recent_request.value] = skipped.get(Reason.recent_request.value, 0) + raced
+    return BulkResult(len(inserted), merge_counts({}, skipped))
+
+
+def request_relinks(
+    db: DbSession,
+    scope: Scope,
+    runtime: Runtime,
+    accounts: Select[Account],
+    *,
+    actor: str,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Progress | None = None,
+) -> BulkResult:
+    """Create one hosted email relink session per eligible account of the selection.
+
+    Runs in the caller's transaction (never commits); batches keep memory constant.
+    ``progress(processed, total)`` is called after each batch.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    total = count_selected(db, scope, accounts) if progress is not None else 0
+    result = BulkResult()
+    after: str | None = None
+    while True:
+        through = next_batch_end(db, scope, accounts, after, batch_size)
+        if through is None:
+            break
+        result.add(
+            request_batch(
+                db,
+                scope,
+                runtime,
+                accounts,
+                after=after,
+                through=through,
+                actor=actor,
+                now=scope.now(),
+            )
+        )
+        after = through
+        if progress is not None:
+            progress(result.processed, max(total, result.processed))
+    return result
+
+
+# -- background jobs ---------------------------------------------------------------------
+
+BULK_REQUEST = "relink.bulk_request"
+MAX_SELECTED_IDS = 10_000
+
+
+class BulkSelectionInvalid(ApiError):
+    """A selection that is neither a list of account ids nor an account filter."""
+
+    code = "parameter_invalid"
+
+
+def normalize_selection(selection: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"account_ids": [...]}`` or ``{"filter": AccountFilter.to_dict()}``, checked."""
+    if set(selection) == {"account_ids"}:
+        account_ids = selection["account_ids"]
+        if not isinstance(account_ids, list) or not all(
+            isinstance(account_id, str) for account_id in account_ids
+        ):
+            raise BulkSelectionInvalid("account_ids must be a list of account ids.")
+        if not account_ids:
+            raise BulkSelectionInvalid("Select at least one account.")
+        if len(account_ids) > MAX_SELECTED_IDS:
+            raise BulkSelectionInvalid(
+                f"Select at most {MAX_SELECTED_IDS} accounts by id; use a filter for more."
+            )
+        return {"account_ids": sorted(set(account_ids))}
+    if set(selection) == {"filter"} and isinstance(selection["filter"], Mapping):
+        return {"filter": AccountFilter.from_dict(selection["filter"]).to_dict()}
+    raise BulkSelectionInvalid(
+        'A selection is {"account_ids": [...]} or {"filter": {...}}.', param="selection"
+    )
+
+
+def selection_accounts(
+    scope: Scope, now: dt.datetime, selection: Mapping[str, Any]
+) -> Select[Account]:
+    """The accounts a (normalized) job selection means, at ``now``."""
+    if "account_ids" in selection:
+        return selected_accounts(scope, list(selection["account_ids"]))
+    return filtered_accounts(scope, now, AccountFilter.from_dict(selection["filter"]))
+
+
+def enqueue_bulk_request(
+    db: DbSession, scope: Scope, *, selection: dict[str, Any], actor: str, dedupe_key: str
+) -> BulkRelinkJob:
+    """Queue a bulk request job (and its outbox row) in the caller's transaction.
+
+    A second call with the same ``dedupe_key`` (a double submit of one form, even at
+    the same moment) returns the first job and queues nothing.
+    """
+    normalized = normalize_selection(selection)
+    existing = _job_by_dedupe_key(db, scope, dedupe_key)
+    if existing is not None:
+        return existing
+    now = scope.now()
+    job_id = ids.new("bulkjob")
+    statement = (
+        _insert(db, cast(Table, BulkRelinkJob.__table__))
+        .values(
+            id=job_id,
+            platform_id=scope.platform_id,
+            livemode=scope.livemode,
+            status=BulkJobStatus.queued.value,
+            selection=normalized,
+            processed=0,
+            created=0,
+            skipped={},
+            created_by=actor,
+            dedupe_key=dedupe_key,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["platform_id", "livemode", "dedupe_key"])
+        .returning(BulkRelinkJob.__table__.c.id)
+    )
+    inserted = db.execute(statement).scalar()
+    job = _job_by_dedupe_key(db, scope, dedupe_key)
+    assert job is not None
+    if inserted is not None:
+        enqueue(
+            db,
+            BULK_REQUEST,
+            {"job_id": job.id},
+            dedupe_key=f"bulkjob:{job.id}",
+            platform_id=scope.platform_id,
+            livemode=scope.livemode,
+        )
+    return job
+
+
+def _job_by_dedupe_key(db: DbSession, scope: Scope, dedupe_key: str) -> BulkRelinkJob | None:
+    return db.scalars(
+        BulkJobRepository(db, scope)
+        .select()
+        .where(BulkRelinkJob.dedupe_key == dedupe_key)
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+class BulkJobRepository(ScopedRepository[BulkRelinkJob]):
+    model = BulkRelinkJob
+    object_name = "bulk_relink_job"
+
+
+def job_progress(db: DbSession, scope: Scope, job_id: str) -> BulkRelinkJob:
+    """The job as it stands (fresh from the database); missing in this scope → 404 error."""
+    job = db.scalars(
+        BulkJobRepository(db, scope)
+        .select()
+        .where(BulkRelinkJob.id == job_id)
+        .execution_options(populate_existing=True)
+    ).first()
+    if job is None:
+        raise ResourceMissing(BulkJobRepository.object_name, job_id, param="id")
+    return job

@@ -1,0 +1,532 @@
+"""The holder's hosted relink flow (spec 20-relink §4): services, in the request's transaction.
+
+landing ──Continue──▶ OAuth: the bank's authorize page ──callback──▶ verify ──▶ repair
+                   └▶ credentials form ──▶ challenges* ──────────────▶ verify ──▶ repair
+
+Outcomes (the spec's table):
+
+- repaired → ``succeeded`` (``relink_result.authorization``, ``.account`` when required);
+- gave up before authenticating → ``cancelled`` + ``no_authorization``;
+- authenticated, never shared the required account, gave up → ``cancelled`` + ``no_account``;
+- the bank or connector failed unexpectedly (``Unexpected``, the bank's ``error``
+  keyword) → ``failed`` + ``other``;
+- the bank is down (``InstitutionDown``) → nothing changes: the session stays
+  ``pending`` and the page says to try again later.
+
+Bank calls happen inside the request's transaction (the holder is waiting for them).
+The state between requests (which step, the OAuth ``state`` digest, the sealed PKCE
+verifier or pending challenge, refused attempts) lives in ``HostedFlow``.
+Wrong usernames, passwords and answers may be retried; after
+:data:`MAX_CREDENTIAL_FAILURES` refusals the session takes no more, and the holder can
+only ask for a new link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+
+from relink.connectors.base import (
+    BankAccount,
+    Challenge,
+    Connector,
+    ConnectorError,
+    CredentialForm,
+    Grant,
+    InstitutionDown,
+    InvalidCredentials,
+    Redirect,
+)
+from relink.events.service import EventContext
+from relink.institutions.connectors import ConnectorUnavailable, connector_for
+from relink.kit.crypto import random_token, token_digest
+from relink.lifecycle.service import Lifecycle
+from relink.models import (
+    Account,
+    FlowStep,
+    HostedFlow,
+    Session,
+    SessionStatus,
+    TimelineKind,
+)
+from relink.relink import links
+from relink.relink.links import CSRF_PURPOSE, MAX_CREDENTIAL_FAILURES, HostedLink, LinkState
+from relink.relink.repair import fetch_numbers, repair, wants_number
+from relink.relink.screens import Screen, bare, screen
+from relink.runtime import Runtime
+from relink.sessions import timeline
+from relink.sessions.service import SessionService
+from relink.web.csrf import CsrfError, verify_csrf
+
+log = structlog.get_logger("relink.hosted")
+
+CALLBACK_PATH = "/relink/oauth/callback"
+
+OUTCOME_PAGES = {
+    LinkState.succeeded: "success",
+    LinkState.failed: "failed",
+    LinkState.cancelled: "cancelled",
+    LinkState.expired: "expired",
+    LinkState.superseded: "superseded",
+}
+STEP_PAGES = {
+    FlowStep.landing: "landing",
+    FlowStep.oauth: "landing",  # back from the bank without finishing: start again
+    FlowStep.credentials: "credentials",
+    FlowStep.challenge: "challenge",
+    FlowStep.account_needed: "account_needed",
+    FlowStep.unavailable: "unavailable",
+}
+
+
+@dataclass
+class Reply:
+    """What the view does: redirect (303) somewhere, or render a screen."""
+
+    redirect_to: str | None = None
+    screen: Screen | None = None
+
+
+class _Stop(Exception):
+    """Ends a step early with a reply (refused form, finished session, bank down, ...)."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+
+
+class HostedFlowService:
+    def __init__(self, db: DbSession, runtime: Runtime, context: EventContext) -> None:
+        self.db = db
+        self.runtime = runtime
+        self.context = context
+
+    # ------------------------------------------------------------------ URLs
+
+    def link_url(self, link: HostedLink) -> str:
+        return f"{self.runtime.settings.public_url.rstrip('/')}/relink/{link.token}"
+
+    def callback_url(self) -> str:
+        return self.runtime.settings.public_url.rstrip("/") + CALLBACK_PATH
+
+    def _back_to_link(self, link: HostedLink) -> Reply:
+        return Reply(redirect_to=self.link_url(link))
+
+    # ------------------------------------------------------------------ GET
+
+    def show(self, token: str) -> Reply:
+        """The link's page. Its only side effect is the "viewed" mark (scanner-safe)."""
+        link = links.resolve(self.db, token)
+        if link is None:
+            return Reply(screen=bare("not_found", 404))
+        state = links.state_of(self.db, link)
+        if state != LinkState.pending:
+            return Reply(screen=self._outcome(link, state))
+        links.mark_viewed(self.db, link)
+        flow = link.flow
+        step = FlowStep(flow.step) if flow is not None else FlowStep.landing
+        if flow is not None and flow.credential_failures >= MAX_CREDENTIAL_FAILURES:
+            return Reply(screen=screen(self.db, self.runtime, link, "too_many_attempts"))
+        challenge = self._pending_challenge(flow) if step == FlowStep.challenge else None
+        return Reply(
+            screen=screen(
+                self.db,
+                self.runtime,
+                link,
+                STEP_PAGES[step],
+                challenge=challenge,
+                attempts_left=self._attempts_left(flow),
+            )
+        )
+
+    def _outcome(self, link: HostedLink, state: str) -> Screen:
+        return screen(self.db, self.runtime, link, OUTCOME_PAGES[state], state=state)
+
+    # ------------------------------------------------------------------ POST gate
+
+    def _posted(self, token: str, csrf: str | None) -> tuple[HostedLink, HostedFlow]:
+        """The link of a POST, locked, with its flow; stops unless the flow may run."""
+        link = links.resolve(self.db, token, lock=True)
+        if link is None:
+            raise _Stop(Reply(screen=bare("not_found", 404)))
+        try:
+            verify_csrf(self.runtime.csrf_key, CSRF_PURPOSE, link.digest, csrf)
+        except CsrfError:
+            raise _Stop(Reply(screen=bare("forbidden", 403))) from None
+        if not links.is_usable(link):
+            raise _Stop(self._back_to_link(link))
+        now = link.scope.now()
+        link.session.link_last_visit_at = now
+        flow = link.flow
+        if flow is None:
+            flow = HostedFlow(
+                session_id=link.session.id,
+                platform_id=link.session.platform_id,
+                livemode=link.session.livemode,
+                step=FlowStep.landing,
+                credential_failures=0,
+                created_at=now,
+                updated_at=now,
+            )
+            self.db.add(flow)
+            link.flow = flow
+        flow.updated_at = now
+        return link, flow
+
+    @staticmethod
+    def _run(step: Callable[[], Reply]) -> Reply:
+        try:
+            return step()
+        except _Stop as stop:
+            return stop.reply
+
+    # ------------------------------------------------------------------ Continue
+
+    def start(self, token: str, csrf: str | None) -> Reply:
+        """Continue (or try again): begin authenticating at the institution."""
+        return self._run(lambda: self._start(token, csrf))
+
+    def _start(self, token: str, csrf: str | None) -> Reply:
+        link, flow = self._posted(token, csrf)
+        now = link.scope.now()
+        if flow.opened_at is None:
+            flow.opened_at = now
+            self._timeline(link, TimelineKind.opened)
+        self._refuse_if_locked(link, flow)
+        connector = self._connector(link)
+        state = random_token()
+        try:
+            begun = connector.begin_auth(state=state, redirect_uri=self.callback_url())
+        except ConnectorError as error:
+            return self._bank_failed(link, flow, error)
+        if isinstance(begun, Redirect):
+            flow.step = FlowStep.oauth
+            flow.oauth_state_digest = token_digest(begun.state)
+            flow.sealed = self._seal({"code_verifier": begun.code_verifier})
+            return Reply(redirect_to=begun.url)
+        assert isinstance(begun, CredentialForm)
+        flow.step = FlowStep.credentials
+        flow.oauth_state_digest = None
+        flow.sealed = None
+        return self._back_to_link(link)
+
+    # ------------------------------------------------------------------ OAuth callback
+
+    def oauth_callback(self, state: str | None, code: str | None, error: str | None) -> Reply:
+        return self._run(lambda: self._oauth_callback(state, code, error))
+
+    def _oauth_callback(self, state: str | None, code: str | None, error: str | None) -> Reply:
+        flow = (
+            self.db.scalars(
+                select(HostedFlow)
+                .where(HostedFlow.oauth_state_digest == token_digest(state))
+                .with_for_update()
+            ).first()
+            if state
+            else None
+        )
+        if flow is None:
+            return Reply(screen=bare("not_found", 404))
+        row = self.db.get(Session, flow.session_id)
+        assert row is not None
+        link = links.load(self.db, self.runtime.link_token(row.id), row)
+        # The state is single-use, whatever happens next.
+        flow.oauth_state_digest = None
+        sealed = self._open(flow.sealed)
+        flow.sealed = None
+        flow.step = FlowStep.landing
+        flow.updated_at = link.scope.now()
+        if not links.is_usable(link):
+            return self._back_to_link(link)
+        if error == "access_denied" or (error is None and not code):
+            # The holder cancelled at the bank: they may try again or give up here.
+            cancelled = screen(self.db, self.runtime, link, "landing", notice="bank_cancelled")
+            return Reply(screen=cancelled)
+        if error is not None:
+            return self._fail(link, flow, f"bank answered the authorization with {error!r}")
+        connector = self._connector(link)
+        try:
+            grant = connector.complete_oauth(
+                code=code or "",
+                code_verifier=str(sealed.get("code_verifier", "")),
+                redirect_uri=self.callback_url(),
+            )
+        except ConnectorError as failure:
+            return self._bank_failed(link, flow, failure)
+        return self._authenticated(link, flow, connector, grant, bank_user=None)
+
+    # ------------------------------------------------------------------ credentials
+
+    def submit_credentials(
+        self, token: str, csrf: str | None, username: str, password: str
+    ) -> Reply:
+        return self._run(lambda: self._submit_credentials(token, csrf, username, password))
+
+    def _submit_credentials(
+        self, token: str, csrf: str | None, username: str, password: str
+    ) -> Reply:
+        link, flow = self._posted(token, csrf)
+        if flow.step != FlowStep.credentials:
+            return self._back_to_link(link)
+        self._refuse_if_locked(link, flow)
+        username = username.strip()
+        if not username or not password:
+            return self._show(link, flow, "credentials", error="missing_credentials", status=400)
+        connector = self._connector(link)
+        try:
+            answer = connector.submit_credentials(username=username, password=password)
+        except InvalidCredentials:
+            return self._refused(link, flow, "credentials", "invalid_credentials")
+        except ConnectorError as error:
+            return self._bank_failed(link, flow, error)
+        return self._signed_in_or_asked(link, flow, connector, answer, username)
+
+    def answer_challenge(self, token: str, csrf: str | None, answer: str) -> Reply:
+        return self._run(lambda: self._answer_challenge(token, csrf, answer))
+
+    def _answer_challenge(self, token: str, csrf: str | None, answer: str) -> Reply:
+        link, flow = self._posted(token, csrf)
+        if flow.step != FlowStep.challenge:
+            return self._back_to_link(link)
+        self._refuse_if_locked(link, flow)
+        sealed = self._open(flow.sealed)
+        challenge = Challenge.from_dict(sealed["challenge"])
+        username = str(sealed.get("username") or "") or None
+        if not answer.strip():
+            return self._show(
+                link, flow, "challenge", error="missing_answer", status=400, challenge=challenge
+            )
+        connector = self._connector(link)
+        try:
+            reply = connector.answer_challenge(challenge, answer.strip())
+        except InvalidCredentials as refused:
+            retry = getattr(refused, "challenge", None) or challenge
+            flow.sealed = self._seal({"challenge": retry.to_dict(), "username": username})
+            return self._refused(link, flow, "challenge", "incorrect_answer", challenge=retry)
+        except ConnectorError as error:
+            return self._bank_failed(link, flow, error)
+        return self._signed_in_or_asked(link, flow, connector, reply, username)
+
+    def _signed_in_or_asked(
+        self,
+        link: HostedLink,
+        flow: HostedFlow,
+        connector: Connector,
+        answer: Grant | Challenge,
+        username: str | None,
+    ) -> Reply:
+        if isinstance(answer, Challenge):
+            flow.step = FlowStep.challenge
+            flow.sealed = self._seal({"challenge": answer.to_dict(), "username": username})
+            return self._back_to_link(link)
+        flow.sealed = None
+        return self._authenticated(link, flow, connector, answer, bank_user=username)
+
+    def _refused(
+        self,
+        link: HostedLink,
+        flow: HostedFlow,
+        page: str,
+        error: str,
+        challenge: Challenge | None = None,
+    ) -> Reply:
+        flow.credential_failures += 1
+        if flow.credential_failures >= MAX_CREDENTIAL_FAILURES:
+            flow.step = FlowStep.landing
+            flow.sealed = None
+            return self._show(link, flow, "too_many_attempts", status=429)
+        return self._show(link, flow, page, error=error, status=400, challenge=challenge)
+
+    def _refuse_if_locked(self, link: HostedLink, flow: HostedFlow) -> None:
+        if flow.credential_failures >= MAX_CREDENTIAL_FAILURES:
+            raise _Stop(self._show(link, flow, "too_many_attempts", status=429))
+
+    # ------------------------------------------------------------------ verify + repair
+
+    def _authenticated(
+        self,
+        link: HostedLink,
+        flow: HostedFlow,
+        connector: Connector,
+        grant: Grant,
+        *,
+        bank_user: str | None,
+    ) -> Reply:
+        if flow.authenticated_at is None:
+            flow.authenticated_at = link.scope.now()
+            self._timeline(link, TimelineKind.authenticated)
+        try:
+            shared = connector.list_accounts(grant)
+            matches, fetch = self._verify(link, shared)
+            if matches is None:
+                self._discard(connector, grant)
+                flow.step = FlowStep.account_needed
+                return self._back_to_link(link)
+            numbers = fetch_numbers(connector, grant, fetch)
+        except ConnectorError as error:
+            return self._bank_failed(link, flow, error)
+        flow.step = FlowStep.landing
+        repair(
+            self.db,
+            link,
+            runtime=self.runtime,
+            context=self.context,
+            grant=grant,
+            shared=shared,
+            matches=matches,
+            numbers=numbers,
+            bank_user=bank_user,
+        )
+        # Only the return URL validated when the session was created: no open redirect.
+        return_url = link.session.hosted_return_url or link.session.return_url
+        return Reply(redirect_to=return_url) if return_url else self._back_to_link(link)
+
+    def _verify(
+        self, link: HostedLink, shared: list[BankAccount]
+    ) -> tuple[list[tuple[Account, BankAccount]] | None, list[BankAccount]]:
+        """Match the accounts the bank shares now to the session's, by the connector's
+        stable id (never by name). None: the required account is missing."""
+        lifecycle = Lifecycle(self.db, link.scope, self.context)
+        by_stable_id = {b.stable_id: b for b in shared}
+        permissions = list(link.session.permissions)
+        if link.target is not None:
+            found = by_stable_id.get(link.target.bank_account_id)
+            if found is None:
+                return None, []
+            matches = [(link.target, found)]
+            extra: list[BankAccount] = []
+        else:
+            known = {a.bank_account_id: a for a in link.accounts}
+            matches = [(known[b.stable_id], b) for b in shared if b.stable_id in known]
+            all_ids = {
+                a.bank_account_id
+                for a in lifecycle.accounts.of_authorization(link.authorization.id)
+            }
+            extra = [b for b in shared if b.stable_id not in all_ids]
+            if not matches and not extra:
+                return None, []
+        fetch = [
+            b
+            for account, b in matches
+            if wants_number(lifecycle, account, [*account.permissions, *permissions], b)
+        ] + [b for b in extra if wants_number(lifecycle, None, permissions, b)]
+        return matches, fetch
+
+    def _discard(self, connector: Connector, grant: Grant) -> None:
+        """A consent Relink will not use is revoked at once (best effort)."""
+        try:
+            connector.revoke(grant)
+        except ConnectorError as error:
+            log.info("hosted.revoke_failed", error=type(error).__name__)
+
+    # ------------------------------------------------------------------ give up
+
+    def give_up(self, token: str, csrf: str | None) -> Reply:
+        return self._run(lambda: self._give_up(token, csrf))
+
+    def _give_up(self, token: str, csrf: str | None) -> Reply:
+        link, flow = self._posted(token, csrf)
+        reason = "no_account" if flow.authenticated_at is not None else "no_authorization"
+        flow.step = FlowStep.landing
+        flow.sealed = None
+        flow.oauth_state_digest = None
+        self._service(link).finish(
+            link.session,
+            SessionStatus.cancelled,
+            failure_reason=reason,
+            cancelled_reason="other",
+        )
+        return self._back_to_link(link)
+
+    # ------------------------------------------------------------------ new link
+
+    def request_new_link(self, token: str, csrf: str | None) -> Reply:
+        """ "Email me a new link": the same answer whether or not one was sent."""
+        link = links.resolve(self.db, token, lock=True)
+        if link is None:
+            return Reply(screen=bare("not_found", 404))
+        try:
+            verify_csrf(self.runtime.csrf_key, CSRF_PURPOSE, link.digest, csrf)
+        except CsrfError:
+            return Reply(screen=bare("forbidden", 403))
+        links.request_new_link(self.db, self.runtime, link, self.context)
+        return Reply(screen=screen(self.db, self.runtime, link, "new_link_requested"))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _bank_failed(self, link: HostedLink, flow: HostedFlow, error: ConnectorError) -> Reply:
+        if isinstance(error, InstitutionDown):
+            flow.step = FlowStep.unavailable
+            flow.sealed = None
+            flow.oauth_state_digest = None
+            return self._back_to_link(link)
+        return self._fail(link, flow, f"{type(error).__name__}: {error}")
+
+    def _fail(self, link: HostedLink, flow: HostedFlow, why: str) -> Reply:
+        log.info("hosted.relink_failed", session=link.session.id, why=why)
+        flow.step = FlowStep.landing
+        flow.sealed = None
+        flow.oauth_state_digest = None
+        self._service(link).finish(link.session, SessionStatus.failed, failure_reason="other")
+        return self._back_to_link(link)
+
+    def _show(
+        self,
+        link: HostedLink,
+        flow: HostedFlow,
+        page: str,
+        *,
+        error: str | None = None,
+        status: int = 200,
+        challenge: Challenge | None = None,
+    ) -> Reply:
+        return Reply(
+            screen=screen(
+                self.db,
+                self.runtime,
+                link,
+                page,
+                status_code=status,
+                error=error,
+                challenge=challenge,
+                attempts_left=self._attempts_left(flow),
+            )
+        )
+
+    @staticmethod
+    def _attempts_left(flow: HostedFlow | None) -> int:
+        failures = flow.credential_failures if flow is not None else 0
+        return max(0, MAX_CREDENTIAL_FAILURES - failures)
+
+    def _connector(self, link: HostedLink) -> Connector:
+        try:
+            return connector_for(self.runtime, link.institution, link.scope)
+        except ConnectorUnavailable as error:
+            flow = link.flow
+            assert flow is not None
+            raise _Stop(self._fail(link, flow, str(error))) from None
+
+    def _service(self, link: HostedLink) -> SessionService:
+        return SessionService(self.db, link.scope, self.runtime, self.context)
+
+    def _timeline(self, link: HostedLink, kind: TimelineKind) -> None:
+        if link.session.delivery_method is not None:
+            timeline.record(self.db, link.session.id, kind, link.scope.now())
+
+    def _pending_challenge(self, flow: HostedFlow | None) -> Challenge | None:
+        if flow is None or flow.sealed is None:
+            return None
+        data = self._open(flow.sealed).get("challenge")
+        return Challenge.from_dict(data) if isinstance(data, dict) else None
+
+    def _seal(self, document: dict[str, object]) -> bytes:
+        return self.runtime.secret_box.seal(document)
+
+    def _open(self, sealed: bytes | None) -> dict[str, Any]:
+        if sealed is None:
+            return {}
+        return self.runtime.secret_box.open(sealed)

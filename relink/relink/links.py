@@ -1,0 +1,384 @@
+"""Secure hosted relink links (spec 20-relink §3).
+
+A link is ``{PUBLIC_URL}/relink/{token}``; only the token's SHA-256 is stored
+(``Session.link_token_digest``), so a link is resolved by digest and nothing in the URL
+names a platform, an account or an email.
+
+- Valid while the session is ``pending`` and for :data:`LINK_LIFETIME` after its last
+  visit (or its creation, if never visited).
+- A ``GET`` only marks the link viewed; everything else needs a ``POST`` with a CSRF token
+  bound to the token digest.
+- "Email me a new link" creates a fresh session with the same ``relink_options`` for the
+  address on file, at most :data:`NEW_LINKS_PER_DAY` per account, and its caller answers
+  the same way whether or not one was sent.
+- :class:`SlidingWindowThrottle` limits requests per token and per client IP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import cast
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session as DbSession
+
+from relink.accounts.repository import AccountRepository
+from relink.authorizations.repository import AuthorizationRepository
+from relink.events.service import EventContext
+from relink.institutions.repository import InstitutionRepository
+from relink.kit.crypto import token_digest
+from relink.kit.errors import ApiError
+from relink.models import (
+    Account,
+    Authorization,
+    ConnectedAccount,
+    ConnectionStatus,
+    Customer,
+    HostedFlow,
+    Institution,
+    Platform,
+    Session,
+    SessionStatus,
+    TimelineKind,
+)
+from relink.runtime import Runtime
+from relink.sessions import timeline
+from relink.sessions.repository import SessionRepository
+from relink.sessions.service import NewSession, SessionService
+from relink.tenancy import Scope
+
+log = structlog.get_logger("relink.links")
+
+LINK_LIFETIME = dt.timedelta(days=30)
+NEW_LINKS_PER_DAY = 3
+# Refused usernames/passwords and challenge answers a session takes before it locks.
+MAX_CREDENTIAL_FAILURES = 5
+NEW_LINK_WINDOW = dt.timedelta(hours=24)
+# Who created a session requested from an expired or finished link's page.
+HOLDER_REQUEST = "holder"
+# Tokens are 32 bytes, base64url without padding.
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
+CSRF_PURPOSE = "hosted-relink"
+
+
+@dataclass(frozen=True)
+class Holder:
+    name: str | None
+    email: str | None
+    preferred_locales: list[str]
+
+
+@dataclass
+class HostedLink:
+    """Everything a hosted page needs about one link, loaded in one place."""
+
+    token: str
+    session: Session
+    platform: Platform
+    scope: Scope
+    authorization: Authorization
+    institution: Institution
+    target: Account | None
+    # The accounts the session is about: the target, else the authorization's live ones.
+    accounts: list[Account]
+    holder: Holder
+    flow: HostedFlow | None = None
+
+    @property
+    def digest(self) -> str:
+        return token_digest(self.token)
+
+
+def scope_of(platform: Platform, livemode: bool) -> Scope:
+    return Scope(platform.id, livemode, 0 if livemode else platform.test_clock_offset_seconds)
+
+
+def resolve(db: DbSession, token: str, *, lock: bool = False) -> HostedLink | None:
+    """The hosted relink link with this token, or None (unknown, malformed, or not relink)."""
+    if not TOKEN_PATTERN.match(token):
+        return None
+    query = select(Session).where(Session.link_token_digest == token_digest(token))
+    if lock:
+        query = query.with_for_update()
+    session = db.scalars(query).first()
+    if session is None or session.relink_authorization_id is None:
+        return None
+    return load(db, token, session)
+
+
+def load(db: DbSession, token: str, session: Session) -> HostedLink:
+    platform = db.get(Platform, session.platform_id)
+    assert platform is not None
+    scope = scope_of(platform, session.livemode)
+    assert session.relink_authorization_id is not None
+    authorization = AuthorizationRepository(db, scope).get(session.relink_authorization_id)
+    institution = InstitutionRepository(db, scope.livemode).get(authorization.institution_id)
+    accounts_repo = AccountRepository(db, scope)
+    target = accounts_repo.find(session.relink_account_id) if session.relink_account_id else None
+    if target is not None:
+        accounts = [target]
+    else:
+        accounts = [
+            a
+            for a in accounts_repo.of_authorization(authorization.id)
+            if a.status != ConnectionStatus.disconnected
+        ]
+    return HostedLink(
+        token=token,
+        session=session,
+        platform=platform,
+        scope=scope,
+        authorization=authorization,
+        institution=institution,
+        target=target,
+        accounts=accounts,
+        holder=_holder(db, session),
+        flow=db.get(HostedFlow, session.id),
+    )
+
+
+def _holder(db: DbSession, session: Session) -> Holder:
+    if session.customer_id is not None:
+        customer = db.get(Customer, session.customer_id)
+        if customer is not None:
+            return Holder(customer.name, customer.email, list(customer.preferred_locales or []))
+    if session.connected_account_id is not None:
+        account = db.get(ConnectedAccount, session.connected_account_id)
+        if account is not None:
+            return Holder(
+                account.business_name, account.email, list(account.preferred_locales or [])
+            )
+    return Holder(None, None, [])
+
+
+# --------------------------------------------------------------------------- validity
+
+
+def last_visit(session: Session) -> dt.datetime:
+    return session.link_last_visit_at or session.created_at
+
+
+def is_stale(session: Session, at: dt.datetime) -> bool:
+    """The link went unvisited for LINK_LIFETIME before ``at``."""
+    return at - last_visit(session) >= LINK_LIFETIME
+
+
+def is_usable(link: HostedLink) -> bool:
+    """The flow may run: pending and not expired."""
+    return link.session.status == SessionStatus.pending and not is_stale(
+        link.session, link.scope.now()
+    )
+
+
+def mark_viewed(db: DbSession, link: HostedLink) -> None:
+    """The one side effect of a GET: remember the visit (which keeps the link alive)."""
+    session, now = link.session, link.scope.now()
+    if session.link_last_visit_at is None and session.delivery_method is not None:
+        timeline.record(db, session.id, TimelineKind.viewed, now)
+    session.link_last_visit_at = now
+
+
+class LinkState:
+    pending = "pending"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+    expired = "expired"
+    superseded = "superseded"
+
+
+def state_of(db: DbSession, link: HostedLink) -> str:
+    """What the link's page shows: the flow (pending) or one of the outcomes."""
+    session = link.session
+    if session.status == SessionStatus.pending:
+        return LinkState.expired if is_stale(session, link.scope.now()) else LinkState.pending
+    if session.status == SessionStatus.succeeded:
+        return LinkState.succeeded
+    if session.status == SessionStatus.failed:
+        return LinkState.failed
+    # A link that had already expired keeps saying so, even once a newer link replaced
+    # it: otherwise the page would tell whether "Email me a new link" sent one.
+    if session.finished_at is not None and is_stale(session, session.finished_at):
+        return LinkState.expired
+    last = timeline.entries(db, session.id)[-1:] if session.delivery_method else []
+    if last and last[0].kind == TimelineKind.expired:
+        return LinkState.expired
+    if last and last[0].detail.get("superseded"):
+        return LinkState.superseded
+    return LinkState.cancelled
+
+
+def may_request_new_link(state: str) -> bool:
+    return state in (LinkState.expired, LinkState.failed, LinkState.cancelled)
+
+
+def is_locked(link: HostedLink) -> bool:
+    """Too many refused credentials: the session takes no more (a new link may)."""
+    return link.flow is not None and link.flow.credential_failures >= MAX_CREDENTIAL_FAILURES
+
+
+# --------------------------------------------------------------------------- new link
+
+
+def request_new_link(
+    db: DbSession, runtime: Runtime, link: HostedLink, context: EventContext
+) -> bool:
+    """Email a fresh link to the address on file, when allowed. Returns whether it did;
+    callers must not let the holder see the answer."""
+    state = state_of(db, link)
+    if not (may_request_new_link(state) or (state == LinkState.pending and is_locked(link))):
+        return False
+    session, scope = link.session, link.scope
+    now = scope.now()
+    recent = (
+        SessionRepository(db, scope)
+        .select()
+        .where(
+            Session.relink_authorization_id == session.relink_authorization_id,
+            Session.created_by == HOLDER_REQUEST,
+            Session.created_at > now - NEW_LINK_WINDOW,
+        )
+    )
+    if session.relink_account_id is not None:
+        recent = recent.where(Session.relink_account_id == session.relink_account_id)
+    else:
+        recent = recent.where(Session.relink_account_id.is_(None))
+    count = db.scalar(select(func.count()).select_from(recent.subquery())) or 0
+    if count >= NEW_LINKS_PER_DAY:
+        return False
+    request = NewSession(
+        holder_type=session.holder_type,
+        customer=session.customer_id,
+        account=session.connected_account_id,
+        permissions=list(session.permissions),
+        prefetch=list(session.prefetch),
+        return_url=session.return_url,
+        relink_authorization=session.relink_authorization_id,
+        relink_account=session.relink_account_id,
+        ui_mode="hosted",
+        delivery_method="email",
+        hosted_return_url=session.hosted_return_url,
+        hosted_given=True,
+        created_by=HOLDER_REQUEST,
+    )
+    try:
+        with db.begin_nested():
+            SessionService(db, scope, runtime, context).create(request)
+    except ApiError as refused:
+        # Not eligible any more (no email on file, disconnected, ...): say nothing.
+        log.info("hosted.new_link_refused", session=session.id, code=refused.instance_code)
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- expiry scan
+
+
+def expire_stale_links(db: DbSession, scope: Scope, context: EventContext) -> int:
+    """Cancel pending hosted relink sessions whose link went unvisited for 30 days."""
+    now = scope.now()
+    cutoff = now - LINK_LIFETIME
+    stale = (
+        SessionRepository(db, scope)
+        .select()
+        .where(
+            Session.status == SessionStatus.pending,
+            Session.ui_mode == "hosted",
+            Session.relink_authorization_id.is_not(None),
+            func.coalesce(Session.link_last_visit_at, Session.created_at) <= cutoff,
+        )
+        .order_by(Session.id)
+    )
+    if db.get_bind().dialect.name == "postgresql":
+        stale = stale.with_for_update(skip_locked=True)
+    # finish() reads the runtime only to render the URL of a *pending* session; a
+    # finished one has none, so the scans (which have no runtime) can pass none.
+    service = SessionService(db, scope, cast(Runtime, None), context)
+    expired = 0
+    for session in db.scalars(stale).all():
+        service.finish(
+            session,
+            SessionStatus.cancelled,
+            failure_reason="no_authorization",
+            cancelled_reason="other",
+            timeline_kind=TimelineKind.expired,
+        )
+        expired += 1
+    return expired
+
+
+# --------------------------------------------------------------------------- throttling
+
+
+@dataclass
+class SlidingWindowThrottle:
+    """At most ``limit`` hits per key within any ``window`` seconds.
+
+    In-process and in memory: each server process counts on its own, so with N
+    processes a client gets up to N times the limit. That is enough to blunt guessing
+    and hammering of one link from one place; a shared store (Redis, the database)
+    would be needed for a global limit. Keys idle for a window are dropped.
+    """
+
+    limit: int
+    window: float
+    clock: Callable[[], float] = time.monotonic
+    _hits: dict[str, deque[float]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _next_sweep: float = 0.0
+
+    def hit(self, key: str) -> bool:
+        """Count a hit for ``key``; False when the key is over its limit (not counted)."""
+        now = self.clock()
+        with self._lock:
+            if now >= self._next_sweep:
+                self._sweep(now)
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return False
+            hits.append(now)
+            return True
+
+    def _sweep(self, now: float) -> None:
+        for key in [
+            k for k, hits in self._hits.items() if not hits or hits[-1] <= now - self.window
+        ]:
+            del self._hits[key]
+        self._next_sweep = now + self.window
+
+
+@dataclass
+class HostedThrottle:
+    """The hosted endpoints' limits: per token, per client IP, and credential failures."""
+
+    per_token: SlidingWindowThrottle = field(
+        default_factory=lambda: SlidingWindowThrottle(limit=120, window=60.0)
+    )
+    per_ip: SlidingWindowThrottle = field(
+        default_factory=lambda: SlidingWindowThrottle(limit=1200, window=60.0)
+    )
+
+    def allow(self, *, token: str | None, ip: str | None) -> bool:
+        if ip is not None and not self.per_ip.hit(f"ip:{ip}"):
+            return False
+        return token is None or self.per_token.hit(f"token:{token_digest(token)}")
+
+
+THROTTLE_KEY = "hosted_throttle"
+
+
+def throttle_for(runtime: Runtime) -> HostedThrottle:
+    """The runtime's throttle (tests may replace ``runtime.extras["hosted_throttle"]``)."""
+    throttle = runtime.extras.get(THROTTLE_KEY)
+    if not isinstance(throttle, HostedThrottle):
+        throttle = runtime.extras[THROTTLE_KEY] = HostedThrottle()
+    return throttle

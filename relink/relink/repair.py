@@ -1,0 +1,187 @@
+"""The repair transition that ends a successful hosted relink (spec 20-relink §4 "Done").
+
+In the caller's transaction: the authorization and the repaired accounts become
+``active`` with their status details cleared (an expected deactivation stays only when
+the bank reports one), the new grant is sealed on the authorization, a fresh account
+number (TAN) is fetched from the bank and stored with its new expiry, ``relink_due_at``
+is recomputed, account events are emitted, and the session succeeds with its
+``relink_result``. Newly shared accounts of an authorization-wide relink are added.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session as DbSession
+
+from relink.connectors.base import BankAccount, Connector, Grant, Tan
+from relink.events.service import EventContext
+from relink.kit import ids
+from relink.lifecycle.grants import store_grant
+from relink.lifecycle.service import Lifecycle
+from relink.models import Account, ConnectionStatus, SessionStatus, TanStatus
+from relink.relink.links import HostedLink
+from relink.runtime import Runtime
+from relink.sessions.service import SessionService
+
+EXPECTED_DEACTIVATION_CAUSE = "access_expired"
+
+
+@dataclass
+class Repaired:
+    repaired: list[Account] = field(default_factory=list)
+    added: list[Account] = field(default_factory=list)
+
+
+def repair(
+    db: DbSession,
+    link: HostedLink,
+    *,
+    runtime: Runtime,
+    context: EventContext,
+    grant: Grant,
+    shared: list[BankAccount],
+    matches: list[tuple[Account, BankAccount]],
+    numbers: dict[str, Tan],
+    bank_user: str | None = None,
+) -> Repaired:
+    """Repair ``matches`` (previously linked accounts the bank shares again) and, for an
+    authorization-wide session, add the shared accounts Relink did not know yet."""
+    scope = link.scope
+    lifecycle = Lifecycle(db, scope, context)
+    now = scope.now()
+    authorization, session = link.authorization, link.session
+    expected = grant.expected_deactivation_date
+    expected_cause = EXPECTED_DEACTIVATION_CAUSE if expected else None
+
+    authorization.status = ConnectionStatus.active
+    authorization.inactive_action = None
+    authorization.inactive_cause = None
+    authorization.expected_deactivation_at = expected
+    authorization.expected_deactivation_cause = expected_cause
+    authorization.authenticated_at = now
+    authorization.updated_at = now
+    if bank_user is not None:
+        authorization.bank_user = bank_user
+    store_grant(runtime, authorization, grant)
+
+    result = Repaired()
+    for account, bank_account in matches:
+        was_inactive = account.status == ConnectionStatus.inactive
+        previous = lifecycle._status_snapshot(account)
+        deactivation_changed = account.expected_deactivation_at != expected
+        account.status = ConnectionStatus.active
+        account.inactive_action = None
+        account.inactive_cause = None
+        account.expected_deactivation_at = expected
+        account.expected_deactivation_cause = expected_cause
+        account.permissions = sorted(set(account.permissions) | set(session.permissions))
+        if bank_account.last4:
+            account.last4 = bank_account.last4[-4:]
+        account.updated_at = now
+        lifecycle.refresh_relink_due(account)
+        if was_inactive:
+            lifecycle.emit_account_event("reactivated", account, previous)
+        elif deactivation_changed:
+            lifecycle.emit_account_event("expected_deactivation_date_updated", account, previous)
+        _store_number(lifecycle, account, numbers.get(bank_account.stable_id))
+        result.repaired.append(account)
+
+    if link.target is None:
+        known = {a.bank_account_id for a in lifecycle.accounts.of_authorization(authorization.id)}
+        for bank_account in shared:
+            if bank_account.stable_id in known:
+                continue
+            account = _new_account(link, bank_account, expected, expected_cause)
+            lifecycle.accounts.add(account)
+            db.flush()
+            lifecycle.refresh_relink_due(account)
+            lifecycle.emit_account_event("created", account)
+            _store_number(lifecycle, account, numbers.get(bank_account.stable_id))
+            result.added.append(account)
+
+    session.collected_account_ids = [a.id for a in [*result.repaired, *result.added]]
+    SessionService(db, scope, runtime, context).finish(
+        session,
+        SessionStatus.succeeded,
+        result_authorization=authorization.id,
+        result_account=link.target.id if link.target is not None else None,
+    )
+    return result
+
+
+def wants_number(
+    lifecycle: Lifecycle, account: Account | None, permissions: list[str], bank: BankAccount
+) -> bool:
+    """Whether to fetch this account's ACH number: it can do ACH and has (or asks for) one."""
+    if not bank.supports_ach:
+        return False
+    if "payment_method" in permissions:
+        return True
+    return account is not None and bool(
+        lifecycle.accounts.account_numbers([account.id]).get(account.id)
+    )
+
+
+def fetch_numbers(
+    connector: Connector, grant: Grant, accounts: list[BankAccount]
+) -> dict[str, Tan]:
+    """The fresh ACH number of each account, from the bank (before any state changes, so a
+    bank failure leaves nothing half-repaired)."""
+    numbers: dict[str, Tan] = {}
+    for bank_account in accounts:
+        tans = connector.account_numbers(grant, bank_account.stable_id)
+        if tans:
+            numbers[bank_account.stable_id] = tans[0]
+    return numbers
+
+
+def _store_number(lifecycle: Lifecycle, account: Account, tan: Tan | None) -> None:
+    if tan is None:
+        return
+    number = lifecycle.update_account_numbers(
+        account,
+        expected_expiry_at=tan.expected_expiry_date,
+        status=TanStatus(tan.status.value),
+        clear_expiry=True,
+    )
+    number.routing_number = tan.routing_number
+    number.number_last4 = tan.number[-4:]
+
+
+def _new_account(
+    link: HostedLink,
+    bank_account: BankAccount,
+    expected: dt.datetime | None,
+    expected_cause: str | None,
+) -> Account:
+    session, authorization, now = link.session, link.authorization, link.scope.now()
+    permissions = list(session.permissions)
+    return Account(
+        id=ids.new("fca"),
+        platform_id=link.scope.platform_id,
+        livemode=link.scope.livemode,
+        authorization_id=authorization.id,
+        institution_id=authorization.institution_id,
+        holder_type=authorization.holder_type,
+        customer_id=authorization.customer_id,
+        connected_account_id=authorization.connected_account_id,
+        session_id=session.id,
+        bank_account_id=bank_account.stable_id,
+        display_name=bank_account.display_name or None,
+        last4=bank_account.last4[-4:] or None,
+        category=bank_account.category,
+        subcategory=bank_account.subcategory,
+        status=ConnectionStatus.active,
+        expected_deactivation_at=expected,
+        expected_deactivation_cause=expected_cause,
+        permissions=permissions,
+        supported_payment_method_types=(
+            ["us_bank_account"]
+            if "payment_method" in permissions and bank_account.supports_ach
+            else []
+        ),
+        created_at=now,
+        updated_at=now,
+    )

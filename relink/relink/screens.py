@@ -1,0 +1,181 @@
+"""What a hosted relink page shows, as plain data built inside the request's transaction.
+
+Views only pick the locale and render; every fact a template needs (the bank, the
+masked accounts, why the holder is asked, the permissions) is gathered here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session as DbSession
+
+from relink.accounts.repository import AccountRepository
+from relink.connectors.base import Challenge
+from relink.connectors.oauth2.connector import OAuth2Connector
+from relink.eligibility.rules import ABOUT_TO_BREAK
+from relink.institutions.connectors import ConnectorUnavailable, connector_for
+from relink.models import (
+    Account,
+    AccountNumber,
+    ConnectionStatus,
+    InactiveCause,
+    RelinkAction,
+    TanStatus,
+)
+from relink.relink.links import CSRF_PURPOSE, HostedLink, may_request_new_link
+from relink.runtime import Runtime
+from relink.web.csrf import csrf_token
+
+# Why the holder is asked, in their words (the templates hold the sentences).
+INACTIVE_REASONS = {
+    InactiveCause.access_expired: "consent_expired",
+    InactiveCause.access_denied: "access_revoked",
+    InactiveCause.institution_requirement: "bank_requirement",
+    InactiveCause.account_unavailable: "account_unavailable",
+}
+PERMISSION_ORDER = ("balances", "ownership", "payment_method", "transactions")
+
+
+@dataclass(frozen=True)
+class MaskedAccount:
+    name: str | None
+    last4: str | None
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str  # consent_expired, number_expiring, access_ending, ...
+    date: dt.datetime | None = None
+
+
+@dataclass
+class Screen:
+    """One hosted page: its template and the facts it shows."""
+
+    page: str
+    status_code: int = 200
+    token: str | None = None
+    csrf: str | None = None
+    platform_name: str = "Relink"
+    brand_color: str | None = None
+    has_logo: bool = False
+    livemode: bool = True
+    default_locale: str | None = None
+    preferred_locales: list[str] = field(default_factory=list)
+    holder_name: str | None = None
+    bank_name: str | None = None
+    accounts: list[MaskedAccount] = field(default_factory=list)
+    reason: Reason | None = None
+    permissions: list[str] = field(default_factory=list)
+    # Origins the page's forms may lead to (the bank's authorize page).
+    form_targets: list[str] = field(default_factory=list)
+    error: str | None = None
+    notice: str | None = None
+    challenge: Challenge | None = None
+    attempts_left: int | None = None
+    may_request_new_link: bool = False
+    return_url: str | None = None
+    authenticated: bool = False
+
+
+def bare(page: str, status_code: int) -> Screen:
+    """A page about no particular link (unknown link, throttled, refused form)."""
+    return Screen(page=page, status_code=status_code)
+
+
+def screen(
+    db: DbSession,
+    runtime: Runtime,
+    link: HostedLink,
+    page: str,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+    notice: str | None = None,
+    challenge: Challenge | None = None,
+    attempts_left: int | None = None,
+    state: str | None = None,
+) -> Screen:
+    session, platform = link.session, link.platform
+    return Screen(
+        page=page,
+        status_code=status_code,
+        token=link.token,
+        csrf=csrf_token(runtime.csrf_key, CSRF_PURPOSE, link.digest),
+        platform_name=platform.name,
+        brand_color=platform.brand_color,
+        has_logo=platform.logo_png is not None,
+        livemode=session.livemode,
+        default_locale=platform.default_locale,
+        preferred_locales=link.holder.preferred_locales,
+        holder_name=link.holder.name,
+        bank_name=link.institution.name,
+        accounts=[MaskedAccount(a.display_name, a.last4) for a in link.accounts],
+        reason=reason_for(db, link),
+        permissions=[p for p in PERMISSION_ORDER if p in session.permissions],
+        form_targets=bank_origins(runtime, link),
+        error=error,
+        notice=notice,
+        challenge=challenge,
+        attempts_left=attempts_left,
+        may_request_new_link=(state is not None and may_request_new_link(state))
+        or page == "too_many_attempts",
+        return_url=session.hosted_return_url or session.return_url,
+        authenticated=link.flow is not None and link.flow.authenticated_at is not None,
+    )
+
+
+def reason_for(db: DbSession, link: HostedLink) -> Reason | None:
+    """The most pressing reason among the session's accounts."""
+    now = link.scope.now()
+    numbers = AccountRepository(db, link.scope).account_numbers([a.id for a in link.accounts])
+    reasons = [
+        r
+        for a in link.accounts
+        if (r := _account_reason(a, numbers.get(a.id, []), now)) is not None
+    ]
+    return reasons[0] if reasons else None
+
+
+def _account_reason(
+    account: Account, numbers: list[AccountNumber], now: dt.datetime
+) -> Reason | None:
+    if (
+        account.status == ConnectionStatus.inactive
+        and account.inactive_action == RelinkAction.relink_required
+    ):
+        cause = InactiveCause(account.inactive_cause or InactiveCause.unspecified)
+        return Reason(INACTIVE_REASONS.get(cause, "connection_lost"))
+    for number in numbers:
+        expiry = number.expected_expiry_at
+        if number.status == TanStatus.expired:
+            return Reason("number_expired")
+        if number.status == TanStatus.deactivated:
+            return Reason("number_deactivated")
+        if expiry is not None and expiry - now <= ABOUT_TO_BREAK:
+            return Reason("number_expiring", expiry)
+    expected = account.expected_deactivation_at
+    if (
+        account.status == ConnectionStatus.active
+        and expected is not None
+        and expected - now <= ABOUT_TO_BREAK
+    ):
+        return Reason("access_ending", expected)
+    return None
+
+
+def bank_origins(runtime: Runtime, link: HostedLink) -> list[str]:
+    """The bank's authorize origin, which Continue's redirect leads to (CSP form-action)."""
+    if link.institution.auth_kind != "oauth":
+        return []
+    try:
+        connector = connector_for(runtime, link.institution, link.scope)
+    except ConnectorUnavailable:
+        return []
+    if not isinstance(connector, OAuth2Connector):
+        return []
+    parts = urlsplit(connector.config.authorize_url)
+    return [f"{parts.scheme}://{parts.netloc}"]

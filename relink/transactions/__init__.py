@@ -1,0 +1,1 @@
+"""Transactions and owners refreshed from banks."""

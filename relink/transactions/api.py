@@ -1,0 +1,141 @@
+"""/v1/financial_connections/transactions and /accounts/{id}/owners."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from relink.accounts.repository import AccountRepository
+from relink.api.params import Params
+from relink.api.rendering import render_list
+from relink.api.router import ApiCall, ApiRouter
+from relink.kit.clock import from_unix, to_unix
+from relink.kit.errors import ResourceMissing
+from relink.kit.pagination import paginate, read_cursor
+from relink.models import AccountOwner, AccountTransaction
+from relink.tenancy import ScopedRepository
+
+router = ApiRouter()
+
+
+class TransactionRepository(ScopedRepository[AccountTransaction]):
+    model = AccountTransaction
+    object_name = "financial_connections.transaction"
+
+
+class OwnerRepository(ScopedRepository[AccountOwner]):
+    model = AccountOwner
+    object_name = "financial_connections.account_owner"
+
+
+def render_transaction(transaction: AccountTransaction) -> dict[str, Any]:
+    return {
+        "id": transaction.id,
+        "object": "financial_connections.transaction",
+        "account": transaction.account_id,
+        "amount": transaction.amount,
+        "currency": transaction.currency,
+        "description": transaction.description,
+        "livemode": transaction.livemode,
+        "status": transaction.status,
+        "status_transitions": {
+            "posted_at": to_unix(transaction.posted_at),
+            "void_at": to_unix(transaction.void_at),
+        },
+        "transacted_at": to_unix(transaction.transacted_at),
+        "transaction_refresh": transaction.transaction_refresh_id,
+        "updated": to_unix(transaction.updated_at),
+    }
+
+
+def render_owner(owner: AccountOwner) -> dict[str, Any]:
+    return {
+        "id": owner.id,
+        "object": "financial_connections.account_owner",
+        "email": owner.email,
+        "name": owner.name,
+        "ownership": owner.ownership_id,
+        "phone": owner.phone,
+        "raw_address": owner.raw_address,
+        "refreshed_at": to_unix(owner.refreshed_at),
+    }
+
+
+def _range(params: Params, key: str, column: Any) -> list[Any]:
+    conditions: list[Any] = []
+    nested = params.nested(key)
+    if nested is None:
+        return conditions
+    for operator in ("gt", "gte", "lt", "lte"):
+        value = nested.integer(operator, minimum=0)
+        if value is None:
+            continue
+        conditions.append(
+            {
+                "gt": column > from_unix(value),
+                "gte": column >= from_unix(value),
+                "lt": column < from_unix(value),
+                "lte": column <= from_unix(value),
+            }[operator]
+        )
+    return conditions
+
+
+@router.get("/v1/financial_connections/transactions")
+def list_transactions(call: ApiCall) -> dict[str, Any]:
+    cursor = read_cursor(call.params)
+    account_id = call.params.required_str("account", max_length=255)
+    conditions = _range(call.params, "transacted_at", AccountTransaction.transacted_at)
+    refresh = call.params.nested("transaction_refresh")
+    after = refresh.required_str("after", max_length=255) if refresh is not None else None
+    call.params.finish()
+    AccountRepository(call.session, call.scope).get(account_id, param="account")
+    query = (
+        TransactionRepository(call.session, call.scope)
+        .select()
+        .where(AccountTransaction.account_id == account_id, *conditions)
+    )
+    if after is not None:
+        query = query.where(AccountTransaction.transaction_refresh_id > after)
+    page = paginate(call.session, query, AccountTransaction.id, cursor)
+    return render_list(
+        "/v1/financial_connections/transactions",
+        [render_transaction(t) for t in page.items],
+        page.has_more,
+    )
+
+
+@router.get("/v1/financial_connections/transactions/{id}")
+def retrieve_transaction(call: ApiCall) -> dict[str, Any]:
+    call.params.finish()
+    return render_transaction(TransactionRepository(call.session, call.scope).get(call.path["id"]))
+
+
+@router.get("/v1/financial_connections/accounts/{id}/owners")
+def list_owners(call: ApiCall) -> dict[str, Any]:
+    cursor = read_cursor(call.params)
+    ownership = call.params.required_str("ownership", max_length=255)
+    call.params.finish()
+    account = AccountRepository(call.session, call.scope).get(call.path["id"])
+    if account.ownership_id is None or ownership != account.ownership_id:
+        exists = call.session.scalar(
+            select(AccountOwner.id).where(
+                AccountOwner.account_id == account.id, AccountOwner.ownership_id == ownership
+            )
+        )
+        if exists is None:
+            raise ResourceMissing(
+                "financial_connections.account_ownership", ownership, param="ownership"
+            )
+    query = (
+        OwnerRepository(call.session, call.scope)
+        .select()
+        .where(AccountOwner.account_id == account.id, AccountOwner.ownership_id == ownership)
+    )
+    page = paginate(call.session, query, AccountOwner.id, cursor)
+    return render_list(
+        f"/v1/financial_connections/accounts/{account.id}/owners",
+        [render_owner(o) for o in page.items],
+        page.has_more,
+    )

@@ -1,0 +1,66 @@
+"""Page objects for the hosted relink pages and the sandbox bank's OAuth pages."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page
+
+
+class HostedRelinkPage:
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    def open(self, url: str) -> HostedRelinkPage:
+        self.page.goto(url)
+        return self
+
+    @property
+    def heading(self) -> str:
+        return self.page.get_by_role("heading", level=1).inner_text()
+
+    @property
+    def text(self) -> str:
+        return self.page.locator("main").inner_text()
+
+    def press(self, name: str) -> HostedRelinkPage:
+        self.page.get_by_role("button", name=name).click()
+        self.page.wait_for_load_state()
+        return self
+
+    def sign_in(self, username: str, password: str) -> HostedRelinkPage:
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(password)
+        return self.press("Sign in")
+
+    def answer(self, answer: str) -> HostedRelinkPage:
+        self.page.locator("#answer").fill(answer)
+        return self.press("Submit")
+
+    def switch_language(self, name: str) -> HostedRelinkPage:
+        self.page.get_by_role("navigation").get_by_role("link", name=name).click()
+        self.page.wait_for_load_state()
+        return self
+
+
+class SandboxBankAuthorizePage:
+    """The bank's own login → account picker → consent pages."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    def sign_in(self, username: str, password: str) -> SandboxBankAuthorizePage:
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(password)
+        self.page.get_by_role("button", name="Sign in").click()
+        return self
+
+    def share_only(self, *account_labels: str) -> SandboxBankAuthorizePage:
+        for box in self.page.get_by_role("checkbox").all():
+            box.uncheck()
+        for label in account_labels:
+            self.page.get_by_label(label).check()
+        self.page.get_by_role("button", name="Continue").click()
+        return self
+
+    def allow(self) -> None:
+        self.page.get_by_role("button", name="Allow").click()
+        self.page.wait_for_load_state()

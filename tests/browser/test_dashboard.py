@@ -1,0 +1,70 @@
+"""The dashboard in real Chromium: every page renders, is accessible (axe), and works."""
+
+from __future__ import annotations
+
+import pytest
+import stripe
+from playwright.sync_api import Page
+
+from relink.platforms.service import NewPlatform
+from tests.browser.dashboard_fixtures import screenshot, serious_violations
+from tests.browser.pages.dashboard_accounts import AccountPage, AccountsPage
+from tests.browser.pages.dashboard_login import LoginPage
+from tests.dashboard.factories import SCRIPT, broken_account
+from tests.factories import create_customer, create_test_account
+
+pytestmark = pytest.mark.browser
+
+
+def test_login_page_is_accessible_and_refuses_a_wrong_password(
+    anonymous_page: Page, platform: NewPlatform
+) -> None:
+    login = LoginPage(anonymous_page).open()
+    assert serious_violations(anonymous_page) == []
+    login.sign_in(platform.owner.email, "wrong password")
+    assert "do not match" in login.error
+    screenshot(anonymous_page, "login-error")
+
+
+def test_accounts_page_filters_selects_and_requests_relink(
+    dashboard_page: Page, platform: NewPlatform, client: stripe.StripeClient
+) -> None:
+    broken = broken_account(client, platform.owner.email, name=SCRIPT)
+    healthy = create_test_account(client, customer=create_customer(client).id)
+    accounts = AccountsPage(dashboard_page).open()
+    assert serious_violations(dashboard_page) == []
+    screenshot(dashboard_page, "accounts")
+    accounts.filter_status("inactive")
+    assert accounts.row(broken.id).count() == 1 and accounts.row(healthy.id).count() == 0
+    assert SCRIPT in accounts.row(broken.id).inner_text()
+    menu = accounts.open_menu(broken.id)
+    assert menu.get_by_role("link", name="Request relink").is_visible()
+    confirm = accounts.select_all_on_page().request_relink()
+    assert confirm.emails == "1 email will go out."
+    assert serious_violations(dashboard_page) == []
+    screenshot(dashboard_page, "request-confirm")
+    job = confirm.confirm()
+    assert job.status in ("queued", "running", "succeeded")
+    assert serious_violations(dashboard_page) == []
+    screenshot(dashboard_page, "request-job")
+
+
+def test_account_page_requests_a_relink_and_shows_its_timeline(
+    dashboard_page: Page, platform: NewPlatform, client: stripe.StripeClient
+) -> None:
+    account = broken_account(client, platform.owner.email)
+    page = AccountPage(dashboard_page).open(account.id)
+    assert serious_violations(dashboard_page) == []
+    page.request_relink()
+    assert "email_queued" in page.history and platform.owner.email in page.history
+    screenshot(dashboard_page, "account")
+
+
+@pytest.mark.parametrize("path", ["/customers", "/connected-accounts", "/relink-requests"])
+def test_list_pages_are_accessible(
+    dashboard_page: Page, client: stripe.StripeClient, path: str
+) -> None:
+    create_customer(client, email="someone@example.com", name=SCRIPT)
+    dashboard_page.goto(path)
+    assert serious_violations(dashboard_page) == []
+    screenshot(dashboard_page, path.strip("/"))

@@ -1,0 +1,71 @@
+"""Running the real ``relink`` console script in tests, against a database of the test's own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from relink.config import Settings
+
+RELINK = Path(sys.executable).with_name("relink")
+SECRET_KEY = "cli-test-secret-key-for-relink-tests-only"
+
+
+@dataclass
+class Relink:
+    """The console script with ``RELINK_*`` pointing at a SQLite file under ``home``."""
+
+    home: Path
+    env: dict[str, str]
+
+    @property
+    def database_url(self) -> str:
+        return self.env["RELINK_DATABASE_URL"]
+
+    @property
+    def var_dir(self) -> Path:
+        return self.home / "var"
+
+    def command(self, *args: str) -> list[str]:
+        return [str(RELINK), *args]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*args),
+            env=self.env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+
+    def settings(self) -> Settings:
+        """The same configuration, for opening the database in the test process."""
+        return Settings(
+            database_url=self.database_url,
+            secret_key=SECRET_KEY,
+            var_dir=self.var_dir,
+            in_process_worker=False,
+            _env_file=None,  # type: ignore[call-arg]
+        )
+
+
+def relink_in(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Relink:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("RELINK_")}
+    # Let the subprocesses share compiled bytecode (kept out of the source tree), so each
+    # command does not compile every module again.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(tmp_path_factory.getbasetemp() / "pycache")
+    env.update(
+        RELINK_DATABASE_URL=f"sqlite:///{home / 'relink.db'}",
+        RELINK_SECRET_KEY=SECRET_KEY,
+        RELINK_VAR_DIR=str(home / "var"),
+        COLUMNS="80",
+    )
+    return Relink(home, env)

@@ -1,0 +1,65 @@
+"""Dashboard tests drive the real server with httpx, signed in as a team user."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from relink.models import Role
+from relink.platforms.service import NewPlatform, create_user
+from tests.conftest import RunningServer
+
+PASSWORD = "correct horse battery"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found is not None, "no CSRF token on the page"
+    return found.group(1)
+
+
+def sign_in(client: httpx.Client, email: str, password: str = PASSWORD) -> httpx.Response:
+    form = client.get("/login")
+    return client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf_of(form.text)}
+    )
+
+
+def signed_in_client(server: RunningServer, email: str) -> httpx.Client:
+    client = httpx.Client(base_url=server.url, follow_redirects=False, timeout=20)
+    response = sign_in(client, email)
+    if response.status_code != 303:
+        client.close()
+        raise AssertionError(response.text)
+    return client
+
+
+@pytest.fixture
+def owner(server: RunningServer, platform: NewPlatform) -> Iterator[httpx.Client]:
+    client = signed_in_client(server, platform.owner.email)
+    yield client
+    client.close()
+
+
+def add_user(
+    server: RunningServer, platform: NewPlatform, role: Role, *, confirmed: bool = True
+) -> str:
+    email = f"{role.value}-{platform.platform.id.lower()}@example.com"
+    with server.runtime.database.unit_of_work() as db:
+        create_user(db, platform.platform.id, email, role, password=PASSWORD, confirmed=confirmed)
+    return email
+
+
+@pytest.fixture
+def viewer(server: RunningServer, platform: NewPlatform) -> Iterator[httpx.Client]:
+    client = signed_in_client(server, add_user(server, platform, Role.viewer))
+    yield client
+    client.close()
+
+
+def page_csrf(client: httpx.Client, path: str = "/accounts") -> str:
+    return csrf_of(client.get(path).text)

@@ -1,0 +1,35 @@
+"""Customers: editing the email address (how missing_email is fixed)."""
+
+from __future__ import annotations
+
+import httpx
+import stripe
+
+from tests.dashboard.conftest import page_csrf
+from tests.factories import create_customer
+
+
+def test_an_invalid_email_is_refused_with_a_message_next_to_the_field(
+    owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    customer = create_customer(client)
+    response = owner.post(
+        f"/customers/{customer.id}",
+        data={"csrf_token": page_csrf(owner), "email": "not-an-email", "language": ""},
+    )
+    assert response.status_code == 400
+    assert 'id="email-error"' in response.text
+    assert client.v1.customers.retrieve(customer.id).email is None
+
+
+def test_saving_sets_the_email_and_preferred_language(
+    owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    customer = create_customer(client)
+    response = owner.post(
+        f"/customers/{customer.id}",
+        data={"csrf_token": page_csrf(owner), "email": "fixed@example.com", "language": "de"},
+    )
+    assert response.status_code == 303
+    saved = client.v1.customers.retrieve(customer.id)
+    assert (saved.email, saved.preferred_locales) == ("fixed@example.com", ["de"])

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from relink.email.messages import (
+    InlineImage,
+    RenderedEmail,
+    build_message,
+    message_id_for,
+    sender_with_name,
+    text_and_html,
+)
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+def rendered(**changes: object) -> RenderedEmail:
+    fields: dict[str, object] = {
+        "subject": "Reconnect your Bänk account",
+        "text": "Hello Jürgen,\nreconnect here: https://relink.example/relink/t\n",
+        "html": '<p>Hello Jürgen, <a href="https://relink.example/relink/t">reconnect</a></p>',
+        "to": "holder@example.com",
+        "sender": "Acme <no-reply@relink.example>",
+        "message_id": "<obx_1.relink@relink.example>",
+    }
+    fields.update(changes)
+    return RenderedEmail(**fields)  # type: ignore[arg-type]
+
+
+def test_message_has_text_then_html_alternatives_in_utf8() -> None:
+    message = build_message(rendered())
+
+    assert message.get_content_type() == "multipart/alternative"
+    parts = list(message.iter_parts())
+    assert [part.get_content_type() for part in parts] == ["text/plain", "text/html"]
+    assert all(part.get_content_charset() == "utf-8" for part in parts)
+    assert text_and_html(message) == (rendered().text, rendered().html + "\n")
+
+
+def test_message_carries_the_given_message_id_subject_and_addresses() -> None:
+    message = build_message(rendered(), date=dt.datetime(2026, 3, 2, 12, tzinfo=dt.UTC))
+
+    assert message["Message-ID"] == "<obx_1.relink@relink.example>"
+    assert message["Subject"] == "Reconnect your Bänk account"
+    assert message["To"] == "holder@example.com"
+    assert message["From"] == "Acme <no-reply@relink.example>"
+    assert message["Date"] == "Mon, 02 Mar 2026 12:00:00 +0000"
+
+
+def test_message_without_a_message_id_is_refused() -> None:
+    with pytest.raises(ValueError, match="Message-ID"):
+        build_message(rendered(message_id=None))
+
+
+def test_inline_logo_is_a_related_cid_part_of_the_html() -> None:
+    message = build_message(rendered(inline_images=(InlineImage("logo@relink", "image/png", PNG),)))
+
+    related = list(message.iter_parts())[1]
+    assert related.get_content_type() == "multipart/related"
+    html, logo = list(related.iter_parts())
+    assert html.get_content_type() == "text/html"
+    assert logo.get_content_type() == "image/png"
+    assert logo["Content-ID"] == "<logo@relink>"
+    assert logo.get_content() == PNG
+
+
+def test_message_id_is_derived_from_the_outbox_row_and_the_sender_domain() -> None:
+    first = message_id_for("obx_01ABC", "Relink <no-reply@mail.example.com>")
+    again = message_id_for("obx_01ABC", "Relink <no-reply@mail.example.com>")
+
+    assert first == again == "<obx_01ABC.relink@mail.example.com>"
+    assert message_id_for("obx_01ABD", "no-reply@mail.example.com") != first
+
+
+def test_sender_shows_the_platform_name_with_the_configured_address() -> None:
+    assert (
+        sender_with_name("Relink <no-reply@relink.example>", 'Acme "Lending", Inc.')
+        == '"Acme \\"Lending\\", Inc." <no-reply@relink.example>'
+    )

@@ -1,0 +1,251 @@
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import stripe
+from babel.messages.extract import extract_from_file
+
+from relink.email.messages import RenderedEmail
+from relink.email.relink_request import (
+    DEFAULT_BRAND_COLOR,
+    brand_color,
+    email_locale,
+    render_relink_request,
+    text_color_on,
+)
+from relink.kit.clock import FrozenClock
+from relink.kit.i18n import LOCALE_DIR, gettext_for
+from relink.models import Platform, Session
+from relink.platforms.service import NewPlatform
+from relink.runtime import Runtime
+from relink.tenancy import Scope
+from tests.email.factories import eligible_account, request_relink_email
+from tests.factories import create_customer, create_test_account, raw
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+RELINK = Path(__file__).resolve().parents[2] / "relink"
+
+
+def brand(runtime: Runtime, platform: NewPlatform, **fields: Any) -> None:
+    with runtime.database.unit_of_work() as db:
+        row = db.get(Platform, platform.platform.id)
+        assert row is not None
+        for name, value in fields.items():
+            setattr(row, name, value)
+
+
+def render_email(runtime: Runtime, platform: NewPlatform, session_id: str) -> RenderedEmail:
+    scope = Scope(platform.platform.id, False)
+    with runtime.database.read_only() as db:
+        session = db.get(Session, session_id)
+        assert session is not None
+        return render_relink_request(db, scope, runtime, session, email_locale(db, scope, session))
+
+
+def unix(moment: dt.datetime) -> int:
+    return int(moment.timestamp())
+
+
+def test_reason_names_the_date_the_payment_account_number_expires(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    runtime: Runtime,
+    frozen_clock: FrozenClock,
+) -> None:
+    holder = create_customer(client, email=platform.owner.email)
+    expiry = dt.datetime(2031, 3, 12, 12, tzinfo=dt.UTC)
+    frozen_clock.at = expiry - dt.timedelta(days=10)
+    account = create_test_account(
+        client, customer=holder.id, account_numbers={"expected_expiry_date": unix(expiry)}
+    )
+    session = request_relink_email(client, account)
+
+    email = render_email(runtime, platform, session.id)
+
+    assert "The account number used for payments expires on March 12, 2031." in email.text
+
+
+def test_reason_names_the_date_the_connection_will_stop(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    runtime: Runtime,
+    frozen_clock: FrozenClock,
+) -> None:
+    holder = create_customer(client, email=platform.owner.email)
+    account = create_test_account(client, customer=holder.id)
+    stop = dt.datetime(2031, 7, 1, 12, tzinfo=dt.UTC)
+    frozen_clock.at = stop - dt.timedelta(days=5)
+    raw(
+        client,
+        "post",
+        f"/v1/test_helpers/financial_connections/accounts/{account.id}/update_expected_deactivation",
+        expected_deactivation_date=unix(stop),
+    )
+    session = request_relink_email(client, account)
+
+    email = render_email(runtime, platform, session.id)
+
+    assert "The connection to your bank will stop working on July 1, 2031." in email.text
+
+
+def test_reason_says_the_bank_asked_to_sign_in_again(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime
+) -> None:
+    account = eligible_account(client, platform, cause="institution_requirement")
+    session = request_relink_email(client, account)
+
+    email = render_email(runtime, platform, session.id)
+
+    assert "Your bank asked you to sign in again." in email.text
+
+
+def test_language_falls_back_to_the_platform_default(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime
+) -> None:
+    brand(runtime, platform, default_locale="de")
+    session = request_relink_email(client, eligible_account(client, platform))
+
+    email = render_email(runtime, platform, session.id)
+
+    assert email.subject.startswith("Handlungsbedarf:")
+
+
+def test_holders_preferred_language_wins_over_the_platform_default(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime
+) -> None:
+    brand(runtime, platform, default_locale="de")
+    account = eligible_account(client, platform, preferred_locales=["en-GB"])
+    session = request_relink_email(client, account)
+
+    email = render_email(runtime, platform, session.id)
+
+    assert email.subject.startswith("Action needed:")
+
+
+def test_markup_in_names_is_escaped_in_the_html_part(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime
+) -> None:
+    brand(runtime, platform, name="Acme <img src=x onerror=alert(1)>")
+    account = eligible_account(client, platform, name="<script>alert('hi')</script>")
+    session = request_relink_email(client, account)
+
+    email = render_email(runtime, platform, session.id)
+
+    assert "<script>" not in email.html
+    assert "<img src=x" not in email.html
+    assert "&lt;script&gt;alert(&#39;hi&#39;)&lt;/script&gt;" in email.html
+    assert "Acme &lt;img src=x onerror=alert(1)&gt;" in email.html
+    assert "Hello <script>alert('hi')</script>," in email.text
+
+
+def test_support_address_is_shown_and_answers_go_to_it(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime
+) -> None:
+    brand(runtime, platform, support_email="help@acme.example")
+    session = request_relink_email(client, eligible_account(client, platform))
+
+    email = render_email(runtime, platform, session.id)
+
+    assert "Contact Acme Lending at help@acme.example." in email.text
+    assert "help@acme.example" in email.html
+    assert email.headers["Reply-To"] == "help@acme.example"
+
+
+def test_platform_logo_is_attached_inline_not_loaded_remotely(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime
+) -> None:
+    brand(runtime, platform, logo_png=PNG, logo_content_type="image/png")
+    session = request_relink_email(client, eligible_account(client, platform))
+
+    email = render_email(runtime, platform, session.id)
+
+    assert 'src="cid:logo@relink"' in email.html
+    assert [(image.cid, image.data) for image in email.inline_images] == [("logo@relink", PNG)]
+
+
+def test_html_part_loads_nothing_from_the_network(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime
+) -> None:
+    brand(runtime, platform, logo_png=PNG, logo_content_type="image/png")
+    session = request_relink_email(client, eligible_account(client, platform))
+
+    email = render_email(runtime, platform, session.id)
+
+    sources = re.findall(r'(?:src|background)="([^"]*)"', email.html)
+    assert sources == ["cid:logo@relink"]
+    assert "<link" not in email.html
+    assert "<script" not in email.html
+    assert "url(" not in email.html
+
+
+def test_email_uses_the_platform_colour_for_the_button(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime
+) -> None:
+    brand(runtime, platform, brand_color="#0a7d32")
+    session = request_relink_email(client, eligible_account(client, platform))
+
+    email = render_email(runtime, platform, session.id)
+
+    assert "background-color:#0a7d32" in email.html
+
+
+@pytest.mark.parametrize("value", ["red;background:url(x)", "#12345", "", None])
+def test_colour_that_is_not_a_hex_colour_falls_back_to_the_default(value: str | None) -> None:
+    assert brand_color(value) == DEFAULT_BRAND_COLOR
+
+
+@pytest.mark.parametrize(
+    ("background", "text"),
+    [("#3a5bd9", "#ffffff"), ("#ffd400", "#000000"), ("#000000", "#ffffff")],
+)
+def test_button_text_colour_contrasts_with_the_brand_colour(background: str, text: str) -> None:
+    assert text_color_on(background) == text
+
+
+def test_authorization_wide_request_names_the_bank_but_no_account(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime
+) -> None:
+    account = eligible_account(client, platform)
+    session = client.v1.financial_connections.sessions.create(
+        params={
+            "permissions": ["payment_method"],
+            "relink_options": {"authorization": account.authorization},
+            "ui_mode": "hosted",
+            "hosted": {"delivery_method": "email"},
+        }  # type: ignore[typeddict-unknown-key]
+    )
+
+    email = render_email(runtime, platform, session.id)
+
+    assert "Bank (Non-OAuth)" in email.text
+    assert "••••" not in email.text
+    assert "Your permission to share this account has expired." in email.text
+
+
+def _email_messages() -> set[str]:
+    found: set[str] = set()
+    for path in (RELINK / "templates" / "email").rglob("*.*"):
+        for _, message, _, _ in extract_from_file(
+            "jinja2.ext:babel_extract",
+            path,
+            options={"extensions": "jinja2.ext.i18n", "trim_blocks": "1"},
+        ):
+            found.add(message if isinstance(message, str) else message[0])
+    for path in (RELINK / "email").glob("*.py"):
+        for _, message, _, _ in extract_from_file("python", path):
+            found.add(message if isinstance(message, str) else message[0])
+    return found
+
+
+def test_every_email_string_has_a_german_translation() -> None:
+    messages = _email_messages()
+    german = gettext_for("de")
+
+    assert len(messages) > 15
+    assert (LOCALE_DIR / "de" / "LC_MESSAGES" / "email.po").exists()
+    same_in_german = {"Bank:"}
+    assert sorted(m for m in messages if german.gettext(m) == m and m not in same_in_german) == []

@@ -1,0 +1,290 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+import stripe
+from babel.dates import format_date
+from sqlalchemy import select
+
+from relink.email.tasks import send_relink_email
+from relink.kit.clock import FrozenClock
+from relink.models import DeliveryState, MailboxMessage, OutboxStatus
+from relink.outbox.registry import HANDLERS
+from relink.outbox.worker import Job, OutboxDispatcher
+from relink.platforms.service import NewPlatform
+from relink.runtime import Runtime
+from tests.email.factories import (
+    delivery,
+    eligible_account,
+    email_row,
+    request_relink_email,
+    timeline_entry,
+    timeline_kinds,
+)
+from tests.email.smtp_server import SmtpServer
+
+
+def drain(runtime: Runtime) -> None:
+    OutboxDispatcher(runtime, HANDLERS).drain()
+
+
+def test_worker_delivers_one_relink_email_to_the_holder_over_smtp(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    frozen_clock: FrozenClock,
+) -> None:
+    account = eligible_account(client, platform, name="Dana Holder")
+    session = request_relink_email(client, account)
+
+    drain(smtp_runtime)
+
+    [received] = smtp.handler.to(platform.owner.email)
+    message = received.message
+    assert message["To"] == platform.owner.email
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    expiry = format_date(
+        frozen_clock.at + dt.timedelta(days=30),
+        format="long",
+        locale="en",
+    )
+    for body in (text, html):
+        assert "Hello Dana Holder," in body
+        assert "••••6789" in body
+        assert "Bank (Non-OAuth)" in body
+        assert "Your permission to share this account has expired." in body
+        assert expiry in body
+        assert session.url in body
+        assert "never ask for your bank password" in body
+    assert f'href="{session.url}"' in html
+    assert "Acme Lending" in message["From"]
+    assert "#3a5bd9" in html
+
+
+def test_email_is_written_in_the_holders_preferred_language(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    frozen_clock: FrozenClock,
+) -> None:
+    account = eligible_account(client, platform, preferred_locales=["de"])
+    request_relink_email(client, account)
+
+    drain(smtp_runtime)
+
+    [received] = smtp.handler.to(platform.owner.email)
+    text = received.message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    expiry = format_date(
+        frozen_clock.at + dt.timedelta(days=30),
+        format="long",
+        locale="de",
+    )
+    assert received.message["Subject"].startswith("Handlungsbedarf: Verbinden Sie Ihr Konto")
+    assert "Ihre Erlaubnis, dieses Konto zu teilen, ist abgelaufen." in text
+    assert f"gilt bis zum {expiry}" in text
+    assert 'lang="de"' in received.message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+
+
+def test_sent_email_is_recorded_on_the_timeline_and_as_delivered(
+    client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, smtp_runtime: Runtime
+) -> None:
+    session = request_relink_email(client, eligible_account(client, platform))
+
+    drain(smtp_runtime)
+
+    [received] = smtp.handler.to(platform.owner.email)
+    assert timeline_kinds(smtp_runtime, session.id) == ["created", "email_queued", "email_sent"]
+    sent = timeline_entry(smtp_runtime, session.id, "email_sent")
+    assert sent.detail["backend"] == "smtp"
+    assert sent.detail["message_id"] == received.message["Message-ID"]
+    state = delivery(smtp_runtime, session.id)
+    assert state is not None
+    assert (state.state, state.attempts, state.message_id) == (
+        DeliveryState.sent,
+        1,
+        received.message["Message-ID"],
+    )
+
+
+def test_transient_smtp_failure_is_retried_later_and_sent_once(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    frozen_clock: FrozenClock,
+) -> None:
+    session = request_relink_email(client, eligible_account(client, platform))
+    smtp.handler.replies_for[platform.owner.email] = ["451 4.3.0 Mailbox busy, try again later"]
+
+    drain(smtp_runtime)
+    assert smtp.handler.to(platform.owner.email) == []
+    assert email_row(smtp_runtime, session.id).status == OutboxStatus.pending
+
+    frozen_clock.advance(hours=2)
+    drain(smtp_runtime)
+
+    assert len(smtp.handler.to(platform.owner.email)) == 1
+    assert timeline_kinds(smtp_runtime, session.id) == [
+        "created",
+        "email_queued",
+        "email_failed",
+        "email_sent",
+    ]
+    failed = timeline_entry(smtp_runtime, session.id, "email_failed")
+    assert failed.detail["reply"].startswith("451 4.3.0 Mailbox busy")
+    assert (failed.detail["attempt"], failed.detail["permanent"]) == (1, False)
+    state = delivery(smtp_runtime, session.id)
+    assert state is not None
+    assert (state.state, state.attempts) == (DeliveryState.sent, 2)
+
+
+def test_transient_failure_waits_for_backoff_before_the_next_attempt(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    frozen_clock: FrozenClock,
+) -> None:
+    session = request_relink_email(client, eligible_account(client, platform))
+    smtp.handler.replies_for[platform.owner.email] = ["421 4.7.0 Too many connections"]
+
+    drain(smtp_runtime)
+    row = email_row(smtp_runtime, session.id)
+
+    assert row.run_after > frozen_clock.at
+    assert row.run_after <= frozen_clock.at + dt.timedelta(seconds=30)
+    assert row.attempts == 1
+
+
+def test_permanent_smtp_failure_is_dead_lettered_and_not_retried(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    frozen_clock: FrozenClock,
+) -> None:
+    session = request_relink_email(client, eligible_account(client, platform))
+    smtp.handler.replies_for[platform.owner.email] = ["550 5.1.1 No such mailbox"]
+
+    drain(smtp_runtime)
+    frozen_clock.advance(days=1)
+    drain(smtp_runtime)
+
+    assert smtp.handler.to(platform.owner.email) == []
+    row = email_row(smtp_runtime, session.id)
+    assert (row.status, row.attempts) == (OutboxStatus.dead, 1)
+    assert timeline_kinds(smtp_runtime, session.id) == ["created", "email_queued", "email_failed"]
+    failed = timeline_entry(smtp_runtime, session.id, "email_failed")
+    assert failed.detail["reply"] == "550 5.1.1 No such mailbox"
+    assert failed.detail["permanent"] is True
+    state = delivery(smtp_runtime, session.id)
+    assert state is not None
+    assert (state.state, state.last_reply) == (DeliveryState.failed, "550 5.1.1 No such mailbox")
+
+
+def test_one_smtp_connection_carries_many_emails(
+    client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, smtp_runtime: Runtime
+) -> None:
+    for _ in range(5):
+        request_relink_email(client, eligible_account(client, platform))
+
+    drain(smtp_runtime)
+
+    received = smtp.handler.to(platform.owner.email)
+    assert len(received) == 5
+    assert len({item.peer for item in received}) == 1
+
+
+def test_replaying_a_row_stores_no_second_mailbox_message(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime
+) -> None:
+    session = request_relink_email(client, eligible_account(client, platform))
+    row = email_row(runtime, session.id)
+    job = Job(runtime, row, "test-worker")
+
+    send_relink_email(job)
+    send_relink_email(job)  # the worker crashed before marking the row done
+
+    with runtime.database.read_only() as db:
+        messages = list(
+            db.scalars(select(MailboxMessage).where(MailboxMessage.session_id == session.id))
+        )
+    assert len(messages) == 1
+    assert timeline_kinds(runtime, session.id).count("email_sent") == 1
+
+
+def test_mailbox_is_the_default_backend_and_keeps_the_sent_email(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime
+) -> None:
+    session = request_relink_email(client, eligible_account(client, platform))
+
+    drain(runtime)
+
+    with runtime.database.read_only() as db:
+        [stored] = db.scalars(select(MailboxMessage).where(MailboxMessage.session_id == session.id))
+    assert stored.to == platform.owner.email
+    assert session.url in stored.text
+    assert session.url in stored.html
+    assert timeline_entry(runtime, session.id, "email_sent").detail["backend"] == "mailbox"
+
+
+def test_email_of_a_session_no_longer_pending_is_not_sent(
+    client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, smtp_runtime: Runtime
+) -> None:
+    account = eligible_account(client, platform)
+    session = request_relink_email(client, account)
+    # A newer hosted session for the account supersedes (cancels) the first one.
+    client.v1.financial_connections.sessions.create(
+        params={
+            "permissions": ["payment_method"],
+            "relink_options": {"authorization": account.authorization, "account": account.id},
+            "ui_mode": "hosted",
+            "hosted": {"delivery_method": "url"},
+        }  # type: ignore[typeddict-unknown-key]
+    )
+
+    drain(smtp_runtime)
+
+    assert smtp.handler.to(platform.owner.email) == []
+    state = delivery(smtp_runtime, session.id)
+    assert state is not None
+    assert state.state == DeliveryState.skipped
+
+
+def test_test_mode_email_to_an_address_no_longer_confirmed_is_refused(
+    client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, smtp_runtime: Runtime
+) -> None:
+    account = eligible_account(client, platform)
+    session = request_relink_email(client, account)
+    client.v1.customers.update(
+        str(account.account_holder.customer),  # type: ignore[union-attr]
+        params={"email": "someone.real@example.org"},
+    )
+
+    drain(smtp_runtime)
+
+    assert smtp.handler.received == [] or all(
+        "someone.real@example.org" not in item.rcpt_tos for item in smtp.handler.received
+    )
+    assert email_row(smtp_runtime, session.id).status == OutboxStatus.dead
+    failed = timeline_entry(smtp_runtime, session.id, "email_failed")
+    assert failed.detail["permanent"] is True
+
+
+def test_link_in_the_email_opens_the_hosted_page(
+    client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, smtp_runtime: Runtime
+) -> None:
+    session = request_relink_email(client, eligible_account(client, platform))
+
+    drain(smtp_runtime)
+
+    [received] = smtp.handler.to(platform.owner.email)
+    text = received.message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    [link] = [line for line in text.splitlines() if line.startswith("http")]
+    assert link == session.url
+    assert httpx.get(link, timeout=10).status_code == 200

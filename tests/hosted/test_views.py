@@ -1,0 +1,242 @@
+"""The hosted pages through HTTP: what they show, in which language, and how they are
+protected (scanner-safe GETs, CSRF, escaping, headers, throttling)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import stripe
+
+from relink.models import Platform
+from relink.platforms.service import NewPlatform
+from relink.relink.links import THROTTLE_KEY, HostedThrottle, SlidingWindowThrottle
+from relink.runtime import Runtime
+from tests.conftest import RunningServer
+from tests.hosted.pages import HostedPages, text_of
+from tests.relink.factories import hosted_flow, relink_case, stored_session, timeline_kinds
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+def test_landing_names_the_platform_bank_masked_account_and_reason(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(client, platform.owner.email)
+    page = text_of(HostedPages(http, case.url).open())
+    assert "Acme Lending" in page
+    assert f"Bank (Non-OAuth) ••••{case.account.last4}" in page
+    assert "Account and routing numbers, for payments" in page
+    assert "never sees them" in page
+
+
+def test_landing_says_when_the_payment_number_expires(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    expiry = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=9)
+    case = relink_case(client, platform.owner.email, cause=None, tan_expires_at=expiry)
+    page = text_of(HostedPages(http, case.url).open())
+    assert (
+        f"your account number for payments expires on {expiry:%B} {expiry.day}, {expiry.year}"
+        in page
+    )
+
+
+def test_landing_says_the_bank_asked_to_sign_in_again(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(client, platform.owner.email, cause="access_expired")
+    assert "your bank asked you to sign in again" in text_of(HostedPages(http, case.url).open())
+
+
+def test_get_of_a_link_only_marks_it_viewed(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
+) -> None:
+    case = relink_case(client, platform.owner.email)
+    pages = HostedPages(http, case.url)
+    pages.open()
+    pages.open()
+    assert timeline_kinds(runtime, case.session.id) == ["created", "viewed"]
+    assert hosted_flow(runtime, case.session.id) is None
+    assert stored_session(runtime, case.session.id).link_last_visit_at is not None
+    assert client.v1.financial_connections.sessions.retrieve(case.session.id).status == "pending"
+
+
+def test_continue_without_csrf_is_refused(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
+) -> None:
+    case = relink_case(client, platform.owner.email)
+    refused = http.post(f"{case.url}/continue", data={"csrf_token": "forged"})
+    assert refused.status_code == 403
+    assert "opened" not in timeline_kinds(runtime, case.session.id)
+    assert hosted_flow(runtime, case.session.id) is None
+
+
+def test_continue_counts_the_opened_step(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
+) -> None:
+    case = relink_case(client, platform.owner.email)
+    pages = HostedPages(http, case.url)
+    pages.open()
+    pages.press_continue()
+    assert timeline_kinds(runtime, case.session.id) == ["created", "viewed", "opened"]
+
+
+def test_oauth_continue_redirects_to_the_bank_with_state_and_pkce(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, server: RunningServer
+) -> None:
+    case = relink_case(client, platform.owner.email, institution="bank_oauth")
+    pages = HostedPages(http, case.url)
+    landing = pages.open()
+    assert f"form-action 'self' {server.url}" in landing.headers["content-security-policy"]
+    bank = pages.post("continue")
+    location = httpx.URL(bank.headers["location"])
+    assert str(location).startswith(f"{server.url}/sandbox-bank/oauth/authorize")
+    assert location.params["code_challenge_method"] == "S256"
+    assert location.params["redirect_uri"] == f"{server.url}/relink/oauth/callback"
+    assert case.token not in str(location)
+
+
+def test_unknown_link_is_not_found(http: httpx.Client, server: RunningServer) -> None:
+    page = http.get(f"{server.url}/relink/{'A' * 43}")
+    assert page.status_code == 404
+    assert "This link is not valid" in text_of(page)
+
+
+def test_callback_with_an_unknown_state_is_not_found(
+    http: httpx.Client, server: RunningServer
+) -> None:
+    page = http.get(f"{server.url}/relink/oauth/callback", params={"state": "x", "code": "y"})
+    assert page.status_code == 404
+
+
+def test_pages_send_strict_security_headers(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(client, platform.owner.email)
+    headers = HostedPages(http, case.url).open().headers
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["cache-control"] == "no-store"
+    assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_holder_name_markup_is_escaped(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(client, platform.owner.email, customer_name="<script>alert(1)</script>")
+    html = HostedPages(http, case.url).open().text
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_accept_language_german_renders_german(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(client, platform.owner.email)
+    page = HostedPages(http, case.url).open(**{"Accept-Language": "de-DE,de;q=0.9"})
+    assert '<html lang="de">' in page.text
+    assert "Bankkonto erneut verbinden" in text_of(page)
+    assert "Weiter" in text_of(page)
+
+
+def test_preferred_locales_win_over_accept_language(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(client, platform.owner.email, preferred_locales=["de"])
+    page = HostedPages(http, case.url).open(**{"Accept-Language": "en-US"})
+    assert '<html lang="de">' in page.text
+
+
+def test_language_switch_is_remembered_for_the_link(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(client, platform.owner.email, preferred_locales=["de"])
+    switched = http.get(case.url, params={"lang": "en"})
+    assert '<html lang="en">' in switched.text
+    again = HostedPages(http, case.url).open()
+    assert '<html lang="en">' in again.text
+    assert 'hreflang="de"' in again.text
+
+
+def test_german_credentials_page_and_error(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(client, platform.owner.email, preferred_locales=["de"])
+    pages = HostedPages(http, case.url)
+    pages.open()
+    assert "Bei Bank (Non-OAuth) anmelden" in text_of(pages.press_continue())
+    refused = pages.sign_in(case.bank_username, "pw-incorrect")
+    assert "Benutzername und Passwort" in text_of(refused)
+
+
+def test_brand_colour_is_served_as_a_stylesheet_readable_on_buttons(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
+) -> None:
+    with runtime.database.unit_of_work() as db:
+        row = db.get(Platform, platform.platform.id)
+        assert row is not None
+        row.brand_color = "#ffd700"
+    case = relink_case(client, platform.owner.email)
+    css = http.get(f"{case.url}/brand.css")
+    assert css.headers["content-type"].startswith("text/css")
+    assert "--brand: #ffd700; --brand-text: #111111;" in css.text
+
+
+def test_logo_is_served_only_when_set(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
+) -> None:
+    case = relink_case(client, platform.owner.email)
+    assert http.get(f"{case.url}/logo").status_code == 404
+    assert 'src="/relink/' not in HostedPages(http, case.url).open().text
+    with runtime.database.unit_of_work() as db:
+        row = db.get(Platform, platform.platform.id)
+        assert row is not None
+        row.logo_png = PNG
+    logo = http.get(f"{case.url}/logo")
+    assert (logo.status_code, logo.content, logo.headers["content-type"]) == (200, PNG, "image/png")
+    assert (
+        f'src="/relink/{case.token}/logo" alt="Acme Lending"'
+        in HostedPages(http, case.url).open().text
+    )
+
+
+@pytest.fixture
+def strict_throttle(runtime: Runtime) -> Iterator[HostedThrottle]:
+    previous = runtime.extras.get(THROTTLE_KEY)
+    throttle = HostedThrottle(
+        per_token=SlidingWindowThrottle(limit=3, window=60.0),
+        per_ip=SlidingWindowThrottle(limit=1000, window=60.0),
+    )
+    runtime.extras[THROTTLE_KEY] = throttle
+    yield throttle
+    runtime.extras[THROTTLE_KEY] = previous
+
+
+def test_a_link_hit_too_often_is_throttled(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    strict_throttle: HostedThrottle,
+) -> None:
+    case = relink_case(client, platform.owner.email)
+    statuses = [http.get(case.url).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_one_ip_guessing_many_links_is_throttled(
+    http: httpx.Client, server: RunningServer, runtime: Runtime
+) -> None:
+    previous = runtime.extras.get(THROTTLE_KEY)
+    runtime.extras[THROTTLE_KEY] = HostedThrottle(
+        per_ip=SlidingWindowThrottle(limit=2, window=60.0)
+    )
+    try:
+        guesses = [f"{server.url}/relink/{letter * 43}" for letter in "ABC"]
+        statuses = [http.get(url).status_code for url in guesses]
+    finally:
+        runtime.extras[THROTTLE_KEY] = previous
+    assert statuses == [404, 404, 429]

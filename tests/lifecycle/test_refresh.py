@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+import stripe
+from sqlalchemy import select
+
+from relink.lifecycle.refresh import REFRESH
+from relink.models import Institution, OutboxMessage
+from relink.outbox.registry import HANDLERS
+from relink.outbox.worker import OutboxDispatcher
+from relink.platforms.service import NewPlatform
+from relink.runtime import Runtime
+from relink.sandbox_bank.store import SANDBOX_CLIENT_NAME
+from relink.sandbox_bank.testing import BankDriver
+from tests.conftest import RunningServer
+from tests.factories import create_customer, create_test_account, raw
+from tests.receivers import webhook_receiver
+
+
+def _drain(runtime: Runtime) -> None:
+    OutboxDispatcher(runtime, HANDLERS).drain()
+
+
+def test_revoked_at_the_bank_security_center_the_next_refresh_deactivates_with_access_denied(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform, server: RunningServer
+) -> None:
+    with webhook_receiver() as receiver:
+        endpoint = client.v1.webhook_endpoints.create(
+            params={
+                "url": receiver.url,
+                "enabled_events": ["financial_connections.account.deactivated"],
+            }
+        )
+        customer = create_customer(client, email=platform.owner.email)
+        account = create_test_account(client, customer=customer.id, institution="fcinst_bank_oauth")
+        with httpx.Client(base_url=server.url + "/sandbox-bank/") as http:
+            BankDriver(http).revoke_in_security_center(
+                "bank_oauth", customer.id.lower(), SANDBOX_CLIENT_NAME
+            )
+        # Nothing changes in Relink until the next refresh discovers it.
+        assert client.v1.financial_connections.accounts.retrieve(account.id).status == "active"
+
+        client.v1.financial_connections.accounts.refresh(
+            account.id, params={"features": ["balance"]}
+        )
+        _drain(runtime)
+
+        refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+        assert refreshed.status == "inactive"
+        assert refreshed.status_details.inactive.cause == "access_denied"
+        assert refreshed.status_details.inactive.action == "relink_required"
+        assert refreshed.balance_refresh.status == "failed"
+        [delivery] = receiver.deliveries
+        event = stripe.Webhook.construct_event(
+            delivery.body, delivery.headers["stripe-signature"], endpoint.secret
+        )
+        assert event.type == "financial_connections.account.deactivated"
+        assert event.data.object.id == account.id
+
+
+def test_balance_refresh_goes_pending_then_succeeded_with_the_bank_balance(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    account = create_test_account(client, customer=customer.id, institution="fcinst_test_oauth")
+    pending = client.v1.financial_connections.accounts.refresh(
+        account.id, params={"features": ["balance"]}
+    )
+    assert pending.balance_refresh.status == "pending"
+    _drain(runtime)
+    refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+    assert refreshed.balance_refresh.status == "succeeded"
+    assert refreshed.balance.type == "cash"
+    assert isinstance(refreshed.balance.current["usd"], int)
+    types = [
+        e.type
+        for e in client.v1.events.list(
+            params={"type": "financial_connections.account.refreshed_balance"}
+        ).data
+    ]
+    assert types == ["financial_connections.account.refreshed_balance"]
+
+
+def test_inactive_accounts_institution_turns_inactive_on_the_first_refresh(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    account = create_test_account(
+        client, customer=customer.id, institution="fcinst_inactive_accounts"
+    )
+    client.v1.financial_connections.accounts.refresh(account.id, params={"features": ["balance"]})
+    _drain(runtime)
+    refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+    assert refreshed.status == "inactive"
+    assert refreshed.status_details.inactive.action == "relink_required"
+
+
+@pytest.mark.parametrize("institution", ["fcinst_down_scheduled", "fcinst_down_unscheduled"])
+def test_a_down_bank_never_deactivates_and_the_refresh_is_retried_later(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform, institution: str
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    account = create_test_account(client, customer=customer.id, institution=institution)
+    client.v1.financial_connections.accounts.refresh(account.id, params={"features": ["balance"]})
+    _drain(runtime)
+    refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+    assert refreshed.status == "active"
+    assert refreshed.balance_refresh.status == "pending"
+    with runtime.database.read_only() as session:
+        row = session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.kind == REFRESH,
+                OutboxMessage.payload["account_id"].as_string() == account.id,
+            )
+        ).one()
+        assert row.status == "pending" and row.attempts == 1
+        assert session.get(Institution, institution).health == "degraded"  # type: ignore[union-attr]
+
+
+def test_subscribing_to_transactions_refreshes_them_and_lists_them(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    account = create_test_account(client, customer=customer.id, institution="fcinst_test_non_oauth")
+    subscribed = client.v1.financial_connections.accounts.subscribe(
+        account.id, params={"features": ["transactions"]}
+    )
+    assert subscribed.subscriptions == ["transactions"]
+    _drain(runtime)
+    listed = client.v1.financial_connections.transactions.list(
+        params={"account": account.id, "limit": 100}
+    )
+    assert listed.data, "the sandbox bank has transactions for every cash account"
+    assert all(t.account == account.id for t in listed.data)
+    refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+    assert refreshed.transaction_refresh.status == "succeeded"
+    assert listed.data[0].transaction_refresh == refreshed.transaction_refresh.id
+
+
+def test_ownership_refresh_makes_owners_listable(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    account = create_test_account(client, customer=customer.id, institution="fcinst_test_non_oauth")
+    client.v1.financial_connections.accounts.refresh(account.id, params={"features": ["ownership"]})
+    _drain(runtime)
+    refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+    owners = raw(
+        client,
+        "get",
+        f"/v1/financial_connections/accounts/{account.id}/owners",
+        ownership=refreshed.ownership,
+    )
+    assert len(owners.data) >= 1
+    assert owners.data[0].ownership == refreshed.ownership
+
+
+def test_refreshing_an_inactive_account_is_refused(
+    client: stripe.StripeClient, platform: NewPlatform
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    account = create_test_account(client, customer=customer.id)
+    raw(
+        client,
+        "post",
+        f"/v1/test_helpers/financial_connections/accounts/{account.id}/deactivate",
+        cause="access_expired",
+    )
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.financial_connections.accounts.refresh(
+            account.id, params={"features": ["balance"]}
+        )
+    assert raised.value.code == "financial_connections_account_inactive"

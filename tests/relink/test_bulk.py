@@ -1,0 +1,266 @@
+"""Bulk hosted relink requests: the eligible get one hosted email session each, the
+others are counted by reason, set-based and safe under concurrency."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+from sqlalchemy import func, select
+
+from relink.accounts.filters import AccountFilter, filtered_accounts
+from relink.eligibility.rules import Reason
+from relink.events.service import EventContext
+from relink.kit.crypto import token_digest
+from relink.models import Account, Event, OutboxMessage, Session, SessionStatus
+from relink.relink.bulk import preview_bulk_request, primary_reason, request_relinks
+from relink.sessions.service import RELINK_EMAIL, NewSession, SessionService
+from tests.eligibility.cases import CASES
+from tests.eligibility.conftest import book, frozen_clock
+from tests.eligibility.factories import NOW, Book
+from tests.relink.bulk_factories import (
+    ACTOR,
+    build_cases,
+    bulk_scope,
+    bulk_sessions,
+    by_ids,
+    case_named,
+    eligible_ids,
+    email_outbox_rows,
+    expected_skips,
+    timeline_kinds,
+)
+
+__all__ = ["book", "frozen_clock"]  # fixtures used by this module
+
+
+def _request(book: Book, account_ids: list[str], *, livemode: bool = False, **kwargs: object):  # type: ignore[no-untyped-def]
+    scope = bulk_scope(book, livemode=livemode)
+    with book.runtime.database.unit_of_work() as db:
+        return request_relinks(
+            db,
+            scope,
+            book.runtime,
+            by_ids(scope, account_ids),
+            actor=ACTOR,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+def test_request_relinks_creates_a_session_for_exactly_the_eligible_accounts(book: Book) -> None:
+    built = build_cases(book)
+    result = _request(book, [a.id for a, _ in built])
+    sessions = bulk_sessions(book)
+    assert {s.relink_account_id for s in sessions} == eligible_ids(built, livemode=False)
+    assert result.created == len(sessions)
+
+
+def test_request_relinks_in_live_mode_creates_sessions_for_live_eligible_accounts(
+    book: Book,
+) -> None:
+    built = build_cases(book)
+    result = _request(book, [a.id for a, _ in built], livemode=True)
+    sessions = bulk_sessions(book)
+    assert {s.relink_account_id for s in sessions} == eligible_ids(built, livemode=True)
+    assert result.skipped == expected_skips(built, livemode=True)
+
+
+def test_skipped_counts_group_each_account_by_the_single_account_services_reason(
+    book: Book,
+) -> None:
+    built = build_cases(book)
+    by_service: Counter[str] = Counter()
+    for account, _ in built:
+        if not account.livemode:
+            reason = primary_reason(book.check(account.id).reasons)
+            if reason is not None:
+                by_service[reason.value] += 1
+    result = _request(book, [a.id for a, _ in built])
+    assert result.skipped == dict(by_service)
+    assert result.skipped == expected_skips(built, livemode=False)
+
+
+def test_preview_counts_equal_the_result_counts(book: Book) -> None:
+    built = build_cases(book)
+    scope = bulk_scope(book)
+    selection = by_ids(scope, [a.id for a, _ in built])
+    with book.runtime.database.read_only() as db:
+        preview = preview_bulk_request(db, scope, NOW, selection)
+    result = _request(book, [a.id for a, _ in built])
+    assert (preview.eligible, preview.skipped) == (result.created, result.skipped)
+    assert preview.selected == sum(1 for a, _ in built if not a.livemode)
+
+
+def test_preview_eligible_count_equals_the_eligible_filter(book: Book) -> None:
+    build_cases(book)
+    scope = bulk_scope(book)
+    with book.runtime.database.read_only() as db:
+        everything = filtered_accounts(scope, NOW, AccountFilter())
+        eligible = filtered_accounts(scope, NOW, AccountFilter(eligible=True))
+        preview = preview_bulk_request(db, scope, NOW, everything)
+        filtered = db.scalar(select(func.count()).select_from(eligible.subquery()))
+    assert preview.eligible == filtered
+
+
+def test_preview_counts_only_accounts_of_its_scope(book: Book) -> None:
+    build_cases(book, (CASES[4], CASES[4]))
+    with book.runtime.database.read_only() as db:
+        live = preview_bulk_request(db, bulk_scope(book, livemode=True), NOW, select(Account))
+        test = preview_bulk_request(db, bulk_scope(book), NOW, select(Account))
+    assert (live.selected, live.eligible) == (0, 0)
+    assert (test.selected, test.eligible, test.skipped) == (2, 2, {})
+
+
+def test_bulk_session_has_the_columns_session_service_create_gives(book: Book) -> None:
+    single, bulk = build_cases(book, (CASES[4], CASES[4]))
+    scope = bulk_scope(book)
+    with book.runtime.database.unit_of_work() as db:
+        account = db.get(Account, single[0].id)
+        assert account is not None
+        by_service = SessionService(
+            db, scope, book.runtime, EventContext("2025-10-29.preview")
+        ).create(
+            NewSession(
+                relink_authorization=account.authorization_id,
+                relink_account=account.id,
+                permissions=list(account.permissions),
+                ui_mode="hosted",
+                delivery_method="email",
+                hosted_given=True,
+                created_by=ACTOR,
+            )
+        )
+        by_service_id = by_service.id
+    _request(book, [bulk[0].id])
+    with book.runtime.database.read_only() as db:
+        expected = db.get(Session, by_service_id)
+        (created,) = db.scalars(select(Session).where(Session.relink_account_id == bulk[0].id))
+        assert expected is not None
+
+    def comparable(session: Session) -> dict[str, object]:
+        varying = {"id", "client_secret", "link_token_digest", "relink_account_id"}
+        varying |= {"relink_authorization_id", "customer_id", "created_at", "updated_at"}
+        return {
+            column.key: getattr(session, column.key)
+            for column in Session.__table__.columns
+            if column.key not in varying
+        }
+
+    assert comparable(created) == comparable(expected)
+    assert created.relink_authorization_id == bulk[0].authorization_id
+    assert created.customer_id == bulk[0].customer_id
+    assert created.link_token_digest == token_digest(book.runtime.link_token(created.id))
+    assert created.client_secret.startswith(f"{created.id}_secret_")
+    assert created.created_at == NOW
+
+
+def test_each_created_session_gets_created_and_email_queued_timeline_entries(book: Book) -> None:
+    built = build_cases(book, (CASES[4], CASES[5]))
+    _request(book, [a.id for a, _ in built])
+    sessions = bulk_sessions(book)
+    assert len(sessions) == 2
+    assert [timeline_kinds(book, s.id) for s in sessions] == [["created", "email_queued"]] * 2
+
+
+def test_each_created_session_gets_one_relink_email_outbox_row(book: Book) -> None:
+    built = build_cases(book, (CASES[4], CASES[5]))
+    _request(book, [a.id for a, _ in built])
+    sessions = bulk_sessions(book)
+    rows = email_outbox_rows(book, [s.id for s in sessions])
+    assert sorted((r.kind, r.payload["session_id"]) for r in rows) == sorted(
+        (RELINK_EMAIL, s.id) for s in sessions
+    )
+
+
+def test_pending_hosted_session_of_an_eligible_account_is_superseded(book: Book) -> None:
+    ((account, _),) = build_cases(
+        book,
+        (case_named("pending_request_created_exactly_48_hours_ago"),),
+    )
+    with book.runtime.database.read_only() as db:
+        (old,) = db.scalars(select(Session).where(Session.relink_account_id == account.id))
+    result = _request(book, [account.id])
+    with book.runtime.database.read_only() as db:
+        previous = db.get(Session, old.id)
+        assert previous is not None
+        events = list(db.scalars(select(Event).where(Event.object_id == old.id)))
+    assert result.created == 1
+    assert (previous.status, previous.cancelled_reason) == (SessionStatus.cancelled, "other")
+    assert timeline_kinds(book, old.id)[-1] == "cancelled"
+    assert [e.type for e in events] == ["financial_connections.session.updated"]
+
+
+def test_second_request_skips_accounts_the_first_one_just_requested(book: Book) -> None:
+    built = build_cases(book, (CASES[4], CASES[5]))
+    ids = [a.id for a, _ in built]
+    _request(book, ids)
+    again = _request(book, ids)
+    assert (again.created, again.skipped) == (0, {Reason.recent_request.value: 2})
+    assert len(bulk_sessions(book)) == 2
+
+
+def test_batches_report_progress_after_each_one(book: Book) -> None:
+    built = build_cases(book, (CASES[4],) * 5)
+    seen: list[tuple[int, int]] = []
+    result = _request(
+        book,
+        [a.id for a, _ in built],
+        batch_size=2,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+    assert result.created == 5
+
+
+def test_accounts_of_another_scope_in_the_selection_are_ignored(book: Book) -> None:
+    built = build_cases(book, (CASES[4],))
+    scope = bulk_scope(book, livemode=True)
+    with book.runtime.database.unit_of_work() as db:
+        result = request_relinks(db, scope, book.runtime, select(Account), actor=ACTOR)
+    assert (result.created, result.skipped) == (0, {})
+    assert bulk_sessions(book) == []
+    assert built
+
+
+def test_concurrent_bulk_requests_create_one_session_per_account(book: Book) -> None:
+    built = build_cases(book, (CASES[4],) * 4)
+    ids = [a.id for a, _ in built]
+    scope = bulk_scope(book)
+    first_wrote = threading.Event()
+    results = {}
+
+    def first() -> None:
+        with book.runtime.database.unit_of_work() as db:
+            results["first"] = request_relinks(
+                db, scope, book.runtime, by_ids(scope, ids), actor=ACTOR
+            )
+            first_wrote.set()
+            # Hold the transaction open so the second request runs against it.
+            threading.Event().wait(0.5)
+
+    def second() -> None:
+        first_wrote.wait(10)
+        with book.runtime.database.unit_of_work() as db:
+            results["second"] = request_relinks(
+                db, scope, book.runtime, by_ids(scope, ids[1:]), actor=ACTOR
+            )
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    sessions = bulk_sessions(book)
+    assert sorted(s.relink_account_id for s in sessions) == sorted(ids)
+    assert results["first"].created + results["second"].created == 4
+    assert results["second"].skipped == {Reason.recent_request.value: 3}
+    with book.runtime.database.read_only() as db:
+        emails = db.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.kind == RELINK_EMAIL,
+                OutboxMessage.platform_id == scope.platform_id,
+            )
+        )
+    assert emails == 4

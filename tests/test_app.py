@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+from relink.app import create_app
+from relink.config import Settings
+from relink.runtime import Runtime
+from tests.conftest import RunningServer, free_port, start_server
+
+
+@contextmanager
+def server_without_database(settings: Settings) -> Iterator[str]:
+    """A Relink server whose database is PostgreSQL on a port nothing listens on."""
+    unreachable = f"postgresql+psycopg://relink@127.0.0.1:{free_port()}/relink?connect_timeout=2"
+    runtime = Runtime.from_settings(settings.model_copy(update={"database_url": unreachable}))
+    server, thread, url = start_server(create_app(runtime=runtime))
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        runtime.database.engine.dispose()
+
+
+def test_healthz_answers_ok_when_the_database_answers(server: RunningServer) -> None:
+    response = httpx.get(f"{server.url}/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_healthz_answers_503_when_the_database_is_unreachable(settings: Settings) -> None:
+    with server_without_database(settings) as url:
+        response = httpx.get(f"{url}/healthz", timeout=30)
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable"}
+    assert response.headers["Request-Id"].startswith("req_")
+
+
+def test_api_answers_500_api_error_envelope_when_the_database_is_unreachable(
+    settings: Settings,
+) -> None:
+    with server_without_database(settings) as url:
+        response = httpx.get(
+            f"{url}/v1/customers", headers={"Authorization": "Bearer sk_test_x"}, timeout=30
+        )
+    assert response.status_code == 500
+    error = response.json()["error"]
+    assert error["type"] == "api_error"
+    assert response.headers["Request-Id"] in error["message"]

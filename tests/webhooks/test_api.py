@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import stripe
+
+from relink.platforms.service import NewPlatform
+from relink.runtime import Runtime
+from tests.conftest import RunningServer, make_platform, stripe_client
+
+ALL_TYPES_EXAMPLE = "financial_connections.account.created"
+# A public address as a literal, so saving it needs no DNS and makes no traffic.
+PUBLIC_URL = "https://93.184.216.34/hooks"
+
+
+@pytest.fixture(scope="module")
+def url_checker(runtime: Runtime) -> NewPlatform:
+    """One platform for the URL guard's many cases: they assert on single answers only."""
+    with runtime.database.unit_of_work() as session:
+        return make_platform(session)
+
+
+@pytest.fixture(scope="module")
+def test_checker(server: RunningServer, url_checker: NewPlatform) -> stripe.StripeClient:
+    return stripe_client(server, url_checker.test_secret_key)
+
+
+@pytest.fixture(scope="module")
+def live_checker(server: RunningServer, url_checker: NewPlatform) -> stripe.StripeClient:
+    return stripe_client(server, url_checker.live_secret_key)
+
+
+def _create(client: stripe.StripeClient, **params: Any) -> stripe.WebhookEndpoint:
+    params.setdefault("url", "https://93.184.216.34/hooks")
+    params.setdefault("enabled_events", [ALL_TYPES_EXAMPLE])
+    return client.v1.webhook_endpoints.create(params=params)  # type: ignore[arg-type]
+
+
+def _refused(client: stripe.StripeClient, **params: Any) -> stripe.InvalidRequestError:
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        _create(client, **params)
+    return raised.value
+
+
+def test_create_returns_the_endpoint_with_a_whsec_secret(client: stripe.StripeClient) -> None:
+    endpoint = _create(client, description="Ledger sync", api_version="2025-03-31.basil")
+    assert endpoint.id.startswith("we_")
+    assert endpoint.object == "webhook_endpoint"
+    assert endpoint.url == PUBLIC_URL
+    assert endpoint.enabled_events == [ALL_TYPES_EXAMPLE]
+    assert endpoint.description == "Ledger sync"
+    assert endpoint.api_version == "2025-03-31.basil"
+    assert endpoint.status == "enabled"
+    assert endpoint.livemode is False
+    assert endpoint.secret is not None and endpoint.secret.startswith("whsec_")
+
+
+def test_retrieve_does_not_return_the_secret(client: stripe.StripeClient) -> None:
+    created = _create(client)
+    retrieved = client.v1.webhook_endpoints.retrieve(created.id)
+    assert retrieved.id == created.id
+    assert "secret" not in retrieved.to_dict()
+
+
+def test_list_returns_endpoints_without_secrets(client: stripe.StripeClient) -> None:
+    first = _create(client)
+    second = _create(client, enabled_events=["*"])
+    listed = client.v1.webhook_endpoints.list()
+    assert [e.id for e in listed.data] == [second.id, first.id]
+    assert all("secret" not in e.to_dict() for e in listed.data)
+
+
+def test_update_changes_the_endpoint_without_returning_the_secret(
+    client: stripe.StripeClient,
+) -> None:
+    created = _create(client)
+    updated = client.v1.webhook_endpoints.update(
+        created.id,
+        params={
+            "url": "https://93.184.216.35/other",
+            "enabled_events": ["*"],
+            "description": "changed",
+            "disabled": True,
+        },
+    )
+    assert updated.url == "https://93.184.216.35/other"
+    assert updated.enabled_events == ["*"]
+    assert updated.description == "changed"
+    assert updated.status == "disabled"
+    assert "secret" not in updated.to_dict()
+    assert client.v1.webhook_endpoints.retrieve(created.id).status == "disabled"
+
+
+def test_delete_answers_deleted(client: stripe.StripeClient) -> None:
+    created = _create(client)
+    deleted = client.v1.webhook_endpoints.delete(created.id)
+    assert deleted.id == created.id
+    assert deleted.deleted is True
+
+
+def test_a_deleted_endpoint_is_resource_missing(client: stripe.StripeClient) -> None:
+    created = _create(client)
+    client.v1.webhook_endpoints.delete(created.id)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.webhook_endpoints.retrieve(created.id)
+    assert raised.value.http_status == 404
+    assert raised.value.code == "resource_missing"
+    assert raised.value.user_message == f"No such webhook_endpoint: '{created.id}'"
+
+
+def test_a_deleted_endpoint_leaves_the_list_and_cannot_be_updated(
+    client: stripe.StripeClient,
+) -> None:
+    created = _create(client)
+    client.v1.webhook_endpoints.delete(created.id)
+    assert client.v1.webhook_endpoints.list().data == []
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.webhook_endpoints.update(created.id, params={"description": "back"})
+    assert raised.value.http_status == 404
+
+
+def test_enabled_events_accepts_the_wildcard(client: stripe.StripeClient) -> None:
+    assert _create(client, enabled_events=["*"]).enabled_events == ["*"]
+
+
+def test_enabled_events_refuses_an_unknown_event_type(client: stripe.StripeClient) -> None:
+    error = _refused(client, enabled_events=[ALL_TYPES_EXAMPLE, "charge.succeeded"])
+    assert error.http_status == 400
+    assert error.param == "enabled_events[1]"
+    assert client.v1.webhook_endpoints.list().data == []
+
+
+def test_enabled_events_is_required(client: stripe.StripeClient) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.webhook_endpoints.create(params={"url": PUBLIC_URL})  # type: ignore[typeddict-item]
+    assert raised.value.code == "parameter_missing"
+    assert raised.value.param == "enabled_events"
+
+
+def test_live_mode_requires_https(live_client: stripe.StripeClient) -> None:
+    error = _refused(live_client, url="http://93.184.216.34/hooks")
+    assert error.http_status == 400
+    assert error.code == "url_invalid"
+    assert error.param == "url"
+
+
+def test_live_mode_accepts_a_public_https_url(live_client: stripe.StripeClient) -> None:
+    endpoint = _create(live_client)
+    assert endpoint.livemode is True
+    assert endpoint.url == PUBLIC_URL
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.1/hooks",
+        "http://169.254.169.254/latest/meta-data",
+        "http://192.168.1.1/hooks",
+        "http://172.16.0.1/hooks",
+        "http://100.100.100.200/latest/meta-data",  # shared address space (cloud metadata)
+        "http://0.0.0.0/hooks",
+        "http://[::ffff:10.0.0.1]/hooks",
+        "http://[fd00::1]/hooks",
+        "http://167772161/hooks",  # 10.0.0.1 written as one integer
+    ],
+)
+def test_a_url_resolving_to_a_private_address_is_refused(
+    test_checker: stripe.StripeClient, url: str
+) -> None:
+    error = _refused(test_checker, url=url)
+    assert error.http_status == 400
+    assert error.code == "url_invalid"
+    assert error.param == "url"
+
+
+def test_updating_to_a_private_address_is_refused_and_changes_nothing(
+    client: stripe.StripeClient,
+) -> None:
+    created = _create(client)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.webhook_endpoints.update(created.id, params={"url": "http://10.0.0.1/"})
+    assert raised.value.code == "url_invalid"
+    assert client.v1.webhook_endpoints.retrieve(created.id).url == PUBLIC_URL
+
+
+@pytest.mark.parametrize(
+    "url", ["http://localhost:8000/hooks", "http://127.0.0.1:8000/hooks", "http://[::1]/hooks"]
+)
+def test_test_mode_allows_localhost(test_checker: stripe.StripeClient, url: str) -> None:
+    assert _create(test_checker, url=url).url == url
+
+
+@pytest.mark.parametrize("url", ["https://localhost/hooks", "https://127.0.0.1/hooks"])
+def test_live_mode_refuses_localhost(live_checker: stripe.StripeClient, url: str) -> None:
+    error = _refused(live_checker, url=url)
+    assert error.code == "url_invalid"
+    assert error.param == "url"
+
+
+def test_a_url_with_credentials_is_refused(client: stripe.StripeClient) -> None:
+    error = _refused(client, url="https://user:pass@93.184.216.34/hooks")
+    assert error.code == "url_invalid"
+
+
+def test_test_and_live_endpoints_do_not_mix(
+    client: stripe.StripeClient, live_client: stripe.StripeClient
+) -> None:
+    live = _create(live_client)
+    assert client.v1.webhook_endpoints.list().data == []
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.webhook_endpoints.retrieve(live.id)
+    assert raised.value.http_status == 404
