@@ -21,7 +21,7 @@ from relink.accounts.repository import AccountRepository
 from relink.authorizations.repository import AuthorizationRepository
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.customers.repository import CustomerRepository
-from relink.eligibility.rules import MESSAGES, Reason
+from relink.eligibility.rules import MESSAGES, RECENT_REQUEST, Reason
 from relink.eligibility.service import Eligibility, eligible_for_hosted_relink
 from relink.events.service import EventContext, emit
 from relink.kit import ids
@@ -31,6 +31,7 @@ from relink.models import (
     Account,
     Authorization,
     ConnectionStatus,
+    Platform,
     Session,
     SessionStatus,
     TimelineKind,
@@ -62,6 +63,23 @@ class RelinkNotEligible(ApiError):
 
 class UrlInvalid(ApiError):
     code = "url_invalid"
+
+
+class HostedRelinkDisabled(ApiError):
+    code = "hosted_relink_disabled"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Hosted relink is turned off for this platform, so Relink sends no relink "
+            "emails. An owner or admin can turn it on in the dashboard under Settings.",
+            param="hosted[delivery_method]",
+        )
+
+
+def hosted_relink_enabled(db: DbSession, platform_id: str) -> bool:
+    """The platform's switch (dashboard Settings) for hosted relink emails."""
+    platform = db.get(Platform, platform_id)
+    return platform is not None and platform.hosted_relink_enabled
 
 
 @dataclass
@@ -125,6 +143,10 @@ class SessionService:
             if url is not None:
                 check_return_url(url, livemode=self.scope.livemode, param=param)
         holder_type, customer, connected = self._holder(request, authorization)
+        if request.delivery_method == "email" and not hosted_relink_enabled(
+            self.db, self.scope.platform_id
+        ):
+            raise HostedRelinkDisabled()
         if request.delivery_method is not None:
             assert authorization is not None
             self._check_relink_allowed(request, authorization, target, now)
@@ -154,7 +176,7 @@ class SessionService:
         if session.ui_mode == "hosted":
             session.link_token_digest = token_digest(self.runtime.link_token(session.id))
         if target is not None and session.ui_mode == "hosted":
-            self._supersede_pending(target.id, now)
+            self._supersede_pending(target.id, now, emailing=session.delivery_method == "email")
         self.sessions.add(session)
         try:
             with self.db.begin_nested():
@@ -305,10 +327,24 @@ class SessionService:
 
     # -- state changes -------------------------------------------------------------------
 
-    def _supersede_pending(self, account_id: str, now: dt.datetime) -> None:
+    def _supersede_pending(self, account_id: str, now: dt.datetime, *, emailing: bool) -> None:
+        # Locked and read fresh: a request that committed since the eligibility check
+        # (PostgreSQL reads committed rows here) is seen, so the 48-hour rule holds under
+        # concurrency; one still in flight collides on the unique index instead.
         for old in self.db.scalars(
             self.sessions.pending_hosted_for_account(account_id).with_for_update()
         ):
+            if (
+                emailing
+                and old.delivery_method == "email"
+                and old.created_at > now - RECENT_REQUEST
+            ):
+                raise RelinkNotEligible(
+                    Eligibility(
+                        account_id, [Reason.recent_request], old.created_at + RECENT_REQUEST
+                    ),
+                    param="relink_options[account]",
+                )
             self.finish(
                 old,
                 SessionStatus.cancelled,

@@ -1,0 +1,326 @@
+"""POST/GET /v1/financial_connections/sessions: relink sessions, hosted delivery, validation."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import stripe
+from sqlalchemy import func, select
+
+from relink.models import OutboxMessage
+from relink.platforms.service import NewPlatform
+from relink.runtime import Runtime
+from relink.sessions.service import RELINK_EMAIL
+from tests.factories import create_customer, create_test_account, deactivate, raw
+from tests.schema import assert_valid
+
+
+def _broken_account(
+    client: stripe.StripeClient, platform: NewPlatform, **params: Any
+) -> stripe.StripeObject:
+    customer = create_customer(client, email=platform.owner.email)
+    account = create_test_account(client, customer=customer.id, **params)
+    deactivate(client, account.id, "access_expired")
+    return account
+
+
+def _create(client: stripe.StripeClient, **params: Any) -> stripe.StripeObject:
+    params.setdefault("permissions", ["payment_method"])
+    return client.v1.financial_connections.sessions.create(params=params)  # type: ignore[arg-type]
+
+
+def _relink(account: stripe.StripeObject, delivery: str = "email", **extra: Any) -> dict[str, Any]:
+    return {
+        "relink_options": {"authorization": account.authorization, "account": account.id},
+        "ui_mode": "hosted",
+        "hosted": {"delivery_method": delivery},
+        **extra,
+    }
+
+
+def test_hosted_email_relink_session_is_pending_with_a_url_and_validates(
+    client: stripe.StripeClient, platform: NewPlatform
+) -> None:
+    account = _broken_account(client, platform)
+    session = _create(client, **_relink(account))
+    assert session.status == "pending"
+    assert "/relink/" in session.url
+    assert session.relink_options.account == account.id
+    assert session.relink_result.failure_reason is None
+    assert session.account_holder.customer == account.account_holder.customer
+    assert_valid(session.to_dict(), "financial_connections.session")
+
+
+def test_the_url_reveals_no_ids_or_emails(
+    client: stripe.StripeClient, platform: NewPlatform
+) -> None:
+    account = _broken_account(client, platform)
+    session = _create(client, **_relink(account))
+    token = session.url.rsplit("/", 1)[1]
+    assert len(token) >= 43
+    for secret in (
+        account.id,
+        session.id,
+        platform.platform.id,
+        platform.owner.email,
+        account.authorization,
+    ):
+        assert secret not in session.url
+
+
+def test_account_holder_is_taken_from_the_authorization_when_omitted(
+    client: stripe.StripeClient, platform: NewPlatform
+) -> None:
+    account = _broken_account(client, platform)
+    session = _create(client, **_relink(account, "url"))
+    assert session.account_holder.type == "customer"
+
+
+def test_an_email_session_for_an_ineligible_account_is_refused_with_reasons(
+    client: stripe.StripeClient, platform: NewPlatform
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    healthy = create_test_account(client, customer=customer.id)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        _create(client, **_relink(healthy))
+    assert raised.value.code == "relink_not_eligible"
+    assert raised.value.param == "relink_options[account]"
+    assert [r["code"] for r in raised.value.json_body["error"]["reasons"]] == ["not_broken"]
+
+
+def test_test_mode_refuses_emailing_an_address_that_is_not_a_confirmed_team_member(
+    client: stripe.StripeClient,
+) -> None:
+    customer = create_customer(client, email="real.customer@example.com")
+    account = create_test_account(client, customer=customer.id)
+    deactivate(client, account.id, "access_expired")
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        _create(client, **_relink(account))
+    assert [r["code"] for r in raised.value.json_body["error"]["reasons"]] == [
+        "unconfirmed_test_email"
+    ]
+
+
+def test_a_url_session_skips_the_email_rules_and_sends_no_email(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    customer = create_customer(client)  # no email at all
+    account = create_test_account(client, customer=customer.id)
+    deactivate(client, account.id, "access_expired")
+    session = _create(client, **_relink(account, "url"))
+    assert session.url is not None
+    with runtime.database.read_only() as db:
+        emails = db.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.kind == RELINK_EMAIL,
+                OutboxMessage.platform_id == platform.platform.id,
+            )
+        )
+    assert emails == 0
+
+
+def test_a_url_session_for_a_healthy_account_asking_nothing_new_is_refused(
+    client: stripe.StripeClient, platform: NewPlatform
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    healthy = create_test_account(client, customer=customer.id)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        _create(client, **_relink(healthy, "url"))
+    assert raised.value.code == "relink_not_eligible"
+
+
+def test_a_url_session_may_ask_a_healthy_account_for_more_permissions(
+    client: stripe.StripeClient, platform: NewPlatform
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    healthy = create_test_account(client, customer=customer.id, permissions=["payment_method"])
+    session = _create(
+        client, permissions=["payment_method", "transactions"], **_relink(healthy, "url")
+    )
+    assert session.status == "pending"
+
+
+def test_a_new_hosted_session_supersedes_the_pending_one(
+    client: stripe.StripeClient, platform: NewPlatform
+) -> None:
+    account = _broken_account(client, platform)
+    first = _create(client, **_relink(account, "url"))
+    second = _create(client, **_relink(account, "url"))
+    old = client.v1.financial_connections.sessions.retrieve(first.id)
+    assert old.status == "cancelled"
+    assert old.status_details.cancelled.reason == "other"
+    assert old.url is None
+    assert client.v1.financial_connections.sessions.retrieve(second.id).status == "pending"
+
+
+def test_a_second_email_request_within_48_hours_is_refused_as_recent(
+    client: stripe.StripeClient, platform: NewPlatform
+) -> None:
+    account = _broken_account(client, platform)
+    _create(client, **_relink(account))
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        _create(client, **_relink(account))
+    assert [r["code"] for r in raised.value.json_body["error"]["reasons"]] == ["recent_request"]
+
+
+def test_two_concurrent_email_requests_make_one_session_and_one_email(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    account = _broken_account(client, platform)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def request() -> None:
+        barrier.wait()
+        try:
+            _create(client, **_relink(account))
+            outcomes.append("created")
+        except stripe.InvalidRequestError as error:
+            outcomes.append(str(error.code))
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["created"] + ["relink_not_eligible"] * 3
+    sessions = raw(
+        client, "get", "/v1/financial_connections/sessions", relink_options={"account": account.id}
+    )
+    assert len(sessions.data) == 1
+    with runtime.database.read_only() as db:
+        emails = db.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.kind == RELINK_EMAIL,
+                OutboxMessage.platform_id == platform.platform.id,
+            )
+        )
+    assert emails == 1
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"ui_mode": "hosted"}, "hosted"),
+        ({"hosted": {"delivery_method": "url"}}, "hosted[delivery_method]"),
+        ({"ui_mode": "hosted", "hosted": {"delivery_method": "bogus"}}, "hosted[delivery_method]"),
+        ({"relink_options": {"authorization": "fcauth_missing"}}, "relink_options[authorization]"),
+    ],
+)
+def test_invalid_combinations_are_refused_naming_the_param(
+    client: stripe.StripeClient, platform: NewPlatform, params: dict[str, Any], param: str
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        _create(client, account_holder={"type": "customer", "customer": customer.id}, **params)
+    assert raised.value.param == param
+
+
+def test_delivery_method_needs_relink_options(
+    client: stripe.StripeClient, platform: NewPlatform
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        _create(
+            client,
+            account_holder={"type": "customer", "customer": customer.id},
+            ui_mode="hosted",
+            hosted={"delivery_method": "email"},
+        )
+    assert raised.value.param == "hosted[delivery_method]"
+
+
+def test_relink_account_must_belong_to_the_authorization(
+    client: stripe.StripeClient, platform: NewPlatform
+) -> None:
+    one = _broken_account(client, platform)
+    other = _broken_account(client, platform)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        _create(
+            client,
+            relink_options={"authorization": one.authorization, "account": other.id},
+            ui_mode="hosted",
+            hosted={"delivery_method": "url"},
+        )
+    assert raised.value.param == "relink_options[account]"
+
+
+def test_account_holder_must_match_the_authorization(
+    client: stripe.StripeClient, platform: NewPlatform
+) -> None:
+    account = _broken_account(client, platform)
+    stranger = create_customer(client, email=platform.owner.email)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        _create(
+            client,
+            account_holder={"type": "customer", "customer": stranger.id},
+            **_relink(account, "url"),
+        )
+    assert raised.value.param == "account_holder"
+
+
+def test_a_disconnected_authorization_cannot_be_relinked(
+    client: stripe.StripeClient, platform: NewPlatform
+) -> None:
+    account = _broken_account(client, platform)
+    client.v1.financial_connections.accounts.disconnect(account.id)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        _create(client, **_relink(account, "url"))
+    assert raised.value.param == "relink_options[authorization]"
+
+
+@pytest.mark.parametrize(
+    ("url", "live", "ok"),
+    [
+        ("https://example.com/back", True, True),
+        ("http://example.com/back", True, False),
+        ("http://localhost:3000/back", True, False),
+        ("http://localhost:3000/back", False, True),
+        ("http://127.0.0.1/back", False, True),
+        ("http://10.0.0.1/back", False, False),
+        ("javascript:alert(1)", False, False),
+        ("//evil.example/x", False, False),
+    ],
+)
+def test_return_url_rules(
+    client: stripe.StripeClient, live_client: stripe.StripeClient, url: str, live: bool, ok: bool
+) -> None:
+    sdk = live_client if live else client
+    customer = create_customer(sdk, email="someone@example.com")
+    params = {
+        "account_holder": {"type": "customer", "customer": customer.id},
+        "return_url": url,
+    }
+    if ok:
+        assert _create(sdk, **params).return_url == url
+    else:
+        with pytest.raises(stripe.InvalidRequestError) as raised:
+            _create(sdk, **params)
+        assert raised.value.code == "url_invalid"
+        assert raised.value.param == "return_url"
+
+
+def test_sessions_list_filters_by_relink_account_and_status(
+    client: stripe.StripeClient, platform: NewPlatform
+) -> None:
+    account = _broken_account(client, platform)
+    first = _create(client, **_relink(account, "url"))
+    second = _create(client, **_relink(account, "url"))
+    pending = raw(
+        client,
+        "get",
+        "/v1/financial_connections/sessions",
+        relink_options={"account": account.id},
+        status="pending",
+    )
+    assert [s.id for s in pending.data] == [second.id]
+    everything = raw(
+        client, "get", "/v1/financial_connections/sessions", relink_options={"account": account.id}
+    )
+    assert [s.id for s in everything.data] == [second.id, first.id]

@@ -1,0 +1,55 @@
+"""SessionService.create: the platform's hosted relink switch (dashboard Settings)."""
+
+from __future__ import annotations
+
+import pytest
+import stripe
+
+from relink.models import Platform
+from relink.platforms.service import NewPlatform
+from relink.runtime import Runtime
+from tests.factories import raw
+from tests.relink.factories import broken_account
+
+SESSIONS = "/v1/financial_connections/sessions"
+
+
+def turn_hosted_relink_off(runtime: Runtime, platform: NewPlatform) -> None:
+    with runtime.database.unit_of_work() as db:
+        found = db.get(Platform, platform.platform.id)
+        assert found is not None
+        found.hosted_relink_enabled = False
+
+
+def _hosted_session(
+    client: stripe.StripeClient, account: stripe.StripeObject, delivery_method: str
+) -> stripe.StripeObject:
+    return raw(
+        client,
+        "post",
+        SESSIONS,
+        relink_options={"authorization": account["authorization"], "account": account.id},
+        permissions=["payment_method"],
+        ui_mode="hosted",
+        hosted={"delivery_method": delivery_method},
+    )
+
+
+def test_hosted_email_sessions_are_refused_while_hosted_relink_is_off(
+    runtime: Runtime, platform: NewPlatform, client: stripe.StripeClient
+) -> None:
+    _, account = broken_account(client, platform.owner.email)
+    turn_hosted_relink_off(runtime, platform)
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        _hosted_session(client, account, "email")
+    assert refused.value.http_status == 400
+    assert refused.value.code == "hosted_relink_disabled"
+    assert refused.value.param == "hosted[delivery_method]"
+
+
+def test_hosted_url_sessions_are_still_allowed_while_hosted_relink_is_off(
+    runtime: Runtime, platform: NewPlatform, client: stripe.StripeClient
+) -> None:
+    _, account = broken_account(client, platform.owner.email)
+    turn_hosted_relink_off(runtime, platform)
+    assert _hosted_session(client, account, "url")["status"] == "pending"
