@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import structlog
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relink.api.openapi import openapi_document
@@ -24,6 +27,9 @@ from relink.dashboard import install_dashboard
 from relink.hosted import install_hosted
 from relink.kit.errors import ResourceMissing
 from relink.kit.logs import configure_logging
+from relink.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from relink.kit.metrics import render as render_metrics
+from relink.outbox.stats import outbox_stats
 from relink.runtime import Runtime
 from relink.web.security import SecurityHeadersMiddleware
 
@@ -42,15 +48,34 @@ class RequestIdMiddleware:
             return
         request_id = "req_" + secrets.token_urlsafe(12)
         scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"request-id", request_id.encode()))
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or _route_family(scope.get("path", ""))
+            elapsed = time.perf_counter() - started
+            HTTP_REQUESTS.labels(scope["method"], template, str(status)).inc()
+            HTTP_LATENCY.labels(scope["method"], template).observe(elapsed)
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _route_family(path: str) -> str:
+    """A low-cardinality label for paths no route matched (or mounted apps)."""
+    first = path.strip("/").split("/", 1)[0]
+    return f"/{first}/…" if first else "/"
 
 
 class OwnRouterScope:
@@ -107,6 +132,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         except Exception:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(
+            render_metrics(lambda: outbox_stats(runtime)), media_type=CONTENT_TYPE_LATEST
+        )
+
+    if runtime.settings.bench_hello:
+        # RELINK_BENCH_HELLO=1 (bench/ only): the bare minimum this server does for a
+        # request, the floor the API benchmarks compare against. Off by default.
+        @app.get("/bench/hello", include_in_schema=False)
+        async def bench_hello() -> Response:
+            return PlainTextResponse("hello")
 
     @app.get("/v1/openapi.json", include_in_schema=False)
     def openapi() -> Response:

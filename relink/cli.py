@@ -14,6 +14,7 @@ from relink.config import Settings
 from relink.models import Role
 from relink.platforms.service import PlatformError, create_platform, create_user
 from relink.production import check_production_settings
+from relink.relink.commands import relink_app
 from relink.runtime import Runtime
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ platforms_app = typer.Typer(help="Manage platforms.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage team users.", no_args_is_help=True)
 app.add_typer(platforms_app, name="platforms")
 app.add_typer(users_app, name="users")
+app.add_typer(relink_app, name="relink")
 
 # Soft wrap: long lines (keys, curl commands, error messages) stay one line when piped.
 console = Console(soft_wrap=True)
@@ -41,11 +43,11 @@ def _runtime() -> Runtime:
 @app.command()
 def migrate() -> None:
     """Apply database migrations to RELINK_DATABASE_URL and register institutions."""
-    from relink.institutions.service import register_institutions
-    from relink.migrate import upgrade
-
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import OperationalError
+
+    from relink.institutions.service import register_institutions
+    from relink.migrate import upgrade
 
     settings = Settings()
     try:
@@ -196,13 +198,22 @@ def users_create(
 @app.command()
 def demo(
     public_url: Annotated[str | None, typer.Option(help="Base URL to print.")] = None,
+    accounts: Annotated[
+        int | None,
+        typer.Option(help="Grow the sandbox book to this many accounts (load tests)."),
+    ] = None,
 ) -> None:
-    """Create the demo platform once and print its login and test key."""
+    """Create the demo platform and its sandbox book once; print the login and test key."""
     from relink.demo import ensure_demo_platform
+    from relink.relink.commands import seed_demo_book
 
     settings = Settings()
     runtime = Runtime.from_settings(settings)
     credentials = ensure_demo_platform(runtime)
+    try:
+        seed_demo_book(runtime, credentials["platform"], accounts)
+    except (RuntimeError, ValueError) as error:
+        raise fail(str(error)) from None
     base = public_url or settings.public_url
     console.print(f"\n[bold]Relink is starting at {base}[/bold]\n", highlight=False)
     console.print(f"  Platform:  {credentials['platform']}", highlight=False)

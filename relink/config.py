@@ -53,6 +53,9 @@ class Settings(BaseSettings):
 
     default_api_version: str = Field(default="2025-10-29.preview")
 
+    # Benchmarks only (bench/): serve GET /bench/hello, the floor of a request in this server.
+    bench_hello: bool = False
+
     @cached_property
     def resolved_secret_key(self) -> str:
         """The configured secret, or one generated once into ``var/secret.key`` in development."""

@@ -9,11 +9,22 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
+# A source checkout keeps migrations at the top level; a built wheel ships them inside
+# the package (see [tool.hatch.build.targets.wheel.force-include] in pyproject.toml).
+MIGRATIONS = next(
+    (
+        path
+        for path in (ROOT / "migrations", Path(__file__).resolve().parent / "_migrations")
+        if path.is_dir()
+    ),
+    ROOT / "migrations",
+)
 
 
 def alembic_config(database_url: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
 

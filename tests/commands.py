@@ -63,7 +63,8 @@ def relink_in(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Relink:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(tmp_path_factory.getbasetemp() / "pycache")
     env.update(
-        RELINK_DATABASE_URL=f"sqlite:///{home / 'relink.db'}",
+        # Like the default ``./var/relink.db``: the directory does not exist yet.
+        RELINK_DATABASE_URL=f"sqlite:///{home / 'var' / 'relink.db'}",
         RELINK_SECRET_KEY=SECRET_KEY,
         RELINK_VAR_DIR=str(home / "var"),
         COLUMNS="80",

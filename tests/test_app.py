@@ -50,3 +50,12 @@ def test_api_answers_500_api_error_envelope_when_the_database_is_unreachable(
     error = response.json()["error"]
     assert error["type"] == "api_error"
     assert response.headers["Request-Id"] in error["message"]
+
+
+def test_metrics_report_requests_and_the_outbox_in_prometheus_format(server: RunningServer) -> None:
+    httpx.get(server.url + "/healthz")
+    response = httpx.get(server.url + "/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'relink_http_requests_total{method="GET",route="/healthz",status="200"}' in response.text
+    assert "# TYPE relink_outbox_depth gauge" in response.text

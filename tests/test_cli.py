@@ -102,6 +102,19 @@ def test_migrate_registers_the_sandbox_institutions(cli: Relink) -> None:
     assert ids == {spec.institution_id for spec in SANDBOX_CATALOG}
 
 
+def test_migrate_creates_the_missing_database_directory(cli: Relink) -> None:
+    assert (cli.var_dir / "relink.db").is_file()
+
+
+def test_migrate_of_an_unreachable_database_fails_with_one_line(cli: Relink) -> None:
+    env = {**cli.env, "RELINK_DATABASE_URL": "postgresql+psycopg://relink:pw@127.0.0.1:1/relink"}
+    result = subprocess.run(
+        cli.command("migrate"), env=env, cwd=cli.home, capture_output=True, text=True, timeout=180
+    )
+    assert_one_line_error(result)
+    assert "cannot migrate postgresql+psycopg://relink:***@127.0.0.1:1/relink" in result.stderr
+
+
 def test_migrate_again_is_a_no_op(cli: Relink) -> None:
     result = cli.run("migrate")
     assert result.returncode == 0, result.stderr

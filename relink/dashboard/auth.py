@@ -197,8 +197,10 @@ def switch_mode(db: Session, signed_in: SignedIn, livemode: bool) -> None:
 # -- email confirmation -------------------------------------------------------------------
 
 
-def create_confirmation(db: Session, user: User) -> str:
-    """A new confirmation link token for ``user`` (returned once; only its digest is kept)."""
+def create_confirmation(db: Session, user: User, *, invitation: bool = False) -> str:
+    """A new confirmation link token for ``user`` (returned once; only its digest is kept).
+
+    An ``invitation`` link also asks the user to choose their first password."""
     now = clock.now()
     token = random_token()
     db.add(
@@ -206,6 +208,7 @@ def create_confirmation(db: Session, user: User) -> str:
             id=ids.new("econf"),
             user_id=user.id,
             token_digest=token_digest(token),
+            invitation=invitation,
             created_at=now,
             expires_at=now + CONFIRMATION_LIFETIME,
         )

@@ -17,21 +17,31 @@ from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.customers.repository import CustomerRepository
 from relink.eligibility.rules import MESSAGES
 from relink.eligibility.service import Eligibility, eligible_for_hosted_relink
-from relink.events.repository import EventRepository
+from relink.email.repository import MailboxRepository
+from relink.events.repository import (
+    EventRepository,
+    WebhookAttemptRepository,
+    WebhookEndpointRepository,
+)
 from relink.institutions.repository import InstitutionRepository
 from relink.kit.pagination import Cursor, Page, paginate
 from relink.models import (
     Account,
     AccountNumber,
+    ApiKey,
     Authorization,
     ConnectedAccount,
     Customer,
     Event,
     Institution,
+    MailboxMessage,
     SessionTimelineEntry,
     User,
+    WebhookAttempt,
+    WebhookEndpoint,
 )
 from relink.models import Session as FcSession
+from relink.platforms.repository import ApiKeyRepository
 from relink.sessions import timeline
 from relink.sessions.repository import SessionRepository
 from relink.tenancy import Scope
@@ -446,3 +456,96 @@ def request_rows(db: Session, scope: Scope, sessions: list[FcSession]) -> dict[s
         else {}
     )
     return {"holders": holders_of(db, scope, sessions), "accounts": accounts}
+
+
+# -- mailbox ------------------------------------------------------------------------------
+
+MAILBOX_PAGE_SIZE = 10
+
+
+def mailbox_page(
+    db: Session, scope: Scope, session_id: str | None, cursor: Cursor
+) -> Page[MailboxMessage]:
+    """The emails the mailbox backend stored for this platform and mode, newest first."""
+    query = MailboxRepository(db, scope).select()
+    if session_id:
+        query = query.where(MailboxMessage.session_id == session_id)
+    return paginate(db, query, MailboxMessage.id, cursor)
+
+
+# -- developers ---------------------------------------------------------------------------
+
+KEYS_LIMIT = 100
+ATTEMPTS_LIMIT = 50
+
+
+def api_keys(db: Session, scope: Scope) -> list[ApiKey]:
+    return list(
+        db.scalars(
+            ApiKeyRepository(db, scope).select().order_by(ApiKey.id.desc()).limit(KEYS_LIMIT)
+        )
+    )
+
+
+def webhook_endpoints_page(db: Session, scope: Scope, cursor: Cursor) -> Page[WebhookEndpoint]:
+    return paginate(db, WebhookEndpointRepository(db, scope).select(), WebhookEndpoint.id, cursor)
+
+
+@dataclass(frozen=True)
+class EndpointDetail:
+    endpoint: WebhookEndpoint
+    attempts: list[WebhookAttempt]
+
+
+def endpoint_detail(db: Session, scope: Scope, endpoint_id: str) -> EndpointDetail | None:
+    endpoint = WebhookEndpointRepository(db, scope).find(endpoint_id)
+    if endpoint is None:
+        return None
+    attempts = list(
+        db.scalars(
+            WebhookAttemptRepository(db, scope)
+            .select()
+            .where(WebhookAttempt.endpoint_id == endpoint.id)
+            .order_by(WebhookAttempt.attempted_at.desc(), WebhookAttempt.id.desc())
+            .limit(ATTEMPTS_LIMIT)
+        )
+    )
+    return EndpointDetail(endpoint, attempts)
+
+
+def events_page(db: Session, scope: Scope, event_type: str | None, cursor: Cursor) -> Page[Event]:
+    query = EventRepository(db, scope).select()
+    if event_type:
+        query = query.where(Event.type == event_type)
+    return paginate(db, query, Event.id, cursor)
+
+
+@dataclass(frozen=True)
+class EventDetail:
+    event: Event
+    attempts: list[WebhookAttempt]
+    endpoints: list[WebhookEndpoint]
+
+
+def event_detail(db: Session, scope: Scope, event_id: str) -> EventDetail | None:
+    event = EventRepository(db, scope).find(event_id)
+    if event is None:
+        return None
+    attempts = list(
+        db.scalars(
+            WebhookAttemptRepository(db, scope)
+            .select()
+            .where(WebhookAttempt.event_id == event.id)
+            .order_by(WebhookAttempt.attempted_at.desc(), WebhookAttempt.id.desc())
+            .limit(ATTEMPTS_LIMIT)
+        )
+    )
+    endpoints = list(
+        db.scalars(
+            WebhookEndpointRepository(db, scope)
+            .select()
+            .order_by(WebhookEndpoint.id.desc())
+            .limit(KEYS_LIMIT)
+        )
+    )
+    return EventDetail(event, attempts, endpoints)

@@ -21,7 +21,7 @@ from relink.accounts.repository import AccountRepository
 from relink.eligibility.rules import MESSAGES, Reason
 from relink.events.service import EventContext
 from relink.models import Account, Session
-from relink.relink.bulk import BulkPreview, preview_bulk_request, skip_reason
+from relink.relink.bulk import SKIP_MESSAGES, BulkPreview, preview_bulk_request, skip_reason
 from relink.runtime import Runtime
 from relink.sessions.service import NewSession, SessionService
 from relink.tenancy import Scope
@@ -78,7 +78,7 @@ class SkippedGroup:
         try:
             return MESSAGES[Reason(self.reason)]
         except ValueError:
-            return self.reason
+            return SKIP_MESSAGES.get(self.reason, self.reason)
 
 
 @dataclass(frozen=True)

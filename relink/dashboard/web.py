@@ -6,6 +6,7 @@ scope); they call one query or service and render a template through :func:`page
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -137,8 +138,19 @@ def current_viewer(request: Request) -> Viewer:
     return Viewer(signed_in, runtime)
 
 
-async def form_data(request: Request) -> FormData:
-    return await request.form(max_files=2, max_fields=2000)
+async def form_data(request: Request) -> AsyncIterator[FormData]:
+    form = await request.form(max_files=2, max_fields=2000)
+    try:
+        yield form
+    finally:
+        # Uploaded files are spooled to temporary files: close them after the view.
+        await form.close()
+
+
+def form_text(form: FormData, name: str, limit: int = 320) -> str:
+    """A text field, stripped and cut to ``limit`` ("" when absent or a file)."""
+    value = form.get(name)
+    return value.strip()[:limit] if isinstance(value, str) else ""
 
 
 def checked_viewer(
@@ -180,6 +192,9 @@ NOTICES = {
     "webhook_resent": "The event was queued for delivery again.",
     "user_removed": "The team user was removed.",
     "role_changed": "The role was changed.",
+    "webhook_enabled": "The webhook endpoint is enabled.",
+    "webhook_disabled": "The webhook endpoint is disabled; it receives no events.",
+    "webhook_deleted": "The webhook endpoint was deleted.",
 }
 
 

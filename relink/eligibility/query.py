@@ -33,7 +33,7 @@ def holder_email_column() -> Any:
     # EXISTS over team users), where auto-correlation would not reach ``accounts``.
     return func.coalesce(
         select(Customer.email)
-        .where(Customer.id == Account.customer_id)
+        .where(Customer.id == Account.customer_id, Customer.deleted.is_(False))
         .correlate(Account)
         .scalar_subquery(),
         select(ConnectedAccount.email)

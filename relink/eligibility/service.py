@@ -37,7 +37,12 @@ class Eligibility:
 
 def holder_email(session: Session, account: Account) -> str | None:
     if account.customer_id is not None:
-        return session.scalar(select(Customer.email).where(Customer.id == account.customer_id))
+        # A deleted customer is no longer reachable (its API object has no email either).
+        return session.scalar(
+            select(Customer.email).where(
+                Customer.id == account.customer_id, Customer.deleted.is_(False)
+            )
+        )
     if account.connected_account_id is not None:
         return session.scalar(
             select(ConnectedAccount.email).where(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from sqlalchemy import Select
 
-from relink.models import Event, WebhookEndpoint
+from relink.models import Event, WebhookAttempt, WebhookEndpoint
 from relink.tenancy import ScopedRepository
 
 
@@ -17,3 +17,8 @@ class WebhookEndpointRepository(ScopedRepository[WebhookEndpoint]):
 
     def select(self) -> Select[WebhookEndpoint]:
         return super().select().where(WebhookEndpoint.deleted.is_(False))
+
+
+class WebhookAttemptRepository(ScopedRepository[WebhookAttempt]):
+    model = WebhookAttempt
+    object_name = "webhook_attempt"

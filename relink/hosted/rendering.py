@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from relink.kit.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, negotiate, supported
-from relink.relink.links import TOKEN_PATTERN
+from relink.relink.links import LinkAddress
 from relink.relink.screens import Screen
 from relink.web.security import csp_with_form_targets
 from relink.web.templating import render
@@ -26,7 +26,7 @@ def redirect(url: str) -> Response:
     return _no_store(RedirectResponse(url, status_code=303))
 
 
-def render_screen(request: Request, screen: Screen, *, token: str | None) -> Response:
+def render_screen(request: Request, screen: Screen, *, address: LinkAddress | None) -> Response:
     chosen = supported(request.query_params.get("lang"))
     locale = negotiate(
         explicit=chosen or request.cookies.get(LANG_COOKIE),
@@ -34,7 +34,7 @@ def render_screen(request: Request, screen: Screen, *, token: str | None) -> Res
         accept_language=request.headers.get("accept-language"),
         default=screen.default_locale,
     )
-    link_path = f"/relink/{screen.token}" if screen.token else None
+    link_path = screen.path
     html = render(
         f"hosted/{screen.page}.html",
         {
@@ -50,12 +50,13 @@ def render_screen(request: Request, screen: Screen, *, token: str | None) -> Res
     response.headers["content-security-policy"] = csp_with_form_targets(*screen.form_targets)
     response.headers["x-frame-options"] = "DENY"
     response.headers["content-language"] = locale
-    if chosen and token and TOKEN_PATTERN.match(token):
+    # Only for a link that exists (its screen has the link's path), scoped to it.
+    if chosen and address is not None and link_path == address.path:
         response.set_cookie(
             LANG_COOKIE,
             chosen,
             max_age=LANG_COOKIE_MAX_AGE,
-            path=f"/relink/{token}",
+            path=address.path,
             httponly=True,
             samesite="lax",
             secure=request.url.scheme == "https",

@@ -1,12 +1,15 @@
-"""Routes of the hosted relink pages: decode → one service call → render.
+"""Routes of the hosted pages: decode → one service call → render.
 
-Every page is server-rendered and works without JavaScript. A ``GET`` of a link only
-marks it viewed; every change is a ``POST`` with the CSRF token bound to the link.
+The same routes serve every kind of link (``/relink/{token}``, ``/connect/{token}``,
+``/link/{client_secret}``; see :class:`LinkKind`). Every page is server-rendered and
+works without JavaScript. A ``GET`` of a link only marks it viewed; every change is a
+``POST`` with the CSRF token bound to the link.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
@@ -17,13 +20,11 @@ from relink.events.service import EventContext
 from relink.hosted.rendering import redirect, render_screen
 from relink.relink.branding import brand_css, platform_logo
 from relink.relink.flow import CALLBACK_PATH, HostedFlowService, Reply
-from relink.relink.links import throttle_for
+from relink.relink.links import LinkAddress, LinkKind, throttle_for
 from relink.relink.screens import bare
 from relink.runtime import Runtime
 
 router = APIRouter(include_in_schema=False)
-
-FormFields = dict[str, str]
 
 
 def _runtime(request: Request) -> Runtime:
@@ -38,39 +39,60 @@ def _context(request: Request, runtime: Runtime) -> EventContext:
     )
 
 
-def _throttled(request: Request, token: str | None) -> Response | None:
+def _throttled(request: Request, address: LinkAddress | None) -> Response | None:
     ip = request.client.host if request.client else None
+    token = address.token if address is not None else None
     if throttle_for(_runtime(request)).allow(token=token, ip=ip):
         return None
-    response = render_screen(request, bare("throttled", 429), token=token)
+    response = render_screen(request, bare("throttled", 429), address=address)
     response.headers["retry-after"] = "60"
     return response
 
 
-def _serve(
-    request: Request, token: str | None, step: Callable[[HostedFlowService], Reply]
-) -> Reply:
+def _serve(request: Request, step: Callable[[HostedFlowService], Reply]) -> Reply:
     """Run one flow step in one transaction (called in a worker thread: bank calls block)."""
     runtime = _runtime(request)
     with runtime.database.unit_of_work() as db:
         return step(HostedFlowService(db, runtime, _context(request, runtime)))
 
 
-async def _form(request: Request) -> FormFields:
+@dataclass(frozen=True)
+class Posted:
+    """A hosted form's text fields (files are never expected)."""
+
+    fields: dict[str, list[str]]
+
+    def text(self, name: str) -> str:
+        values = self.fields.get(name)
+        return values[0] if values else ""
+
+    def texts(self, name: str) -> list[str]:
+        return self.fields.get(name, [])
+
+    @property
+    def csrf(self) -> str | None:
+        return self.text("csrf_token") or None
+
+
+async def _form(request: Request) -> Posted:
     form = await request.form()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    fields: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            fields.setdefault(key, []).append(value)
+    return Posted(fields)
 
 
 async def _respond(
-    request: Request, token: str | None, step: Callable[[HostedFlowService], Reply]
+    request: Request, address: LinkAddress | None, step: Callable[[HostedFlowService], Reply]
 ) -> Response:
-    if (limited := _throttled(request, token)) is not None:
+    if (limited := _throttled(request, address)) is not None:
         return limited
-    reply = await run_in_threadpool(_serve, request, token, step)
+    reply = await run_in_threadpool(_serve, request, step)
     if reply.redirect_to is not None:
         return redirect(reply.redirect_to)
     assert reply.screen is not None
-    return render_screen(request, reply.screen, token=token)
+    return render_screen(request, reply.screen, address=address)
 
 
 @router.get(CALLBACK_PATH)
@@ -83,68 +105,97 @@ async def oauth_callback(request: Request) -> Response:
     )
 
 
-@router.get("/relink/{token}")
-async def link_page(request: Request, token: str) -> Response:
-    return await _respond(request, token, lambda flow: flow.show(token))
+def _link_routes(kind: LinkKind) -> None:
+    """The pages and forms of one kind of link, below ``/{kind}/{token}``."""
+    base = f"/{kind.value}/{{token}}"
+
+    @router.get(base)
+    async def link_page(request: Request, token: str) -> Response:
+        address, query = LinkAddress(kind, token), request.query_params.get("q")
+        return await _respond(request, address, lambda flow: flow.show(address, query))
+
+    @router.post(f"{base}/continue")
+    async def continue_(request: Request, token: str) -> Response:
+        address, form = LinkAddress(kind, token), await _form(request)
+        return await _respond(request, address, lambda flow: flow.start(address, form.csrf))
+
+    @router.post(f"{base}/institution")
+    async def institution(request: Request, token: str) -> Response:
+        address, form = LinkAddress(kind, token), await _form(request)
+        return await _respond(
+            request,
+            address,
+            lambda flow: flow.choose_institution(address, form.csrf, form.text("institution")),
+        )
+
+    @router.post(f"{base}/credentials")
+    async def credentials(request: Request, token: str) -> Response:
+        address, form = LinkAddress(kind, token), await _form(request)
+        return await _respond(
+            request,
+            address,
+            lambda flow: flow.submit_credentials(
+                address, form.csrf, form.text("username"), form.text("password")
+            ),
+        )
+
+    @router.post(f"{base}/challenge")
+    async def challenge(request: Request, token: str) -> Response:
+        address, form = LinkAddress(kind, token), await _form(request)
+        return await _respond(
+            request,
+            address,
+            lambda flow: flow.answer_challenge(address, form.csrf, form.text("answer")),
+        )
+
+    @router.post(f"{base}/accounts")
+    async def accounts(request: Request, token: str) -> Response:
+        address, form = LinkAddress(kind, token), await _form(request)
+        return await _respond(
+            request,
+            address,
+            lambda flow: flow.choose_accounts(address, form.csrf, form.texts("account")),
+        )
+
+    @router.post(f"{base}/consent")
+    async def consent(request: Request, token: str) -> Response:
+        address, form = LinkAddress(kind, token), await _form(request)
+        return await _respond(request, address, lambda flow: flow.consent(address, form.csrf))
+
+    @router.post(f"{base}/cancel")
+    async def give_up(request: Request, token: str) -> Response:
+        address, form = LinkAddress(kind, token), await _form(request)
+        return await _respond(request, address, lambda flow: flow.give_up(address, form.csrf))
+
+    @router.post(f"{base}/new-link")
+    async def new_link(request: Request, token: str) -> Response:
+        address, form = LinkAddress(kind, token), await _form(request)
+        return await _respond(
+            request, address, lambda flow: flow.request_new_link(address, form.csrf)
+        )
+
+    @router.get(f"{base}/brand.css")
+    async def brand_stylesheet(request: Request, token: str) -> Response:
+        address = LinkAddress(kind, token)
+        if (limited := _throttled(request, address)) is not None:
+            return limited
+        css = await run_in_threadpool(brand_css, _runtime(request), address)
+        return Response(
+            css, media_type="text/css", headers={"cache-control": "private, max-age=300"}
+        )
+
+    @router.get(f"{base}/logo")
+    async def logo(request: Request, token: str) -> Response:
+        address = LinkAddress(kind, token)
+        if (limited := _throttled(request, address)) is not None:
+            return limited
+        found = await run_in_threadpool(platform_logo, _runtime(request), address)
+        if found is None:
+            return Response(status_code=404)
+        return Response(
+            found, media_type="image/png", headers={"cache-control": "private, max-age=300"}
+        )
 
 
-@router.post("/relink/{token}/continue")
-async def continue_(request: Request, token: str) -> Response:
-    form = await _form(request)
-    return await _respond(request, token, lambda flow: flow.start(token, form.get("csrf_token")))
-
-
-@router.post("/relink/{token}/credentials")
-async def credentials(request: Request, token: str) -> Response:
-    form = await _form(request)
-    return await _respond(
-        request,
-        token,
-        lambda flow: flow.submit_credentials(
-            token, form.get("csrf_token"), form.get("username", ""), form.get("password", "")
-        ),
-    )
-
-
-@router.post("/relink/{token}/challenge")
-async def challenge(request: Request, token: str) -> Response:
-    form = await _form(request)
-    return await _respond(
-        request,
-        token,
-        lambda flow: flow.answer_challenge(token, form.get("csrf_token"), form.get("answer", "")),
-    )
-
-
-@router.post("/relink/{token}/cancel")
-async def give_up(request: Request, token: str) -> Response:
-    form = await _form(request)
-    return await _respond(request, token, lambda flow: flow.give_up(token, form.get("csrf_token")))
-
-
-@router.post("/relink/{token}/new-link")
-async def new_link(request: Request, token: str) -> Response:
-    form = await _form(request)
-    return await _respond(
-        request, token, lambda flow: flow.request_new_link(token, form.get("csrf_token"))
-    )
-
-
-@router.get("/relink/{token}/brand.css")
-async def brand_stylesheet(request: Request, token: str) -> Response:
-    if (limited := _throttled(request, token)) is not None:
-        return limited
-    css = await run_in_threadpool(brand_css, _runtime(request), token)
-    return Response(css, media_type="text/css", headers={"cache-control": "private, max-age=300"})
-
-
-@router.get("/relink/{token}/logo")
-async def logo(request: Request, token: str) -> Response:
-    if (limited := _throttled(request, token)) is not None:
-        return limited
-    found = await run_in_threadpool(platform_logo, _runtime(request), token)
-    if found is None:
-        return Response(status_code=404)
-    return Response(
-        found, media_type="image/png", headers={"cache-control": "private, max-age=300"}
-    )
+for _kind in LinkKind:
+    _link_routes(_kind)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from relink.events.service import EventContext
 from relink.kit import clock
+from relink.kit.metrics import SCANS
 from relink.lifecycle.scans import SCAN_EVERY, ScanResult, run_scope_scans
 from relink.lifecycle.scopes import all_scopes
 from relink.models import ScheduledScan
@@ -53,6 +54,7 @@ def run_lifecycle_scans(runtime: Runtime, worker_id: str) -> ScanResult | None:
         if not claim_scan(session, LIFECYCLE_SCAN, worker_id):
             return None
         scopes = all_scopes(session)
+    SCANS.labels(LIFECYCLE_SCAN).inc()
     context = EventContext(api_version=runtime.settings.default_api_version)
     total = ScanResult()
     error = None
@@ -90,6 +92,7 @@ def check_institution_health(runtime: Runtime, worker_id: str) -> int | None:
         if not claim_scan(session, INSTITUTION_HEALTH_SCAN, worker_id):
             return None
         institutions = list(session.scalars(select(Institution)))
+    SCANS.labels(INSTITUTION_HEALTH_SCAN).inc()
     answers: dict[str, str] = {}
     for institution in institutions:
         try:

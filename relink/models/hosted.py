@@ -22,6 +22,9 @@ class FlowStep(enum.StrEnum):
     challenge = "challenge"  # the bank asked a question; the challenge is sealed here
     account_needed = "account_needed"  # authenticated, but the required account was not shared
     unavailable = "unavailable"  # the bank was down; try again later
+    # Link sessions only: after authenticating, the holder picks accounts, then consents.
+    accounts = "accounts"  # choosing among the shared accounts (sealed with the grant)
+    consent = "consent"  # the chosen accounts wait for "Link accounts"
 
 
 class HostedFlow(TenantMixin, Base):
@@ -31,9 +34,14 @@ class HostedFlow(TenantMixin, Base):
         ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
     )
     step: Mapped[str] = mapped_column(String(20), default=FlowStep.landing)
+    # Link sessions: the institution the holder picked (or filters[institution]).
+    institution_id: Mapped[str | None] = mapped_column(
+        ForeignKey("institutions.id"), default=None
+    )
     # SHA-256 of the OAuth `state` sent to the bank; the callback finds the flow by it.
     oauth_state_digest: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
-    # Sealed JSON: {"code_verifier"} while at the bank, {"challenge", "username"} on a challenge.
+    # Sealed JSON: {"code_verifier"} while at the bank, {"challenge", "username"} on a
+    # challenge; link sessions: {"grant", "bank_user", "shared", "chosen"} once authenticated.
     sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     # Refused usernames/passwords and challenge answers (at most MAX_CREDENTIAL_FAILURES).
     credential_failures: Mapped[int] = mapped_column(default=0)

@@ -1,11 +1,12 @@
 """The platform's brand on hosted pages: colour (as a stylesheet, since the CSP forbids
-inline styles) and logo, both looked up by link token so no URL names the platform."""
+inline styles) and logo, both looked up by link address so no URL names the platform."""
 
 from __future__ import annotations
 
 import re
 
 from relink.relink import links
+from relink.relink.links import LinkAddress
 from relink.runtime import Runtime
 
 DEFAULT_BRAND = "#3a5bd9"
@@ -39,20 +40,20 @@ def brand_palette(colour: str | None) -> tuple[str, str]:
     return brand.lower(), text
 
 
-def brand_css(runtime: Runtime, token: str) -> str:
+def brand_css(runtime: Runtime, address: LinkAddress) -> str:
     colour = None
     with runtime.database.read_only() as db:
-        link = links.resolve(db, token)
+        link = links.resolve(db, address)
         if link is not None:
             colour = link.platform.brand_color
     brand, text = brand_palette(colour)
     return f":root {{ --brand: {brand}; --brand-text: {text}; }}\n"
 
 
-def platform_logo(runtime: Runtime, token: str) -> bytes | None:
+def platform_logo(runtime: Runtime, address: LinkAddress) -> bytes | None:
     """The platform's logo, only when one is set and really is a PNG."""
     with runtime.database.read_only() as db:
-        link = links.resolve(db, token)
+        link = links.resolve(db, address)
         logo = link.platform.logo_png if link is not None else None
     if logo is None or not logo.startswith(PNG_SIGNATURE):
         return None

@@ -57,6 +57,7 @@ from relink.models import (
     ConnectionStatus,
     Institution,
     OutboxStatus,
+    Platform,
     RelinkAction,
     Session,
     SessionStatus,
@@ -80,7 +81,17 @@ REASON_PRIORITY: tuple[Reason, ...] = (
     Reason.missing_email,
     Reason.unconfirmed_test_email,
 )
+# Not an eligibility rule of one account but the platform's switch (dashboard Settings):
+# while hosted relink is off, every selected account is skipped for this reason.
+HOSTED_RELINK_DISABLED = "hosted_relink_disabled"
+SKIP_MESSAGES: dict[str, str] = {
+    HOSTED_RELINK_DISABLED: (
+        "Hosted relink is turned off for this platform (Settings), so no relink emails are sent."
+    ),
+}
 DEFAULT_BATCH_SIZE = 5000
+# Ids per IN (…) when reading inserted sessions back (well under SQLite's variable limit).
+ID_LOOKUP_CHUNK = 2000
 
 Progress = Callable[[int, int], None]
 
@@ -153,10 +164,18 @@ def reason_conditions(scope: Scope, now: dt.datetime) -> dict[Reason, ColumnElem
     return conditions
 
 
+def hosted_relink_off(scope: Scope) -> ColumnElement[bool]:
+    # Uncorrelated: the database evaluates it once per statement, not per account.
+    return exists().where(
+        Platform.id == scope.platform_id, Platform.hosted_relink_enabled.is_(False)
+    )
+
+
 def skip_reason(scope: Scope, now: dt.datetime) -> ColumnElement[str | None]:
     """The account's skip reason code, or ``NULL`` when it is eligible."""
     conditions = reason_conditions(scope, now)
     return case(
+        (hosted_relink_off(scope), HOSTED_RELINK_DISABLED),
         *[(conditions[reason], reason.value) for reason in REASON_PRIORITY if reason in conditions],
         else_=None,
     )
@@ -246,16 +265,24 @@ def _insert_sessions(db: DbSession, rows: list[dict[str, Any]]) -> list[tuple[st
     if not rows:
         return []
     table = cast(Table, Session.__table__)
-    statement = (
-        _insert(db, table)
-        .on_conflict_do_nothing(
-            index_elements=[table.c.relink_account_id],
-            # Literal (not bound) so PostgreSQL can match the partial index's predicate.
-            index_where=text("status = 'pending' AND ui_mode = 'hosted'"),
-        )
-        .returning(table.c.id, table.c.relink_account_id)
+    statement = _insert(db, table).on_conflict_do_nothing(
+        index_elements=[table.c.relink_account_id],
+        # Literal (not bound) so PostgreSQL can match the partial index's predicate.
+        index_where=text("status = 'pending' AND ui_mode = 'hosted'"),
     )
-    return [(row[0], row[1]) for row in db.execute(statement, rows)]
+    # A plain executemany (pipelined on PostgreSQL) is much faster than a multi-row
+    # INSERT … RETURNING; the few rows a conflict skipped are found by reading back.
+    db.execute(statement, rows)
+    inserted: list[tuple[str, str]] = []
+    for start in range(0, len(rows), ID_LOOKUP_CHUNK):
+        chunk = [row["id"] for row in rows[start : start + ID_LOOKUP_CHUNK]]
+        inserted.extend(
+            (session_id, account_id)
+            for session_id, account_id in db.execute(
+                select(table.c.id, table.c.relink_account_id).where(table.c.id.in_(chunk))
+            )
+        )
+    return inserted
 
 
 def _supersede(

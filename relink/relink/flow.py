@@ -1,7 +1,12 @@
-"""The holder's hosted relink flow (spec 20-relink §4): services, in the request's transaction.
+"""The holder's hosted flow (spec 20-relink §4, 10-api "Sessions"): services, in the
+request's transaction. One machine serves relink and link sessions:
 
 landing ──Continue──▶ OAuth: the bank's authorize page ──callback──▶ verify ──▶ repair
                    └▶ credentials form ──▶ challenges* ──────────────▶ verify ──▶ repair
+
+A link session (no ``relink_options``) starts at the institution picker (or at a landing
+naming ``filters[institution]``), authenticates the same way, and then, instead of
+verify + repair, lets the holder choose accounts and consent (:mod:`relink.relink.connect`).
 
 Outcomes (the spec's table):
 
@@ -12,6 +17,9 @@ Outcomes (the spec's table):
   keyword) → ``failed`` + ``other``;
 - the bank is down (``InstitutionDown``) → nothing changes: the session stays
   ``pending`` and the page says to try again later.
+
+A link session ends the same ways: ``succeeded`` (with its ``accounts``), ``cancelled``,
+``failed``, or still ``pending`` while the bank is down.
 
 Bank calls happen inside the request's transaction (the holder is waiting for them).
 The state between requests (which step, the OAuth ``state`` digest, the sealed PKCE
@@ -54,8 +62,15 @@ from relink.models import (
     SessionStatus,
     TimelineKind,
 )
-from relink.relink import links
-from relink.relink.links import CSRF_PURPOSE, MAX_CREDENTIAL_FAILURES, HostedLink, LinkState
+from relink.relink import connect, links
+from relink.relink.connect import Shared
+from relink.relink.links import (
+    CSRF_PURPOSE,
+    MAX_CREDENTIAL_FAILURES,
+    HostedLink,
+    LinkAddress,
+    LinkState,
+)
 from relink.relink.repair import fetch_numbers, repair, wants_number
 from relink.relink.screens import Screen, bare, screen
 from relink.runtime import Runtime
@@ -81,6 +96,14 @@ STEP_PAGES = {
     FlowStep.challenge: "challenge",
     FlowStep.account_needed: "account_needed",
     FlowStep.unavailable: "unavailable",
+    FlowStep.accounts: "link_accounts",
+    FlowStep.consent: "link_consent",
+}
+# A link session's own pages in place of the relink ones (the rest are shared).
+LINK_PAGES = {
+    "success": "link_success",
+    "failed": "link_failed",
+    "cancelled": "link_cancelled",
 }
 
 
@@ -108,7 +131,7 @@ class HostedFlowService:
     # ------------------------------------------------------------------ URLs
 
     def link_url(self, link: HostedLink) -> str:
-        return f"{self.runtime.settings.public_url.rstrip('/')}/relink/{link.token}"
+        return self.runtime.settings.public_url.rstrip("/") + link.path
 
     def callback_url(self) -> str:
         return self.runtime.settings.public_url.rstrip("/") + CALLBACK_PATH
@@ -118,9 +141,10 @@ class HostedFlowService:
 
     # ------------------------------------------------------------------ GET
 
-    def show(self, token: str) -> Reply:
-        """The link's page. Its only side effect is the "viewed" mark (scanner-safe)."""
-        link = links.resolve(self.db, token)
+    def show(self, address: LinkAddress, query: str | None = None) -> Reply:
+        """The link's page. Its only side effect is the "viewed" mark (scanner-safe);
+        ``query`` searches the institution picker."""
+        link = links.resolve(self.db, address)
         if link is None:
             return Reply(screen=bare("not_found", 404))
         state = links.state_of(self.db, link)
@@ -132,25 +156,39 @@ class HostedFlowService:
         if flow is not None and flow.credential_failures >= MAX_CREDENTIAL_FAILURES:
             return Reply(screen=screen(self.db, self.runtime, link, "too_many_attempts"))
         challenge = self._pending_challenge(flow) if step == FlowStep.challenge else None
+        shared = self._shared(flow) if step in (FlowStep.accounts, FlowStep.consent) else None
         return Reply(
             screen=screen(
                 self.db,
                 self.runtime,
                 link,
-                STEP_PAGES[step],
+                self._page(link, STEP_PAGES[step]),
                 challenge=challenge,
                 attempts_left=self._attempts_left(flow),
+                shared=shared,
+                query=query,
             )
         )
 
     def _outcome(self, link: HostedLink, state: str) -> Screen:
-        return screen(self.db, self.runtime, link, OUTCOME_PAGES[state], state=state)
+        return screen(
+            self.db, self.runtime, link, self._page(link, OUTCOME_PAGES[state]), state=state
+        )
+
+    @staticmethod
+    def _page(link: HostedLink, page: str) -> str:
+        """A relink page's name, or its counterpart for a link session."""
+        if link.is_relink:
+            return page
+        if page == "landing":
+            return "link_landing" if link.institution is not None else "link_institutions"
+        return LINK_PAGES.get(page, page)
 
     # ------------------------------------------------------------------ POST gate
 
-    def _posted(self, token: str, csrf: str | None) -> tuple[HostedLink, HostedFlow]:
+    def _posted(self, address: LinkAddress, csrf: str | None) -> tuple[HostedLink, HostedFlow]:
         """The link of a POST, locked, with its flow; stops unless the flow may run."""
-        link = links.resolve(self.db, token, lock=True)
+        link = links.resolve(self.db, address, lock=True)
         if link is None:
             raise _Stop(Reply(screen=bare("not_found", 404)))
         try:
@@ -186,12 +224,40 @@ class HostedFlowService:
 
     # ------------------------------------------------------------------ Continue
 
-    def start(self, token: str, csrf: str | None) -> Reply:
+    def start(self, address: LinkAddress, csrf: str | None) -> Reply:
         """Continue (or try again): begin authenticating at the institution."""
-        return self._run(lambda: self._start(token, csrf))
+        return self._run(lambda: self._begin(*self._posted(address, csrf)))
 
-    def _start(self, token: str, csrf: str | None) -> Reply:
-        link, flow = self._posted(token, csrf)
+    def choose_institution(
+        self, address: LinkAddress, csrf: str | None, institution_id: str
+    ) -> Reply:
+        """Link sessions: authenticate at the institution picked (none: pick again)."""
+        return self._run(lambda: self._choose_institution(address, csrf, institution_id))
+
+    def _choose_institution(
+        self, address: LinkAddress, csrf: str | None, institution_id: str
+    ) -> Reply:
+        link, flow = self._posted(address, csrf)
+        if link.is_relink:
+            return self._back_to_link(link)
+        if not institution_id:
+            # "Choose another bank": back to the picker (unless filters fixed the bank).
+            self._discard_shared(link, flow)
+            flow.step = FlowStep.landing
+            flow.oauth_state_digest = None
+            if link.fixed_institution_id is None:
+                flow.institution_id = None
+            return self._back_to_link(link)
+        institution = connect.pickable(self.db, link, institution_id)
+        if institution is None:
+            return self._show(link, flow, "link_institutions", error="unknown_institution")
+        flow.institution_id = institution.id
+        link.institution = institution
+        return self._begin(link, flow)
+
+    def _begin(self, link: HostedLink, flow: HostedFlow) -> Reply:
+        if link.institution is None:
+            return self._back_to_link(link)  # a link session picks its bank first
         now = link.scope.now()
         if flow.opened_at is None:
             flow.opened_at = now
@@ -233,7 +299,7 @@ class HostedFlowService:
             return Reply(screen=bare("not_found", 404))
         row = self.db.get(Session, flow.session_id)
         assert row is not None
-        link = links.load(self.db, self.runtime.link_token(row.id), row)
+        link = links.load(self.db, links.address_of(self.runtime, row), row)
         # The state is single-use, whatever happens next.
         flow.oauth_state_digest = None
         sealed = self._open(flow.sealed)
@@ -244,7 +310,8 @@ class HostedFlowService:
             return self._back_to_link(link)
         if error == "access_denied" or (error is None and not code):
             # The holder cancelled at the bank: they may try again or give up here.
-            cancelled = screen(self.db, self.runtime, link, "landing", notice="bank_cancelled")
+            landing = self._page(link, "landing")
+            cancelled = screen(self.db, self.runtime, link, landing, notice="bank_cancelled")
             return Reply(screen=cancelled)
         if error is not None:
             return self._fail(link, flow, f"bank answered the authorization with {error!r}")
@@ -262,14 +329,14 @@ class HostedFlowService:
     # ------------------------------------------------------------------ credentials
 
     def submit_credentials(
-        self, token: str, csrf: str | None, username: str, password: str
+        self, address: LinkAddress, csrf: str | None, username: str, password: str
     ) -> Reply:
-        return self._run(lambda: self._submit_credentials(token, csrf, username, password))
+        return self._run(lambda: self._submit_credentials(address, csrf, username, password))
 
     def _submit_credentials(
-        self, token: str, csrf: str | None, username: str, password: str
+        self, address: LinkAddress, csrf: str | None, username: str, password: str
     ) -> Reply:
-        link, flow = self._posted(token, csrf)
+        link, flow = self._posted(address, csrf)
         if flow.step != FlowStep.credentials:
             return self._back_to_link(link)
         self._refuse_if_locked(link, flow)
@@ -285,11 +352,11 @@ class HostedFlowService:
             return self._bank_failed(link, flow, error)
         return self._signed_in_or_asked(link, flow, connector, answer, username)
 
-    def answer_challenge(self, token: str, csrf: str | None, answer: str) -> Reply:
-        return self._run(lambda: self._answer_challenge(token, csrf, answer))
+    def answer_challenge(self, address: LinkAddress, csrf: str | None, answer: str) -> Reply:
+        return self._run(lambda: self._answer_challenge(address, csrf, answer))
 
-    def _answer_challenge(self, token: str, csrf: str | None, answer: str) -> Reply:
-        link, flow = self._posted(token, csrf)
+    def _answer_challenge(self, address: LinkAddress, csrf: str | None, answer: str) -> Reply:
+        link, flow = self._posted(address, csrf)
         if flow.step != FlowStep.challenge:
             return self._back_to_link(link)
         self._refuse_if_locked(link, flow)
@@ -359,6 +426,8 @@ class HostedFlowService:
         if flow.authenticated_at is None:
             flow.authenticated_at = link.scope.now()
             self._timeline(link, TimelineKind.authenticated)
+        if not link.is_relink:
+            return self._collect(link, flow, connector, grant, bank_user=bank_user)
         try:
             shared = connector.list_accounts(grant)
             matches, fetch = self._verify(link, shared)
@@ -381,6 +450,9 @@ class HostedFlowService:
             numbers=numbers,
             bank_user=bank_user,
         )
+        return self._done(link)
+
+    def _done(self, link: HostedLink) -> Reply:
         # Only the return URL validated when the session was created: no open redirect.
         return_url = link.session.hosted_return_url or link.session.return_url
         return Reply(redirect_to=return_url) if return_url else self._back_to_link(link)
@@ -393,6 +465,7 @@ class HostedFlowService:
         lifecycle = Lifecycle(self.db, link.scope, self.context)
         by_stable_id = {b.stable_id: b for b in shared}
         permissions = list(link.session.permissions)
+        assert link.authorization is not None
         if link.target is not None:
             found = by_stable_id.get(link.target.bank_account_id)
             if found is None:
@@ -423,14 +496,105 @@ class HostedFlowService:
         except ConnectorError as error:
             log.info("hosted.revoke_failed", error=type(error).__name__)
 
+    # ------------------------------------------------------------------ link: accounts
+
+    def _collect(
+        self,
+        link: HostedLink,
+        flow: HostedFlow,
+        connector: Connector,
+        grant: Grant,
+        *,
+        bank_user: str | None,
+    ) -> Reply:
+        """Link sessions: keep the grant and what the bank shares (sealed) for the
+        holder to choose from."""
+        try:
+            shared = connector.list_accounts(grant)
+        except ConnectorError as error:
+            return self._bank_failed(link, flow, error)
+        flow.step = FlowStep.accounts
+        flow.sealed = self._seal(Shared(grant, bank_user, shared).to_dict())
+        return self._back_to_link(link)
+
+    def choose_accounts(self, address: LinkAddress, csrf: str | None, chosen: list[str]) -> Reply:
+        return self._run(lambda: self._choose_accounts(address, csrf, chosen))
+
+    def _choose_accounts(self, address: LinkAddress, csrf: str | None, chosen: list[str]) -> Reply:
+        link, flow = self._posted(address, csrf)
+        shared = self._shared(flow)
+        if flow.step not in (FlowStep.accounts, FlowStep.consent) or shared is None:
+            return self._back_to_link(link)
+        refused = connect.check_choice(link.session, shared, chosen)
+        if refused is not None:
+            shared.chosen = []
+            return self._show(link, flow, "link_accounts", error=refused, shared=shared)
+        shared.chosen = list(dict.fromkeys(chosen))
+        flow.sealed = self._seal(shared.to_dict())
+        flow.step = FlowStep.consent
+        return self._back_to_link(link)
+
+    def consent(self, address: LinkAddress, csrf: str | None) -> Reply:
+        """ "Link accounts": fetch the chosen accounts' numbers, then link them."""
+        return self._run(lambda: self._consent(address, csrf))
+
+    def _consent(self, address: LinkAddress, csrf: str | None) -> Reply:
+        link, flow = self._posted(address, csrf)
+        shared = self._shared(flow)
+        if flow.step != FlowStep.consent or shared is None:
+            return self._back_to_link(link)
+        lifecycle = Lifecycle(self.db, link.scope, self.context)
+        permissions = list(link.session.permissions)
+        wanted = [
+            b
+            for b in connect.chosen_accounts(link.session, shared)
+            if wants_number(lifecycle, None, permissions, b)
+        ]
+        try:
+            numbers = fetch_numbers(self._connector(link), shared.grant, wanted)
+        except ConnectorError as error:
+            return self._bank_failed(link, flow, error)
+        flow.step = FlowStep.landing
+        flow.sealed = None
+        connect.link_accounts(
+            self.db,
+            link,
+            runtime=self.runtime,
+            context=self.context,
+            shared=shared,
+            numbers=numbers,
+        )
+        return self._done(link)
+
+    def _shared(self, flow: HostedFlow | None) -> Shared | None:
+        if flow is None or flow.sealed is None:
+            return None
+        return Shared.from_dict(self._open(flow.sealed))
+
+    def _discard_shared(self, link: HostedLink, flow: HostedFlow) -> None:
+        """A link session given up after authenticating: end the consent it got."""
+        shared = self._shared(flow)
+        flow.sealed = None
+        if shared is not None and link.institution is not None:
+            try:
+                connector = connector_for(self.runtime, link.institution, link.scope)
+            except ConnectorUnavailable:
+                return
+            self._discard(connector, shared.grant)
+
     # ------------------------------------------------------------------ give up
 
-    def give_up(self, token: str, csrf: str | None) -> Reply:
-        return self._run(lambda: self._give_up(token, csrf))
+    def give_up(self, address: LinkAddress, csrf: str | None) -> Reply:
+        return self._run(lambda: self._give_up(address, csrf))
 
-    def _give_up(self, token: str, csrf: str | None) -> Reply:
-        link, flow = self._posted(token, csrf)
-        reason = "no_account" if flow.authenticated_at is not None else "no_authorization"
+    def _give_up(self, address: LinkAddress, csrf: str | None) -> Reply:
+        link, flow = self._posted(address, csrf)
+        reason: str | None = (
+            "no_account" if flow.authenticated_at is not None else "no_authorization"
+        )
+        if not link.is_relink:
+            reason = None  # relink_result (and its failure_reason) is for relink sessions
+            self._discard_shared(link, flow)
         flow.step = FlowStep.landing
         flow.sealed = None
         flow.oauth_state_digest = None
@@ -444,9 +608,9 @@ class HostedFlowService:
 
     # ------------------------------------------------------------------ new link
 
-    def request_new_link(self, token: str, csrf: str | None) -> Reply:
+    def request_new_link(self, address: LinkAddress, csrf: str | None) -> Reply:
         """ "Email me a new link": the same answer whether or not one was sent."""
-        link = links.resolve(self.db, token, lock=True)
+        link = links.resolve(self.db, address, lock=True)
         if link is None:
             return Reply(screen=bare("not_found", 404))
         try:
@@ -481,8 +645,9 @@ class HostedFlowService:
         page: str,
         *,
         error: str | None = None,
-        status: int = 200,
+        status: int = 400,
         challenge: Challenge | None = None,
+        shared: Shared | None = None,
     ) -> Reply:
         return Reply(
             screen=screen(
@@ -494,6 +659,7 @@ class HostedFlowService:
                 error=error,
                 challenge=challenge,
                 attempts_left=self._attempts_left(flow),
+                shared=shared,
             )
         )
 
@@ -503,6 +669,7 @@ class HostedFlowService:
         return max(0, MAX_CREDENTIAL_FAILURES - failures)
 
     def _connector(self, link: HostedLink) -> Connector:
+        assert link.institution is not None
         try:
             return connector_for(self.runtime, link.institution, link.scope)
         except ConnectorUnavailable as error:

@@ -1,8 +1,11 @@
-"""Secure hosted relink links (spec 20-relink §3).
+"""Secure hosted links (spec 20-relink §3, 10-api "Sessions").
 
-A link is ``{PUBLIC_URL}/relink/{token}``; only the token's SHA-256 is stored
+A hosted relink is ``{PUBLIC_URL}/relink/{token}`` and a hosted link session
+``{PUBLIC_URL}/connect/{token}``; only the token's SHA-256 is stored
 (``Session.link_token_digest``), so a link is resolved by digest and nothing in the URL
-names a platform, an account or an email.
+names a platform, an account or an email. A modal session opens the same flow at
+``/link/{client_secret}`` (there is no Stripe.js here): the secret names its session,
+which is loaded by id and compared in constant time.
 
 - Valid while the session is ``pending`` and for :data:`LINK_LIFETIME` after its last
   visit (or its creation, if never visited).
@@ -17,6 +20,7 @@ names a platform, an account or an email.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import re
 import threading
 import time
@@ -33,7 +37,7 @@ from relink.accounts.repository import AccountRepository
 from relink.authorizations.repository import AuthorizationRepository
 from relink.events.service import EventContext
 from relink.institutions.repository import InstitutionRepository
-from relink.kit.crypto import token_digest
+from relink.kit.crypto import constant_time_equals, token_digest
 from relink.kit.errors import ApiError
 from relink.models import (
     Account,
@@ -65,7 +69,40 @@ NEW_LINK_WINDOW = dt.timedelta(hours=24)
 HOLDER_REQUEST = "holder"
 # Tokens are 32 bytes, base64url without padding.
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
+# ``{session id}_secret_{24 random bytes, base64url}`` (SessionService.create).
+CLIENT_SECRET_PATTERN = re.compile(r"^(fcsess_[0-9A-Z]{26})_secret_[A-Za-z0-9_-]{32}$")
 CSRF_PURPOSE = "hosted-relink"
+
+
+class LinkKind(enum.StrEnum):
+    """Where a session's flow is opened: the first segment of its path."""
+
+    relink = "relink"  # hosted relink session: /relink/{token}
+    connect = "connect"  # hosted link session: /connect/{token}
+    modal = "link"  # modal session: /link/{client_secret}
+
+
+@dataclass(frozen=True)
+class LinkAddress:
+    kind: LinkKind
+    token: str  # the link token, or a modal session's client secret
+
+    @property
+    def path(self) -> str:
+        return f"/{self.kind.value}/{self.token}"
+
+
+def kind_of(session: Session) -> LinkKind:
+    if session.ui_mode != "hosted":
+        return LinkKind.modal
+    return LinkKind.relink if session.relink_authorization_id else LinkKind.connect
+
+
+def address_of(runtime: Runtime, session: Session) -> LinkAddress:
+    kind = kind_of(session)
+    if kind == LinkKind.modal:
+        return LinkAddress(kind, session.client_secret)
+    return LinkAddress(kind, runtime.link_token(session.id))
 
 
 @dataclass(frozen=True)
@@ -79,59 +116,115 @@ class Holder:
 class HostedLink:
     """Everything a hosted page needs about one link, loaded in one place."""
 
-    token: str
+    address: LinkAddress
     session: Session
     platform: Platform
     scope: Scope
-    authorization: Authorization
-    institution: Institution
+    # Relink: the authorization being repaired. Link: None (it is created at the end).
+    authorization: Authorization | None
+    # Link: None until the holder picked one (or filters[institution] fixed it).
+    institution: Institution | None
     target: Account | None
-    # The accounts the session is about: the target, else the authorization's live ones.
+    # Relink: the target, else the authorization's live accounts. Link: those collected.
     accounts: list[Account]
     holder: Holder
     flow: HostedFlow | None = None
 
     @property
+    def token(self) -> str:
+        return self.address.token
+
+    @property
+    def path(self) -> str:
+        return self.address.path
+
+    @property
     def digest(self) -> str:
         return token_digest(self.token)
+
+    @property
+    def is_relink(self) -> bool:
+        return self.session.relink_authorization_id is not None
+
+    @property
+    def fixed_institution_id(self) -> str | None:
+        """filters[institution]: the holder does not pick."""
+        value = (self.session.filters or {}).get("institution")
+        return str(value) if value else None
 
 
 def scope_of(platform: Platform, livemode: bool) -> Scope:
     return Scope(platform.id, livemode, 0 if livemode else platform.test_clock_offset_seconds)
 
 
-def resolve(db: DbSession, token: str, *, lock: bool = False) -> HostedLink | None:
-    """The hosted relink link with this token, or None (unknown, malformed, or not relink)."""
-    if not TOKEN_PATTERN.match(token):
+def resolve(db: DbSession, address: LinkAddress, *, lock: bool = False) -> HostedLink | None:
+    """The link at this address, or None (unknown, malformed, or another kind's)."""
+    session = _find(db, address, lock=lock)
+    if session is None or kind_of(session) != address.kind:
         return None
-    query = select(Session).where(Session.link_token_digest == token_digest(token))
+    return load(db, address, session)
+
+
+def _find(db: DbSession, address: LinkAddress, *, lock: bool) -> Session | None:
+    if address.kind == LinkKind.modal:
+        secret = CLIENT_SECRET_PATTERN.match(address.token)
+        if secret is None:
+            return None
+        query = select(Session).where(Session.id == secret.group(1))
+    elif TOKEN_PATTERN.match(address.token):
+        query = select(Session).where(Session.link_token_digest == token_digest(address.token))
+    else:
+        return None
     if lock:
         query = query.with_for_update()
     session = db.scalars(query).first()
-    if session is None or session.relink_authorization_id is None:
+    if (
+        session is not None
+        and address.kind == LinkKind.modal
+        and not constant_time_equals(session.client_secret, address.token)
+    ):
         return None
-    return load(db, token, session)
+    return session
 
 
-def load(db: DbSession, token: str, session: Session) -> HostedLink:
+def load(db: DbSession, address: LinkAddress, session: Session) -> HostedLink:
     platform = db.get(Platform, session.platform_id)
     assert platform is not None
     scope = scope_of(platform, session.livemode)
-    assert session.relink_authorization_id is not None
-    authorization = AuthorizationRepository(db, scope).get(session.relink_authorization_id)
-    institution = InstitutionRepository(db, scope.livemode).get(authorization.institution_id)
+    flow = db.get(HostedFlow, session.id)
     accounts_repo = AccountRepository(db, scope)
-    target = accounts_repo.find(session.relink_account_id) if session.relink_account_id else None
-    if target is not None:
-        accounts = [target]
+    institutions = InstitutionRepository(db, scope.livemode)
+    authorization = target = None
+    if session.relink_authorization_id is not None:
+        authorization = AuthorizationRepository(db, scope).get(session.relink_authorization_id)
+        institution: Institution | None = institutions.get(authorization.institution_id)
+        if session.relink_account_id:
+            target = accounts_repo.find(session.relink_account_id)
+        if target is not None:
+            accounts = [target]
+        else:
+            accounts = [
+                a
+                for a in accounts_repo.of_authorization(authorization.id)
+                if a.status != ConnectionStatus.disconnected
+            ]
     else:
-        accounts = [
-            a
-            for a in accounts_repo.of_authorization(authorization.id)
-            if a.status != ConnectionStatus.disconnected
-        ]
+        chosen = (flow.institution_id if flow else None) or (session.filters or {}).get(
+            "institution"
+        )
+        institution = institutions.find(str(chosen)) if chosen else None
+        collected = session.collected_account_ids or []
+        accounts = (
+            list(
+                db.scalars(
+                    accounts_repo.select().where(Account.id.in_(collected)).order_by(Account.id)
+                )
+            )
+            if collected
+            else []
+        )
     return HostedLink(
-        token=token,
+        address=address,
         session=session,
         platform=platform,
         scope=scope,
@@ -140,7 +233,7 @@ def load(db: DbSession, token: str, session: Session) -> HostedLink:
         target=target,
         accounts=accounts,
         holder=_holder(db, session),
-        flow=db.get(HostedFlow, session.id),
+        flow=flow,
     )
 
 
@@ -233,7 +326,9 @@ def request_new_link(
     """Email a fresh link to the address on file, when allowed. Returns whether it did;
     callers must not let the holder see the answer."""
     state = state_of(db, link)
-    if not (may_request_new_link(state) or (state == LinkState.pending and is_locked(link))):
+    if not link.is_relink or not (
+        may_request_new_link(state) or (state == LinkState.pending and is_locked(link))
+    ):
         return False
     session, scope = link.session, link.scope
     now = scope.now()

@@ -10,22 +10,19 @@ is recomputed, account events are emitted, and the session succeeds with its
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session as DbSession
 
 from relink.connectors.base import BankAccount, Connector, Grant, Tan
 from relink.events.service import EventContext
-from relink.kit import ids
 from relink.lifecycle.grants import store_grant
 from relink.lifecycle.service import Lifecycle
 from relink.models import Account, ConnectionStatus, SessionStatus, TanStatus
+from relink.relink.connect import EXPECTED_DEACTIVATION_CAUSE, add_account
 from relink.relink.links import HostedLink
 from relink.runtime import Runtime
 from relink.sessions.service import SessionService
-
-EXPECTED_DEACTIVATION_CAUSE = "access_expired"
 
 
 @dataclass
@@ -52,6 +49,7 @@ def repair(
     lifecycle = Lifecycle(db, scope, context)
     now = scope.now()
     authorization, session = link.authorization, link.session
+    assert authorization is not None
     expected = grant.expected_deactivation_date
     expected_cause = EXPECTED_DEACTIVATION_CAUSE if expected else None
 
@@ -90,16 +88,11 @@ def repair(
 
     if link.target is None:
         known = {a.bank_account_id for a in lifecycle.accounts.of_authorization(authorization.id)}
-        for bank_account in shared:
-            if bank_account.stable_id in known:
-                continue
-            account = _new_account(link, bank_account, expected, expected_cause)
-            lifecycle.accounts.add(account)
-            db.flush()
-            lifecycle.refresh_relink_due(account)
-            lifecycle.emit_account_event("created", account)
-            _store_number(lifecycle, account, numbers.get(bank_account.stable_id))
-            result.added.append(account)
+        result.added = [
+            add_account(lifecycle, session, authorization, b, numbers.get(b.stable_id))
+            for b in shared
+            if b.stable_id not in known
+        ]
 
     session.collected_account_ids = [a.id for a in [*result.repaired, *result.added]]
     SessionService(db, scope, runtime, context).finish(
@@ -148,40 +141,3 @@ def _store_number(lifecycle: Lifecycle, account: Account, tan: Tan | None) -> No
     )
     number.routing_number = tan.routing_number
     number.number_last4 = tan.number[-4:]
-
-
-def _new_account(
-    link: HostedLink,
-    bank_account: BankAccount,
-    expected: dt.datetime | None,
-    expected_cause: str | None,
-) -> Account:
-    session, authorization, now = link.session, link.authorization, link.scope.now()
-    permissions = list(session.permissions)
-    return Account(
-        id=ids.new("fca"),
-        platform_id=link.scope.platform_id,
-        livemode=link.scope.livemode,
-        authorization_id=authorization.id,
-        institution_id=authorization.institution_id,
-        holder_type=authorization.holder_type,
-        customer_id=authorization.customer_id,
-        connected_account_id=authorization.connected_account_id,
-        session_id=session.id,
-        bank_account_id=bank_account.stable_id,
-        display_name=bank_account.display_name or None,
-        last4=bank_account.last4[-4:] or None,
-        category=bank_account.category,
-        subcategory=bank_account.subcategory,
-        status=ConnectionStatus.active,
-        expected_deactivation_at=expected,
-        expected_deactivation_cause=expected_cause,
-        permissions=permissions,
-        supported_payment_method_types=(
-            ["us_bank_account"]
-            if "payment_method" in permissions and bank_account.supports_ach
-            else []
-        ),
-        created_at=now,
-        updated_at=now,
-    )

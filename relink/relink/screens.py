@@ -1,4 +1,4 @@
-"""What a hosted relink page shows, as plain data built inside the request's transaction.
+"""What a hosted page shows, as plain data built inside the request's transaction.
 
 Views only pick the locale and render; every fact a template needs (the bank, the
 masked accounts, why the holder is asked, the permissions) is gathered here.
@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session as DbSession
 
 from relink.accounts.repository import AccountRepository
-from relink.connectors.base import Challenge
+from relink.connectors.base import BankAccount, Challenge
 from relink.connectors.oauth2.connector import OAuth2Connector
 from relink.eligibility.rules import ABOUT_TO_BREAK
 from relink.institutions.connectors import ConnectorUnavailable, connector_for
@@ -22,11 +22,15 @@ from relink.models import (
     AccountNumber,
     ConnectionStatus,
     InactiveCause,
+    Institution,
     RelinkAction,
     TanStatus,
 )
+from relink.relink import connect
+from relink.relink.connect import Shared
 from relink.relink.links import CSRF_PURPOSE, HostedLink, may_request_new_link
 from relink.runtime import Runtime
+from relink.tenancy import Scope
 from relink.web.csrf import csrf_token
 
 # Why the holder is asked, in their words (the templates hold the sentences).
@@ -46,6 +50,21 @@ class MaskedAccount:
 
 
 @dataclass(frozen=True)
+class InstitutionChoice:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class OfferedAccount:
+    id: str  # the connector's stable id
+    name: str
+    last4: str
+    subcategory: str
+    checked: bool
+
+
+@dataclass(frozen=True)
 class Reason:
     code: str  # consent_expired, number_expiring, access_ending, ...
     date: dt.datetime | None = None
@@ -58,6 +77,8 @@ class Screen:
     page: str
     status_code: int = 200
     token: str | None = None
+    # The link's path (/relink/…, /connect/…, /link/…): its forms post below it.
+    path: str | None = None
     csrf: str | None = None
     platform_name: str = "Relink"
     brand_color: str | None = None
@@ -79,6 +100,12 @@ class Screen:
     may_request_new_link: bool = False
     return_url: str | None = None
     authenticated: bool = False
+    # Link sessions: the institution picker, the accounts to choose from.
+    institutions: list[InstitutionChoice] = field(default_factory=list)
+    query: str | None = None
+    may_change_institution: bool = False
+    offered: list[OfferedAccount] = field(default_factory=list)
+    account_limit: int | None = None
 
 
 def bare(page: str, status_code: int) -> Screen:
@@ -98,12 +125,25 @@ def screen(
     challenge: Challenge | None = None,
     attempts_left: int | None = None,
     state: str | None = None,
+    shared: Shared | None = None,
+    query: str | None = None,
 ) -> Screen:
     session, platform = link.session, link.platform
+    institutions = (
+        connect.institutions_to_pick(db, link, query) if page.endswith("institutions") else []
+    )
+    offered = _offered(link, shared) if shared is not None else []
+    accounts = [MaskedAccount(a.display_name, a.last4) for a in link.accounts]
+    if shared is not None and page.endswith("consent"):
+        accounts = [
+            MaskedAccount(a.display_name, a.last4) for a in connect.chosen_accounts(session, shared)
+        ]
+    bank = [link.institution] if link.institution is not None else institutions
     return Screen(
         page=page,
         status_code=status_code,
         token=link.token,
+        path=link.path,
         csrf=csrf_token(runtime.csrf_key, CSRF_PURPOSE, link.digest),
         platform_name=platform.name,
         brand_color=platform.brand_color,
@@ -112,20 +152,42 @@ def screen(
         default_locale=platform.default_locale,
         preferred_locales=link.holder.preferred_locales,
         holder_name=link.holder.name,
-        bank_name=link.institution.name,
-        accounts=[MaskedAccount(a.display_name, a.last4) for a in link.accounts],
-        reason=reason_for(db, link),
+        bank_name=link.institution.name if link.institution is not None else None,
+        accounts=accounts,
+        reason=reason_for(db, link) if link.is_relink else None,
         permissions=[p for p in PERMISSION_ORDER if p in session.permissions],
-        form_targets=bank_origins(runtime, link),
+        form_targets=bank_origins(runtime, bank, link.scope),
         error=error,
         notice=notice,
         challenge=challenge,
         attempts_left=attempts_left,
-        may_request_new_link=(state is not None and may_request_new_link(state))
-        or page == "too_many_attempts",
+        may_request_new_link=link.is_relink
+        and ((state is not None and may_request_new_link(state)) or page == "too_many_attempts"),
         return_url=session.hosted_return_url or session.return_url,
         authenticated=link.flow is not None and link.flow.authenticated_at is not None,
+        institutions=[InstitutionChoice(i.id, i.name) for i in institutions],
+        query=query,
+        may_change_institution=not link.is_relink and link.fixed_institution_id is None,
+        offered=offered,
+        account_limit=connect.account_limit(session) if not link.is_relink else None,
     )
+
+
+def _offered(link: HostedLink, shared: Shared) -> list[OfferedAccount]:
+    """The accounts to choose from. Already chosen ones stay checked; after an OAuth
+    bank's own picker everything shared is checked (up to the limit), to confirm."""
+    choices: list[BankAccount] = connect.offered(link.session, shared)
+    picked_at_bank = link.institution is not None and link.institution.auth_kind == "oauth"
+    if shared.chosen:
+        checked = set(shared.chosen)
+    elif picked_at_bank or len(choices) == 1:
+        checked = {a.stable_id for a in choices[: connect.account_limit(link.session)]}
+    else:
+        checked = set()
+    return [
+        OfferedAccount(a.stable_id, a.display_name, a.last4, a.subcategory, a.stable_id in checked)
+        for a in choices
+    ]
 
 
 def reason_for(db: DbSession, link: HostedLink) -> Reason | None:
@@ -167,15 +229,21 @@ def _account_reason(
     return None
 
 
-def bank_origins(runtime: Runtime, link: HostedLink) -> list[str]:
-    """The bank's authorize origin, which Continue's redirect leads to (CSP form-action)."""
-    if link.institution.auth_kind != "oauth":
-        return []
-    try:
-        connector = connector_for(runtime, link.institution, link.scope)
-    except ConnectorUnavailable:
-        return []
-    if not isinstance(connector, OAuth2Connector):
-        return []
-    parts = urlsplit(connector.config.authorize_url)
-    return [f"{parts.scheme}://{parts.netloc}"]
+def bank_origins(runtime: Runtime, institutions: list[Institution], scope: Scope) -> list[str]:
+    """The OAuth institutions' authorize origins, which a form's redirect may lead to
+    (CSP form-action)."""
+    origins: list[str] = []
+    for institution in institutions:
+        if institution.auth_kind != "oauth":
+            continue
+        try:
+            connector = connector_for(runtime, institution, scope)
+        except ConnectorUnavailable:
+            continue
+        if not isinstance(connector, OAuth2Connector):
+            continue
+        parts = urlsplit(connector.config.authorize_url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in origins:
+            origins.append(origin)
+    return origins

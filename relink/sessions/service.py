@@ -24,6 +24,7 @@ from relink.customers.repository import CustomerRepository
 from relink.eligibility.rules import MESSAGES, RECENT_REQUEST, Reason
 from relink.eligibility.service import Eligibility, eligible_for_hosted_relink
 from relink.events.service import EventContext, emit
+from relink.institutions.repository import InstitutionRepository
 from relink.kit import ids
 from relink.kit.crypto import token_digest
 from relink.kit.errors import ApiError, ParameterMissing
@@ -143,6 +144,7 @@ class SessionService:
             if url is not None:
                 check_return_url(url, livemode=self.scope.livemode, param=param)
         holder_type, customer, connected = self._holder(request, authorization)
+        self._check_institution_filter(request)
         if request.delivery_method == "email" and not hosted_relink_enabled(
             self.db, self.scope.platform_id
         ):
@@ -249,6 +251,14 @@ class SessionService:
             raise ParameterMissing("hosted")
         if request.ui_mode != "hosted" and request.hosted_given:
             raise ApiError("hosted can only be used with ui_mode=hosted.", param="hosted")
+
+    def _check_institution_filter(self, request: NewSession) -> None:
+        """filters[institution] fixes the bank of a link flow: it must be one of the mode's."""
+        institution = (request.filters or {}).get("institution")
+        if institution is not None:
+            InstitutionRepository(self.db, self.scope.livemode).get(
+                str(institution), param="filters[institution]"
+            )
 
     def _holder(
         self, request: NewSession, authorization: Authorization | None

@@ -9,6 +9,7 @@ from typing import Any
 
 from babel.dates import format_date, format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2.ext import InternationalizationExtension
 
 from relink.kit.i18n import gettext_for
 
@@ -56,5 +57,10 @@ def _localized(locale: str, autoescape: bool) -> Environment:
     """One overlay per locale and escaping: its gettext callables stay local to it, and
     its template cache is kept (a fresh overlay per render recompiled every template)."""
     overlay = environment().overlay(autoescape=autoescape)
-    overlay.install_gettext_translations(gettext_for(locale), newstyle=True)  # type: ignore[attr-defined]
+    # An overlay shares its parent's globals dict, and its ``install_gettext_translations``
+    # is the parent's: give it its own globals and install through its own bound i18n
+    # extension, or the last locale installed anywhere would translate every render.
+    overlay.globals = dict(overlay.globals)
+    i18n = overlay.extensions[InternationalizationExtension.identifier]
+    i18n._install(gettext_for(locale), newstyle=True)  # type: ignore[attr-defined]
     return overlay

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from relink.events.schemas import render_event
 from relink.kit import clock, ids
+from relink.kit.metrics import WEBHOOK_ATTEMPTS
 from relink.models import Event, WebhookAttempt, WebhookEndpoint
 from relink.outbox.worker import GiveUp, Job, RetryLater, backoff
 from relink.webhooks.signing import sign
@@ -83,6 +84,7 @@ def deliver_webhook(job: Job) -> None:
         error = f"{type(failure).__name__}: {failure}"[:1000]
     latency_ms = int((time.monotonic() - started) * 1000)
     succeeded = status_code is not None and 200 <= status_code < 300
+    WEBHOOK_ATTEMPTS.labels("succeeded" if succeeded else "failed").inc()
     now = clock.now()
     with database.unit_of_work() as session:
         session.add(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -63,3 +64,13 @@ def viewer(server: RunningServer, platform: NewPlatform) -> Iterator[httpx.Clien
 
 def page_csrf(client: httpx.Client, path: str = "/accounts") -> str:
     return csrf_of(client.get(path).text)
+
+
+@contextmanager
+def member(server: RunningServer, platform: NewPlatform, role: Role) -> Iterator[httpx.Client]:
+    """A signed-in client of a new team user with ``role``."""
+    client = signed_in_client(server, add_user(server, platform, role))
+    try:
+        yield client
+    finally:
+        client.close()

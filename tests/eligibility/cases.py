@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from relink.eligibility.rules import ABOUT_TO_BREAK, RECENT_REQUEST, Reason
-from relink.models import Account, InactiveCause, SessionStatus, TanStatus
+from relink.models import Account, Customer, InactiveCause, SessionStatus, TanStatus
 from tests.eligibility.factories import (
     NOW,
     Builder,
@@ -166,6 +166,15 @@ def customer_with_empty_email(book: Builder) -> Account:
     return account
 
 
+def deleted_customer(book: Builder) -> Account:
+    account = book.account()
+    book.lifecycle().deactivate(account, InactiveCause.access_expired)
+    customer = book.session.get(Customer, account.customer_id)
+    assert customer is not None
+    customer.deleted = True
+    return account
+
+
 def holderless_account(book: Builder) -> Account:
     account = create_account(book.session, book.scope())
     book.lifecycle().deactivate(account, InactiveCause.access_expired)
@@ -257,6 +266,7 @@ CASES: tuple[Case, ...] = (
     Case(connected_account_holder_without_email, (Reason.missing_email,)),
     Case(customer_without_email, (Reason.missing_email,)),
     Case(customer_with_empty_email, (Reason.missing_email,)),
+    Case(deleted_customer, (Reason.missing_email,)),
     Case(holderless_account, (Reason.missing_email,)),
     Case(sandbox_email_of_no_team_user, (Reason.unconfirmed_test_email,)),
     Case(sandbox_email_of_unconfirmed_team_user, (Reason.unconfirmed_test_email,)),

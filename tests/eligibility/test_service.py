@@ -143,6 +143,10 @@ def test_customer_with_empty_email_is_missing_email(book: Book) -> None:
     assert reasons(book, cases.customer_with_empty_email) == [Reason.missing_email]
 
 
+def test_deleted_customer_is_missing_email(book: Book) -> None:
+    assert reasons(book, cases.deleted_customer) == [Reason.missing_email]
+
+
 def test_account_without_any_holder_is_missing_email(book: Book) -> None:
     assert reasons(book, cases.holderless_account) == [Reason.missing_email]
 

@@ -35,7 +35,7 @@ class HostedPages:
         assert self._csrf, f"no CSRF token seen yet: {page.text[:300]}"
         return self._csrf
 
-    def post(self, action: str, **fields: str) -> httpx.Response:
+    def post(self, action: str, **fields: str | list[str]) -> httpx.Response:
         data = {"csrf_token": self.csrf(), **fields}
         self.last = self.http.post(f"{self.link_url}/{action}", data=data)
         return self.last
@@ -57,6 +57,17 @@ class HostedPages:
 
     def answer(self, answer: str) -> httpx.Response:
         return self.follow(self.post("challenge", answer=answer))
+
+    def pick_bank(self, institution: str) -> httpx.Response:
+        """Link sessions: choose `institution` in the picker (an OAuth bank answers 303)."""
+        return self.post("institution", institution=institution)
+
+    def choose_accounts(self, *stable_ids: str) -> httpx.Response:
+        return self.follow(self.post("accounts", account=list(stable_ids)))
+
+    def link_accounts(self) -> httpx.Response:
+        """The consent page's "Link accounts"."""
+        return self.follow(self.post("consent"))
 
     def give_up(self) -> httpx.Response:
         return self.follow(self.post("cancel"))

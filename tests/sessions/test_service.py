@@ -1,4 +1,5 @@
-"""SessionService.create: the platform's hosted relink switch (dashboard Settings)."""
+"""SessionService.create: the platform's hosted relink switch (dashboard Settings), and
+the validation of link sessions."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from relink.models import Platform
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.factories import raw
+from tests.relink.connect_factories import link_session
 from tests.relink.factories import broken_account
 
 SESSIONS = "/v1/financial_connections/sessions"
@@ -53,3 +55,11 @@ def test_hosted_url_sessions_are_still_allowed_while_hosted_relink_is_off(
     _, account = broken_account(client, platform.owner.email)
     turn_hosted_relink_off(runtime, platform)
     assert _hosted_session(client, account, "url")["status"] == "pending"
+
+
+def test_an_unknown_filters_institution_is_refused(
+    platform: NewPlatform, client: stripe.StripeClient
+) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        link_session(client, filters={"institution": "fcinst_nowhere"})
+    assert (refused.value.code, refused.value.param) == ("resource_missing", "filters[institution]")

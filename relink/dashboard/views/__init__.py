@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from relink.dashboard.views import accounts, auth, holders, requests
+from relink.dashboard.views import (
+    accounts,
+    auth,
+    developers,
+    holders,
+    mailbox,
+    requests,
+    settings,
+)
 
 ROUTERS: list[APIRouter] = [
     auth.router,
     accounts.router,
     holders.router,
     requests.router,
+    mailbox.router,
+    developers.router,
+    settings.router,
 ]

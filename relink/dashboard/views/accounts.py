@@ -25,13 +25,13 @@ from relink.dashboard.web import (
     page,
     redirect,
 )
-from relink.eligibility.rules import MESSAGES, Reason
+from relink.eligibility.rules import Reason
 from relink.email.preview import preview_relink_email
 from relink.kit.crypto import random_token
 from relink.kit.errors import ApiError, ResourceMissing
 from relink.kit.pagination import Cursor
 from relink.models import ConnectionStatus, InactiveCause
-from relink.relink.bulk import enqueue_bulk_request, job_progress
+from relink.relink.bulk import SKIP_MESSAGES, enqueue_bulk_request, job_progress
 
 router = APIRouter()
 
@@ -119,7 +119,7 @@ def confirm_request(request: Request, viewer: Viewer = Depends(current_viewer)) 
 def skipped(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
     selection = _selection(request)
     reason = request.query_params.get("reason", "")
-    if selection.empty or reason not in {r.value for r in Reason}:
+    if selection.empty or reason not in {r.value for r in Reason} | set(SKIP_MESSAGES):
         raise NotFound()
     scope = viewer.scope
     with viewer.runtime.database.read_only() as db:
@@ -130,7 +130,7 @@ def skipped(request: Request, viewer: Viewer = Depends(current_viewer)) -> Respo
         request,
         viewer,
         "request_skipped.html",
-        {"rows": rows, "message": MESSAGES[Reason(reason)], "reason": reason},
+        {"rows": rows, "message": SkippedGroup(reason, len(rows)).message, "reason": reason},
     )
 
 

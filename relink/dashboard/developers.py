@@ -1,0 +1,175 @@
+"""Developers: API keys (create, roll, revoke), webhook endpoints (create, enable/disable,
+delete, resend one event) from the dashboard.
+
+Keys belong to one mode; the dashboard works on the mode it shows. A plain key exists
+only in the answer to "create" or "roll": the database keeps its digest.
+
+Rolling a key creates a new one and lets the old one keep working for
+:data:`ROLL_GRACE` (24 hours), long enough to deploy the new key everywhere without
+downtime and short enough that a leaked key dies soon. A key already set to expire
+sooner keeps its earlier expiry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from relink.events.repository import EventRepository, WebhookEndpointRepository
+from relink.events.service import WEBHOOK_DELIVERY
+from relink.kit import clock, ids
+from relink.kit.errors import ApiError
+from relink.models import ApiKey, WebhookEndpoint
+from relink.outbox.service import enqueue
+from relink.platforms.repository import ApiKeyRepository
+from relink.platforms.service import create_api_key
+from relink.runtime import Runtime
+from relink.tenancy import Scope
+from relink.webhooks.service import EVENT_TYPES, EndpointChanges, create_endpoint, update_endpoint
+
+ROLL_GRACE = dt.timedelta(hours=24)
+KEY_NAME_LIMIT = 200
+
+
+class KeyUnavailable(Exception):
+    """The key is revoked or expired: it cannot be rolled or revoked again."""
+
+
+@dataclass(frozen=True)
+class RevealedKey:
+    key: ApiKey
+    plain: str
+    # The key this one replaces, when it was rolled (and when the old one stops working).
+    replaces: ApiKey | None = None
+
+
+def key_state(key: ApiKey, now: dt.datetime) -> str:
+    """``active``, ``expiring`` (rolled, still working), ``expired`` or ``revoked``."""
+    if key.revoked_at is not None:
+        return "revoked"
+    if key.expires_at is not None:
+        return "expired" if key.expires_at <= now else "expiring"
+    return "active"
+
+
+def _usable_key(db: Session, scope: Scope, key_id: str) -> ApiKey | None:
+    key = ApiKeyRepository(db, scope).find(key_id)
+    if key is not None and key_state(key, clock.now()) in ("revoked", "expired"):
+        raise KeyUnavailable("This key is already revoked or expired.")
+    return key
+
+
+def create_key(db: Session, scope: Scope, name: str) -> RevealedKey:
+    key, plain = create_api_key(
+        db, scope.platform_id, scope.livemode, name=name.strip()[:KEY_NAME_LIMIT] or None
+    )
+    return RevealedKey(key, plain)
+
+
+def roll_key(db: Session, scope: Scope, key_id: str) -> RevealedKey | None:
+    """A new key with the same name; the old one expires after :data:`ROLL_GRACE`."""
+    old = _usable_key(db, scope, key_id)
+    if old is None:
+        return None
+    grace_ends = clock.now() + ROLL_GRACE
+    if old.expires_at is None or old.expires_at > grace_ends:
+        old.expires_at = grace_ends
+    key, plain = create_api_key(db, scope.platform_id, scope.livemode, name=old.name)
+    return RevealedKey(key, plain, replaces=old)
+
+
+def revoke_key(db: Session, scope: Scope, key_id: str) -> ApiKey | None:
+    """Stop the key at once (the API refuses it from the next request on)."""
+    key = _usable_key(db, scope, key_id)
+    if key is not None:
+        key.revoked_at = clock.now()
+    return key
+
+
+# -- webhook endpoints ----------------------------------------------------------------------
+
+
+@dataclass
+class EndpointForm:
+    url: str = ""
+    description: str = ""
+    events: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, url: str, description: str, events: list[str]) -> EndpointForm:
+        form = cls(url.strip(), description.strip(), [e for e in events if e])
+        if not form.url:
+            form.errors["url"] = "Enter the URL that should receive events."
+        if not form.events:
+            form.errors["events"] = "Choose at least one event type, or all events."
+        elif any(e != "*" and e not in EVENT_TYPES for e in form.events):
+            form.errors["events"] = "Choose event types from the list."
+        if len(form.description) > 5000:
+            form.errors["description"] = "Use at most 5,000 characters."
+        return form
+
+
+def create_webhook_endpoint(
+    db: Session, scope: Scope, runtime: Runtime, form: EndpointForm
+) -> tuple[WebhookEndpoint, str] | None:
+    """The endpoint and its signing secret; None with ``form.errors`` filled when refused."""
+    assert not form.errors
+    events = ["*"] if "*" in form.events else form.events
+    try:
+        return create_endpoint(
+            WebhookEndpointRepository(db, scope),
+            runtime.secret_box,
+            EndpointChanges(url=form.url, enabled_events=events, description=form.description),
+            allow_private=runtime.settings.webhook_allow_private_networks,
+        )
+    except ApiError as refused:
+        name = "events" if (refused.param or "").startswith("enabled_events") else "url"
+        form.errors[name] = refused.message
+        return None
+
+
+def set_endpoint_enabled(
+    db: Session, scope: Scope, runtime: Runtime, endpoint_id: str, enabled: bool
+) -> WebhookEndpoint | None:
+    endpoint = WebhookEndpointRepository(db, scope).find(endpoint_id)
+    if endpoint is not None:
+        update_endpoint(
+            endpoint,
+            EndpointChanges(disabled=not enabled),
+            livemode=scope.livemode,
+            allow_private=runtime.settings.webhook_allow_private_networks,
+        )
+    return endpoint
+
+
+def delete_endpoint(db: Session, scope: Scope, endpoint_id: str) -> WebhookEndpoint | None:
+    endpoint = WebhookEndpointRepository(db, scope).find(endpoint_id)
+    if endpoint is not None:
+        endpoint.deleted = True
+    return endpoint
+
+
+def endpoint_secret(runtime: Runtime, endpoint: WebhookEndpoint) -> str:
+    return str(runtime.secret_box.open(endpoint.secret_sealed)["secret"])
+
+
+def resend_event(db: Session, scope: Scope, endpoint_id: str, event_id: str) -> bool:
+    """Queue one more delivery of the event to the endpoint (a fresh dedupe key, so it
+    is a new outbox row even though the event was delivered before). False if either
+    is not in this scope."""
+    endpoint = WebhookEndpointRepository(db, scope).find(endpoint_id)
+    event = EventRepository(db, scope).find(event_id)
+    if endpoint is None or event is None:
+        return False
+    enqueue(
+        db,
+        WEBHOOK_DELIVERY,
+        {"event_id": event.id, "endpoint_id": endpoint.id},
+        dedupe_key=f"webhook:{event.id}:{endpoint.id}:resend:{ids.new('resend')}",
+        platform_id=scope.platform_id,
+        livemode=scope.livemode,
+    )
+    return True

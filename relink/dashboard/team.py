@@ -1,0 +1,102 @@
+"""Settings → Team: invite users, change roles, remove users (owners only).
+
+An invited user is created unconfirmed, with an unusable random password, and gets an
+invitation link (an :class:`EmailConfirmation` with ``invitation=True``) where they
+choose a password. The email package sends only relink requests, so the owner is
+shown the link once, to pass on.
+
+A platform always keeps an owner: the last owner can be neither demoted nor removed,
+and an owner cannot remove themself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from relink.dashboard.auth import create_confirmation
+from relink.models import DashboardLogin, EmailConfirmation, Role, User
+from relink.platforms.service import PlatformError, create_user, normalize_email
+
+TEAM_LIMIT = 500
+
+
+class TeamChangeRefused(Exception):
+    """The change would break a team rule; the message is shown as is."""
+
+
+@dataclass(frozen=True)
+class Invitation:
+    user: User
+    token: str
+
+
+def team_members(db: Session, platform_id: str) -> list[User]:
+    return list(
+        db.scalars(
+            select(User)
+            .where(User.platform_id == platform_id)
+            .order_by(User.created_at, User.id)
+            .limit(TEAM_LIMIT)
+        )
+    )
+
+
+def _member(db: Session, platform_id: str, user_id: str) -> User | None:
+    return db.scalars(
+        select(User).where(User.id == user_id, User.platform_id == platform_id).with_for_update()
+    ).first()
+
+
+def _owner_count(db: Session, platform_id: str) -> int:
+    return int(
+        db.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.platform_id == platform_id, User.role == Role.owner)
+        )
+        or 0
+    )
+
+
+def invite(db: Session, platform_id: str, email: str, role: Role) -> Invitation:
+    """Create the user (unconfirmed) and their invitation link token (returned once)."""
+    try:
+        address = normalize_email(email)
+    except PlatformError:
+        raise TeamChangeRefused("Enter an email address like name@example.com.") from None
+    if db.scalars(select(User.id).where(User.email == address)).first() is not None:
+        # Said plainly: only an owner sees it, and it explains why nothing happened.
+        raise TeamChangeRefused("A user with this email address already exists.")
+    user, _unused_password = create_user(db, platform_id, address, role)
+    db.flush()
+    return Invitation(user, create_confirmation(db, user, invitation=True))
+
+
+def change_role(db: Session, platform_id: str, user_id: str, role: Role) -> User | None:
+    user = _member(db, platform_id, user_id)
+    if user is None:
+        return None
+    if user.role == Role.owner and role != Role.owner and _owner_count(db, platform_id) <= 1:
+        raise TeamChangeRefused(
+            "The platform needs at least one owner; make someone else owner first."
+        )
+    user.role = role.value
+    return user
+
+
+def remove_member(db: Session, platform_id: str, actor_id: str, user_id: str) -> User | None:
+    """Delete the user, their sign-ins and confirmation links."""
+    if user_id == actor_id:
+        raise TeamChangeRefused("You cannot remove yourself; another owner can.")
+    user = _member(db, platform_id, user_id)
+    if user is None:
+        return None
+    if user.role == Role.owner and _owner_count(db, platform_id) <= 1:
+        raise TeamChangeRefused("The last owner cannot be removed.")
+    db.execute(delete(DashboardLogin).where(DashboardLogin.user_id == user.id))
+    db.execute(delete(EmailConfirmation).where(EmailConfirmation.user_id == user.id))
+    db.delete(user)
+    return user

@@ -1,0 +1,279 @@
+"""Developers: API keys, webhook endpoints with their delivery attempts, the events log.
+
+Keys are the owner's (create, roll, revoke); webhook endpoints are managed by owners
+and admins; everyone on the team can read. A plain key or signing secret appears only
+in the answer to the POST that created (or, for a secret, revealed) it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from relink.dashboard import developers, queries
+from relink.dashboard.views.accounts import read_cursor
+from relink.dashboard.web import (
+    NotFound,
+    Viewer,
+    current_viewer,
+    editor,
+    form_data,
+    form_text,
+    owner,
+    page,
+    redirect,
+)
+from relink.events.repository import WebhookEndpointRepository
+from relink.events.schemas import render_event
+from relink.kit import clock
+from relink.webhooks.service import EVENT_TYPES
+
+router = APIRouter()
+
+
+# -- API keys -------------------------------------------------------------------------------
+
+
+def _keys_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    revealed: developers.RevealedKey | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    with viewer.runtime.database.read_only() as db:
+        keys = queries.api_keys(db, viewer.scope)
+    now = clock.now()
+    return page(
+        request,
+        viewer,
+        "developers_keys.html",
+        {
+            "keys": [(key, developers.key_state(key, now)) for key in keys],
+            "revealed": revealed,
+            "error": error,
+            "grace_hours": int(developers.ROLL_GRACE.total_seconds() // 3600),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/developers")
+def api_keys(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    return _keys_page(request, viewer)
+
+
+@router.post("/developers/api-keys")
+def create_api_key(
+    request: Request, viewer: Viewer = Depends(owner), form: FormData = Depends(form_data)
+) -> Response:
+    with viewer.runtime.database.unit_of_work() as db:
+        revealed = developers.create_key(db, viewer.scope, form_text(form, "name", 200))
+    return _keys_page(request, viewer, revealed=revealed, status_code=201)
+
+
+@router.post("/developers/api-keys/{key_id}/roll")
+def roll_api_key(request: Request, key_id: str, viewer: Viewer = Depends(owner)) -> Response:
+    try:
+        with viewer.runtime.database.unit_of_work() as db:
+            revealed = developers.roll_key(db, viewer.scope, key_id)
+    except developers.KeyUnavailable as unavailable:
+        return _keys_page(request, viewer, error=str(unavailable), status_code=409)
+    if revealed is None:
+        raise NotFound()
+    return _keys_page(request, viewer, revealed=revealed, status_code=201)
+
+
+@router.post("/developers/api-keys/{key_id}/revoke")
+def revoke_api_key(request: Request, key_id: str, viewer: Viewer = Depends(owner)) -> Response:
+    try:
+        with viewer.runtime.database.unit_of_work() as db:
+            revoked = developers.revoke_key(db, viewer.scope, key_id)
+    except developers.KeyUnavailable as unavailable:
+        return _keys_page(request, viewer, error=str(unavailable), status_code=409)
+    if revoked is None:
+        raise NotFound()
+    return redirect("/developers", notice="key_revoked")
+
+
+# -- webhook endpoints ------------------------------------------------------------------------
+
+
+def _webhooks_page(
+    request: Request,
+    viewer: Viewer,
+    form: developers.EndpointForm | None = None,
+    status_code: int = 200,
+) -> Response:
+    with viewer.runtime.database.read_only() as db:
+        found = queries.webhook_endpoints_page(db, viewer.scope, read_cursor(request))
+    params = request.query_params
+    return page(
+        request,
+        viewer,
+        "developers_webhooks.html",
+        {
+            "endpoints": found.items,
+            "has_more": found.has_more,
+            "form": form or developers.EndpointForm(),
+            "event_types": EVENT_TYPES,
+            "cursor_given": bool(params.get("starting_after") or params.get("ending_before")),
+        },
+        status_code=status_code,
+    )
+
+
+def _endpoint_page(
+    request: Request,
+    viewer: Viewer,
+    endpoint_id: str,
+    *,
+    secret: str | None = None,
+    created: bool = False,
+    status_code: int = 200,
+) -> Response:
+    with viewer.runtime.database.read_only() as db:
+        detail = queries.endpoint_detail(db, viewer.scope, endpoint_id)
+    if detail is None:
+        raise NotFound()
+    return page(
+        request,
+        viewer,
+        "developers_webhook.html",
+        {"detail": detail, "secret": secret, "created": created},
+        status_code=status_code,
+    )
+
+
+@router.get("/developers/webhooks")
+def webhooks(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    return _webhooks_page(request, viewer)
+
+
+@router.post("/developers/webhooks")
+def create_webhook(
+    request: Request, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
+) -> Response:
+    endpoint_form = developers.EndpointForm.read(
+        form_text(form, "url", 2048),
+        form_text(form, "description", 5001),
+        [value for value in form.getlist("events") if isinstance(value, str)],
+    )
+    created: tuple[Any, str] | None = None
+    if not endpoint_form.errors:
+        with viewer.runtime.database.unit_of_work() as db:
+            created = developers.create_webhook_endpoint(
+                db, viewer.scope, viewer.runtime, endpoint_form
+            )
+    if created is None:
+        return _webhooks_page(request, viewer, endpoint_form, status_code=400)
+    endpoint, secret = created
+    return _endpoint_page(
+        request, viewer, endpoint.id, secret=secret, created=True, status_code=201
+    )
+
+
+@router.get("/developers/webhooks/{endpoint_id}")
+def webhook(
+    request: Request, endpoint_id: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    return _endpoint_page(request, viewer, endpoint_id)
+
+
+@router.post("/developers/webhooks/{endpoint_id}/secret")
+def reveal_webhook_secret(
+    request: Request, endpoint_id: str, viewer: Viewer = Depends(editor)
+) -> Response:
+    with viewer.runtime.database.read_only() as db:
+        endpoint = WebhookEndpointRepository(db, viewer.scope).find(endpoint_id)
+        if endpoint is None:
+            raise NotFound()
+        secret = developers.endpoint_secret(viewer.runtime, endpoint)
+    return _endpoint_page(request, viewer, endpoint_id, secret=secret)
+
+
+@router.post("/developers/webhooks/{endpoint_id}/status")
+def set_webhook_status(
+    endpoint_id: str, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
+) -> Response:
+    enabled = form_text(form, "enabled") == "1"
+    with viewer.runtime.database.unit_of_work() as db:
+        endpoint = developers.set_endpoint_enabled(
+            db, viewer.scope, viewer.runtime, endpoint_id, enabled
+        )
+    if endpoint is None:
+        raise NotFound()
+    return redirect(
+        f"/developers/webhooks/{endpoint_id}",
+        notice="webhook_enabled" if enabled else "webhook_disabled",
+    )
+
+
+@router.post("/developers/webhooks/{endpoint_id}/delete")
+def delete_webhook(endpoint_id: str, viewer: Viewer = Depends(editor)) -> Response:
+    with viewer.runtime.database.unit_of_work() as db:
+        endpoint = developers.delete_endpoint(db, viewer.scope, endpoint_id)
+    if endpoint is None:
+        raise NotFound()
+    return redirect("/developers/webhooks", notice="webhook_deleted")
+
+
+@router.post("/developers/webhooks/{endpoint_id}/resend")
+def resend_webhook_event(
+    endpoint_id: str, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
+) -> Response:
+    event_id = form_text(form, "event", 40)
+    with viewer.runtime.database.unit_of_work() as db:
+        queued = developers.resend_event(db, viewer.scope, endpoint_id, event_id)
+    if not queued:
+        raise NotFound()
+    back = "/developers/events/" + event_id if form_text(form, "back") == "event" else None
+    return redirect(back or f"/developers/webhooks/{endpoint_id}", notice="webhook_resent")
+
+
+# -- events -------------------------------------------------------------------------------------
+
+
+@router.get("/developers/events")
+def events(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    params = request.query_params
+    event_type = params.get("type") if params.get("type") in EVENT_TYPES else None
+    with viewer.runtime.database.read_only() as db:
+        found = queries.events_page(db, viewer.scope, event_type, read_cursor(request))
+    return page(
+        request,
+        viewer,
+        "developers_events.html",
+        {
+            "events": found.items,
+            "has_more": found.has_more,
+            "event_type": event_type or "",
+            "event_types": EVENT_TYPES,
+            "query": {"type": event_type} if event_type else {},
+            "cursor_given": bool(params.get("starting_after") or params.get("ending_before")),
+        },
+    )
+
+
+@router.get("/developers/events/{event_id}")
+def event(request: Request, event_id: str, viewer: Viewer = Depends(current_viewer)) -> Response:
+    with viewer.runtime.database.read_only() as db:
+        detail = queries.event_detail(db, viewer.scope, event_id)
+    if detail is None:
+        raise NotFound()
+    return page(
+        request,
+        viewer,
+        "developers_event.html",
+        {
+            "detail": detail,
+            # Autoescaped in the template: markup inside the data shows as text.
+            "json": json.dumps(render_event(detail.event), indent=2, ensure_ascii=False),
+        },
+    )

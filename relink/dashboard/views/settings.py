@@ -1,0 +1,192 @@
+"""Settings: branding and email (owners and admins), the team (owners)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from relink.dashboard import team
+from relink.dashboard.auth import CONFIRMATION_LIFETIME
+from relink.dashboard.branding import LOGO_MAX_BYTES, BrandingEdit, apply_branding
+from relink.dashboard.web import (
+    NotFound,
+    Viewer,
+    current_viewer,
+    editor,
+    form_data,
+    form_text,
+    owner,
+    page,
+    redirect,
+)
+from relink.kit.i18n import LANGUAGE_NAMES
+from relink.models import Platform, Role
+
+router = APIRouter()
+
+
+def _platform(viewer: Viewer) -> Platform:
+    with viewer.runtime.database.read_only() as db:
+        platform = db.get(Platform, viewer.platform_id)
+    assert platform is not None
+    return platform
+
+
+def _settings_page(
+    request: Request, viewer: Viewer, edit: BrandingEdit | None = None, status_code: int = 200
+) -> Response:
+    platform = _platform(viewer)
+    return page(
+        request,
+        viewer,
+        "settings.html",
+        {
+            "edit": edit or BrandingEdit.of(platform),
+            "has_logo": platform.logo_png is not None,
+            "languages": LANGUAGE_NAMES,
+            "logo_max_kb": LOGO_MAX_BYTES // 1024,
+        },
+        status_code=status_code,
+    )
+
+
+def _uploaded(form: FormData, name: str) -> bytes | None:
+    """The uploaded file's bytes (one byte over the limit at most: enough to refuse it)."""
+    upload = form.get(name)
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return None
+    data = upload.file.read(LOGO_MAX_BYTES + 1)
+    return data or None
+
+
+@router.get("/settings")
+def settings(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    return _settings_page(request, viewer)
+
+
+@router.post("/settings")
+def save_settings(
+    request: Request, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
+) -> Response:
+    edit = BrandingEdit.read(
+        name=form_text(form, "name", 400),
+        brand_color=form_text(form, "brand_color", 20),
+        support_email=form_text(form, "support_email", 400),
+        email_sender_name=form_text(form, "email_sender_name", 400),
+        default_locale=form_text(form, "default_locale", 10),
+        hosted_relink_enabled=form_text(form, "hosted_relink_enabled") == "1",
+        logo=_uploaded(form, "logo"),
+        remove_logo=form_text(form, "remove_logo") == "1",
+    )
+    if edit.errors:
+        return _settings_page(request, viewer, edit, status_code=400)
+    with viewer.runtime.database.unit_of_work() as db:
+        platform = db.get(Platform, viewer.platform_id)
+        assert platform is not None
+        apply_branding(platform, edit)
+    return redirect("/settings", notice="saved")
+
+
+@router.get("/settings/logo.png")
+def logo(viewer: Viewer = Depends(current_viewer)) -> Response:
+    platform = _platform(viewer)
+    if platform.logo_png is None:
+        raise NotFound()
+    return Response(
+        platform.logo_png, media_type="image/png", headers={"cache-control": "no-store"}
+    )
+
+
+# -- team -------------------------------------------------------------------------------------
+
+
+def _team_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    invitation: tuple[str, str] | None = None,
+    error: str | None = None,
+    invite_email: str = "",
+    status_code: int = 200,
+) -> Response:
+    with viewer.runtime.database.read_only() as db:
+        members = team.team_members(db, viewer.platform_id)
+    return page(
+        request,
+        viewer,
+        "settings_team.html",
+        {
+            "members": members,
+            "roles": [role.value for role in Role],
+            "invitation": invitation,
+            "error": error,
+            "invite_email": invite_email,
+            "invitation_days": CONFIRMATION_LIFETIME.days,
+        },
+        status_code=status_code,
+    )
+
+
+def _role(form: FormData) -> Role | None:
+    value = form_text(form, "role", 10)
+    return Role(value) if value in set(Role) else None
+
+
+@router.get("/settings/team")
+def team_settings(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    return _team_page(request, viewer)
+
+
+@router.post("/settings/team/invite")
+def invite(
+    request: Request, viewer: Viewer = Depends(owner), form: FormData = Depends(form_data)
+) -> Response:
+    email, role = form_text(form, "email"), _role(form)
+    if role is None:
+        return _team_page(
+            request, viewer, error="Choose a role.", invite_email=email, status_code=400
+        )
+    try:
+        with viewer.runtime.database.unit_of_work() as db:
+            invited = team.invite(db, viewer.platform_id, email, role)
+            link = (
+                viewer.runtime.settings.public_url.rstrip("/") + f"/confirm-email/{invited.token}"
+            )
+            address = invited.user.email
+    except team.TeamChangeRefused as refused:
+        return _team_page(request, viewer, error=str(refused), invite_email=email, status_code=400)
+    return _team_page(request, viewer, invitation=(address, link), status_code=201)
+
+
+@router.post("/settings/team/{user_id}/role")
+def change_role(
+    request: Request,
+    user_id: str,
+    viewer: Viewer = Depends(owner),
+    form: FormData = Depends(form_data),
+) -> Response:
+    role = _role(form)
+    if role is None:
+        return _team_page(request, viewer, error="Choose a role.", status_code=400)
+    try:
+        with viewer.runtime.database.unit_of_work() as db:
+            changed = team.change_role(db, viewer.platform_id, user_id, role)
+    except team.TeamChangeRefused as refused:
+        return _team_page(request, viewer, error=str(refused), status_code=400)
+    if changed is None:
+        raise NotFound()
+    return redirect("/settings/team", notice="role_changed")
+
+
+@router.post("/settings/team/{user_id}/remove")
+def remove(request: Request, user_id: str, viewer: Viewer = Depends(owner)) -> Response:
+    try:
+        with viewer.runtime.database.unit_of_work() as db:
+            removed = team.remove_member(db, viewer.platform_id, viewer.user_id, user_id)
+    except team.TeamChangeRefused as refused:
+        return _team_page(request, viewer, error=str(refused), status_code=400)
+    if removed is None:
+        raise NotFound()
+    return redirect("/settings/team", notice="user_removed")

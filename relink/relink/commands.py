@@ -1,0 +1,213 @@
+"""``relink relink request``: a bulk hosted relink request from the shell.
+
+Shares :func:`relink.relink.bulk.request_relinks` with the dashboard's job; the whole
+request is one transaction (it commits at the end), with a progress bar per batch.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from relink.accounts.filters import AccountFilter, filtered_accounts
+from relink.config import Settings
+from relink.eligibility.rules import MESSAGES, Reason
+from relink.kit.errors import ApiError
+from relink.lifecycle.scopes import platform_test_scope
+from relink.models import ConnectionStatus, InactiveCause, Platform
+from relink.relink.bulk import DEFAULT_BATCH_SIZE, preview_bulk_request, request_relinks
+from relink.runtime import Runtime
+from relink.tenancy import Scope
+
+relink_app = typer.Typer(help="Hosted relink requests.", no_args_is_help=True)
+
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+
+MODES = ("test", "live")
+CLI_ACTOR = "cli"
+
+
+class CommandError(Exception):
+    """A bad input or state; shown as one line."""
+
+
+def _fail(message: str) -> typer.Exit:
+    first_line = (message.strip().splitlines() or ["failed"])[0]
+    errors.print(f"[red]error:[/red] {escape(first_line)}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def _choice(name: str, value: str | None, allowed: list[str]) -> str | None:
+    if value is not None and value not in allowed:
+        raise CommandError(f"--{name} must be one of {', '.join(allowed)} (got {value!r})")
+    return value
+
+
+def _skipped_table(skipped: dict[str, int]) -> Table:
+    table = Table(box=None, show_header=False, pad_edge=False)
+    for code, count in sorted(skipped.items(), key=lambda item: (-item[1], item[0])):
+        message = MESSAGES.get(Reason(code), "") if code in Reason.__members__ else ""
+        table.add_row(f"  {code}", f"{count:,}", message)
+    return table
+
+
+@relink_app.command("request")
+def request(
+    platform: Annotated[str, typer.Option(help="Platform id (acct_…).")],
+    mode: Annotated[str, typer.Option(help="test or live.")],
+    status: Annotated[str | None, typer.Option(help="Account status.")] = None,
+    cause: Annotated[str | None, typer.Option(help="Inactive cause.")] = None,
+    eligible: Annotated[bool, typer.Option("--eligible", help="Only eligible accounts.")] = False,
+    tan_expiring: Annotated[
+        bool, typer.Option("--tan-expiring", help="A TAN expires within 30 days or expired.")
+    ] = False,
+    institution: Annotated[str | None, typer.Option(help="Institution id (fcinst_…).")] = None,
+    holder: Annotated[str | None, typer.Option(help="Account holder (cus_… or acct_…).")] = None,
+    search: Annotated[
+        str | None, typer.Option(help="Account id, holder email or name, or last4.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only show what would be sent.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(help="Accounts per batch.")] = DEFAULT_BATCH_SIZE,
+) -> None:
+    """Request a hosted relink (one email each) for the matching eligible accounts."""
+    try:
+        _choice("mode", mode, list(MODES))
+        account_filter = AccountFilter(
+            status=_choice("status", status, [s.value for s in ConnectionStatus]),
+            cause=_choice("cause", cause, [c.value for c in InactiveCause]),
+            eligible=eligible,
+            tan_expiring=tan_expiring,
+            institution=institution,
+            holder=holder,
+            search=search,
+        )
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1")
+        runtime = Runtime.from_settings(Settings())
+        _run(runtime, platform, mode == "live", account_filter, dry_run, batch_size)
+    except (CommandError, ApiError, SQLAlchemyError, ValueError) as error:
+        raise _fail(str(error)) from None
+
+
+def _scope(runtime: Runtime, platform_id: str, livemode: bool) -> Scope:
+    with runtime.database.read_only() as db:
+        if db.get(Platform, platform_id) is None:
+            raise CommandError(f"no such platform: {platform_id}")
+        return Scope(platform_id, True) if livemode else platform_test_scope(db, platform_id)
+
+
+def _run(
+    runtime: Runtime,
+    platform_id: str,
+    livemode: bool,
+    account_filter: AccountFilter,
+    dry_run: bool,
+    batch_size: int,
+) -> None:
+    scope = _scope(runtime, platform_id, livemode)
+    now = scope.now()
+    accounts = filtered_accounts(scope, now, account_filter)
+    mode = "live" if livemode else "test"
+    if dry_run:
+        with runtime.database.read_only() as db:
+            preview = preview_bulk_request(db, scope, now, accounts)
+        console.print(
+            f"Dry run ({mode} mode): {preview.selected:,} accounts match; "
+            f"{preview.eligible:,} would get a relink email; "
+            f"{sum(preview.skipped.values()):,} would be skipped.",
+            highlight=False,
+        )
+        if preview.skipped:
+            console.print("Skipped, by reason:", highlight=False)
+            console.print(_skipped_table(preview.skipped))
+        return
+
+    with Progress(
+        TextColumn("Requesting relinks"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("request", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        with runtime.database.unit_of_work() as db:
+            result = request_relinks(
+                db,
+                scope,
+                runtime,
+                accounts,
+                actor=CLI_ACTOR,
+                batch_size=batch_size,
+                progress=progress,
+            )
+    console.print(
+        f"Requested relinks ({mode} mode): {result.created:,} emails queued; "
+        f"{sum(result.skipped.values()):,} accounts skipped.",
+        highlight=False,
+    )
+    if result.skipped:
+        console.print("Skipped, by reason:", highlight=False)
+        console.print(_skipped_table(result.skipped))
+    if not livemode and result.created:
+        console.print(
+            "Test mode: emails go only to holders whose address is a confirmed team "
+            "member's; the worker (relink serve / relink worker) sends them.",
+            highlight=False,
+        )
+
+
+def seed_demo_book(runtime: Runtime, platform_id: str, accounts: int | None) -> None:
+    """``relink demo``'s book: build it (once, or up to ``accounts``) and say what it holds."""
+    from relink.demo import (
+        DEFAULT_BOOK_ACCOUNTS,
+        DEMO_OWNER_EMAIL,
+        OWNER_HOLDERS,
+        ensure_demo_book,
+    )
+
+    target = DEFAULT_BOOK_ACCOUNTS if accounts is None else accounts
+    if target < 0:
+        raise ValueError("--accounts must not be negative")
+    with Progress(
+        TextColumn("Building the demo book"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=target <= 10_000,
+    ) as bar:
+        task = bar.add_task("book", total=None)
+        summary = ensure_demo_book(
+            runtime,
+            platform_id,
+            accounts=target,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    # The same lines on every run (make run prints them each time).
+    console.print(
+        f"Demo book: {summary.total:,} test-mode accounts across the sandbox institutions: "
+        "active, inactive for each cause, TANs expiring soon or expired, disconnected, "
+        "holders without email, and a few relink requests just sent.",
+        highlight=False,
+    )
+    console.print(
+        f"  {OWNER_HOLDERS} holders use {DEMO_OWNER_EMAIL}: test mode only emails confirmed "
+        "team members, so their relink emails really go out (see the Mailbox); the other "
+        "accounts show why they would be skipped.",
+        highlight=False,
+    )

@@ -1,0 +1,72 @@
+"""Page objects: Settings → Branding and email, Team."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Locator, Page
+
+
+class SettingsPage:
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    def open(self) -> SettingsPage:
+        self.page.goto("/settings")
+        return self
+
+    def fill(self, label: str, value: str) -> SettingsPage:
+        self.page.get_by_label(label, exact=True).fill(value)
+        return self
+
+    def upload_logo(self, path: Path) -> SettingsPage:
+        self.page.get_by_label("Logo", exact=True).set_input_files(str(path))
+        return self
+
+    def set_hosted_relink(self, enabled: bool) -> SettingsPage:
+        self.page.get_by_label("Send hosted relink emails").set_checked(enabled)
+        return self
+
+    def save(self) -> SettingsPage:
+        self.page.get_by_role("button", name="Save settings").click()
+        self.page.wait_for_load_state()
+        return self
+
+    def field_error(self, name: str) -> str:
+        return self.page.locator(f"#{name}-error").inner_text()
+
+    @property
+    def notice(self) -> str:
+        return self.page.get_by_role("status").inner_text()
+
+
+class TeamPage:
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    def open(self) -> TeamPage:
+        self.page.goto("/settings/team")
+        return self
+
+    def invite(self, email: str, role: str) -> str:
+        """Invite; returns the invitation link shown once."""
+        self.page.get_by_label("Email", exact=True).fill(email)
+        self.page.get_by_label("Role", exact=True).select_option(role)
+        self.page.get_by_role("button", name="Invite").click()
+        self.page.wait_for_load_state()
+        return self.page.locator("#invitation-link").inner_text()
+
+    def row(self, email: str) -> Locator:
+        return self.page.locator("#team tbody tr", has_text=email)
+
+    def change_role(self, email: str, role: str) -> TeamPage:
+        row = self.row(email)
+        row.get_by_role("combobox").select_option(role)
+        row.get_by_role("button", name="Change").click()
+        self.page.wait_for_load_state()
+        return self
+
+    def remove(self, email: str) -> TeamPage:
+        self.row(email).get_by_role("button", name="Remove").click()
+        self.page.wait_for_load_state()
+        return self

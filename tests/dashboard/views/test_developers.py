@@ -1,0 +1,302 @@
+"""Developers pages: API keys (owner only), webhook endpoints, resend, the events log."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+import stripe
+from sqlalchemy import select
+
+from relink.dashboard.developers import ROLL_GRACE
+from relink.events.service import WEBHOOK_DELIVERY
+from relink.kit import clock
+from relink.models import ApiKey, OutboxMessage, Role, WebhookEndpoint
+from relink.outbox.registry import HANDLERS
+from relink.outbox.worker import OutboxDispatcher
+from relink.platforms.service import NewPlatform
+from tests.conftest import RunningServer, make_platform, stripe_client
+from tests.dashboard.conftest import member, page_csrf
+from tests.dashboard.factories import SCRIPT
+from tests.factories import create_customer, create_test_account, deactivate
+from tests.receivers import webhook_receiver
+
+_PLAIN_KEY = re.compile(r'id="revealed-key">(sk_test_[A-Za-z0-9_-]+)<')
+_SECRET = re.compile(r'id="endpoint-secret">(whsec_[A-Za-z0-9_-]+)<')
+
+
+def _keys(server: RunningServer, platform: NewPlatform) -> list[ApiKey]:
+    with server.runtime.database.read_only() as db:
+        return list(
+            db.scalars(
+                select(ApiKey)
+                .where(ApiKey.platform_id == platform.platform.id, ApiKey.livemode.is_(False))
+                .order_by(ApiKey.id)
+            )
+        )
+
+
+def _works(server: RunningServer, key: str) -> bool:
+    try:
+        stripe_client(server, key).v1.customers.list()
+    except stripe.AuthenticationError:
+        return False
+    return True
+
+
+def _revealed_key(html: str) -> str:
+    found = _PLAIN_KEY.search(html)
+    assert found is not None, "no key revealed on the page"
+    return found.group(1)
+
+
+def _create_endpoint(client: stripe.StripeClient, url: str) -> stripe.WebhookEndpoint:
+    return client.v1.webhook_endpoints.create(
+        params={"url": url, "enabled_events": ["*"], "description": SCRIPT}
+    )
+
+
+def _delivery_rows(server: RunningServer, endpoint_id: str) -> list[OutboxMessage]:
+    with server.runtime.database.read_only() as db:
+        return [
+            row
+            for row in db.scalars(
+                select(OutboxMessage).where(OutboxMessage.kind == WEBHOOK_DELIVERY)
+            )
+            if row.payload.get("endpoint_id") == endpoint_id
+        ]
+
+
+# -- API keys ---------------------------------------------------------------------------------
+
+
+def test_a_created_key_is_shown_once_and_then_only_redacted(
+    server: RunningServer, owner: httpx.Client
+) -> None:
+    created = owner.post(
+        "/developers/api-keys", data={"csrf_token": page_csrf(owner, "/developers"), "name": "CI"}
+    )
+    assert created.status_code == 201
+    plain = _revealed_key(created.text)
+    assert _works(server, plain)
+    listing = owner.get("/developers").text
+    assert plain not in listing
+    assert plain[:8] + "…" + plain[-4:] in listing
+
+
+def test_rolling_a_key_makes_a_new_one_and_the_old_one_expires_after_the_grace_period(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    [old] = _keys(server, platform)
+    before = clock.now()
+    rolled = owner.post(
+        f"/developers/api-keys/{old.id}/roll", data={"csrf_token": page_csrf(owner, "/developers")}
+    )
+    assert rolled.status_code == 201
+    new_plain = _revealed_key(rolled.text)
+    old_after, new = _keys(server, platform)
+    assert old_after.expires_at is not None
+    assert before + ROLL_GRACE <= old_after.expires_at <= clock.now() + ROLL_GRACE
+    assert (new.name, new.expires_at) == (old.name, None)
+    assert _works(server, platform.test_secret_key) and _works(server, new_plain)
+
+
+def test_a_revoked_key_is_refused_by_the_api_at_once(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    [key] = _keys(server, platform)
+    response = owner.post(
+        f"/developers/api-keys/{key.id}/revoke",
+        data={"csrf_token": page_csrf(owner, "/developers")},
+    )
+    assert response.status_code == 303
+    assert not _works(server, platform.test_secret_key)
+
+
+@pytest.mark.parametrize("role", [Role.viewer, Role.admin])
+def test_only_owners_can_create_roll_or_revoke_keys(
+    server: RunningServer, platform: NewPlatform, role: Role
+) -> None:
+    [key] = _keys(server, platform)
+    with member(server, platform, role) as client_of_role:
+        token = page_csrf(client_of_role, "/developers")
+        for path in (
+            "/developers/api-keys",
+            f"/developers/api-keys/{key.id}/roll",
+            f"/developers/api-keys/{key.id}/revoke",
+        ):
+            response = client_of_role.post(path, data={"csrf_token": token})
+            assert response.status_code == 403, path
+    [unchanged] = _keys(server, platform)
+    assert (unchanged.expires_at, unchanged.revoked_at) == (None, None)
+    assert _works(server, platform.test_secret_key)
+
+
+def test_keys_of_another_platform_cannot_be_revoked_by_their_id(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    with server.runtime.database.unit_of_work() as db:
+        other = make_platform(db)
+    [theirs] = _keys(server, other)
+    response = owner.post(
+        f"/developers/api-keys/{theirs.id}/revoke",
+        data={"csrf_token": page_csrf(owner, "/developers")},
+    )
+    assert response.status_code == 404
+    assert _works(server, other.test_secret_key)
+
+
+# -- webhook endpoints ------------------------------------------------------------------------
+
+
+def test_an_endpoint_added_in_the_dashboard_shows_its_signing_secret(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    response = owner.post(
+        "/developers/webhooks",
+        data={
+            "csrf_token": page_csrf(owner, "/developers/webhooks"),
+            "url": "http://127.0.0.1:9/hook",
+            "events": ["financial_connections.account.deactivated"],
+        },
+    )
+    assert response.status_code == 201
+    secret = _SECRET.search(response.text)
+    assert secret is not None
+    with server.runtime.database.read_only() as db:
+        endpoint = db.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.platform_id == platform.platform.id)
+        ).one()
+        stored = server.runtime.secret_box.open(endpoint.secret_sealed)["secret"]
+    assert stored == secret.group(1)
+    assert endpoint.enabled_events == ["financial_connections.account.deactivated"]
+
+
+def test_an_endpoint_url_the_ssrf_guard_refuses_is_an_error_next_to_the_field(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    response = owner.post(
+        "/developers/webhooks",
+        data={
+            "csrf_token": page_csrf(owner, "/developers/webhooks"),
+            "url": "http://10.0.0.1/hook",
+            "events": ["*"],
+        },
+    )
+    assert response.status_code == 400
+    assert 'id="url-error"' in response.text and "private or reserved" in response.text
+
+
+def test_resend_queues_a_new_delivery_of_the_event_to_the_endpoint(
+    server: RunningServer, owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    endpoint = _create_endpoint(client, "http://127.0.0.1:9/hook")
+    create_test_account(client, customer=create_customer(client).id)
+    [first] = _delivery_rows(server, endpoint.id)
+    event_id = first.payload["event_id"]
+    response = owner.post(
+        f"/developers/webhooks/{endpoint.id}/resend",
+        data={"csrf_token": page_csrf(owner, "/developers/webhooks"), "event": event_id},
+    )
+    assert response.status_code == 303
+    rows = _delivery_rows(server, endpoint.id)
+    assert [row.payload["event_id"] for row in rows] == [event_id, event_id]
+    assert rows[1].dedupe_key != rows[0].dedupe_key and rows[1].status == "pending"
+
+
+def test_the_endpoint_page_lists_delivery_attempts_with_code_latency_and_excerpt(
+    server: RunningServer, owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    with webhook_receiver() as receiver:
+        receiver.answers = [500]
+        endpoint = _create_endpoint(client, receiver.url)
+        create_test_account(client, customer=create_customer(client).id)
+        OutboxDispatcher(server.runtime, HANDLERS).drain()
+    html = owner.get(f"/developers/webhooks/{endpoint.id}").text
+    attempts = html.split('id="attempts"', 1)[1]
+    assert ">500<" in attempts and " ms<" in attempts and "nope" in attempts
+
+
+def test_disabling_an_endpoint_stops_new_deliveries(
+    server: RunningServer, owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    endpoint = _create_endpoint(client, "http://127.0.0.1:9/hook")
+    response = owner.post(
+        f"/developers/webhooks/{endpoint.id}/status",
+        data={"csrf_token": page_csrf(owner, "/developers/webhooks"), "enabled": "0"},
+    )
+    assert response.status_code == 303
+    create_test_account(client, customer=create_customer(client).id)
+    assert client.v1.webhook_endpoints.retrieve(endpoint.id).status == "disabled"
+    assert _delivery_rows(server, endpoint.id) == []
+
+
+def test_a_deleted_endpoint_is_gone_from_the_api(
+    owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    endpoint = _create_endpoint(client, "http://127.0.0.1:9/hook")
+    response = owner.post(
+        f"/developers/webhooks/{endpoint.id}/delete",
+        data={"csrf_token": page_csrf(owner, "/developers/webhooks")},
+    )
+    assert response.status_code == 303
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.webhook_endpoints.retrieve(endpoint.id)
+
+
+def test_a_viewer_cannot_change_webhook_endpoints(
+    server: RunningServer, viewer: httpx.Client, client: stripe.StripeClient
+) -> None:
+    endpoint = _create_endpoint(client, "http://127.0.0.1:9/hook")
+    token = page_csrf(viewer, "/developers/webhooks")
+    for path, data in (
+        ("/developers/webhooks", {"url": "http://127.0.0.1:9/x", "events": "*"}),
+        (f"/developers/webhooks/{endpoint.id}/status", {"enabled": "0"}),
+        (f"/developers/webhooks/{endpoint.id}/secret", {}),
+        (f"/developers/webhooks/{endpoint.id}/delete", {}),
+    ):
+        assert viewer.post(path, data={"csrf_token": token, **data}).status_code == 403, path
+    assert client.v1.webhook_endpoints.list().data == [
+        client.v1.webhook_endpoints.retrieve(endpoint.id)
+    ]
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+
+def test_markup_in_event_data_and_endpoint_descriptions_renders_as_text(
+    owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    endpoint = _create_endpoint(client, "http://127.0.0.1:9/hook")
+    create_test_account(client, customer=create_customer(client).id, display_name=SCRIPT)
+    listing = owner.get("/developers/events?type=financial_connections.account.created").text
+    event_id = re.search(r"/developers/events/(evt_\w+)", listing)
+    assert event_id is not None
+    for path in (
+        f"/developers/events/{event_id.group(1)}",
+        "/developers/webhooks",
+        f"/developers/webhooks/{endpoint.id}",
+    ):
+        html = owner.get(path).text
+        assert SCRIPT not in html, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, path
+
+
+def test_the_events_log_filters_by_type(owner: httpx.Client, client: stripe.StripeClient) -> None:
+    account = create_test_account(client, customer=create_customer(client).id)
+    deactivate(client, account.id, "access_expired")
+    deactivated = owner.get("/developers/events?type=financial_connections.account.deactivated")
+    created = owner.get("/developers/events?type=financial_connections.account.created")
+    assert "financial_connections.account.deactivated</td>" in deactivated.text
+    assert "financial_connections.account.created</td>" not in deactivated.text
+    assert "financial_connections.account.created</td>" in created.text
+
+
+def test_events_of_the_other_mode_are_not_listed(
+    owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    create_test_account(client, customer=create_customer(client).id)
+    token = page_csrf(owner)
+    owner.post("/mode", data={"csrf_token": token, "livemode": "1", "next": "/developers"})
+    assert "No events." in owner.get("/developers/events").text

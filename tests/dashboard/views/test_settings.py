@@ -1,0 +1,300 @@
+"""Settings pages: branding and email (owners and admins), logo checks, the team (owners)."""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+
+import httpx
+import pytest
+import stripe
+from sqlalchemy import select
+
+from relink.dashboard.branding import LOGO_MAX_BYTES
+from relink.models import EmailConfirmation, Platform, Role, User
+from relink.platforms.service import NewPlatform
+from tests.conftest import RunningServer
+from tests.dashboard.conftest import PASSWORD, add_user, csrf_of, member, page_csrf, sign_in
+from tests.dashboard.factories import SCRIPT, broken_account
+
+
+def png(extra: int = 0) -> bytes:
+    """A real 1×1 PNG, padded with an ancillary chunk of ``extra`` bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    padding = chunk(b"tEXt", b"x" * extra) if extra else b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + padding
+        + chunk(b"IDAT", pixels)
+        + chunk(b"IEND", b"")
+    )
+
+
+def _form(platform: Platform, **changes: str) -> dict[str, str]:
+    values = {
+        "name": platform.name,
+        "brand_color": platform.brand_color,
+        "support_email": platform.support_email or "",
+        "email_sender_name": platform.email_sender_name or "",
+        "default_locale": platform.default_locale,
+        "hosted_relink_enabled": "1" if platform.hosted_relink_enabled else "",
+    }
+    values.update(changes)
+    return values
+
+
+def _platform(server: RunningServer, platform: NewPlatform) -> Platform:
+    with server.runtime.database.read_only() as db:
+        found = db.get(Platform, platform.platform.id)
+        assert found is not None
+        return found
+
+
+def _save(
+    client: httpx.Client,
+    current: Platform,
+    *,
+    logo: tuple[str, bytes, str] | None = None,
+    **changes: str,
+) -> httpx.Response:
+    data = {"csrf_token": page_csrf(client, "/settings"), **_form(current, **changes)}
+    return client.post("/settings", data=data, files={"logo": logo} if logo else None)
+
+
+# -- branding ---------------------------------------------------------------------------------
+
+
+def test_an_owner_saves_branding_email_and_language_settings(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    response = _save(
+        owner,
+        _platform(server, platform),
+        name="Acme Bank",
+        brand_color="#AA3300",
+        support_email="help@acme.example",
+        email_sender_name="Acme Payments",
+        default_locale="de",
+    )
+    assert response.status_code == 303
+    saved = _platform(server, platform)
+    assert (
+        saved.name,
+        saved.brand_color,
+        saved.support_email,
+        saved.email_sender_name,
+        saved.default_locale,
+        saved.hosted_relink_enabled,
+    ) == ("Acme Bank", "#aa3300", "help@acme.example", "Acme Payments", "de", True)
+
+
+def test_a_colour_that_is_not_rrggbb_is_an_error_next_to_the_field_and_saves_nothing(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    before = _platform(server, platform)
+    response = _save(owner, before, name="Changed", brand_color="red;}")
+    assert response.status_code == 400
+    assert 'id="brand_color-error"' in response.text
+    assert _platform(server, platform).name == before.name
+
+
+def test_a_png_logo_is_stored(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    logo = png()
+    response = _save(owner, _platform(server, platform), logo=("logo.png", logo, "image/png"))
+    assert response.status_code == 303
+    saved = _platform(server, platform)
+    assert (saved.logo_png, saved.logo_content_type) == (logo, "image/png")
+    served = owner.get("/settings/logo.png")
+    assert (served.content, served.headers["content-type"]) == (logo, "image/png")
+
+
+def test_a_logo_that_is_not_a_png_is_refused_whatever_its_name_and_type(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    fake = b"GIF89a" + b"\x00" * 64
+    response = _save(owner, _platform(server, platform), logo=("logo.png", fake, "image/png"))
+    assert response.status_code == 400
+    assert 'id="logo-error"' in response.text and "must be a PNG" in response.text
+    assert _platform(server, platform).logo_png is None
+
+
+def test_a_logo_over_256_kb_is_refused(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    big = png(extra=LOGO_MAX_BYTES)
+    response = _save(owner, _platform(server, platform), logo=("logo.png", big, "image/png"))
+    assert response.status_code == 400
+    assert 'id="logo-error"' in response.text and "at most 256 KB" in response.text
+    assert _platform(server, platform).logo_png is None
+
+
+def test_a_viewer_cannot_change_settings(
+    server: RunningServer, platform: NewPlatform, viewer: httpx.Client
+) -> None:
+    response = _save(viewer, _platform(server, platform), name="Hijacked")
+    assert response.status_code == 403
+    assert _platform(server, platform).name != "Hijacked"
+
+
+def test_markup_in_the_business_name_renders_as_text(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    _save(owner, _platform(server, platform), name=SCRIPT)
+    for path in ("/settings", "/accounts", "/settings/team"):
+        html = owner.get(path).text
+        assert SCRIPT not in html, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, path
+
+
+# -- hosted relink on/off ---------------------------------------------------------------------
+
+
+def test_with_hosted_relink_off_request_relink_is_refused_with_the_reason(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    account = broken_account(client, platform.owner.email)
+    _save(owner, _platform(server, platform), hosted_relink_enabled="")
+    assert _platform(server, platform).hosted_relink_enabled is False
+    confirm = owner.get(f"/accounts/request-relink?account={account.id}").text
+    assert "0 emails will go out." in confirm and "reason=hosted_relink_disabled" in confirm
+    response = owner.post(
+        f"/accounts/{account.id}/request-relink",
+        data={"csrf_token": page_csrf(owner, f"/accounts/{account.id}")},
+    )
+    assert response.status_code == 400
+    assert "Hosted relink is turned off" in response.text
+
+
+# -- team -----------------------------------------------------------------------------------------
+
+
+def _invite(client: httpx.Client, email: str, role: str = "admin") -> httpx.Response:
+    return client.post(
+        "/settings/team/invite",
+        data={"csrf_token": page_csrf(client, "/settings/team"), "email": email, "role": role},
+    )
+
+
+def _user(server: RunningServer, email: str) -> User | None:
+    with server.runtime.database.read_only() as db:
+        return db.scalars(select(User).where(User.email == email)).first()
+
+
+def test_an_invitation_creates_an_unconfirmed_user_and_shows_the_link_once(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    email = f"new-{platform.platform.id.lower()}@example.com"
+    response = _invite(owner, email)
+    assert response.status_code == 201
+    link = re.search(r'id="invitation-link">([^<]+)<', response.text)
+    assert link is not None
+    invited = _user(server, email)
+    assert invited is not None
+    assert (invited.role, invited.email_confirmed_at) == ("admin", None)
+    with server.runtime.database.read_only() as db:
+        confirmation = db.scalars(
+            select(EmailConfirmation).where(EmailConfirmation.user_id == invited.id)
+        ).one()
+    assert confirmation.invitation is True
+    assert link.group(1) not in owner.get("/settings/team").text
+
+
+def test_an_invited_user_sets_a_password_through_the_link_and_can_sign_in(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    email = f"joiner-{platform.platform.id.lower()}@example.com"
+    found = re.search(r'id="invitation-link">([^<]+)<', _invite(owner, email, "viewer").text)
+    assert found is not None
+    path = found.group(1).removeprefix(server.url)
+    with httpx.Client(base_url=server.url, timeout=20) as invited:
+        form = invited.get(path)
+        invited.post(path, data={"csrf_token": csrf_of(form.text), "password": PASSWORD})
+        assert sign_in(invited, email).status_code == 303
+    confirmed = _user(server, email)
+    assert confirmed is not None and confirmed.email_confirmed_at is not None
+
+
+def test_an_owner_changes_a_role(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    email = add_user(server, platform, Role.viewer)
+    target = _user(server, email)
+    assert target is not None
+    response = owner.post(
+        f"/settings/team/{target.id}/role",
+        data={"csrf_token": page_csrf(owner, "/settings/team"), "role": "admin"},
+    )
+    assert response.status_code == 303
+    changed = _user(server, email)
+    assert changed is not None and changed.role == "admin"
+
+
+def test_the_last_owner_cannot_be_demoted(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    response = owner.post(
+        f"/settings/team/{platform.owner.id}/role",
+        data={"csrf_token": page_csrf(owner, "/settings/team"), "role": "viewer"},
+    )
+    assert response.status_code == 400
+    assert "at least one owner" in response.text
+    kept = _user(server, platform.owner.email)
+    assert kept is not None and kept.role == "owner"
+
+
+def test_an_owner_cannot_remove_themself(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    response = owner.post(
+        f"/settings/team/{platform.owner.id}/remove",
+        data={"csrf_token": page_csrf(owner, "/settings/team")},
+    )
+    assert response.status_code == 400
+    assert _user(server, platform.owner.email) is not None
+
+
+def _team(server: RunningServer, platform: NewPlatform) -> list[User]:
+    with server.runtime.database.read_only() as db:
+        return list(db.scalars(select(User).where(User.platform_id == platform.platform.id)))
+
+
+def test_a_removed_user_is_signed_out_and_gone(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    with member(server, platform, Role.admin) as admin:
+        target = next(u for u in _team(server, platform) if u.role == "admin")
+        response = owner.post(
+            f"/settings/team/{target.id}/remove",
+            data={"csrf_token": page_csrf(owner, "/settings/team")},
+        )
+        assert response.status_code == 303
+        assert admin.get("/accounts").status_code == 303  # back to the sign-in page
+    assert _user(server, target.email) is None
+
+
+@pytest.mark.parametrize("role", [Role.viewer, Role.admin])
+def test_only_owners_can_invite_change_roles_or_remove_users(
+    server: RunningServer, platform: NewPlatform, role: Role
+) -> None:
+    with member(server, platform, role) as client_of_role:
+        token = page_csrf(client_of_role, "/settings/team")
+        for path, data in (
+            ("/settings/team/invite", {"email": "x@example.com", "role": "owner"}),
+            (f"/settings/team/{platform.owner.id}/role", {"role": "viewer"}),
+            (f"/settings/team/{platform.owner.id}/remove", {}),
+        ):
+            response = client_of_role.post(path, data={"csrf_token": token, **data})
+            assert response.status_code == 403, path
+    assert _user(server, "x@example.com") is None
+    kept = _user(server, platform.owner.email)
+    assert kept is not None and kept.role == "owner"
