@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from dataclasses import dataclass
 
@@ -101,3 +102,22 @@ def update_endpoint(
             endpoint.failing_since = None
     endpoint.metadata_ = merge_metadata(endpoint.metadata_, changes.metadata)
     return endpoint
+
+
+ROTATION_GRACE = dt.timedelta(hours=24)
+
+
+def roll_secret(
+    endpoint: WebhookEndpoint,
+    box: SecretBox,
+    *,
+    now: dt.datetime,
+    grace: dt.timedelta = ROTATION_GRACE,
+) -> str:
+    """Give the endpoint a new signing secret; the old one keeps signing (a second ``v1=``)
+    until ``grace`` has passed, so receivers can switch without dropping events."""
+    secret = new_webhook_secret()
+    endpoint.previous_secret_sealed = endpoint.secret_sealed
+    endpoint.previous_secret_expires_at = now + grace
+    endpoint.secret_sealed = box.seal({"secret": secret})
+    return secret

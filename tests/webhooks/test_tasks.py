@@ -92,3 +92,31 @@ def test_failed_delivery_is_retried_later_and_every_attempt_is_kept(
                 )
             )
         assert [(a.status_code, a.succeeded) for a in attempts] == [(500, False)]
+
+
+def test_during_secret_rotation_both_secrets_sign_and_either_verifies(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    from relink.events.repository import WebhookEndpointRepository
+    from relink.kit import clock
+    from relink.tenancy import Scope
+    from relink.webhooks.service import roll_secret
+
+    with webhook_receiver() as receiver:
+        endpoint = client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["*"]}
+        )
+        with runtime.database.unit_of_work() as session:
+            row = WebhookEndpointRepository(session, Scope(platform.platform.id, False)).get(
+                endpoint.id
+            )
+            new_secret = roll_secret(row, runtime.secret_box, now=clock.now())
+        customer = create_customer(client, email=platform.owner.email)
+        create_test_account(client, customer=customer.id)
+        OutboxDispatcher(runtime, HANDLERS).drain()
+
+        [delivery] = receiver.deliveries
+        signature = delivery.headers["stripe-signature"]
+        assert signature.count("v1=") == 2
+        for secret in (endpoint.secret, new_secret):
+            assert stripe.Webhook.construct_event(delivery.body, signature, secret).id

@@ -27,13 +27,19 @@ class HostedRelinkPage:
         return self
 
     def sign_in(self, username: str, password: str) -> HostedRelinkPage:
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill(password)
-        return self.press("Sign in")
+        # By field id, so the same steps work in every language.
+        self.page.locator("#username").fill(username)
+        self.page.locator("#password").fill(password)
+        return self.submit()
 
     def answer(self, answer: str) -> HostedRelinkPage:
         self.page.locator("#answer").fill(answer)
-        return self.press("Submit")
+        return self.submit()
+
+    def submit(self) -> HostedRelinkPage:
+        self.page.locator("main form button[type=submit]").first.click()
+        self.page.wait_for_load_state()
+        return self
 
     def switch_language(self, name: str) -> HostedRelinkPage:
         self.page.get_by_role("navigation").get_by_role("link", name=name).click()
