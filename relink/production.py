@@ -15,6 +15,8 @@ def check_production_settings(settings: Settings) -> str | None:
         )
     if settings.email_backend == "mailbox":
         return "RELINK_EMAIL_BACKEND=mailbox is for development; configure smtp in production."
+    if settings.email_backend == "smtp" and not settings.smtp_host:
+        return "RELINK_EMAIL_BACKEND=smtp needs RELINK_SMTP_HOST."
     if settings.is_sqlite and not settings.allow_sqlite_in_production:
         return (
             "SQLite in production needs an explicit opt-in (RELINK_ALLOW_SQLITE_IN_PRODUCTION=true); "

@@ -24,6 +24,7 @@ from relink.eligibility.service import is_confirmed_team_email
 from relink.email.backends import MessageTags, SendOutcome, SendResult, backend_for
 from relink.email.messages import build_message, message_id_for
 from relink.email.relink_request import NoRecipient, email_locale, render_relink_request
+from relink.kit.metrics import EMAILS
 from relink.models import (
     DeliveryState,
     EmailDelivery,
@@ -158,6 +159,7 @@ def _record_result(
 ) -> None:
     attempt = job.message.attempts
     final = result.outcome == SendOutcome.permanent or attempt >= MAX_ATTEMPTS
+    EMAILS.labels("sent" if result.accepted else ("failed" if final else "deferred")).inc()
     delay = backoff(attempt, base=RETRY_BASE, cap=RETRY_CAP)
     now = scope.now()
     with job.runtime.database.unit_of_work() as db:

@@ -58,6 +58,14 @@ class WebhookPage:
     def __init__(self, page: Page) -> None:
         self.page = page
 
+    def open(self, endpoint_id: str) -> WebhookPage:
+        self.page.goto(f"/developers/webhooks/{endpoint_id}")
+        return self
+
+    @property
+    def endpoint_id(self) -> str:
+        return self.page.locator("#endpoint-id").inner_text()
+
     @property
     def secret(self) -> str:
         return self.page.locator("#endpoint-secret").inner_text()
