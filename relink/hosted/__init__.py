@@ -1,4 +1,4 @@
-"""Holder-facing hosted relink pages (thin views over relink.relink)."""
+"""Holder-facing hosted pages of relink and link sessions (thin views over relink.relink)."""
 
 from __future__ import annotations
 

@@ -35,9 +35,7 @@ class HostedFlow(TenantMixin, Base):
     )
     step: Mapped[str] = mapped_column(String(20), default=FlowStep.landing)
     # Link sessions: the institution the holder picked (or filters[institution]).
-    institution_id: Mapped[str | None] = mapped_column(
-        ForeignKey("institutions.id"), default=None
-    )
+    institution_id: Mapped[str | None] = mapped_column(ForeignKey("institutions.id"), default=None)
     # SHA-256 of the OAuth `state` sent to the bank; the callback finds the flow by it.
     oauth_state_digest: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
     # Sealed JSON: {"code_verifier"} while at the bank, {"challenge", "username"} on a

@@ -258,6 +258,8 @@ class HostedFlowService:
     def _begin(self, link: HostedLink, flow: HostedFlow) -> Reply:
         if link.institution is None:
             return self._back_to_link(link)  # a link session picks its bank first
+        if not link.is_relink:
+            self._discard_shared(link, flow)  # signing in again replaces an unused consent
         now = link.scope.now()
         if flow.opened_at is None:
             flow.opened_at = now

@@ -139,6 +139,7 @@ def screen(
             MaskedAccount(a.display_name, a.last4) for a in connect.chosen_accounts(session, shared)
         ]
     bank = [link.institution] if link.institution is not None else institutions
+    return_url = session.hosted_return_url or session.return_url
     return Screen(
         page=page,
         status_code=status_code,
@@ -156,14 +157,14 @@ def screen(
         accounts=accounts,
         reason=reason_for(db, link) if link.is_relink else None,
         permissions=[p for p in PERMISSION_ORDER if p in session.permissions],
-        form_targets=bank_origins(runtime, bank, link.scope),
+        form_targets=[*bank_origins(runtime, bank, link.scope), *_origin(return_url)],
         error=error,
         notice=notice,
         challenge=challenge,
         attempts_left=attempts_left,
         may_request_new_link=link.is_relink
         and ((state is not None and may_request_new_link(state)) or page == "too_many_attempts"),
-        return_url=session.hosted_return_url or session.return_url,
+        return_url=return_url,
         authenticated=link.flow is not None and link.flow.authenticated_at is not None,
         institutions=[InstitutionChoice(i.id, i.name) for i in institutions],
         query=query,
@@ -227,6 +228,15 @@ def _account_reason(
     ):
         return Reason("access_ending", expected)
     return None
+
+
+def _origin(url: str | None) -> list[str]:
+    """A form that finishes the session redirects to the return URL (validated when the
+    session was created): its origin is a form target too."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    return [f"{parts.scheme}://{parts.netloc}"]
 
 
 def bank_origins(runtime: Runtime, institutions: list[Institution], scope: Scope) -> list[str]:

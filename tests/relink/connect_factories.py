@@ -18,6 +18,7 @@ def link_session(
     customer: stripe.Customer | None = None,
     *,
     ui_mode: str = "hosted",
+    return_url: str = RETURN_URL,
     **params: Any,
 ) -> Any:
     """A link session for a (new) customer, asking for payment_method and balances."""
@@ -28,7 +29,7 @@ def link_session(
         **params,
     }
     if ui_mode == "hosted":
-        request |= {"ui_mode": "hosted", "hosted": {"return_url": RETURN_URL}}
+        request |= {"ui_mode": "hosted", "hosted": {"return_url": return_url}}
     return client.v1.financial_connections.sessions.create(params=request)
 
 

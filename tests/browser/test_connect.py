@@ -1,0 +1,73 @@
+"""The hosted link flow in real Chromium: linking at Bank (OAuth) through the bank's own
+pages, with every link page accessible (axe-core: no serious or critical violations) in
+English and German."""
+
+from __future__ import annotations
+
+import pytest
+import stripe
+from playwright.sync_api import Page
+
+from relink.sandbox_bank.data import accounts_for
+from relink.sandbox_bank.institutions import INSTITUTIONS_BY_KEY
+from tests.browser.dashboard_fixtures import serious_violations
+from tests.browser.hosted_fixtures import hosted_screenshot
+from tests.browser.pages.hosted import HostedRelinkPage, SandboxBankAuthorizePage
+from tests.conftest import RunningServer
+from tests.factories import create_customer
+from tests.relink.connect_factories import link_session
+from tests.relink.factories import retrieve_session
+
+pytestmark = pytest.mark.browser
+
+
+def _violations_in_both_languages(page: Page, url: str, name: str) -> dict[str, list[str]]:
+    """axe on the link's current page in German, then English (which stays chosen)."""
+    found = {}
+    for code in ("de", "en"):
+        page.goto(f"{url}?lang={code}")
+        assert page.locator("html").get_attribute("lang") == code
+        if problems := serious_violations(page):
+            found[f"{name} ({code})"] = problems
+    return found
+
+
+def test_linking_at_an_oauth_bank_through_its_pages(
+    holder_page: Page, client: stripe.StripeClient, server: RunningServer
+) -> None:
+    customer = create_customer(client, name="Ada Lovelace")
+    # The platform's page the holder returns to (any page this test's server answers).
+    return_url = f"{server.url}/healthz"
+    session = link_session(client, customer, return_url=return_url)
+    hosted = HostedRelinkPage(holder_page).open(session.url)
+    assert hosted.heading == "Connect your bank account"
+    problems = _violations_in_both_languages(holder_page, session.url, "picker")
+    hosted_screenshot(holder_page, "link-picker")
+
+    hosted.press("Bank (OAuth)")
+    username = customer.id.lower()
+    held = {
+        a.display_name: a.last4 for a in accounts_for(INSTITUTIONS_BY_KEY["bank_oauth"], username)
+    }
+    SandboxBankAuthorizePage(holder_page).sign_in(username, "pw").share_only(
+        f"Checking ••••{held['Checking']}", f"Savings ••••{held['Savings']}"
+    ).allow()
+    assert hosted.heading == "Choose the accounts to share"
+    problems |= _violations_in_both_languages(holder_page, session.url, "accounts")
+    hosted_screenshot(holder_page, "link-accounts")
+
+    hosted.press("Continue")
+    assert hosted.heading == "Link your accounts"
+    problems |= _violations_in_both_languages(holder_page, session.url, "consent")
+    hosted_screenshot(holder_page, "link-consent")
+
+    hosted.press("Link accounts")
+    assert holder_page.url == return_url
+    hosted.open(session.url)
+    assert hosted.heading == "Your accounts are connected"
+    problems |= _violations_in_both_languages(holder_page, session.url, "success")
+    hosted_screenshot(holder_page, "link-success")
+    assert problems == {}
+    linked = retrieve_session(client, session.id)
+    assert linked.status == "succeeded"
+    assert sorted(a.display_name for a in linked.accounts.data) == ["Checking", "Savings"]
