@@ -27,7 +27,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
 
 import structlog
 from sqlalchemy import func, select
@@ -377,7 +376,7 @@ def request_new_link(
 
 
 def expire_stale_links(db: DbSession, scope: Scope, context: EventContext) -> int:
-    """Cancel pending hosted relink sessions whose link went unvisited for 30 days."""
+    """Cancel pending hosted sessions (relink and link) whose link went unvisited for 30 days."""
     now = scope.now()
     cutoff = now - LINK_LIFETIME
     stale = (
@@ -386,16 +385,13 @@ def expire_stale_links(db: DbSession, scope: Scope, context: EventContext) -> in
         .where(
             Session.status == SessionStatus.pending,
             Session.ui_mode == "hosted",
-            Session.relink_authorization_id.is_not(None),
             func.coalesce(Session.link_last_visit_at, Session.created_at) <= cutoff,
         )
         .order_by(Session.id)
     )
     if db.get_bind().dialect.name == "postgresql":
         stale = stale.with_for_update(skip_locked=True)
-    # finish() reads the runtime only to render the URL of a *pending* session; a
-    # finished one has none, so the scans (which have no runtime) can pass none.
-    service = SessionService(db, scope, cast(Runtime, None), context)
+    service = SessionService(db, scope, None, context)
     expired = 0
     for session in db.scalars(stale).all():
         service.finish(

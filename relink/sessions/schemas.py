@@ -14,8 +14,10 @@ from relink.runtime import Runtime
 from relink.tenancy import Scope
 
 
-def hosted_url(runtime: Runtime, session: Session) -> str | None:
-    if session.ui_mode != "hosted" or session.status != SessionStatus.pending:
+def hosted_url(runtime: Runtime | None, session: Session) -> str | None:
+    """The hosted link while the session is pending (None without a runtime: only a
+    finished session, which has no link, is rendered without one)."""
+    if session.ui_mode != "hosted" or session.status != SessionStatus.pending or runtime is None:
         return None
     base = runtime.settings.public_url.rstrip("/")
     path = "relink" if session.relink_authorization_id else "connect"
@@ -23,7 +25,7 @@ def hosted_url(runtime: Runtime, session: Session) -> str | None:
 
 
 def render_session(
-    db: DbSession, scope: Scope, runtime: Runtime, session: Session
+    db: DbSession, scope: Scope, runtime: Runtime | None, session: Session
 ) -> dict[str, Any]:
     accounts: list[Account] = []
     if session.collected_account_ids:

@@ -122,8 +122,10 @@ def check_return_url(url: str, *, livemode: bool, param: str) -> str:
 
 class SessionService:
     def __init__(
-        self, db: DbSession, scope: Scope, runtime: Runtime, context: EventContext
+        self, db: DbSession, scope: Scope, runtime: Runtime | None, context: EventContext
     ) -> None:
+        """``runtime`` may be None where sessions are only finished (scans): a finished
+        session has no link to render."""
         self.db = db
         self.scope = scope
         self.runtime = runtime
@@ -176,6 +178,7 @@ class SessionService:
         )
         session.client_secret = f"{session.id}_secret_{secrets.token_urlsafe(24)}"
         if session.ui_mode == "hosted":
+            assert self.runtime is not None, "creating a hosted session needs the runtime"
             session.link_token_digest = token_digest(self.runtime.link_token(session.id))
         if target is not None and session.ui_mode == "hosted":
             self._supersede_pending(target.id, now, emailing=session.delivery_method == "email")
