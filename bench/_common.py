@@ -44,16 +44,15 @@ HOST = "127.0.0.1"
 
 
 def postgres_url(suffix: str = "") -> str:
-    """The URL of this process's benchmark database (``RELINK_BENCH_POSTGRES_URL`` wins)."""
-    url = os.environ.get("RELINK_BENCH_POSTGRES_URL") or DEFAULT_POSTGRES_URL.format(
-        pid=os.getpid()
+    """The URL of this process's benchmark database (``RELINK_BENCH_POSTGRES_URL`` wins;
+    ``{pid}`` in it becomes the process id, so concurrent runs do not share a database)."""
+    url = (os.environ.get("RELINK_BENCH_POSTGRES_URL") or DEFAULT_POSTGRES_URL).replace(
+        "{pid}", str(os.getpid())
     )
     if not suffix:
         return url
     parsed = make_url(url)
-    return parsed.set(database=f"{parsed.database}_{suffix}").render_as_string(
-        hide_password=False
-    )
+    return parsed.set(database=f"{parsed.database}_{suffix}").render_as_string(hide_password=False)
 
 
 def _admin_dsn(url: str) -> str:
@@ -127,7 +126,7 @@ def bench_settings(url: str, var_dir: Path, **updates: Any) -> Settings:
         secret_key=BENCH_SECRET_KEY,
         var_dir=var_dir,
         in_process_worker=False,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     return settings.model_copy(update=updates) if updates else settings
 
@@ -335,7 +334,9 @@ def _run(coroutine: Any) -> Any:
     return uvloop.run(coroutine)
 
 
-def closed_loop(port: int, requests: Sequence[bytes], concurrency: int) -> tuple[list[Reply], float]:
+def closed_loop(
+    port: int, requests: Sequence[bytes], concurrency: int
+) -> tuple[list[Reply], float]:
     """Send ``requests`` over ``concurrency`` keep-alive connections, each client sending its
     next request as soon as the previous answer arrived. Returns the replies (in request
     order) and the wall time of the whole run."""
@@ -365,33 +366,45 @@ def closed_loop(port: int, requests: Sequence[bytes], concurrency: int) -> tuple
     return result
 
 
-def open_loop(port: int, requests: Sequence[bytes], rate: float) -> tuple[list[Reply], float]:
+def open_loop(
+    port: int, requests: Sequence[bytes], rate: float, *, max_connections: int = 256
+) -> tuple[list[Reply], float]:
     """Send request ``i`` at ``start + i / rate`` whether or not earlier ones were answered
-    (open loop), on a pool of keep-alive connections that grows when all are busy.
-    Latency counts from the scheduled send time, so a stalled server cannot hide its
-    queue (no coordinated omission). Returns the replies and the achieved send rate."""
+    (open loop), on a pool of keep-alive connections that grows when all are busy (up to
+    ``max_connections``; beyond that a request waits for a free one). Latency counts from
+    the scheduled send time, so a stalled server cannot hide its queue (no coordinated
+    omission). Returns the replies and the achieved rate (requests / time to the last
+    answer)."""
 
     async def run() -> tuple[list[Reply], float]:
-        idle: list[Connection] = [await Connection.open(port) for _ in range(8)]
+        idle: asyncio.Queue[Connection] = asyncio.Queue()
+        opened = 0
         replies: list[Reply | None] = [None] * len(requests)
-        loop = asyncio.get_running_loop()
-        start = loop.time() + 0.05
+        for _ in range(8):
+            idle.put_nowait(await Connection.open(port))
+            opened += 1
+        # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds.
+        start = time.perf_counter() + 0.05
 
         async def one(index: int) -> None:
+            nonlocal opened
             scheduled = start + index / rate
-            delay = scheduled - loop.time()
+            delay = scheduled - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            connection = idle.pop() if idle else await Connection.open(port)
+            if idle.empty() and opened < max_connections:
+                opened += 1
+                connection = await Connection.open(port)
+            else:
+                connection = await idle.get()
             status, body = await connection.exchange(requests[index])
-            replies[index] = Reply(status, body, loop.time() - scheduled)
-            idle.append(connection)
+            replies[index] = Reply(status, body, time.perf_counter() - scheduled)
+            idle.put_nowait(connection)
 
-        tasks = [asyncio.create_task(one(i)) for i in range(len(requests))]
-        await asyncio.gather(*tasks)
-        elapsed = loop.time() - start
-        for connection in idle:
-            connection.close()
+        await asyncio.gather(*(one(i) for i in range(len(requests))))
+        elapsed = time.perf_counter() - start
+        while not idle.empty():
+            idle.get_nowait().close()
         return [reply for reply in replies if reply is not None], len(requests) / elapsed
 
     result: tuple[list[Reply], float] = _run(run())

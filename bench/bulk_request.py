@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import resource
 import secrets
 import statistics
@@ -28,22 +27,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, insert, select, text
-from sqlalchemy.engine import make_url
 
-from relink.config import Settings
-from relink.db import make_engine
+from bench._common import database, make_runtime
 from relink.eligibility.rules import BROKEN_SINCE_EVER
 from relink.kit import ids
 from relink.models import (
     Account,
     Authorization,
-    Base,
     Customer,
     Institution,
     OutboxMessage,
@@ -55,63 +49,8 @@ from relink.relink.bulk import request_relinks
 from relink.runtime import Runtime
 from relink.tenancy import Scope
 
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/relink_bench_{pid}"
 SEED_BATCH = 5000
 ACTOR = "user:bench"
-
-
-# -- databases ---------------------------------------------------------------------------
-
-
-@contextmanager
-def database(engine: str) -> Iterator[str]:
-    """A fresh, migrated database of the engine; dropped afterwards."""
-    if engine == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="relink-bench-") as folder:
-            url = f"sqlite:///{folder}/bench.db"
-            create_schema(url)
-            yield url
-        return
-    import psycopg
-
-    url = os.environ.get("RELINK_BENCH_POSTGRES_URL") or DEFAULT_POSTGRES_URL.format(
-        pid=os.getpid()
-    )
-    parsed = make_url(url)
-    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False
-    )
-    name = parsed.database
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        create_schema(url)
-        yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def create_schema(url: str) -> None:
-    """The tables as the models define them (the migrations' result, much faster)."""
-    engine = make_engine(url)
-    try:
-        Base.metadata.create_all(engine)
-    finally:
-        engine.dispose()
-
-
-def make_runtime(url: str, var_dir: Path) -> Runtime:
-    settings = Settings(
-        env="test",
-        database_url=url,
-        secret_key="bench-secret-key-bench-secret-key",
-        var_dir=var_dir,
-        in_process_worker=False,
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    return Runtime.from_settings(settings)
 
 
 # -- data ------------------------------------------------------------------------------
@@ -205,7 +144,9 @@ def seed_platform(runtime: Runtime, accounts: int) -> Scope:
 
 def floor_rows(platform_id: str, size: int, now: dt.datetime) -> dict[Table, list[dict[str, Any]]]:
     """One batch of the rows the real path writes for ``size`` accounts."""
-    sessions, timeline, outbox = [], [], []
+    sessions: list[dict[str, Any]] = []
+    timeline: list[dict[str, Any]] = []
+    outbox: list[dict[str, Any]] = []
     for _ in range(size):
         session_id = ids.new("fcsess")
         sessions.append(

@@ -59,3 +59,23 @@ def test_metrics_report_requests_and_the_outbox_in_prometheus_format(server: Run
     assert response.headers["content-type"].startswith("text/plain")
     assert 'relink_http_requests_total{method="GET",route="/healthz",status="200"}' in response.text
     assert "# TYPE relink_outbox_depth gauge" in response.text
+
+
+def test_bench_hello_route_is_not_served_by_default(server: RunningServer) -> None:
+    response = httpx.get(server.url + "/bench/hello")
+    assert response.status_code == 404
+
+
+def test_bench_hello_route_answers_hello_when_enabled_for_benchmarks(settings: Settings) -> None:
+    runtime = Runtime.from_settings(settings.model_copy(update={"bench_hello": True}))
+    try:
+        server, thread, url = start_server(create_app(runtime=runtime))
+        try:
+            response = httpx.get(url + "/bench/hello")
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+    finally:
+        runtime.database.engine.dispose()
+    assert response.status_code == 200
+    assert response.text == "hello"

@@ -3,7 +3,6 @@ subprocess against a SQLite file holding the demo book."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from dataclasses import dataclass
@@ -12,6 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from relink.accounts.filters import AccountFilter, filtered_accounts
+from relink.demo import ensure_demo_book, ensure_demo_platform
+from relink.institutions.service import register_institutions
+from relink.migrate import upgrade
 from relink.models import Session
 from relink.relink.bulk import preview_bulk_request
 from relink.relink.commands import CLI_ACTOR
@@ -29,11 +31,18 @@ class Book:
 @pytest.fixture(scope="module")
 def book(tmp_path_factory: pytest.TempPathFactory) -> Book:
     cli = relink_in(tmp_path_factory.mktemp("cli-relink"), tmp_path_factory)
-    for command in (("migrate",), ("demo",)):
-        result = cli.run(*command)
-        assert result.returncode == 0, result.stderr
-    credentials = json.loads((cli.var_dir / "demo-credentials.json").read_text())
-    return Book(cli, credentials["platform"])
+    # The book is built in this process (as `relink migrate` and `relink demo` would);
+    # only the command under test runs as a subprocess.
+    upgrade(cli.database_url)
+    runtime = Runtime.from_settings(cli.settings())
+    try:
+        with runtime.database.unit_of_work() as db:
+            register_institutions(db)
+        platform = ensure_demo_platform(runtime)["platform"]
+        ensure_demo_book(runtime, platform)
+    finally:
+        runtime.database.engine.dispose()
+    return Book(cli, platform)
 
 
 def _cli_sessions(book: Book) -> int:

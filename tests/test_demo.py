@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from relink.accounts.filters import AccountFilter, filtered_accounts
 from relink.demo import (
@@ -49,7 +49,7 @@ class Demo:
     def scope(self) -> Scope:
         return Scope(self.platform_id, False)
 
-    def count(self, *conditions: object) -> int:
+    def count(self, *conditions: ColumnElement[bool]) -> int:
         with self.runtime.database.read_only() as db:
             query = (
                 select(func.count())

@@ -11,8 +11,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from relink.config import Settings
 from relink.events.service import EventContext, emit
 from relink.platforms.service import NewPlatform
@@ -110,8 +108,6 @@ def test_a_worker_killed_mid_batch_loses_no_webhook(
 def test_two_workers_deliver_each_event_once_per_endpoint(
     settings: Settings, runtime: Runtime, platform: NewPlatform, tmp_path: Path
 ) -> None:
-    if not settings.database_url.startswith("postgresql"):
-        pytest.skip("several workers at once are the PostgreSQL deployment")
     with webhook_receiver(delay=0.01) as receiver:
         event_ids = _emit_events(runtime, platform, 60, receiver, settings.public_url)
         workers = [_start_worker(settings, tmp_path, f"w{n}") for n in range(2)]

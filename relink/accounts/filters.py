@@ -89,10 +89,6 @@ class AccountFilter:
             search=text("search"),
         )
 
-    @property
-    def is_empty(self) -> bool:
-        return not self.to_dict()
-
 
 def tan_expiring_condition(now: dt.datetime) -> ColumnElement[bool]:
     """The account has a TAN that expires within 30 days, already expired, or is dead."""
@@ -114,30 +110,21 @@ def holder_condition(holder: str) -> ColumnElement[bool]:
 
 
 def _holders_matching(
-    scope: Scope, customer: ColumnElement[bool] | None, connected: ColumnElement[bool] | None
+    scope: Scope, customer: ColumnElement[bool], connected: ColumnElement[bool]
 ) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if customer is not None:
-        conditions.append(
-            Account.customer_id.in_(
-                select(Customer.id).where(
-                    Customer.platform_id == scope.platform_id,
-                    Customer.livemode == scope.livemode,
-                    customer,
-                )
-            )
-        )
-    if connected is not None:
-        conditions.append(
-            Account.connected_account_id.in_(
-                select(ConnectedAccount.id).where(
-                    ConnectedAccount.platform_id == scope.platform_id,
-                    ConnectedAccount.livemode == scope.livemode,
-                    connected,
-                )
-            )
-        )
-    return conditions
+    """Accounts whose holder (a customer or a connected account of the scope) matches."""
+    customers = select(Customer.id).where(
+        Customer.platform_id == scope.platform_id, Customer.livemode == scope.livemode, customer
+    )
+    connected_accounts = select(ConnectedAccount.id).where(
+        ConnectedAccount.platform_id == scope.platform_id,
+        ConnectedAccount.livemode == scope.livemode,
+        connected,
+    )
+    return [
+        Account.customer_id.in_(customers),
+        Account.connected_account_id.in_(connected_accounts),
+    ]
 
 
 def search_condition(scope: Scope, text: str) -> ColumnElement[bool]:

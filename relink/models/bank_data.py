@@ -42,6 +42,8 @@ class AccountTransaction(TenantMixin, Base):
     updated_at: Mapped[dt.datetime]
 
     __table_args__ = (
-        UniqueConstraint("account_id", "bank_transaction_id", name="uq_account_transactions_bank_id"),
+        UniqueConstraint(
+            "account_id", "bank_transaction_id", name="uq_account_transactions_bank_id"
+        ),
         Index("ix_account_transactions_account", "account_id", "id"),
     )

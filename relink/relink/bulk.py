@@ -256,13 +256,15 @@ def _insert(db: DbSession, table: Any) -> Any:
         return postgresql.insert(table)
     if dialect == "sqlite":
         return sqlite.insert(table)
-    raise NotImplementedError(f"bulk relink requests need PostgreSQL or SQLite, not {dialect}")
+    raise NotImplementedError(  # pragma: no cover - only the two supported engines run
+        f"bulk relink requests need PostgreSQL or SQLite, not {dialect}"
+    )
 
 
 def _insert_sessions(db: DbSession, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """Insert sessions, skipping accounts that already have a pending hosted one (the
     partial unique index decides); returns (session id, account id) of the inserted."""
-    if not rows:
+    if not rows:  # pragma: no cover - a concurrent request took them all since counting
         return []
     table = cast(Table, Session.__table__)
     statement = _insert(db, table).on_conflict_do_nothing(
@@ -291,7 +293,7 @@ def _supersede(
     runtime: Runtime,
     account_ids: set[str],
     after: str | None,
-    through: str | None,
+    through: str,
 ) -> None:
     """Cancel the pending hosted sessions of these accounts (superseded), as
     :meth:`SessionService.create` does before creating a new one."""
@@ -304,8 +306,7 @@ def _supersede(
     # The range keeps this an index range scan of the (partial) pending-hosted index.
     if after is not None:
         query = query.where(Session.relink_account_id > after)
-    if through is not None:
-        query = query.where(Session.relink_account_id <= through)
+    query = query.where(Session.relink_account_id <= through)
     pending = [
         old
         for old in db.scalars(query.order_by(Session.relink_account_id).with_for_update())
@@ -334,7 +335,7 @@ def request_batch(
     accounts: Select[Account],
     *,
     after: str | None,
-    through: str | None,
+    through: str,
     actor: str,
     now: dt.datetime,
     job_id: str | None = None,

@@ -177,6 +177,7 @@ def seed_demo_book(runtime: Runtime, platform_id: str, accounts: int | None) -> 
         DEMO_OWNER_EMAIL,
         OWNER_HOLDERS,
         ensure_demo_book,
+        owner_holder_username,
     )
 
     target = DEFAULT_BOOK_ACCOUNTS if accounts is None else accounts
@@ -211,3 +212,10 @@ def seed_demo_book(runtime: Runtime, platform_id: str, accounts: int | None) -> 
         "accounts show why they would be skipped.",
         highlight=False,
     )
+    username = owner_holder_username(runtime, platform_id)
+    if username is not None:
+        console.print(
+            "  To relink one at the sandbox bank, sign in with the holder's id in lower case "
+            f"as the username (for example {username}).",
+            highlight=False,
+        )

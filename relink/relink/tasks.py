@@ -209,7 +209,11 @@ def _record_failure(
             values.update(status=BulkJobStatus.failed, finished_at=clock.now())
         db.execute(
             update(BulkRelinkJob)
-            .where(BulkRelinkJob.id == job_id, BulkRelinkJob.locked_by == worker_id)
+            .where(
+                BulkRelinkJob.id == job_id,
+                # Not leased by another runner (the failed batch's own lease rolled back).
+                or_(BulkRelinkJob.locked_by.is_(None), BulkRelinkJob.locked_by == worker_id),
+            )
             .values(**values)
             .execution_options(synchronize_session=False)
         )

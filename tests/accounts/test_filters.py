@@ -215,3 +215,10 @@ def test_from_dict_reads_back_to_dict() -> None:
 def test_from_dict_reads_form_values_with_blanks_as_unset() -> None:
     form = {"status": "", "eligible": "on", "tan_expiring": "0", "search": "  jane ", "x": "1"}
     assert AccountFilter.from_dict(form) == AccountFilter(eligible=True, search="jane")
+
+
+def test_search_by_holder_id_matches_the_holders_accounts(book: Book) -> None:
+    with book.builder() as builder:
+        account = builder.account()
+        builder.account()
+    assert _matching(book, AccountFilter(search=account.customer_id)) == {account.id}

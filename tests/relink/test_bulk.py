@@ -5,19 +5,37 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
+import pytest
 from sqlalchemy import func, select
 
 from relink.accounts.filters import AccountFilter, filtered_accounts
 from relink.eligibility.rules import Reason
 from relink.events.service import EventContext
+from relink.kit import clock
+from relink.kit.clock import FrozenClock
 from relink.kit.crypto import token_digest
-from relink.models import Account, Event, OutboxMessage, Session, SessionStatus
-from relink.relink.bulk import preview_bulk_request, primary_reason, request_relinks
+from relink.models import Account, Event, OutboxMessage, Platform, Session, SessionStatus
+from relink.relink.bulk import (
+    HOSTED_RELINK_DISABLED,
+    BulkResult,
+    preview_bulk_request,
+    primary_reason,
+    request_relinks,
+)
+from relink.runtime import Runtime
 from relink.sessions.service import RELINK_EMAIL, NewSession, SessionService
-from tests.eligibility.cases import CASES
+from tests.eligibility.cases import CASES, Case
 from tests.eligibility.conftest import book, frozen_clock
-from tests.eligibility.factories import NOW, Book
+from tests.eligibility.factories import (
+    NOW,
+    Book,
+    create_institution,
+    create_platform,
+    delete_institution,
+)
 from tests.relink.bulk_factories import (
     ACTOR,
     build_cases,
@@ -34,8 +52,14 @@ from tests.relink.bulk_factories import (
 __all__ = ["book", "frozen_clock"]  # fixtures used by this module
 
 
-def _request(book: Book, account_ids: list[str], *, livemode: bool = False, **kwargs: object):  # type: ignore[no-untyped-def]
-    scope = bulk_scope(book, livemode=livemode)
+def _request(
+    book: Book,
+    account_ids: list[str],
+    *,
+    batch_size: int = 5000,
+    progress: Callable[[int, int], None] | None = None,
+) -> BulkResult:
+    scope = bulk_scope(book)
     with book.runtime.database.unit_of_work() as db:
         return request_relinks(
             db,
@@ -43,58 +67,102 @@ def _request(book: Book, account_ids: list[str], *, livemode: bool = False, **kw
             book.runtime,
             by_ids(scope, account_ids),
             actor=ACTOR,
-            **kwargs,  # type: ignore[arg-type]
+            batch_size=batch_size,
+            progress=progress,
         )
 
 
-def test_request_relinks_creates_a_session_for_exactly_the_eligible_accounts(book: Book) -> None:
-    built = build_cases(book)
-    result = _request(book, [a.id for a, _ in built])
-    sessions = bulk_sessions(book)
-    assert {s.relink_account_id for s in sessions} == eligible_ids(built, livemode=False)
-    assert result.created == len(sessions)
+@dataclass
+class EveryCase:
+    """One account of every eligibility case, built once per engine for this module."""
+
+    book: Book
+    built: list[tuple[Account, Case]]
+
+    def ids(self) -> list[str]:
+        return [account.id for account, _ in self.built]
+
+
+@pytest.fixture(scope="module")
+def every_case(runtime: Runtime) -> Iterator[EveryCase]:
+    clock.set_now(FrozenClock(NOW))
+    try:
+        with runtime.database.unit_of_work() as session:
+            platform, owner = create_platform(session)
+            unsupported = create_institution(session, livemode=False, supports_relink=False).id
+            live = create_institution(session, livemode=True, supports_relink=True).id
+        book = Book(runtime, platform.id, owner.email, unsupported, live)
+        built = build_cases(book)
+    finally:
+        clock.reset()
+    yield EveryCase(book, built)
+    with runtime.database.unit_of_work() as session:
+        delete_institution(session, unsupported)
+        delete_institution(session, live)
+
+
+def _request_rolled_back(
+    every: EveryCase, *, livemode: bool = False
+) -> tuple[BulkResult, set[str | None]]:
+    """Request relinks for every case, then roll back (the book stays as built); returns
+    the result and the accounts that got a session."""
+    scope = bulk_scope(every.book, livemode=livemode)
+    with every.book.runtime.database.read_only() as db:
+        result = request_relinks(
+            db, scope, every.book.runtime, by_ids(scope, every.ids()), actor=ACTOR
+        )
+        requested = set(
+            db.scalars(
+                select(Session.relink_account_id).where(
+                    Session.platform_id == scope.platform_id, Session.created_by == ACTOR
+                )
+            )
+        )
+    return result, requested
+
+
+def test_request_relinks_creates_a_session_for_exactly_the_eligible_accounts(
+    every_case: EveryCase,
+) -> None:
+    result, requested = _request_rolled_back(every_case)
+    assert requested == eligible_ids(every_case.built, livemode=False)
+    assert result.created == len(requested)
 
 
 def test_request_relinks_in_live_mode_creates_sessions_for_live_eligible_accounts(
-    book: Book,
+    every_case: EveryCase,
 ) -> None:
-    built = build_cases(book)
-    result = _request(book, [a.id for a, _ in built], livemode=True)
-    sessions = bulk_sessions(book)
-    assert {s.relink_account_id for s in sessions} == eligible_ids(built, livemode=True)
-    assert result.skipped == expected_skips(built, livemode=True)
+    result, requested = _request_rolled_back(every_case, livemode=True)
+    assert requested == eligible_ids(every_case.built, livemode=True)
+    assert result.skipped == expected_skips(every_case.built, livemode=True)
 
 
 def test_skipped_counts_group_each_account_by_the_single_account_services_reason(
-    book: Book,
+    every_case: EveryCase,
 ) -> None:
-    built = build_cases(book)
     by_service: Counter[str] = Counter()
-    for account, _ in built:
+    for account, _ in every_case.built:
         if not account.livemode:
-            reason = primary_reason(book.check(account.id).reasons)
+            reason = primary_reason(every_case.book.check(account.id).reasons)
             if reason is not None:
                 by_service[reason.value] += 1
-    result = _request(book, [a.id for a, _ in built])
+    result, _ = _request_rolled_back(every_case)
     assert result.skipped == dict(by_service)
-    assert result.skipped == expected_skips(built, livemode=False)
+    assert result.skipped == expected_skips(every_case.built, livemode=False)
 
 
-def test_preview_counts_equal_the_result_counts(book: Book) -> None:
-    built = build_cases(book)
-    scope = bulk_scope(book)
-    selection = by_ids(scope, [a.id for a, _ in built])
-    with book.runtime.database.read_only() as db:
-        preview = preview_bulk_request(db, scope, NOW, selection)
-    result = _request(book, [a.id for a, _ in built])
+def test_preview_counts_equal_the_result_counts(every_case: EveryCase) -> None:
+    scope = bulk_scope(every_case.book)
+    with every_case.book.runtime.database.read_only() as db:
+        preview = preview_bulk_request(db, scope, NOW, by_ids(scope, every_case.ids()))
+    result, _ = _request_rolled_back(every_case)
     assert (preview.eligible, preview.skipped) == (result.created, result.skipped)
-    assert preview.selected == sum(1 for a, _ in built if not a.livemode)
+    assert preview.selected == sum(1 for a, _ in every_case.built if not a.livemode)
 
 
-def test_preview_eligible_count_equals_the_eligible_filter(book: Book) -> None:
-    build_cases(book)
-    scope = bulk_scope(book)
-    with book.runtime.database.read_only() as db:
+def test_preview_eligible_count_equals_the_eligible_filter(every_case: EveryCase) -> None:
+    scope = bulk_scope(every_case.book)
+    with every_case.book.runtime.database.read_only() as db:
         everything = filtered_accounts(scope, NOW, AccountFilter())
         eligible = filtered_accounts(scope, NOW, AccountFilter(eligible=True))
         preview = preview_bulk_request(db, scope, NOW, everything)
@@ -251,7 +319,7 @@ def test_concurrent_bulk_requests_create_one_session_per_account(book: Book) -> 
     for thread in threads:
         thread.join(30)
     sessions = bulk_sessions(book)
-    assert sorted(s.relink_account_id for s in sessions) == sorted(ids)
+    assert sorted(str(s.relink_account_id) for s in sessions) == sorted(ids)
     assert results["first"].created + results["second"].created == 4
     assert results["second"].skipped == {Reason.recent_request.value: 3}
     with book.runtime.database.read_only() as db:
@@ -264,3 +332,21 @@ def test_concurrent_bulk_requests_create_one_session_per_account(book: Book) -> 
             )
         )
     assert emails == 4
+
+
+def test_request_relinks_skips_every_account_while_hosted_relink_is_off(book: Book) -> None:
+    built = build_cases(book)
+    with book.runtime.database.unit_of_work() as db:
+        platform = db.get(Platform, book.platform_id)
+        assert platform is not None
+        platform.hosted_relink_enabled = False
+    test_mode_ids = [a.id for a, _ in built if not a.livemode]
+    result = _request(book, test_mode_ids)
+    assert result.created == 0
+    assert result.skipped == {HOSTED_RELINK_DISABLED: len(test_mode_ids)}
+    assert bulk_sessions(book) == []
+
+
+def test_batch_size_must_be_positive(book: Book) -> None:
+    with pytest.raises(ValueError):
+        _request(book, [], batch_size=0)

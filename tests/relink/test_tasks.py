@@ -3,22 +3,25 @@ progress, resumable after a crash without duplicates."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import func, select
 
 from relink.kit.clock import FrozenClock
 from relink.kit.errors import ResourceMissing
-from relink.models import BulkJobStatus, OutboxMessage, OutboxStatus, Session
+from relink.models import BulkJobStatus, BulkRelinkJob, OutboxMessage, OutboxStatus, Session
 from relink.outbox.registry import HANDLERS
-from relink.outbox.worker import OutboxDispatcher, RetryLater
+from relink.outbox.worker import DEFAULT_MAX_ATTEMPTS, GiveUp, OutboxDispatcher, RetryLater
 from relink.relink.bulk import (
     BULK_REQUEST,
-    BulkRelinkJob,
+    MAX_SELECTED_IDS,
     BulkSelectionInvalid,
     enqueue_bulk_request,
     job_progress,
 )
 from relink.relink.tasks import JOB_LEASE, run_bulk_job
+from tests.eligibility import cases
 from tests.eligibility.conftest import book, frozen_clock
 from tests.eligibility.factories import Book
 from tests.relink.bulk_factories import ACTOR, build_cases, bulk_scope, case_named
@@ -53,7 +56,7 @@ def _sessions_per_account(book: Book) -> dict[str, int]:
             .where(Session.platform_id == book.platform_id, Session.created_by == ACTOR)
             .group_by(Session.relink_account_id)
         )
-        return {account_id: count for account_id, count in rows}
+        return {str(account_id): count for account_id, count in rows}
 
 
 def _job_outbox_rows(book: Book, job_id: str) -> list[OutboxMessage]:
@@ -172,3 +175,90 @@ def test_job_progress_of_another_scope_is_missing(book: Book) -> None:
     job_id = _queue(book, {"filter": {}})
     with pytest.raises(ResourceMissing), book.runtime.database.read_only() as db:
         job_progress(db, bulk_scope(book, livemode=True), job_id)
+
+
+def test_failed_batch_keeps_the_error_on_the_job_and_releases_it_for_a_retry(book: Book) -> None:
+    build_cases(book, (ELIGIBLE,) * 2)
+    job_id = _queue(book, {"filter": {}})
+
+    def fail(job: BulkRelinkJob) -> None:
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError):
+        run_bulk_job(book.runtime, job_id, worker_id="w1", after_batch=fail)
+    failed = _job(book, job_id)
+    assert (failed.error, failed.locked_by) == ("RuntimeError: the database went away", None)
+    run_bulk_job(book.runtime, job_id, worker_id="w2")
+    assert (_job(book, job_id).status, _job(book, job_id).created) == (BulkJobStatus.succeeded, 2)
+
+
+def test_job_failing_on_its_last_attempt_is_marked_failed(book: Book) -> None:
+    build_cases(book, (ELIGIBLE,))
+    job_id = _queue(book, {"filter": {}})
+
+    def fail(job: BulkRelinkJob) -> None:
+        raise RuntimeError("still broken")
+
+    with pytest.raises(GiveUp):
+        run_bulk_job(
+            book.runtime, job_id, worker_id="w1", attempts=DEFAULT_MAX_ATTEMPTS, after_batch=fail
+        )
+    job = _job(book, job_id)
+    assert (job.status, job.created) == (BulkJobStatus.failed, 0)
+    assert job.finished_at is not None
+
+
+def test_live_mode_job_requests_live_accounts(book: Book) -> None:
+    with book.builder() as builder:
+        account = cases.live_mode_email_of_no_team_user(builder)
+    with book.runtime.database.unit_of_work() as db:
+        job = enqueue_bulk_request(
+            db,
+            bulk_scope(book, livemode=True),
+            selection={"account_ids": [account.id]},
+            actor=ACTOR,
+            dedupe_key="live-form",
+        )
+    run_bulk_job(book.runtime, job.id, worker_id="w1")
+    assert _sessions_per_account(book) == {account.id: 1}
+
+
+def test_account_ids_selection_is_stored_sorted_without_duplicates(book: Book) -> None:
+    job_id = _queue(book, {"account_ids": ["fca_b", "fca_a", "fca_b"]})
+    assert _job(book, job_id).selection == {"account_ids": ["fca_a", "fca_b"]}
+
+
+@pytest.mark.parametrize(
+    "account_ids",
+    [[], "fca_a", [1], ["fca_x"] * (MAX_SELECTED_IDS + 1)],
+    ids=["empty", "not-a-list", "not-ids", "too-many"],
+)
+def test_account_ids_selection_must_be_a_reasonable_list_of_ids(
+    book: Book, account_ids: object
+) -> None:
+    with pytest.raises(BulkSelectionInvalid), book.runtime.database.unit_of_work() as db:
+        enqueue_bulk_request(
+            db,
+            bulk_scope(book),
+            selection={"account_ids": account_ids},
+            actor=ACTOR,
+            dedupe_key="x",
+        )
+
+
+def test_simultaneous_double_submit_queues_one_job(book: Book) -> None:
+    start = threading.Barrier(2)
+    job_ids: list[str] = []
+
+    def submit() -> None:
+        start.wait(10)
+        job_ids.append(_queue(book, {"filter": {}}, dedupe_key="same-click"))
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(job_ids) == 2
+    assert job_ids[0] == job_ids[1]
+    assert len(_job_outbox_rows(book, job_ids[0])) == 1
