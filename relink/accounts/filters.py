@@ -50,6 +50,11 @@ class AccountFilter:
     # Free text on the account id, the holder's email or name, and last4.
     search: str | None = None
 
+    @property
+    def is_empty(self) -> bool:
+        """Nothing is filtered (the dashboard hides its "Clear" link)."""
+        return not self.to_dict()
+
     def to_dict(self) -> dict[str, Any]:
         """The filter as JSON-able data; only the fields that are set."""
         return {

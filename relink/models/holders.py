@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from relink.models.base import Base, TenantMixin, id_column
@@ -26,6 +26,8 @@ class Customer(TenantMixin, Base):
     __table_args__ = (
         Index("ix_customers_scope_id", "platform_id", "livemode", "id"),
         Index("ix_customers_scope_email", "platform_id", "livemode", "email"),
+        # Test-mode eligibility finds the holders who use a team member's address.
+        Index("ix_customers_scope_lower_email", "platform_id", "livemode", func.lower(email)),
     )
 
 
@@ -39,4 +41,9 @@ class ConnectedAccount(TenantMixin, Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created_at: Mapped[dt.datetime]
 
-    __table_args__ = (Index("ix_connected_accounts_scope_id", "platform_id", "livemode", "id"),)
+    __table_args__ = (
+        Index("ix_connected_accounts_scope_id", "platform_id", "livemode", "id"),
+        Index(
+            "ix_connected_accounts_scope_lower_email", "platform_id", "livemode", func.lower(email)
+        ),
+    )
