@@ -29,6 +29,7 @@ from relink.connectors.base import (
     InstitutionDown,
     InstitutionRequirement,
     Owner,
+    Tan,
     Transaction,
 )
 from relink.events.service import EventContext
@@ -46,6 +47,7 @@ from relink.models import (
     ConnectionStatus,
     InactiveCause,
     InstitutionHealth,
+    TanStatus,
 )
 from relink.outbox.service import enqueue
 from relink.outbox.worker import Job, RetryLater
@@ -122,6 +124,8 @@ class BankAnswers:
     balance: Balance | None = None
     owners: list[Owner] | None = None
     transactions: list[Transaction] | None = None
+    # The account numbers the bank reports now (a bank may deactivate a TAN any time).
+    tans: list[Tan] | None = None
     error: ConnectorError | None = None
     done: list[str] = field(default_factory=list)
 
@@ -163,6 +167,7 @@ def run_refresh(job: Job) -> None:
                             grant, account.bank_account_id, since=since
                         )
                     answers.done.append(feature)
+                answers.tans = connector.account_numbers(grant, account.bank_account_id)
             except ConnectorError as error:
                 answers.error = error
     else:
@@ -222,11 +227,34 @@ def _apply(
     elif failed and account.status == ConnectionStatus.active:
         for feature in failed:
             lifecycle.emit_account_event(EVENTS[feature], account)
+    if error is None and answers.tans is not None and account.status == ConnectionStatus.active:
+        _reconcile_account_numbers(lifecycle, account, answers.tans)
     if error is None and institution.health != InstitutionHealth.active:
         institution.health = InstitutionHealth.active
         institution.health_checked_at = now
     account.updated_at = now
     return None
+
+
+def _reconcile_account_numbers(lifecycle: Lifecycle, account: Account, tans: list[Tan]) -> None:
+    """Record a change the bank made to the account's number (e.g. it deactivated the TAN)."""
+    reported = next((tan for tan in tans if tan.number), None)
+    if reported is None:
+        return
+    numbers = lifecycle.accounts.account_numbers([account.id]).get(account.id, [])
+    current = numbers[-1] if numbers else None
+    status = TanStatus(reported.status.value)
+    if current is not None and (current.status, current.expected_expiry_at) == (
+        status,
+        reported.expected_expiry_date,
+    ):
+        return
+    lifecycle.update_account_numbers(
+        account,
+        expected_expiry_at=reported.expected_expiry_date,
+        status=status,
+        clear_expiry=reported.expected_expiry_date is None,
+    )
 
 
 def _store_feature(

@@ -172,3 +172,35 @@ def test_refreshing_an_inactive_account_is_refused(
             account.id, params={"features": ["balance"]}
         )
     assert raised.value.code == "financial_connections_account_inactive"
+
+
+def test_a_tan_the_bank_deactivated_is_recorded_on_the_next_refresh(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    from relink.institutions.connectors import connector_for
+    from relink.lifecycle.grants import open_grant
+    from relink.models import Account, Authorization
+    from relink.tenancy import Scope
+
+    customer = create_customer(client, email=platform.owner.email)
+    account = create_test_account(
+        client, customer=customer.id, institution="fcinst_tokenized_account_numbers"
+    )
+    with runtime.database.read_only() as session:
+        row = session.get(Account, account.id)
+        authorization = session.get(Authorization, row.authorization_id)  # type: ignore[union-attr]
+        institution = session.get(Institution, row.institution_id)  # type: ignore[union-attr]
+        connector = connector_for(runtime, institution, Scope(platform.platform.id, False))  # type: ignore[arg-type]
+        connector.update_test_account_numbers(  # type: ignore[attr-defined]
+            open_grant(runtime, authorization),
+            row.bank_account_id,
+            status="deactivated",  # type: ignore[arg-type, union-attr]
+        )
+    client.v1.financial_connections.accounts.refresh(account.id, params={"features": ["balance"]})
+    _drain(runtime)
+    refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+    assert refreshed.account_numbers[-1].status == "deactivated"
+    updates = client.v1.events.list(
+        params={"type": "financial_connections.account.account_numbers_updated"}
+    ).data
+    assert [e.data.object.id for e in updates] == [account.id]
