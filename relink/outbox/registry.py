@@ -9,10 +9,12 @@ from relink.outbox.worker import Handler
 from relink.relink.bulk import BULK_REQUEST
 from relink.relink.tasks import run_bulk_request
 from relink.sessions.service import RELINK_EMAIL
+from relink.webhooks.notices import ENDPOINT_DISABLED, send_endpoint_disabled
 from relink.webhooks.tasks import deliver_webhook
 
 HANDLERS: dict[str, Handler] = {
     WEBHOOK_DELIVERY: deliver_webhook,
+    ENDPOINT_DISABLED: send_endpoint_disabled,
     REFRESH: run_refresh,
     REVOKE: run_revoke,
     RELINK_EMAIL: send_relink_email,

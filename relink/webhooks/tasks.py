@@ -21,6 +21,7 @@ from relink.kit import clock, ids
 from relink.kit.metrics import WEBHOOK_ATTEMPTS
 from relink.models import Event, WebhookAttempt, WebhookEndpoint
 from relink.outbox.worker import GiveUp, Job, RetryLater, backoff
+from relink.webhooks.notices import notify_endpoint_disabled
 from relink.webhooks.signing import sign
 from relink.webhooks.urls import UnsafeUrl, check_webhook_url
 
@@ -112,8 +113,9 @@ def deliver_webhook(job: Job) -> None:
             return
         if endpoint_row.failing_since is None:
             endpoint_row.failing_since = now
-        elif now - endpoint_row.failing_since >= DISABLE_AFTER:
+        elif now - endpoint_row.failing_since >= DISABLE_AFTER and endpoint_row.status == "enabled":
             endpoint_row.status = "disabled"
+            notify_endpoint_disabled(session, endpoint_row)
             log.warning("webhooks.endpoint_disabled", endpoint=endpoint_row.id)
     reason = error or f"HTTP {status_code}"
     attempts = job.message.attempts

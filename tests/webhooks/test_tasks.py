@@ -120,3 +120,38 @@ def test_during_secret_rotation_both_secrets_sign_and_either_verifies(
         assert signature.count("v1=") == 2
         for secret in (endpoint.secret, new_secret):
             assert stripe.Webhook.construct_event(delivery.body, signature, secret).id
+
+
+def test_an_endpoint_failing_for_three_days_is_disabled_and_the_owner_is_told(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    import datetime as dt
+
+    from relink.kit import clock
+    from relink.models import MailboxMessage, WebhookEndpoint
+
+    with webhook_receiver() as receiver:
+        receiver.answers = [500, 500]
+        endpoint = client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["*"]}
+        )
+        with runtime.database.unit_of_work() as session:
+            row = session.get(WebhookEndpoint, endpoint.id)
+            assert row is not None
+            row.failing_since = clock.now() - dt.timedelta(days=3, minutes=1)
+        customer = create_customer(client, email=platform.owner.email)
+        create_test_account(client, customer=customer.id)
+        OutboxDispatcher(runtime, HANDLERS).drain()
+
+    assert client.v1.webhook_endpoints.retrieve(endpoint.id).status == "disabled"
+    with runtime.database.read_only() as session:
+        told = list(
+            session.scalars(
+                select(MailboxMessage).where(
+                    MailboxMessage.platform_id == platform.platform.id,
+                    MailboxMessage.to == platform.owner.email,
+                )
+            )
+        )
+    assert len(told) == 1
+    assert endpoint.id in told[0].text
