@@ -79,13 +79,25 @@ def ensure_live_institution(db: Any, now: dt.datetime) -> str:
     return institution_id
 
 
-def seed_platform(runtime: Runtime, accounts: int) -> Scope:
-    """A live-mode platform with ``accounts`` eligible accounts (set-based inserts)."""
+def seed_platform(
+    runtime: Runtime,
+    accounts: int,
+    *,
+    scope: Scope | None = None,
+    holder_email: str | None = None,
+) -> Scope:
+    """``accounts`` eligible accounts (set-based inserts) for a new live-mode platform, or
+    for ``scope`` (a test-mode scope needs ``holder_email`` = a confirmed team address)."""
     now = dt.datetime.now(dt.UTC)
     with runtime.database.unit_of_work() as db:
-        created = create_platform(db, "Bench Lending", f"bench-{secrets.token_hex(6)}@example.com")
-        institution = ensure_live_institution(db, now)
-    scope = Scope(created.platform.id, True)
+        if scope is None:
+            created = create_platform(
+                db, "Bench Lending", f"bench-{secrets.token_hex(6)}@example.com"
+            )
+            scope = Scope(created.platform.id, True)
+        institution = (
+            ensure_live_institution(db, now) if scope.livemode else "fcinst_test_non_oauth"
+        )
     done = 0
     while done < accounts:
         size = min(SEED_BATCH, accounts - done)
@@ -96,8 +108,8 @@ def seed_platform(runtime: Runtime, accounts: int) -> Scope:
                 {
                     "id": customer_id,
                     "platform_id": scope.platform_id,
-                    "livemode": True,
-                    "email": f"holder{done + n}@example.com",
+                    "livemode": scope.livemode,
+                    "email": holder_email or f"holder{done + n}@example.com",
                     "name": f"Holder {done + n}",
                     "preferred_locales": [],
                     "metadata": {},
@@ -107,7 +119,7 @@ def seed_platform(runtime: Runtime, accounts: int) -> Scope:
             )
             common = {
                 "platform_id": scope.platform_id,
-                "livemode": True,
+                "livemode": scope.livemode,
                 "institution_id": institution,
                 "holder_type": "customer",
                 "customer_id": customer_id,

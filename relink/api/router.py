@@ -185,30 +185,36 @@ def _run(
     api_version: str,
 ) -> Response:
     database = runtime.database
-    with database.read_only() as session:
+    # One session for the whole request: the key is looked up in the handler's own
+    # transaction (one connection checkout, one BEGIN/COMMIT). Only a request with an
+    # Idempotency-Key ends that transaction early, because its in-flight record must be
+    # committed (by the gate, in its own transaction) before the handler runs.
+    with database.unit_of_work() as session:
         caller = authenticate(session, request.headers.get("authorization"))
-    limiter = request.app.state.rate_limiters[caller.scope.livemode]
-    wait = limiter.acquire(caller.key_id)
-    if wait is not None:
-        raise RateLimited(
-            "Too many requests hit the API too quickly.",
-            # Rounded up (and capped: a zero rate waits forever) so a client that
-            # honours it is not refused again.
-            headers={"Retry-After": str(max(1, math.ceil(min(wait, 86_400))))},
-        )
-
-    idempotency_key = request.headers.get("idempotency-key") if method == "POST" else None
-    gate: IdempotencyGate | None = None
-    if idempotency_key is not None:
-        digest = _request_digest(method, request.url.path, data)
-        gate = IdempotencyGate(database, caller.scope, idempotency_key, digest)
-        replay = gate.enter()
-        if isinstance(replay, Replay):
-            return json_response(
-                json.loads(replay.body), replay.status, {"Idempotent-Replayed": "true"}
+        limiter = request.app.state.rate_limiters[caller.scope.livemode]
+        wait = limiter.acquire(caller.key_id)
+        if wait is not None:
+            raise RateLimited(
+                "Too many requests hit the API too quickly.",
+                # Rounded up (and capped: a zero rate waits forever) so a client that
+                # honours it is not refused again.
+                headers={"Retry-After": str(max(1, math.ceil(min(wait, 86_400))))},
             )
-    try:
-        with database.unit_of_work() as session:
+
+        idempotency_key = request.headers.get("idempotency-key") if method == "POST" else None
+        gate: IdempotencyGate | None = None
+        if idempotency_key is not None:
+            digest = _request_digest(method, request.url.path, data)
+            gate = IdempotencyGate(database, caller.scope, idempotency_key, digest)
+            # Release the connection (and SQLite's write lock) before the gate's own
+            # transaction; the handler's transaction begins afresh below.
+            session.rollback()
+            replay = gate.enter()
+            if isinstance(replay, Replay):
+                return json_response(
+                    json.loads(replay.body), replay.status, {"Idempotent-Replayed": "true"}
+                )
+        try:
             body = _handle(
                 session,
                 caller,
@@ -223,10 +229,12 @@ def _run(
             text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
             if gate is not None:
                 gate.record(session, 200, text)
-    except BaseException:
-        if gate is not None:
-            gate.abandon()
-        raise
+            session.commit()
+        except BaseException:
+            if gate is not None:
+                session.rollback()
+                gate.abandon()
+            raise
     return Response(text, media_type="application/json")
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from relink.kit import clock, ids
 from relink.kit.crypto import (
-    DUMMY_PASSWORD_HASH,
+    dummy_password_hash,
     hash_password,
     random_token,
     token_digest,
@@ -98,7 +98,7 @@ def check_credentials(db: Session, email: str, password: str, client: str) -> Us
     _throttle(db, email_digest(email), client[:64], now)
     user = db.scalars(select(User).where(User.email == email.strip().lower())).first()
     # Always one argon2 verification, so timing does not tell known addresses apart.
-    valid = verify_password(user.password_hash if user else DUMMY_PASSWORD_HASH, password)
+    valid = verify_password(user.password_hash if user else dummy_password_hash(), password)
     if user is None or not valid:
         raise SignInRefused(WRONG_CREDENTIALS)
     return user

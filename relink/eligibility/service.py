@@ -68,8 +68,17 @@ def is_confirmed_team_email(session: Session, platform_id: str, email: str) -> b
 
 
 def eligible_for_hosted_relink(
-    session: Session, scope: Scope, account: Account, now: dt.datetime
+    session: Session,
+    scope: Scope,
+    account: Account,
+    now: dt.datetime,
+    *,
+    delivery_rules: bool = True,
 ) -> Eligibility:
+    """Every failed rule's reason. ``delivery_rules=False`` checks only whether there is
+    something to repair (rules 1, disconnected, institution support) and skips the rules
+    about emailing the holder (recent request, email on file), and their queries: a
+    session delivered by ``url`` needs no more."""
     reasons: list[Reason] = []
     next_eligible_at = None
 
@@ -82,6 +91,25 @@ def eligible_for_hosted_relink(
     elif account.relink_due_at is None or account.relink_due_at > now:
         reasons.append(Reason.not_broken)
 
+    if delivery_rules:
+        next_eligible_at = _delivery_reasons(session, scope, account, now, reasons)
+
+    if account.status == ConnectionStatus.disconnected:
+        reasons.append(Reason.disconnected)
+    supports = session.scalar(
+        select(Institution.supports_relink).where(Institution.id == account.institution_id)
+    )
+    if not supports:
+        reasons.append(Reason.institution_unsupported)
+    return Eligibility(account.id, reasons, next_eligible_at)
+
+
+def _delivery_reasons(
+    session: Session, scope: Scope, account: Account, now: dt.datetime, reasons: list[Reason]
+) -> dt.datetime | None:
+    """Rules 2 and 3 (no recent request, a reachable holder): appended to ``reasons``;
+    returns when the account is next eligible after a recent request."""
+    next_eligible_at = None
     latest_pending = session.scalar(
         select(func.max(FcSession.created_at)).where(
             FcSession.relink_account_id == account.id,
@@ -99,15 +127,7 @@ def eligible_for_hosted_relink(
         reasons.append(Reason.missing_email)
     elif not scope.livemode and not is_confirmed_team_email(session, scope.platform_id, email):
         reasons.append(Reason.unconfirmed_test_email)
-
-    if account.status == ConnectionStatus.disconnected:
-        reasons.append(Reason.disconnected)
-    supports = session.scalar(
-        select(Institution.supports_relink).where(Institution.id == account.institution_id)
-    )
-    if not supports:
-        reasons.append(Reason.institution_unsupported)
-    return Eligibility(account.id, reasons, next_eligible_at)
+    return next_eligible_at
 
 
 def render_eligibility(result: Eligibility) -> dict[str, object]:

@@ -88,7 +88,15 @@ async def _respond(
 ) -> Response:
     if (limited := _throttled(request, address)) is not None:
         return limited
-    reply = await run_in_threadpool(_serve, request, step)
+    # The step and the page's rendering in one trip to a worker thread: the template
+    # work stays off the event loop, which keeps accepting and answering other requests.
+    return await run_in_threadpool(_serve_and_render, request, address, step)
+
+
+def _serve_and_render(
+    request: Request, address: LinkAddress | None, step: Callable[[HostedFlowService], Reply]
+) -> Response:
+    reply = _serve(request, step)
     if reply.redirect_to is not None:
         return redirect(reply.redirect_to)
     assert reply.screen is not None

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -50,7 +51,10 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 # A fixed hash to verify against when the user does not exist, so that
 # login takes the same time whether or not the email is known.
-DUMMY_PASSWORD_HASH = _password_hasher.hash("relink-dummy-password")
+@cache
+def dummy_password_hash() -> str:
+    """Made on first use (hashing costs a noticeable fraction of a second at import)."""
+    return PasswordHasher().hash("relink-dummy-password")
 
 
 def derive_key(secret_key: str, purpose: str) -> bytes:

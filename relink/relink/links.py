@@ -60,6 +60,8 @@ from relink.tenancy import Scope
 log = structlog.get_logger("relink.links")
 
 LINK_LIFETIME = dt.timedelta(days=30)
+# A GET refreshes the stored "last visit" at most this often (see mark_viewed).
+VISIT_MARK_GRANULARITY = dt.timedelta(hours=1)
 NEW_LINKS_PER_DAY = 3
 # Refused usernames/passwords and challenge answers a session takes before it locks.
 MAX_CREDENTIAL_FAILURES = 5
@@ -158,47 +160,70 @@ def scope_of(platform: Platform, livemode: bool) -> Scope:
 
 def resolve(db: DbSession, address: LinkAddress, *, lock: bool = False) -> HostedLink | None:
     """The link at this address, or None (unknown, malformed, or another kind's)."""
-    session = _find(db, address, lock=lock)
-    if session is None or kind_of(session) != address.kind:
+    found = _find(db, address, lock=lock)
+    if found is None or kind_of(found.session) != address.kind:
         return None
-    return load(db, address, session)
+    return load(db, address, found.session, found)
 
 
-def _find(db: DbSession, address: LinkAddress, *, lock: bool) -> Session | None:
+@dataclass(frozen=True)
+class _Found:
+    """A session with the rows every page needs, read in the same query."""
+
+    session: Session
+    platform: Platform
+    flow: HostedFlow | None
+    holder: Holder
+
+
+def _find(db: DbSession, address: LinkAddress, *, lock: bool) -> _Found | None:
     if address.kind == LinkKind.modal:
         secret = CLIENT_SECRET_PATTERN.match(address.token)
         if secret is None:
             return None
-        query = select(Session).where(Session.id == secret.group(1))
+        where = Session.id == secret.group(1)
     elif TOKEN_PATTERN.match(address.token):
-        query = select(Session).where(Session.link_token_digest == token_digest(address.token))
+        where = Session.link_token_digest == token_digest(address.token)
     else:
         return None
+    # One round trip: the session, its platform, its flow and its holder.
+    query = (
+        select(Session, Platform, HostedFlow, Customer, ConnectedAccount)
+        .join(Platform, Platform.id == Session.platform_id)
+        .outerjoin(HostedFlow, HostedFlow.session_id == Session.id)
+        .outerjoin(Customer, Customer.id == Session.customer_id)
+        .outerjoin(ConnectedAccount, ConnectedAccount.id == Session.connected_account_id)
+        .where(where)
+    )
     if lock:
-        query = query.with_for_update()
-    session = db.scalars(query).first()
-    if (
-        session is not None
-        and address.kind == LinkKind.modal
-        and not constant_time_equals(session.client_secret, address.token)
+        query = query.with_for_update(of=Session)
+    row = db.execute(query).first()
+    if row is None:
+        return None
+    session, platform, flow, customer, connected = row
+    if address.kind == LinkKind.modal and not constant_time_equals(
+        session.client_secret, address.token
     ):
         return None
-    return session
+    return _Found(session, platform, flow, _holder_of(customer, connected))
 
 
-def load(db: DbSession, address: LinkAddress, session: Session) -> HostedLink:
-    platform = db.get(Platform, session.platform_id)
-    assert platform is not None
+def load(
+    db: DbSession, address: LinkAddress, session: Session, found: _Found | None = None
+) -> HostedLink:
+    if found is None:
+        platform = db.get(Platform, session.platform_id)
+        assert platform is not None
+        flow = db.get(HostedFlow, session.id)
+        holder = _holder(db, session)
+    else:
+        platform, flow, holder = found.platform, found.flow, found.holder
     scope = scope_of(platform, session.livemode)
-    flow = db.get(HostedFlow, session.id)
     accounts_repo = AccountRepository(db, scope)
     institutions = InstitutionRepository(db, scope.livemode)
     authorization = target = None
     if session.relink_authorization_id is not None:
-        authorization = AuthorizationRepository(db, scope).get(session.relink_authorization_id)
-        institution: Institution | None = institutions.get(authorization.institution_id)
-        if session.relink_account_id:
-            target = accounts_repo.find(session.relink_account_id)
+        authorization, institution, target = _relink_rows(db, scope, session)
         if target is not None:
             accounts = [target]
         else:
@@ -231,22 +256,63 @@ def load(db: DbSession, address: LinkAddress, session: Session) -> HostedLink:
         institution=institution,
         target=target,
         accounts=accounts,
-        holder=_holder(db, session),
+        holder=holder,
         flow=flow,
     )
 
 
+def _relink_rows(
+    db: DbSession, scope: Scope, session: Session
+) -> tuple[Authorization, Institution | None, Account | None]:
+    """The authorization being repaired, its institution and the target account (if
+    any), in one round trip, each scoped as its repository scopes it."""
+    assert session.relink_authorization_id is not None
+    target_id = session.relink_account_id or None
+    row = db.execute(
+        select(Authorization, Institution, Account)
+        .join(
+            Institution,
+            (Institution.id == Authorization.institution_id)
+            & (Institution.livemode == scope.livemode),
+        )
+        .outerjoin(
+            Account,
+            (Account.id == target_id)
+            & (Account.platform_id == scope.platform_id)
+            & (Account.livemode == scope.livemode),
+        )
+        .where(
+            Authorization.id == session.relink_authorization_id,
+            Authorization.platform_id == scope.platform_id,
+            Authorization.livemode == scope.livemode,
+        )
+    ).first()
+    if row is None:  # pragma: no cover - a stored session's authorization exists
+        # The repositories raise their usual errors.
+        authorization = AuthorizationRepository(db, scope).get(session.relink_authorization_id)
+        institution = InstitutionRepository(db, scope.livemode).get(authorization.institution_id)
+        return authorization, institution, None
+    authorization, institution, target = row
+    return authorization, institution, target if target_id else None
+
+
 def _holder(db: DbSession, session: Session) -> Holder:
-    if session.customer_id is not None:
-        customer = db.get(Customer, session.customer_id)
-        if customer is not None:
-            return Holder(customer.name, customer.email, list(customer.preferred_locales or []))
-    if session.connected_account_id is not None:
-        account = db.get(ConnectedAccount, session.connected_account_id)
-        if account is not None:
-            return Holder(
-                account.business_name, account.email, list(account.preferred_locales or [])
-            )
+    customer = db.get(Customer, session.customer_id) if session.customer_id is not None else None
+    connected = (
+        db.get(ConnectedAccount, session.connected_account_id)
+        if customer is None and session.connected_account_id is not None
+        else None
+    )
+    return _holder_of(customer, connected)
+
+
+def _holder_of(customer: Customer | None, connected: ConnectedAccount | None) -> Holder:
+    if customer is not None:
+        return Holder(customer.name, customer.email, list(customer.preferred_locales or []))
+    if connected is not None:
+        return Holder(
+            connected.business_name, connected.email, list(connected.preferred_locales or [])
+        )
     return Holder(None, None, [])
 
 
@@ -270,11 +336,18 @@ def is_usable(link: HostedLink) -> bool:
 
 
 def mark_viewed(db: DbSession, link: HostedLink) -> None:
-    """The one side effect of a GET: remember the visit (which keeps the link alive)."""
+    """The one side effect of a GET: remember the visit (which keeps the link alive).
+
+    Only the first visit, or one :data:`VISIT_MARK_GRANULARITY` after the stored mark,
+    writes: reloading a page does not update the session row each time. The link then
+    expires up to that much earlier than ``LINK_LIFETIME`` after the very last visit
+    (30 days less at most an hour), which the 30-day rule tolerates."""
     session, now = link.session, link.scope.now()
-    if session.link_last_visit_at is None and session.delivery_method is not None:
+    previous = session.link_last_visit_at
+    if previous is None and session.delivery_method is not None:
         timeline.record(db, session.id, TimelineKind.viewed, now)
-    session.link_last_visit_at = now
+    if previous is None or now - previous >= VISIT_MARK_GRANULARITY:
+        session.link_last_visit_at = now
 
 
 class LinkState:

@@ -310,16 +310,18 @@ class SessionService:
         candidates = (
             [target] if target is not None else self.accounts.of_authorization(authorization.id)
         )
-        results = [
-            eligible_for_hosted_relink(self.db, self.scope, account, now) for account in candidates
-        ]
         param = "relink_options[account]" if target is not None else "relink_options[authorization]"
         if request.delivery_method == "email":
+            results = [
+                eligible_for_hosted_relink(self.db, self.scope, account, now)
+                for account in candidates
+            ]
             if not any(result.eligible for result in results):
                 raise RelinkNotEligible(_first_refusal(results, target), param=param)
             return
-        # url: the business sends its own message, so rules 2 and 3 do not apply, but
-        # there must be something to repair or a permission change to ask for.
+        # url: the business sends its own message, so rules 2 and 3 do not apply (nor are
+        # they queried), but there must be something to repair or a permission change to
+        # ask for.
         repair_reasons = {
             Reason.not_broken,
             Reason.not_repairable,
@@ -329,6 +331,10 @@ class SessionService:
         asks_more = any(set(request.permissions) - set(a.permissions) for a in candidates)
         if asks_more:
             return
+        results = [
+            eligible_for_hosted_relink(self.db, self.scope, account, now, delivery_rules=False)
+            for account in candidates
+        ]
         if not any(not (set(result.reasons) & repair_reasons) for result in results):
             refusal = _first_refusal(results, target)
             raise RelinkNotEligible(
