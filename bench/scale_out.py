@@ -84,7 +84,7 @@ def webhook_receiver() -> Iterator[tuple[str, Counter[tuple[str, str]]]]:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with lock:
                 seen[(self.path, json.loads(body)["id"])] += 1
