@@ -12,6 +12,7 @@ import enum
 import smtplib
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Protocol
@@ -222,11 +223,20 @@ class SmtpBackend:
     # -- sending ----------------------------------------------------------------------------
 
     def send(self, message: EmailMessage, tags: MessageTags) -> SendResult:
+        return self._deliver(lambda connection: connection.send_message(message))
+
+    def send_raw(
+        self, sender: str, recipients: list[str], raw: bytes, tags: MessageTags
+    ) -> SendResult:
+        """Send an already serialised message (CRLF lines) from and to bare addresses."""
+        return self._deliver(lambda connection: connection.sendmail(sender, recipients, raw))
+
+    def _deliver(self, transmit: Callable[[smtplib.SMTP], object]) -> SendResult:
         while True:
             reused = False
             try:
                 connection, reused = self._current()
-                connection.send_message(message)
+                transmit(connection)
                 return SendResult(SendOutcome.accepted, reply="250 accepted", code=250)
             except smtplib.SMTPServerDisconnected as error:
                 self._drop()

@@ -9,11 +9,15 @@ and the receiving side (or the mailbox backend) can drop the duplicate.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import functools
+import secrets
 from dataclasses import dataclass, field
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 
 from relink.kit import clock
 
@@ -98,3 +102,74 @@ def text_and_html(message: EmailMessage) -> tuple[str, str]:
     text = text_part.get_content() if isinstance(text_part, EmailMessage) else ""
     html = html_part.get_content() if isinstance(html_part, EmailMessage) else ""
     return str(text), str(html)
+
+
+@functools.lru_cache(maxsize=1024)
+def envelope_address(address: str) -> str:
+    """The bare address of ``Name <user@example.com>`` (for MAIL FROM / RCPT TO)."""
+    return parseaddr(address)[1]
+
+
+@functools.lru_cache(maxsize=1024)
+def _header(name: str, value: str) -> bytes:
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    folded = Header(value, charset, header_name=name).encode(linesep="\r\n")
+    return f"{name}: {folded}\r\n".encode("ascii")
+
+
+@functools.lru_cache(maxsize=1024)
+def _address_header(name: str, value: str) -> bytes:
+    folded = formataddr(parseaddr(value), charset="utf-8")
+    return _header(name, folded) if folded.isascii() else b""
+
+
+def _text_part(content: str, subtype: str) -> bytes:
+    body = base64.encodebytes(content.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8"))
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode("ascii") + body.replace(b"\n", b"\r\n")
+
+
+def compose_bytes(rendered: RenderedEmail, *, date: dt.datetime | None = None) -> bytes | None:
+    """The wire form (CRLF lines) of what :func:`build_message` builds, composed directly.
+
+    The worker sends thousands of these: the ``email`` package's header registry and
+    generator cost more than everything else per email. Only the plain shape is composed
+    here (text and HTML alternatives, ASCII addresses, no inline images, no line breaks in
+    header values); anything else returns None and goes through :func:`build_message`.
+    """
+    if rendered.message_id is None:
+        raise ValueError("a message needs a Message-ID before it is built")
+    values = [rendered.subject, rendered.sender, rendered.to, rendered.message_id]
+    values += [*rendered.headers, *rendered.headers.values()]
+    if rendered.inline_images or any("\r" in v or "\n" in v for v in values):
+        return None
+    if not (
+        envelope_address(rendered.sender).isascii() and envelope_address(rendered.to).isascii()
+    ):
+        return None
+    addresses = {"from", "to", "reply-to", "cc", "sender"}
+    parts = [
+        _header("Subject", rendered.subject),
+        _address_header("From", rendered.sender),
+        _address_header("To", rendered.to),
+        _header("Date", format_datetime(date or clock.now())),
+        _header("Message-ID", rendered.message_id),
+    ]
+    for name, value in rendered.headers.items():
+        parts.append(
+            _address_header(name, value) if name.lower() in addresses else _header(name, value)
+        )
+    if not all(parts):
+        return None
+    boundary = f"=={secrets.token_hex(16)}=="
+    parts.append(
+        f'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+        f"--{boundary}\r\n".encode("ascii")
+    )
+    parts.append(_text_part(rendered.text, "plain"))
+    parts.append(f"\r\n--{boundary}\r\n".encode("ascii"))
+    parts.append(_text_part(rendered.html, "html"))
+    parts.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
+    return b"".join(parts)

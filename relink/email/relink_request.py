@@ -27,8 +27,11 @@ from relink.models import (
     Account,
     AccountNumber,
     Authorization,
+    ConnectedAccount,
     ConnectionStatus,
+    Customer,
     InactiveCause,
+    Institution,
     Platform,
     RelinkAction,
     Session,
@@ -61,23 +64,33 @@ class Holder:
 
 def session_holder(db: DbSession, scope: Scope, session: Session) -> Holder:
     if session.customer_id is not None:
-        customer = CustomerRepository(db, scope).get(session.customer_id)
-        return Holder(customer.name, customer.email, list(customer.preferred_locales or []))
+        return customer_holder(CustomerRepository(db, scope).get(session.customer_id))
     if session.connected_account_id is not None:
-        connected = ConnectedAccountRepository(db, scope).get(session.connected_account_id)
-        return Holder(
-            connected.business_name, connected.email, list(connected.preferred_locales or [])
+        return connected_holder(
+            ConnectedAccountRepository(db, scope).get(session.connected_account_id)
         )
     return Holder(None, None, [])
 
 
-def email_locale(db: DbSession, scope: Scope, session: Session) -> str:
+def customer_holder(customer: Customer) -> Holder:
+    return Holder(customer.name, customer.email, list(customer.preferred_locales or []))
+
+
+def connected_holder(connected: ConnectedAccount) -> Holder:
+    return Holder(connected.business_name, connected.email, list(connected.preferred_locales or []))
+
+
+def holder_locale(holder: Holder, platform: Platform | None) -> str:
     """The holder's preferred language, else the platform's default."""
-    platform = db.get(Platform, scope.platform_id)
     return negotiate(
-        preferred=session_holder(db, scope, session).preferred_locales,
+        preferred=holder.preferred_locales,
         default=platform.default_locale if platform else None,
     )
+
+
+def email_locale(db: DbSession, scope: Scope, session: Session) -> str:
+    """The holder's preferred language, else the platform's default."""
+    return holder_locale(session_holder(db, scope, session), db.get(Platform, scope.platform_id))
 
 
 def brand_color(value: str | None) -> str:
@@ -142,21 +155,28 @@ def _subject_account(db: DbSession, scope: Scope, session: Session) -> Account |
     if session.relink_account_id is not None:
         return accounts.get(session.relink_account_id)
     assert session.relink_authorization_id is not None
-    candidates = accounts.of_authorization(session.relink_authorization_id)
+    return subject_of(accounts.of_authorization(session.relink_authorization_id))
+
+
+def subject_of(candidates: list[Account]) -> Account | None:
+    """Of an authorization's accounts (by id), the first broken one, else the first."""
     broken = [a for a in candidates if a.relink_due_at is not None]
     return next(iter(broken or candidates), None)
 
 
-def relink_request_context(
-    db: DbSession,
-    scope: Scope,
-    runtime: Runtime,
-    session: Session,
-    locale: str,
-    *,
-    link: str,
-) -> dict[str, Any]:
-    """Everything the relink request templates show."""
+@dataclass(frozen=True)
+class RelinkEmailData:
+    """Every row the relink request email of one session shows."""
+
+    platform: Platform
+    holder: Holder
+    authorization: Authorization
+    account: Account | None
+    institution: Institution
+    numbers: list[AccountNumber]
+
+
+def load_relink_email_data(db: DbSession, scope: Scope, session: Session) -> RelinkEmailData:
     platform = db.get(Platform, scope.platform_id)
     assert platform is not None
     assert session.relink_authorization_id is not None
@@ -177,6 +197,27 @@ def relink_request_context(
                 .order_by(AccountNumber.id)
             )
         )
+    return RelinkEmailData(platform, holder, authorization, account, institution, numbers)
+
+
+def relink_request_context(
+    db: DbSession,
+    scope: Scope,
+    runtime: Runtime,
+    session: Session,
+    locale: str,
+    *,
+    link: str,
+) -> dict[str, Any]:
+    """Everything the relink request templates show."""
+    return context_of(load_relink_email_data(db, scope, session), session, locale, link=link)
+
+
+def context_of(
+    data: RelinkEmailData, session: Session, locale: str, *, link: str
+) -> dict[str, Any]:
+    """The relink request templates' context from already loaded rows."""
+    platform, account = data.platform, data.account
     color = brand_color(platform.brand_color)
     has_logo = bool(platform.logo_png) and platform.logo_content_type in LOGO_TYPES
     # The account is named only when the session targets it; an authorization-wide
@@ -190,11 +231,11 @@ def relink_request_context(
             "support_email": platform.support_email,
             "logo_cid": LOGO_CID if has_logo else None,
         },
-        "holder_name": holder.name,
-        "bank": institution.name,
+        "holder_name": data.holder.name,
+        "bank": data.institution.name,
         "account_name": targeted.display_name if targeted else None,
         "account_mask": mask(targeted.last4) if targeted else None,
-        "reason": relink_reason(account, authorization, numbers, locale),
+        "reason": relink_reason(account, data.authorization, data.numbers, locale),
         "link": link,
         "expires_at": (session.link_last_visit_at or session.created_at) + LINK_VALIDITY,
     }
@@ -216,14 +257,31 @@ def render_relink_request(
     holder = session_holder(db, scope, session)
     if not holder.email:
         raise NoRecipient(f"the account holder of {session.id} has no email address")
-    context = relink_request_context(db, scope, runtime, session, locale, link=url)
+    data = load_relink_email_data(db, scope, session)
+    return render_loaded(runtime, session, data, locale, link=url)
+
+
+def render_loaded(
+    runtime: Runtime,
+    session: Session,
+    data: RelinkEmailData,
+    locale: str,
+    *,
+    link: str | None = None,
+) -> RenderedEmail:
+    """:func:`render_relink_request` from already loaded rows (the worker's batches)."""
+    url = link or hosted_url(runtime, session)
+    if url is None:
+        raise ValueError(f"session {session.id} has no hosted link (not a pending hosted session)")
+    holder, platform = data.holder, data.platform
+    if not holder.email:
+        raise NoRecipient(f"the account holder of {session.id} has no email address")
+    context = context_of(data, session, locale, link=url)
     subject = " ".join(render(f"{TEMPLATE_FOLDER}/subject.txt", context, locale=locale).split())
     context["subject"] = subject
     # Bodies end with one newline, as MIME carries them, so a preview equals what is sent.
     text = render(f"{TEMPLATE_FOLDER}/body.txt", context, locale=locale).rstrip() + "\n"
     html = render(f"{TEMPLATE_FOLDER}/body.html", context, locale=locale).rstrip() + "\n"
-    platform = db.get(Platform, scope.platform_id)
-    assert platform is not None
     headers = {"Auto-Submitted": "auto-generated"}
     if platform.support_email:
         headers["Reply-To"] = platform.support_email

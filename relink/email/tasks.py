@@ -14,27 +14,60 @@ and a replay after the outcome was recorded sends nothing.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as DbSession
 
-from relink.eligibility.service import is_confirmed_team_email
-from relink.email.backends import MessageTags, SendOutcome, SendResult, backend_for
-from relink.email.messages import build_message, message_id_for
-from relink.email.relink_request import NoRecipient, email_locale, render_relink_request
+from relink.email.backends import (
+    EmailBackend,
+    MessageTags,
+    SendOutcome,
+    SendResult,
+    SmtpBackend,
+    backend_for,
+)
+from relink.email.messages import (
+    RenderedEmail,
+    build_message,
+    compose_bytes,
+    envelope_address,
+    message_id_for,
+)
+from relink.email.relink_request import (
+    Holder,
+    NoRecipient,
+    RelinkEmailData,
+    connected_holder,
+    customer_holder,
+    holder_locale,
+    render_loaded,
+    subject_of,
+)
+from relink.kit import ids
+from relink.kit.errors import ResourceMissing
 from relink.kit.metrics import EMAILS
 from relink.models import (
+    Account,
+    AccountNumber,
+    Authorization,
+    ConnectedAccount,
+    Customer,
     DeliveryState,
     EmailDelivery,
+    Institution,
     Platform,
     Session,
     SessionStatus,
+    SessionTimelineEntry,
     TimelineKind,
+    User,
 )
-from relink.outbox.worker import GiveUp, Job, RetryLater, backoff
-from relink.sessions import timeline
+from relink.outbox.worker import BatchResult, GiveUp, Job, Outcome, RetryLater, backoff
 from relink.tenancy import Scope
 
 log = structlog.get_logger("relink.email")
@@ -44,170 +77,415 @@ RETRY_BASE = dt.timedelta(seconds=30)
 RETRY_CAP = dt.timedelta(hours=1)
 
 
-def session_scope(db: DbSession, session: Session) -> Scope:
-    """The scope a session lives in, with its platform's sandbox clock in test mode."""
-    offset = 0
-    if not session.livemode:
-        platform = db.get(Platform, session.platform_id)
-        offset = platform.test_clock_offset_seconds if platform else 0
-    return Scope(session.platform_id, session.livemode, offset)
-
-
-def record_delivery(
-    db: DbSession,
-    scope: Scope,
-    session_id: str,
-    *,
-    state: DeliveryState,
-    attempt: int,
-    backend: str | None = None,
-    message_id: str | None = None,
-    reply: str | None = None,
-) -> None:
-    now = scope.now()
-    delivery = db.get(EmailDelivery, session_id, with_for_update=True)
-    if delivery is None:
-        delivery = EmailDelivery(
-            session_id=session_id,
-            platform_id=scope.platform_id,
-            livemode=scope.livemode,
-            updated_at=now,
-        )
-        db.add(delivery)
-    delivery.state = state
-    delivery.attempts = max(delivery.attempts or 0, attempt)
-    delivery.backend = backend or delivery.backend
-    delivery.message_id = message_id or delivery.message_id
-    if state != DeliveryState.skipped:
-        delivery.last_attempt_at = now
-    if state == DeliveryState.sent:
-        delivery.sent_at = now
-        delivery.last_reply = None
-    elif reply is not None:
-        delivery.last_reply = reply
-    delivery.updated_at = now
-
-
-def _fail_before_sending(job: Job, scope: Scope, session_id: str, reason: str) -> GiveUp:
-    attempt = job.message.attempts
-    with job.runtime.database.unit_of_work() as db:
-        timeline.record(
-            db,
-            session_id,
-            TimelineKind.email_failed,
-            scope.now(),
-            reply=reason,
-            attempt=attempt,
-            permanent=True,
-        )
-        record_delivery(
-            db, scope, session_id, state=DeliveryState.failed, attempt=attempt, reply=reason
-        )
-    return GiveUp(reason)
-
-
 def send_relink_email(job: Job) -> None:
-    runtime = job.runtime
-    session_id = str(job.message.payload["session_id"])
-    refused: str | None = None
+    """The single-row handler: a batch of one, recorded in its own transaction."""
+    result = send_relink_emails([job])
+    if result.record is not None:
+        with job.runtime.database.unit_of_work() as db:
+            result.record(db)
+    outcome = result.outcomes.get(job.message.id)
+    if outcome is not None:
+        raise outcome
+
+
+@dataclass
+class _Loaded:
+    """The rows a batch of relink emails needs, each loaded with one query."""
+
+    sessions: dict[str, Session]
+    platforms: dict[str, Platform]
+    deliveries: dict[str, EmailDelivery]
+    customers: dict[str, Customer] = field(default_factory=dict)
+    connected: dict[str, ConnectedAccount] = field(default_factory=dict)
+    authorizations: dict[str, Authorization] = field(default_factory=dict)
+    accounts: dict[str, Account] = field(default_factory=dict)
+    accounts_of: dict[str, list[Account]] = field(default_factory=dict)
+    institutions: dict[tuple[str, bool], Institution] = field(default_factory=dict)
+    numbers: dict[str, list[AccountNumber]] = field(default_factory=dict)
+    confirmed: set[tuple[str, str]] = field(default_factory=set)
+
+    def scope(self, session: Session) -> Scope:
+        offset = 0
+        if not session.livemode:
+            platform = self.platforms.get(session.platform_id)
+            offset = platform.test_clock_offset_seconds if platform else 0
+        return Scope(session.platform_id, session.livemode, offset)
+
+    def data(self, session: Session) -> RelinkEmailData:
+        """What :func:`load_relink_email_data` would load, from the batch's rows."""
+        platform = self.platforms[session.platform_id]
+        assert session.relink_authorization_id is not None
+        holder = Holder(None, None, [])
+        if session.customer_id is not None:
+            customer = _scoped(self.customers, session.customer_id, session, "customer")
+            holder = customer_holder(customer)
+        elif session.connected_account_id is not None:
+            connected = _scoped(self.connected, session.connected_account_id, session, "account")
+            holder = connected_holder(connected)
+        authorization = _scoped(
+            self.authorizations,
+            session.relink_authorization_id,
+            session,
+            "financial_connections.authorization",
+        )
+        account: Account | None
+        if session.relink_account_id is not None:
+            account = _scoped(
+                self.accounts, session.relink_account_id, session, "financial_connections.account"
+            )
+        else:
+            account = subject_of(
+                [
+                    a
+                    for a in self.accounts_of.get(session.relink_authorization_id, [])
+                    if (a.platform_id, a.livemode) == (session.platform_id, session.livemode)
+                ]
+            )
+        institution = self.institutions.get((authorization.institution_id, session.livemode))
+        if institution is None:
+            raise ResourceMissing("financial_connections.institution", authorization.institution_id)
+        numbers = []
+        if account is not None:
+            numbers = [
+                n
+                for n in self.numbers.get(account.id, [])
+                if (n.platform_id, n.livemode) == (session.platform_id, session.livemode)
+            ]
+        return RelinkEmailData(platform, holder, authorization, account, institution, numbers)
+
+
+def _scoped(rows: dict[str, Any], object_id: str, session: Session, name: str) -> Any:
+    """A loaded row of the session's scope (what a scoped repository's ``get`` returns)."""
+    row = rows.get(object_id)
+    if row is None or (row.platform_id, row.livemode) != (session.platform_id, session.livemode):
+        raise ResourceMissing(name, object_id)
+    return row
+
+
+def _load(db: DbSession, session_ids: set[str]) -> _Loaded:
+    sessions = {s.id: s for s in db.scalars(select(Session).where(Session.id.in_(session_ids)))}
+    platform_ids = {s.platform_id for s in sessions.values()}
+    loaded = _Loaded(
+        sessions=sessions,
+        platforms={
+            p.id: p for p in db.scalars(select(Platform).where(Platform.id.in_(platform_ids)))
+        }
+        if platform_ids
+        else {},
+        deliveries={
+            d.session_id: d
+            for d in db.scalars(
+                select(EmailDelivery).where(EmailDelivery.session_id.in_(session_ids))
+            )
+        },
+    )
+    done = (DeliveryState.sent, DeliveryState.skipped)
+    pending = [
+        s
+        for s in sessions.values()
+        if s.status == SessionStatus.pending
+        and (s.id not in loaded.deliveries or loaded.deliveries[s.id].state not in done)
+    ]
+    if not pending:
+        return loaded
+    customer_ids = {s.customer_id for s in pending if s.customer_id is not None}
+    if customer_ids:
+        query = select(Customer).where(Customer.id.in_(customer_ids))
+        loaded.customers = {c.id: c for c in db.scalars(query)}
+    connected_ids = {
+        s.connected_account_id
+        for s in pending
+        if s.customer_id is None and s.connected_account_id is not None
+    }
+    if connected_ids:
+        query_connected = select(ConnectedAccount).where(ConnectedAccount.id.in_(connected_ids))
+        loaded.connected = {c.id: c for c in db.scalars(query_connected)}
+    authorization_ids = {s.relink_authorization_id for s in pending if s.relink_authorization_id}
+    if authorization_ids:
+        query_authorizations = select(Authorization).where(Authorization.id.in_(authorization_ids))
+        loaded.authorizations = {a.id: a for a in db.scalars(query_authorizations)}
+    account_ids = {s.relink_account_id for s in pending if s.relink_account_id is not None}
+    if account_ids:
+        query_accounts = select(Account).where(Account.id.in_(account_ids))
+        loaded.accounts = {a.id: a for a in db.scalars(query_accounts)}
+    wide = {
+        s.relink_authorization_id
+        for s in pending
+        if s.relink_account_id is None and s.relink_authorization_id is not None
+    }
+    if wide:
+        query_wide = select(Account).where(Account.authorization_id.in_(wide)).order_by(Account.id)
+        for account in db.scalars(query_wide):
+            assert account.authorization_id is not None
+            loaded.accounts_of.setdefault(account.authorization_id, []).append(account)
+    institution_ids = {a.institution_id for a in loaded.authorizations.values()}
+    if institution_ids:
+        query_institutions = select(Institution).where(Institution.id.in_(institution_ids))
+        loaded.institutions = {(i.id, i.livemode): i for i in db.scalars(query_institutions)}
+    subject_ids = set(loaded.accounts) | {
+        a.id for accounts in loaded.accounts_of.values() for a in accounts
+    }
+    if subject_ids:
+        query_numbers = (
+            select(AccountNumber)
+            .where(AccountNumber.account_id.in_(subject_ids))
+            .order_by(AccountNumber.id)
+        )
+        for number in db.scalars(query_numbers):
+            loaded.numbers.setdefault(number.account_id, []).append(number)
+    test_platforms = {s.platform_id for s in pending if not s.livemode}
+    holders: list[Customer | ConnectedAccount] = [
+        *loaded.customers.values(),
+        *loaded.connected.values(),
+    ]
+    emails = {str(h.email).lower() for h in holders if h.email and not h.livemode}
+    if test_platforms and emails:
+        query_users = select(User.platform_id, User.email).where(
+            User.platform_id.in_(test_platforms),
+            User.email_confirmed_at.is_not(None),
+            User.email.in_(emails),
+        )
+        loaded.confirmed = {(str(p), str(e)) for p, e in db.execute(query_users)}
+    return loaded
+
+
+@dataclass
+class _Writes:
+    """The timeline entries and delivery states a batch records, written in bulk."""
+
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def entry(self, session_id: str, kind: TimelineKind, at: dt.datetime, **detail: Any) -> None:
+        self.timeline.append(
+            {
+                "id": ids.new("tl"),
+                "session_id": session_id,
+                "kind": kind,
+                "at": at,
+                "detail": detail,
+            }
+        )
+
+    def delivery(
+        self,
+        existing: EmailDelivery | None,
+        scope: Scope,
+        session_id: str,
+        *,
+        state: DeliveryState,
+        attempt: int,
+        now: dt.datetime,
+        backend: str | None = None,
+        message_id: str | None = None,
+        reply: str | None = None,
+    ) -> None:
+        """The row :func:`record_delivery` would leave, from the state read before sending."""
+        row = {
+            "session_id": session_id,
+            "platform_id": scope.platform_id,
+            "livemode": scope.livemode,
+            "state": state,
+            "attempts": max(existing.attempts if existing else 0, attempt),
+            "backend": backend or (existing.backend if existing else None),
+            "message_id": message_id or (existing.message_id if existing else None),
+            "last_reply": existing.last_reply if existing else None,
+            "last_attempt_at": existing.last_attempt_at if existing else None,
+            "sent_at": existing.sent_at if existing else None,
+            "updated_at": now,
+        }
+        if state != DeliveryState.skipped:
+            row["last_attempt_at"] = now
+        if state == DeliveryState.sent:
+            row["sent_at"] = now
+            row["last_reply"] = None
+        elif reply is not None:
+            row["last_reply"] = reply
+        self.deliveries[session_id] = row
+
+    def record(self, db: DbSession) -> None:
+        if self.timeline:
+            db.execute(insert(SessionTimelineEntry), self.timeline)
+        if self.deliveries:
+            dialect = db.get_bind().dialect.name
+            upsert: Any = (
+                postgresql.insert(EmailDelivery)
+                if dialect == "postgresql"
+                else sqlite.insert(EmailDelivery)
+            )
+            columns = [c for c in next(iter(self.deliveries.values())) if c != "session_id"]
+            statement = upsert.on_conflict_do_update(
+                index_elements=["session_id"],
+                set_={name: getattr(upsert.excluded, name) for name in columns},
+            )
+            db.connection().execute(statement, list(self.deliveries.values()))
+
+
+@dataclass(frozen=True)
+class _Ready:
+    job: Job
+    scope: Scope
+    session_id: str
+    rendered: RenderedEmail
+    delivery: EmailDelivery | None
+
+    @property
+    def message_id(self) -> str:
+        assert self.rendered.message_id is not None
+        return self.rendered.message_id
+
+    def send(self, backend: EmailBackend) -> SendResult:
+        tags = MessageTags(self.scope.platform_id, self.scope.livemode, session_id=self.session_id)
+        if isinstance(backend, SmtpBackend):
+            # Serialised once, straight to the wire form; smtplib sends the bytes as they are.
+            raw = compose_bytes(self.rendered)
+            if raw is not None:
+                recipients = [envelope_address(self.rendered.to)]
+                sender = envelope_address(self.rendered.sender)
+                return backend.send_raw(sender, recipients, raw, tags)
+        return backend.send(build_message(self.rendered), tags)
+
+
+def send_relink_emails(jobs: Sequence[Job]) -> BatchResult:
+    """The batch handler: load every row the batch needs in a few queries, render and send
+    each email over the one (pooled) connection, and return the outcomes with the writes
+    that record them (the dispatcher commits them with the rows' statuses)."""
+    outcomes: dict[str, Outcome] = {}
+    writes = _Writes()
+    if not jobs:
+        return BatchResult(outcomes)
+    runtime = jobs[0].runtime
+    ready: list[_Ready] = []
+    session_ids = {str(job.message.payload["session_id"]) for job in jobs}
     # SQLite takes its write lock when any transaction begins: nothing below may open a
     # unit of work while this read is still open.
     with runtime.database.read_only() as db:
-        session = db.get(Session, session_id)
-        if session is None:
-            return
-        scope = session_scope(db, session)
-        delivery = db.get(EmailDelivery, session_id)
-        if delivery is not None and delivery.state in (DeliveryState.sent, DeliveryState.skipped):
-            return  # a replay after the outcome was recorded
-        pending = session.status == SessionStatus.pending
-        if pending:
+        loaded = _load(db, session_ids)
+        for job in jobs:
             try:
-                rendered = render_relink_request(
-                    db, scope, runtime, session, email_locale(db, scope, session)
-                )
-            except NoRecipient as missing:
-                refused = str(missing)
+                prepared = _prepare(job, loaded, writes)
+            except Exception as error:
+                outcomes[job.message.id] = error
+                continue
+            if isinstance(prepared, _Ready):
+                ready.append(prepared)
             else:
-                # Test mode never emails anyone but the platform's confirmed team, even
-                # if the holder's address changed after the session was created.
-                if not scope.livemode and not is_confirmed_team_email(
-                    db, scope.platform_id, rendered.to
-                ):
-                    refused = (
-                        "In test mode, relink emails go only to confirmed team members' addresses."
-                    )
-                message_id = message_id_for(job.message.id, rendered.sender)
-                message = build_message(replace(rendered, message_id=message_id))
-    if not pending:
-        with runtime.database.unit_of_work() as db:
-            record_delivery(db, scope, session_id, state=DeliveryState.skipped, attempt=0)
-        log.info("email.skipped", session=session_id, status=session.status)
-        return
-    if refused is not None:
-        raise _fail_before_sending(job, scope, session_id, refused)
-
-    backend = backend_for(runtime)
-    result = backend.send(
-        message, MessageTags(scope.platform_id, scope.livemode, session_id=session_id)
-    )
-    _record_result(job, scope, session_id, backend.name, message_id, result)
+                outcomes[job.message.id] = prepared
+    if ready:
+        backend = backend_for(runtime)
+        for item in ready:
+            result = item.send(backend)
+            outcomes[item.job.message.id] = _result(item, backend.name, result, writes)
+    return BatchResult(outcomes, writes.record)
 
 
-def _record_result(
-    job: Job, scope: Scope, session_id: str, backend: str, message_id: str, result: SendResult
-) -> None:
+def _prepare(job: Job, loaded: _Loaded, writes: _Writes) -> _Ready | Outcome:
+    """The built message of one row, or its outcome when nothing is to be sent."""
+    session_id = str(job.message.payload["session_id"])
+    session = loaded.sessions.get(session_id)
+    if session is None:
+        return None
+    scope = loaded.scope(session)
+    delivery = loaded.deliveries.get(session_id)
+    if delivery is not None and delivery.state in (DeliveryState.sent, DeliveryState.skipped):
+        return None  # a replay after the outcome was recorded
     attempt = job.message.attempts
-    final = result.outcome == SendOutcome.permanent or attempt >= MAX_ATTEMPTS
-    EMAILS.labels("sent" if result.accepted else ("failed" if final else "deferred")).inc()
-    delay = backoff(attempt, base=RETRY_BASE, cap=RETRY_CAP)
-    now = scope.now()
-    with job.runtime.database.unit_of_work() as db:
-        if result.accepted:
-            timeline.record(
-                db,
-                session_id,
-                TimelineKind.email_sent,
-                now,
-                backend=backend,
-                message_id=message_id,
-                attempt=attempt,
-            )
-            record_delivery(
-                db,
-                scope,
-                session_id,
-                state=DeliveryState.sent,
-                attempt=attempt,
-                backend=backend,
-                message_id=message_id,
-            )
-            log.info("email.sent", session=session_id, backend=backend, attempt=attempt)
-            return
-        detail: dict[str, Any] = {
-            "backend": backend,
-            "reply": result.reply,
-            "code": result.code,
-            "attempt": attempt,
-            "permanent": final,
-        }
-        if not final:
-            detail["retry_at"] = int((now + delay).timestamp())
-        timeline.record(db, session_id, TimelineKind.email_failed, now, **detail)
-        record_delivery(
-            db,
+    if session.status != SessionStatus.pending:
+        writes.delivery(
+            delivery, scope, session_id, state=DeliveryState.skipped, attempt=0, now=scope.now()
+        )
+        log.info("email.skipped", session=session_id, status=session.status)
+        return None
+    refused: str | None = None
+    try:
+        data = loaded.data(session)
+        rendered = render_loaded(
+            job.runtime, session, data, holder_locale(data.holder, data.platform)
+        )
+    except NoRecipient as missing:
+        refused = str(missing)
+    else:
+        # Test mode never emails anyone but the platform's confirmed team, even if the
+        # holder's address changed after the session was created.
+        if not scope.livemode and (scope.platform_id, rendered.to.lower()) not in loaded.confirmed:
+            refused = "In test mode, relink emails go only to confirmed team members' addresses."
+    if refused is not None:
+        now = scope.now()
+        writes.entry(
+            session_id,
+            TimelineKind.email_failed,
+            now,
+            reply=refused,
+            attempt=attempt,
+            permanent=True,
+        )
+        writes.delivery(
+            delivery,
             scope,
             session_id,
-            state=DeliveryState.failed if final else DeliveryState.queued,
+            state=DeliveryState.failed,
             attempt=attempt,
-            backend=backend,
-            message_id=message_id,
-            reply=result.reply,
+            now=now,
+            reply=refused,
         )
+        return GiveUp(refused)
+    message_id = message_id_for(job.message.id, rendered.sender)
+    return _Ready(job, scope, session_id, replace(rendered, message_id=message_id), delivery)
+
+
+def _result(item: _Ready, backend: str, result: SendResult, writes: _Writes) -> Outcome:
+    scope, session_id = item.scope, item.session_id
+    attempt = item.job.message.attempts
+    final = result.outcome == SendOutcome.permanent or attempt >= MAX_ATTEMPTS
+    EMAILS.labels("sent" if result.accepted else ("failed" if final else "deferred")).inc()
+    now = scope.now()
+    if result.accepted:
+        writes.entry(
+            session_id,
+            TimelineKind.email_sent,
+            now,
+            backend=backend,
+            message_id=item.message_id,
+            attempt=attempt,
+        )
+        writes.delivery(
+            item.delivery,
+            scope,
+            session_id,
+            state=DeliveryState.sent,
+            attempt=attempt,
+            now=now,
+            backend=backend,
+            message_id=item.message_id,
+        )
+        log.info("email.sent", session=session_id, backend=backend, attempt=attempt)
+        return None
+    delay = backoff(attempt, base=RETRY_BASE, cap=RETRY_CAP)
+    detail: dict[str, Any] = {
+        "backend": backend,
+        "reply": result.reply,
+        "code": result.code,
+        "attempt": attempt,
+        "permanent": final,
+    }
+    if not final:
+        detail["retry_at"] = int((now + delay).timestamp())
+    writes.entry(session_id, TimelineKind.email_failed, now, **detail)
+    writes.delivery(
+        item.delivery,
+        scope,
+        session_id,
+        state=DeliveryState.failed if final else DeliveryState.queued,
+        attempt=attempt,
+        now=now,
+        backend=backend,
+        message_id=item.message_id,
+        reply=result.reply,
+    )
     log.warning(
         "email.failed", session=session_id, reply=result.reply, attempt=attempt, final=final
     )
     reason = result.reply or result.outcome.value
     if final:
-        raise GiveUp(reason)
-    raise RetryLater(reason, delay=delay)
+        return GiveUp(reason)
+    return RetryLater(reason, delay=delay)

@@ -14,11 +14,11 @@ import os
 import random
 import socket
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from relink.kit import clock
@@ -54,6 +54,40 @@ class Job:
 
 
 Handler = Callable[[Job], None]
+
+# What became of one row of a batch: None when it is done, else what the single-row
+# handler would have raised (RetryLater, GiveUp or any other exception: a retry).
+Outcome = BaseException | None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The outcome of every row of a batch, and the writes that record them.
+
+    ``record`` runs in the same transaction as the rows' outbox bookkeeping, so a batch's
+    results and its rows' statuses commit together.
+    """
+
+    outcomes: dict[str, Outcome]
+    record: Callable[[Session], None] | None = None
+
+
+BatchFunction = Callable[[Sequence[Job]], BatchResult]
+
+
+@dataclass(frozen=True)
+class Batched:
+    """A handler that can also take many rows of its kind at once.
+
+    Called with one job it behaves as the single-row handler; the dispatcher hands it
+    all the claimed rows of its kind through ``batch``.
+    """
+
+    single: Handler
+    batch: BatchFunction
+
+    def __call__(self, job: Job) -> None:
+        self.single(job)
 
 
 def backoff(
@@ -128,6 +162,27 @@ def renew_lease(session: Session, message_id: str, worker_id: str, lease: dt.tim
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def renew_leases(
+    session: Session, message_ids: Sequence[str], worker_id: str, lease: dt.timedelta
+) -> set[str]:
+    """Extend this worker's claim on many rows at once; returns the ids still held."""
+    if not message_ids:
+        return set()
+    now = clock.now()
+    held = (
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_(message_ids),
+            OutboxMessage.locked_by == worker_id,
+            OutboxMessage.status == OutboxStatus.pending,
+            OutboxMessage.locked_until > now,
+        )
+        .values(locked_until=now + lease)
+        .returning(OutboxMessage.id)
+    )
+    return set(session.scalars(held))
+
+
 def mark_done(session: Session, message_id: str, worker_id: str) -> bool:
     """Finish a claimed row; False if the lease was lost (another worker took it)."""
     result = session.execute(
@@ -163,6 +218,80 @@ def mark_failed(
     return OutboxStatus.dead if dead else OutboxStatus.pending
 
 
+def failure_values(
+    message: OutboxMessage,
+    reason: str,
+    *,
+    delay: dt.timedelta | None,
+    permanent: bool,
+    max_attempts: int,
+    now: dt.datetime,
+) -> dict[str, object]:
+    """The columns :func:`mark_failed` sets (for one row of a batch)."""
+    dead = permanent or message.attempts >= max_attempts
+    values: dict[str, object] = {
+        "last_error": reason[:4000],
+        "locked_until": None,
+        "status": OutboxStatus.dead if dead else OutboxStatus.pending,
+        "finished_at": now if dead else None,
+        "run_after": message.run_after
+        if dead
+        else now + (delay if delay is not None else backoff(message.attempts)),
+    }
+    return values
+
+
+def mark_batch(
+    session: Session,
+    worker_id: str,
+    done: Sequence[str],
+    failed: Sequence[tuple[str, dict[str, object]]],
+) -> None:
+    """Finish many claimed rows in one go (rows whose lease was lost are left alone)."""
+    now = clock.now()
+    if done:
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(done),
+                OutboxMessage.locked_by == worker_id,
+                OutboxMessage.status == OutboxStatus.pending,
+            )
+            .values(status=OutboxStatus.done, finished_at=now, locked_until=None, last_error=None)
+        )
+    if failed:
+        table = OutboxMessage.__table__
+        assert isinstance(table, Table)
+        statement = (
+            update(table)
+            .where(
+                table.c.id == bindparam("row_id"),
+                table.c.locked_by == worker_id,
+                table.c.status == OutboxStatus.pending,
+            )
+            .values(
+                status=bindparam("new_status"),
+                finished_at=bindparam("new_finished_at"),
+                run_after=bindparam("new_run_after"),
+                last_error=bindparam("new_last_error"),
+                locked_until=None,
+            )
+        )
+        session.connection().execute(
+            statement,
+            [
+                {
+                    "row_id": row_id,
+                    "new_status": values["status"],
+                    "new_finished_at": values["finished_at"],
+                    "new_run_after": values["run_after"],
+                    "new_last_error": values["last_error"],
+                }
+                for row_id, values in failed
+            ],
+        )
+
+
 class OutboxDispatcher:
     """Claims due rows and runs the registered handler of each."""
 
@@ -192,7 +321,15 @@ class OutboxDispatcher:
                 lease=dt.timedelta(seconds=self.runtime.settings.outbox_lease_seconds),
             )
         lease = dt.timedelta(seconds=self.runtime.settings.outbox_lease_seconds)
+        batched: dict[str, list[OutboxMessage]] = {}
         for message in batch:
+            if isinstance(self.handlers[message.kind], Batched):
+                batched.setdefault(message.kind, []).append(message)
+        for kind, messages in batched.items():
+            self.dispatch_batch(kind, messages, lease)
+        for message in batch:
+            if message.kind in batched:
+                continue
             # Renew the claim right before the side effect: a row whose lease ran out
             # while earlier rows of the batch were handled may already be another
             # worker's, and must not be handled twice.
@@ -260,3 +397,59 @@ class OutboxDispatcher:
             return
         with database.unit_of_work() as session:
             mark_done(session, message.id, self.worker_id)
+
+    def dispatch_batch(self, kind: str, messages: list[OutboxMessage], lease: dt.timedelta) -> None:
+        """Run a batch handler on rows of one kind; record every outcome in one transaction."""
+        handler = self.handlers[kind]
+        assert isinstance(handler, Batched)
+        database = self.runtime.database
+        # One renewal for the whole batch right before the side effects; a row whose
+        # lease ran out meanwhile may already be another worker's and is left alone.
+        with database.unit_of_work() as session:
+            held = renew_leases(session, [m.id for m in messages], self.worker_id, lease)
+        mine = [m for m in messages if m.id in held]
+        if not mine:
+            return
+        jobs = [Job(self.runtime, message, self.worker_id) for message in mine]
+        try:
+            result = handler.batch(jobs)
+        except Exception as error:
+            result = BatchResult(dict.fromkeys((m.id for m in mine), error))
+        limit = self.max_attempts.get(kind, DEFAULT_MAX_ATTEMPTS)
+        now = clock.now()
+        done: list[str] = []
+        failed: list[tuple[str, dict[str, object]]] = []
+        for message in mine:
+            outcome = result.outcomes.get(message.id)
+            if outcome is None:
+                done.append(message.id)
+                continue
+            if isinstance(outcome, RetryLater):
+                reason, delay, permanent = outcome.reason, outcome.delay, False
+            elif isinstance(outcome, GiveUp):
+                reason, delay, permanent = str(outcome), None, True
+            else:
+                reason = "".join(traceback.format_exception_only(outcome)).strip()
+                delay, permanent = None, False
+            values = failure_values(
+                message, reason, delay=delay, permanent=permanent, max_attempts=limit, now=now
+            )
+            failed.append((message.id, values))
+            if isinstance(outcome, GiveUp):
+                log.warning("outbox.dead", id=message.id, kind=kind, reason=reason)
+            elif isinstance(outcome, RetryLater):
+                log.info(
+                    "outbox.retry", id=message.id, kind=kind, state=values["status"], reason=reason
+                )
+            else:
+                log.error(
+                    "outbox.handler_error",
+                    id=message.id,
+                    kind=kind,
+                    state=values["status"],
+                    error=reason,
+                )
+        with database.unit_of_work() as session:
+            if result.record is not None:
+                result.record(session)
+            mark_batch(session, self.worker_id, done, failed)
