@@ -106,14 +106,14 @@ def webhook_receiver() -> Iterator[tuple[str, Counter[tuple[str, str]]]]:
 
 def start_worker(url: str, var_dir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     var_dir.mkdir(parents=True, exist_ok=True)
-    log = (var_dir / "worker.log").open("ab")
-    return subprocess.Popen(
-        [*relink_command(), "worker", "--concurrency", "50"],
-        cwd=var_dir,
-        env={**os.environ, **env, "RELINK_DATABASE_URL": url, "RELINK_VAR_DIR": str(var_dir)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (var_dir / "worker.log").open("ab") as log:
+        return subprocess.Popen(
+            [*relink_command(), "worker", "--concurrency", "50"],
+            cwd=var_dir,
+            env={**os.environ, **env, "RELINK_DATABASE_URL": url, "RELINK_VAR_DIR": str(var_dir)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
