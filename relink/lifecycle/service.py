@@ -15,6 +15,7 @@ from relink.accounts.repository import AccountRepository
 from relink.accounts.schemas import render_account, render_status_details
 from relink.authorizations.repository import AuthorizationRepository
 from relink.authorizations.schemas import render_authorization
+from relink.connectors.base import Tan
 from relink.eligibility.rules import ABOUT_TO_BREAK, relink_due_at
 from relink.events.service import EventContext, emit
 from relink.kit import ids
@@ -183,6 +184,27 @@ class Lifecycle:
         number.expiry_warned_for = expiry
         self.emit_account_event("upcoming_account_number_expiry", account)
         return True
+
+    def add_account_number(self, account: Account, tan: Tan) -> AccountNumber:
+        """Record a payment-network number the bank reported for the account."""
+        number = AccountNumber(
+            id=ids.new("fcanum"),
+            platform_id=account.platform_id,
+            livemode=account.livemode,
+            account_id=account.id,
+            identifier_type=(
+                "tokenized_account_number" if tan.expected_expiry_date else "account_number"
+            ),
+            status=TanStatus(tan.status.value),
+            expected_expiry_at=tan.expected_expiry_date,
+            supported_networks=["ach"],
+            routing_number=tan.routing_number or None,
+            number_last4=tan.number[-4:] if tan.number else account.last4,
+            created_at=self.scope.now(),
+        )
+        self.session.add(number)
+        self.session.flush()
+        return number
 
     def expire_account_number(self, account: Account, number: AccountNumber) -> None:
         """The TAN's expiry date passed: it is ``expired`` (once)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
 
 from relink.kit import clock
@@ -26,9 +28,7 @@ def outbox_stats(runtime: Runtime) -> list[tuple[str, str, int, float]]:
     stats = []
     for kind, status, count, oldest in rows:
         if oldest is not None and oldest.tzinfo is None:
-            from datetime import UTC
-
-            oldest = oldest.replace(tzinfo=UTC)
+            oldest = oldest.replace(tzinfo=dt.UTC)
         age = (now - oldest).total_seconds() if oldest is not None else 0.0
         stats.append((str(kind), str(status), int(count), max(0.0, age)))
     return stats

@@ -29,13 +29,11 @@ from relink.lifecycle.grants import store_grant
 from relink.lifecycle.service import Lifecycle
 from relink.models import (
     Account,
-    AccountNumber,
     Authorization,
     ConnectionStatus,
     Institution,
     Session,
     SessionStatus,
-    TanStatus,
 )
 from relink.relink.links import HostedLink
 from relink.runtime import Runtime
@@ -219,25 +217,7 @@ def add_account(
     )
     lifecycle.accounts.add(account)
     db.flush()
-    number = None
-    if tan is not None:
-        number = AccountNumber(
-            id=ids.new("fcanum"),
-            platform_id=scope.platform_id,
-            livemode=scope.livemode,
-            account_id=account.id,
-            identifier_type=(
-                "tokenized_account_number" if tan.expected_expiry_date else "account_number"
-            ),
-            status=TanStatus(tan.status.value),
-            expected_expiry_at=tan.expected_expiry_date,
-            supported_networks=["ach"],
-            routing_number=tan.routing_number,
-            number_last4=tan.number[-4:] or None,
-            created_at=now,
-        )
-        db.add(number)
-        db.flush()
+    number = lifecycle.add_account_number(account, tan) if tan is not None else None
     lifecycle.refresh_relink_due(account)
     lifecycle.emit_account_event("created", account)
     if number is not None:

@@ -26,7 +26,6 @@ from relink.lifecycle.grants import open_grant, store_grant
 from relink.lifecycle.service import Lifecycle
 from relink.models import (
     Account,
-    AccountNumber,
     Authorization,
     ConnectionStatus,
     Institution,
@@ -210,26 +209,8 @@ def create_test_account(lifecycle: Lifecycle, runtime: Runtime, request: NewTest
     AccountRepository(session, scope).add(account)
     session.flush()
 
-    tans = _bank_tans(connector, grant, account, request)
-    for tan in tans:
-        session.add(
-            AccountNumber(
-                id=ids.new("fcanum"),
-                platform_id=scope.platform_id,
-                livemode=scope.livemode,
-                account_id=account.id,
-                identifier_type=(
-                    "tokenized_account_number" if tan.expected_expiry_date else "account_number"
-                ),
-                status=TanStatus(tan.status.value),
-                expected_expiry_at=tan.expected_expiry_date,
-                supported_networks=["ach"],
-                routing_number=tan.routing_number,
-                number_last4=tan.number[-4:] if tan.number else account.last4,
-                created_at=now,
-            )
-        )
-    session.flush()
+    for tan in _bank_tans(connector, grant, account, request):
+        lifecycle.add_account_number(account, tan)
     if grant.rotated:
         store_grant(runtime, authorization, grant)
     lifecycle.refresh_relink_due(account)
