@@ -53,7 +53,7 @@ class Lifecycle:
         numbers = self.accounts.account_numbers([account.id]).get(account.id, [])
         account.relink_due_at = relink_due_at(account, numbers)
 
-    def _status_snapshot(self, account: Account) -> dict[str, Any]:
+    def status_snapshot(self, account: Account) -> dict[str, Any]:
         return {
             "status": account.status,
             "status_details": render_status_details(
@@ -121,7 +121,7 @@ class Lifecycle:
                 and target.inactive_action == action
             ):
                 continue
-            previous = self._status_snapshot(target)
+            previous = self.status_snapshot(target)
             target.status = ConnectionStatus.inactive
             target.inactive_action = action
             target.inactive_cause = cause
@@ -252,7 +252,7 @@ class Lifecycle:
         for target in self.accounts.of_authorization(authorization.id):
             if target.status != ConnectionStatus.active:
                 continue
-            previous = self._status_snapshot(target)
+            previous = self.status_snapshot(target)
             target.expected_deactivation_at = expected_at
             target.expected_deactivation_cause = "access_expired" if expected_at else None
             target.updated_at = now
@@ -266,7 +266,7 @@ class Lifecycle:
         if account.status == ConnectionStatus.disconnected:
             return account
         now = self.scope.now()
-        previous = self._status_snapshot(account)
+        previous = self.status_snapshot(account)
         account.status = ConnectionStatus.disconnected
         account.inactive_action = None
         account.inactive_cause = None

@@ -67,7 +67,7 @@ def repair(
     result = Repaired()
     for account, bank_account in matches:
         was_inactive = account.status == ConnectionStatus.inactive
-        previous = lifecycle._status_snapshot(account)
+        previous = lifecycle.status_snapshot(account)
         deactivation_changed = account.expected_deactivation_at != expected
         account.status = ConnectionStatus.active
         account.inactive_action = None
