@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import structlog
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -26,6 +27,7 @@ from relink.config import Settings
 from relink.dashboard import install_dashboard
 from relink.hosted import install_hosted
 from relink.kit.errors import ResourceMissing
+from relink.kit.heap import freeze_startup_heap
 from relink.kit.logs import configure_logging
 from relink.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from relink.kit.metrics import render as render_metrics
@@ -97,6 +99,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = runtime.settings.web_threads
         background = None
         if runtime.settings.in_process_worker:
             from relink.worker import BackgroundWorker
@@ -185,5 +188,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
 
 def asgi_factory() -> Any:
-    """Entry point for ``uvicorn --factory relink.app:asgi_factory``."""
-    return create_app()
+    """Entry point for ``uvicorn --factory relink.app:asgi_factory`` (``relink serve``)."""
+    app = create_app()
+    freeze_startup_heap()
+    return app

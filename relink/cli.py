@@ -101,6 +101,7 @@ def worker(
     """Drain the outbox and run scheduled scans until stopped (SIGTERM/SIGINT)."""
     import signal
 
+    from relink.kit.heap import freeze_startup_heap
     from relink.worker import Worker
 
     settings = Settings()
@@ -108,6 +109,7 @@ def worker(
     if problem:
         raise fail(problem)
     runner = Worker(Runtime.from_settings(settings), batch_size=concurrency)
+    freeze_startup_heap()
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     signal.signal(signal.SIGINT, lambda *_: runner.stop())
     runner.run_forever()

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     allow_sqlite_in_production: bool = False
     database_pool_size: int = 10
     database_max_overflow: int = 10
+    # Threads a web process runs synchronous request handlers on (each holds at most one
+    # database connection at a time). Threads beyond the pool only queue for a connection
+    # and contend for the interpreter lock; keep it >= the pool while the sandbox bank is
+    # mounted in the same process (a hosted step waits on a bank route that needs a thread).
+    web_threads: int = Field(default=40, ge=2, le=400)
 
     # Requests per second per API key (token bucket), and the bucket size.
     rate_limit_live_per_second: float = 100.0

@@ -3,6 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import anyio
+import anyio.to_thread
 import httpx
 
 from relink.app import create_app
@@ -79,3 +81,17 @@ def test_bench_hello_route_answers_hello_when_enabled_for_benchmarks(settings: S
         runtime.database.engine.dispose()
     assert response.status_code == 200
     assert response.text == "hello"
+
+
+def test_request_handlers_run_on_as_many_threads_as_web_threads_says(settings: Settings) -> None:
+    runtime = Runtime.from_settings(settings.model_copy(update={"web_threads": 7}))
+    app = create_app(runtime=runtime)
+
+    async def tokens_while_serving() -> float:
+        async with app.router.lifespan_context(app):
+            return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    try:
+        assert anyio.run(tokens_while_serving) == 7
+    finally:
+        runtime.database.engine.dispose()

@@ -184,11 +184,12 @@ class SessionService:
             self._supersede_pending(target.id, now, emailing=session.delivery_method == "email")
         self.sessions.add(session)
         try:
-            with self.db.begin_nested():
-                self.db.flush()
+            self.db.flush()
         except IntegrityError:
             # Another request created a pending hosted session for this account at the
-            # same moment; the database let exactly one of them in.
+            # same moment; the database let exactly one of them in. No savepoint: the
+            # caller's transaction is spoiled and every caller rolls it back on an
+            # ApiError (one that goes on after a refusal wraps the call in its own).
             raise ApiError(
                 "A hosted session for this account was created at the same moment; "
                 "this request was not applied.",
