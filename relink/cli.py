@@ -96,7 +96,7 @@ def serve(
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(help="Rows claimed per batch.")] = 50,
+    concurrency: Annotated[int, typer.Option(help="Rows claimed per batch.")] = 200,
 ) -> None:
     """Drain the outbox and run scheduled scans until stopped (SIGTERM/SIGINT)."""
     import signal

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    # SMTP connections a worker process keeps open and sends on at once.
+    smtp_connections: int = Field(default=4, ge=1, le=64)
 
     allow_sqlite_in_production: bool = False
     database_pool_size: int = 10

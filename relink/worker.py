@@ -13,7 +13,7 @@ import structlog
 
 from relink.lifecycle.tasks import check_institution_health, run_lifecycle_scans
 from relink.outbox.registry import HANDLERS
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.worker import DEFAULT_BATCH_SIZE, OutboxDispatcher
 from relink.runtime import Runtime
 
 log = structlog.get_logger("relink.worker")
@@ -23,7 +23,11 @@ IDLE_SLEEP_SECONDS = 0.5
 
 class Worker:
     def __init__(
-        self, runtime: Runtime, *, batch_size: int = 50, worker_id: str | None = None
+        self,
+        runtime: Runtime,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        worker_id: str | None = None,
     ) -> None:
         self.runtime = runtime
         self.dispatcher = OutboxDispatcher(

@@ -13,6 +13,7 @@ import smtplib
 import ssl
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Protocol
@@ -115,7 +116,12 @@ def classify_reply(code: int, reply: bytes | str) -> SendResult:
 
 
 class SmtpBackend:
-    """SMTP with one connection per worker thread, reused across sends.
+    """SMTP with one connection per thread, reused across sends.
+
+    :meth:`send` uses the calling thread's connection. :meth:`submit_raw` hands the send to
+    one of ``connections`` sender threads (each with its own connection) and returns at
+    once, so the worker renders the next email while this one is on the wire and several
+    are in flight: an SMTP exchange is four round trips, mostly spent waiting.
 
     A connection the server dropped while idle is opened again once, transparently; any
     other failure closes it so the next send starts clean.
@@ -134,9 +140,14 @@ class SmtpBackend:
         timeout: float = DEFAULT_SMTP_TIMEOUT_SECONDS,
         ssl_context: ssl.SSLContext | None = None,
         local_hostname: str | None = None,
+        connections: int = 1,
     ) -> None:
         if security not in ("starttls", "ssl", "none"):
             raise ValueError(f"unknown SMTP security {security!r}")
+        if connections < 1:
+            raise ValueError("an SMTP backend needs at least one connection")
+        self.connections = connections
+        self._senders: ThreadPoolExecutor | None = None
         self.host = host
         self.port = port
         self.security = security
@@ -157,6 +168,7 @@ class SmtpBackend:
             "security": settings.smtp_security,
             "username": settings.smtp_username,
             "password": settings.smtp_password,
+            "connections": settings.smtp_connections,
             **overrides,
         }
         return cls(settings.smtp_host, settings.smtp_port, **options)  # type: ignore[arg-type]
@@ -212,7 +224,11 @@ class SmtpBackend:
             _close_quietly(connection)
 
     def close(self) -> None:
-        """Close every connection this backend holds (all threads)."""
+        """Finish the sends in flight, then close every connection (all threads)."""
+        with self._lock:
+            senders, self._senders = self._senders, None
+        if senders is not None:
+            senders.shutdown(wait=True)
         with self._lock:
             connections = list(self._open)
             self._open.clear()
@@ -230,6 +246,24 @@ class SmtpBackend:
     ) -> SendResult:
         """Send an already serialised message (CRLF lines) from and to bare addresses."""
         return self._deliver(lambda connection: connection.sendmail(sender, recipients, raw))
+
+    def submit(self, message: EmailMessage, tags: MessageTags) -> Future[SendResult]:
+        """:meth:`send` on one of the sender threads; the future holds its result."""
+        return self._sender_pool().submit(self.send, message, tags)
+
+    def submit_raw(
+        self, sender: str, recipients: list[str], raw: bytes, tags: MessageTags
+    ) -> Future[SendResult]:
+        """:meth:`send_raw` on one of the sender threads; the future holds its result."""
+        return self._sender_pool().submit(self.send_raw, sender, recipients, raw, tags)
+
+    def _sender_pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._senders is None:
+                self._senders = ThreadPoolExecutor(
+                    self.connections, thread_name_prefix="relink-smtp"
+                )
+            return self._senders
 
     def _deliver(self, transmit: Callable[[smtplib.SMTP], object]) -> SendResult:
         while True:

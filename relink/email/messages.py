@@ -22,6 +22,8 @@ from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 from relink.kit import clock
 
 FALLBACK_DOMAIN = "relink.invalid"
+# RFC 5322's recommended line length; longer header lines are folded.
+MAX_HEADER_LINE = 78
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class RenderedEmail:
     inline_images: tuple[InlineImage, ...] = ()
 
 
+@functools.lru_cache(maxsize=1024)
 def address_domain(address: str) -> str:
     """The domain of an address like ``Relink <no-reply@example.com>``."""
     parsed = getaddresses([address])
@@ -58,6 +61,7 @@ def message_id_for(outbox_id: str, sender: str) -> str:
     return f"<{outbox_id}.relink@{address_domain(sender)}>"
 
 
+@functools.lru_cache(maxsize=1024)
 def sender_with_name(configured: str, display_name: str) -> str:
     """The configured sender address shown under the platform's name."""
     parsed = getaddresses([configured])
@@ -110,8 +114,15 @@ def envelope_address(address: str) -> str:
     return parseaddr(address)[1]
 
 
-@functools.lru_cache(maxsize=1024)
 def _header(name: str, value: str) -> bytes:
+    if value.isascii() and len(name) + 2 + len(value) <= MAX_HEADER_LINE:
+        # What Header(...).encode() gives a short ASCII value: the value itself.
+        return f"{name}: {value}\r\n".encode("ascii")
+    return _folded_header(name, value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _folded_header(name: str, value: str) -> bytes:
     charset = "us-ascii" if value.isascii() else "utf-8"
     folded = Header(value, charset, header_name=name).encode(linesep="\r\n")
     return f"{name}: {folded}\r\n".encode("ascii")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -334,16 +335,22 @@ class _Ready:
         assert self.rendered.message_id is not None
         return self.rendered.message_id
 
+    @property
+    def tags(self) -> MessageTags:
+        return MessageTags(self.scope.platform_id, self.scope.livemode, session_id=self.session_id)
+
+    def submit(self, backend: SmtpBackend) -> Future[SendResult]:
+        """Put the email on the wire from a sender thread; the future holds the outcome."""
+        # Serialised once, straight to the wire form; smtplib sends the bytes as they are.
+        raw = compose_bytes(self.rendered)
+        if raw is None:
+            return backend.submit(build_message(self.rendered), self.tags)
+        recipients = [envelope_address(self.rendered.to)]
+        sender = envelope_address(self.rendered.sender)
+        return backend.submit_raw(sender, recipients, raw, self.tags)
+
     def send(self, backend: EmailBackend) -> SendResult:
-        tags = MessageTags(self.scope.platform_id, self.scope.livemode, session_id=self.session_id)
-        if isinstance(backend, SmtpBackend):
-            # Serialised once, straight to the wire form; smtplib sends the bytes as they are.
-            raw = compose_bytes(self.rendered)
-            if raw is not None:
-                recipients = [envelope_address(self.rendered.to)]
-                sender = envelope_address(self.rendered.sender)
-                return backend.send_raw(sender, recipients, raw, tags)
-        return backend.send(build_message(self.rendered), tags)
+        return backend.send(build_message(self.rendered), self.tags)
 
 
 def send_relink_emails(jobs: Sequence[Job]) -> BatchResult:
@@ -355,27 +362,39 @@ def send_relink_emails(jobs: Sequence[Job]) -> BatchResult:
     if not jobs:
         return BatchResult(outcomes)
     runtime = jobs[0].runtime
+    backend = backend_for(runtime)
     ready: list[_Ready] = []
+    sending: list[tuple[_Ready, Future[SendResult]]] = []
     session_ids = {str(job.message.payload["session_id"]) for job in jobs}
-    # SQLite takes its write lock when any transaction begins: nothing below may open a
-    # unit of work while this read is still open.
-    with runtime.database.read_only() as db:
-        loaded = _load(db, session_ids)
-        for job in jobs:
+    try:
+        # SQLite takes its write lock when any transaction begins: nothing below may open
+        # a unit of work while this read is still open (SMTP sends open none).
+        with runtime.database.read_only() as db:
+            loaded = _load(db, session_ids)
+            for job in jobs:
+                try:
+                    prepared = _prepare(job, loaded, writes)
+                    if isinstance(prepared, _Ready) and isinstance(backend, SmtpBackend):
+                        # On the wire while the next email renders.
+                        sending.append((prepared, prepared.submit(backend)))
+                    elif isinstance(prepared, _Ready):
+                        ready.append(prepared)
+                    else:
+                        outcomes[job.message.id] = prepared
+                except Exception as error:
+                    outcomes[job.message.id] = error
+        for item in ready:  # the mailbox writes its own rows: after the read has ended
+            outcomes[item.job.message.id] = _result(item, backend.name, item.send(backend), writes)
+    finally:
+        # Every submitted send finishes before the batch's outcome is decided, even when
+        # something above failed: no email is left in flight behind a rollback.
+        for item, future in sending:
             try:
-                prepared = _prepare(job, loaded, writes)
+                result = future.result()
             except Exception as error:
-                outcomes[job.message.id] = error
-                continue
-            if isinstance(prepared, _Ready):
-                ready.append(prepared)
+                outcomes[item.job.message.id] = error
             else:
-                outcomes[job.message.id] = prepared
-    if ready:
-        backend = backend_for(runtime)
-        for item in ready:
-            result = item.send(backend)
-            outcomes[item.job.message.id] = _result(item, backend.name, result, writes)
+                outcomes[item.job.message.id] = _result(item, backend.name, result, writes)
     return BatchResult(outcomes, writes.record)
 
 

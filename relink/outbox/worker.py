@@ -292,6 +292,11 @@ def mark_batch(
         )
 
 
+# Rows claimed per round. Batched handlers (emails) amortise their loads and writes over
+# the batch: 200 rows drained 2,000 emails ~20% faster than 50 (bench/email_delivery.py).
+DEFAULT_BATCH_SIZE = 200
+
+
 class OutboxDispatcher:
     """Claims due rows and runs the registered handler of each."""
 
@@ -301,7 +306,7 @@ class OutboxDispatcher:
         handlers: dict[str, Handler],
         *,
         worker_id: str | None = None,
-        batch_size: int = 50,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         max_attempts: dict[str, int] | None = None,
     ) -> None:
         self.runtime = runtime

@@ -25,6 +25,9 @@ def environment() -> Environment:
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates ship with the package and change only with a new release (a restart):
+        # no stat() of the file on every render.
+        auto_reload=False,
     )
     env.filters["date"] = _date
     env.filters["datetime"] = _datetime

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from relink.email.messages import (
     InlineImage,
     RenderedEmail,
     build_message,
+    compose_bytes,
     message_id_for,
     sender_with_name,
     text_and_html,
@@ -79,3 +85,58 @@ def test_sender_shows_the_platform_name_with_the_configured_address() -> None:
         sender_with_name("Relink <no-reply@relink.example>", 'Acme "Lending", Inc.')
         == '"Acme \\"Lending\\", Inc." <no-reply@relink.example>'
     )
+
+
+# The worker's bodies end with one newline, as MIME carries them.
+WORKER_HTML = '<p>Hello Jürgen, <a href="https://relink.example/relink/t">reconnect</a></p>\n'
+
+
+def _parsed(raw: bytes) -> EmailMessage:
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def _same_message(composed: bytes, built: EmailMessage) -> None:
+    """Both wire forms say the same to a reader: headers, text and HTML."""
+    reread = _parsed(composed)
+    rebuilt = _parsed(built.as_bytes(policy=policy.SMTP))
+    for name in ("Subject", "From", "To", "Date", "Message-ID", "Reply-To", "Auto-Submitted"):
+        assert str(reread[name]) == str(rebuilt[name]), name
+    assert text_and_html(reread) == text_and_html(rebuilt)
+    assert all(len(line) <= 998 for line in composed.split(b"\r\n"))
+    assert b"\n" not in composed.replace(b"\r\n", b"")
+
+
+def test_composed_wire_form_reads_as_the_built_message() -> None:
+    date = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
+    email = rendered(
+        html=WORKER_HTML,
+        headers={"Reply-To": "support@acme.example", "Auto-Submitted": "auto-generated"},
+    )
+    composed = compose_bytes(email, date=date)
+    assert composed is not None
+    _same_message(composed, build_message(email, date=date))
+
+
+@given(
+    subject=st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=200),
+    # Business names: letters of any script, digits, single spaces and common punctuation.
+    name=st.lists(
+        st.text(st.characters(categories=("L", "N")) | st.sampled_from("&.,'-()"), min_size=1),
+        min_size=1,
+        max_size=6,
+    ).map(" ".join),
+)
+@settings(max_examples=60, deadline=None)
+def test_composed_subject_and_sender_name_read_back_as_given(subject: str, name: str) -> None:
+    assume(subject.strip() and " ".join(subject.split()) == subject)
+    email = rendered(subject=subject, sender=sender_with_name("no-reply@relink.example", name))
+    composed = compose_bytes(email)
+    if composed is None:  # a shape left to the email package
+        return
+    reread = _parsed(composed)
+    assert str(reread["Subject"]) == subject
+    sender = reread["From"].addresses[0]
+    assert (sender.display_name, sender.addr_spec) == (name, "no-reply@relink.example")
+    assert all(len(line) <= 998 for line in composed.split(b"\r\n"))
