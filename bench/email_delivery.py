@@ -41,9 +41,9 @@ from bench._common import HOST, Figure, database, emit, free_port, log_to_file, 
 from bench.bulk_request import ACTOR, seed_platform
 from relink.email.backends import backend_for
 from relink.institutions.service import register_institutions
+from relink.kit.heap import freeze_startup_heap
 from relink.models import Account
 from relink.outbox.registry import HANDLERS
-from relink.kit.heap import freeze_startup_heap
 from relink.outbox.worker import OutboxDispatcher
 from relink.relink.bulk import request_relinks
 from relink.runtime import Runtime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ssl
 import tempfile
@@ -44,8 +45,12 @@ class CollectingHandler:
     data_replies: list[str] = field(default_factory=list)
     # The same, only for messages to one recipient (other tests' emails may pass by).
     replies_for: dict[str, list[str]] = field(default_factory=dict)
+    # A slow server: every DATA is answered only after this long (sessions overlap).
+    data_delay_seconds: float = 0.0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_delay_seconds:
+            await asyncio.sleep(self.data_delay_seconds)
         for recipient in envelope.rcpt_tos:
             if self.replies_for.get(recipient):
                 return self.replies_for[recipient].pop(0)

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import stripe
 from babel.messages.extract import extract_from_file
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from relink.email.messages import RenderedEmail
 from relink.email.relink_request import (
@@ -15,6 +17,8 @@ from relink.email.relink_request import (
     brand_color,
     email_locale,
     render_relink_request,
+    render_relink_templates,
+    render_relink_templates_uncached,
     text_color_on,
 )
 from relink.kit.clock import FrozenClock
@@ -249,3 +253,62 @@ def test_every_email_string_has_a_german_translation() -> None:
     assert (LOCALE_DIR / "de" / "LC_MESSAGES" / "email.po").exists()
     same_in_german = {"Bank:"}
     assert sorted(m for m in messages if german.gettext(m) == m and m not in same_in_german) == []
+
+
+def _context(**changes: Any) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "platform": {
+            "name": "Acme Lending",
+            "color": "#3a5bd9",
+            "button_text_color": "#ffffff",
+            "support_email": "help@acme.example",
+            "logo_cid": None,
+        },
+        "holder_name": "Jenny Rosen",
+        "bank": "StripeBank",
+        "account_name": "Checking",
+        "account_mask": "••••6789",
+        "reason": "Your bank asked you to sign in again.",
+        "link": "https://relink.example/relink/abc?x=1&y=2",
+        "expires_on": "December 26, 2026",
+    }
+    context.update(changes)
+    return context
+
+
+@pytest.mark.parametrize("locale", ["en", "de"])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"holder_name": None},
+        {"holder_name": ""},
+        {"account_name": None},
+        {"account_name": None, "account_mask": None},
+        {"holder_name": '<script>alert("x")</script> & Sons'},
+        {"account_name": "Tom & Jerry's <b>"},
+        {"reason": 'Bänk says <no> & "yes"', "link": "https://relink.example/relink/a'b\"c<d>"},
+        {"platform": {**_context()["platform"], "support_email": None, "logo_cid": "logo@relink"}},
+        {"bank": "Crédit <Mutuel> & Co"},
+    ],
+)
+def test_emails_rendered_from_a_cached_shape_equal_the_templates_rendered_directly(
+    changes: dict[str, Any], locale: str
+) -> None:
+    context = _context(**changes)
+    assert render_relink_templates(context, locale) == render_relink_templates_uncached(
+        context, locale
+    )
+
+
+@given(
+    name=st.text(max_size=40),
+    account=st.one_of(st.none(), st.text(max_size=20)),
+    reason=st.text(min_size=1, max_size=60),
+)
+@settings(max_examples=80, deadline=None)
+def test_any_holder_details_render_from_the_cached_shape_as_the_templates_would(
+    name: str, account: str | None, reason: str
+) -> None:
+    context = _context(holder_name=name, account_name=account, reason=reason)
+    assert render_relink_templates(context, "en") == render_relink_templates_uncached(context, "en")

@@ -7,6 +7,8 @@ import stripe
 from babel.dates import format_date
 from sqlalchemy import select
 
+from relink.config import Settings
+from relink.email.backends import backend_for
 from relink.email.tasks import send_relink_email
 from relink.kit.clock import FrozenClock
 from relink.models import DeliveryState, MailboxMessage, OutboxStatus
@@ -14,6 +16,7 @@ from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import Job, OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
+from tests.email.conftest import runtime_with
 from tests.email.factories import (
     delivery,
     eligible_account,
@@ -187,13 +190,42 @@ def test_permanent_smtp_failure_is_dead_lettered_and_not_retried(
     assert (state.state, state.last_reply) == (DeliveryState.failed, "550 5.1.1 No such mailbox")
 
 
-def test_one_smtp_connection_carries_many_emails(
+def test_a_batch_of_emails_travels_over_the_pooled_smtp_connections(
     client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, smtp_runtime: Runtime
 ) -> None:
-    for _ in range(5):
+    for _ in range(12):
         request_relink_email(client, eligible_account(client, platform))
+    # A slow server: while one email waits for its reply, the next ones go out on the
+    # pool's other connections.
+    smtp.handler.data_delay_seconds = 0.05
+    try:
+        drain(smtp_runtime)
+    finally:
+        smtp.handler.data_delay_seconds = 0.0
 
-    drain(smtp_runtime)
+    received = smtp.handler.to(platform.owner.email)
+    assert len(received) == 12
+    assert len({item.peer for item in received}) == smtp_runtime.settings.smtp_connections == 4
+
+
+def test_with_one_smtp_connection_every_email_travels_over_it(
+    client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, settings: Settings
+) -> None:
+    runtime = runtime_with(
+        settings,
+        email_backend="smtp",
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_security="none",
+        smtp_connections=1,
+    )
+    try:
+        for _ in range(5):
+            request_relink_email(client, eligible_account(client, platform))
+        drain(runtime)
+    finally:
+        backend_for(runtime).close()
+        runtime.database.engine.dispose()
 
     received = smtp.handler.to(platform.owner.email)
     assert len(received) == 5
