@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
+import re
 import secrets
 from dataclasses import dataclass, field
 from email.header import Header
@@ -108,9 +109,19 @@ def text_and_html(message: EmailMessage) -> tuple[str, str]:
     return str(text), str(html)
 
 
-@functools.lru_cache(maxsize=1024)
+# ``user@example.com`` with nothing around it: what parseaddr would give back unchanged.
+_BARE_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
+
+
 def envelope_address(address: str) -> str:
     """The bare address of ``Name <user@example.com>`` (for MAIL FROM / RCPT TO)."""
+    if _BARE_ADDRESS.fullmatch(address):
+        return address  # most recipients: no name, nothing to parse
+    return _parsed_address(address)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_address(address: str) -> str:
     return parseaddr(address)[1]
 
 
@@ -128,8 +139,14 @@ def _folded_header(name: str, value: str) -> bytes:
     return f"{name}: {folded}\r\n".encode("ascii")
 
 
-@functools.lru_cache(maxsize=1024)
 def _address_header(name: str, value: str) -> bytes:
+    if value.isascii() and _BARE_ADDRESS.fullmatch(value):
+        return _header(name, value)
+    return _formatted_address_header(name, value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _formatted_address_header(name: str, value: str) -> bytes:
     folded = formataddr(parseaddr(value), charset="utf-8")
     return _header(name, folded) if folded.isascii() else b""
 

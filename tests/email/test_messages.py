@@ -4,6 +4,7 @@ import datetime as dt
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from email.utils import parseaddr
 
 import pytest
 from hypothesis import assume, given, settings
@@ -14,6 +15,7 @@ from relink.email.messages import (
     RenderedEmail,
     build_message,
     compose_bytes,
+    envelope_address,
     message_id_for,
     sender_with_name,
     text_and_html,
@@ -140,3 +142,18 @@ def test_composed_subject_and_sender_name_read_back_as_given(subject: str, name:
     sender = reread["From"].addresses[0]
     assert (sender.display_name, sender.addr_spec) == (name, "no-reply@relink.example")
     assert all(len(line) <= 998 for line in composed.split(b"\r\n"))
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "holder@example.com",
+        "Jenny Rosen <jenny@example.com>",
+        '"Rosen, Jenny" <jenny@example.com>',
+        "jenny@example.com (Jenny)",
+        "Jürgen <j@example.com>",
+        "a.b+tag@sub.example.co.uk",
+    ],
+)
+def test_envelope_address_is_what_the_email_package_parses(address: str) -> None:
+    assert envelope_address(address) == parseaddr(address)[1]
