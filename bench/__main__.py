@@ -161,6 +161,22 @@ BENCHMARKS = (
             "team member's email, so only a handful of accounts qualify.",
         ),
     ),
+    Benchmark(
+        "scale out",
+        "bench.scale_out",
+        (
+            Check("nothing lost", _metric("nothing_lost"), 1, True, boolean=True),
+            Check("outbox left", _metric("outbox_left"), 1, False, " rows"),
+        ),
+        needs_postgres=True,
+        notes=(
+            "2 `relink serve --no-worker` + 2 `relink worker` on one PostgreSQL: a bulk request "
+            "of 20,000 accounts and 2,000 API session creates through both web processes, "
+            "2,000 webhook events to two endpoints; one worker is SIGKILLed halfway and a new "
+            "one started. Every email and webhook must arrive (counted by Message-ID and "
+            "event id); a replay after the kill repeats a Message-ID (see docs/decisions.md).",
+        ),
+    ),
 )
 
 

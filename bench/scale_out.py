@@ -38,7 +38,9 @@ from sqlalchemy import select
 from bench._common import (
     BENCH_SECRET_KEY,
     HOST,
+    Figure,
     database,
+    emit,
     make_runtime,
     relink_command,
     relink_server,
@@ -289,11 +291,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--smoke", action="store_true", help="600 bulk + 60 API sessions, 60 events"
     )
+    parser.add_argument("--repeat", type=int, default=1, help="accepted for `python -m bench`")
+    parser.add_argument("--json", action="store_true", help="one JSON object per figure")
     args = parser.parse_args(argv)
     if args.smoke:
         args.bulk, args.api, args.events = 600, 60, 60
     result = run_scenario(args.bulk, args.api, args.events)
-    print(
+    line = (
         f"scale out [postgresql] bulk={args.bulk} api={args.api} events={args.events}: "
         f"emails {result.unique_emails}/{result.expected_emails} unique, {result.duplicate_emails} replayed | "
         f"webhooks {result.unique_deliveries}/{result.expected_deliveries} unique, "
@@ -301,6 +305,28 @@ def main(argv: list[str] | None = None) -> int:
         f"outbox left {result.pending_outbox_rows} | {result.seconds:.1f} s | "
         f"{'nothing lost' if result.nothing_lost else 'LOST WORK'}"
     )
+    figure = Figure(
+        benchmark="scale out",
+        variant="2 web + 2 workers, postgresql",
+        n=result.expected_emails,
+        unit="s",
+        value=result.seconds,
+        floor=None,
+        ratio=None,
+        metrics={
+            "nothing_lost": result.nothing_lost,
+            "expected_emails": result.expected_emails,
+            "unique_emails": result.unique_emails,
+            "replayed_emails": result.duplicate_emails,
+            "expected_webhooks": result.expected_deliveries,
+            "unique_webhooks": result.unique_deliveries,
+            "replayed_webhooks": result.duplicate_deliveries,
+            "killed_after_emails": result.killed_after_emails,
+            "outbox_left": result.pending_outbox_rows,
+        },
+        line=line,
+    )
+    emit([figure], as_json=args.json)
     return 0 if result.nothing_lost else 1
 
 

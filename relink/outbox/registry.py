@@ -5,15 +5,15 @@ from __future__ import annotations
 from relink.email.tasks import send_relink_email, send_relink_emails
 from relink.events.service import WEBHOOK_DELIVERY
 from relink.lifecycle.refresh import REFRESH, REVOKE, run_refresh, run_revoke
-from relink.outbox.worker import Batched, Handler
+from relink.outbox.worker import Batched, Handler, Laned
 from relink.relink.bulk import BULK_REQUEST
 from relink.relink.tasks import run_bulk_request
 from relink.sessions.service import RELINK_EMAIL
 from relink.webhooks.notices import ENDPOINT_DISABLED, send_endpoint_disabled
-from relink.webhooks.tasks import deliver_webhook
+from relink.webhooks.tasks import deliver_webhook, endpoint_of
 
 HANDLERS: dict[str, Handler] = {
-    WEBHOOK_DELIVERY: deliver_webhook,
+    WEBHOOK_DELIVERY: Laned(deliver_webhook, lane=endpoint_of),
     ENDPOINT_DISABLED: send_endpoint_disabled,
     REFRESH: run_refresh,
     REVOKE: run_revoke,

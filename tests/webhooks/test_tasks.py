@@ -12,7 +12,7 @@ from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.factories import create_customer, create_test_account, deactivate
-from tests.receivers import webhook_receiver
+from tests.receivers import Receiver, webhook_receiver
 
 
 def _outbox_rows(runtime: Runtime, platform: NewPlatform) -> list[OutboxMessage]:
@@ -155,3 +155,30 @@ def test_an_endpoint_failing_for_three_days_is_disabled_and_the_owner_is_told(
         )
     assert len(told) == 1
     assert endpoint.id in told[0].text
+
+
+def test_a_slow_endpoint_holds_up_only_its_own_deliveries_which_go_one_at_a_time_in_order(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    with webhook_receiver(delay=0.3) as slow, webhook_receiver() as fast:
+        for receiver in (slow, fast):
+            client.v1.webhook_endpoints.create(
+                params={
+                    "url": receiver.url,
+                    "enabled_events": ["financial_connections.account.deactivated"],
+                }
+            )
+        customer = create_customer(client, email=platform.owner.email)
+        accounts = [create_test_account(client, customer=customer.id) for _ in range(3)]
+        for account in accounts:
+            deactivate(client, account.id, "access_denied")
+
+        OutboxDispatcher(runtime, HANDLERS).run_once()
+
+        def account_ids(receiver: Receiver) -> list[str]:
+            return [json.loads(d.body)["data"]["object"]["id"] for d in receiver.deliveries]
+
+        assert account_ids(fast) == account_ids(slow) == [a.id for a in accounts]
+        # The fast endpoint had everything before the slow one had its second delivery.
+        assert max(d.arrived_at for d in fast.deliveries) < slow.deliveries[1].arrived_at
+        assert slow.most_in_flight == 1
