@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.orm import Session
 
 from relink.kit import clock
@@ -38,6 +38,16 @@ class Scope:
         return "live" if self.livemode else "test"
 
 
+def in_scope(model: type[Any], scope: Scope) -> ColumnElement[bool]:
+    """``model``'s rows of ``scope`` (its platform and mode): the condition every tenant
+    query carries. Repositories add it in :meth:`ScopedRepository.select`; set-based SQL
+    (INSERT … SELECT, IN-subqueries) that cannot start from a repository adds it here."""
+    condition: ColumnElement[bool] = and_(
+        model.platform_id == scope.platform_id, model.livemode == scope.livemode
+    )
+    return condition
+
+
 class ScopedRepository(Generic[Model]):
     model: ClassVar[type[Any]]
     object_name: ClassVar[str]
@@ -47,11 +57,7 @@ class ScopedRepository(Generic[Model]):
         self.scope = scope
 
     def select(self) -> Select[Model]:
-        model = self.model
-        return select(model).where(
-            model.platform_id == self.scope.platform_id,
-            model.livemode == self.scope.livemode,
-        )
+        return select(self.model).where(in_scope(self.model, self.scope))
 
     def find(self, object_id: str) -> Model | None:
         return self.session.scalars(self.select().where(self.model.id == object_id)).first()

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 import stripe
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from relink.kit import ids
-from relink.models import Account
+from relink.kit import clock, ids
+from relink.models import Account, Customer
+from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
+from relink.tenancy import Scope, in_scope
 from tests.conftest import RunningServer, make_platform, stripe_client
 from tests.factories import create_customer, create_test_account, deactivate, raw
 
@@ -349,3 +351,25 @@ def test_the_live_key_cannot_see_test_objects(
     assert live_client.v1.customers.list().data == []
     assert live_client.v1.financial_connections.accounts.list().data == []
     assert live_client.v1.events.list().data == []
+
+
+def test_in_scope_selects_only_the_rows_of_one_platform_and_mode(
+    runtime: Runtime, platform: NewPlatform, other: OtherPlatform
+) -> None:
+    with runtime.database.unit_of_work() as session:
+        for livemode in (False, True):
+            session.add(
+                Customer(
+                    id=ids.new("cus"),
+                    platform_id=platform.platform.id,
+                    livemode=livemode,
+                    email=f"scoped-{livemode}@example.com",
+                    created_at=clock.now(),
+                )
+            )
+    scope = Scope(platform.platform.id, livemode=True)
+    with runtime.database.read_only() as session:
+        found = session.scalars(select(Customer).where(in_scope(Customer, scope))).all()
+    assert found
+    assert {(c.platform_id, c.livemode) for c in found} == {(platform.platform.id, True)}
+    assert other.customer not in {c.id for c in found}

@@ -29,7 +29,7 @@ from relink.models import (
     Customer,
     TanStatus,
 )
-from relink.tenancy import Scope
+from relink.tenancy import Scope, in_scope
 
 _LAST4 = re.compile(r"^\d{4}$")
 _TRUE = ("1", "true", "on", "yes")
@@ -118,12 +118,9 @@ def _holders_matching(
     scope: Scope, customer: ColumnElement[bool], connected: ColumnElement[bool]
 ) -> list[ColumnElement[bool]]:
     """Accounts whose holder (a customer or a connected account of the scope) matches."""
-    customers = select(Customer.id).where(
-        Customer.platform_id == scope.platform_id, Customer.livemode == scope.livemode, customer
-    )
+    customers = select(Customer.id).where(in_scope(Customer, scope), customer)
     connected_accounts = select(ConnectedAccount.id).where(
-        ConnectedAccount.platform_id == scope.platform_id,
-        ConnectedAccount.livemode == scope.livemode,
+        in_scope(ConnectedAccount, scope),
         connected,
     )
     return [
@@ -193,8 +190,7 @@ def filtered_accounts(
 ) -> Select[Account]:
     """The scope's accounts matching the filter (unordered)."""
     return select(Account).where(
-        Account.platform_id == scope.platform_id,
-        Account.livemode == scope.livemode,
+        in_scope(Account, scope),
         *filter_conditions(scope, now, account_filter),
     )
 
@@ -202,7 +198,6 @@ def filtered_accounts(
 def selected_accounts(scope: Scope, account_ids: list[str]) -> Select[Account]:
     """The scope's accounts among ``account_ids`` (ids of other scopes match nothing)."""
     return select(Account).where(
-        Account.platform_id == scope.platform_id,
-        Account.livemode == scope.livemode,
+        in_scope(Account, scope),
         Account.id.in_(account_ids),
     )

@@ -5,7 +5,7 @@ from collections import defaultdict
 from sqlalchemy import select
 
 from relink.models import Account, AccountNumber
-from relink.tenancy import ScopedRepository
+from relink.tenancy import ScopedRepository, in_scope
 
 
 class AccountRepository(ScopedRepository[Account]):
@@ -20,8 +20,7 @@ class AccountRepository(ScopedRepository[Account]):
         rows = self.session.scalars(
             select(AccountNumber)
             .where(
-                AccountNumber.platform_id == self.scope.platform_id,
-                AccountNumber.livemode == self.scope.livemode,
+                in_scope(AccountNumber, self.scope),
                 AccountNumber.account_id.in_(account_ids),
             )
             .order_by(AccountNumber.id)

@@ -19,7 +19,7 @@ from relink.db import Database
 from relink.kit import clock
 from relink.kit.errors import IdempotencyInFlight, IdempotencyMismatch, InvalidRequest
 from relink.models import IdempotencyRecord
-from relink.tenancy import Scope
+from relink.tenancy import Scope, in_scope
 
 MAX_KEY_LENGTH = 255
 RETENTION = dt.timedelta(hours=24)
@@ -47,8 +47,7 @@ class IdempotencyGate:
 
     def _where(self) -> tuple[ColumnElement[bool], ...]:
         return (
-            IdempotencyRecord.platform_id == self.scope.platform_id,
-            IdempotencyRecord.livemode == self.scope.livemode,
+            in_scope(IdempotencyRecord, self.scope),
             IdempotencyRecord.key == self.key,
         )
 

@@ -25,7 +25,7 @@ from relink.models import (
     SessionStatus,
     User,
 )
-from relink.tenancy import Scope
+from relink.tenancy import Scope, in_scope
 
 
 def holder_email_column() -> Any:
@@ -121,7 +121,6 @@ def eligibility_conditions(scope: Scope, now: dt.datetime) -> list[Any]:
 
 def eligible_accounts(scope: Scope, now: dt.datetime) -> Select[Account]:
     return select(Account).where(
-        Account.platform_id == scope.platform_id,
-        Account.livemode == scope.livemode,
+        in_scope(Account, scope),
         *eligibility_conditions(scope, now),
     )

@@ -44,7 +44,7 @@ from relink.models import (
 )
 from relink.runtime import Runtime
 from relink.sessions.schemas import hosted_url
-from relink.tenancy import Scope
+from relink.tenancy import Scope, in_scope
 from relink.web.templating import render
 
 TEMPLATE_FOLDER = "email/relink_request"
@@ -195,8 +195,7 @@ def load_relink_email_data(db: DbSession, scope: Scope, session: Session) -> Rel
             db.scalars(
                 select(AccountNumber)
                 .where(
-                    AccountNumber.platform_id == scope.platform_id,
-                    AccountNumber.livemode == scope.livemode,
+                    in_scope(AccountNumber, scope),
                     AccountNumber.account_id == account.id,
                 )
                 .order_by(AccountNumber.id)

@@ -30,7 +30,7 @@ from relink.models import (
     TanStatus,
 )
 from relink.relink.links import expire_stale_links
-from relink.tenancy import Scope
+from relink.tenancy import Scope, in_scope
 
 LIVE_TAN_STATUSES = (TanStatus.transactable, TanStatus.pending)
 
@@ -67,12 +67,9 @@ def scan_account_numbers(lifecycle: Lifecycle) -> ScanResult:
     session, scope = lifecycle.session, lifecycle.scope
     now = scope.now()
     result = ScanResult()
-    in_scope = (
-        AccountNumber.platform_id == scope.platform_id,
-        AccountNumber.livemode == scope.livemode,
-    )
+    numbers_in_scope = in_scope(AccountNumber, scope)
     passed = select(AccountNumber).where(
-        *in_scope,
+        numbers_in_scope,
         AccountNumber.status.in_(LIVE_TAN_STATUSES),
         AccountNumber.expected_expiry_at <= now,
     )
@@ -81,7 +78,7 @@ def scan_account_numbers(lifecycle: Lifecycle) -> ScanResult:
         lifecycle.expire_account_number(account, number)
         result.tans_expired += 1
     upcoming = select(AccountNumber).where(
-        *in_scope,
+        numbers_in_scope,
         AccountNumber.status.in_(LIVE_TAN_STATUSES),
         AccountNumber.expected_expiry_at > now,
         AccountNumber.expected_expiry_at <= now + ABOUT_TO_BREAK,

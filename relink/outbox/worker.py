@@ -81,11 +81,14 @@ class Batched:
     """A handler that can also take many rows of its kind at once.
 
     Called with one job it behaves as the single-row handler; the dispatcher hands it
-    all the claimed rows of its kind through ``batch``.
+    the claimed rows of its kind through ``batch``, ``chunk_size`` at a time, and records
+    each chunk's outcomes in one transaction. A worker killed mid-chunk has sent what it
+    sent without recording it: the chunk size bounds what a crash replays.
     """
 
     single: Handler
     batch: BatchFunction
+    chunk_size: int = 50
 
     def __call__(self, job: Job) -> None:
         self.single(job)
@@ -442,11 +445,18 @@ class OutboxDispatcher:
             mark_done(session, message.id, self.worker_id)
 
     def dispatch_batch(self, kind: str, messages: list[OutboxMessage], lease: dt.timedelta) -> None:
+        """Run a batch handler on rows of one kind, a chunk at a time (see :class:`Batched`)."""
+        handler = self.handlers[kind]
+        assert isinstance(handler, Batched)
+        for start in range(0, len(messages), handler.chunk_size):
+            self.dispatch_chunk(kind, messages[start : start + handler.chunk_size], lease)
+
+    def dispatch_chunk(self, kind: str, messages: list[OutboxMessage], lease: dt.timedelta) -> None:
         """Run a batch handler on rows of one kind; record every outcome in one transaction."""
         handler = self.handlers[kind]
         assert isinstance(handler, Batched)
         database = self.runtime.database
-        # One renewal for the whole batch right before the side effects; a row whose
+        # One renewal for the whole chunk right before the side effects; a row whose
         # lease ran out meanwhile may already be another worker's and is left alone.
         with database.unit_of_work() as session:
             held = renew_leases(session, [m.id for m in messages], self.worker_id, lease)

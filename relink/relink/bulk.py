@@ -69,7 +69,7 @@ from relink.outbox.service import enqueue, enqueue_many
 from relink.runtime import Runtime
 from relink.sessions.repository import SessionRepository
 from relink.sessions.service import RELINK_EMAIL, SessionService
-from relink.tenancy import Scope, ScopedRepository
+from relink.tenancy import Scope, ScopedRepository, in_scope
 
 # The one skip reason shown for an account that fails several rules: the first of these.
 REASON_PRIORITY: tuple[Reason, ...] = (
@@ -183,9 +183,7 @@ def skip_reason(scope: Scope, now: dt.datetime) -> ColumnElement[str | None]:
 
 def scoped(scope: Scope, accounts: Select[Account]) -> Select[Account]:
     """The selection limited to the scope, without ordering (callers key by id)."""
-    return accounts.where(
-        Account.platform_id == scope.platform_id, Account.livemode == scope.livemode
-    ).order_by(None)
+    return accounts.where(in_scope(Account, scope)).order_by(None)
 
 
 def _in_range(accounts: Select[Account], after: str | None, through: str | None) -> Select[Account]:

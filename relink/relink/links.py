@@ -55,7 +55,7 @@ from relink.runtime import Runtime
 from relink.sessions import timeline
 from relink.sessions.repository import SessionRepository
 from relink.sessions.service import NewSession, SessionService
-from relink.tenancy import Scope
+from relink.tenancy import Scope, in_scope
 
 log = structlog.get_logger("relink.links")
 
@@ -277,14 +277,11 @@ def _relink_rows(
         )
         .outerjoin(
             Account,
-            (Account.id == target_id)
-            & (Account.platform_id == scope.platform_id)
-            & (Account.livemode == scope.livemode),
+            (Account.id == target_id) & in_scope(Account, scope),
         )
         .where(
             Authorization.id == session.relink_authorization_id,
-            Authorization.platform_id == scope.platform_id,
-            Authorization.livemode == scope.livemode,
+            in_scope(Authorization, scope),
         )
     ).first()
     if row is None:  # pragma: no cover - a stored session's authorization exists
