@@ -139,7 +139,11 @@ def run_scenario(bulk: int, api: int, events: int, *, timeout: float | None = No
         with runtime.database.unit_of_work() as db:
             register_institutions(db)
             created = create_platform(db, "Scale Lending", "owner@scale.example.com")
-        live = seed_platform(runtime, bulk + api, scope=Scope(created.platform.id, True))
+            # The API's sessions are another platform's: the bulk request takes every
+            # account of its own (a filter: more accounts than a list of ids may name).
+            api_platform = create_platform(db, "Scale API Lending", "owner@scale-api.example.com")
+        live = seed_platform(runtime, bulk, scope=Scope(created.platform.id, True))
+        api_live = seed_platform(runtime, api, scope=Scope(api_platform.platform.id, True))
         test = seed_platform(
             runtime,
             events,
@@ -147,10 +151,10 @@ def run_scenario(bulk: int, api: int, events: int, *, timeout: float | None = No
             holder_email=created.owner.email,
         )
         with runtime.database.read_only() as db:
-            live_accounts = list(
+            api_accounts = list(
                 db.execute(
                     select(Account.id, Account.authorization_id)
-                    .where(Account.platform_id == live.platform_id, Account.livemode.is_(True))
+                    .where(Account.platform_id == api_live.platform_id, Account.livemode.is_(True))
                     .order_by(Account.id)
                 )
             )
@@ -161,8 +165,6 @@ def run_scenario(bulk: int, api: int, events: int, *, timeout: float | None = No
                     )
                 )
             )
-        bulk_ids = [row.id for row in live_accounts[:bulk]]
-        api_accounts = live_accounts[bulk:]
 
         hooks_url, deliveries = stack.enter_context(webhook_receiver())
         with runtime.database.unit_of_work() as db:
@@ -196,7 +198,7 @@ def run_scenario(bulk: int, api: int, events: int, *, timeout: float | None = No
             enqueue_bulk_request(
                 db,
                 live,
-                selection={"account_ids": bulk_ids},
+                selection={"filter": {}},
                 actor=f"user:{created.owner.id}",
                 dedupe_key="scale-out",
             )
@@ -205,7 +207,7 @@ def run_scenario(bulk: int, api: int, events: int, *, timeout: float | None = No
             account_id, authorization_id = api_accounts[index]
             response = httpx.post(
                 webs[index % 2].url + "/v1/financial_connections/sessions",
-                auth=(created.live_secret_key, ""),
+                auth=(api_platform.live_secret_key, ""),
                 data={
                     "relink_options[authorization]": authorization_id,
                     "relink_options[account]": account_id,
@@ -263,7 +265,9 @@ def run_scenario(bulk: int, api: int, events: int, *, timeout: float | None = No
                 list(
                     db.scalars(
                         select(OutboxMessage.id).where(
-                            OutboxMessage.platform_id == created.platform.id,
+                            OutboxMessage.platform_id.in_(
+                                [created.platform.id, api_platform.platform.id]
+                            ),
                             OutboxMessage.status != OutboxStatus.done,
                         )
                     )

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
     # SMTP connections a worker process keeps open and sends on at once.
-    smtp_connections: int = Field(default=4, ge=1, le=64)
+    smtp_connections: int = Field(default=8, ge=1, le=64)
 
     allow_sqlite_in_production: bool = False
     database_pool_size: int = 10

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -78,6 +78,23 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def bookkeeping(self) -> Iterator[Session]:
+        """A unit of work whose commit does not wait for the disk (PostgreSQL:
+        ``synchronous_commit`` off for this transaction only).
+
+        For the outbox's own records — claims, leases, outcomes — where a crash of the
+        database itself may lose the last few commits and nothing worse: the rows are
+        handed out again and their side effects replayed with the same ids, as after a
+        crash of the worker (docs/decisions.md). The database stays consistent either way;
+        only durability waits a moment (``wal_writer_delay``). SQLite in WAL mode with
+        ``synchronous=NORMAL`` already commits without waiting for the disk.
+        """
+        with self.unit_of_work() as session:
+            if self.engine.dialect.name == "postgresql":
+                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            yield session
 
     @contextmanager
     def read_only(self) -> Iterator[Session]:

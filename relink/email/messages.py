@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
+import itertools
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 from relink.kit import clock
 
 FALLBACK_DOMAIN = "relink.invalid"
+_BOUNDARY_PREFIX = secrets.token_hex(12)
+_BOUNDARY_COUNTER = itertools.count()
 # RFC 5322's recommended line length; longer header lines are folded.
 MAX_HEADER_LINE = 78
 
@@ -191,7 +194,9 @@ def compose_bytes(rendered: RenderedEmail, *, date: dt.datetime | None = None) -
         )
     if not all(parts):
         return None
-    boundary = f"=={secrets.token_hex(16)}=="
+    # Unique per message without a system call per email: a random per-process part and
+    # a counter. It cannot occur in the parts, which are base64 (no "." in its alphabet).
+    boundary = f"=={_BOUNDARY_PREFIX}.{next(_BOUNDARY_COUNTER)}=="
     parts.append(
         f'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
         f"--{boundary}\r\n".encode("ascii")

@@ -14,7 +14,7 @@ and a replay after the outcome was recorded sends nothing.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -80,7 +80,7 @@ RETRY_CAP = dt.timedelta(hours=1)
 
 def send_relink_email(job: Job) -> None:
     """The single-row handler: a batch of one, recorded in its own transaction."""
-    result = send_relink_emails([job])
+    result = start_relink_emails([job])()
     if result.record is not None:
         with job.runtime.database.unit_of_work() as db:
             result.record(db)
@@ -353,19 +353,34 @@ class _Ready:
         return backend.send(build_message(self.rendered), self.tags)
 
 
-def send_relink_emails(jobs: Sequence[Job]) -> BatchResult:
-    """The batch handler: load every row the batch needs in a few queries, render and send
-    each email over the one (pooled) connection, and return the outcomes with the writes
-    that record them (the dispatcher commits them with the rows' statuses)."""
+def start_relink_emails(jobs: Sequence[Job]) -> Callable[[], BatchResult]:
+    """The batch handler: load every row the batch needs in a few queries, render each
+    email and put it on the wire (the SMTP backend's sender threads), and return at once
+    with a function that waits for the sends and gives the outcomes with the writes that
+    record them (the dispatcher commits them with the rows' statuses). Meanwhile the
+    dispatcher starts the next chunk."""
     outcomes: dict[str, Outcome] = {}
     writes = _Writes()
     if not jobs:
-        return BatchResult(outcomes)
+        return lambda: BatchResult(outcomes)
     runtime = jobs[0].runtime
     backend = backend_for(runtime)
     ready: list[_Ready] = []
     sending: list[tuple[_Ready, Future[SendResult]]] = []
     session_ids = {str(job.message.payload["session_id"]) for job in jobs}
+
+    def finish() -> BatchResult:
+        # Every submitted send finishes before the batch's outcome is decided, even when
+        # something failed: no email is left in flight behind a rollback.
+        for item, future in sending:
+            try:
+                result = future.result()
+            except Exception as error:
+                outcomes[item.job.message.id] = error
+            else:
+                outcomes[item.job.message.id] = _result(item, backend.name, result, writes)
+        return BatchResult(outcomes, writes.record)
+
     try:
         # SQLite takes its write lock when any transaction begins: nothing below may open
         # a unit of work while this read is still open (SMTP sends open none).
@@ -385,17 +400,10 @@ def send_relink_emails(jobs: Sequence[Job]) -> BatchResult:
                     outcomes[job.message.id] = error
         for item in ready:  # the mailbox writes its own rows: after the read has ended
             outcomes[item.job.message.id] = _result(item, backend.name, item.send(backend), writes)
-    finally:
-        # Every submitted send finishes before the batch's outcome is decided, even when
-        # something above failed: no email is left in flight behind a rollback.
-        for item, future in sending:
-            try:
-                result = future.result()
-            except Exception as error:
-                outcomes[item.job.message.id] = error
-            else:
-                outcomes[item.job.message.id] = _result(item, backend.name, result, writes)
-    return BatchResult(outcomes, writes.record)
+    except BaseException:
+        finish()
+        raise
+    return finish
 
 
 def _prepare(job: Job, loaded: _Loaded, writes: _Writes) -> _Ready | Outcome:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relink.email.tasks import send_relink_email, send_relink_emails
+from relink.email.tasks import send_relink_email, start_relink_emails
 from relink.events.service import WEBHOOK_DELIVERY
 from relink.lifecycle.refresh import REFRESH, REVOKE, run_refresh, run_revoke
 from relink.outbox.worker import Batched, Handler, Laned
@@ -17,6 +17,6 @@ HANDLERS: dict[str, Handler] = {
     ENDPOINT_DISABLED: send_endpoint_disabled,
     REFRESH: run_refresh,
     REVOKE: run_revoke,
-    RELINK_EMAIL: Batched(send_relink_email, send_relink_emails),
+    RELINK_EMAIL: Batched(send_relink_email, start_relink_emails),
     BULK_REQUEST: run_bulk_request,
 }

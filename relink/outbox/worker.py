@@ -73,7 +73,9 @@ class BatchResult:
     record: Callable[[Session], None] | None = None
 
 
-BatchFunction = Callable[[Sequence[Job]], BatchResult]
+# Starts a batch's side effects and returns at once with a function that waits for them
+# and gives the outcome of every row.
+BatchStart = Callable[[Sequence[Job]], Callable[[], BatchResult]]
 
 
 @dataclass(frozen=True)
@@ -81,13 +83,14 @@ class Batched:
     """A handler that can also take many rows of its kind at once.
 
     Called with one job it behaves as the single-row handler; the dispatcher hands it
-    the claimed rows of its kind through ``batch``, ``chunk_size`` at a time, and records
-    each chunk's outcomes in one transaction. A worker killed mid-chunk has sent what it
-    sent without recording it: the chunk size bounds what a crash replays.
+    the claimed rows of its kind through ``start``, ``chunk_size`` at a time, and records
+    each chunk's outcomes in one transaction once the next chunk has started (its
+    bookkeeping overlaps the next chunk's side effects). A worker killed meanwhile has
+    done what it did without recording it: at most two chunks are replayed after a crash.
     """
 
     single: Handler
-    batch: BatchFunction
+    start: BatchStart
     chunk_size: int = 50
 
     def __call__(self, job: Job) -> None:
@@ -319,6 +322,14 @@ DEFAULT_BATCH_SIZE = 200
 DEFAULT_LANES = 8
 
 
+@dataclass(frozen=True)
+class StartedChunk:
+    """Rows whose side effects are under way, and how to wait for their outcomes."""
+
+    messages: list[OutboxMessage]
+    finish: Callable[[], BatchResult]
+
+
 class OutboxDispatcher:
     """Claims due rows and runs the registered handler of each."""
 
@@ -342,7 +353,7 @@ class OutboxDispatcher:
 
     def run_once(self) -> int:
         """Claim one batch and dispatch it; returns the number of rows handled."""
-        with self.runtime.database.unit_of_work() as session:
+        with self.runtime.database.bookkeeping() as session:
             batch = claim(
                 session,
                 self.worker_id,
@@ -380,7 +391,7 @@ class OutboxDispatcher:
             # Renew the claim right before the side effect: a row whose lease ran out
             # while earlier rows of the batch were handled may already be another
             # worker's, and must not be handled twice.
-            with self.runtime.database.unit_of_work() as session:
+            with self.runtime.database.bookkeeping() as session:
                 if not renew_lease(session, message.id, self.worker_id, lease):
                     continue
             self.dispatch(message)
@@ -401,7 +412,7 @@ class OutboxDispatcher:
         try:
             handler(Job(self.runtime, message, self.worker_id))
         except RetryLater as retry:
-            with database.unit_of_work() as session:
+            with database.bookkeeping() as session:
                 state = mark_failed(
                     session,
                     message,
@@ -416,7 +427,7 @@ class OutboxDispatcher:
             )
             return
         except GiveUp as gave_up:
-            with database.unit_of_work() as session:
+            with database.bookkeeping() as session:
                 mark_failed(
                     session,
                     message,
@@ -429,7 +440,7 @@ class OutboxDispatcher:
             log.warning("outbox.dead", id=message.id, kind=message.kind, reason=str(gave_up))
             return
         except Exception as error:
-            with database.unit_of_work() as session:
+            with database.bookkeeping() as session:
                 state = mark_failed(
                     session,
                     message,
@@ -441,31 +452,48 @@ class OutboxDispatcher:
                 )
             log.exception("outbox.handler_error", id=message.id, kind=message.kind, state=state)
             return
-        with database.unit_of_work() as session:
+        with database.bookkeeping() as session:
             mark_done(session, message.id, self.worker_id)
 
     def dispatch_batch(self, kind: str, messages: list[OutboxMessage], lease: dt.timedelta) -> None:
-        """Run a batch handler on rows of one kind, a chunk at a time (see :class:`Batched`)."""
+        """Run a batch handler on rows of one kind, a chunk at a time: a chunk's outcomes
+        are recorded once the next chunk has started (see :class:`Batched`)."""
         handler = self.handlers[kind]
         assert isinstance(handler, Batched)
+        waiting: StartedChunk | None = None
         for start in range(0, len(messages), handler.chunk_size):
-            self.dispatch_chunk(kind, messages[start : start + handler.chunk_size], lease)
+            started = self.start_chunk(handler, messages[start : start + handler.chunk_size], lease)
+            if waiting is not None:
+                self.record_chunk(kind, waiting)
+            waiting = started
+        if waiting is not None:
+            self.record_chunk(kind, waiting)
 
-    def dispatch_chunk(self, kind: str, messages: list[OutboxMessage], lease: dt.timedelta) -> None:
-        """Run a batch handler on rows of one kind; record every outcome in one transaction."""
-        handler = self.handlers[kind]
-        assert isinstance(handler, Batched)
-        database = self.runtime.database
+    def start_chunk(
+        self, handler: Batched, messages: list[OutboxMessage], lease: dt.timedelta
+    ) -> StartedChunk | None:
         # One renewal for the whole chunk right before the side effects; a row whose
         # lease ran out meanwhile may already be another worker's and is left alone.
-        with database.unit_of_work() as session:
+        with self.runtime.database.bookkeeping() as session:
             held = renew_leases(session, [m.id for m in messages], self.worker_id, lease)
         mine = [m for m in messages if m.id in held]
         if not mine:
-            return
+            return None
         jobs = [Job(self.runtime, message, self.worker_id) for message in mine]
         try:
-            result = handler.batch(jobs)
+            return StartedChunk(mine, handler.start(jobs))
+        except Exception as error:
+            failure = BatchResult(dict.fromkeys((m.id for m in mine), error))
+            return StartedChunk(mine, lambda: failure)
+
+    def record_chunk(self, kind: str, chunk: StartedChunk | None) -> None:
+        """Wait for a started chunk's outcomes; record them all in one transaction."""
+        if chunk is None:
+            return
+        database = self.runtime.database
+        mine = chunk.messages
+        try:
+            result = chunk.finish()
         except Exception as error:
             result = BatchResult(dict.fromkeys((m.id for m in mine), error))
         limit = self.max_attempts.get(kind, DEFAULT_MAX_ATTEMPTS)
@@ -502,7 +530,7 @@ class OutboxDispatcher:
                     state=values["status"],
                     error=reason,
                 )
-        with database.unit_of_work() as session:
+        with database.bookkeeping() as session:
             if result.record is not None:
                 result.record(session)
             mark_batch(session, self.worker_id, done, failed)

@@ -205,7 +205,7 @@ def test_a_batch_of_emails_travels_over_the_pooled_smtp_connections(
 
     received = smtp.handler.to(platform.owner.email)
     assert len(received) == 12
-    assert len({item.peer for item in received}) == smtp_runtime.settings.smtp_connections == 4
+    assert len({item.peer for item in received}) == smtp_runtime.settings.smtp_connections == 8
 
 
 def test_with_one_smtp_connection_every_email_travels_over_it(
