@@ -11,9 +11,10 @@ def freeze_startup_heap() -> None:
 
     Those objects live as long as the process, yet a full (oldest-generation) collection
     walks all of them: in a web process that was a pause of about 100 ms every few seconds
-    under steady traffic, which every request in flight waited for (the hosted landing's
-    p99 went from ~6 ms to ~100 ms). Frozen, they are never walked; objects made later are
-    collected as before. Call once, when start-up is done.
+    under steady traffic, which every request in flight waited for (at 200 requests/s the
+    hosted landing's p99 was ~100 ms with these pauses, under 15 ms without). Frozen, they
+    are never walked; objects made later are collected as before. Call once, when start-up
+    is done.
     """
     gc.collect()
     gc.freeze()

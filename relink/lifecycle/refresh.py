@@ -54,7 +54,6 @@ from relink.outbox.worker import Job, RetryLater
 from relink.tenancy import Scope
 
 REFRESH = "connector.refresh"
-REVOKE = "connector.revoke"
 
 REFRESH_FIELDS = {
     "balance": "balance_refresh",
@@ -351,17 +350,6 @@ def _upsert_transactions(
         },
     )
     db.execute(statement, rows)
-
-
-def request_revoke(db: DbSession, scope: Scope, authorization_id: str) -> None:
-    enqueue(
-        db,
-        REVOKE,
-        {"authorization_id": authorization_id},
-        dedupe_key=f"revoke:{authorization_id}",
-        platform_id=scope.platform_id,
-        livemode=scope.livemode,
-    )
 
 
 def run_revoke(job: Job) -> None:

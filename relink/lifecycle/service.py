@@ -20,6 +20,7 @@ from relink.eligibility.rules import ABOUT_TO_BREAK, relink_due_at
 from relink.events.service import EventContext, emit
 from relink.kit import ids
 from relink.kit.clock import to_unix
+from relink.lifecycle.revocation import request_revoke
 from relink.models import (
     Account,
     AccountNumber,
@@ -282,8 +283,6 @@ class Lifecycle:
             authorization.status = ConnectionStatus.disconnected
             authorization.updated_at = now
             # The consent is no longer used: revoke it at the bank (in the worker).
-            from relink.lifecycle.refresh import request_revoke
-
             request_revoke(self.session, self.scope, authorization.id)
         return account
 

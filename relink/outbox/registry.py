@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from relink.email.tasks import send_relink_email, start_relink_emails
 from relink.events.service import WEBHOOK_DELIVERY
-from relink.lifecycle.refresh import REFRESH, REVOKE, run_refresh, run_revoke
+from relink.lifecycle.refresh import REFRESH, run_refresh, run_revoke
+from relink.lifecycle.revocation import REVOKE
 from relink.outbox.worker import Batched, Handler, Laned
 from relink.relink.bulk import BULK_REQUEST
 from relink.relink.tasks import run_bulk_request
