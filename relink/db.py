@@ -68,9 +68,22 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
+    def unit_of_work(self, *, durable: bool = True) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back on any error.
+
+        ``durable=False`` commits without waiting for the disk (PostgreSQL:
+        ``synchronous_commit`` off for this transaction only), for writes that a crash of
+        the database itself may lose without harm: the outbox's own records (claims,
+        leases, outcomes — the rows are handed out again and their side effects replayed
+        with the same ids, as after a worker crash; docs/decisions.md) and a hosted link's
+        visit mark. The database stays consistent either way; only durability waits a
+        moment (``wal_writer_delay``). SQLite in WAL mode with ``synchronous=NORMAL``
+        already commits without waiting for the disk.
+        """
         session = self.sessions()
         try:
+            if not durable and self.engine.dialect.name == "postgresql":
+                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             yield session
             session.commit()
         except BaseException:
@@ -78,23 +91,6 @@ class Database:
             raise
         finally:
             session.close()
-
-    @contextmanager
-    def bookkeeping(self) -> Iterator[Session]:
-        """A unit of work whose commit does not wait for the disk (PostgreSQL:
-        ``synchronous_commit`` off for this transaction only).
-
-        For the outbox's own records — claims, leases, outcomes — where a crash of the
-        database itself may lose the last few commits and nothing worse: the rows are
-        handed out again and their side effects replayed with the same ids, as after a
-        crash of the worker (docs/decisions.md). The database stays consistent either way;
-        only durability waits a moment (``wal_writer_delay``). SQLite in WAL mode with
-        ``synchronous=NORMAL`` already commits without waiting for the disk.
-        """
-        with self.unit_of_work() as session:
-            if self.engine.dialect.name == "postgresql":
-                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            yield session
 
     @contextmanager
     def read_only(self) -> Iterator[Session]:

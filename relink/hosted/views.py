@@ -49,10 +49,12 @@ def _throttled(request: Request, address: LinkAddress | None) -> Response | None
     return response
 
 
-def _serve(request: Request, step: Callable[[HostedFlowService], Reply]) -> Reply:
+def _serve(
+    request: Request, step: Callable[[HostedFlowService], Reply], *, durable: bool = True
+) -> Reply:
     """Run one flow step in one transaction (called in a worker thread: bank calls block)."""
     runtime = _runtime(request)
-    with runtime.database.unit_of_work() as db:
+    with runtime.database.unit_of_work(durable=durable) as db:
         return step(HostedFlowService(db, runtime, _context(request, runtime)))
 
 
@@ -84,19 +86,26 @@ async def _form(request: Request) -> Posted:
 
 
 async def _respond(
-    request: Request, address: LinkAddress | None, step: Callable[[HostedFlowService], Reply]
+    request: Request,
+    address: LinkAddress | None,
+    step: Callable[[HostedFlowService], Reply],
+    *,
+    durable: bool = True,
 ) -> Response:
     if (limited := _throttled(request, address)) is not None:
         return limited
     # The step and the page's rendering in one trip to a worker thread: the template
     # work stays off the event loop, which keeps accepting and answering other requests.
-    return await run_in_threadpool(_serve_and_render, request, address, step)
+    return await run_in_threadpool(_serve_and_render, request, address, step, durable)
 
 
 def _serve_and_render(
-    request: Request, address: LinkAddress | None, step: Callable[[HostedFlowService], Reply]
+    request: Request,
+    address: LinkAddress | None,
+    step: Callable[[HostedFlowService], Reply],
+    durable: bool,
 ) -> Response:
-    reply = _serve(request, step)
+    reply = _serve(request, step, durable=durable)
     if reply.redirect_to is not None:
         return redirect(reply.redirect_to)
     assert reply.screen is not None
@@ -120,7 +129,12 @@ def _link_routes(kind: LinkKind) -> None:
     @router.get(base)
     async def link_page(request: Request, token: str) -> Response:
         address, query = LinkAddress(kind, token), request.query_params.get("q")
-        return await _respond(request, address, lambda flow: flow.show(address, query))
+        # A page view writes only the link's visit mark (and what a lapsed link's expiry
+        # records, consistently or not at all): its commit need not wait for the disk,
+        # which keeps the landing's latency off the database's fsync stalls.
+        return await _respond(
+            request, address, lambda flow: flow.show(address, query), durable=False
+        )
 
     @router.post(f"{base}/continue")
     async def continue_(request: Request, token: str) -> Response:

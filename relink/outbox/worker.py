@@ -354,7 +354,7 @@ class OutboxDispatcher:
 
     def run_once(self) -> int:
         """Claim one batch and dispatch it; returns the number of rows handled."""
-        with self.runtime.database.bookkeeping() as session:
+        with self.runtime.database.unit_of_work(durable=False) as session:
             batch = claim(
                 session,
                 self.worker_id,
@@ -392,7 +392,7 @@ class OutboxDispatcher:
             # Renew the claim right before the side effect: a row whose lease ran out
             # while earlier rows of the batch were handled may already be another
             # worker's, and must not be handled twice.
-            with self.runtime.database.bookkeeping() as session:
+            with self.runtime.database.unit_of_work(durable=False) as session:
                 if not renew_lease(session, message.id, self.worker_id, lease):
                     continue
             self.dispatch(message)
@@ -413,7 +413,7 @@ class OutboxDispatcher:
         try:
             handler(Job(self.runtime, message, self.worker_id))
         except RetryLater as retry:
-            with database.bookkeeping() as session:
+            with database.unit_of_work(durable=False) as session:
                 state = mark_failed(
                     session,
                     message,
@@ -428,7 +428,7 @@ class OutboxDispatcher:
             )
             return
         except GiveUp as gave_up:
-            with database.bookkeeping() as session:
+            with database.unit_of_work(durable=False) as session:
                 mark_failed(
                     session,
                     message,
@@ -441,7 +441,7 @@ class OutboxDispatcher:
             log.warning("outbox.dead", id=message.id, kind=message.kind, reason=str(gave_up))
             return
         except Exception as error:
-            with database.bookkeeping() as session:
+            with database.unit_of_work(durable=False) as session:
                 state = mark_failed(
                     session,
                     message,
@@ -453,7 +453,7 @@ class OutboxDispatcher:
                 )
             log.exception("outbox.handler_error", id=message.id, kind=message.kind, state=state)
             return
-        with database.bookkeeping() as session:
+        with database.unit_of_work(durable=False) as session:
             mark_done(session, message.id, self.worker_id)
 
     def dispatch_batch(self, kind: str, messages: list[OutboxMessage], lease: dt.timedelta) -> None:
@@ -475,7 +475,7 @@ class OutboxDispatcher:
     ) -> StartedChunk | None:
         # One renewal for the whole chunk right before the side effects; a row whose
         # lease ran out meanwhile may already be another worker's and is left alone.
-        with self.runtime.database.bookkeeping() as session:
+        with self.runtime.database.unit_of_work(durable=False) as session:
             held = renew_leases(session, [m.id for m in messages], self.worker_id, lease)
         mine = [m for m in messages if m.id in held]
         if not mine:
@@ -531,7 +531,7 @@ class OutboxDispatcher:
                     state=values["status"],
                     error=reason,
                 )
-        with database.bookkeeping() as session:
+        with database.unit_of_work(durable=False) as session:
             if result.record is not None:
                 result.record(session)
             mark_batch(session, self.worker_id, done, failed)
