@@ -393,6 +393,15 @@ def _figure_details(figures: list[Figure]) -> list[str]:
                 f"- {figure.variant}: sent at {figure.metrics.get('rate', 0):,.0f} req/s, "
                 f"answered at {answered:,.0f} req/s"
             )
+        if "replayed_emails" in figure.metrics:
+            m = figure.metrics
+            lines.append(
+                f"- {figure.variant}: emails {m['unique_emails']:,}/{m['expected_emails']:,} "
+                f"arrived, {m['replayed_emails']:,} replayed; webhook deliveries "
+                f"{m['unique_webhooks']:,}/{m['expected_webhooks']:,} arrived, "
+                f"{m['replayed_webhooks']:,} replayed; worker killed after "
+                f"{m['killed_after_emails']:,} emails"
+            )
         plan = figure.metrics.get("plan")
         if isinstance(plan, str) and figure.variant.endswith("page query"):
             lines += [
