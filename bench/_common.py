@@ -180,6 +180,12 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
+def p50_p99(replies: Sequence[Reply]) -> tuple[float, float]:
+    """The median and 99th-percentile latency of ``replies``, in milliseconds."""
+    values = [reply.latency for reply in replies]
+    return ms(percentile(values, 0.50)), ms(percentile(values, 0.99))
+
+
 def ms(seconds: float) -> float:
     return seconds * 1000.0
 

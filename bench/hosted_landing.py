@@ -32,15 +32,13 @@ from sqlalchemy import select
 
 from bench._common import (
     Figure,
-    Reply,
     check_replies,
     database,
     emit,
     http_request,
     make_runtime,
-    ms,
     open_loop,
-    percentile,
+    p50_p99,
     relink_server,
 )
 from bench.bulk_request import ACTOR, seed_platform
@@ -88,11 +86,6 @@ def landing_requests(url: str, var_dir: Path, links: int, port: int) -> list[byt
         )
         for index, token in enumerate(tokens)
     ]
-
-
-def p50_p99(replies: list[Reply]) -> tuple[float, float]:
-    values = [reply.latency for reply in replies]
-    return ms(percentile(values, 0.50)), ms(percentile(values, 0.99))
 
 
 def bench_engine(engine: str, rate: float, seconds: float, repeat: int) -> Figure:

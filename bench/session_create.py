@@ -36,15 +36,13 @@ from sqlalchemy import select
 
 from bench._common import (
     Figure,
-    Reply,
     check_replies,
     closed_loop,
     database,
     emit,
     http_request,
     make_runtime,
-    ms,
-    percentile,
+    p50_p99,
     relink_server,
 )
 from bench.bulk_request import seed_platform
@@ -100,11 +98,6 @@ def build_requests(url: str, var_dir: Path, accounts: int, port: int) -> list[by
     ]
 
 
-def latencies(replies: list[Reply]) -> tuple[float, float]:
-    values = [reply.latency for reply in replies]
-    return ms(percentile(values, 0.50)), ms(percentile(values, 0.99))
-
-
 def bench_engine(engine: str, requests: int, repeat: int, warmup: int) -> Figure:
     rates, floor_rates, p50s, p99s, floor_p50s, floor_p99s = [], [], [], [], [], []
     with database(engine) as url, tempfile.TemporaryDirectory() as folder:
@@ -123,8 +116,8 @@ def bench_engine(engine: str, requests: int, repeat: int, warmup: int) -> Figure
                 check_replies(replies, 200, "POST /v1/financial_connections/sessions")
                 rates.append(requests / elapsed)
                 floor_rates.append(requests / floor_elapsed)
-                p50, p99 = latencies(replies)
-                floor_p50, floor_p99 = latencies(floor_replies)
+                p50, p99 = p50_p99(replies)
+                floor_p50, floor_p99 = p50_p99(floor_replies)
                 p50s.append(p50)
                 p99s.append(p99)
                 floor_p50s.append(floor_p50)
