@@ -343,14 +343,8 @@ def render_relink_request(
     link: str | None = None,
 ) -> RenderedEmail:
     """The relink request email of ``session`` in ``locale`` (``link`` defaults to its URL)."""
-    url = link or hosted_url(runtime, session)
-    if url is None:
-        raise ValueError(f"session {session.id} has no hosted link (not a pending hosted session)")
-    holder = session_holder(db, scope, session)
-    if not holder.email:
-        raise NoRecipient(f"the account holder of {session.id} has no email address")
     data = load_relink_email_data(db, scope, session)
-    return render_loaded(runtime, session, data, locale, link=url)
+    return render_loaded(runtime, session, data, locale, link=link)
 
 
 def render_loaded(
