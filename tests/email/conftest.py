@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -25,18 +26,28 @@ def runtime_with(settings: Settings, **changes: object) -> Runtime:
     return Runtime.from_settings(settings.model_copy(update=changes))
 
 
-@pytest.fixture
-def smtp_runtime(settings: Settings, smtp: SmtpServer) -> Iterator[Runtime]:
+@contextmanager
+def sending_to(smtp: SmtpServer, settings: Settings, **changes: object) -> Iterator[Runtime]:
+    """A runtime whose SMTP backend sends to ``smtp``; its connections and pool closed after."""
     runtime = runtime_with(
         settings,
         email_backend="smtp",
         smtp_host=smtp.host,
         smtp_port=smtp.port,
         smtp_security="none",
+        **changes,
     )
-    yield runtime
-    backend_for(runtime).close()
-    runtime.database.engine.dispose()
+    try:
+        yield runtime
+    finally:
+        backend_for(runtime).close()
+        runtime.database.engine.dispose()
+
+
+@pytest.fixture
+def smtp_runtime(settings: Settings, smtp: SmtpServer) -> Iterator[Runtime]:
+    with sending_to(smtp, settings) as runtime:
+        yield runtime
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from babel.dates import format_date
 from sqlalchemy import select
 
 from relink.config import Settings
-from relink.email.backends import backend_for
 from relink.email.tasks import send_relink_email
 from relink.kit.clock import FrozenClock
 from relink.models import DeliveryState, MailboxMessage, OutboxStatus
@@ -16,7 +15,7 @@ from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import Job, OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
-from tests.email.conftest import runtime_with
+from tests.email.conftest import sending_to
 from tests.email.factories import (
     delivery,
     eligible_account,
@@ -211,21 +210,10 @@ def test_a_batch_of_emails_travels_over_the_pooled_smtp_connections(
 def test_with_one_smtp_connection_every_email_travels_over_it(
     client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, settings: Settings
 ) -> None:
-    runtime = runtime_with(
-        settings,
-        email_backend="smtp",
-        smtp_host=smtp.host,
-        smtp_port=smtp.port,
-        smtp_security="none",
-        smtp_connections=1,
-    )
-    try:
+    with sending_to(smtp, settings, smtp_connections=1) as runtime:
         for _ in range(5):
             request_relink_email(client, eligible_account(client, platform))
         drain(runtime)
-    finally:
-        backend_for(runtime).close()
-        runtime.database.engine.dispose()
 
     received = smtp.handler.to(platform.owner.email)
     assert len(received) == 5
