@@ -27,6 +27,7 @@ from relink.institutions.service import register_institutions
 from relink.migrate import upgrade
 from relink.platforms.service import NewPlatform, create_platform
 from relink.runtime import Runtime
+from tests.receivers import FakeDns, install_fake_dns
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 DEFAULT_POSTGRES_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/relink_test_{os.getpid()}"
@@ -141,6 +142,20 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     # Close pooled connections before the database is dropped; otherwise they are
     # garbage-collected still open (a ResourceWarning, an error under filterwarnings).
     runtime.database.engine.dispose()
+
+
+@pytest.fixture
+def private_webhooks(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator's opt-in (``RELINK_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true``) for one
+    test, for endpoints on this machine's receivers; the default settings keep the SSRF
+    guard on."""
+    monkeypatch.setattr(runtime.settings, "webhook_allow_private_networks", True)
+
+
+@pytest.fixture
+def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
+    """Made-up host names with the addresses a test gives them."""
+    return install_fake_dns(monkeypatch)
 
 
 @dataclass

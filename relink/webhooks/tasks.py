@@ -22,8 +22,9 @@ from relink.kit.metrics import WEBHOOK_ATTEMPTS
 from relink.models import Event, OutboxMessage, WebhookAttempt, WebhookEndpoint
 from relink.outbox.worker import GiveUp, Job, RetryLater, backoff
 from relink.webhooks.notices import notify_endpoint_disabled
+from relink.webhooks.sending import post_to_target
 from relink.webhooks.signing import sign
-from relink.webhooks.urls import UnsafeUrl, check_webhook_url
+from relink.webhooks.urls import UnsafeUrl, resolve_webhook_target
 
 log = structlog.get_logger("relink.webhooks")
 
@@ -69,21 +70,20 @@ def deliver_webhook(job: Job) -> None:
     excerpt: str | None = None
     error: str | None = None
     try:
-        check_webhook_url(url, livemode=livemode, allow_private=allow_private)
+        target = resolve_webhook_target(url, livemode=livemode, allow_private=allow_private)
         timestamp = int(time.time())
-        response = httpx.post(
-            url,
-            content=body.encode(),
-            headers={
+        answer = post_to_target(
+            target,
+            body.encode(),
+            {
                 "Content-Type": "application/json; charset=utf-8",
                 "Stripe-Signature": sign(body, timestamp, secrets),
                 "User-Agent": USER_AGENT,
             },
             timeout=TIMEOUT_SECONDS,
-            follow_redirects=False,
         )
-        status_code = response.status_code
-        excerpt = response.text[:500]
+        status_code = answer.status_code
+        excerpt = answer.excerpt
     except UnsafeUrl as unsafe:
         error = str(unsafe)
     except httpx.HTTPError as failure:

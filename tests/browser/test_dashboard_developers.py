@@ -40,6 +40,7 @@ def test_an_owner_creates_rolls_and_revokes_api_keys(
     screenshot(dashboard_page, "api-keys")
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_an_endpoint_receives_events_and_shows_its_attempts_and_resends(
     dashboard_page: Page, server: RunningServer, client: stripe.StripeClient
 ) -> None:

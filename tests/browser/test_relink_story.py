@@ -52,6 +52,7 @@ def smtp_worker(settings: Settings, smtp: SmtpServer) -> Iterator[OutboxDispatch
     runtime.database.engine.dispose()
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_email_to_relinked_account_with_a_one_time_code(
     holder_page: Page,
     platform: NewPlatform,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 import stripe
 from sqlalchemy import func, select
 
@@ -32,6 +33,7 @@ def _state(server: RunningServer, platform: NewPlatform) -> tuple[object, ...]:
     return (sorted(keys), found.name, found.hosted_relink_enabled, sorted(users), outbox)
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_every_new_form_is_refused_without_a_valid_csrf_token(
     server: RunningServer, platform: NewPlatform, owner: httpx.Client, client: stripe.StripeClient
 ) -> None:

@@ -22,6 +22,7 @@ def _drain(runtime: Runtime) -> None:
     OutboxDispatcher(runtime, HANDLERS).drain()
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_revoked_at_the_bank_security_center_the_next_refresh_deactivates_with_access_denied(
     client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform, server: RunningServer
 ) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 import stripe
 
 from relink.outbox.registry import HANDLERS
@@ -284,6 +285,7 @@ def test_modal_session_opens_the_flow_at_its_client_secret(
     assert http.get(f"{server.url}/link/{forged}").status_code == 404
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_revoked_at_the_bank_a_linked_account_turns_inactive_with_a_signed_webhook(
     client: stripe.StripeClient, http: httpx.Client, runtime: Runtime, server: RunningServer
 ) -> None:

@@ -151,27 +151,84 @@ def test_live_mode_accepts_a_public_https_url(live_client: stripe.StripeClient) 
     assert endpoint.url == PUBLIC_URL
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://10.0.0.1/hooks",
-        "http://169.254.169.254/latest/meta-data",
-        "http://192.168.1.1/hooks",
-        "http://172.16.0.1/hooks",
-        "http://100.100.100.200/latest/meta-data",  # shared address space (cloud metadata)
-        "http://0.0.0.0/hooks",
-        "http://[::ffff:10.0.0.1]/hooks",
-        "http://[fd00::1]/hooks",
-        "http://167772161/hooks",  # 10.0.0.1 written as one integer
-    ],
-)
-def test_a_url_resolving_to_a_private_address_is_refused(
+# Every spelling of an address that is not public (resolved by the system resolver where
+# it is not a literal IP address: ``2130706433`` and ``0x7f.1`` are 127.0.0.1 to it).
+NOT_PUBLIC = [
+    "http://localhost:8000/hooks",
+    "http://127.0.0.1:8000/hooks",
+    "http://[::1]/hooks",
+    "http://2130706433/hooks",  # 127.0.0.1 as one number
+    "http://0x7f.1/hooks",  # hex, with parts left out
+    "http://127.1/hooks",
+    "http://0177.0.0.1/hooks",  # octal
+    "http://10.0.0.1/hooks",
+    "http://167772161/hooks",  # 10.0.0.1 as one number
+    "http://169.254.169.254/latest/meta-data",
+    "http://192.168.1.1/hooks",
+    "http://172.16.0.1/hooks",
+    "http://100.100.100.200/latest/meta-data",  # shared address space (cloud metadata)
+    "http://0.0.0.0/hooks",
+    "http://224.0.0.1/hooks",  # multicast
+    "http://240.0.0.1/hooks",  # reserved
+    "http://255.255.255.255/hooks",
+    "http://192.0.2.1/hooks",  # documentation
+    "http://[::]/hooks",
+    "http://[::ffff:10.0.0.1]/hooks",  # IPv4-mapped
+    "http://[::ffff:127.0.0.1]/hooks",
+    "http://[::127.0.0.1]/hooks",  # IPv4-compatible (deprecated)
+    "http://[fd00::1]/hooks",  # unique local
+    "http://[fe80::1]/hooks",  # link-local
+    "http://[fe80::1%25eth0]/hooks",  # link-local with a zone
+    "http://[fec0::1]/hooks",  # site-local (deprecated)
+    "http://[ff02::1]/hooks",  # multicast
+    "http://[2002:a00:1::]/hooks",  # 6to4 embedding 10.0.0.1
+    "http://[2002:7f00:1::1]/hooks",  # 6to4 embedding 127.0.0.1
+    "http://[64:ff9b::a9fe:a9fe]/hooks",  # NAT64 embedding 169.254.169.254
+    "http://[64:ff9b:1::1]/hooks",  # local-use NAT64
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hooks",  # Teredo
+]
+
+
+@pytest.mark.parametrize("url", NOT_PUBLIC)
+def test_a_url_resolving_to_an_address_that_is_not_public_is_refused_in_test_mode(
     test_checker: stripe.StripeClient, url: str
 ) -> None:
     error = _refused(test_checker, url=url)
     assert error.http_status == 400
     assert error.code == "url_invalid"
     assert error.param == "url"
+
+
+@pytest.mark.parametrize("url", [u.replace("http://", "https://", 1) for u in NOT_PUBLIC])
+def test_a_url_resolving_to_an_address_that_is_not_public_is_refused_in_live_mode(
+    live_checker: stripe.StripeClient, url: str
+) -> None:
+    error = _refused(live_checker, url=url)
+    assert error.code == "url_invalid"
+    assert error.param == "url"
+
+
+def test_a_test_key_cannot_register_loopback_in_production_either(
+    client: stripe.StripeClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime.settings, "env", "production")
+    assert _refused(client, url="http://127.0.0.1:8000/hooks").code == "url_invalid"
+    assert client.v1.webhook_endpoints.list().data == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[::ffff:93.184.216.34]/hooks",  # IPv4-mapped public address
+        "https://[2002:5db8:d822::1]/hooks",  # 6to4 embedding 93.184.216.34
+        "https://[64:ff9b::5db8:d822]/hooks",  # NAT64 embedding 93.184.216.34
+        "https://[2606:4700::1111]/hooks",
+    ],
+)
+def test_public_addresses_in_ipv6_spellings_are_accepted(
+    live_checker: stripe.StripeClient, url: str
+) -> None:
+    assert _create(live_checker, url=url).url == url
 
 
 def test_updating_to_a_private_address_is_refused_and_changes_nothing(
@@ -184,18 +241,16 @@ def test_updating_to_a_private_address_is_refused_and_changes_nothing(
     assert client.v1.webhook_endpoints.retrieve(created.id).url == PUBLIC_URL
 
 
+@pytest.mark.usefixtures("private_webhooks")
 @pytest.mark.parametrize(
-    "url", ["http://localhost:8000/hooks", "http://127.0.0.1:8000/hooks", "http://[::1]/hooks"]
+    "url", ["http://localhost:8000/hooks", "http://127.0.0.1:8000/hooks", "https://10.0.0.1/x"]
 )
-def test_test_mode_allows_localhost(test_checker: stripe.StripeClient, url: str) -> None:
-    assert _create(test_checker, url=url).url == url
-
-
-@pytest.mark.parametrize("url", ["https://localhost/hooks", "https://127.0.0.1/hooks"])
-def test_live_mode_refuses_localhost(live_checker: stripe.StripeClient, url: str) -> None:
-    error = _refused(live_checker, url=url)
-    assert error.code == "url_invalid"
-    assert error.param == "url"
+def test_the_operators_opt_in_allows_private_and_loopback_addresses(
+    client: stripe.StripeClient, live_client: stripe.StripeClient, url: str
+) -> None:
+    assert _create(client, url=url).url == url
+    if url.startswith("https://"):
+        assert _create(live_client, url=url).url == url
 
 
 def test_a_url_with_credentials_is_refused(client: stripe.StripeClient) -> None:

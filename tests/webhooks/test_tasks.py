@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import json
+import ssl
+from pathlib import Path
 
+import pytest
 import stripe
+import trustme
 from sqlalchemy import select
 
 from relink.events.service import WEBHOOK_DELIVERY
@@ -12,7 +16,25 @@ from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.factories import create_customer, create_test_account, deactivate
-from tests.receivers import Receiver, webhook_receiver
+from tests.receivers import FakeDns, Receiver, webhook_receiver
+
+HOOKS_HOST = "hooks.relink.test"
+
+
+def _attempts(runtime: Runtime, endpoint_id: str) -> list[WebhookAttempt]:
+    with runtime.database.read_only() as session:
+        return list(
+            session.scalars(
+                select(WebhookAttempt)
+                .where(WebhookAttempt.endpoint_id == endpoint_id)
+                .order_by(WebhookAttempt.attempted_at)
+            )
+        )
+
+
+def _one_event(client: stripe.StripeClient, platform: NewPlatform) -> None:
+    """An account.created event (with one delivery per endpoint subscribed to "*")."""
+    create_test_account(client, customer=create_customer(client, email=platform.owner.email).id)
 
 
 def _outbox_rows(runtime: Runtime, platform: NewPlatform) -> list[OutboxMessage]:
@@ -27,6 +49,7 @@ def _outbox_rows(runtime: Runtime, platform: NewPlatform) -> list[OutboxMessage]
         )
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_deactivation_is_delivered_signed_and_accepted_by_construct_event(
     client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
 ) -> None:
@@ -52,6 +75,7 @@ def test_deactivation_is_delivered_signed_and_accepted_by_construct_event(
         assert event.data.object.status_details.inactive.cause == "access_denied"
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_endpoint_only_receives_its_enabled_event_types(
     client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
 ) -> None:
@@ -71,6 +95,7 @@ def test_endpoint_only_receives_its_enabled_event_types(
         assert types == ["financial_connections.account.disconnected"]
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_failed_delivery_is_retried_later_and_every_attempt_is_kept(
     client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
 ) -> None:
@@ -94,6 +119,7 @@ def test_failed_delivery_is_retried_later_and_every_attempt_is_kept(
         assert [(a.status_code, a.succeeded) for a in attempts] == [(500, False)]
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_during_secret_rotation_both_secrets_sign_and_either_verifies(
     client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
 ) -> None:
@@ -122,6 +148,7 @@ def test_during_secret_rotation_both_secrets_sign_and_either_verifies(
             assert stripe.Webhook.construct_event(delivery.body, signature, secret).id
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_an_endpoint_failing_for_three_days_is_disabled_and_the_owner_is_told(
     client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
 ) -> None:
@@ -157,6 +184,7 @@ def test_an_endpoint_failing_for_three_days_is_disabled_and_the_owner_is_told(
     assert endpoint.id in told[0].text
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_a_slow_endpoint_holds_up_only_its_own_deliveries_which_go_one_at_a_time_in_order(
     client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
 ) -> None:
@@ -182,3 +210,133 @@ def test_a_slow_endpoint_holds_up_only_its_own_deliveries_which_go_one_at_a_time
         # The fast endpoint had everything before the slow one had its second delivery.
         assert max(d.arrived_at for d in fast.deliveries) < slow.deliveries[1].arrived_at
         assert slow.most_in_flight == 1
+
+
+def test_a_host_that_resolves_to_a_private_address_at_delivery_is_not_called(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform, fake_dns: FakeDns
+) -> None:
+    with webhook_receiver(url_host=HOOKS_HOST) as receiver:
+        # Public when the endpoint is saved, this machine's loopback when it is called.
+        fake_dns.answers[HOOKS_HOST] = [["93.184.216.34"], ["127.0.0.1"]]
+        endpoint = client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["*"]}
+        )
+        _one_event(client, platform)
+        OutboxDispatcher(runtime, HANDLERS).drain()
+        assert receiver.deliveries == []
+    [attempt] = _attempts(runtime, endpoint.id)
+    assert attempt.status_code is None and not attempt.succeeded
+    assert attempt.error is not None and "private or reserved address (127.0.0.1)" in attempt.error
+    [row] = _outbox_rows(runtime, platform)
+    assert row.status == "pending" and row.attempts == 1
+    client.v1.webhook_endpoints.delete(endpoint.id)  # no retry for later tests to meet
+
+
+@pytest.mark.usefixtures("private_webhooks")
+def test_a_delivery_goes_to_the_address_that_was_checked_not_to_a_second_dns_answer(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform, fake_dns: FakeDns
+) -> None:
+    with (
+        webhook_receiver(url_host=HOOKS_HOST) as checked,
+        webhook_receiver(host="127.0.0.2", port=checked.port) as elsewhere,
+    ):
+        # The first answer is the one checked; a rebinding DNS then answers otherwise.
+        fake_dns.answers[HOOKS_HOST] = [["127.0.0.1"], ["127.0.0.2"]]
+        endpoint = client.v1.webhook_endpoints.create(
+            params={"url": checked.url, "enabled_events": ["*"]}
+        )
+        fake_dns.lookups.clear()
+        _one_event(client, platform)
+        OutboxDispatcher(runtime, HANDLERS).drain()
+        assert elsewhere.deliveries == []
+    [delivery] = checked.deliveries
+    assert delivery.headers["host"] == f"{HOOKS_HOST}:{checked.port}"
+    assert (
+        stripe.Webhook.construct_event(
+            delivery.body, delivery.headers["stripe-signature"], endpoint.secret
+        ).type
+        == "financial_connections.account.created"
+    )
+    assert fake_dns.lookups[HOOKS_HOST] == 1
+
+
+def _tls_server(ca: trustme.CA, name: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(name).configure_cert(context)
+    return context
+
+
+@pytest.mark.usefixtures("private_webhooks")
+def test_an_https_delivery_to_the_checked_address_keeps_the_host_for_sni_and_the_certificate(
+    client: stripe.StripeClient,
+    runtime: Runtime,
+    platform: NewPlatform,
+    fake_dns: FakeDns,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    # The operator's way to trust an internal CA; httpx reads it for every client.
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    fake_dns.answers[HOOKS_HOST] = [["127.0.0.1"]]
+    with webhook_receiver(tls=_tls_server(ca, HOOKS_HOST), url_host=HOOKS_HOST) as receiver:
+        endpoint = client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["*"]}
+        )
+        _one_event(client, platform)
+        OutboxDispatcher(runtime, HANDLERS).drain()
+    [delivery] = receiver.deliveries
+    assert receiver.url.startswith("https://")
+    assert receiver.server_names == [HOOKS_HOST]
+    assert delivery.headers["host"] == f"{HOOKS_HOST}:{receiver.port}"
+    [attempt] = _attempts(runtime, endpoint.id)
+    assert attempt.succeeded and attempt.status_code == 200
+
+
+@pytest.mark.usefixtures("private_webhooks")
+def test_an_https_receiver_whose_certificate_names_another_host_is_refused(
+    client: stripe.StripeClient,
+    runtime: Runtime,
+    platform: NewPlatform,
+    fake_dns: FakeDns,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    fake_dns.answers[HOOKS_HOST] = [["127.0.0.1"]]
+    server = _tls_server(ca, "other.relink.test")
+    with webhook_receiver(tls=server, url_host=HOOKS_HOST) as receiver:
+        endpoint = client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["*"]}
+        )
+        _one_event(client, platform)
+        OutboxDispatcher(runtime, HANDLERS).drain()
+    assert receiver.deliveries == []
+    [attempt] = _attempts(runtime, endpoint.id)
+    assert not attempt.succeeded
+    assert attempt.error is not None and "certificate" in attempt.error.lower()
+    client.v1.webhook_endpoints.delete(endpoint.id)  # no retry for later tests to meet
+
+
+@pytest.mark.usefixtures("private_webhooks")
+def test_the_attempt_log_keeps_a_short_excerpt_of_the_answer_without_control_characters(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    with webhook_receiver() as receiver:
+        receiver.answers = [500]
+        receiver.bodies = [b"\x1b[31msecret\x00 internal\r\n\tanswer\xe2\x80\xae " + b"x" * 100_000]
+        endpoint = client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["*"]}
+        )
+        _one_event(client, platform)
+        OutboxDispatcher(runtime, HANDLERS).drain()
+    client.v1.webhook_endpoints.delete(endpoint.id)  # no retry for later tests to meet
+    [attempt] = _attempts(runtime, endpoint.id)
+    assert attempt.status_code == 500
+    excerpt = attempt.response_excerpt
+    assert excerpt is not None and len(excerpt) == 200
+    assert excerpt.startswith("[31msecret internal answer x")
+    assert all(char.isprintable() for char in excerpt)

@@ -150,6 +150,7 @@ def test_keys_of_another_platform_cannot_be_revoked_by_their_id(
 # -- webhook endpoints ------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_an_endpoint_added_in_the_dashboard_shows_its_signing_secret(
     server: RunningServer, platform: NewPlatform, owner: httpx.Client
 ) -> None:
@@ -173,14 +174,15 @@ def test_an_endpoint_added_in_the_dashboard_shows_its_signing_secret(
     assert endpoint.enabled_events == ["financial_connections.account.deactivated"]
 
 
+@pytest.mark.parametrize("url", ["http://10.0.0.1/hook", "http://127.0.0.1:9/hook"])
 def test_an_endpoint_url_the_ssrf_guard_refuses_is_an_error_next_to_the_field(
-    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client, url: str
 ) -> None:
     response = owner.post(
         "/developers/webhooks",
         data={
             "csrf_token": page_csrf(owner, "/developers/webhooks"),
-            "url": "http://10.0.0.1/hook",
+            "url": url,
             "events": ["*"],
         },
     )
@@ -188,6 +190,7 @@ def test_an_endpoint_url_the_ssrf_guard_refuses_is_an_error_next_to_the_field(
     assert 'id="url-error"' in response.text and "private or reserved" in response.text
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_resend_queues_a_new_delivery_of_the_event_to_the_endpoint(
     server: RunningServer, owner: httpx.Client, client: stripe.StripeClient
 ) -> None:
@@ -205,6 +208,7 @@ def test_resend_queues_a_new_delivery_of_the_event_to_the_endpoint(
     assert rows[1].dedupe_key != rows[0].dedupe_key and rows[1].status == "pending"
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_the_endpoint_page_lists_delivery_attempts_with_code_latency_and_excerpt(
     server: RunningServer, owner: httpx.Client, client: stripe.StripeClient
 ) -> None:
@@ -218,6 +222,7 @@ def test_the_endpoint_page_lists_delivery_attempts_with_code_latency_and_excerpt
     assert ">500<" in attempts and " ms<" in attempts and "nope" in attempts
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_disabling_an_endpoint_stops_new_deliveries(
     server: RunningServer, owner: httpx.Client, client: stripe.StripeClient
 ) -> None:
@@ -232,6 +237,7 @@ def test_disabling_an_endpoint_stops_new_deliveries(
     assert _delivery_rows(server, endpoint.id) == []
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_a_deleted_endpoint_is_gone_from_the_api(
     owner: httpx.Client, client: stripe.StripeClient
 ) -> None:
@@ -245,6 +251,7 @@ def test_a_deleted_endpoint_is_gone_from_the_api(
         client.v1.webhook_endpoints.retrieve(endpoint.id)
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_a_viewer_cannot_change_webhook_endpoints(
     server: RunningServer, viewer: httpx.Client, client: stripe.StripeClient
 ) -> None:
@@ -265,6 +272,7 @@ def test_a_viewer_cannot_change_webhook_endpoints(
 # -- events ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("private_webhooks")
 def test_markup_in_event_data_and_endpoint_descriptions_renders_as_text(
     owner: httpx.Client, client: stripe.StripeClient
 ) -> None:
