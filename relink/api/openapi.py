@@ -226,6 +226,22 @@ ENDPOINTS: dict[str, dict[str, tuple[dict[str, Any], list[str]]]] = {
         ),
         "delete": ({}, []),
     },
+    # A Relink extension: Stripe rolls webhook secrets in its dashboard only.
+    "/v1/webhook_endpoints/{id}/roll_secret": {
+        "post": (
+            {
+                "previous_secret_expires_in": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 86400,
+                    "description": "Seconds the current secret keeps signing beside the "
+                    "new one (a second v1= in Stripe-Signature): 0 stops it at once, "
+                    "the default is 86400 (a day, the most).",
+                }
+            },
+            [],
+        )
+    },
     "/v1/test_helpers/financial_connections/accounts": {
         "post": (
             {
@@ -299,6 +315,16 @@ ENDPOINTS: dict[str, dict[str, tuple[dict[str, Any], list[str]]]] = {
     },
 }
 
+# What a parameter list cannot say.
+DESCRIPTIONS = {
+    ("/v1/webhook_endpoints/{id}/roll_secret", "post"): (
+        "A Relink extension. Replaces the endpoint's signing secret with a new one, returned "
+        "in `secret` this once. Until `previous_secret_expires_in` has passed, deliveries are "
+        "signed with both (two `v1=` in `Stripe-Signature`), so a receiver verifying with "
+        "either accepts them; rolling again in that time stops the older secret at once."
+    ),
+}
+
 ERROR = {
     "type": "object",
     "required": ["error"],
@@ -334,6 +360,8 @@ def _operation(
         },
         "security": [{"secretKey": []}],
     }
+    if (path, method) in DESCRIPTIONS:
+        operation["description"] = DESCRIPTIONS[path, method]
     parameters: list[dict[str, Any]] = []
     if "{id}" in path:
         parameters.append({"name": "id", "in": "path", "required": True, "schema": ID})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from relink.api.params import Params
 from relink.api.rendering import render_list
 from relink.api.router import ApiCall, ApiRouter
 from relink.events.repository import WebhookEndpointRepository
+from relink.kit import clock
 from relink.kit.pagination import paginate, read_cursor
 from relink.models import WebhookEndpoint
 from relink.webhooks import service
@@ -64,6 +66,25 @@ def update_webhook_endpoint(call: ApiCall) -> dict[str, Any]:
         allow_private=call.runtime.settings.webhook_allow_private_networks,
     )
     return render_webhook_endpoint(endpoint)
+
+
+@router.post("/v1/webhook_endpoints/{id}/roll_secret")
+def roll_webhook_endpoint_secret(call: ApiCall) -> dict[str, Any]:
+    """A Relink extension (Stripe rolls secrets in its dashboard only): a new signing
+    secret, returned once; the old one keeps signing for ``previous_secret_expires_in``
+    seconds (0 to 86400, default 86400)."""
+    limit = int(service.MAX_SECRET_OVERLAP.total_seconds())
+    expires_in = call.params.integer("previous_secret_expires_in", minimum=0, maximum=limit)
+    call.params.finish()
+    endpoint = WebhookEndpointRepository(call.session, call.scope).get(call.path["id"])
+    secret = service.roll_secret(
+        endpoint,
+        call.runtime.secret_box,
+        # Real time, not the sandbox clock: the receivers that verify are real.
+        now=clock.now(),
+        overlap=dt.timedelta(seconds=limit if expires_in is None else expires_in),
+    )
+    return render_webhook_endpoint(endpoint, secret=secret)
 
 
 @router.delete("/v1/webhook_endpoints/{id}")

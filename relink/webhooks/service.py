@@ -104,7 +104,9 @@ def update_endpoint(
     return endpoint
 
 
-ROTATION_GRACE = dt.timedelta(hours=24)
+# How long a rolled secret keeps signing beside the new one: a day at most, as in
+# Stripe's dashboard; a day unless asked otherwise, so no receiver drops an event.
+MAX_SECRET_OVERLAP = dt.timedelta(hours=24)
 
 
 def roll_secret(
@@ -112,12 +114,19 @@ def roll_secret(
     box: SecretBox,
     *,
     now: dt.datetime,
-    grace: dt.timedelta = ROTATION_GRACE,
+    overlap: dt.timedelta = MAX_SECRET_OVERLAP,
 ) -> str:
-    """Give the endpoint a new signing secret; the old one keeps signing (a second ``v1=``)
-    until ``grace`` has passed, so receivers can switch without dropping events."""
+    """Give the endpoint a new signing secret. The current one keeps signing (a second
+    ``v1=``) for ``overlap`` so receivers can switch without dropping events, or stops at
+    once when ``overlap`` is zero; a secret rolled before that is dropped now."""
+    if not dt.timedelta(0) <= overlap <= MAX_SECRET_OVERLAP:
+        raise ValueError("the overlap is between zero and a day")
     secret = new_webhook_secret()
-    endpoint.previous_secret_sealed = endpoint.secret_sealed
-    endpoint.previous_secret_expires_at = now + grace
+    if overlap:
+        endpoint.previous_secret_sealed = endpoint.secret_sealed
+        endpoint.previous_secret_expires_at = now + overlap
+    else:
+        endpoint.previous_secret_sealed = None
+        endpoint.previous_secret_expires_at = None
     endpoint.secret_sealed = box.seal({"secret": secret})
     return secret

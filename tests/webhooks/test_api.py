@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 import stripe
 
+from relink.kit import clock
+from relink.models import WebhookEndpoint
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.conftest import RunningServer, make_platform, stripe_client
@@ -266,3 +269,59 @@ def test_test_and_live_endpoints_do_not_mix(
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.webhook_endpoints.retrieve(live.id)
     assert raised.value.http_status == 404
+
+
+def _roll_secret(client: stripe.StripeClient, endpoint_id: str, **params: Any) -> Any:
+    response = client.raw_request(
+        "post", f"/v1/webhook_endpoints/{endpoint_id}/roll_secret", **params
+    )
+    return client.deserialize(response, api_mode="V1")
+
+
+def _sealed_secrets(runtime: Runtime, endpoint_id: str) -> tuple[str, str | None, Any]:
+    with runtime.database.read_only() as session:
+        row = session.get(WebhookEndpoint, endpoint_id)
+        assert row is not None
+        box = runtime.secret_box
+        previous = row.previous_secret_sealed
+        return (
+            box.open(row.secret_sealed)["secret"],
+            None if previous is None else box.open(previous)["secret"],
+            row.previous_secret_expires_at,
+        )
+
+
+def test_roll_secret_keeps_the_old_secret_for_a_day_by_default(
+    client: stripe.StripeClient, runtime: Runtime
+) -> None:
+    endpoint = _create(client)
+    before = clock.now()
+    rolled = _roll_secret(client, endpoint.id)
+    assert rolled.id == endpoint.id and rolled.url == PUBLIC_URL
+    assert rolled.secret.startswith("whsec_") and rolled.secret != endpoint.secret
+    current, previous, expires_at = _sealed_secrets(runtime, endpoint.id)
+    assert (current, previous) == (rolled.secret, endpoint.secret)
+    assert before + dt.timedelta(hours=24) <= expires_at <= clock.now() + dt.timedelta(hours=24)
+    assert "secret" not in client.v1.webhook_endpoints.retrieve(endpoint.id).to_dict()
+
+
+@pytest.mark.parametrize("expires_in", ["86401", "-1", "soon"])
+def test_roll_secret_refuses_an_overlap_outside_zero_to_a_day_and_changes_nothing(
+    client: stripe.StripeClient, runtime: Runtime, expires_in: str
+) -> None:
+    endpoint = _create(client)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        _roll_secret(client, endpoint.id, previous_secret_expires_in=expires_in)
+    assert raised.value.http_status == 400
+    assert raised.value.param == "previous_secret_expires_in"
+    assert _sealed_secrets(runtime, endpoint.id) == (endpoint.secret, None, None)
+
+
+def test_roll_secret_of_an_endpoint_of_the_other_mode_is_resource_missing(
+    client: stripe.StripeClient, live_client: stripe.StripeClient
+) -> None:
+    live = _create(live_client)
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        _roll_secret(client, live.id)
+    assert raised.value.http_status == 404
+    assert raised.value.code == "resource_missing"

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 import stripe
@@ -10,13 +12,14 @@ import trustme
 from sqlalchemy import select
 
 from relink.events.service import WEBHOOK_DELIVERY
+from relink.kit import clock
 from relink.models import OutboxMessage, WebhookAttempt
 from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.factories import create_customer, create_test_account, deactivate
-from tests.receivers import FakeDns, Receiver, webhook_receiver
+from tests.receivers import Delivery, FakeDns, Receiver, webhook_receiver
 
 HOOKS_HOST = "hooks.relink.test"
 
@@ -119,42 +122,101 @@ def test_failed_delivery_is_retried_later_and_every_attempt_is_kept(
         assert [(a.status_code, a.succeeded) for a in attempts] == [(500, False)]
 
 
+def _roll_secret(client: stripe.StripeClient, endpoint_id: str, **params: Any) -> Any:
+    """``POST /v1/webhook_endpoints/{id}/roll_secret`` (a Relink extension the SDK has no
+    method for) through the SDK's raw request."""
+    response = client.raw_request(
+        "post", f"/v1/webhook_endpoints/{endpoint_id}/roll_secret", **params
+    )
+    return client.deserialize(response, api_mode="V1")
+
+
+def _verifies(delivery: Delivery, secret: str) -> bool:
+    try:
+        stripe.Webhook.construct_event(delivery.body, delivery.headers["stripe-signature"], secret)
+    except stripe.SignatureVerificationError:
+        return False
+    return True
+
+
 @pytest.mark.usefixtures("private_webhooks")
 def test_during_secret_rotation_both_secrets_sign_and_either_verifies(
     client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
 ) -> None:
-    from relink.events.repository import WebhookEndpointRepository
-    from relink.kit import clock
-    from relink.tenancy import Scope
-    from relink.webhooks.service import roll_secret
-
     with webhook_receiver() as receiver:
         endpoint = client.v1.webhook_endpoints.create(
             params={"url": receiver.url, "enabled_events": ["*"]}
         )
-        with runtime.database.unit_of_work() as session:
-            row = WebhookEndpointRepository(session, Scope(platform.platform.id, False)).get(
-                endpoint.id
-            )
-            new_secret = roll_secret(row, runtime.secret_box, now=clock.now())
-        customer = create_customer(client, email=platform.owner.email)
-        create_test_account(client, customer=customer.id)
+        rolled = _roll_secret(client, endpoint.id, previous_secret_expires_in=3600)
+        _one_event(client, platform)
         OutboxDispatcher(runtime, HANDLERS).drain()
 
-        [delivery] = receiver.deliveries
-        signature = delivery.headers["stripe-signature"]
-        assert signature.count("v1=") == 2
-        for secret in (endpoint.secret, new_secret):
-            assert stripe.Webhook.construct_event(delivery.body, signature, secret).id
+    assert rolled.id == endpoint.id and rolled.object == "webhook_endpoint"
+    assert rolled.secret.startswith("whsec_") and rolled.secret != endpoint.secret
+    [delivery] = receiver.deliveries
+    assert delivery.headers["stripe-signature"].count("v1=") == 2
+    assert _verifies(delivery, endpoint.secret) and _verifies(delivery, rolled.secret)
+
+
+@pytest.mark.usefixtures("private_webhooks")
+def test_rolling_with_no_overlap_stops_the_old_secret_at_once(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    with webhook_receiver() as receiver:
+        endpoint = client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["*"]}
+        )
+        rolled = _roll_secret(client, endpoint.id, previous_secret_expires_in=0)
+        _one_event(client, platform)
+        OutboxDispatcher(runtime, HANDLERS).drain()
+    [delivery] = receiver.deliveries
+    assert delivery.headers["stripe-signature"].count("v1=") == 1
+    assert _verifies(delivery, rolled.secret) and not _verifies(delivery, endpoint.secret)
+
+
+@pytest.mark.usefixtures("private_webhooks")
+def test_the_old_secret_stops_signing_when_the_overlap_ends(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    with webhook_receiver() as receiver:
+        endpoint = client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["*"]}
+        )
+        rolled = _roll_secret(client, endpoint.id, previous_secret_expires_in=60)
+        later = clock.FrozenClock(clock.now() + dt.timedelta(seconds=61))
+        clock.set_now(later)
+        try:
+            _one_event(client, platform)
+            OutboxDispatcher(runtime, HANDLERS).drain()
+        finally:
+            clock.reset()
+    [delivery] = receiver.deliveries
+    assert delivery.headers["stripe-signature"].count("v1=") == 1
+    assert _verifies(delivery, rolled.secret) and not _verifies(delivery, endpoint.secret)
+
+
+@pytest.mark.usefixtures("private_webhooks")
+def test_rolling_again_during_the_overlap_drops_the_oldest_secret(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    with webhook_receiver() as receiver:
+        endpoint = client.v1.webhook_endpoints.create(
+            params={"url": receiver.url, "enabled_events": ["*"]}
+        )
+        first = _roll_secret(client, endpoint.id)
+        second = _roll_secret(client, endpoint.id)
+        _one_event(client, platform)
+        OutboxDispatcher(runtime, HANDLERS).drain()
+    [delivery] = receiver.deliveries
+    assert delivery.headers["stripe-signature"].count("v1=") == 2
+    assert _verifies(delivery, second.secret) and _verifies(delivery, first.secret)
+    assert not _verifies(delivery, endpoint.secret)
 
 
 @pytest.mark.usefixtures("private_webhooks")
 def test_an_endpoint_failing_for_three_days_is_disabled_and_the_owner_is_told(
     client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
 ) -> None:
-    import datetime as dt
-
-    from relink.kit import clock
     from relink.models import MailboxMessage, WebhookEndpoint
 
     with webhook_receiver() as receiver:
