@@ -1,5 +1,5 @@
 """Developers: API keys (create, roll, revoke), webhook endpoints (create, enable/disable,
-delete, resend one event) from the dashboard.
+roll the signing secret, delete, resend one event) from the dashboard.
 
 Keys belong to one mode; the dashboard works on the mode it shows. A plain key exists
 only in the answer to "create" or "roll": the database keeps its digest.
@@ -27,7 +27,13 @@ from relink.platforms.repository import ApiKeyRepository
 from relink.platforms.service import create_api_key
 from relink.runtime import Runtime
 from relink.tenancy import Scope
-from relink.webhooks.service import EVENT_TYPES, EndpointChanges, create_endpoint, update_endpoint
+from relink.webhooks.service import (
+    EVENT_TYPES,
+    EndpointChanges,
+    create_endpoint,
+    roll_secret,
+    update_endpoint,
+)
 
 ROLL_GRACE = dt.timedelta(hours=24)
 KEY_NAME_LIMIT = 200
@@ -149,6 +155,28 @@ def delete_endpoint(db: Session, scope: Scope, endpoint_id: str) -> WebhookEndpo
     endpoint = WebhookEndpointRepository(db, scope).find(endpoint_id)
     if endpoint is not None:
         endpoint.deleted = True
+    return endpoint
+
+
+# When the old signing secret stops signing after a roll, as Stripe's dashboard offers.
+SECRET_OVERLAPS = {
+    "0": dt.timedelta(0),
+    "1h": dt.timedelta(hours=1),
+    "2h": dt.timedelta(hours=2),
+    "12h": dt.timedelta(hours=12),
+    "24h": dt.timedelta(hours=24),
+}
+DEFAULT_SECRET_OVERLAP = "24h"
+
+
+def roll_endpoint_secret(
+    db: Session, scope: Scope, runtime: Runtime, endpoint_id: str, overlap: dt.timedelta
+) -> WebhookEndpoint | None:
+    """Give the endpoint a new signing secret (shown to the user once, from the stored
+    one); the old secret keeps signing for ``overlap``."""
+    endpoint = WebhookEndpointRepository(db, scope).find(endpoint_id)
+    if endpoint is not None:
+        roll_secret(endpoint, runtime.secret_box, now=clock.now(), overlap=overlap)
     return endpoint
 
 

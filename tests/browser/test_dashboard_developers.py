@@ -48,7 +48,8 @@ def test_an_endpoint_receives_events_and_shows_its_attempts_and_resends(
         endpoint = WebhooksPage(dashboard_page).open()
         assert serious_violations(dashboard_page) == []
         detail = endpoint.add(receiver.url)
-        assert detail.secret.startswith("whsec_")
+        created_secret = detail.secret
+        assert created_secret.startswith("whsec_")
         assert serious_violations(dashboard_page) == []
         create_test_account(client, customer=create_customer(client, name=SCRIPT).id)
         OutboxDispatcher(server.runtime, HANDLERS).drain()
@@ -62,6 +63,16 @@ def test_an_endpoint_receives_events_and_shows_its_attempts_and_resends(
         assert len(receiver.deliveries) == 2
         assert serious_violations(dashboard_page) == []
         screenshot(dashboard_page, "webhook-endpoint")
+        detail.open_roll_secret()
+        assert serious_violations(dashboard_page) == []
+        detail.confirm_roll_secret("in 1 hour")
+        assert detail.secret.startswith("whsec_") and detail.secret != created_secret
+        assert (
+            "signed with the old secret too" in dashboard_page.locator("#rolled-note").inner_text()
+        )
+        assert serious_violations(dashboard_page) == []
+        dashboard_page.reload()
+        assert dashboard_page.locator("#endpoint-secret").count() == 0
         detail.press("Disable")
         assert detail.status == "disabled"
 

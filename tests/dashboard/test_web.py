@@ -7,7 +7,7 @@ import pytest
 import stripe
 from sqlalchemy import func, select
 
-from relink.models import ApiKey, OutboxMessage, Platform, User
+from relink.models import ApiKey, OutboxMessage, Platform, User, WebhookEndpoint
 from relink.platforms.service import NewPlatform
 from tests.conftest import RunningServer
 from tests.dashboard.conftest import page_csrf
@@ -50,6 +50,7 @@ def test_every_new_form_is_refused_without_a_valid_csrf_token(
         ("/developers/webhooks", {"url": "http://127.0.0.1:9/x", "events": "*"}),
         (f"/developers/webhooks/{endpoint.id}/status", {"enabled": "0"}),
         (f"/developers/webhooks/{endpoint.id}/secret", {}),
+        (f"/developers/webhooks/{endpoint.id}/roll", {"expires": "0"}),
         (f"/developers/webhooks/{endpoint.id}/delete", {}),
         (f"/developers/webhooks/{endpoint.id}/resend", {"event": "evt_x"}),
         ("/settings", {"name": "Changed", "brand_color": "#000000", "default_locale": "en"}),
@@ -65,3 +66,7 @@ def test_every_new_form_is_refused_without_a_valid_csrf_token(
         assert "secret" not in path or "whsec_" not in missing.text
     assert _state(server, platform) == before
     assert client.v1.webhook_endpoints.retrieve(endpoint.id).status == "enabled"
+    with server.runtime.database.read_only() as db:
+        row = db.get(WebhookEndpoint, endpoint.id)
+        assert row is not None
+        assert server.runtime.secret_box.open(row.secret_sealed)["secret"] == endpoint.secret

@@ -2,12 +2,18 @@
 
 Keys are the owner's (create, roll, revoke); webhook endpoints are managed by owners
 and admins; everyone on the team can read. A plain key or signing secret appears only
-in the answer to the POST that created (or, for a secret, revealed) it.
+in the answer to the POST that created (or, for a secret, revealed) it — or, after a
+roll, once on the page the roll redirects to: the roll sets a short-lived sealed cookie
+naming the endpoint and the sign-in, that page shows the secret and clears the cookie,
+so reloading it shows the secret no more and cannot roll again.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -18,6 +24,7 @@ from starlette.responses import Response
 from relink.dashboard import developers, queries
 from relink.dashboard.views.accounts import read_cursor
 from relink.dashboard.web import (
+    Forbidden,
     NotFound,
     Viewer,
     current_viewer,
@@ -27,6 +34,7 @@ from relink.dashboard.web import (
     owner,
     page,
     redirect,
+    secure_cookies,
 )
 from relink.events.repository import WebhookEndpointRepository
 from relink.events.schemas import render_event
@@ -136,18 +144,64 @@ def _endpoint_page(
     *,
     secret: str | None = None,
     created: bool = False,
+    rolled: bool = False,
     status_code: int = 200,
 ) -> Response:
     with viewer.runtime.database.read_only() as db:
         detail = queries.endpoint_detail(db, viewer.scope, endpoint_id)
+        if detail is not None and rolled:
+            secret = developers.endpoint_secret(viewer.runtime, detail.endpoint)
     if detail is None:
         raise NotFound()
     return page(
         request,
         viewer,
         "developers_webhook.html",
-        {"detail": detail, "secret": secret, "created": created},
+        {"detail": detail, "secret": secret, "created": created, "rolled": rolled},
         status_code=status_code,
+    )
+
+
+ROLLED_COOKIE = "relink_rolled_secret"
+ROLLED_COOKIE_SECONDS = 120
+
+
+def _rolled_cookie_path(endpoint_id: str) -> str:
+    return f"/developers/webhooks/{endpoint_id}"
+
+
+def _remember_roll(response: Response, viewer: Viewer, endpoint_id: str) -> None:
+    sealed = viewer.runtime.secret_box.seal(
+        {
+            "endpoint": endpoint_id,
+            "login": viewer.signed_in.login.id,
+            "until": time.time() + ROLLED_COOKIE_SECONDS,
+        }
+    )
+    response.set_cookie(
+        ROLLED_COOKIE,
+        base64.urlsafe_b64encode(sealed).decode(),
+        max_age=ROLLED_COOKIE_SECONDS,
+        path=_rolled_cookie_path(endpoint_id),
+        secure=secure_cookies(viewer.runtime),
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def _just_rolled(request: Request, viewer: Viewer, endpoint_id: str) -> bool:
+    """Whether this page view follows this sign-in's roll of this endpoint's secret."""
+    value = request.cookies.get(ROLLED_COOKIE)
+    if not value:
+        return False
+    try:
+        sealed = viewer.runtime.secret_box.open(base64.urlsafe_b64decode(value.encode()))
+    except (binascii.Error, ValueError):
+        return False
+    return (
+        sealed.get("endpoint") == endpoint_id
+        and sealed.get("login") == viewer.signed_in.login.id
+        and float(sealed.get("until", 0)) > time.time()
     )
 
 
@@ -183,7 +237,65 @@ def create_webhook(
 def webhook(
     request: Request, endpoint_id: str, viewer: Viewer = Depends(current_viewer)
 ) -> Response:
-    return _endpoint_page(request, viewer, endpoint_id)
+    rolled = ROLLED_COOKIE in request.cookies
+    response = _endpoint_page(
+        request, viewer, endpoint_id, rolled=rolled and _just_rolled(request, viewer, endpoint_id)
+    )
+    if rolled:  # shown once: a reload shows the secret no more
+        response.delete_cookie(ROLLED_COOKIE, path=_rolled_cookie_path(endpoint_id))
+    return response
+
+
+def _roll_page(
+    request: Request, viewer: Viewer, endpoint_id: str, *, error: str | None, status_code: int
+) -> Response:
+    if not viewer.can_edit:
+        raise Forbidden("Viewers have read-only access; ask an owner or admin.")
+    with viewer.runtime.database.read_only() as db:
+        endpoint = WebhookEndpointRepository(db, viewer.scope).find(endpoint_id)
+    if endpoint is None:
+        raise NotFound()
+    return page(
+        request,
+        viewer,
+        "developers_webhook_roll.html",
+        {
+            "endpoint": endpoint,
+            "overlaps": list(developers.SECRET_OVERLAPS),
+            "chosen": developers.DEFAULT_SECRET_OVERLAP,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/developers/webhooks/{endpoint_id}/roll")
+def confirm_roll_webhook_secret(
+    request: Request, endpoint_id: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    return _roll_page(request, viewer, endpoint_id, error=None, status_code=200)
+
+
+@router.post("/developers/webhooks/{endpoint_id}/roll")
+def roll_webhook_secret(
+    request: Request,
+    endpoint_id: str,
+    viewer: Viewer = Depends(editor),
+    form: FormData = Depends(form_data),
+) -> Response:
+    overlap = developers.SECRET_OVERLAPS.get(form_text(form, "expires", 10))
+    if overlap is None:
+        error = "Choose when the current secret stops signing."
+        return _roll_page(request, viewer, endpoint_id, error=error, status_code=400)
+    with viewer.runtime.database.unit_of_work() as db:
+        endpoint = developers.roll_endpoint_secret(
+            db, viewer.scope, viewer.runtime, endpoint_id, overlap
+        )
+    if endpoint is None:
+        raise NotFound()
+    response = redirect(f"/developers/webhooks/{endpoint_id}")
+    _remember_roll(response, viewer, endpoint_id)
+    return response
 
 
 @router.post("/developers/webhooks/{endpoint_id}/secret")

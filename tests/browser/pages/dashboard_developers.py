@@ -83,6 +83,18 @@ class WebhookPage:
         self.page.wait_for_load_state()
         return self
 
+    def open_roll_secret(self) -> WebhookPage:
+        """Follow "Roll secret…" to its confirmation page."""
+        self.page.get_by_role("link", name="Roll secret…").click()
+        self.page.wait_for_load_state()
+        return self
+
+    def confirm_roll_secret(self, expires: str) -> WebhookPage:
+        self.page.get_by_label("The current secret expires").select_option(label=expires)
+        self.page.get_by_role("button", name="Roll secret", exact=True).click()
+        self.page.wait_for_load_state()
+        return self
+
     def resend_first_attempt(self) -> WebhookPage:
         self.attempts.first.get_by_role("button", name="Resend").click()
         self.page.wait_for_load_state()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +19,7 @@ from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from tests.conftest import RunningServer, make_platform, stripe_client
-from tests.dashboard.conftest import member, page_csrf
+from tests.dashboard.conftest import csrf_of, member, page_csrf
 from tests.dashboard.factories import SCRIPT
 from tests.factories import create_customer, create_test_account, deactivate
 from tests.receivers import webhook_receiver
@@ -261,12 +263,93 @@ def test_a_viewer_cannot_change_webhook_endpoints(
         ("/developers/webhooks", {"url": "http://127.0.0.1:9/x", "events": "*"}),
         (f"/developers/webhooks/{endpoint.id}/status", {"enabled": "0"}),
         (f"/developers/webhooks/{endpoint.id}/secret", {}),
+        (f"/developers/webhooks/{endpoint.id}/roll", {"expires": "0"}),
         (f"/developers/webhooks/{endpoint.id}/delete", {}),
     ):
         assert viewer.post(path, data={"csrf_token": token, **data}).status_code == 403, path
+    assert viewer.get(f"/developers/webhooks/{endpoint.id}/roll").status_code == 403
+    assert "/roll" not in viewer.get(f"/developers/webhooks/{endpoint.id}").text
     assert client.v1.webhook_endpoints.list().data == [
         client.v1.webhook_endpoints.retrieve(endpoint.id)
     ]
+
+
+def _stored_secrets(server: RunningServer, endpoint_id: str) -> tuple[str, str | None, Any]:
+    with server.runtime.database.read_only() as db:
+        row = db.get(WebhookEndpoint, endpoint_id)
+        assert row is not None
+        box = server.runtime.secret_box
+        previous = row.previous_secret_sealed
+        return (
+            box.open(row.secret_sealed)["secret"],
+            None if previous is None else box.open(previous)["secret"],
+            row.previous_secret_expires_at,
+        )
+
+
+@pytest.mark.usefixtures("private_webhooks")
+def test_rolling_the_secret_asks_first_then_shows_the_new_secret_once_after_a_redirect(
+    server: RunningServer, owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    endpoint = _create_endpoint(client, "http://127.0.0.1:9/hook")
+    detail = owner.get(f"/developers/webhooks/{endpoint.id}").text
+    assert f'href="/developers/webhooks/{endpoint.id}/roll"' in detail
+    confirm = owner.get(f"/developers/webhooks/{endpoint.id}/roll")
+    assert confirm.status_code == 200
+    assert '<option value="24h" selected>' in confirm.text
+    assert _stored_secrets(server, endpoint.id) == (endpoint.secret, None, None)
+
+    before = clock.now()
+    rolled = owner.post(
+        f"/developers/webhooks/{endpoint.id}/roll",
+        data={"csrf_token": csrf_of(confirm.text), "expires": "1h"},
+    )
+    assert rolled.status_code == 303
+    assert rolled.headers["location"] == f"/developers/webhooks/{endpoint.id}"
+    assert "whsec_" not in rolled.text
+    new_secret, old_secret, old_expires_at = _stored_secrets(server, endpoint.id)
+    assert old_secret == endpoint.secret and new_secret != endpoint.secret
+    assert before + dt.timedelta(hours=1) <= old_expires_at <= clock.now() + dt.timedelta(hours=1)
+
+    shown = owner.get(rolled.headers["location"])
+    found = _SECRET.search(shown.text)
+    assert found is not None and found.group(1) == new_secret
+    assert 'id="rolled-note"' in shown.text
+    reloaded = owner.get(rolled.headers["location"])
+    assert reloaded.status_code == 200
+    assert _SECRET.search(reloaded.text) is None and new_secret not in reloaded.text
+    assert _stored_secrets(server, endpoint.id)[0] == new_secret  # rolled once only
+
+
+@pytest.mark.usefixtures("private_webhooks")
+def test_rolling_the_secret_with_an_unknown_expiry_is_refused_and_changes_nothing(
+    server: RunningServer, owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    endpoint = _create_endpoint(client, "http://127.0.0.1:9/hook")
+    response = owner.post(
+        f"/developers/webhooks/{endpoint.id}/roll",
+        data={"csrf_token": page_csrf(owner, "/developers/webhooks"), "expires": "48h"},
+    )
+    assert response.status_code == 400
+    assert 'id="roll-error"' in response.text
+    assert _stored_secrets(server, endpoint.id) == (endpoint.secret, None, None)
+
+
+@pytest.mark.usefixtures("private_webhooks")
+def test_the_rolled_secret_is_not_shown_to_another_sign_in(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    endpoint = _create_endpoint(client, "http://127.0.0.1:9/hook")
+    rolled = owner.post(
+        f"/developers/webhooks/{endpoint.id}/roll",
+        data={"csrf_token": page_csrf(owner, "/developers/webhooks"), "expires": "0"},
+    )
+    cookie = owner.cookies.get("relink_rolled_secret")
+    assert rolled.status_code == 303 and cookie
+    with member(server, platform, Role.admin) as admin:
+        admin.cookies.set("relink_rolled_secret", cookie)
+        html = admin.get(f"/developers/webhooks/{endpoint.id}").text
+    assert _SECRET.search(html) is None
 
 
 # -- events ---------------------------------------------------------------------------------------
