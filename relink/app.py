@@ -26,6 +26,7 @@ from relink.api.router import error_response
 from relink.config import Settings
 from relink.dashboard import install_dashboard
 from relink.hosted import install_hosted
+from relink.kit.api_versions import LATEST_API_VERSION
 from relink.kit.errors import ResourceMissing
 from relink.kit.heap import freeze_startup_heap
 from relink.kit.logs import configure_logging
@@ -165,7 +166,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         error.param = None
         response = error_response(error)
         response.headers["Stripe-Version"] = (
-            request.headers.get("stripe-version") or runtime.settings.default_api_version
+            request.headers.get("stripe-version") or LATEST_API_VERSION
         )
         return response
 

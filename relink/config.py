@@ -58,8 +58,6 @@ class Settings(BaseSettings):
     # How long a worker's claim on outbox rows lasts before another worker may take them.
     outbox_lease_seconds: int = 60
 
-    default_api_version: str = Field(default="2025-10-29.preview")
-
     # Benchmarks only (bench/): serve GET /bench/hello, the floor of a request in this server.
     bench_hello: bool = False
 

@@ -63,7 +63,7 @@ def _emit_events(
                 scope,
                 "financial_connections.account.refreshed_balance",
                 {"id": f"fca_test{index}", "object": "financial_connections.account"},
-                EventContext(api_version="2025-10-29.preview"),
+                EventContext(),
             ).id
             for index in range(count)
         ]

@@ -20,6 +20,8 @@ from relink.tenancy import Scope
 class Caller:
     scope: Scope
     key_id: str
+    # The platform's default Stripe API version (for requests without Stripe-Version).
+    default_api_version: str
 
 
 def key_from_header(header: str | None) -> str:
@@ -55,6 +57,7 @@ def authenticate(session: Session, header: str | None) -> Caller:
             ApiKey.revoked_at,
             ApiKey.expires_at,
             Platform.test_clock_offset_seconds,
+            Platform.default_api_version,
         )
         .join(Platform, Platform.id == ApiKey.platform_id)
         .where(ApiKey.digest == token_digest(key))
@@ -67,7 +70,7 @@ def authenticate(session: Session, header: str | None) -> Caller:
         livemode=row.livemode,
         clock_offset_seconds=0 if row.livemode else row.test_clock_offset_seconds,
     )
-    return Caller(scope=scope, key_id=row.id)
+    return Caller(scope=scope, key_id=row.id, default_api_version=row.default_api_version)
 
 
 def redact(key: str) -> str:

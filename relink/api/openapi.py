@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from relink.kit.api_versions import API_VERSIONS, LATEST_API_VERSION
+
 STRING = {"type": "string", "maxLength": 5000}
 ID = {"type": "string", "maxLength": 255}
 UNIX = {"type": "integer", "minimum": 0, "maximum": 253402300799}
@@ -32,6 +34,15 @@ HOLDER = {
 METADATA = {"type": "object", "additionalProperties": {"type": "string", "maxLength": 500}}
 OBJECT = {"type": "object"}
 LIST_PARAMS = {"limit": LIMIT, "starting_after": ID, "ending_before": ID}
+API_VERSION = {"type": "string", "enum": list(API_VERSIONS)}
+STRIPE_VERSION = {
+    "name": "Stripe-Version",
+    "in": "header",
+    "required": False,
+    "description": "The API version to answer at (an unknown one is a 400); without it, the "
+    f"platform's default version, {LATEST_API_VERSION} for a new platform.",
+    "schema": API_VERSION,
+}
 
 # path → method → (parameters as a JSON schema "properties" map, required names)
 ENDPOINTS: dict[str, dict[str, tuple[dict[str, Any], list[str]]]] = {
@@ -208,6 +219,8 @@ ENDPOINTS: dict[str, dict[str, tuple[dict[str, Any], list[str]]]] = {
             {
                 "url": STRING,
                 "enabled_events": {"type": "array", "items": STRING},
+                # Events are rendered at it for this endpoint (else the platform's default).
+                "api_version": API_VERSION,
                 "description": STRING,
                 "metadata": METADATA,
             },
@@ -362,7 +375,7 @@ def _operation(
     }
     if (path, method) in DESCRIPTIONS:
         operation["description"] = DESCRIPTIONS[path, method]
-    parameters: list[dict[str, Any]] = []
+    parameters: list[dict[str, Any]] = [STRIPE_VERSION]
     if "{id}" in path:
         parameters.append({"name": "id", "in": "path", "required": True, "schema": ID})
     if method == "post":

@@ -28,6 +28,7 @@ from relink.api.auth import Caller, authenticate
 from relink.api.idempotency import IdempotencyGate, Replay
 from relink.api.params import Params
 from relink.events.service import EventContext
+from relink.kit.api_versions import LATEST_API_VERSION, is_known_api_version
 from relink.kit.errors import ApiError, ApiServerError, InvalidRequest, RateLimited
 from relink.kit.forms import FormError, decode_query
 from relink.runtime import Runtime
@@ -59,7 +60,7 @@ class ApiCall:
 
     @property
     def event_context(self) -> EventContext:
-        return EventContext(self.api_version, self.request_id, self.idempotency_key)
+        return EventContext(self.request_id, self.idempotency_key)
 
     @property
     def actor(self) -> str:
@@ -139,8 +140,8 @@ async def _decode(request: Request, method: str) -> dict[str, Any]:
 async def _serve(request: Request, method: str, handler: Handler) -> Response:
     runtime: Runtime = request.app.state.runtime
     request_id = request_id_of(request)
-    api_version = request.headers.get("stripe-version") or runtime.settings.default_api_version
-    headers = {"Stripe-Version": api_version}
+    # Until the caller is known (its platform's default version), the build's default.
+    headers = {"Stripe-Version": request.headers.get("stripe-version") or LATEST_API_VERSION}
     try:
         try:
             data = await _decode(request, method)
@@ -162,7 +163,7 @@ async def _serve(request: Request, method: str, handler: Handler) -> Response:
             handler,
             data,
             request_id,
-            api_version,
+            headers,
         )
     except ApiError as error:
         response = error_response(error)
@@ -182,7 +183,7 @@ def _run(
     handler: Handler,
     data: dict[str, Any],
     request_id: str,
-    api_version: str,
+    headers: dict[str, str],
 ) -> Response:
     database = runtime.database
     # One session for the whole request: the key is looked up in the handler's own
@@ -191,6 +192,8 @@ def _run(
     # committed (by the gate, in its own transaction) before the handler runs.
     with database.unit_of_work() as session:
         caller = authenticate(session, request.headers.get("authorization"))
+        headers["Stripe-Version"] = caller.default_api_version  # if the asked one is unknown
+        api_version = headers["Stripe-Version"] = _api_version(request, caller)
         limiter = request.app.state.rate_limiters[caller.scope.livemode]
         wait = limiter.acquire(caller.key_id)
         if wait is not None:
@@ -236,6 +239,17 @@ def _run(
                 gate.abandon()
             raise
     return Response(text, media_type="application/json")
+
+
+def _api_version(request: Request, caller: Caller) -> str:
+    """The version a request is answered at: its ``Stripe-Version`` if Relink knows it
+    (else a 400, in Stripe's words), or its platform's default."""
+    requested = request.headers.get("stripe-version")
+    if requested is None:
+        return caller.default_api_version
+    if not is_known_api_version(requested):
+        raise InvalidRequest(f"Invalid Stripe API version: {requested}")
+    return requested
 
 
 def _handle(

@@ -125,9 +125,7 @@ def request_relink(
 ) -> Session:
     """One hosted email session for one account (eligibility checked by the service)."""
     account = AccountRepository(db, scope).get(account_id)
-    service = SessionService(
-        db, scope, runtime, EventContext(api_version=runtime.settings.default_api_version)
-    )
+    service = SessionService(db, scope, runtime, EventContext())
     return service.create(
         NewSession(
             holder_type=account.holder_type,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from relink.events.repository import WebhookEndpointRepository
 from relink.kit import ids
-from relink.models import Event, WebhookEndpoint
+from relink.models import Event, Platform, WebhookEndpoint
 from relink.outbox.service import enqueue
 from relink.tenancy import Scope
 
@@ -19,9 +19,10 @@ WEBHOOK_DELIVERY = "webhook.deliver"
 
 @dataclass(frozen=True)
 class EventContext:
-    """Where a state change came from, recorded on its events."""
+    """Where a state change came from, recorded on its events. Not its API version: an
+    event is rendered at the platform's default version whoever caused it, and a webhook
+    endpoint with a version of its own gets it at that version."""
 
-    api_version: str
     request_id: str | None = None
     idempotency_key: str | None = None
 
@@ -41,12 +42,14 @@ def emit(
     *,
     previous_attributes: dict[str, Any] | None = None,
 ) -> Event:
+    platform = session.get(Platform, scope.platform_id)
+    assert platform is not None
     event = Event(
         id=ids.new("evt"),
         platform_id=scope.platform_id,
         livemode=scope.livemode,
         type=event_type,
-        api_version=context.api_version,
+        api_version=platform.default_api_version,
         object_id=str(data_object.get("id", "")),
         data_object=data_object,
         previous_attributes=previous_attributes,

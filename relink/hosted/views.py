@@ -32,11 +32,8 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _context(request: Request, runtime: Runtime) -> EventContext:
-    return EventContext(
-        api_version=runtime.settings.default_api_version,
-        request_id=getattr(request.state, "request_id", None),
-    )
+def _context(request: Request) -> EventContext:
+    return EventContext(request_id=getattr(request.state, "request_id", None))
 
 
 def _throttled(request: Request, address: LinkAddress | None) -> Response | None:
@@ -55,7 +52,7 @@ def _serve(
     """Run one flow step in one transaction (called in a worker thread: bank calls block)."""
     runtime = _runtime(request)
     with runtime.database.unit_of_work(durable=durable) as db:
-        return step(HostedFlowService(db, runtime, _context(request, runtime)))
+        return step(HostedFlowService(db, runtime, _context(request)))
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,7 @@ def run_refresh(job: Job) -> None:
 
 
 def _context(job: Job) -> EventContext:
-    return EventContext(api_version=job.runtime.settings.default_api_version)
+    return EventContext()
 
 
 def _apply(

@@ -55,7 +55,7 @@ def run_lifecycle_scans(runtime: Runtime, worker_id: str) -> ScanResult | None:
             return None
         scopes = all_scopes(session)
     SCANS.labels(LIFECYCLE_SCAN).inc()
-    context = EventContext(api_version=runtime.settings.default_api_version)
+    context = EventContext()
     total = ScanResult()
     error = None
     for scope in scopes:

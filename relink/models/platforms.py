@@ -8,6 +8,7 @@ import enum
 from sqlalchemy import Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from relink.kit.api_versions import LATEST_API_VERSION
 from relink.models.base import Base, id_column
 
 
@@ -31,6 +32,10 @@ class Platform(Base):
     hosted_relink_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # Seconds added to the clock in test mode (POST /v1/test_helpers/clock/advance).
     test_clock_offset_seconds: Mapped[int] = mapped_column(default=0)
+    # The Stripe API version events are rendered at (webhook endpoints without an
+    # api_version of their own, /v1/events) and API requests without Stripe-Version are
+    # answered at: the build's newest when the platform is created, kept across upgrades.
+    default_api_version: Mapped[str] = mapped_column(String(40), default=LATEST_API_VERSION)
     created_at: Mapped[dt.datetime]
 
 

@@ -312,9 +312,7 @@ def _supersede(
     ]
     if not pending:
         return
-    service = SessionService(
-        db, scope, runtime, EventContext(api_version=runtime.settings.default_api_version)
-    )
+    service = SessionService(db, scope, runtime, EventContext())
     for old in pending:
         service.finish(
             old,

@@ -22,7 +22,8 @@ def _changes(params: Params, *, creating: bool) -> service.EndpointChanges:
     changes = service.EndpointChanges(
         url=params.text("url", required=creating, max_length=2048),
         enabled_events=params.strings("enabled_events"),
-        api_version=params.text("api_version", max_length=40),
+        # Fixed at creation, as in Stripe: an update does not take it.
+        api_version=params.text("api_version", max_length=40) if creating else None,
         description=params.text("description", blank_is_none=False),
         disabled=None if creating else params.boolean("disabled"),
         metadata=params.metadata(),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from relink.api.params import merge_metadata
 from relink.events.repository import WebhookEndpointRepository
 from relink.kit import ids
+from relink.kit.api_versions import API_VERSIONS, is_known_api_version
 from relink.kit.crypto import SecretBox
 from relink.kit.errors import ApiError, InvalidEnum
 from relink.models import WebhookEndpoint
@@ -53,6 +54,8 @@ def _validate(changes: EndpointChanges, livemode: bool, allow_private: bool) -> 
             check_webhook_url(changes.url, livemode=livemode, allow_private=allow_private)
         except UnsafeUrl as error:
             raise ApiError(str(error), param="url", code="url_invalid") from None
+    if changes.api_version is not None and not is_known_api_version(changes.api_version):
+        raise InvalidEnum("api_version", changes.api_version, API_VERSIONS)
     if changes.enabled_events is not None:
         if not changes.enabled_events:
             raise ApiError("enabled_events must not be empty.", param="enabled_events")

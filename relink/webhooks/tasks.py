@@ -60,7 +60,11 @@ def deliver_webhook(job: Job) -> None:
         endpoint = session.get(WebhookEndpoint, payload["endpoint_id"])
         if event is None or endpoint is None or endpoint.deleted or endpoint.status != "enabled":
             return  # nothing to deliver any more
-        body = json.dumps(render_event(event), separators=(",", ":"), ensure_ascii=False)
+        body = json.dumps(
+            render_event(event, api_version=endpoint.api_version),
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
         secrets = _secrets(job, endpoint)
         url = endpoint.url
         livemode = endpoint.livemode

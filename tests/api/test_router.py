@@ -12,8 +12,9 @@ from sqlalchemy import update
 from relink.customers.repository import CustomerRepository
 from relink.customers.service import CustomerChanges, create_customer
 from relink.kit import clock
+from relink.kit.api_versions import LATEST_API_VERSION
 from relink.kit.crypto import token_digest
-from relink.models import ApiKey
+from relink.models import ApiKey, Platform
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.tenancy import Scope
@@ -263,22 +264,62 @@ def test_request_ids_differ_between_requests(server: RunningServer) -> None:
 
 def test_stripe_version_header_is_echoed(server: RunningServer, platform: NewPlatform) -> None:
     with http(server, platform.test_secret_key) as api:
-        response = api.get("/v1/customers", headers={"Stripe-Version": "2024-06-20"})
-    assert response.headers["Stripe-Version"] == "2024-06-20"
+        response = api.get("/v1/customers", headers={"Stripe-Version": "2025-03-31.basil"})
+    assert response.headers["Stripe-Version"] == "2025-03-31.basil"
 
 
-def test_stripe_version_defaults_to_the_newest_implemented(
+def test_a_request_without_stripe_version_is_answered_at_the_platforms_default(
     server: RunningServer, platform: NewPlatform
 ) -> None:
     with http(server, platform.test_secret_key) as api:
-        response = api.get("/v1/customers")
-    assert response.headers["Stripe-Version"] == server.runtime.settings.default_api_version
+        assert api.get("/v1/customers").headers["Stripe-Version"] == LATEST_API_VERSION
+        with server.runtime.database.unit_of_work() as session:
+            row = session.get(Platform, platform.platform.id)
+            assert row is not None
+            row.default_api_version = "2025-06-30.basil"
+        assert api.get("/v1/customers").headers["Stripe-Version"] == "2025-06-30.basil"
 
 
 def test_stripe_version_is_echoed_on_errors(server: RunningServer) -> None:
-    response = httpx.get(f"{server.url}/v1/customers", headers={"Stripe-Version": "2024-06-20"})
+    response = httpx.get(
+        f"{server.url}/v1/customers", headers={"Stripe-Version": "2025-03-31.basil"}
+    )
     assert response.status_code == 401
-    assert response.headers["Stripe-Version"] == "2024-06-20"
+    assert response.headers["Stripe-Version"] == "2025-03-31.basil"
+
+
+@pytest.mark.parametrize("version", ["2099-01-01", "2024-06-20", "2025-3-31.basil", "latest"])
+def test_an_unknown_stripe_version_is_a_400_in_stripes_words_and_changes_nothing(
+    server: RunningServer, platform: NewPlatform, version: str
+) -> None:
+    with http(server, platform.test_secret_key) as api:
+        response = api.post(
+            "/v1/customers", data={"email": "v@example.com"}, headers={"Stripe-Version": version}
+        )
+        assert response.status_code == 400
+        assert response.json() == {
+            "error": {
+                "type": "invalid_request_error",
+                "message": f"Invalid Stripe API version: {version}",
+            }
+        }
+        assert response.headers["Stripe-Version"] == LATEST_API_VERSION
+        assert api.get("/v1/customers").json()["data"] == []
+
+
+def test_the_sdk_raises_invalid_request_error_for_an_unknown_stripe_version(
+    server: RunningServer, platform: NewPlatform
+) -> None:
+    client = stripe.StripeClient(
+        platform.test_secret_key,
+        base_addresses={"api": server.url},
+        max_network_retries=0,
+        stripe_version="2099-01-01.future",
+    )
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.customers.list()
+    assert raised.value.http_status == 400
+    assert raised.value.user_message == "Invalid Stripe API version: 2099-01-01.future"
 
 
 def test_stripe_account_header_is_rejected_naming_the_header(

@@ -39,7 +39,7 @@ from relink.runtime import Runtime
 from relink.tenancy import Scope
 
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
-CONTEXT = EventContext(api_version="2025-10-29.preview")
+CONTEXT = EventContext()
 SANDBOX_INSTITUTION = "fcinst_bank_oauth"
 
 

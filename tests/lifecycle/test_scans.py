@@ -96,7 +96,7 @@ def test_scans_running_twice_at_once_emit_each_event_once(
     def scan() -> None:
         with runtime.database.unit_of_work() as session:
             scope = platform_test_scope(session, platform.platform.id)
-            run_scope_scans(session, scope, EventContext(api_version="2025-10-29.preview"))
+            run_scope_scans(session, scope, EventContext())
 
     threads = [threading.Thread(target=scan) for _ in range(2)]
     for thread in threads:

@@ -185,9 +185,7 @@ def test_bulk_session_has_the_columns_session_service_create_gives(book: Book) -
     with book.runtime.database.unit_of_work() as db:
         account = db.get(Account, single[0].id)
         assert account is not None
-        by_service = SessionService(
-            db, scope, book.runtime, EventContext("2025-10-29.preview")
-        ).create(
+        by_service = SessionService(db, scope, book.runtime, EventContext()).create(
             NewSession(
                 relink_authorization=account.authorization_id,
                 relink_account=account.id,
