@@ -18,6 +18,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from relink.api.openapi import openapi_document
 from relink.api.ratelimit import RateLimiter
@@ -185,6 +186,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.mount("/sandbox-bank", OwnRouterScope(bank), name="sandbox_bank")
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    if runtime.settings.trusted_proxies:
+        # Outermost: every part of the app sees the client behind the load balancer
+        # (throttles, secure cookies), and only a trusted peer's headers are believed.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=runtime.settings.trusted_proxies)
     return app
 
 

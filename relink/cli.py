@@ -90,7 +90,9 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
-        proxy_headers=True,
+        # Forwarding headers are read by the app, from RELINK_TRUSTED_PROXIES only
+        # (uvicorn's own default would believe any process on 127.0.0.1).
+        proxy_headers=False,
     )
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -44,6 +45,11 @@ class Settings(BaseSettings):
     rate_limit_test_per_second: float = 100.0
     rate_limit_burst: int = 200
 
+    # Peers (addresses or networks, comma-separated) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed: the load balancer in front of Relink. Empty: every
+    # peer is the client itself, and no forwarding header is read.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     # Outgoing webhooks may target private networks only when allowed here.
     webhook_allow_private_networks: bool = False
 
@@ -60,6 +66,23 @@ class Settings(BaseSettings):
 
     # Benchmarks only (bench/): serve GET /bench/hello, the floor of a request in this server.
     bench_hello: bool = False
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: object) -> object:
+        """``10.0.0.5, 10.1.0.0/16`` (or a list): each entry an address or a network."""
+        entries = value.split(",") if isinstance(value, str) else value
+        if not isinstance(entries, list):
+            return value
+        networks = []
+        for entry in (str(item).strip() for item in entries):
+            if not entry:
+                continue
+            try:
+                networks.append(str(ipaddress.ip_network(entry, strict=False)))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return networks
 
     @cached_property
     def resolved_secret_key(self) -> str:

@@ -173,7 +173,10 @@ def start_server(
     app: object, port: int | None = None
 ) -> tuple[_ThreadedServer, threading.Thread, str]:
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")  # type: ignore[arg-type]
+    # As `relink serve` runs it: forwarding headers only through RELINK_TRUSTED_PROXIES.
+    config = uvicorn.Config(  # type: ignore[arg-type]
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False
+    )
     server = _ThreadedServer(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

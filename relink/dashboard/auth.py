@@ -4,8 +4,9 @@ email confirmation.
 - A wrong email and a wrong password get the same answer after the same work (an
   unknown address is verified against a dummy hash), so sign-in does not reveal who
   has an account.
-- Failed attempts are stored per email digest and per client address; past a limit,
-  sign-in is refused before any password is checked, known address or not.
+- Attempts are counted per email digest and per client address, committed before the
+  password is checked; past a limit, sign-in is refused before any password is
+  checked, known address or not.
 - The browser holds a random token; the database holds its SHA-256 (``DashboardLogin``).
 """
 
@@ -68,39 +69,68 @@ def email_digest(email: str) -> str:
     return token_digest(email.strip().lower())
 
 
-def _throttle(db: Session, digest: str, client: str, now: dt.datetime) -> None:
+@dataclass(frozen=True)
+class SignInAttempt:
+    """An attempt counted before its password is checked (see :func:`count_attempt`)."""
+
+    id: str
+    email_digest: str
+    client: str
+
+
+def count_attempt(db: Session, email: str, client: str) -> SignInAttempt:
+    """Count a sign-in attempt; the caller commits it before the password is checked.
+
+    Counting first, in its own transaction, is what makes the limit hold under parallel
+    requests: each attempt's row is visible to every attempt that counts after it, so of
+    N simultaneous attempts at most the limit get to the password check. The row stays
+    as the failure if the check fails; a success clears the address's rows, and an
+    attempt refused by the throttle takes its row back (:func:`forget_attempt`), so
+    hammering a locked address does not keep it locked."""
+    attempt = SignInAttempt(ids.new("lat"), email_digest(email), client[:64])
+    db.add(
+        LoginAttempt(
+            id=attempt.id, email_digest=attempt.email_digest, client=attempt.client, at=clock.now()
+        )
+    )
+    return attempt
+
+
+def forget_attempt(db: Session, attempt: SignInAttempt) -> None:
+    db.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt.id))
+
+
+def _throttle(db: Session, attempt: SignInAttempt, now: dt.datetime) -> None:
+    """Refuse when this attempt is past a limit (the counts include the attempt itself)."""
     since = now - THROTTLE_WINDOW
     for column, value, limit in (
-        (LoginAttempt.email_digest, digest, MAX_FAILURES_PER_EMAIL),
-        (LoginAttempt.client, client, MAX_FAILURES_PER_CLIENT),
+        (LoginAttempt.email_digest, attempt.email_digest, MAX_FAILURES_PER_EMAIL),
+        (LoginAttempt.client, attempt.client, MAX_FAILURES_PER_CLIENT),
     ):
         count, oldest = db.execute(
             select(func.count(), func.min(LoginAttempt.at)).where(
                 column == value, LoginAttempt.at > since
             )
         ).one()
-        if count >= limit:
+        if count > limit:
             raise SignInThrottled(oldest + THROTTLE_WINDOW - now)
 
 
-def record_failure(db: Session, email: str, client: str) -> None:
-    """Written in its own transaction by the caller: a refused sign-in still counts."""
-    db.add(
-        LoginAttempt(
-            id=ids.new("lat"), email_digest=email_digest(email), client=client[:64], at=clock.now()
-        )
-    )
-
-
-def check_credentials(db: Session, email: str, password: str, client: str) -> User:
-    """The user with this email and password, or :class:`SignInRefused`."""
-    now = clock.now()
-    _throttle(db, email_digest(email), client[:64], now)
-    user = db.scalars(select(User).where(User.email == email.strip().lower())).first()
-    # Always one argon2 verification, so timing does not tell known addresses apart.
+def check_password(db: Session, attempt: SignInAttempt, user: User | None, password: str) -> None:
+    """:class:`SignInThrottled` past a limit, else one argon2 verification (also for an
+    unknown address, so timing does not tell known addresses apart); a wrong password
+    is :class:`SignInRefused`."""
+    _throttle(db, attempt, clock.now())
     valid = verify_password(user.password_hash if user else dummy_password_hash(), password)
     if user is None or not valid:
         raise SignInRefused(WRONG_CREDENTIALS)
+
+
+def check_credentials(db: Session, attempt: SignInAttempt, email: str, password: str) -> User:
+    """The user with this email and password, or :class:`SignInRefused`."""
+    user = db.scalars(select(User).where(User.email == email.strip().lower())).first()
+    check_password(db, attempt, user, password)
+    assert user is not None
     return user
 
 

@@ -30,7 +30,10 @@ class DashboardLogin(Base):
 
 
 class LoginAttempt(Base):
-    """A failed sign-in, counted per email address and per client address to throttle."""
+    """A sign-in attempt, counted per email address and per client address to throttle.
+
+    Written (and committed) before the password is checked, so parallel attempts all
+    see each other; it stays as the failure when the check fails."""
 
     __tablename__ = "dashboard_login_attempts"
 

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-import httpx
-import stripe
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
-from relink.dashboard.auth import MAX_FAILURES_PER_EMAIL
-from relink.models import User
+import httpx
+import pytest
+import stripe
+from sqlalchemy import func, select
+
+from relink.app import create_app
+from relink.config import Settings
+from relink.dashboard import auth
+from relink.dashboard.auth import MAX_FAILURES_PER_CLIENT, MAX_FAILURES_PER_EMAIL, email_digest
+from relink.models import LoginAttempt, User
 from relink.platforms.service import NewPlatform
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, start_server
 from tests.dashboard.conftest import PASSWORD, csrf_of, page_csrf, sign_in, signed_in_client
 from tests.dashboard.factories import live_account
+from tests.email.conftest import runtime_with
 from tests.factories import create_customer, create_test_account
 
 
@@ -145,3 +155,110 @@ def test_the_last_chosen_mode_is_remembered_for_the_next_sign_in(
 def test_switching_mode_without_the_csrf_token_is_refused(owner: httpx.Client) -> None:
     assert owner.post("/mode", data={"livemode": "1"}).status_code == 403
     assert "Test mode: you are viewing test data." in owner.get("/accounts").text
+
+
+def _login_forms(server: RunningServer, count: int) -> list[tuple[httpx.Client, str]]:
+    """``count`` browsers, each with the sign-in form open (its CSRF cookie and token)."""
+    forms = []
+    for _ in range(count):
+        client = _client(server)
+        forms.append((client, csrf_of(client.get("/login").text)))
+    return forms
+
+
+def test_parallel_wrong_passwords_get_at_most_the_limit_of_password_checks(
+    server: RunningServer, platform: NewPlatform
+) -> None:
+    forms = _login_forms(server, 20)
+    start = threading.Barrier(len(forms))
+
+    def attempt(form: tuple[httpx.Client, str]) -> int:
+        client, token = form
+        start.wait()
+        data = {"email": platform.owner.email, "password": "wrong password", "csrf_token": token}
+        return client.post("/login", data=data).status_code
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(forms)) as pool:
+            statuses = sorted(pool.map(attempt, forms))
+    finally:
+        for client, _ in forms:
+            client.close()
+    # 400: the password was checked (and was wrong); 429: refused before any check.
+    checked = statuses.count(400)
+    assert 1 <= checked <= MAX_FAILURES_PER_EMAIL
+    assert statuses.count(429) == len(forms) - checked
+    # Each checked attempt stays counted; the throttled ones took their rows back.
+    with server.runtime.database.read_only() as db:
+        counted = db.scalar(
+            select(func.count())
+            .select_from(LoginAttempt)
+            .where(LoginAttempt.email_digest == email_digest(platform.owner.email))
+        )
+    assert counted == checked
+
+
+PROXY = "127.0.0.2"
+
+
+@pytest.fixture
+def behind_proxy(settings: Settings) -> Iterator[RunningServer]:
+    """A second server on the same database whose load balancer is at :data:`PROXY`."""
+    runtime = runtime_with(settings, trusted_proxies=[PROXY])
+    uvicorn_server, thread, url = start_server(create_app(runtime=runtime))
+    yield RunningServer(url=url, runtime=runtime)
+    uvicorn_server.should_exit = True
+    thread.join(timeout=10)
+    runtime.database.engine.dispose()
+
+
+def _failures_of(server: RunningServer, client: str) -> int:
+    with server.runtime.database.read_only() as db:
+        return int(
+            db.scalar(
+                select(func.count()).select_from(LoginAttempt).where(LoginAttempt.client == client)
+            )
+            or 0
+        )
+
+
+def _wrong_sign_in(
+    server: RunningServer, email: str, forwarded_for: str, *, peer: str = "127.0.0.1"
+) -> int:
+    """A wrong password sent from ``peer`` with an X-Forwarded-For header."""
+    transport = httpx.HTTPTransport(local_address=peer)
+    with httpx.Client(base_url=server.url, transport=transport, timeout=20) as client:
+        client.headers["x-forwarded-for"] = forwarded_for
+        return sign_in(client, email, "wrong password").status_code
+
+
+def test_behind_a_trusted_proxy_the_client_limit_counts_the_forwarded_address(
+    behind_proxy: RunningServer, platform: NewPlatform
+) -> None:
+    crowded, other = "203.0.113.7", "203.0.113.8"
+    with behind_proxy.runtime.database.unit_of_work() as db:
+        for n in range(MAX_FAILURES_PER_CLIENT):
+            auth.count_attempt(db, f"guess-{n}@example.com", crowded)
+    email = platform.owner.email
+    assert _wrong_sign_in(behind_proxy, email, f"198.51.100.1, {crowded}", peer=PROXY) == 429
+    assert _wrong_sign_in(behind_proxy, email, other, peer=PROXY) == 400
+    assert (_failures_of(behind_proxy, other), _failures_of(behind_proxy, PROXY)) == (1, 0)
+
+
+def test_behind_a_proxy_a_peer_that_is_not_the_proxy_is_its_own_client(
+    behind_proxy: RunningServer, platform: NewPlatform
+) -> None:
+    before = _failures_of(behind_proxy, "127.0.0.1")
+    assert _wrong_sign_in(behind_proxy, platform.owner.email, "192.0.2.98") == 400
+    assert _failures_of(behind_proxy, "192.0.2.98") == 0
+    assert _failures_of(behind_proxy, "127.0.0.1") == before + 1
+
+
+def test_a_forwarded_address_from_an_untrusted_peer_is_ignored(
+    server: RunningServer, platform: NewPlatform
+) -> None:
+    spoofed = "192.0.2.99"
+    before = _failures_of(server, "127.0.0.1")
+    assert _wrong_sign_in(server, platform.owner.email, spoofed) == 400
+    assert _failures_of(server, spoofed) == 0
+    assert _failures_of(server, "127.0.0.1") == before + 1

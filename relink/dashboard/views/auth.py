@@ -89,17 +89,19 @@ def login_submit(request: Request, form: FormData = Depends(form_data)) -> Respo
     except CsrfError as error:
         return _login_page(request, email=email, error=str(error), status_code=403)
     client = request.client.host if request.client else "unknown"
+    with runtime.database.unit_of_work() as db:
+        attempt = auth.count_attempt(db, email, client)
     try:
         with runtime.database.unit_of_work() as db:
             user = auth.check_credentials(
-                db, email, password if isinstance(password, str) else "", client
+                db, attempt, email, password if isinstance(password, str) else ""
             )
             started = auth.start_login(db, user)
     except auth.SignInThrottled as throttled:
+        with runtime.database.unit_of_work() as db:
+            auth.forget_attempt(db, attempt)
         return _login_page(request, email=email, error=str(throttled), status_code=429)
     except auth.SignInRefused as refused:
-        with runtime.database.unit_of_work() as db:
-            auth.record_failure(db, email, client)
         return _login_page(request, email=email, error=str(refused), status_code=400)
     response = redirect(safe_next(_text(form, "next", 2000)))
     response.set_cookie(
