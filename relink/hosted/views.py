@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
@@ -18,13 +19,15 @@ from starlette.responses import Response
 
 from relink.events.service import EventContext
 from relink.hosted.rendering import redirect, render_screen
+from relink.models import FlowStep
 from relink.relink.branding import brand_css, platform_logo
-from relink.relink.flow import CALLBACK_PATH, HostedFlowService, Reply
+from relink.relink.flow import CALLBACK_PATH, Attempt, HostedFlowService, Reply
 from relink.relink.links import LinkAddress, LinkKind, throttle_for
 from relink.relink.screens import bare
 from relink.runtime import Runtime
 
 router = APIRouter(include_in_schema=False)
+_T = TypeVar("_T")
 
 
 def _runtime(request: Request) -> Runtime:
@@ -47,12 +50,30 @@ def _throttled(request: Request, address: LinkAddress | None) -> Response | None
 
 
 def _serve(
-    request: Request, step: Callable[[HostedFlowService], Reply], *, durable: bool = True
-) -> Reply:
+    request: Request, step: Callable[[HostedFlowService], _T], *, durable: bool = True
+) -> _T:
     """Run one flow step in one transaction (called in a worker thread: bank calls block)."""
     runtime = _runtime(request)
     with runtime.database.unit_of_work(durable=durable) as db:
         return step(HostedFlowService(db, runtime, _context(request)))
+
+
+def _attempt(
+    address: LinkAddress,
+    csrf: str | None,
+    at: FlowStep,
+    make: Callable[[HostedFlowService, Attempt], Reply],
+) -> Callable[[Request], Reply]:
+    """A credential attempt: counted and committed first, then made in a second
+    transaction, so the count holds however the attempt ends."""
+
+    def serve(request: Request) -> Reply:
+        counted = _serve(request, lambda flow: flow.count_attempt(address, csrf, at))
+        if isinstance(counted, Reply):
+            return counted
+        return _serve(request, lambda flow: make(flow, counted))
+
+    return serve
 
 
 @dataclass(frozen=True)
@@ -89,20 +110,25 @@ async def _respond(
     *,
     durable: bool = True,
 ) -> Response:
+    return await _respond_with(
+        request, address, lambda served: _serve(served, step, durable=durable)
+    )
+
+
+async def _respond_with(
+    request: Request, address: LinkAddress | None, serve: Callable[[Request], Reply]
+) -> Response:
     if (limited := _throttled(request, address)) is not None:
         return limited
     # The step and the page's rendering in one trip to a worker thread: the template
     # work stays off the event loop, which keeps accepting and answering other requests.
-    return await run_in_threadpool(_serve_and_render, request, address, step, durable)
+    return await run_in_threadpool(_serve_and_render, request, address, serve)
 
 
 def _serve_and_render(
-    request: Request,
-    address: LinkAddress | None,
-    step: Callable[[HostedFlowService], Reply],
-    durable: bool,
+    request: Request, address: LinkAddress | None, serve: Callable[[Request], Reply]
 ) -> Response:
-    reply = _serve(request, step, durable=durable)
+    reply = serve(request)
     if reply.redirect_to is not None:
         return redirect(reply.redirect_to)
     assert reply.screen is not None
@@ -150,21 +176,34 @@ def _link_routes(kind: LinkKind) -> None:
     @router.post(f"{base}/credentials")
     async def credentials(request: Request, token: str) -> Response:
         address, form = LinkAddress(kind, token), await _form(request)
-        return await _respond(
+        username, password = form.text("username"), form.text("password")
+        return await _respond_with(
             request,
             address,
-            lambda flow: flow.submit_credentials(
-                address, form.csrf, form.text("username"), form.text("password")
+            _attempt(
+                address,
+                form.csrf,
+                FlowStep.credentials,
+                lambda flow, attempt: flow.submit_credentials(
+                    address, form.csrf, username, password, attempt
+                ),
             ),
         )
 
     @router.post(f"{base}/challenge")
     async def challenge(request: Request, token: str) -> Response:
         address, form = LinkAddress(kind, token), await _form(request)
-        return await _respond(
+        return await _respond_with(
             request,
             address,
-            lambda flow: flow.answer_challenge(address, form.csrf, form.text("answer")),
+            _attempt(
+                address,
+                form.csrf,
+                FlowStep.challenge,
+                lambda flow, attempt: flow.answer_challenge(
+                    address, form.csrf, form.text("answer"), attempt
+                ),
+            ),
         )
 
     @router.post(f"{base}/accounts")

@@ -26,7 +26,10 @@ The state between requests (which step, the OAuth ``state`` digest, the sealed P
 verifier or pending challenge, refused attempts) lives in ``HostedFlow``.
 Wrong usernames, passwords and answers may be retried; after
 :data:`MAX_CREDENTIAL_FAILURES` refusals the session takes no more, and the holder can
-only ask for a new link.
+only ask for a new link. Each attempt is counted, and committed, before the bank sees
+it (:meth:`HostedFlowService.count_attempt`): of any number of parallel attempts at most
+the limit reach the bank, and an attempt whose step then fails for another reason
+still counts. An attempt the bank did not refuse is given back.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DbSession
 
 from relink.connectors.base import (
@@ -113,6 +116,14 @@ class Reply:
 
     redirect_to: str | None = None
     screen: Screen | None = None
+
+
+@dataclass
+class Attempt:
+    """A credential attempt of a session, counted before the bank sees it."""
+
+    session_id: str
+    refused: bool = False
 
 
 class _Stop(Exception):
@@ -330,18 +341,75 @@ class HostedFlowService:
 
     # ------------------------------------------------------------------ credentials
 
+    def count_attempt(
+        self, address: LinkAddress, csrf: str | None, step: FlowStep
+    ) -> Attempt | Reply:
+        """Count one attempt at ``step`` (credentials or challenge) before it is made.
+
+        Run in a transaction of its own, committed before the attempt: the counter is
+        raised in one statement, only while it is below the limit, so parallel attempts
+        cannot all read the same count. A Reply when the attempt may not be made."""
+        link = links.resolve(self.db, address)
+        if link is None:
+            return Reply(screen=bare("not_found", 404))
+        try:
+            verify_csrf(self.runtime.csrf_key, CSRF_PURPOSE, link.digest, csrf)
+        except CsrfError:
+            return Reply(screen=bare("forbidden", 403))
+        flow = link.flow
+        if not links.is_usable(link) or flow is None or flow.step != step:
+            return self._back_to_link(link)
+        counted = self.db.scalar(
+            update(HostedFlow)
+            .where(
+                HostedFlow.session_id == link.session.id,
+                HostedFlow.credential_failures < MAX_CREDENTIAL_FAILURES,
+            )
+            .values(credential_failures=HostedFlow.credential_failures + 1)
+            .returning(HostedFlow.credential_failures)
+        )
+        if counted is None:
+            return self._show(link, flow, "too_many_attempts", status=429)
+        return Attempt(link.session.id)
+
+    def _attempted(self, attempt: Attempt, step: Callable[[], Reply]) -> Reply:
+        """Run a counted attempt; unless the bank refused it, give the count back."""
+        reply = self._run(step)
+        if not attempt.refused:
+            self.db.execute(
+                update(HostedFlow)
+                .where(
+                    HostedFlow.session_id == attempt.session_id,
+                    HostedFlow.credential_failures > 0,
+                )
+                .values(credential_failures=HostedFlow.credential_failures - 1)
+            )
+        return reply
+
     def submit_credentials(
-        self, address: LinkAddress, csrf: str | None, username: str, password: str
+        self,
+        address: LinkAddress,
+        csrf: str | None,
+        username: str,
+        password: str,
+        attempt: Attempt,
     ) -> Reply:
-        return self._run(lambda: self._submit_credentials(address, csrf, username, password))
+        return self._attempted(
+            attempt,
+            lambda: self._submit_credentials(address, csrf, username, password, attempt),
+        )
 
     def _submit_credentials(
-        self, address: LinkAddress, csrf: str | None, username: str, password: str
+        self,
+        address: LinkAddress,
+        csrf: str | None,
+        username: str,
+        password: str,
+        attempt: Attempt,
     ) -> Reply:
         link, flow = self._posted(address, csrf)
         if flow.step != FlowStep.credentials:
             return self._back_to_link(link)
-        self._refuse_if_locked(link, flow)
         username = username.strip()
         if not username or not password:
             return self._show(link, flow, "credentials", error="missing_credentials", status=400)
@@ -349,21 +417,28 @@ class HostedFlowService:
         try:
             answer = connector.submit_credentials(username=username, password=password)
         except InvalidCredentials:
-            return self._refused(link, flow, "credentials", "invalid_credentials")
+            return self._refused(link, flow, attempt, "credentials", "invalid_credentials")
         except ConnectorError as error:
             return self._bank_failed(link, flow, error)
         return self._signed_in_or_asked(link, flow, connector, answer, username)
 
-    def answer_challenge(self, address: LinkAddress, csrf: str | None, answer: str) -> Reply:
-        return self._run(lambda: self._answer_challenge(address, csrf, answer))
+    def answer_challenge(
+        self, address: LinkAddress, csrf: str | None, answer: str, attempt: Attempt
+    ) -> Reply:
+        return self._attempted(
+            attempt, lambda: self._answer_challenge(address, csrf, answer, attempt)
+        )
 
-    def _answer_challenge(self, address: LinkAddress, csrf: str | None, answer: str) -> Reply:
+    def _answer_challenge(
+        self, address: LinkAddress, csrf: str | None, answer: str, attempt: Attempt
+    ) -> Reply:
         link, flow = self._posted(address, csrf)
         if flow.step != FlowStep.challenge:
             return self._back_to_link(link)
-        self._refuse_if_locked(link, flow)
         sealed = self._open(flow.sealed)
-        challenge = Challenge.from_dict(sealed["challenge"])
+        challenge = self._pending_challenge(flow)
+        if challenge is None:
+            return self._back_to_link(link)
         username = str(sealed.get("username") or "") or None
         if not answer.strip():
             return self._show(
@@ -375,7 +450,9 @@ class HostedFlowService:
         except InvalidCredentials as refused:
             retry = getattr(refused, "challenge", None) or challenge
             flow.sealed = self._seal({"challenge": retry.to_dict(), "username": username})
-            return self._refused(link, flow, "challenge", "incorrect_answer", challenge=retry)
+            return self._refused(
+                link, flow, attempt, "challenge", "incorrect_answer", challenge=retry
+            )
         except ConnectorError as error:
             return self._bank_failed(link, flow, error)
         return self._signed_in_or_asked(link, flow, connector, reply, username)
@@ -399,14 +476,15 @@ class HostedFlowService:
         self,
         link: HostedLink,
         flow: HostedFlow,
+        attempt: Attempt,
         page: str,
         error: str,
         challenge: Challenge | None = None,
     ) -> Reply:
-        flow.credential_failures += 1
+        """The bank refused a counted attempt: it stays counted. The count alone locks
+        the session (:meth:`count_attempt` takes no more), whatever its step."""
+        attempt.refused = True
         if flow.credential_failures >= MAX_CREDENTIAL_FAILURES:
-            flow.step = FlowStep.landing
-            flow.sealed = None
             return self._show(link, flow, "too_many_attempts", status=429)
         return self._show(link, flow, page, error=error, status=400, challenge=challenge)
 

@@ -200,11 +200,18 @@ def _find(db: DbSession, address: LinkAddress, *, lock: bool) -> _Found | None:
     row = db.execute(query).first()
     if row is None:
         return None
-    session, platform, flow, customer, connected = row
+    session, platform, joined_flow, customer, connected = row
+    flow: HostedFlow | None = joined_flow
     if address.kind == LinkKind.modal and not constant_time_equals(
         session.client_secret, address.token
     ):
         return None
+    if lock:
+        # A query that waited for the session's lock saw the other rows as they were
+        # before the holder of that lock committed (PostgreSQL re-reads only the locked
+        # row): read the flow again, locked, as it is now (or as another request that
+        # held the lock just created it).
+        flow = db.get(HostedFlow, session.id, with_for_update=True, populate_existing=True)
     return _Found(session, platform, flow, _holder_of(customer, connected))
 
 

@@ -4,13 +4,17 @@ the wire with the stripe SDK."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import stripe
 
 from relink.kit.clock import from_unix
+from relink.kit.metrics import REGISTRY
 from relink.platforms.service import NewPlatform
+from relink.relink.links import MAX_CREDENTIAL_FAILURES
 from relink.runtime import Runtime
 from relink.sandbox_bank.testing import parse_forms
 from tests.factories import create_customer, raw
@@ -304,3 +308,39 @@ def test_a_newer_session_makes_the_old_link_say_a_newer_link_was_sent(
     case = relink_case(client, platform.owner.email)
     relink_session(client, case.account)
     assert "A newer link was sent" in text_of(HostedPages(http, case.url).open())
+
+
+def _bank_refusals() -> float:
+    """Sign-ins the sandbox bank refused (401), from the server's request metrics."""
+    labels = {"method": "POST", "route": "/sandbox-bank/…", "status": "401"}
+    return REGISTRY.get_sample_value("relink_http_requests_total", labels) or 0.0
+
+
+def test_parallel_wrong_passwords_reach_the_bank_at_most_the_limit(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
+) -> None:
+    case = relink_case(client, platform.owner.email)
+    pages = HostedPages(http, case.url)
+    pages.open()
+    pages.press_continue()
+    token = pages.csrf()
+    before = _bank_refusals()
+    start = threading.Barrier(15)
+
+    def attempt(_: int) -> int:
+        with httpx.Client(timeout=30.0) as browser:
+            start.wait()
+            data = {"csrf_token": token, "username": case.bank_username, "password": "pw-incorrect"}
+            return browser.post(f"{case.url}/credentials", data=data).status_code
+
+    with ThreadPoolExecutor(max_workers=15) as pool:
+        statuses = sorted(pool.map(attempt, range(15)))
+
+    assert _bank_refusals() - before == MAX_CREDENTIAL_FAILURES
+    # 400: refused by the bank with attempts left; 429: "too many attempts", for an
+    # attempt refused before the bank and for a refusal that took the last attempt.
+    assert statuses.count(400) < MAX_CREDENTIAL_FAILURES
+    assert set(statuses) <= {400, 429}
+    flow = hosted_flow(runtime, case.session.id)
+    assert flow is not None and flow.credential_failures == MAX_CREDENTIAL_FAILURES
+    assert "Too many attempts" in text_of(pages.sign_in(case.bank_username, "pw"))
