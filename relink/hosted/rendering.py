@@ -6,8 +6,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from relink.kit.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, negotiate, supported
+from relink.relink.flow import BrowserCookie
 from relink.relink.links import LinkAddress
 from relink.relink.screens import Screen
+from relink.runtime import Runtime
 from relink.web.security import csp_with_form_targets
 from relink.web.templating import render
 
@@ -20,6 +22,31 @@ def _no_store(response: Response) -> Response:
     response.headers["cache-control"] = "no-store"
     response.headers["referrer-policy"] = "no-referrer"
     return response
+
+
+def secure_cookies(runtime: Runtime) -> bool:
+    """Cookies are Secure when Relink is served over https (its public URL)."""
+    return runtime.settings.public_url.startswith("https://")
+
+
+def set_cookies(response: Response, cookies: list[BrowserCookie], *, secure: bool) -> None:
+    """The flow's cookies: HttpOnly, and SameSite=Lax so that they come back with the
+    bank's redirect (a top-level navigation from another site)."""
+    for cookie in cookies:
+        if cookie.value is None:
+            response.delete_cookie(
+                cookie.name, path=cookie.path, secure=secure, httponly=True, samesite="lax"
+            )
+        else:
+            response.set_cookie(
+                cookie.name,
+                cookie.value,
+                max_age=cookie.max_age,
+                path=cookie.path,
+                secure=secure,
+                httponly=True,
+                samesite="lax",
+            )
 
 
 def redirect(url: str) -> Response:

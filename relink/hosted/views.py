@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from relink.events.service import EventContext
-from relink.hosted.rendering import redirect, render_screen
+from relink.hosted.rendering import redirect, render_screen, secure_cookies, set_cookies
 from relink.models import FlowStep
 from relink.relink.branding import brand_css, platform_logo
 from relink.relink.flow import CALLBACK_PATH, Attempt, HostedFlowService, Reply
@@ -130,9 +130,12 @@ def _serve_and_render(
 ) -> Response:
     reply = serve(request)
     if reply.redirect_to is not None:
-        return redirect(reply.redirect_to)
-    assert reply.screen is not None
-    return render_screen(request, reply.screen, address=address)
+        response = redirect(reply.redirect_to)
+    else:
+        assert reply.screen is not None
+        response = render_screen(request, reply.screen, address=address)
+    set_cookies(response, reply.cookies, secure=secure_cookies(_runtime(request)))
+    return response
 
 
 @router.get(CALLBACK_PATH)
@@ -141,7 +144,9 @@ async def oauth_callback(request: Request) -> Response:
     return await _respond(
         request,
         None,
-        lambda flow: flow.oauth_callback(query.get("state"), query.get("code"), query.get("error")),
+        lambda flow: flow.oauth_callback(
+            query.get("state"), query.get("code"), query.get("error"), request.cookies
+        ),
     )
 
 

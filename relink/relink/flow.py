@@ -21,6 +21,13 @@ Outcomes (the spec's table):
 A link session ends the same ways: ``succeeded`` (with its ``accounts``), ``cancelled``,
 ``failed``, or still ``pending`` while the bank is down.
 
+OAuth is bound to the browser that pressed Continue: the redirect to the bank sets a
+cookie (:func:`browser_binding`, a MAC of that flow's ``state``) and the callback
+completes the flow only in a browser that carries it. A callback from any other
+browser (a victim sent the attacker's authorize URL, or an attacker replaying a
+holder's state with his own code) is refused with a page that says what to do, and
+changes nothing: the flow keeps waiting for its own browser.
+
 Bank calls happen inside the request's transaction (the holder is waiting for them).
 The state between requests (which step, the OAuth ``state`` digest, the sealed PKCE
 verifier or pending challenge, refused attempts) lives in ``HostedFlow``.
@@ -34,8 +41,8 @@ still counts. An attempt the bank did not refuse is given back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -55,7 +62,7 @@ from relink.connectors.base import (
 )
 from relink.events.service import EventContext
 from relink.institutions.connectors import ConnectorUnavailable, connector_for
-from relink.kit.crypto import random_token, token_digest
+from relink.kit.crypto import constant_time_equals, random_token, token_digest
 from relink.lifecycle.service import Lifecycle
 from relink.models import (
     Account,
@@ -79,11 +86,15 @@ from relink.relink.screens import Screen, bare, screen
 from relink.runtime import Runtime
 from relink.sessions import timeline
 from relink.sessions.service import SessionService
-from relink.web.csrf import CsrfError, verify_csrf
+from relink.web.csrf import CsrfError, csrf_token, verify_csrf
 
 log = structlog.get_logger("relink.hosted")
 
 CALLBACK_PATH = "/relink/oauth/callback"
+OAUTH_COOKIE_PREFIX = "relink_oauth_"
+OAUTH_BINDING_PURPOSE = "hosted-oauth-browser"
+# How long the bank's page may stay open before the callback asks to start again.
+OAUTH_COOKIE_MAX_AGE = 24 * 60 * 60
 
 OUTCOME_PAGES = {
     LinkState.succeeded: "success",
@@ -110,12 +121,37 @@ LINK_PAGES = {
 }
 
 
+@dataclass(frozen=True)
+class BrowserCookie:
+    """A cookie the view sets (``value``) or removes (``None``) with its answer."""
+
+    name: str
+    value: str | None
+    path: str = CALLBACK_PATH
+    max_age: int = OAUTH_COOKIE_MAX_AGE
+
+
 @dataclass
 class Reply:
     """What the view does: redirect (303) somewhere, or render a screen."""
 
     redirect_to: str | None = None
     screen: Screen | None = None
+    cookies: list[BrowserCookie] = field(default_factory=list)
+
+
+def browser_binding(runtime: Runtime, state: str) -> BrowserCookie:
+    """The cookie that binds the OAuth flow of ``state`` to the browser that started it.
+
+    One cookie per flow (its name carries a digest of the state), so two links opened in
+    one browser do not replace each other's; its value is a MAC of the state under the
+    server's key, which only Relink can make and only that browser holds (HttpOnly,
+    sent only to the callback)."""
+    digest = token_digest(state)
+    return BrowserCookie(
+        OAUTH_COOKIE_PREFIX + digest[:16],
+        csrf_token(runtime.csrf_key, OAUTH_BINDING_PURPOSE, digest),
+    )
 
 
 @dataclass
@@ -286,7 +322,9 @@ class HostedFlowService:
             flow.step = FlowStep.oauth
             flow.oauth_state_digest = token_digest(begun.state)
             flow.sealed = self._seal({"code_verifier": begun.code_verifier})
-            return Reply(redirect_to=begun.url)
+            return Reply(
+                redirect_to=begun.url, cookies=[browser_binding(self.runtime, begun.state)]
+            )
         assert isinstance(begun, CredentialForm)
         flow.step = FlowStep.credentials
         flow.oauth_state_digest = None
@@ -295,10 +333,24 @@ class HostedFlowService:
 
     # ------------------------------------------------------------------ OAuth callback
 
-    def oauth_callback(self, state: str | None, code: str | None, error: str | None) -> Reply:
-        return self._run(lambda: self._oauth_callback(state, code, error))
+    def oauth_callback(
+        self,
+        state: str | None,
+        code: str | None,
+        error: str | None,
+        cookies: Mapping[str, str],
+    ) -> Reply:
+        """The bank's redirect back: completes the flow of ``state``, only in the browser
+        that started it (``cookies`` are the request's)."""
+        return self._run(lambda: self._oauth_callback(state, code, error, cookies))
 
-    def _oauth_callback(self, state: str | None, code: str | None, error: str | None) -> Reply:
+    def _oauth_callback(
+        self,
+        state: str | None,
+        code: str | None,
+        error: str | None,
+        cookies: Mapping[str, str],
+    ) -> Reply:
         flow = (
             self.db.scalars(
                 select(HostedFlow)
@@ -308,12 +360,24 @@ class HostedFlowService:
             if state
             else None
         )
-        if flow is None:
+        if flow is None or state is None:
             return Reply(screen=bare("not_found", 404))
+        binding = browser_binding(self.runtime, state)
+        presented = cookies.get(binding.name)
+        assert binding.value is not None
+        if presented is None or not constant_time_equals(presented, binding.value):
+            # Not the browser that pressed Continue: nothing is consumed or failed, and
+            # the code is never exchanged; the flow still waits for its own browser.
+            log.info("hosted.oauth_other_browser", session=flow.session_id)
+            return Reply(screen=bare("other_browser", 403))
+        reply = self._run(lambda: self._bound_callback(flow, code, error))
+        return replace(reply, cookies=[*reply.cookies, replace(binding, value=None)])
+
+    def _bound_callback(self, flow: HostedFlow, code: str | None, error: str | None) -> Reply:
         row = self.db.get(Session, flow.session_id)
         assert row is not None
         link = links.load(self.db, links.address_of(self.runtime, row), row)
-        # The state is single-use, whatever happens next.
+        # In its own browser, the state is single-use, whatever happens next.
         flow.oauth_state_digest = None
         sealed = self._open(flow.sealed)
         flow.sealed = None

@@ -5,18 +5,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from urllib.parse import urljoin
 
 import httpx
 import pytest
 import stripe
 
+from relink.app import create_app
+from relink.config import Settings
 from relink.models import Platform
 from relink.platforms.service import NewPlatform
 from relink.relink.links import THROTTLE_KEY, HostedThrottle, SlidingWindowThrottle
 from relink.runtime import Runtime
-from tests.conftest import RunningServer
+from relink.sandbox_bank.testing import authorize_in_bank
+from tests.conftest import RunningServer, free_port, start_server
+from tests.email.conftest import runtime_with
 from tests.hosted.pages import HostedPages, text_of
-from tests.relink.factories import hosted_flow, relink_case, stored_session, timeline_kinds
+from tests.relink.factories import (
+    hosted_flow,
+    relink_case,
+    retrieve_session,
+    stored_session,
+    timeline_kinds,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
@@ -240,3 +251,85 @@ def test_one_ip_guessing_many_links_is_throttled(
     finally:
         runtime.extras[THROTTLE_KEY] = previous
     assert statuses == [404, 404, 429]
+
+
+# -- OAuth bound to the browser that pressed Continue ----------------------------------------
+
+
+def _oauth_cookie(response: httpx.Response) -> str:
+    [cookie] = [c for c in response.headers.get_list("set-cookie") if c.startswith("relink_oauth_")]
+    return cookie
+
+
+def test_continue_to_an_oauth_bank_binds_the_flow_to_this_browser(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(client, platform.owner.email, institution="bank_oauth")
+    pages = HostedPages(http, case.url)
+    pages.open()
+    cookie = _oauth_cookie(pages.post("continue")).lower()
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+    assert "path=/relink/oauth/callback" in cookie
+    assert "secure" not in cookie  # the test server's public URL is http
+
+
+def test_the_oauth_binding_cookie_is_secure_when_the_public_url_is_https(
+    client: stripe.StripeClient, platform: NewPlatform, settings: Settings
+) -> None:
+    case = relink_case(client, platform.owner.email, institution="bank_oauth")
+    port = free_port()
+    runtime = runtime_with(settings, public_url=f"https://127.0.0.1:{port}")
+    uvicorn_server, thread, url = start_server(create_app(runtime=runtime), port)
+    try:
+        with httpx.Client(timeout=15.0) as http:
+            pages = HostedPages(http, url + case.url.removeprefix(settings.public_url))
+            pages.open()
+            cookie = _oauth_cookie(pages.post("continue")).lower()
+    finally:
+        uvicorn_server.should_exit = True
+        thread.join(timeout=10)
+        runtime.database.engine.dispose()
+    assert "; secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+
+
+def test_a_callback_in_another_browser_is_refused_and_the_flow_keeps_waiting(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
+) -> None:
+    case = relink_case(client, platform.owner.email, institution="bank_oauth")
+    holder = HostedPages(http, case.url)
+    holder.open()
+    to_bank = holder.post("continue")
+    with httpx.Client(timeout=15.0) as other_browser:
+        back = authorize_in_bank(
+            other_browser, to_bank.headers["location"], username="someone-else", password="pw"
+        )
+        refused = other_browser.get(urljoin(case.url, back))
+    assert refused.status_code == 403
+    assert "Finish in the browser you started in" in text_of(refused)
+    flow = hosted_flow(runtime, case.session.id)
+    assert flow is not None and (flow.step, flow.oauth_state_digest is not None) == ("oauth", True)
+    assert retrieve_session(client, case.session.id).status == "pending"
+    # The holder's own browser then finishes the same flow.
+    done = holder.through_bank(to_bank, username=case.bank_username)
+    assert "Your account is reconnected" in text_of(done)
+
+
+def test_a_holders_state_replayed_with_another_code_fails_nothing(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
+) -> None:
+    case = relink_case(client, platform.owner.email, institution="bank_oauth")
+    holder = HostedPages(http, case.url)
+    holder.open()
+    to_bank = holder.post("continue")
+    state = httpx.URL(to_bank.headers["location"]).params["state"]
+    with httpx.Client(timeout=15.0) as attacker:
+        for query in ({"code": "the-attackers-code"}, {"error": "server_error"}):
+            page = attacker.get(
+                f"{runtime.settings.public_url}/relink/oauth/callback",
+                params={"state": state, **query},
+            )
+            assert page.status_code == 403
+    assert retrieve_session(client, case.session.id).status == "pending"
+    done = holder.through_bank(to_bank, username=case.bank_username)
+    assert "Your account is reconnected" in text_of(done)
