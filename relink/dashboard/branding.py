@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from relink.kit.i18n import SUPPORTED_LOCALES
+from relink.kit.text import has_control_characters
 from relink.models import Platform
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -75,16 +76,26 @@ class BrandingEdit:
             logo=logo or None,
             remove_logo=remove_logo,
         )
+        one_line = "Use one line of text, without line breaks or control characters."
         if not edit.name or len(edit.name) > 200:
             edit.errors["name"] = "Enter the business name (1 to 200 characters)."
+        elif has_control_characters(edit.name):
+            # The name is also the emails' sender name when none is set.
+            edit.errors["name"] = one_line
         if not _COLOR.match(edit.brand_color):
             edit.errors["brand_color"] = "Enter a colour as # and six hex digits, like #3a5bd9."
         if edit.support_email and (
-            len(edit.support_email) > 320 or not _EMAIL.match(edit.support_email)
+            len(edit.support_email) > 320
+            or not _EMAIL.match(edit.support_email)
+            or has_control_characters(edit.support_email)
         ):
             edit.errors["support_email"] = "Enter an email address like support@example.com."
         if len(edit.email_sender_name) > 200:
             edit.errors["email_sender_name"] = "Use at most 200 characters."
+        elif has_control_characters(edit.email_sender_name):
+            # It goes into the From header of every email: a line break there would
+            # make each of them unsendable.
+            edit.errors["email_sender_name"] = one_line
         if edit.default_locale not in SUPPORTED_LOCALES:
             edit.errors["default_locale"] = "Choose one of the listed languages."
         if edit.logo is not None and (problem := logo_problem(edit.logo)):

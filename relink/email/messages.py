@@ -22,6 +22,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 
 from relink.kit import clock
+from relink.kit.text import single_line
 
 FALLBACK_DOMAIN = "relink.invalid"
 _BOUNDARY_PREFIX = secrets.token_hex(12)
@@ -67,11 +68,12 @@ def message_id_for(outbox_id: str, sender: str) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def sender_with_name(configured: str, display_name: str) -> str:
-    """The configured sender address shown under the platform's name."""
+    """The configured sender address shown under the platform's name (on one line,
+    whatever the stored name holds: a line break must not stop every email)."""
     parsed = getaddresses([configured])
     email = parsed[0][1] if parsed and parsed[0][1] else configured
     username, _, domain = email.rpartition("@")
-    return str(Address(display_name=display_name, username=username, domain=domain))
+    return str(Address(display_name=single_line(display_name), username=username, domain=domain))
 
 
 def build_message(rendered: RenderedEmail, *, date: dt.datetime | None = None) -> EmailMessage:

@@ -28,6 +28,7 @@ from relink.customers.repository import CustomerRepository
 from relink.email.messages import InlineImage, RenderedEmail, sender_with_name
 from relink.institutions.repository import InstitutionRepository
 from relink.kit.i18n import gettext_for, negotiate
+from relink.kit.text import has_control_characters
 from relink.models import (
     Account,
     AccountNumber,
@@ -365,7 +366,7 @@ def render_loaded(
     context = context_of(data, session, locale, link=url)
     bodies = render_relink_templates(context, locale)
     headers = {"Auto-Submitted": "auto-generated"}
-    if platform.support_email:
+    if platform.support_email and not has_control_characters(platform.support_email):
         headers["Reply-To"] = platform.support_email
     images: tuple[InlineImage, ...] = ()
     if context["platform"]["logo_cid"] and platform.logo_png and platform.logo_content_type:

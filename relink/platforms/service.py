@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from relink.kit import clock, ids
 from relink.kit.crypto import hash_password, token_digest
+from relink.kit.text import has_control_characters
 from relink.models import ApiKey, Platform, Role, User
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -93,6 +94,8 @@ def create_platform(
     cleaned = name.strip()
     if not cleaned or len(cleaned) > 200:
         raise PlatformError("platform name must be 1 to 200 characters")
+    if has_control_characters(cleaned):
+        raise PlatformError("platform name must be one line, without control characters")
     platform = Platform(id=ids.new("acct"), name=cleaned, created_at=clock.now())
     session.add(platform)
     session.flush()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from relink.config import Settings
 from relink.email.tasks import send_relink_email
 from relink.kit.clock import FrozenClock
-from relink.models import DeliveryState, MailboxMessage, OutboxStatus
+from relink.models import DeliveryState, MailboxMessage, OutboxStatus, Platform
 from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import Job, OutboxDispatcher
 from relink.platforms.service import NewPlatform
@@ -308,3 +308,28 @@ def test_link_in_the_email_opens_the_hosted_page(
     [link] = [line for line in text.splitlines() if line.startswith("http")]
     assert link == session.url
     assert httpx.get(link, timeout=10).status_code == 200
+
+
+def test_a_stored_sender_name_with_a_line_break_still_sends_the_email_on_one_line(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    runtime: Runtime,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+) -> None:
+    # Saved before the settings page refused such names (or written by hand).
+    with runtime.database.unit_of_work() as db:
+        row = db.get(Platform, platform.platform.id)
+        assert row is not None
+        row.email_sender_name = "Acme\r\nBcc: stranger@example.com"
+        row.support_email = "help@acme.example\r\nBcc: stranger@example.com"
+    session = request_relink_email(client, eligible_account(client, platform))
+
+    drain(smtp_runtime)
+
+    [received] = smtp.handler.to(platform.owner.email)
+    assert received.message["From"].startswith('"Acme Bcc: stranger@example.com" <')
+    assert received.message["Reply-To"] is None
+    assert smtp.handler.to("stranger@example.com") == []
+    sent = delivery(runtime, session.id)
+    assert sent is not None and sent.state == DeliveryState.sent

@@ -298,3 +298,17 @@ def test_only_owners_can_invite_change_roles_or_remove_users(
     assert _user(server, "x@example.com") is None
     kept = _user(server, platform.owner.email)
     assert kept is not None and kept.role == "owner"
+
+
+@pytest.mark.parametrize("field", ["email_sender_name", "name"])
+@pytest.mark.parametrize("breaking", ["\r\n", "\n", "\x00", "\u2028"])
+def test_a_line_break_in_a_name_for_the_emails_is_refused_by_the_field_and_saves_nothing(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client, field: str, breaking: str
+) -> None:
+    before = _platform(server, platform)
+    response = _save(owner, before, **{field: f"Acme{breaking}Bcc: someone@example.com"})
+    assert response.status_code == 400
+    assert f'id="{field}-error"' in response.text
+    assert "without line breaks or control characters" in response.text
+    after = _platform(server, platform)
+    assert (after.name, after.email_sender_name) == (before.name, before.email_sender_name)
