@@ -54,7 +54,7 @@ from relink.sandbox_bank.institutions import INSTITUTIONS_BY_KEY
 from relink.tenancy import Scope
 
 DEMO_OWNER_EMAIL = "owner@demo.relink.test"
-DEMO_PASSWORD = "relink-demo"
+DEMO_PASSWORD = "relink-demo-owner"
 
 
 def ensure_demo_platform(runtime: Runtime) -> dict[str, str]:

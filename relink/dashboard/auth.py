@@ -15,9 +15,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
+from relink.email.account import (
+    PASSWORD_RESET,
+    TEAM_INVITATION,
+    link_token,
+    queue_invitation,
+    queue_password_reset,
+)
 from relink.kit import clock, ids
 from relink.kit.crypto import (
     dummy_password_hash,
@@ -26,7 +33,17 @@ from relink.kit.crypto import (
     token_digest,
     verify_password,
 )
-from relink.models import Account, DashboardLogin, EmailConfirmation, LoginAttempt, Platform, User
+from relink.kit.passwords import password_problem
+from relink.models import (
+    Account,
+    DashboardLogin,
+    EmailConfirmation,
+    LoginAttempt,
+    PasswordReset,
+    Platform,
+    User,
+)
+from relink.runtime import Runtime
 from relink.tenancy import Scope
 
 # A login session ends after this long without a request, and in any case after LIFETIME.
@@ -40,7 +57,20 @@ MAX_FAILURES_PER_EMAIL = 5
 MAX_FAILURES_PER_CLIENT = 100
 
 CONFIRMATION_LIFETIME = dt.timedelta(days=7)
-MIN_PASSWORD_LENGTH = 8
+RESET_LIFETIME = dt.timedelta(hours=1)
+# Reset emails one user can be sent per RESET_WINDOW (more requests are answered the
+# same way and send nothing).
+RESETS_PER_WINDOW = 3
+RESET_WINDOW = dt.timedelta(hours=1)
+
+
+class PasswordRejected(ValueError):
+    """The new password does not meet the password rules; the message says why."""
+
+
+def check_new_password(password: str, *, email: str) -> None:
+    if (problem := password_problem(password, email=email)) is not None:
+        raise PasswordRejected(problem)
 
 
 class SignInRefused(Exception):
@@ -227,35 +257,42 @@ def switch_mode(db: Session, signed_in: SignedIn, livemode: bool) -> None:
 # -- email confirmation -------------------------------------------------------------------
 
 
-def create_confirmation(db: Session, user: User, *, invitation: bool = False) -> str:
-    """A new confirmation link token for ``user`` (returned once; only its digest is kept).
+def create_confirmation(
+    db: Session, runtime: Runtime, user: User, *, invitation: bool = False
+) -> EmailConfirmation:
+    """A new confirmation link for ``user``, emailed to their address (only the link's
+    digest is stored; the email carries the link, and nothing else shows it).
 
     An ``invitation`` link also asks the user to choose their first password."""
     now = clock.now()
-    token = random_token()
-    db.add(
-        EmailConfirmation(
-            id=ids.new("econf"),
-            user_id=user.id,
-            token_digest=token_digest(token),
-            invitation=invitation,
-            created_at=now,
-            expires_at=now + CONFIRMATION_LIFETIME,
-        )
+    row_id = ids.new("econf")
+    confirmation = EmailConfirmation(
+        id=row_id,
+        user_id=user.id,
+        token_digest=token_digest(link_token(runtime, TEAM_INVITATION, row_id)),
+        invitation=invitation,
+        created_at=now,
+        expires_at=now + CONFIRMATION_LIFETIME,
     )
-    return token
+    db.add(confirmation)
+    db.flush()
+    queue_invitation(db, confirmation, user)
+    return confirmation
 
 
 class ConfirmationInvalid(Exception):
     pass
 
 
-def pending_confirmation(db: Session, token: str) -> tuple[EmailConfirmation, User]:
-    row = db.execute(
+def pending_confirmation(
+    db: Session, token: str, *, lock: bool = False
+) -> tuple[EmailConfirmation, User]:
+    query = (
         select(EmailConfirmation, User)
         .join(User, User.id == EmailConfirmation.user_id)
         .where(EmailConfirmation.token_digest == token_digest(token))
-    ).first()
+    )
+    row = db.execute(query.with_for_update() if lock else query).first()
     if row is None or row[0].used_at is not None or row[0].expires_at <= clock.now():
         raise ConfirmationInvalid(
             "This confirmation link is invalid or has expired. Ask the platform owner for a new one."
@@ -265,13 +302,112 @@ def pending_confirmation(db: Session, token: str) -> tuple[EmailConfirmation, Us
 
 def confirm_email(db: Session, token: str, new_password: str | None) -> User:
     """Confirm the address; an invited user (who has no password yet) sets one here."""
-    confirmation, user = pending_confirmation(db, token)
-    if new_password is not None:
-        if len(new_password) < MIN_PASSWORD_LENGTH:
-            raise ValueError(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
-        user.password_hash = hash_password(new_password)
+    confirmation, user = pending_confirmation(db, token, lock=True)
+    if confirmation.invitation:
+        check_new_password(new_password or "", email=user.email)
+        user.password_hash = hash_password(new_password or "")
     now = clock.now()
     confirmation.used_at = now
     if user.email_confirmed_at is None:
         user.email_confirmed_at = now
+    return user
+
+
+# -- password change and reset ---------------------------------------------------------------
+
+
+def change_password(
+    db: Session, attempt: SignInAttempt, signed_in: SignedIn, current: str, new: str
+) -> None:
+    """Replace the signed-in user's password, ``current`` checked like a sign-in (counted
+    and throttled with the address's attempts). Their other sign-ins end."""
+    check_new_password(new, email=signed_in.user.email)
+    user = db.scalars(select(User).where(User.id == signed_in.user.id).with_for_update()).one()
+    check_password(db, attempt, user, current)
+    user.password_hash = hash_password(new)
+    now = clock.now()
+    db.execute(
+        update(DashboardLogin)
+        .where(
+            DashboardLogin.user_id == user.id,
+            DashboardLogin.id != signed_in.login.id,
+            DashboardLogin.ended_at.is_(None),
+        )
+        .values(ended_at=now)
+    )
+    db.execute(delete(LoginAttempt).where(LoginAttempt.email_digest == email_digest(user.email)))
+
+
+class ResetInvalid(Exception):
+    pass
+
+
+RESET_INVALID = "This password reset link is invalid, used or expired. Ask for a new one."
+
+
+def request_password_reset(db: Session, runtime: Runtime, email: str) -> None:
+    """Email a reset link if a team user has this address, at most
+    :data:`RESETS_PER_WINDOW` per user per :data:`RESET_WINDOW`. The caller answers the
+    same way whatever happened (no account enumeration)."""
+    address = email.strip().lower()
+    if not address or len(address) > 320:
+        return
+    # The user's row is locked so that parallel requests count each other's emails.
+    user = db.scalars(select(User).where(User.email == address).with_for_update()).first()
+    if user is None:
+        return
+    now = clock.now()
+    recent = db.scalar(
+        select(func.count())
+        .select_from(PasswordReset)
+        .where(PasswordReset.user_id == user.id, PasswordReset.created_at > now - RESET_WINDOW)
+    )
+    if (recent or 0) >= RESETS_PER_WINDOW:
+        return
+    row_id = ids.new("pwreset")
+    reset = PasswordReset(
+        id=row_id,
+        user_id=user.id,
+        token_digest=token_digest(link_token(runtime, PASSWORD_RESET, row_id)),
+        created_at=now,
+        expires_at=now + RESET_LIFETIME,
+    )
+    db.add(reset)
+    db.flush()
+    queue_password_reset(db, reset, user)
+
+
+def pending_reset(db: Session, token: str, *, lock: bool = False) -> tuple[PasswordReset, User]:
+    query = (
+        select(PasswordReset, User)
+        .join(User, User.id == PasswordReset.user_id)
+        .where(PasswordReset.token_digest == token_digest(token))
+    )
+    row = db.execute(query.with_for_update() if lock else query).first()
+    if row is None or row[0].used_at is not None or row[0].expires_at <= clock.now():
+        raise ResetInvalid(RESET_INVALID)
+    return row[0], row[1]
+
+
+def reset_password(db: Session, token: str, new: str) -> User:
+    """Set a new password through a reset link (once). Every sign-in of the user ends,
+    their other reset links stop working, and their address counts as confirmed (the
+    link reached it)."""
+    _, user = pending_reset(db, token, lock=True)
+    check_new_password(new, email=user.email)
+    now = clock.now()
+    user.password_hash = hash_password(new)
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = now
+    db.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+        .values(used_at=now)
+    )
+    db.execute(
+        update(DashboardLogin)
+        .where(DashboardLogin.user_id == user.id, DashboardLogin.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+    db.execute(delete(LoginAttempt).where(LoginAttempt.email_digest == email_digest(user.email)))
     return user

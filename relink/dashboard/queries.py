@@ -464,10 +464,11 @@ MAILBOX_PAGE_SIZE = 10
 
 
 def mailbox_page(
-    db: Session, scope: Scope, session_id: str | None, cursor: Cursor
+    db: Session, scope: Scope, reader: str, session_id: str | None, cursor: Cursor
 ) -> Page[MailboxMessage]:
-    """The emails the mailbox backend stored for this platform and mode, newest first."""
-    query = MailboxRepository(db, scope).select()
+    """The emails the mailbox backend stored for this platform and mode that ``reader``
+    (a team user's id) may read, newest first."""
+    query = MailboxRepository(db, scope, reader=reader).select()
     if session_id:
         query = query.where(MailboxMessage.session_id == session_id)
     return paginate(db, query, MailboxMessage.id, cursor)

@@ -1,9 +1,10 @@
 """Settings → Team: invite users, change roles, remove users (owners only).
 
-An invited user is created unconfirmed, with an unusable random password, and gets an
-invitation link (an :class:`EmailConfirmation` with ``invitation=True``) where they
-choose a password. The email package sends only relink requests, so the owner is
-shown the link once, to pass on.
+An invited user is created unconfirmed, with an unusable random password, and is emailed
+an invitation link (an :class:`EmailConfirmation` with ``invitation=True``) where they
+choose a password, which confirms their address. The link is only in that email: the
+owner never sees it (the test-mode rule that relink emails go only to confirmed team
+addresses rests on that), and can only have it sent again.
 
 A platform always keeps an owner: the last owner can be neither demoted nor removed,
 and an owner cannot remove themself.
@@ -11,26 +12,20 @@ and an owner cannot remove themself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from relink.dashboard.auth import create_confirmation
+from relink.kit import clock
 from relink.models import DashboardLogin, EmailConfirmation, Role, User
 from relink.platforms.service import PlatformError, create_user, normalize_email
+from relink.runtime import Runtime
 
 TEAM_LIMIT = 500
 
 
 class TeamChangeRefused(Exception):
     """The change would break a team rule; the message is shown as is."""
-
-
-@dataclass(frozen=True)
-class Invitation:
-    user: User
-    token: str
 
 
 def team_members(db: Session, platform_id: str) -> list[User]:
@@ -61,8 +56,8 @@ def _owner_count(db: Session, platform_id: str) -> int:
     )
 
 
-def invite(db: Session, platform_id: str, email: str, role: Role) -> Invitation:
-    """Create the user (unconfirmed) and their invitation link token (returned once)."""
+def invite(db: Session, runtime: Runtime, platform_id: str, email: str, role: Role) -> User:
+    """Create the user (unconfirmed) and email them their invitation link."""
     try:
         address = normalize_email(email)
     except PlatformError:
@@ -72,7 +67,25 @@ def invite(db: Session, platform_id: str, email: str, role: Role) -> Invitation:
         raise TeamChangeRefused("A user with this email address already exists.")
     user, _unused_password = create_user(db, platform_id, address, role)
     db.flush()
-    return Invitation(user, create_confirmation(db, user, invitation=True))
+    create_confirmation(db, runtime, user, invitation=True)
+    return user
+
+
+def resend_invitation(db: Session, runtime: Runtime, platform_id: str, user_id: str) -> User | None:
+    """Email a new invitation link to a user who has not confirmed yet; earlier links
+    stop working."""
+    user = _member(db, platform_id, user_id)
+    if user is None:
+        return None
+    if user.email_confirmed_at is not None:
+        raise TeamChangeRefused("This user has already confirmed their address.")
+    db.execute(
+        update(EmailConfirmation)
+        .where(EmailConfirmation.user_id == user.id, EmailConfirmation.used_at.is_(None))
+        .values(used_at=clock.now())
+    )
+    create_confirmation(db, runtime, user, invitation=True)
+    return user
 
 
 def change_role(db: Session, platform_id: str, user_id: str, role: Role) -> User | None:

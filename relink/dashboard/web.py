@@ -192,6 +192,12 @@ NOTICES = {
     "webhook_resent": "The event was queued for delivery again.",
     "user_removed": "The team user was removed.",
     "role_changed": "The role was changed.",
+    "invitation_sent": "The invitation is on its way to their email address.",
+    "invitation_resent": "A new invitation is on its way; the earlier link no longer works.",
+    "password_changed": "Your password was changed. Your other sign-ins have ended.",
+    "reset_sent": "If a team user has that address, a link to choose a new password is on its "
+    "way to it. The link works for one hour.",
+    "password_reset": "Your password was changed. Sign in with the new one.",
     "webhook_enabled": "The webhook endpoint is enabled.",
     "webhook_disabled": "The webhook endpoint is disabled; it receives no events.",
     "webhook_deleted": "The webhook endpoint was deleted.",

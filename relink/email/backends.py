@@ -57,6 +57,8 @@ class MessageTags:
     platform_id: str
     livemode: bool
     session_id: str | None = None
+    # An email about this team user's own account (the mailbox shows it to them only).
+    user_id: str | None = None
 
 
 class EmailBackend(Protocol):
@@ -82,6 +84,7 @@ class MailboxBackend:
             "platform_id": tags.platform_id,
             "livemode": tags.livemode,
             "session_id": tags.session_id,
+            "user_id": tags.user_id,
             "to_address": str(message["To"]),
             "sender": str(message["From"]),
             "subject": str(message["Subject"]),

@@ -15,7 +15,12 @@ from relink.models.connections import (
     RelinkAction,
     TanStatus,
 )
-from relink.models.dashboard import DashboardLogin, EmailConfirmation, LoginAttempt
+from relink.models.dashboard import (
+    DashboardLogin,
+    EmailConfirmation,
+    LoginAttempt,
+    PasswordReset,
+)
 from relink.models.events import Event, WebhookAttempt, WebhookEndpoint
 from relink.models.holders import ConnectedAccount, Customer
 from relink.models.hosted import FlowStep, HostedFlow
@@ -54,6 +59,7 @@ __all__ = [
     "MailboxMessage",
     "OutboxMessage",
     "OutboxStatus",
+    "PasswordReset",
     "Platform",
     "RelinkAction",
     "Role",

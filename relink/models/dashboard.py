@@ -65,3 +65,21 @@ class EmailConfirmation(Base):
     used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
     __table_args__ = (Index("ix_dashboard_email_confirmations_user", "user_id"),)
+
+
+class PasswordReset(Base):
+    """A link that lets a team user choose a new password, sent to their address.
+
+    Single-use and short-lived; only the token's digest is stored (the token itself is
+    derived from the row's id with a server-held key when the email is sent)."""
+
+    __tablename__ = "dashboard_password_resets"
+
+    id: Mapped[str] = id_column()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (Index("ix_dashboard_password_resets_user", "user_id", "created_at"),)

@@ -22,6 +22,9 @@ class MailboxMessage(TenantMixin, Base):
     id: Mapped[str] = id_column()
     # No foreign key: the record of what was sent outlives the session it was about.
     session_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    # An email about a team user's own account (an invitation, a password reset): shown
+    # only to that user, never to the rest of the team.
+    user_id: Mapped[str | None] = mapped_column(String(40), default=None)
     to: Mapped[str] = mapped_column("to_address", String(320))
     sender: Mapped[str] = mapped_column(String(400))
     subject: Mapped[str] = mapped_column(String(1000))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from relink.email.account import PASSWORD_RESET, TEAM_INVITATION, send_account_email
 from relink.email.tasks import send_relink_email, start_relink_emails
 from relink.events.service import WEBHOOK_DELIVERY
 from relink.lifecycle.refresh import REFRESH, run_refresh, run_revoke
@@ -16,6 +17,8 @@ from relink.webhooks.tasks import deliver_webhook, endpoint_of
 HANDLERS: dict[str, Handler] = {
     WEBHOOK_DELIVERY: Laned(deliver_webhook, lane=endpoint_of),
     ENDPOINT_DISABLED: send_endpoint_disabled,
+    TEAM_INVITATION: send_account_email,
+    PASSWORD_RESET: send_account_email,
     REFRESH: run_refresh,
     REVOKE: run_revoke,
     RELINK_EMAIL: Batched(send_relink_email, start_relink_emails),

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from relink.kit import clock, ids
 from relink.kit.crypto import hash_password, token_digest
+from relink.kit.passwords import password_problem
 from relink.kit.text import has_control_characters
 from relink.models import ApiKey, Platform, Role, User
 
@@ -71,9 +72,9 @@ def create_user(
     address = normalize_email(email)
     if session.scalars(select(User.id).where(User.email == address)).first() is not None:
         raise PlatformError(f"a user with email {address} already exists")
-    plain = password or secrets.token_urlsafe(12)
-    if len(plain) < 8:
-        raise PlatformError("password must be at least 8 characters")
+    plain = password or secrets.token_urlsafe(24)
+    if (problem := password_problem(plain, email=address)) is not None:
+        raise PlatformError(f"password refused: {problem}")
     now = clock.now()
     user = User(
         id=ids.new("user"),

@@ -10,8 +10,15 @@ import httpx
 import pytest
 
 from relink.models import Role
+from relink.outbox.registry import HANDLERS
+from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform, create_user
+from relink.runtime import Runtime
 from tests.conftest import RunningServer
+from tests.email.conftest import smtp, smtp_runtime
+from tests.email.smtp_server import SmtpServer
+
+__all__ = ["smtp", "smtp_runtime"]  # fixtures: a real SMTP server, a runtime sending to it
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -74,3 +81,19 @@ def member(server: RunningServer, platform: NewPlatform, role: Role) -> Iterator
         yield client
     finally:
         client.close()
+
+
+_LINK = re.compile(r"https?://\S+")
+
+
+def emailed_link(smtp: SmtpServer, runtime: Runtime, to: str, path: str) -> str:
+    """Run the worker (``runtime`` sends to ``smtp``), then the ``path`` link of the
+    latest email to ``to``, read from its plain-text body."""
+    OutboxDispatcher(runtime, HANDLERS).drain()
+    received = smtp.handler.to(to)
+    assert received, f"no email to {to}"
+    body = received[-1].message.get_body(preferencelist=("plain",))
+    assert body is not None
+    links = [link for link in _LINK.findall(body.get_content()) if path in link]
+    assert links, f"no {path} link in the email to {to}"
+    return links[0]

@@ -1,4 +1,5 @@
-"""Sign in, sign out, the Test/Live switch and email confirmation."""
+"""Sign in, sign out, the Test/Live switch, email confirmation, and the user's own
+password: change (signed in) and reset (by email)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from relink.dashboard.web import (
     LOGIN_CSRF_PURPOSE,
     Viewer,
     checked_viewer,
+    current_viewer,
     form_data,
     page,
     redirect,
@@ -24,11 +26,19 @@ from relink.dashboard.web import (
     secure_cookies,
 )
 from relink.kit.crypto import random_token, token_digest
+from relink.kit.passwords import MAX_LENGTH, MIN_LENGTH
+from relink.relink.links import SlidingWindowThrottle
 from relink.web.csrf import CsrfError, csrf_token, verify_csrf
 
 router = APIRouter()
 
 CONFIRM_PURPOSE = "dashboard-confirm-email"
+RESET_PURPOSE = "dashboard-reset-password"
+FORGOT_CSRF_COOKIE = "relink_forgot_csrf"
+FORGOT_CSRF_PURPOSE = "dashboard-forgot-password"
+# Reset requests one client address may make (each process counts on its own; the
+# emails themselves are limited per user in the database).
+FORGOT_THROTTLE_KEY = "dashboard_forgot_throttle"
 
 
 def _text(form: FormData, name: str, limit: int = 320) -> str:
@@ -162,7 +172,8 @@ def _confirm_page(
             "email": user.email,
             "invitation": confirmation.invitation,
             "error": error,
-            "min_length": auth.MIN_PASSWORD_LENGTH,
+            "min_length": MIN_LENGTH,
+            "max_length": MAX_LENGTH,
         },
         status_code=status_code,
     )
@@ -196,8 +207,194 @@ def confirm_email(request: Request, token: str, form: FormData = Depends(form_da
                 token,
                 password if confirmation.invitation and isinstance(password, str) else None,
             )
-    except ValueError as invalid:
+    except auth.PasswordRejected as invalid:
         return _confirm_page(request, token, error=str(invalid), status_code=400)
     except auth.ConfirmationInvalid:
         return _confirm_page(request, token)
     return redirect("/login", notice="confirmed")
+
+
+# -- the signed-in user's own account ----------------------------------------------------
+
+
+def _account_page(
+    request: Request, viewer: Viewer, *, error: dict[str, str] | None = None, status_code: int = 200
+) -> Response:
+    return page(
+        request,
+        viewer,
+        "your_account.html",
+        {"errors": error or {}, "min_length": MIN_LENGTH, "max_length": MAX_LENGTH},
+        status_code=status_code,
+    )
+
+
+@router.get("/account")
+def account(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    return _account_page(request, viewer)
+
+
+@router.post("/account/password")
+def change_password(
+    request: Request, viewer: Viewer = Depends(checked_viewer), form: FormData = Depends(form_data)
+) -> Response:
+    current, new = _password(form, "current_password"), _password(form, "new_password")
+    try:
+        auth.check_new_password(new, email=viewer.email)
+    except auth.PasswordRejected as rejected:
+        return _account_page(
+            request, viewer, error={"new_password": str(rejected)}, status_code=400
+        )
+    runtime = viewer.runtime
+    client = request.client.host if request.client else "unknown"
+    with runtime.database.unit_of_work() as db:
+        attempt = auth.count_attempt(db, viewer.email, client)
+    try:
+        with runtime.database.unit_of_work() as db:
+            auth.change_password(db, attempt, viewer.signed_in, current, new)
+    except auth.SignInThrottled as throttled:
+        with runtime.database.unit_of_work() as db:
+            auth.forget_attempt(db, attempt)
+        return _account_page(
+            request, viewer, error={"current_password": str(throttled)}, status_code=429
+        )
+    except auth.SignInRefused:
+        wrong = "This is not your current password."
+        return _account_page(request, viewer, error={"current_password": wrong}, status_code=400)
+    return redirect("/account", notice="password_changed")
+
+
+def _password(form: FormData, name: str) -> str:
+    """A password field as typed (not stripped: spaces are part of a password)."""
+    value = form.get(name)
+    return value[: MAX_LENGTH + 1] if isinstance(value, str) else ""
+
+
+# -- forgotten password --------------------------------------------------------------------
+
+
+def _forgot_page(
+    request: Request, *, email: str = "", error: str | None = None, status_code: int = 200
+) -> Response:
+    runtime = runtime_of(request)
+    binding = request.cookies.get(FORGOT_CSRF_COOKIE) or random_token(16)
+    response = page(
+        request,
+        None,
+        "forgot_password.html",
+        {
+            "csrf": csrf_token(runtime.csrf_key, FORGOT_CSRF_PURPOSE, binding),
+            "email": email,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+    response.set_cookie(
+        FORGOT_CSRF_COOKIE,
+        binding,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(runtime),
+        path="/forgot-password",
+    )
+    return response
+
+
+def _forgot_throttle(request: Request) -> SlidingWindowThrottle:
+    extras = runtime_of(request).extras
+    throttle = extras.get(FORGOT_THROTTLE_KEY)
+    if not isinstance(throttle, SlidingWindowThrottle):
+        throttle = extras[FORGOT_THROTTLE_KEY] = SlidingWindowThrottle(limit=10, window=900.0)
+    return throttle
+
+
+@router.get("/forgot-password")
+def forgot_password_form(request: Request) -> Response:
+    return _forgot_page(request)
+
+
+@router.post("/forgot-password")
+def forgot_password(request: Request, form: FormData = Depends(form_data)) -> Response:
+    runtime = runtime_of(request)
+    email = _text(form, "email")
+    submitted = form.get(CSRF_FIELD)
+    try:
+        verify_csrf(
+            runtime.csrf_key,
+            FORGOT_CSRF_PURPOSE,
+            request.cookies.get(FORGOT_CSRF_COOKIE, ""),
+            submitted if isinstance(submitted, str) else None,
+        )
+    except CsrfError as error:
+        return _forgot_page(request, email=email, error=str(error), status_code=403)
+    client = request.client.host if request.client else "unknown"
+    if not _forgot_throttle(request).hit(client):
+        message = "Too many requests from this network. Please wait 15 minutes and try again."
+        return _forgot_page(request, email=email, error=message, status_code=429)
+    with runtime.database.unit_of_work() as db:
+        auth.request_password_reset(db, runtime, email)
+    # The same answer whether or not the address belongs to someone.
+    response = redirect("/login", notice="reset_sent")
+    response.delete_cookie(FORGOT_CSRF_COOKIE, path="/forgot-password")
+    return response
+
+
+def _reset_page(
+    request: Request, token: str, *, error: str | None = None, status_code: int = 200
+) -> Response:
+    runtime = runtime_of(request)
+    try:
+        with runtime.database.read_only() as db:
+            _, user = auth.pending_reset(db, token)
+    except auth.ResetInvalid as invalid:
+        return page(
+            request,
+            None,
+            "error.html",
+            {"title": "Link expired", "message": str(invalid)},
+            status_code=404,
+        )
+    return page(
+        request,
+        None,
+        "reset_password.html",
+        {
+            "csrf": csrf_token(runtime.csrf_key, RESET_PURPOSE, token_digest(token)),
+            "email": user.email,
+            "error": error,
+            "min_length": MIN_LENGTH,
+            "max_length": MAX_LENGTH,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/reset-password/{token}")
+def reset_password_form(request: Request, token: str) -> Response:
+    # Showing the page changes nothing, so link scanners cannot use the link up.
+    return _reset_page(request, token)
+
+
+@router.post("/reset-password/{token}")
+def reset_password(request: Request, token: str, form: FormData = Depends(form_data)) -> Response:
+    runtime = runtime_of(request)
+    submitted = form.get(CSRF_FIELD)
+    try:
+        verify_csrf(
+            runtime.csrf_key,
+            RESET_PURPOSE,
+            token_digest(token),
+            submitted if isinstance(submitted, str) else None,
+        )
+    except CsrfError as error:
+        return _reset_page(request, token, error=str(error), status_code=403)
+    try:
+        with runtime.database.unit_of_work() as db:
+            auth.reset_password(db, token, _password(form, "password"))
+    except auth.PasswordRejected as rejected:
+        return _reset_page(request, token, error=str(rejected), status_code=400)
+    except auth.ResetInvalid:
+        return _reset_page(request, token)
+    response = redirect("/login", notice="password_reset")
+    response.delete_cookie(COOKIE, path="/")
+    return response

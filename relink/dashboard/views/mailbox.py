@@ -43,7 +43,11 @@ def mailbox(request: Request, viewer: Viewer = Depends(_mailbox_viewer)) -> Resp
     session_id = (request.query_params.get("session") or "").strip()[:40] or None
     with viewer.runtime.database.read_only() as db:
         found = queries.mailbox_page(
-            db, viewer.scope, session_id, read_cursor(request, queries.MAILBOX_PAGE_SIZE)
+            db,
+            viewer.scope,
+            viewer.user_id,
+            session_id,
+            read_cursor(request, queries.MAILBOX_PAGE_SIZE),
         )
     params = request.query_params
     return page(
@@ -63,7 +67,7 @@ def mailbox(request: Request, viewer: Viewer = Depends(_mailbox_viewer)) -> Resp
 @router.get("/mailbox/{message_id}.html")
 def mailbox_frame(message_id: str, viewer: Viewer = Depends(_mailbox_viewer)) -> Response:
     with viewer.runtime.database.read_only() as db:
-        message = MailboxRepository(db, viewer.scope).find(message_id)
+        message = MailboxRepository(db, viewer.scope, reader=viewer.user_id).find(message_id)
         if message is None:
             raise NotFound()
         html = links_open_in_new_tab(message.html)

@@ -106,7 +106,6 @@ def _team_page(
     request: Request,
     viewer: Viewer,
     *,
-    invitation: tuple[str, str] | None = None,
     error: str | None = None,
     invite_email: str = "",
     status_code: int = 200,
@@ -120,7 +119,6 @@ def _team_page(
         {
             "members": members,
             "roles": [role.value for role in Role],
-            "invitation": invitation,
             "error": error,
             "invite_email": invite_email,
             "invitation_days": CONFIRMATION_LIFETIME.days,
@@ -150,14 +148,22 @@ def invite(
         )
     try:
         with viewer.runtime.database.unit_of_work() as db:
-            invited = team.invite(db, viewer.platform_id, email, role)
-            link = (
-                viewer.runtime.settings.public_url.rstrip("/") + f"/confirm-email/{invited.token}"
-            )
-            address = invited.user.email
+            team.invite(db, viewer.runtime, viewer.platform_id, email, role)
     except team.TeamChangeRefused as refused:
         return _team_page(request, viewer, error=str(refused), invite_email=email, status_code=400)
-    return _team_page(request, viewer, invitation=(address, link), status_code=201)
+    return redirect("/settings/team", notice="invitation_sent")
+
+
+@router.post("/settings/team/{user_id}/resend-invitation")
+def resend_invitation(request: Request, user_id: str, viewer: Viewer = Depends(owner)) -> Response:
+    try:
+        with viewer.runtime.database.unit_of_work() as db:
+            invited = team.resend_invitation(db, viewer.runtime, viewer.platform_id, user_id)
+    except team.TeamChangeRefused as refused:
+        return _team_page(request, viewer, error=str(refused), status_code=400)
+    if invited is None:
+        raise NotFound()
+    return redirect("/settings/team", notice="invitation_resent")
 
 
 @router.post("/settings/team/{user_id}/role")

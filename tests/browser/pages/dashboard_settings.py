@@ -49,12 +49,17 @@ class TeamPage:
         return self
 
     def invite(self, email: str, role: str) -> str:
-        """Invite; returns the invitation link shown once."""
+        """Invite; returns the notice the page shows (the link goes only by email)."""
         self.page.get_by_label("Email", exact=True).fill(email)
         self.page.get_by_label("Role", exact=True).select_option(role)
         self.page.get_by_role("button", name="Invite").click()
         self.page.wait_for_load_state()
-        return self.page.locator("#invitation-link").inner_text()
+        return self.page.get_by_role("status").inner_text()
+
+    def resend_invitation(self, email: str) -> str:
+        self.row(email).get_by_role("button", name="Resend invitation").click()
+        self.page.wait_for_load_state()
+        return self.page.get_by_role("status").inner_text()
 
     def row(self, email: str) -> Locator:
         return self.page.locator("#team tbody tr", has_text=email)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import struct
 import zlib
 
@@ -12,11 +11,23 @@ import stripe
 from sqlalchemy import select
 
 from relink.dashboard.branding import LOGO_MAX_BYTES
-from relink.models import EmailConfirmation, Platform, Role, User
+from relink.models import EmailConfirmation, MailboxMessage, Platform, Role, User
+from relink.outbox.registry import HANDLERS
+from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
+from relink.runtime import Runtime
 from tests.conftest import RunningServer
-from tests.dashboard.conftest import PASSWORD, add_user, csrf_of, member, page_csrf, sign_in
+from tests.dashboard.conftest import (
+    PASSWORD,
+    add_user,
+    csrf_of,
+    emailed_link,
+    member,
+    page_csrf,
+    sign_in,
+)
 from tests.dashboard.factories import SCRIPT, broken_account
+from tests.email.smtp_server import SmtpServer
 
 
 def png(extra: int = 0) -> bytes:
@@ -190,14 +201,19 @@ def _user(server: RunningServer, email: str) -> User | None:
         return db.scalars(select(User).where(User.email == email)).first()
 
 
-def test_an_invitation_creates_an_unconfirmed_user_and_shows_the_link_once(
-    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+def test_an_invitation_is_emailed_to_the_invitee_and_never_shown_in_the_dashboard(
+    server: RunningServer,
+    platform: NewPlatform,
+    owner: httpx.Client,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
 ) -> None:
     email = f"new-{platform.platform.id.lower()}@example.com"
     response = _invite(owner, email)
-    assert response.status_code == 201
-    link = re.search(r'id="invitation-link">([^<]+)<', response.text)
-    assert link is not None
+    assert (response.status_code, response.headers["location"]) == (
+        303,
+        "/settings/team?notice=invitation_sent",
+    )
     invited = _user(server, email)
     assert invited is not None
     assert (invited.role, invited.email_confirmed_at) == ("admin", None)
@@ -206,22 +222,108 @@ def test_an_invitation_creates_an_unconfirmed_user_and_shows_the_link_once(
             select(EmailConfirmation).where(EmailConfirmation.user_id == invited.id)
         ).one()
     assert confirmation.invitation is True
-    assert link.group(1) not in owner.get("/settings/team").text
+    team_page = owner.get(response.headers["location"]).text
+    assert "The invitation is on its way" in team_page
+    assert "/confirm-email/" not in team_page
+
+    link = emailed_link(smtp, smtp_runtime, email, "/confirm-email/")
+    assert link.startswith(f"{server.url}/confirm-email/")
+    for path in ("/settings/team", "/accounts", "/settings"):
+        assert link.removeprefix(server.url) not in owner.get(path).text
 
 
-def test_an_invited_user_sets_a_password_through_the_link_and_can_sign_in(
-    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+def test_an_invited_user_sets_a_password_through_the_emailed_link_and_can_sign_in(
+    server: RunningServer,
+    platform: NewPlatform,
+    owner: httpx.Client,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
 ) -> None:
     email = f"joiner-{platform.platform.id.lower()}@example.com"
-    found = re.search(r'id="invitation-link">([^<]+)<', _invite(owner, email, "viewer").text)
-    assert found is not None
-    path = found.group(1).removeprefix(server.url)
+    _invite(owner, email, "viewer")
+    path = emailed_link(smtp, smtp_runtime, email, "/confirm-email/").removeprefix(server.url)
     with httpx.Client(base_url=server.url, timeout=20) as invited:
         form = invited.get(path)
-        invited.post(path, data={"csrf_token": csrf_of(form.text), "password": PASSWORD})
+        short = invited.post(path, data={"csrf_token": csrf_of(form.text), "password": "short"})
+        assert short.status_code == 400 and "Use at least 12 characters." in short.text
+        done = invited.post(path, data={"csrf_token": csrf_of(form.text), "password": PASSWORD})
+        assert done.headers["location"] == "/login?notice=confirmed"
         assert sign_in(invited, email).status_code == 303
+        assert invited.get(path).status_code == 404  # used once
     confirmed = _user(server, email)
     assert confirmed is not None and confirmed.email_confirmed_at is not None
+
+
+def test_an_owner_cannot_confirm_an_outside_address_so_test_emails_never_reach_it(
+    server: RunningServer,
+    platform: NewPlatform,
+    owner: httpx.Client,
+    client: stripe.StripeClient,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+) -> None:
+    stranger = f"stranger-{platform.platform.id.lower()}@outside.example"
+    invited = _invite(owner, stranger, "viewer")
+    assert "/confirm-email/" not in owner.get(invited.headers["location"]).text
+    account = broken_account(client, stranger)
+    owner.post(
+        f"/accounts/{account.id}/request-relink",
+        data={"csrf_token": page_csrf(owner, f"/accounts/{account.id}")},
+    )
+    OutboxDispatcher(smtp_runtime, HANDLERS).drain()
+    # The invitation reached the stranger (from whom only they can confirm); no relink
+    # email did, since the address is not a confirmed team member's.
+    assert [m.message["Subject"] for m in smtp.handler.to(stranger)] == [
+        "You are invited to Acme Lending on Relink"
+    ]
+
+
+def test_resending_an_invitation_emails_a_new_link_and_the_old_one_stops_working(
+    server: RunningServer,
+    platform: NewPlatform,
+    owner: httpx.Client,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+) -> None:
+    email = f"again-{platform.platform.id.lower()}@example.com"
+    _invite(owner, email)
+    first = emailed_link(smtp, smtp_runtime, email, "/confirm-email/")
+    target = _user(server, email)
+    assert target is not None
+    resent = owner.post(
+        f"/settings/team/{target.id}/resend-invitation",
+        data={"csrf_token": page_csrf(owner, "/settings/team")},
+    )
+    assert resent.headers["location"] == "/settings/team?notice=invitation_resent"
+    second = emailed_link(smtp, smtp_runtime, email, "/confirm-email/")
+    assert second != first
+    with httpx.Client(timeout=20) as invitee:
+        assert invitee.get(first).status_code == 404
+        assert invitee.get(second).status_code == 200
+
+
+def test_a_confirmed_user_gets_no_invitation_again(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    response = owner.post(
+        f"/settings/team/{platform.owner.id}/resend-invitation",
+        data={"csrf_token": page_csrf(owner, "/settings/team")},
+    )
+    assert response.status_code == 400
+    assert "already confirmed" in response.text
+
+
+def test_the_mailbox_shows_an_invitation_only_to_the_user_it_was_sent_to(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    email = f"private-{platform.platform.id.lower()}@example.com"
+    _invite(owner, email)
+    OutboxDispatcher(server.runtime, HANDLERS).drain()  # the test server's mailbox backend
+    with server.runtime.database.read_only() as db:
+        stored = db.scalars(select(MailboxMessage).where(MailboxMessage.to == email)).one()
+    assert "/confirm-email/" in stored.text
+    assert stored.id not in owner.get("/mailbox").text
+    assert owner.get(f"/mailbox/{stored.id}.html").status_code == 404
 
 
 def test_an_owner_changes_a_role(
@@ -290,6 +392,7 @@ def test_only_owners_can_invite_change_roles_or_remove_users(
         token = page_csrf(client_of_role, "/settings/team")
         for path, data in (
             ("/settings/team/invite", {"email": "x@example.com", "role": "owner"}),
+            (f"/settings/team/{platform.owner.id}/resend-invitation", {}),
             (f"/settings/team/{platform.owner.id}/role", {"role": "viewer"}),
             (f"/settings/team/{platform.owner.id}/remove", {}),
         ):
