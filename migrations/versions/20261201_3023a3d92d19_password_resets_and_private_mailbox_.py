@@ -1,7 +1,7 @@
 """password resets and private mailbox messages
 
 Revision ID: 3023a3d92d19
-Revises: f893515ff214
+Revises: 5b0c1e7d2a94
 Create Date: 2026-12-01 18:25:47.128701
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql  # noqa: F401
 
 
 revision: str = '3023a3d92d19'
-down_revision: str | None = 'f893515ff214'
+down_revision: str | None = '5b0c1e7d2a94'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
