@@ -47,13 +47,12 @@ HOST = "127.0.0.1"
 def postgres_url(suffix: str = "") -> str:
     """The URL of this process's benchmark database (``RELINK_BENCH_POSTGRES_URL`` wins;
     ``{pid}`` in it becomes the process id, so concurrent runs do not share a database)."""
-    url = (os.environ.get("RELINK_BENCH_POSTGRES_URL") or DEFAULT_POSTGRES_URL).replace(
-        "{pid}", str(os.getpid())
-    )
-    if not suffix:
-        return url
-    parsed = make_url(url)
-    return parsed.set(database=f"{parsed.database}_{suffix}").render_as_string(hide_password=False)
+    parsed = make_url(os.environ.get("RELINK_BENCH_POSTGRES_URL") or DEFAULT_POSTGRES_URL)
+    # The name as written: a URL built with SQLAlchemy has its braces percent-encoded.
+    name = (parsed.database or "relink_bench").replace("{pid}", str(os.getpid()))
+    if suffix:
+        name = f"{name}_{suffix}"
+    return parsed.set(database=name).render_as_string(hide_password=False)
 
 
 def _admin_dsn(url: str) -> str:
