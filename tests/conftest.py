@@ -233,4 +233,4 @@ def live_client(server: RunningServer, platform: NewPlatform) -> stripe.StripeCl
     return stripe_client(server, platform.live_secret_key)
 
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stripe-fc.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parent / "reference" / "stripe" / "stripe-fc.schema.json"

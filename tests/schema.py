@@ -1,4 +1,4 @@
-"""Validation against Stripe's Financial Connections schema (shared/reference)."""
+"""Validation against Stripe's Financial Connections schema (vendored in tests/reference/stripe)."""
 
 from __future__ import annotations
 
