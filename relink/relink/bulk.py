@@ -47,7 +47,7 @@ from relink.accounts.filters import AccountFilter, filtered_accounts, selected_a
 from relink.eligibility.query import holder_email_column, pending_recent_request
 from relink.eligibility.rules import Reason
 from relink.events.service import EventContext
-from relink.kit import ids
+from relink.kit import clock, ids
 from relink.kit.crypto import token_digest
 from relink.kit.errors import ApiError, ResourceMissing
 from relink.models import (
@@ -396,6 +396,7 @@ def request_batch(
         created_detail["bulk_job"] = job_id
     timeline_rows: list[dict[str, Any]] = []
     outbox_rows: list[dict[str, Any]] = []
+    queued_at = clock.now()
     for session_id, _account_id in inserted:
         timeline_rows.append(
             {
@@ -425,8 +426,10 @@ def request_batch(
                 "livemode": scope.livemode,
                 "status": OutboxStatus.pending.value,
                 "attempts": 0,
-                "run_after": now,
-                "created_at": now,
+                # The worker's schedule runs on real time: a sandbox clock moved ahead
+                # changes what the rules see, never when the email goes out.
+                "run_after": queued_at,
+                "created_at": queued_at,
             }
         )
     if timeline_rows:

@@ -17,7 +17,9 @@ from relink.events.service import EventContext
 from relink.kit import clock
 from relink.kit.clock import FrozenClock
 from relink.kit.crypto import token_digest
+from relink.lifecycle.scans import advance_test_clock
 from relink.models import Account, Event, OutboxMessage, Platform, Session, SessionStatus
+from relink.outbox.worker import claim
 from relink.relink.bulk import (
     HOSTED_RELINK_DISABLED,
     BulkResult,
@@ -330,6 +332,25 @@ def test_concurrent_bulk_requests_create_one_session_per_account(book: Book) -> 
             )
         )
     assert emails == 4
+
+
+def test_bulk_request_emails_are_due_now_after_the_test_clock_was_advanced(book: Book) -> None:
+    """The sandbox clock changes what the rules see, never when the worker sends."""
+    built = build_cases(book, (CASES[4], CASES[5]))
+    with book.runtime.database.unit_of_work() as db:
+        advanced, _ = advance_test_clock(db, bulk_scope(book), 49 * 3600, EventContext())
+    with book.runtime.database.unit_of_work() as db:
+        result = request_relinks(
+            db, advanced, book.runtime, by_ids(advanced, [a.id for a, _ in built]), actor=ACTOR
+        )
+    assert result.created == 2
+    sessions = bulk_sessions(book)
+    with book.runtime.database.read_only() as db:  # the claim is rolled back
+        claimed = claim(db, "worker-test", limit=1000, kinds={RELINK_EMAIL})
+        mine = {m.payload["session_id"] for m in claimed if m.platform_id == book.platform_id}
+    assert mine == {s.id for s in sessions}
+    # The session itself lives on the sandbox clock: its rules see the advanced time.
+    assert {s.created_at for s in sessions} == {advanced.now()}
 
 
 def test_request_relinks_skips_every_account_while_hosted_relink_is_off(book: Book) -> None:
