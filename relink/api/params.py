@@ -7,14 +7,22 @@ JSON values as their own types; both are accepted.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import ColumnElement, and_
+
+from relink.kit.clock import from_unix
 from relink.kit.errors import InvalidEnum, ParameterInvalid, ParameterMissing, ParameterUnknown
 
 _MISSING = object()
 _EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+# 9999-12-31T23:59:59Z: the last second a datetime can hold. A millisecond timestamp (a
+# common JavaScript slip) is far beyond it and is refused rather than read as year 58,000.
+MAX_UNIX_TIME = 253_402_300_799
+_SECOND = dt.timedelta(seconds=1) - dt.timedelta(microseconds=1)
 
 
 class Params:
@@ -113,6 +121,51 @@ class Params:
                 code="parameter_invalid_integer",
             )
         return number
+
+    def unix_time(self, key: str, *, required: bool = False) -> dt.datetime | None:
+        """A Unix timestamp in seconds, as an aware datetime."""
+        seconds = self.integer(key, required=required)
+        if seconds is None:
+            return None
+        if not 0 <= seconds <= MAX_UNIX_TIME:
+            raise ParameterInvalid(
+                self.name(key),
+                f"Invalid timestamp: {self.name(key)} must be a Unix timestamp in seconds "
+                f"between 0 and {MAX_UNIX_TIME}",
+                code="parameter_invalid_integer",
+            )
+        return from_unix(seconds)
+
+    def unix_time_filter(self, key: str, column: Any) -> list[ColumnElement[bool]]:
+        """Stripe's timestamp filter: ``key=<seconds>`` or ``key[gt|gte|lt|lte]=<seconds>``.
+
+        Each bound covers its whole second, so sub-second stored times compare as the
+        whole seconds the API shows (``gt=t`` excludes ``t.5``, ``lte=t`` includes it).
+        """
+        raw = self.raw(key, _MISSING)
+        if raw is _MISSING or raw is None or raw == "":
+            return []
+        if not isinstance(raw, dict):
+            moment = self.unix_time(key)
+            assert moment is not None
+            return [and_(column >= moment, column <= moment + _SECOND)]
+        bounds = self.nested(key)
+        assert bounds is not None
+        conditions: list[ColumnElement[bool]] = []
+        for operator in ("gt", "gte", "lt", "lte"):
+            moment = bounds.unix_time(operator)
+            if moment is None:
+                continue
+            match operator:
+                case "gt":
+                    conditions.append(column > moment + _SECOND)
+                case "gte":
+                    conditions.append(column >= moment)
+                case "lt":
+                    conditions.append(column < moment)
+                case "lte":
+                    conditions.append(column <= moment + _SECOND)
+        return conditions
 
     def boolean(self, key: str) -> bool | None:
         value = self.raw(key, _MISSING)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from relink.api.params import Params
 from relink.api.rendering import render_list
 from relink.api.router import ApiCall, ApiRouter
 from relink.events.repository import EventRepository
 from relink.events.schemas import render_event
-from relink.kit.clock import from_unix
 from relink.kit.errors import ResourceMissing
 from relink.kit.pagination import paginate, read_cursor
 from relink.models import Event
@@ -19,42 +17,12 @@ router = ApiRouter()
 RETENTION = dt.timedelta(days=30)
 
 
-def _created_filter(params: Params) -> list[Any]:
-    conditions: list[Any] = []
-    if not params.has("created"):
-        return conditions
-    raw = params.raw("created")
-    if isinstance(raw, (str, int)) and not isinstance(raw, bool):
-        exact = params.integer("created")
-        if exact is not None:
-            conditions.append(Event.created_at >= from_unix(exact))
-            conditions.append(Event.created_at < from_unix(exact + 1))
-        return conditions
-    created = params.nested("created")
-    if created is None:
-        return conditions
-    for operator in ("gt", "gte", "lt", "lte"):
-        value = created.integer(operator, minimum=0)
-        if value is None:
-            continue
-        moment = from_unix(value)
-        conditions.append(
-            {
-                "gt": Event.created_at >= from_unix(value + 1),
-                "gte": Event.created_at >= moment,
-                "lt": Event.created_at < moment,
-                "lte": Event.created_at < from_unix(value + 1),
-            }[operator]
-        )
-    return conditions
-
-
 @router.get("/v1/events")
 def list_events(call: ApiCall) -> dict[str, Any]:
     cursor = read_cursor(call.params)
     event_type = call.params.text("type", max_length=200)
     types = call.params.strings("types")
-    conditions = _created_filter(call.params)
+    conditions = call.params.unix_time_filter("created", Event.created_at)
     call.params.ignore("delivery_success")
     call.params.finish()
     repository = EventRepository(call.session, call.scope)

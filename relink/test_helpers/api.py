@@ -9,7 +9,7 @@ from relink.accounts.schemas import render_account
 from relink.api.params import Params
 from relink.api.router import ApiCall, ApiRouter
 from relink.authorizations.schemas import render_authorization
-from relink.kit.clock import from_unix, to_unix
+from relink.kit.clock import to_unix
 from relink.kit.errors import ApiError, LivemodeMismatch, ParameterInvalid
 from relink.lifecycle.scans import advance_test_clock
 from relink.lifecycle.service import Lifecycle
@@ -35,8 +35,7 @@ def _sandbox_only(call: ApiCall) -> None:
 
 
 def _date(params: Params, key: str) -> Any:
-    value = params.integer(key, minimum=0, maximum=253402300799)
-    return None if value is None else from_unix(value)
+    return params.unix_time(key)
 
 
 @router.post("/v1/test_helpers/financial_connections/accounts")

@@ -7,10 +7,9 @@ from typing import Any
 from sqlalchemy import select
 
 from relink.accounts.repository import AccountRepository
-from relink.api.params import Params
 from relink.api.rendering import render_list
 from relink.api.router import ApiCall, ApiRouter
-from relink.kit.clock import from_unix, to_unix
+from relink.kit.clock import to_unix
 from relink.kit.errors import ResourceMissing
 from relink.kit.pagination import paginate, read_cursor
 from relink.models import AccountOwner, AccountTransaction
@@ -62,31 +61,11 @@ def render_owner(owner: AccountOwner) -> dict[str, Any]:
     }
 
 
-def _range(params: Params, key: str, column: Any) -> list[Any]:
-    conditions: list[Any] = []
-    nested = params.nested(key)
-    if nested is None:
-        return conditions
-    for operator in ("gt", "gte", "lt", "lte"):
-        value = nested.integer(operator, minimum=0)
-        if value is None:
-            continue
-        conditions.append(
-            {
-                "gt": column > from_unix(value),
-                "gte": column >= from_unix(value),
-                "lt": column < from_unix(value),
-                "lte": column <= from_unix(value),
-            }[operator]
-        )
-    return conditions
-
-
 @router.get("/v1/financial_connections/transactions")
 def list_transactions(call: ApiCall) -> dict[str, Any]:
     cursor = read_cursor(call.params)
     account_id = call.params.required_str("account", max_length=255)
-    conditions = _range(call.params, "transacted_at", AccountTransaction.transacted_at)
+    conditions = call.params.unix_time_filter("transacted_at", AccountTransaction.transacted_at)
     refresh = call.params.nested("transaction_refresh")
     after = refresh.required_str("after", max_length=255) if refresh is not None else None
     call.params.finish()

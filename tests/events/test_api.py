@@ -134,3 +134,14 @@ def test_events_older_than_thirty_days_cannot_be_retrieved(
         client.v1.events.retrieve(event_id)
     assert raised.value.http_status == 404
     assert raised.value.code == "resource_missing"
+
+
+@pytest.mark.parametrize("created", [{"gte": 1_796_083_200_000}, {"lt": -5}, 1_796_083_200_000])
+def test_a_created_filter_in_milliseconds_or_negative_is_a_400_naming_the_param(
+    client: stripe.StripeClient, created: object
+) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.events.list(params={"created": created})  # type: ignore[typeddict-item]
+    assert raised.value.http_status == 400
+    [operator] = created if isinstance(created, dict) else [None]
+    assert raised.value.param == (f"created[{operator}]" if operator else "created")
