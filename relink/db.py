@@ -6,12 +6,12 @@ The request or job owns the transaction: services receive a session and never co
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Table, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -91,6 +91,23 @@ class Database:
             raise
         finally:
             session.close()
+
+    def analyze(self, tables: Iterable[Table]) -> None:
+        """Refresh the planner's statistics of ``tables`` after a bulk load filled them.
+
+        PostgreSQL's autovacuum analyses a table only after a minute or so, and until then
+        plans queries on a freshly loaded table as if it held a handful of rows (a bulk
+        request right after ``relink demo --accounts 10000`` estimated 1 row for 3,597 and
+        took seconds instead of milliseconds). SQLite keeps no statistics unless asked and
+        plans by its indexes, so there is nothing to refresh there.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return
+        names = ", ".join(self.engine.dialect.identifier_preparer.format_table(t) for t in tables)
+        if not names:
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text(f"ANALYZE {names}"))
 
     @contextmanager
     def read_only(self) -> Iterator[Session]:

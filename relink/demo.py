@@ -42,8 +42,11 @@ from relink.models import (
     Customer,
     InactiveCause,
     Institution,
+    OutboxMessage,
     Platform,
     RelinkAction,
+    Session,
+    SessionTimelineEntry,
     TanStatus,
     User,
 )
@@ -267,6 +270,19 @@ def _write(db: DbSession, model: Any, rows: list[dict[str, Any]]) -> None:
             )
 
 
+# What the book writes (the few requests included), analysed once it is written.
+BOOK_TABLES = (
+    Customer,
+    ConnectedAccount,
+    Authorization,
+    Account,
+    AccountNumber,
+    Session,
+    SessionTimelineEntry,
+    OutboxMessage,
+)
+
+
 def _username(holder_id: str) -> str:
     return holder_id.lower()
 
@@ -321,6 +337,7 @@ def ensure_demo_book(
     summary.created = missing
     if existing == 0:
         summary.recently_requested = _request_a_few(runtime, scope)
+    runtime.database.analyze(_table(model) for model in BOOK_TABLES)
     return summary
 
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, text
 
 from relink.accounts.filters import AccountFilter, filtered_accounts
 from relink.demo import (
@@ -187,3 +187,18 @@ def test_demo_book_is_seeded_once(demo: Demo) -> None:
 def test_demo_book_grows_to_a_larger_requested_size(demo: Demo) -> None:
     grown = ensure_demo_book(demo.runtime, demo.platform_id, accounts=DEFAULT_BOOK_ACCOUNTS + 40)
     assert (grown.created, demo.count()) == (40, DEFAULT_BOOK_ACCOUNTS + 40)
+
+
+def test_demo_book_is_analysed_so_the_planner_knows_its_size(demo: Demo) -> None:
+    if demo.runtime.database.is_sqlite:
+        pytest.skip("the planner statistics are PostgreSQL's")
+    ensure_demo_book(demo.runtime, demo.platform_id, accounts=demo.count() + 30)
+    with demo.runtime.database.read_only() as db:
+        for model in (Account, AccountNumber, Customer):
+            table = model.__tablename__
+            rows = db.scalar(select(func.count()).select_from(model))
+            estimated = db.scalar(
+                text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+                {"t": table},
+            )
+            assert (table, estimated) == (table, rows)
