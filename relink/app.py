@@ -23,21 +23,41 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from relink.api.openapi import openapi_document
 from relink.api.ratelimit import RateLimiter
 from relink.api.registry import API_ROUTERS
-from relink.api.router import error_response
+from relink.api.router import MAX_BODY_BYTES, error_response
 from relink.config import Settings
 from relink.dashboard import install_dashboard
 from relink.hosted import install_hosted
 from relink.kit.api_versions import LATEST_API_VERSION
-from relink.kit.errors import ResourceMissing
+from relink.kit.errors import InvalidRequest, ResourceMissing
 from relink.kit.heap import freeze_startup_heap
 from relink.kit.logs import configure_logging
 from relink.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from relink.kit.metrics import render as render_metrics
 from relink.outbox.stats import outbox_stats
 from relink.runtime import Runtime
+from relink.web.limits import BodyLimit, BodyLimitMiddleware, html_refusal
 from relink.web.security import SecurityHeadersMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+# Request bodies, by path: API calls as Stripe's API; the dashboard's settings form carries
+# a logo (up to 256 KB); every other form (sign-in, hosted pages, the sandbox bank) is a few
+# fields, and the largest, a dashboard selection of 1,000 accounts, is about 40 KB.
+FORM_BODY_BYTES = 64 * 1024
+SETTINGS_BODY_BYTES = 1024 * 1024
+
+
+def _api_body_refusal(max_bytes: int) -> Response:
+    error = InvalidRequest(f"Request body too large: at most {max_bytes} bytes are accepted.")
+    response = error_response(error)
+    response.headers["Stripe-Version"] = LATEST_API_VERSION
+    return response
+
+
+BODY_LIMITS = (
+    BodyLimit("/v1/", MAX_BODY_BYTES, _api_body_refusal),
+    BodyLimit("/settings", SETTINGS_BODY_BYTES, html_refusal),
+)
 
 
 class RequestIdMiddleware:
@@ -184,6 +204,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             secret_key=runtime.settings.resolved_secret_key,
         )
         app.mount("/sandbox-bank", OwnRouterScope(bank), name="sandbox_bank")
+    # Before any part of the app reads a body (key or session lookups, CSRF checks).
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limits=BODY_LIMITS,
+        default=BodyLimit("/", FORM_BODY_BYTES, html_refusal),
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     if runtime.settings.trusted_proxies:

@@ -42,6 +42,7 @@ Fetcher = Callable[["ApiCall", str], dict[str, Any] | None]
 # Set by relink.api.expansions at app creation: id prefix → fetcher.
 FETCHERS: dict[str, Fetcher] = {}
 
+# Refused before the request is read (relink.web.limits, installed by create_app).
 MAX_BODY_BYTES = 1_000_000
 
 
@@ -121,8 +122,6 @@ async def _decode(request: Request, method: str) -> dict[str, Any]:
     if method != "POST":
         return query
     body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise InvalidRequest("Request body too large.")
     if not body:
         return query
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
