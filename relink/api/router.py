@@ -30,6 +30,7 @@ from relink.api.params import Params
 from relink.events.service import EventContext
 from relink.kit.api_versions import LATEST_API_VERSION, is_known_api_version
 from relink.kit.errors import ApiError, ApiServerError, InvalidRequest, RateLimited
+from relink.kit.forms import MAX_DEPTH as MAX_FORM_DEPTH
 from relink.kit.forms import FormError, decode_query
 from relink.runtime import Runtime
 from relink.tenancy import Scope
@@ -126,14 +127,67 @@ async def _decode(request: Request, method: str) -> dict[str, Any]:
         return query
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        try:
-            decoded = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise InvalidRequest("Invalid JSON body.") from None
-        if not isinstance(decoded, dict):
-            raise InvalidRequest("The JSON body must be an object.")
-        return {**query, **decoded}
+        return {**query, **_decode_json(body)}
     return {**query, **decode_query(body)}
+
+
+# As deep as a form's bracket keys may go (``a[b][c]…``), and longer than any integer the
+# API takes (int64): what lies beyond is refused before the decoder spends time on it.
+MAX_JSON_DEPTH = MAX_FORM_DEPTH
+MAX_JSON_DIGITS = 100
+
+
+class _NumberTooLong(ValueError):
+    pass
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_JSON_DIGITS:
+        raise _NumberTooLong(digits)
+    return int(digits)
+
+
+def _decode_json(body: bytes) -> dict[str, Any]:
+    """A JSON object body, or a 400 saying what is wrong with it."""
+    try:
+        decoded = json.loads(body, parse_int=_bounded_int)
+    except _NumberTooLong:
+        raise InvalidRequest(
+            f"Invalid JSON body: numbers may have at most {MAX_JSON_DIGITS} digits."
+        ) from None
+    except RecursionError:
+        raise _too_deep(None) from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidRequest("Invalid JSON body.") from None
+    if not isinstance(decoded, dict):
+        raise InvalidRequest("The JSON body must be an object.")
+    for key, value in decoded.items():
+        if _depth(value) >= MAX_JSON_DEPTH:
+            raise _too_deep(key)
+    return decoded
+
+
+def _too_deep(param: str | None) -> InvalidRequest:
+    return InvalidRequest(
+        f"Invalid JSON body: parameters may be nested at most {MAX_JSON_DEPTH} levels deep.",
+        param=param,
+    )
+
+
+def _depth(value: Any) -> int:
+    """How many objects or arrays are nested in ``value`` (iteratively: no recursion)."""
+    deepest = 0
+    pending = [(value, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, depth + 1)
+            if deepest >= MAX_JSON_DEPTH:
+                return deepest
+            pending.extend((child, depth + 1) for child in node)
+    return deepest
 
 
 async def _serve(request: Request, method: str, handler: Handler) -> Response:

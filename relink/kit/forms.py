@@ -12,7 +12,7 @@ from typing import Any, TypeGuard
 from urllib.parse import parse_qsl
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
-_MAX_DEPTH = 8
+MAX_DEPTH = 8
 _MAX_INDEX = 1000
 
 
@@ -37,7 +37,7 @@ def _split(key: str) -> list[str | object]:
     parts: list[str | object] = [match.group(1)]
     for part in re.findall(r"\[([^\[\]]*)\]", match.group(2)):
         parts.append(_APPEND if part == "" else part)
-    if len(parts) > _MAX_DEPTH:
+    if len(parts) > MAX_DEPTH:
         raise FormError(key, f"Parameter nested too deeply: {key}")
     return parts
 

@@ -172,6 +172,46 @@ def test_body_that_is_not_utf8_gets_400(server: RunningServer, platform: NewPlat
     assert_error(response, 400)
 
 
+def _no_customers(api: httpx.Client) -> bool:
+    return api.get("/v1/customers").json()["data"] == []
+
+
+@pytest.mark.parametrize("depth", [5_000, 100_000])
+def test_json_nested_too_deeply_gets_400_and_changes_nothing(
+    server: RunningServer, platform: NewPlatform, depth: int
+) -> None:
+    nested = '{"email": "deep@example.com", "metadata": ' + "[" * depth + "]" * depth + "}"
+    with http(server, platform.test_secret_key) as api:
+        response = api.post(
+            "/v1/customers", content=nested, headers={"Content-Type": "application/json"}
+        )
+        assert "nested" in assert_error(response, 400, param=None)["message"]
+        assert _no_customers(api)
+
+
+def test_json_nested_past_the_form_depth_gets_400_naming_the_parameter(
+    server: RunningServer, platform: NewPlatform
+) -> None:
+    nested = '{"metadata": ' + "[" * 8 + "]" * 8 + "}"
+    with http(server, platform.test_secret_key) as api:
+        response = api.post(
+            "/v1/customers", content=nested, headers={"Content-Type": "application/json"}
+        )
+    assert_error(response, 400, param="metadata")
+
+
+def test_json_number_of_5000_digits_gets_400_and_changes_nothing(
+    server: RunningServer, platform: NewPlatform
+) -> None:
+    body = '{"email": "digits@example.com", "balance": ' + "9" * 5_000 + "}"
+    with http(server, platform.test_secret_key) as api:
+        response = api.post(
+            "/v1/customers", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert "digits" in assert_error(response, 400)["message"]
+        assert _no_customers(api)
+
+
 def test_unknown_parameter_raises_parameter_unknown_naming_it(
     client: stripe.StripeClient,
 ) -> None:
