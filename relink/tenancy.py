@@ -15,7 +15,8 @@ from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.orm import Session
 
 from relink.kit import clock
-from relink.kit.errors import ResourceMissing
+from relink.kit.errors import CursorMissing, ResourceMissing
+from relink.kit.pagination import Cursor
 
 Model = TypeVar("Model")
 
@@ -67,6 +68,17 @@ class ScopedRepository(Generic[Model]):
         if found is None:
             raise ResourceMissing(self.object_name, object_id, param=param)
         return found
+
+    def check_cursor(self, cursor: Cursor) -> None:
+        """A list's cursor names an object of the list's type in this scope, or the list
+        answers 400 as Stripe's does (a typo or another type's id must not page silently).
+        The object may since have left the list's filters: pages go on from it."""
+        for param, value in (
+            ("starting_after", cursor.starting_after),
+            ("ending_before", cursor.ending_before),
+        ):
+            if value is not None and self.find(value) is None:
+                raise CursorMissing(self.object_name, value, param=param)
 
     def add(self, obj: Model) -> Model:
         if getattr(obj, "platform_id", None) is None:

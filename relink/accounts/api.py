@@ -6,6 +6,7 @@ from typing import Any
 
 from relink.accounts.repository import AccountRepository
 from relink.accounts.schemas import render_account, render_accounts
+from relink.api.params import refuse_customer_account
 from relink.api.rendering import render_list
 from relink.api.router import ApiCall, ApiRouter
 from relink.eligibility.service import eligible_for_hosted_relink, render_eligibility
@@ -33,9 +34,11 @@ def list_accounts(call: ApiCall) -> dict[str, Any]:
     if holder is not None:
         customer = holder.text("customer", max_length=255)
         account = holder.text("account", max_length=255)
+        refuse_customer_account(holder)
     session_id = call.params.text("session", max_length=255)
     call.params.finish()
     repository = AccountRepository(call.session, call.scope)
+    repository.check_cursor(cursor)
     query = repository.select()
     if customer is not None:
         query = query.where(Account.customer_id == customer)

@@ -15,6 +15,7 @@ from relink.customers.repository import CustomerRepository
 from relink.customers.schemas import render_customer
 from relink.institutions.repository import InstitutionRepository
 from relink.institutions.schemas import render_institution
+from relink.transactions.ownership import OwnerRepository, render_ownership
 
 
 def _customer(call: ApiCall, object_id: str) -> dict[str, Any] | None:
@@ -42,6 +43,10 @@ def _account(call: ApiCall, object_id: str) -> dict[str, Any] | None:
     return render_account(call.session, call.scope, found) if found else None
 
 
+def _ownership(call: ApiCall, object_id: str) -> dict[str, Any] | None:
+    return render_ownership(OwnerRepository(call.session, call.scope), object_id)
+
+
 def register() -> None:
     FETCHERS.update(
         {
@@ -50,5 +55,6 @@ def register() -> None:
             "fcinst": _institution,
             "fcauth": _authorization,
             "fca": _account,
+            "fcaowns": _ownership,
         }
     )

@@ -275,3 +275,16 @@ def merge_metadata(current: dict[str, Any], update: dict[str, str | None] | None
         else:
             merged[key] = value
     return merged
+
+
+def refuse_customer_account(holder: Params) -> None:
+    """``account_holder[customer_account]`` names a customer-configured Stripe Account
+    (Accounts v2). Relink has no such accounts: holders are customers or connected
+    accounts, so the parameter is refused with a message that says what to use instead."""
+    if holder.text("customer_account", max_length=255) is not None:
+        raise ParameterInvalid(
+            holder.name("customer_account"),
+            "Relink has no customer-configured Accounts (Accounts v2): an account holder "
+            "is a customer (account_holder[customer]) or a connected account "
+            "(account_holder[account]).",
+        )

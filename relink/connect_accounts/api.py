@@ -80,6 +80,7 @@ def list_connected_accounts(call: ApiCall) -> dict[str, Any]:
     cursor = read_cursor(call.params)
     call.params.finish()
     repository = ConnectedAccountRepository(call.session, call.scope)
+    repository.check_cursor(cursor)
     page = paginate(call.session, repository.select(), ConnectedAccount.id, cursor)
     return render_list(
         "/v1/accounts", [render_connected_account(a) for a in page.items], page.has_more

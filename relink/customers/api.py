@@ -70,5 +70,6 @@ def list_customers(call: ApiCall) -> dict[str, Any]:
     query = customers.select().where(Customer.deleted.is_(False))
     if email is not None:
         query = query.where(Customer.email == email)
+    customers.check_cursor(cursor)
     page = paginate(call.session, query, Customer.id, cursor)
     return render_list("/v1/customers", [render_customer(c) for c in page.items], page.has_more)

@@ -9,7 +9,7 @@ from relink.api.rendering import render_list
 from relink.api.router import ApiCall, ApiRouter
 from relink.events.repository import EventRepository
 from relink.events.schemas import render_event
-from relink.kit.errors import ResourceMissing
+from relink.kit.errors import ApiError, ResourceMissing
 from relink.kit.pagination import paginate, read_cursor
 from relink.models import Event
 
@@ -22,10 +22,13 @@ def list_events(call: ApiCall) -> dict[str, Any]:
     cursor = read_cursor(call.params)
     event_type = call.params.text("type", max_length=200)
     types = call.params.strings("types")
+    if event_type is not None and types is not None:
+        raise ApiError("You may only specify one of these parameters: type, types.", param="types")
     conditions = call.params.unix_time_filter("created", Event.created_at)
     call.params.ignore("delivery_success")
     call.params.finish()
     repository = EventRepository(call.session, call.scope)
+    repository.check_cursor(cursor)
     query = repository.select().where(Event.created_at >= call.scope.now() - RETENTION, *conditions)
     if event_type is not None:
         if event_type.endswith("*"):

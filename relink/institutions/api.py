@@ -19,6 +19,7 @@ def list_institutions(call: ApiCall) -> dict[str, Any]:
     cursor = read_cursor(call.params)
     call.params.finish()
     repository = InstitutionRepository(call.session, call.scope.livemode)
+    repository.check_cursor(cursor)
     page = paginate(call.session, repository.select(), Institution.id, cursor)
     return render_list(
         "/v1/financial_connections/institutions",

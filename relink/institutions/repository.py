@@ -3,7 +3,8 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from relink.kit.errors import ResourceMissing
+from relink.kit.errors import CursorMissing, ResourceMissing
+from relink.kit.pagination import Cursor
 from relink.models import Institution
 
 
@@ -25,6 +26,15 @@ class InstitutionRepository:
         if found is None:
             raise ResourceMissing("financial_connections.institution", institution_id, param=param)
         return found
+
+    def check_cursor(self, cursor: Cursor) -> None:
+        """As :meth:`relink.tenancy.ScopedRepository.check_cursor`."""
+        for param, value in (
+            ("starting_after", cursor.starting_after),
+            ("ending_before", cursor.ending_before),
+        ):
+            if value is not None and self.find(value) is None:
+                raise CursorMissing("financial_connections.institution", value, param=param)
 
     def by_ids(self, institution_ids: set[str]) -> dict[str, Institution]:
         if not institution_ids:

@@ -85,6 +85,12 @@ class ResourceMissing(ApiError):
         super().__init__(f"No such {object_name}: '{object_id}'", param=param)
 
 
+class CursorMissing(ResourceMissing):
+    """``starting_after``/``ending_before`` naming no object of the list: a bad request."""
+
+    status = 400
+
+
 class AuthenticationFailed(ApiError):
     status = 401
     type = "invalid_request_error"

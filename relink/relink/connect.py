@@ -45,6 +45,7 @@ DEFAULT_ACCOUNT_LIMIT = 100
 
 class ChoiceRefused(enum.StrEnum):
     none_chosen = "none_chosen"
+    no_payment_account = "no_payment_account"
     too_many = "too_many_accounts"
     unknown = "unknown_account"
 
@@ -107,9 +108,17 @@ def pickable(db: DbSession, link: HostedLink, institution_id: str) -> Institutio
 
 
 def offered(session: Session, shared: Shared) -> list[BankAccount]:
-    """The shared accounts the holder may choose: within filters[account_subcategories]."""
-    subcategories = (session.filters or {}).get("account_subcategories")
-    return [a for a in shared.accounts if not subcategories or a.subcategory in subcategories]
+    """The shared accounts the holder may choose: within filters[account_subcategories],
+    and only payment-capable ones under filters[require_payment_method_support]=all."""
+    filters = session.filters or {}
+    subcategories = filters.get("account_subcategories")
+    payment_only = filters.get("require_payment_method_support") == "all"
+    return [
+        a
+        for a in shared.accounts
+        if (not subcategories or a.subcategory in subcategories)
+        and (a.supports_ach or not payment_only)
+    ]
 
 
 def account_limit(session: Session) -> int:
@@ -124,6 +133,10 @@ def check_choice(session: Session, shared: Shared, chosen: list[str]) -> ChoiceR
         return ChoiceRefused.unknown
     if len(set(chosen)) > account_limit(session):
         return ChoiceRefused.too_many
+    if (session.filters or {}).get("require_payment_method_support") == "at_least_one" and not any(
+        a.supports_ach for a in shared.accounts if a.stable_id in chosen
+    ):
+        return ChoiceRefused.no_payment_account
     return None
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from relink.api.params import refuse_customer_account
 from relink.api.rendering import render_list
 from relink.api.router import ApiCall, ApiRouter
+from relink.kit.errors import ParameterInvalid
 from relink.kit.pagination import paginate, read_cursor
 from relink.models import Session, SessionStatus
 from relink.sessions.repository import SessionRepository
@@ -17,6 +19,7 @@ router = ApiRouter()
 PERMISSIONS = ("balances", "ownership", "payment_method", "transactions")
 PREFETCH = ("balances", "ownership", "transactions", "inferred_balances")
 SUBCATEGORIES = ("checking", "credit_card", "line_of_credit", "mortgage", "savings")
+PAYMENT_METHOD_SUPPORT = ("all", "at_least_one", "none")
 
 
 def _read_new_session(call: ApiCall) -> NewSession:
@@ -27,6 +30,7 @@ def _read_new_session(call: ApiCall) -> NewSession:
         request.holder_type = holder.enum("type", ("customer", "account"), required=True)
         request.customer = holder.text("customer", max_length=255)
         request.account = holder.text("account", max_length=255)
+        refuse_customer_account(holder)
     permissions = params.strings("permissions", allowed=PERMISSIONS)
     if not permissions:
         params.text("permissions", required=True)
@@ -43,6 +47,9 @@ def _read_new_session(call: ApiCall) -> NewSession:
                 ),
                 "country": filters.text("country", max_length=2),
                 "institution": filters.text("institution", max_length=255),
+                "require_payment_method_support": filters.enum(
+                    "require_payment_method_support", PAYMENT_METHOD_SUPPORT
+                ),
             }.items()
             if value is not None
         }
@@ -61,7 +68,17 @@ def _read_new_session(call: ApiCall) -> NewSession:
         request.hosted_given = True
         request.delivery_method = hosted.enum("delivery_method", ("email", "url"))
         request.hosted_return_url = hosted.text("return_url", max_length=2000)
-    params.ignore("manual_entry")
+    manual_entry = params.nested("manual_entry")
+    if manual_entry is not None and manual_entry.enum(
+        "mode", ("automatic", "custom", "disabled")
+    ) not in (None, "disabled"):
+        # Accepting it would promise a way in Relink does not have.
+        raise ParameterInvalid(
+            "manual_entry[mode]",
+            "Relink links accounts only through the bank's own sign-in; manual entry of "
+            "account numbers is not offered. Leave manual_entry out or pass "
+            "manual_entry[mode]=disabled.",
+        )
     params.finish()
     return request
 
@@ -92,7 +109,9 @@ def list_sessions(call: ApiCall) -> dict[str, Any]:
     ui_mode = call.params.enum("ui_mode", ("modal", "hosted"))
     status = call.params.enum("status", tuple(SessionStatus))
     call.params.finish()
-    query = SessionRepository(call.session, call.scope).select()
+    repository = SessionRepository(call.session, call.scope)
+    repository.check_cursor(cursor)
+    query = repository.select()
     if account is not None:
         query = query.where(Session.relink_account_id == account)
     if authorization is not None:

@@ -24,6 +24,15 @@ def hosted_url(runtime: Runtime | None, session: Session) -> str | None:
     return f"{base}/{path}/{runtime.link_token(session.id)}"
 
 
+def render_hosted(session: Session) -> dict[str, Any]:
+    """Stripe's schema has ``delivery_method`` as an optional string, never null: a hosted
+    link session (no relink, so no delivery) leaves it out."""
+    hosted: dict[str, Any] = {"return_url": session.hosted_return_url}
+    if session.delivery_method is not None:
+        hosted["delivery_method"] = session.delivery_method
+    return hosted
+
+
 def render_session(
     db: DbSession, scope: Scope, runtime: Runtime | None, session: Session
 ) -> dict[str, Any]:
@@ -56,12 +65,9 @@ def render_session(
             "countries": filters.get("countries"),
             **({"country": filters["country"]} if "country" in filters else {}),
             **({"institution": filters["institution"]} if "institution" in filters else {}),
+            **{key: filters[key] for key in ("require_payment_method_support",) if key in filters},
         },
-        "hosted": (
-            {"delivery_method": session.delivery_method, "return_url": session.hosted_return_url}
-            if session.ui_mode == "hosted"
-            else None
-        ),
+        "hosted": render_hosted(session) if session.ui_mode == "hosted" else None,
         "limits": {"accounts": int((session.limits or {}).get("accounts", 100))},
         "livemode": session.livemode,
         "permissions": session.permissions,

@@ -14,6 +14,7 @@ from relink.kit.errors import ResourceMissing
 from relink.kit.pagination import paginate, read_cursor
 from relink.models import AccountOwner, AccountTransaction
 from relink.tenancy import ScopedRepository
+from relink.transactions.ownership import OwnerRepository, render_owner
 
 router = ApiRouter()
 
@@ -21,11 +22,6 @@ router = ApiRouter()
 class TransactionRepository(ScopedRepository[AccountTransaction]):
     model = AccountTransaction
     object_name = "financial_connections.transaction"
-
-
-class OwnerRepository(ScopedRepository[AccountOwner]):
-    model = AccountOwner
-    object_name = "financial_connections.account_owner"
 
 
 def render_transaction(transaction: AccountTransaction) -> dict[str, Any]:
@@ -48,19 +44,6 @@ def render_transaction(transaction: AccountTransaction) -> dict[str, Any]:
     }
 
 
-def render_owner(owner: AccountOwner) -> dict[str, Any]:
-    return {
-        "id": owner.id,
-        "object": "financial_connections.account_owner",
-        "email": owner.email,
-        "name": owner.name,
-        "ownership": owner.ownership_id,
-        "phone": owner.phone,
-        "raw_address": owner.raw_address,
-        "refreshed_at": to_unix(owner.refreshed_at),
-    }
-
-
 @router.get("/v1/financial_connections/transactions")
 def list_transactions(call: ApiCall) -> dict[str, Any]:
     cursor = read_cursor(call.params)
@@ -70,11 +53,9 @@ def list_transactions(call: ApiCall) -> dict[str, Any]:
     after = refresh.required_str("after", max_length=255) if refresh is not None else None
     call.params.finish()
     AccountRepository(call.session, call.scope).get(account_id, param="account")
-    query = (
-        TransactionRepository(call.session, call.scope)
-        .select()
-        .where(AccountTransaction.account_id == account_id, *conditions)
-    )
+    transactions = TransactionRepository(call.session, call.scope)
+    transactions.check_cursor(cursor)
+    query = transactions.select().where(AccountTransaction.account_id == account_id, *conditions)
     if after is not None:
         query = query.where(AccountTransaction.transaction_refresh_id > after)
     page = paginate(call.session, query, AccountTransaction.id, cursor)
@@ -107,10 +88,10 @@ def list_owners(call: ApiCall) -> dict[str, Any]:
             raise ResourceMissing(
                 "financial_connections.account_ownership", ownership, param="ownership"
             )
-    query = (
-        OwnerRepository(call.session, call.scope)
-        .select()
-        .where(AccountOwner.account_id == account.id, AccountOwner.ownership_id == ownership)
+    owners = OwnerRepository(call.session, call.scope)
+    owners.check_cursor(cursor)
+    query = owners.select().where(
+        AccountOwner.account_id == account.id, AccountOwner.ownership_id == ownership
     )
     page = paginate(call.session, query, AccountOwner.id, cursor)
     return render_list(

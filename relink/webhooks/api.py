@@ -101,6 +101,7 @@ def list_webhook_endpoints(call: ApiCall) -> dict[str, Any]:
     cursor = read_cursor(call.params)
     call.params.finish()
     repository = WebhookEndpointRepository(call.session, call.scope)
+    repository.check_cursor(cursor)
     page = paginate(call.session, repository.select(), WebhookEndpoint.id, cursor)
     return render_list(
         "/v1/webhook_endpoints", [render_webhook_endpoint(e) for e in page.items], page.has_more

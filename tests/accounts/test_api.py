@@ -5,6 +5,9 @@ from typing import Any
 import pytest
 import stripe
 
+from relink.outbox.registry import HANDLERS
+from relink.outbox.worker import OutboxDispatcher
+from relink.runtime import Runtime
 from tests.factories import create_customer, create_test_account, deactivate, raw
 from tests.schema import assert_event_valid, assert_valid
 
@@ -247,3 +250,46 @@ def test_relink_eligibility_has_the_documented_shape(client: stripe.StripeClient
         assert set(reason) == {"code", "message"}
         assert isinstance(reason["code"], str) and isinstance(reason["message"], str)
     assert eligibility["next_eligible_at"] is None
+
+
+def test_retrieve_expands_ownership_into_the_ownership_and_its_owners(
+    client: stripe.StripeClient, runtime: Runtime
+) -> None:
+    account = create_test_account(
+        client, customer=create_customer(client).id, institution="fcinst_test_non_oauth"
+    )
+    client.v1.financial_connections.accounts.refresh(account.id, params={"features": ["ownership"]})
+    OutboxDispatcher(runtime, HANDLERS).drain()
+    expanded = client.v1.financial_connections.accounts.retrieve(
+        account.id, params={"expand": ["ownership"]}
+    )
+    ownership = expanded.ownership
+    assert ownership.object == "financial_connections.account_ownership"
+    assert ownership.owners.data and {o.ownership for o in ownership.owners.data} == {ownership.id}
+    assert_valid(expanded.to_dict(), "financial_connections.account")
+    assert_valid(ownership.to_dict(), "financial_connections.account_ownership")
+
+
+@pytest.mark.parametrize("cursor", ["fca_01JZZZZZZZZZZZZZZZZZZZZZZZ", "customer"])
+@pytest.mark.parametrize("param", ["starting_after", "ending_before"])
+def test_a_cursor_that_names_no_account_of_the_list_is_a_400(
+    client: stripe.StripeClient, cursor: str, param: str
+) -> None:
+    customer = create_customer(client)
+    create_test_account(client, customer=customer.id)
+    value = customer.id if cursor == "customer" else cursor
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.financial_connections.accounts.list(params={param: value})  # type: ignore[misc]
+    assert (raised.value.http_status, raised.value.code) == (400, "resource_missing")
+    assert raised.value.param == param
+
+
+def test_list_by_account_holder_customer_account_is_refused_saying_what_to_use(
+    client: stripe.StripeClient,
+) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.financial_connections.accounts.list(
+            params={"account_holder": {"customer_account": "acct_123"}}
+        )
+    assert raised.value.param == "account_holder[customer_account]"
+    assert "account_holder[customer]" in str(raised.value.user_message)

@@ -145,3 +145,9 @@ def test_a_created_filter_in_milliseconds_or_negative_is_a_400_naming_the_param(
     assert raised.value.http_status == 400
     [operator] = created if isinstance(created, dict) else [None]
     assert raised.value.param == (f"created[{operator}]" if operator else "created")
+
+
+def test_type_and_types_together_are_a_400(client: stripe.StripeClient) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.events.list(params={"type": CREATED, "types": [DEACTIVATED]})
+    assert (raised.value.http_status, raised.value.param) == (400, "types")

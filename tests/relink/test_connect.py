@@ -320,3 +320,29 @@ def test_revoked_at_the_bank_a_linked_account_turns_inactive_with_a_signed_webho
             "financial_connections.account.deactivated",
             account.id,
         )
+
+
+def test_require_payment_method_support_all_offers_only_payment_capable_accounts(
+    client: stripe.StripeClient, http: httpx.Client
+) -> None:
+    created = link_session(client, filters={"require_payment_method_support": "all"})
+    pages = HostedPages(http, created.url)
+    pages.open()
+    pages.follow(pages.pick_bank("fcinst_test_non_oauth"))
+    offered = text_of(pages.sign_in("someone", "pw"))
+    assert "Checking" in offered and "Savings" in offered
+    assert "Credit Card" not in offered
+
+
+def test_require_payment_method_support_at_least_one_refuses_a_choice_without_one(
+    client: stripe.StripeClient, http: httpx.Client
+) -> None:
+    created = link_session(client, filters={"require_payment_method_support": "at_least_one"})
+    pages = HostedPages(http, created.url)
+    pages.open()
+    pages.follow(pages.pick_bank("fcinst_test_non_oauth"))
+    pages.sign_in("someone", "pw")
+    ids = bank_account_ids("test_non_oauth", "someone")
+    refused = pages.choose_accounts(ids["Credit Card"])
+    assert refused.status_code == 400
+    assert "Choose at least one account that can be used for payments." in text_of(refused)

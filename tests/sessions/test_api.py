@@ -14,6 +14,7 @@ from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sessions.service import RELINK_EMAIL
 from tests.factories import create_customer, create_test_account, deactivate, raw
+from tests.relink.connect_factories import link_session
 from tests.schema import assert_valid
 
 
@@ -324,3 +325,44 @@ def test_sessions_list_filters_by_relink_account_and_status(
         client, "get", "/v1/financial_connections/sessions", relink_options={"account": account.id}
     )
     assert [s.id for s in everything.data] == [second.id, first.id]
+
+
+def test_a_hosted_link_session_leaves_out_the_delivery_method_and_validates(
+    client: stripe.StripeClient,
+) -> None:
+    session = link_session(client)
+    assert "delivery_method" not in session.hosted
+    assert_valid(session.to_dict(), "financial_connections.session")
+
+
+@pytest.mark.parametrize("support", ["all", "at_least_one", "none"])
+def test_filters_require_payment_method_support_is_kept_and_rendered(
+    client: stripe.StripeClient, support: str
+) -> None:
+    session = link_session(client, filters={"require_payment_method_support": support})
+    assert session.filters.require_payment_method_support == support
+    retrieved = client.v1.financial_connections.sessions.retrieve(session.id)
+    assert retrieved.filters.require_payment_method_support == support
+    assert_valid(retrieved.to_dict(), "financial_connections.session")
+
+
+@pytest.mark.parametrize("mode", ["automatic", "custom"])
+def test_manual_entry_that_relink_cannot_offer_is_refused(
+    client: stripe.StripeClient, mode: str
+) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        link_session(client, manual_entry={"mode": mode})
+    assert raised.value.param == "manual_entry[mode]"
+
+
+def test_manual_entry_disabled_is_accepted(client: stripe.StripeClient) -> None:
+    assert link_session(client, manual_entry={"mode": "disabled"}).status == "pending"
+
+
+def test_account_holder_customer_account_is_refused_saying_what_to_use(
+    client: stripe.StripeClient,
+) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        _create(client, account_holder={"type": "customer", "customer_account": "acct_123"})
+    assert raised.value.param == "account_holder[customer_account]"
+    assert "account_holder[customer]" in str(raised.value.user_message)
