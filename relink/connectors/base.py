@@ -40,8 +40,10 @@ __all__ = [
     "IncorrectAnswer",
     "InstitutionDown",
     "InstitutionRequirement",
+    "InvalidConnectorSettings",
     "InvalidCredentials",
     "Owner",
+    "PsuContext",
     "Redirect",
     "Tan",
     "TanStatus",
@@ -104,6 +106,14 @@ class ChallengeRequired(ConnectorError):
 
 class Unexpected(ConnectorError):
     """The bank or the connector failed in a way nobody planned for."""
+
+
+class InvalidConnectorSettings(ValueError):
+    """An institution's settings do not suit its connector; the message says which and why.
+
+    Raised by a connector's ``check_settings`` while an operator configures an institution,
+    never while serving one. The message names setting keys, never secret values.
+    """
 
 
 # --------------------------------------------------------------------------- data
@@ -286,6 +296,19 @@ class Grant:
             secrets={str(k): str(v) for k, v in data["secrets"].items()},
             expected_deactivation_date=datetime.fromtimestamp(edd, UTC) if edd else None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PsuContext:
+    """The holder's own request, when the holder is present (PSD2's "PSU").
+
+    Connectors forward these to banks that want them (``PSU-IP-Address``...). Unattended
+    (background) access has no context at all: nothing is ever invented for it.
+    """
+
+    ip_address: str
+    user_agent: str | None = None
+    accept_language: str | None = None
 
 
 # --------------------------------------------------------------------------- interface

@@ -1,12 +1,18 @@
 """The institutions Relink registers: every sandbox test institution (test mode).
 
-Live institutions are configured by operators (the ``oauth2`` connector) and
-registered the same way with ``livemode=True``.
+Live institutions are configured by operators (``relink institutions``, see
+``relink.institutions.configure``), not listed here.
+
+A spec's ``settings`` are its connector's settings; ``{sandbox_bank_url}`` in a value
+stands for the embedded sandbox bank's URL. Sandbox-connector specs default to the
+sandbox bank and their own key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from relink.sandbox_bank.institutions import SANDBOX_INSTITUTIONS, SandboxInstitution
 
@@ -22,6 +28,8 @@ class InstitutionSpec:
     routing_numbers: tuple[str, ...] = ()
     countries: tuple[str, ...] = ("US",)
     supports_relink: bool = True
+    bic: str | None = None
+    settings: Mapping[str, Any] | None = None
     features: dict[str, bool] = field(
         default_factory=lambda: {
             "balances": True,
@@ -34,6 +42,14 @@ class InstitutionSpec:
     @property
     def institution_id(self) -> str:
         return f"fcinst_{self.key}"
+
+    @property
+    def connector_settings(self) -> dict[str, Any]:
+        if self.settings is not None:
+            return dict(self.settings)
+        if self.connector == "sandbox":
+            return {"base_url": "{sandbox_bank_url}", "institution": self.key}
+        return {}
 
 
 def _from_sandbox_bank(institution: SandboxInstitution) -> InstitutionSpec:

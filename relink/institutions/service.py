@@ -24,6 +24,8 @@ def register_institutions(
         row.livemode = spec.livemode
         row.connector = spec.connector
         row.connector_key = spec.key
+        row.settings = spec.connector_settings
+        row.bic = spec.bic
         row.name = spec.name
         row.url = spec.url
         row.countries = list(spec.countries)

@@ -51,15 +51,27 @@ class InstitutionHealth(enum.StrEnum):
 
 
 class Institution(Base):
-    """A bank served by a connector. Global (not per platform); one mode each."""
+    """A bank served by a connector. Global (not per platform); one mode each.
+
+    Sandbox institutions come from the built-in catalog; live ones are configured by the
+    operator (``relink institutions``). ``settings`` are the connector's plain settings;
+    its secrets (client secrets, the mutual-TLS certificate and key) are sealed apart.
+    """
 
     __tablename__ = "institutions"
 
     id: Mapped[str] = id_column()
     livemode: Mapped[bool]
     connector: Mapped[str] = mapped_column(String(40))
+    # The catalog's key of the institution (the sandbox bank's key for sandbox ones).
     connector_key: Mapped[str] = mapped_column(String(80))
     name: Mapped[str] = mapped_column(String(200))
+    bic: Mapped[str | None] = mapped_column(String(11), default=None)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # JSON of the secrets, encrypted like grants (a key derived from RELINK_SECRET_KEY).
+    secrets_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # A disabled institution is offered to nobody and no connector is built for it.
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     url: Mapped[str | None] = mapped_column(String(500), default=None)
     countries: Mapped[list[str]] = mapped_column(default=list)
     routing_numbers: Mapped[list[str]] = mapped_column(default=list)
@@ -69,6 +81,7 @@ class Institution(Base):
     health: Mapped[str] = mapped_column(String(10), default=InstitutionHealth.active)
     health_checked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class Authorization(TenantMixin, Base):

@@ -57,6 +57,7 @@ def create_institution(session: Session, *, livemode: bool, supports_relink: boo
         livemode=livemode,
         connector="sandbox",
         connector_key="bank_oauth",
+        settings={"base_url": "{sandbox_bank_url}", "institution": "bank_oauth"},
         name="Eligibility Test Bank",
         supports_relink=supports_relink,
         created_at=NOW,
