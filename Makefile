@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: run test lint typecheck bench chromium clean
+.PHONY: run test lint typecheck bench chromium node clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -27,8 +27,8 @@ run: .venv/.runtime
 	.venv/bin/relink demo
 	.venv/bin/relink serve --host 127.0.0.1 --port 8000
 
-## Install test dependencies and Chromium, then run every test.
-test: .venv/.dev chromium
+## Install test dependencies, Chromium, Node.js and stripe-node, then run every test.
+test: .venv/.dev chromium tests/node/node_modules/.installed
 	.venv/bin/ruff check relink tests bench
 	.venv/bin/ruff format --check relink tests bench
 	.venv/bin/mypy
@@ -38,6 +38,16 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Chromium from the system package manager"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+node:
+	@{ command -v node && command -v npm; } >/dev/null 2>&1 || { \
+	  echo "Installing Node.js and npm from the system package manager"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+
+# stripe-node for tests/node, exactly as tests/node/package-lock.json pins it.
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json | node
+	cd tests/node && npm ci --no-audit --no-fund
+	@touch $@
 
 lint: .venv/.dev
 	.venv/bin/ruff check relink tests bench
@@ -50,4 +60,4 @@ bench: .venv/.dev
 	.venv/bin/python -m bench
 
 clean:
-	rm -rf .venv $(TOOLS) var
+	rm -rf .venv $(TOOLS) var tests/node/node_modules
