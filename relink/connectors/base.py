@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -44,11 +45,14 @@ __all__ = [
     "InvalidCredentials",
     "Owner",
     "PsuContext",
+    "RateLimited",
     "Redirect",
+    "SignInCancelled",
     "Tan",
     "TanStatus",
     "Transaction",
     "Unexpected",
+    "Waiting",
 ]
 
 
@@ -56,7 +60,13 @@ __all__ = [
 
 
 class ConnectorError(Exception):
-    """Base of every error a connector raises. The type says what to do."""
+    """Base of every error a connector raises. The type says what to do.
+
+    `bank_codes` are the machine-readable codes the bank sent with the failure (e.g.
+    NextGenPSD2 `tppMessages` codes): safe for logs and failure details, never personal
+    data (a bank's free text is not carried)."""
+
+    bank_codes: tuple[str, ...] = ()
 
 
 class AccessExpired(ConnectorError):
@@ -86,6 +96,20 @@ class InstitutionDown(ConnectorError):
         super().__init__(message)
         self.retry_after = retry_after
         self.scheduled = scheduled
+
+
+class RateLimited(ConnectorError):
+    """The bank refused for now because Relink asked too often (e.g. the consent's
+    `frequencyPerDay`). Back off until `retry_after` seconds; never deactivate, and the
+    institution is not unhealthy for it."""
+
+    def __init__(self, message: str, *, retry_after: int | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SignInCancelled(ConnectorError):
+    """The holder cancelled at the bank (its page or app): they may try again."""
 
 
 class InvalidCredentials(ConnectorError):
@@ -191,11 +215,24 @@ class Transaction:
 
 @dataclass(frozen=True, slots=True)
 class Redirect:
-    """Send the holder to `url`; keep `state` and `code_verifier` server-side."""
+    """Send the holder to `url`; keep `state`, `code_verifier` and `carried` server-side.
+
+    `carried` is what the connector needs back when the holder returns (a consent id,
+    ...): secrets, sealed in the flow, handed to `complete_return`."""
 
     url: str
     state: str
     code_verifier: str
+    carried: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """The holder approves elsewhere (the bank's app: decoupled SCA). Show a waiting page
+    and call `poll` again after `poll_after_seconds`; `carried` is sealed in the flow."""
+
+    carried: Mapping[str, str]
+    poll_after_seconds: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,13 +357,58 @@ class Connector(ABC):
     #: Whether hosted relink can repair this institution's connections in place.
     supports_relink: bool = True
 
+    #: Whether a relink must end the consent it replaces (at the bank, after the new one
+    #: is in place, through the outbox). Where the bank keeps one consent per holder (the
+    #: sandbox's OAuth tokens) ending the old one could end the new one too.
+    ends_replaced_grant: bool = False
+
     @abstractmethod
-    def begin_auth(self, *, state: str, redirect_uri: str) -> Redirect | CredentialForm:
-        """Start an authentication: a bank redirect (OAuth) or a form to show (credentials)."""
+    def begin_auth(
+        self, *, state: str, redirect_uri: str, accounts: Sequence[str] = ()
+    ) -> Redirect | CredentialForm | Waiting:
+        """Start an authentication: a bank redirect (OAuth), a form to show (credentials),
+        or a wait while the holder approves in the bank's app.
+
+        `accounts` are the stable ids a relink asks access to again (empty: the holder
+        chooses at the bank)."""
 
     @abstractmethod
     def complete_oauth(self, *, code: str, code_verifier: str, redirect_uri: str) -> Grant:
         """Exchange the authorization code from the bank's callback for a grant."""
+
+    def complete_return(
+        self,
+        *,
+        params: Mapping[str, str],
+        carried: Mapping[str, str],
+        redirect_uri: str,
+        next_state: str,
+    ) -> Grant | Redirect | Waiting:
+        """The holder came back from the bank's page with the callback's query `params`.
+
+        The default is OAuth's: `error=access_denied` or no `code` is a cancel
+        (SignInCancelled), another `error` a failure, else the code is exchanged. A
+        connector may ask for another step: a further redirect (bound to `next_state`)
+        or a wait."""
+        error, code = params.get("error"), params.get("code")
+        if error == "access_denied" or (error is None and not code):
+            raise SignInCancelled("the holder cancelled at the bank")
+        if error is not None:
+            raise Unexpected(f"bank answered the authorization with {error!r}")
+        return self.complete_oauth(
+            code=code or "",
+            code_verifier=str(carried.get("code_verifier", "")),
+            redirect_uri=redirect_uri,
+        )
+
+    def authorization_origins(self) -> list[str]:
+        """The origins of the bank pages `begin_auth` may redirect the holder to (the
+        hosted pages allow their forms to lead there)."""
+        return []
+
+    def poll(self, *, carried: Mapping[str, str]) -> Grant | Waiting:
+        """Look again whether the holder approved a decoupled authorisation."""
+        raise Unexpected("this institution does not authorise in the bank's app")
 
     @abstractmethod
     def submit_credentials(self, *, username: str, password: str) -> Grant | Challenge:

@@ -145,7 +145,11 @@ async def oauth_callback(request: Request) -> Response:
         request,
         None,
         lambda flow: flow.oauth_callback(
-            query.get("state"), query.get("code"), query.get("error"), request.cookies
+            query.get("state"),
+            query.get("code"),
+            query.get("error"),
+            request.cookies,
+            params=dict(query.items()),
         ),
     )
 
@@ -163,6 +167,12 @@ def _link_routes(kind: LinkKind) -> None:
         return await _respond(
             request, address, lambda flow: flow.show(address, query), durable=False
         )
+
+    @router.get(f"{base}/wait")
+    async def wait(request: Request, token: str) -> Response:
+        # The waiting page (decoupled approval in the bank's app) refreshes itself here.
+        address = LinkAddress(kind, token)
+        return await _respond(request, address, lambda flow: flow.wait(address))
 
     @router.post(f"{base}/continue")
     async def continue_(request: Request, token: str) -> Response:

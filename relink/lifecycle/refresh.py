@@ -29,6 +29,7 @@ from relink.connectors.base import (
     InstitutionDown,
     InstitutionRequirement,
     Owner,
+    RateLimited,
     Tan,
     Transaction,
 )
@@ -205,6 +206,12 @@ def _apply(
         institution.health = InstitutionHealth.degraded
         institution.health_checked_at = now
         return error.retry_after or 300
+    if isinstance(error, RateLimited):
+        # Relink asked too often (frequencyPerDay): back off; the bank and the account
+        # are fine. What was fetched before the limit is kept.
+        for feature in answers.done:
+            _store_feature(db, lifecycle, account, feature, answers, now)
+        return error.retry_after or 3600
     for feature in answers.done:
         _store_feature(db, lifecycle, account, feature, answers, now)
     failed = [f for f in features if f not in answers.done]
@@ -366,7 +373,7 @@ def run_revoke(job: Job) -> None:
         grant = open_grant(runtime, authorization)
     try:
         connector_for(runtime, institution, scope).revoke(grant)
-    except InstitutionDown as down:
+    except (InstitutionDown, RateLimited) as down:
         raise RetryLater(
             f"bank unavailable: {down}", delay=dt.timedelta(seconds=down.retry_after or 300)
         ) from None

@@ -25,6 +25,8 @@ class FlowStep(enum.StrEnum):
     # Link sessions only: after authenticating, the holder picks accounts, then consents.
     accounts = "accounts"  # choosing among the shared accounts (sealed with the grant)
     consent = "consent"  # the chosen accounts wait for "Link accounts"
+    # Decoupled SCA: the holder approves in the bank's app while a page here waits.
+    waiting = "waiting"
 
 
 class HostedFlow(TenantMixin, Base):

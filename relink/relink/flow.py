@@ -59,6 +59,8 @@ from relink.connectors.base import (
     InstitutionDown,
     InvalidCredentials,
     Redirect,
+    SignInCancelled,
+    Waiting,
 )
 from relink.events.service import EventContext
 from relink.institutions.connectors import ConnectorUnavailable, connector_for
@@ -112,6 +114,7 @@ STEP_PAGES = {
     FlowStep.unavailable: "unavailable",
     FlowStep.accounts: "link_accounts",
     FlowStep.consent: "link_consent",
+    FlowStep.waiting: "waiting",
 }
 # A link session's own pages in place of the relink ones (the rest are shared).
 LINK_PAGES = {
@@ -315,21 +318,87 @@ class HostedFlowService:
         connector = self._connector(link)
         state = random_token()
         try:
-            begun = connector.begin_auth(state=state, redirect_uri=self.callback_url())
+            begun = connector.begin_auth(
+                state=state, redirect_uri=self.callback_url(), accounts=self._relinked(link)
+            )
         except ConnectorError as error:
             return self._bank_failed(link, flow, error)
-        if isinstance(begun, Redirect):
-            flow.step = FlowStep.oauth
-            flow.oauth_state_digest = token_digest(begun.state)
-            flow.sealed = self._seal({"code_verifier": begun.code_verifier})
-            return Reply(
-                redirect_to=begun.url, cookies=[browser_binding(self.runtime, begun.state)]
-            )
+        if isinstance(begun, (Redirect, Waiting)):
+            return self._away(link, flow, begun)
         assert isinstance(begun, CredentialForm)
         flow.step = FlowStep.credentials
         flow.oauth_state_digest = None
         flow.sealed = None
         return self._back_to_link(link)
+
+    @staticmethod
+    def _relinked(link: HostedLink) -> list[str]:
+        """The bank's ids of the accounts a relink asks access to again (none for a link
+        session: the holder chooses at the bank)."""
+        if not link.is_relink:
+            return []
+        if link.target is not None:
+            return [link.target.bank_account_id]
+        return [a.bank_account_id for a in link.accounts]
+
+    def _away(self, link: HostedLink, flow: HostedFlow, step: Redirect | Waiting) -> Reply:
+        """The holder authorises at the bank: its page (bound to this browser) or its app
+        (a waiting page here). What the connector needs back is sealed in the flow."""
+        if isinstance(step, Waiting):
+            flow.step = FlowStep.waiting
+            flow.oauth_state_digest = None
+            flow.sealed = self._seal({"carried": dict(step.carried)})
+            return self._back_to_link(link)
+        flow.step = FlowStep.oauth
+        flow.oauth_state_digest = token_digest(step.state)
+        flow.sealed = self._seal(
+            {"code_verifier": step.code_verifier, "carried": dict(step.carried)}
+        )
+        return Reply(redirect_to=step.url, cookies=[browser_binding(self.runtime, step.state)])
+
+    # ------------------------------------------------------------------ decoupled
+
+    def wait(self, address: LinkAddress) -> Reply:
+        """The waiting page's refresh: ask the bank whether the holder approved in its app.
+
+        A GET (the page refreshes itself without JavaScript); it only moves a flow that
+        is waiting, and only as far as the bank's answer says."""
+        return self._run(lambda: self._wait(address))
+
+    def _wait(self, address: LinkAddress) -> Reply:
+        link = links.resolve(self.db, address, lock=True)
+        if link is None:
+            return Reply(screen=bare("not_found", 404))
+        flow = link.flow
+        if not links.is_usable(link) or flow is None or flow.step != FlowStep.waiting:
+            return self._back_to_link(link)
+        flow.updated_at = link.scope.now()
+        carried = self._open(flow.sealed).get("carried") or {}
+        connector = self._connector(link)
+        try:
+            answer = connector.poll(carried={str(k): str(v) for k, v in carried.items()})
+        except SignInCancelled:
+            return self._cancelled_at_bank(link, flow)
+        except ConnectorError as error:
+            return self._bank_failed(link, flow, error)
+        if isinstance(answer, Waiting):
+            flow.sealed = self._seal({"carried": dict(answer.carried)})
+            return Reply(
+                screen=screen(
+                    self.db, self.runtime, link, "waiting", poll_after=answer.poll_after_seconds
+                )
+            )
+        flow.sealed = None
+        flow.step = FlowStep.landing
+        return self._authenticated(link, flow, connector, answer, bank_user=None)
+
+    def _cancelled_at_bank(self, link: HostedLink, flow: HostedFlow) -> Reply:
+        """The holder cancelled at the bank: they may try again or give up here."""
+        flow.step = FlowStep.landing
+        flow.sealed = None
+        flow.oauth_state_digest = None
+        landing = self._page(link, "landing")
+        return Reply(screen=screen(self.db, self.runtime, link, landing, notice="bank_cancelled"))
 
     # ------------------------------------------------------------------ OAuth callback
 
@@ -339,16 +408,20 @@ class HostedFlowService:
         code: str | None,
         error: str | None,
         cookies: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
     ) -> Reply:
         """The bank's redirect back: completes the flow of ``state``, only in the browser
-        that started it (``cookies`` are the request's)."""
-        return self._run(lambda: self._oauth_callback(state, code, error, cookies))
+        that started it (``cookies`` are the request's; ``params`` its whole query)."""
+        query = dict(params or {})
+        for key, value in (("state", state), ("code", code), ("error", error)):
+            if value is not None:
+                query[key] = value
+        return self._run(lambda: self._oauth_callback(state, query, cookies))
 
     def _oauth_callback(
         self,
         state: str | None,
-        code: str | None,
-        error: str | None,
+        params: Mapping[str, str],
         cookies: Mapping[str, str],
     ) -> Reply:
         flow = (
@@ -370,10 +443,10 @@ class HostedFlowService:
             # the code is never exchanged; the flow still waits for its own browser.
             log.info("hosted.oauth_other_browser", session=flow.session_id)
             return Reply(screen=bare("other_browser", 403))
-        reply = self._run(lambda: self._bound_callback(flow, code, error))
+        reply = self._run(lambda: self._bound_callback(flow, params))
         return replace(reply, cookies=[*reply.cookies, replace(binding, value=None)])
 
-    def _bound_callback(self, flow: HostedFlow, code: str | None, error: str | None) -> Reply:
+    def _bound_callback(self, flow: HostedFlow, params: Mapping[str, str]) -> Reply:
         row = self.db.get(Session, flow.session_id)
         assert row is not None
         link = links.load(self.db, links.address_of(self.runtime, row), row)
@@ -385,23 +458,23 @@ class HostedFlowService:
         flow.updated_at = link.scope.now()
         if not links.is_usable(link):
             return self._back_to_link(link)
-        if error == "access_denied" or (error is None and not code):
-            # The holder cancelled at the bank: they may try again or give up here.
-            landing = self._page(link, "landing")
-            cancelled = screen(self.db, self.runtime, link, landing, notice="bank_cancelled")
-            return Reply(screen=cancelled)
-        if error is not None:
-            return self._fail(link, flow, f"bank answered the authorization with {error!r}")
+        carried = {str(k): str(v) for k, v in (sealed.get("carried") or {}).items()}
+        carried.setdefault("code_verifier", str(sealed.get("code_verifier", "")))
         connector = self._connector(link)
         try:
-            grant = connector.complete_oauth(
-                code=code or "",
-                code_verifier=str(sealed.get("code_verifier", "")),
+            answer = connector.complete_return(
+                params=params,
+                carried=carried,
                 redirect_uri=self.callback_url(),
+                next_state=random_token(),
             )
+        except SignInCancelled:
+            return self._cancelled_at_bank(link, flow)
         except ConnectorError as failure:
             return self._bank_failed(link, flow, failure)
-        return self._authenticated(link, flow, connector, grant, bank_user=None)
+        if isinstance(answer, (Redirect, Waiting)):
+            return self._away(link, flow, answer)  # the bank asks for one more step
+        return self._authenticated(link, flow, connector, answer, bank_user=None)
 
     # ------------------------------------------------------------------ credentials
 
@@ -772,14 +845,28 @@ class HostedFlowService:
             flow.sealed = None
             flow.oauth_state_digest = None
             return self._back_to_link(link)
-        return self._fail(link, flow, f"{type(error).__name__}: {error}")
+        detail: dict[str, object] = {"error": type(error).__name__}
+        if error.bank_codes:
+            detail["bank_codes"] = list(error.bank_codes)
+        return self._fail(link, flow, f"{type(error).__name__}: {error}", detail=detail)
 
-    def _fail(self, link: HostedLink, flow: HostedFlow, why: str) -> Reply:
-        log.info("hosted.relink_failed", session=link.session.id, why=why)
+    def _fail(
+        self,
+        link: HostedLink,
+        flow: HostedFlow,
+        why: str,
+        *,
+        detail: dict[str, object] | None = None,
+    ) -> Reply:
+        """The session fails; ``why`` goes to the log, ``detail`` (no personal data: the
+        error's type, the bank's codes) to the session's timeline."""
+        log.info("hosted.relink_failed", session=link.session.id, why=why, **(detail or {}))
         flow.step = FlowStep.landing
         flow.sealed = None
         flow.oauth_state_digest = None
-        self._service(link).finish(link.session, SessionStatus.failed, failure_reason="other")
+        self._service(link).finish(
+            link.session, SessionStatus.failed, failure_reason="other", failure_detail=detail
+        )
         return self._back_to_link(link)
 
     def _show(

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session as DbSession
 
 from relink.accounts.repository import AccountRepository
 from relink.connectors.base import BankAccount, Challenge
-from relink.connectors.oauth2.connector import OAuth2Connector
 from relink.eligibility.rules import ABOUT_TO_BREAK
 from relink.institutions.connectors import ConnectorUnavailable, connector_for
 from relink.models import (
@@ -106,6 +105,8 @@ class Screen:
     may_change_institution: bool = False
     offered: list[OfferedAccount] = field(default_factory=list)
     account_limit: int | None = None
+    # Decoupled: the waiting page looks again after this many seconds.
+    poll_after: int | None = None
 
 
 def bare(page: str, status_code: int) -> Screen:
@@ -127,6 +128,7 @@ def screen(
     state: str | None = None,
     shared: Shared | None = None,
     query: str | None = None,
+    poll_after: int | None = None,
 ) -> Screen:
     session, platform = link.session, link.platform
     institutions = (
@@ -171,6 +173,7 @@ def screen(
         may_change_institution=not link.is_relink and link.fixed_institution_id is None,
         offered=offered,
         account_limit=connect.account_limit(session) if not link.is_relink else None,
+        poll_after=poll_after,
     )
 
 
@@ -240,8 +243,8 @@ def _origin(url: str | None) -> list[str]:
 
 
 def bank_origins(runtime: Runtime, institutions: list[Institution], scope: Scope) -> list[str]:
-    """The OAuth institutions' authorize origins, which a form's redirect may lead to
-    (CSP form-action)."""
+    """The origins of the bank pages a form's redirect may lead to (CSP form-action):
+    each redirecting institution's authorize (or SCA) pages."""
     origins: list[str] = []
     for institution in institutions:
         if institution.auth_kind != "oauth":
@@ -250,10 +253,7 @@ def bank_origins(runtime: Runtime, institutions: list[Institution], scope: Scope
             connector = connector_for(runtime, institution, scope)
         except ConnectorUnavailable:
             continue
-        if not isinstance(connector, OAuth2Connector):
-            continue
-        parts = urlsplit(connector.config.authorize_url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        if origin not in origins:
-            origins.append(origin)
+        for origin in connector.authorization_origins():
+            if origin not in origins:
+                origins.append(origin)
     return origins

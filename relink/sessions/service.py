@@ -385,10 +385,13 @@ class SessionService:
         result_account: str | None = None,
         superseded: bool = False,
         timeline_kind: TimelineKind | None = None,
+        failure_detail: dict[str, object] | None = None,
     ) -> None:
         """Move a pending session to a final status, with its timeline entry and event.
 
-        ``timeline_kind`` overrides the entry named after the status (``expired``)."""
+        ``timeline_kind`` overrides the entry named after the status (``expired``);
+        ``failure_detail`` (the error's type, the bank's codes: never personal data) is
+        kept on the timeline entry."""
         if session.status != SessionStatus.pending:
             return
         now = self.scope.now()
@@ -409,9 +412,10 @@ class SessionService:
                     SessionStatus.cancelled: TimelineKind.cancelled,
                 }[status]
             )
-            timeline.record(
-                self.db, session.id, kind, now, **({"superseded": True} if superseded else {})
-            )
+            detail: dict[str, object] = dict(failure_detail or {})
+            if superseded:
+                detail["superseded"] = True
+            timeline.record(self.db, session.id, kind, now, **detail)
         self.db.flush()
         emit(
             self.db,

@@ -11,10 +11,11 @@ transparently; the new token lands in the grant (`grant.rotated` becomes true).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from authlib.common.security import generate_token
@@ -36,6 +37,7 @@ from relink.connectors.base import (
     Tan,
     Transaction,
     Unexpected,
+    Waiting,
 )
 from relink.connectors.oauth2 import wire
 
@@ -198,7 +200,9 @@ class OAuth2Connector(Connector):
 
     # ------------------------------------------------------------------ auth
 
-    def begin_auth(self, *, state: str, redirect_uri: str) -> Redirect | CredentialForm:
+    def begin_auth(
+        self, *, state: str, redirect_uri: str, accounts: Sequence[str] = ()
+    ) -> Redirect | CredentialForm | Waiting:
         code_verifier = generate_token(64)
         url = prepare_grant_uri(
             self.config.authorize_url,
@@ -212,6 +216,10 @@ class OAuth2Connector(Connector):
             **dict(self.config.authorize_params),
         )
         return Redirect(url=str(url), state=state, code_verifier=code_verifier)
+
+    def authorization_origins(self) -> list[str]:
+        parts = urlsplit(self.config.authorize_url)
+        return [f"{parts.scheme}://{parts.netloc}"]
 
     def complete_oauth(self, *, code: str, code_verifier: str, redirect_uri: str) -> Grant:
         body = prepare_token_request(

@@ -18,7 +18,7 @@ that calls the ASGI app); the caller owns and closes it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +34,7 @@ from relink.connectors.base import (
     InvalidCredentials,
     Redirect,
     Unexpected,
+    Waiting,
 )
 from relink.connectors.oauth2 import wire
 from relink.connectors.oauth2.connector import Clock, OAuth2Config, OAuth2Connector
@@ -102,7 +103,9 @@ class SandboxConnector(OAuth2Connector):
 
     # ------------------------------------------------------------------ auth
 
-    def begin_auth(self, *, state: str, redirect_uri: str) -> Redirect | CredentialForm:
+    def begin_auth(
+        self, *, state: str, redirect_uri: str, accounts: Sequence[str] = ()
+    ) -> Redirect | CredentialForm | Waiting:
         if self.institution.auth_kind == "oauth":
             return super().begin_auth(state=state, redirect_uri=redirect_uri)
         return CredentialForm(
