@@ -24,6 +24,7 @@ import httpx
 
 from relink.connectors import settings as read
 from relink.connectors.base import Connector, InvalidConnectorSettings, PsuContext
+from relink.connectors.nextgenpsd2 import NextGenPsd2Connector, Psd2Settings
 from relink.connectors.oauth2 import OAuth2Config, OAuth2Connector
 from relink.connectors.oauth2.connector import DEFAULT_SCOPE
 from relink.connectors.sandbox import SandboxConfig, SandboxConnector
@@ -127,9 +128,25 @@ def _build_oauth2(
     )
 
 
+# --------------------------------------------------------------------------- nextgenpsd2
+
+
+def _check_nextgenpsd2(settings: Mapping[str, Any]) -> None:
+    Psd2Settings.parse(settings)  # raises SettingsInvalid (an InvalidConnectorSettings)
+
+
+def _build_nextgenpsd2(
+    settings: Mapping[str, Any], secrets: Mapping[str, str], wiring: Wiring
+) -> Connector:
+    return NextGenPsd2Connector(
+        Psd2Settings.parse(settings), http=wiring.http, now=wiring.now, psu=wiring.psu
+    )
+
+
 CONNECTORS: dict[str, ConnectorKind] = {
     "sandbox": ConnectorKind(build=_build_sandbox, check_settings=_check_sandbox),
     "oauth2": ConnectorKind(
         build=_build_oauth2, check_settings=_check_oauth2, secret_names=("client_secret",)
     ),
+    "nextgenpsd2": ConnectorKind(build=_build_nextgenpsd2, check_settings=_check_nextgenpsd2),
 }

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from relink.connectors.base import PsuContext
 from relink.events.service import EventContext
 from relink.hosted.rendering import redirect, render_screen, secure_cookies, set_cookies
 from relink.models import FlowStep
@@ -49,13 +50,25 @@ def _throttled(request: Request, address: LinkAddress | None) -> Response | None
     return response
 
 
+def _holder(request: Request) -> PsuContext | None:
+    """The holder's request as the bank may see it (the client address is the trusted
+    proxy's forwarded one)."""
+    if request.client is None:
+        return None
+    return PsuContext(
+        ip_address=request.client.host,
+        user_agent=request.headers.get("user-agent"),
+        accept_language=request.headers.get("accept-language"),
+    )
+
+
 def _serve(
     request: Request, step: Callable[[HostedFlowService], _T], *, durable: bool = True
 ) -> _T:
     """Run one flow step in one transaction (called in a worker thread: bank calls block)."""
     runtime = _runtime(request)
     with runtime.database.unit_of_work(durable=durable) as db:
-        return step(HostedFlowService(db, runtime, _context(request)))
+        return step(HostedFlowService(db, runtime, _context(request), psu=_holder(request)))
 
 
 def _attempt(

@@ -26,6 +26,7 @@ from relink.connectors.base import (
     Balance,
     ChallengeRequired,
     ConnectorError,
+    Grant,
     InstitutionDown,
     InstitutionRequirement,
     Owner,
@@ -383,6 +384,29 @@ def run_revoke(job: Job) -> None:
         row = Lifecycle(db, scope, _context(job)).authorizations.get(authorization.id)
         if row.status == ConnectionStatus.disconnected:
             row.grant_sealed = None
+
+
+def run_end_replaced(job: Job) -> None:
+    """End at the bank the consent a relink replaced (its grant sealed in the message)."""
+    runtime = job.runtime
+    payload = job.message.payload
+    with runtime.database.read_only() as db:
+        scope = _scope_of(db, job)
+        authorization = Lifecycle(db, scope, _context(job)).authorizations.find(
+            payload["authorization_id"]
+        )
+        if authorization is None:
+            return
+        institution = InstitutionRepository(db, scope.livemode).get(authorization.institution_id)
+    grant = Grant.deserialize(runtime.secret_box.open_bytes(str(payload["grant"]).encode()))
+    try:
+        connector_for(runtime, institution, scope).revoke(grant)
+    except (InstitutionDown, RateLimited) as down:
+        raise RetryLater(
+            f"bank unavailable: {down}", delay=dt.timedelta(seconds=down.retry_after or 300)
+        ) from None
+    except (AccessDenied, AccessExpired):
+        pass  # already gone at the bank
 
 
 SUBSCRIPTION_INTERVAL = dt.timedelta(days=1)

@@ -58,6 +58,7 @@ from relink.connectors.base import (
     Grant,
     InstitutionDown,
     InvalidCredentials,
+    PsuContext,
     Redirect,
     SignInCancelled,
     Waiting,
@@ -173,10 +174,19 @@ class _Stop(Exception):
 
 
 class HostedFlowService:
-    def __init__(self, db: DbSession, runtime: Runtime, context: EventContext) -> None:
+    def __init__(
+        self,
+        db: DbSession,
+        runtime: Runtime,
+        context: EventContext,
+        *,
+        psu: PsuContext | None = None,
+    ) -> None:
+        """``psu`` is the holder's request (address, browser), for banks that want it."""
         self.db = db
         self.runtime = runtime
         self.context = context
+        self.psu = psu
 
     # ------------------------------------------------------------------ URLs
 
@@ -666,6 +676,7 @@ class HostedFlowService:
             matches=matches,
             numbers=numbers,
             bank_user=bank_user,
+            end_replaced=connector.ends_replaced_grant,
         )
         return self._done(link)
 
@@ -794,7 +805,7 @@ class HostedFlowService:
         flow.sealed = None
         if shared is not None and link.institution is not None:
             try:
-                connector = connector_for(self.runtime, link.institution, link.scope)
+                connector = connector_for(self.runtime, link.institution, link.scope, psu=self.psu)
             except ConnectorUnavailable:
                 return
             self._discard(connector, shared.grant)
@@ -902,7 +913,7 @@ class HostedFlowService:
     def _connector(self, link: HostedLink) -> Connector:
         assert link.institution is not None
         try:
-            return connector_for(self.runtime, link.institution, link.scope)
+            return connector_for(self.runtime, link.institution, link.scope, psu=self.psu)
         except ConnectorUnavailable as error:
             flow = link.flow
             assert flow is not None

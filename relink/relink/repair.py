@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session as DbSession
 
 from relink.connectors.base import BankAccount, Connector, Grant, Tan
 from relink.events.service import EventContext
-from relink.lifecycle.grants import store_grant
+from relink.lifecycle.grants import open_grant, store_grant
+from relink.lifecycle.revocation import request_end_replaced
 from relink.lifecycle.service import Lifecycle
 from relink.models import Account, ConnectionStatus, SessionStatus, TanStatus
 from relink.relink.connect import EXPECTED_DEACTIVATION_CAUSE, add_account
@@ -42,9 +43,13 @@ def repair(
     matches: list[tuple[Account, BankAccount]],
     numbers: dict[str, Tan],
     bank_user: str | None = None,
+    end_replaced: bool = False,
 ) -> Repaired:
     """Repair ``matches`` (previously linked accounts the bank shares again) and, for an
-    authorization-wide session, add the shared accounts Relink did not know yet."""
+    authorization-wide session, add the shared accounts Relink did not know yet.
+
+    ``end_replaced``: the connector's banks keep the old consent alive, so it is ended at
+    the bank through the outbox once this commits (never inside the holder's request)."""
     scope = link.scope
     lifecycle = Lifecycle(db, scope, context)
     now = scope.now()
@@ -62,7 +67,12 @@ def repair(
     authorization.updated_at = now
     if bank_user is not None:
         authorization.bank_user = bank_user
+    replaced = authorization.grant_sealed if end_replaced else None
+    if replaced is not None and open_grant(runtime, authorization).secrets == grant.secrets:
+        replaced = None  # the bank renewed the same consent: nothing to end
     store_grant(runtime, authorization, grant)
+    if replaced is not None:
+        request_end_replaced(db, scope, authorization.id, replaced)
 
     result = Repaired()
     for account, bank_account in matches:

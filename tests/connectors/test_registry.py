@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from relink.connectors.base import InvalidConnectorSettings
+from relink.connectors.base import InvalidConnectorSettings, PsuContext
+from relink.connectors.nextgenpsd2 import NextGenPsd2Connector
 from relink.connectors.oauth2 import OAuth2Connector
 from relink.connectors.registry import CONNECTORS, UnknownConnector, Wiring, connector_kind
 from relink.connectors.sandbox import SandboxConnector
@@ -75,3 +76,22 @@ def test_oauth2_settings_are_checked() -> None:
         CONNECTORS["oauth2"].check_settings({**OAUTH2_SETTINGS, "authorize_url": "bank/authorize"})
     with pytest.raises(InvalidConnectorSettings, match=r"unknown setting.*scopes"):
         CONNECTORS["oauth2"].check_settings({**OAUTH2_SETTINGS, "scopes": "x"})
+
+
+PSD2_SETTINGS = {"base_url": "https://xs2a.bank.example/psd2", "country": "DE", "bic": "TESTDEFF"}
+
+
+def test_nextgenpsd2_builds_with_the_holder_s_context_from_the_wiring() -> None:
+    psu = PsuContext(ip_address="203.0.113.7", user_agent="Firefox", accept_language="de")
+    with httpx.Client() as http:
+        connector = CONNECTORS["nextgenpsd2"].build(
+            PSD2_SETTINGS, {}, Wiring(http=http, now=lambda: datetime.now(UTC), psu=psu)
+        )
+    assert isinstance(connector, NextGenPsd2Connector)
+    assert connector.settings.bic == "TESTDEFF"
+
+
+def test_nextgenpsd2_settings_are_checked_by_name() -> None:
+    CONNECTORS["nextgenpsd2"].check_settings(PSD2_SETTINGS)
+    with pytest.raises(InvalidConnectorSettings, match="consent_valid_days"):
+        CONNECTORS["nextgenpsd2"].check_settings({**PSD2_SETTINGS, "consent_valid_days": 365})

@@ -10,16 +10,20 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from relink.connectors.base import InvalidConnectorSettings
 
 # PSD2 (RTS Art. 10) lets a consent run at most 180 days before the holder re-authenticates.
 MAX_VALID_DAYS = 180
 # The Berlin Group allows at most 4 unattended reads a day unless agreed bilaterally.
 MAX_FREQUENCY_PER_DAY = 4
 
+_TLS_KEYS = ("client_certificate", "client_key", "ca_certificate")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _BIC = re.compile(r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$")
 
@@ -32,22 +36,16 @@ class ScaApproach(enum.StrEnum):
     decoupled = "decoupled"  # the holder approves in the bank's app; Relink polls
 
 
-class SettingsInvalid(ValueError):
+class SettingsInvalid(InvalidConnectorSettings):
     """The institution's settings are not usable; the message names the setting."""
 
 
-class OAuthSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+@dataclass(frozen=True, slots=True)
+class OAuthSettings:
     authorize_url: str
     token_url: str
-    client_id: str = Field(min_length=1)
-    scope: str = "AIS"
-
-    @field_validator("authorize_url", "token_url")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        return _absolute_url(value)
+    client_id: str
+    scope: str
 
 
 class Psd2Settings(BaseModel):
@@ -57,7 +55,11 @@ class Psd2Settings(BaseModel):
     country: str
     bic: str
     sca_approaches: tuple[ScaApproach, ...] = (ScaApproach.redirect,)
-    oauth: OAuthSettings | None = None
+    # The OAuth2 pre-step (flat keys, so a catalog entry is one TOML table).
+    oauth_authorize_url: str | None = None
+    oauth_token_url: str | None = None
+    oauth_client_id: str | None = Field(default=None, min_length=1)
+    oauth_scope: str = "AIS"
     consent_valid_days: int = Field(default=90, ge=1, le=MAX_VALID_DAYS)
     frequency_per_day: int = Field(default=4, ge=1, le=MAX_FREQUENCY_PER_DAY)
     connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
@@ -73,6 +75,11 @@ class Psd2Settings(BaseModel):
     @classmethod
     def _base(cls, value: str) -> str:
         return _absolute_url(value).rstrip("/")
+
+    @field_validator("oauth_authorize_url", "oauth_token_url")
+    @classmethod
+    def _oauth_urls(cls, value: str | None) -> str | None:
+        return _absolute_url(value) if value is not None else None
 
     @field_validator("sca_redirect_origins")
     @classmethod
@@ -110,9 +117,18 @@ class Psd2Settings(BaseModel):
             raise ValueError("sca_approaches: each approach once")
         if ScaApproach.oauth in self.sca_approaches and self.oauth is None:
             raise ValueError(
-                "oauth: the 'oauth' approach needs authorize_url, token_url, client_id"
+                "the 'oauth' approach needs oauth_authorize_url, oauth_token_url "
+                "and oauth_client_id"
             )
         return self
+
+    @property
+    def oauth(self) -> OAuthSettings | None:
+        if not (self.oauth_authorize_url and self.oauth_token_url and self.oauth_client_id):
+            return None
+        return OAuthSettings(
+            self.oauth_authorize_url, self.oauth_token_url, self.oauth_client_id, self.oauth_scope
+        )
 
     @property
     def approach(self) -> ScaApproach:
@@ -126,8 +142,10 @@ class Psd2Settings(BaseModel):
     @classmethod
     def parse(cls, settings: Mapping[str, Any]) -> Psd2Settings:
         """The settings, or SettingsInvalid naming every setting that is wrong."""
+        # The mutual-TLS material is the service's to use, not a connector setting.
+        own = {k: v for k, v in settings.items() if k not in _TLS_KEYS}
         try:
-            return cls.model_validate(dict(settings))
+            return cls.model_validate(own)
         except ValidationError as error:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in item['loc']) or 'settings'}: {item['msg']}"

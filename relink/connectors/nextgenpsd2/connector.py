@@ -23,7 +23,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -46,6 +46,7 @@ from relink.connectors.base import (
     Health,
     InstitutionDown,
     Owner,
+    PsuContext,
     RateLimited,
     Redirect,
     SignInCancelled,
@@ -68,19 +69,6 @@ _STATUS_PAUSE_SECONDS = 0.3
 # Refresh an OAuth access token a little before the bank would refuse it.
 _TOKEN_MARGIN = dt.timedelta(seconds=30)
 _MAX_TRANSACTION_PAGES = 50
-
-
-class PsuContext(Protocol):
-    """The holder's browser, while they are present."""
-
-    @property
-    def ip_address(self) -> str: ...
-
-    @property
-    def user_agent(self) -> str | None: ...
-
-    @property
-    def accept_language(self) -> str | None: ...
 
 
 class NextGenPsd2Connector(Connector):

@@ -32,7 +32,8 @@ def test_valid_settings_are_read_with_their_defaults() -> None:
         ({"bic": "TEST"}, "bic"),
         ({"base_url": "xs2a.bank.example"}, "base_url"),
         ({"sca_approaches": ["embedded"]}, "sca_approaches"),
-        ({"sca_approaches": ["oauth"]}, "oauth"),
+        ({"sca_approaches": ["oauth"]}, "oauth_authorize_url"),
+        ({"oauth_token_url": "token"}, "oauth_token_url"),
         ({"timezone": "Mars/Olympus"}, "timezone"),
         ({"client_secret": "x"}, "client_secret"),
     ],
@@ -47,11 +48,9 @@ def test_the_oauth_pre_step_needs_its_urls_and_client() -> None:
         {
             **VALID,
             "sca_approaches": ["oauth", "redirect"],
-            "oauth": {
-                "authorize_url": "https://bank.example/authorize",
-                "token_url": "https://bank.example/token",
-                "client_id": "PSDDE-BAFIN-123456",
-            },
+            "oauth_authorize_url": "https://bank.example/authorize",
+            "oauth_token_url": "https://bank.example/token",
+            "oauth_client_id": "PSDDE-BAFIN-123456",
         }
     )
 
