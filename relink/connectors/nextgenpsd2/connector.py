@@ -506,12 +506,16 @@ class NextGenPsd2Connector(Connector):
         resource_id = self._resource_id(grant, stable_id)
         self._count(grant, stable_id, endpoint)
         suffix = f"/{endpoint}" if endpoint != "account" else ""
-        return self._get(
-            grant,
-            f"/accounts/{resource_id}{suffix}",
-            what=f"GET /v1/accounts/{{id}}{suffix}",
-            params=params,
-        )
+        what = f"GET /v1/accounts/{{id}}{suffix}"
+        try:
+            return self._get(grant, f"/accounts/{resource_id}{suffix}", what=what, params=params)
+        except AccountUnavailable:
+            # A bank may give an account a new resourceId; the IBAN says which one it is.
+            self.list_accounts(grant)
+            fresh = self._resource_id(grant, stable_id)
+            if fresh == resource_id:
+                raise
+            return self._get(grant, f"/accounts/{fresh}{suffix}", what=what, params=params)
 
     def account_numbers(self, grant: Grant, account_stable_id: str) -> list[Tan]:
         # Financial Connections' account numbers are US (ACH) numbers; IBAN accounts

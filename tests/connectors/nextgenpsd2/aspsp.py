@@ -1,0 +1,316 @@
+"""A stand-in NextGenPSD2 bank for connector tests, and the reference as a contract.
+
+`ContractTransport` validates every request the connector sends and every answer it gets
+against the Berlin Group's OpenAPI document (vendored in tests/reference/nextgenpsd2,
+from the Berlin Group's NextGenPSD2 XS2A Framework 1.3.16, CC BY 4.0) with openapi-core.
+`StandInBank` answers like an ASPSP would, in memory, and lets a test decide what the
+holder does at the bank and how the bank misbehaves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import yaml
+from openapi_core import OpenAPI
+from openapi_core.datatypes import RequestParameters
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+REFERENCE = Path(__file__).parents[2] / "reference" / "nextgenpsd2" / "psd2-ais.openapi.yaml"
+BASE_URL = "https://xs2a.bank.test/psd2"
+
+
+@functools.cache
+def _contract(server: str) -> OpenAPI:
+    document = yaml.safe_load(REFERENCE.read_text())
+    document["servers"] = [{"url": server}]
+    return OpenAPI.from_dict(document)
+
+
+@dataclass
+class _Request:
+    request: httpx.Request
+
+    @property
+    def host_url(self) -> str:
+        return f"{self.request.url.scheme}://{self.request.url.netloc.decode()}"
+
+    @property
+    def path(self) -> str:
+        return self.request.url.path
+
+    @property
+    def method(self) -> str:
+        return self.request.method.lower()
+
+    @property
+    def body(self) -> bytes | None:
+        return self.request.content or None
+
+    @property
+    def content_type(self) -> str:
+        return self.request.headers.get("content-type", "")
+
+    @functools.cached_property
+    def parameters(self) -> RequestParameters:
+        # cached: the validator fills in the path parameters it matched
+        return RequestParameters(
+            query=ImmutableMultiDict(parse_qs(self.request.url.query.decode())),
+            header=Headers(dict(self.request.headers)),
+            cookie=ImmutableMultiDict(),
+        )
+
+
+@dataclass
+class _Response:
+    response: httpx.Response
+
+    @property
+    def status_code(self) -> int:
+        return self.response.status_code
+
+    @property
+    def content_type(self) -> str:
+        return self.response.headers.get("content-type", "")
+
+    @property
+    def headers(self) -> Headers:
+        return Headers(dict(self.response.headers))
+
+    @property
+    def data(self) -> bytes | None:
+        return self.response.content or None
+
+
+class ContractTransport(httpx.BaseTransport):
+    """Every exchange with the bank's XS2A API is checked against the reference."""
+
+    def __init__(self, inner: httpx.BaseTransport, server: str = BASE_URL) -> None:
+        self.inner = inner
+        self.server = server
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        checked = str(request.url).startswith(self.server + "/v1/")
+        if checked:
+            _contract(self.server).validate_request(_Request(request))
+        response = self.inner.handle_request(request)
+        response.read()
+        if checked:
+            _contract(self.server).validate_response(_Request(request), _Response(response))
+        self.requests.append(request)
+        return response
+
+
+def _tpp(status: int, code: str) -> httpx.Response:
+    body = {"tppMessages": [{"category": "ERROR", "code": code, "text": "Max Mustermann"}]}
+    return httpx.Response(status, json=body)
+
+
+@dataclass
+class Consent:
+    id: str
+    body: dict[str, Any]
+    status: str = "received"
+    redirect_uri: str | None = None
+    nok_redirect_uri: str | None = None
+    authorisation: str | None = None
+    sca_status: str = "received"
+
+
+@dataclass
+class StandInBank:
+    """An ASPSP in memory. `accounts` are its holder's accounts (resourceId → details)."""
+
+    approach: str = "REDIRECT"
+    accounts: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {
+            "acc-1": {
+                "resourceId": "acc-1",
+                "iban": "DE02120300000000202051",
+                "currency": "EUR",
+                "cashAccountType": "CACC",
+                "name": "Girokonto",
+                "ownerName": "Erika Mustermann",
+                "status": "enabled",
+            },
+            "acc-2": {
+                "resourceId": "acc-2",
+                "iban": "DE02500105170137075030",
+                "currency": "EUR",
+                "cashAccountType": "SVGS",
+                "name": "Tagesgeld",
+                "status": "enabled",
+            },
+        }
+    )
+    consents: dict[str, Consent] = field(default_factory=dict)
+    # (method, path suffix) → a canned failure the next matching request gets
+    failures: dict[str, httpx.Response] = field(default_factory=dict)
+    seen_consent_ids: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ what the holder does
+
+    def authorise(self, consent_id: str) -> None:
+        self.consents[consent_id].status = "valid"
+        self.consents[consent_id].sca_status = "finalised"
+
+    def reject(self, consent_id: str) -> None:
+        self.consents[consent_id].status = "rejected"
+        self.consents[consent_id].sca_status = "failed"
+
+    def fail_next(self, what: str, response: httpx.Response) -> None:
+        self.failures[what] = response
+
+    @property
+    def last(self) -> Consent:
+        return list(self.consents.values())[-1]
+
+    # ------------------------------------------------------------------ the API
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        response = self._answer(request)
+        # Every answer echoes the request's id, errors included (the reference requires it).
+        if "X-Request-ID" not in response.headers:
+            response.headers["X-Request-ID"] = request.headers["X-Request-ID"]
+        return response
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix(urlsplit(BASE_URL).path)
+        key = f"{request.method} {path}"
+        for what, failure in list(self.failures.items()):
+            if key.startswith(what):
+                del self.failures[what]
+                return failure
+        parts = path.strip("/").split("/")
+        headers = {"X-Request-ID": request.headers["X-Request-ID"]}
+        if key == "POST /v1/consents":
+            return self._create(request, headers)
+        if parts[:2] == ["v1", "consents"] and len(parts) >= 3:
+            consent = self.consents.get(parts[2])
+            if consent is None:
+                return _tpp(403, "CONSENT_UNKNOWN")
+            return self._consent(request, consent, parts[3:], headers)
+        if parts[:2] == ["v1", "accounts"]:
+            return self._accounts(request, parts[2:], headers)
+        return httpx.Response(404)
+
+    def _create(self, request: httpx.Request, headers: dict[str, str]) -> httpx.Response:
+        consent = Consent(
+            id=f"consent-{uuid.uuid4().hex[:12]}",
+            body=json.loads(request.content),
+            redirect_uri=request.headers.get("TPP-Redirect-URI"),
+            nok_redirect_uri=request.headers.get("TPP-Nok-Redirect-URI"),
+        )
+        self.consents[consent.id] = consent
+        links: dict[str, Any] = {
+            "self": {"href": f"/v1/consents/{consent.id}"},
+            "status": {"href": f"/v1/consents/{consent.id}/status"},
+        }
+        if self.approach == "DECOUPLED":
+            links["startAuthorisation"] = {"href": f"/v1/consents/{consent.id}/authorisations"}
+        else:
+            links["scaRedirect"] = {"href": f"https://bank.test/sca/{consent.id}"}
+        return httpx.Response(
+            201,
+            json={"consentStatus": "received", "consentId": consent.id, "_links": links},
+            headers={
+                **headers,
+                "Location": f"{BASE_URL}/v1/consents/{consent.id}",
+                "ASPSP-SCA-Approach": self.approach,
+            },
+        )
+
+    def _consent(
+        self, request: httpx.Request, consent: Consent, rest: list[str], headers: dict[str, str]
+    ) -> httpx.Response:
+        if request.method == "DELETE" and not rest:
+            if consent.status in ("terminatedByTpp", "expired"):
+                return _tpp(409, "STATUS_INVALID")
+            consent.status = "terminatedByTpp"
+            return httpx.Response(204, headers=headers)
+        if rest == ["status"]:
+            return httpx.Response(200, json={"consentStatus": consent.status}, headers=headers)
+        if not rest:
+            body = {
+                "access": consent.body["access"],
+                "recurringIndicator": True,
+                "validUntil": consent.body["validUntil"],
+                "frequencyPerDay": consent.body["frequencyPerDay"],
+                "lastActionDate": dt.date(2027, 1, 15).isoformat(),
+                "consentStatus": consent.status,
+            }
+            return httpx.Response(200, json=body, headers=headers)
+        if rest == ["authorisations"] and request.method == "POST":
+            consent.authorisation = f"auth-{uuid.uuid4().hex[:8]}"
+            consent.sca_status = "started"
+            href = f"/v1/consents/{consent.id}/authorisations/{consent.authorisation}"
+            return httpx.Response(
+                201,
+                json={
+                    "scaStatus": "started",
+                    "authorisationId": consent.authorisation,
+                    "_links": {"scaStatus": {"href": href}},
+                },
+                headers={**headers, "ASPSP-SCA-Approach": self.approach},
+            )
+        if len(rest) == 2 and rest[0] == "authorisations":
+            return httpx.Response(200, json={"scaStatus": consent.sca_status}, headers=headers)
+        return httpx.Response(404)
+
+    def _accounts(
+        self, request: httpx.Request, rest: list[str], headers: dict[str, str]
+    ) -> httpx.Response:
+        consent = self.consents.get(request.headers.get("Consent-ID", ""))
+        if consent is None:
+            return _tpp(401, "CONSENT_UNKNOWN")
+        self.seen_consent_ids.append(consent.id)
+        if consent.status == "expired":
+            return _tpp(401, "CONSENT_EXPIRED")
+        if consent.status != "valid":
+            return _tpp(401, "CONSENT_INVALID")
+        if not rest:
+            return httpx.Response(
+                200, json={"accounts": list(self.accounts.values())}, headers=headers
+            )
+        account = self.accounts.get(rest[0])
+        if account is None:
+            return _tpp(404, "RESOURCE_UNKNOWN")
+        if rest[1:] == ["balances"]:
+            balances = [
+                {
+                    "balanceType": "closingBooked",
+                    "balanceAmount": {"currency": "EUR", "amount": "1250.40"},
+                    "referenceDate": "2027-01-14",
+                },
+                {
+                    "balanceType": "interimAvailable",
+                    "balanceAmount": {"currency": "EUR", "amount": "1100.00"},
+                },
+            ]
+            return httpx.Response(200, json={"balances": balances}, headers=headers)
+        if rest[1:] == ["transactions"]:
+            report = {
+                "booked": [
+                    {
+                        "transactionId": "t-1",
+                        "bookingDate": "2027-01-10",
+                        "transactionAmount": {"currency": "EUR", "amount": "-42.00"},
+                        "creditorName": "Stadtwerke",
+                    },
+                ],
+                "pending": [],
+                "_links": {"account": {"href": f"/v1/accounts/{rest[0]}"}},
+            }
+            return httpx.Response(200, json={"transactions": report}, headers=headers)
+        if not rest[1:]:
+            return httpx.Response(200, json={"account": account}, headers=headers)
+        return httpx.Response(404)
