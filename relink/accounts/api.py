@@ -18,8 +18,8 @@ from relink.models import Account, ConnectionStatus
 
 router = ApiRouter()
 
-REFRESH_FEATURES = ("balance", "ownership", "transactions")
-SUBSCRIBE_FEATURES = ("transactions", "balance")
+REFRESH_FEATURES = ("balance", "inferred_balances", "ownership", "transactions")
+SUBSCRIBE_FEATURES = ("balance", "inferred_balances", "transactions")
 
 
 class AccountInactive(ApiError):

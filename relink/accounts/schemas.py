@@ -72,6 +72,7 @@ def render_accounts(
                 "category": account.category,
                 "created": to_unix(account.created_at),
                 "display_name": account.display_name,
+                "inferred_balances_refresh": account.inferred_balances_refresh,
                 "institution": account.institution_id,
                 "institution_name": institution.name if institution else "",
                 "last4": account.last4,

@@ -106,7 +106,10 @@ ENDPOINTS: dict[str, dict[str, tuple[dict[str, Any], list[str]]]] = {
             {
                 "features": {
                     "type": "array",
-                    "items": {"type": "string", "enum": ["balance", "ownership", "transactions"]},
+                    "items": {
+                        "type": "string",
+                        "enum": ["balance", "inferred_balances", "ownership", "transactions"],
+                    },
                 }
             },
             ["features"],
@@ -117,7 +120,10 @@ ENDPOINTS: dict[str, dict[str, tuple[dict[str, Any], list[str]]]] = {
             {
                 "features": {
                     "type": "array",
-                    "items": {"type": "string", "enum": ["transactions", "balance"]},
+                    "items": {
+                        "type": "string",
+                        "enum": ["balance", "inferred_balances", "transactions"],
+                    },
                 }
             },
             ["features"],
@@ -128,7 +134,10 @@ ENDPOINTS: dict[str, dict[str, tuple[dict[str, Any], list[str]]]] = {
             {
                 "features": {
                     "type": "array",
-                    "items": {"type": "string", "enum": ["transactions", "balance"]},
+                    "items": {
+                        "type": "string",
+                        "enum": ["balance", "inferred_balances", "transactions"],
+                    },
                 }
             },
             ["features"],
@@ -137,6 +146,7 @@ ENDPOINTS: dict[str, dict[str, tuple[dict[str, Any], list[str]]]] = {
     "/v1/financial_connections/accounts/{id}/owners": {
         "get": ({**LIST_PARAMS, "ownership": ID}, ["ownership"])
     },
+    "/v1/financial_connections/accounts/{id}/inferred_balances": {"get": (LIST_PARAMS, [])},
     "/v1/financial_connections/accounts/{id}/relink_eligibility": {"get": ({}, [])},
     "/v1/financial_connections/authorizations/{id}": {"get": ({}, [])},
     "/v1/financial_connections/transactions": {
@@ -145,8 +155,13 @@ ENDPOINTS: dict[str, dict[str, tuple[dict[str, Any], list[str]]]] = {
                 **LIST_PARAMS,
                 "account": ID,
                 "transacted_at": {
-                    "type": "object",
-                    "properties": {"gte": UNIX, "lte": UNIX, "gt": UNIX, "lt": UNIX},
+                    "anyOf": [
+                        UNIX,
+                        {
+                            "type": "object",
+                            "properties": {"gte": UNIX, "lte": UNIX, "gt": UNIX, "lt": UNIX},
+                        },
+                    ]
                 },
             },
             ["account"],
@@ -176,7 +191,11 @@ ENDPOINTS: dict[str, dict[str, tuple[dict[str, Any], list[str]]]] = {
                 "filters": {
                     "type": "object",
                     "properties": {
-                        "countries": {"type": "array", "items": {"type": "string", "maxLength": 2}}
+                        "countries": {"type": "array", "items": {"type": "string", "maxLength": 2}},
+                        "require_payment_method_support": {
+                            "type": "string",
+                            "enum": ["all", "at_least_one", "none"],
+                        },
                     },
                 },
                 "limits": {"type": "object", "properties": {"accounts": LIMIT}},

@@ -40,6 +40,11 @@ from relink.institutions.repository import InstitutionRepository
 from relink.kit import ids
 from relink.kit.clock import to_unix
 from relink.lifecycle.grants import GrantMissing, open_grant, store_grant
+from relink.lifecycle.inferred_balances import (
+    DailyBalance,
+    infer_daily_balances,
+    store_inferred_balances,
+)
 from relink.lifecycle.scopes import platform_test_scope
 from relink.lifecycle.service import Lifecycle
 from relink.models import (
@@ -61,11 +66,13 @@ REFRESH_FIELDS = {
     "balance": "balance_refresh",
     "ownership": "ownership_refresh",
     "transactions": "transaction_refresh",
+    "inferred_balances": "inferred_balances_refresh",
 }
 EVENTS = {
     "balance": "refreshed_balance",
     "ownership": "refreshed_ownership",
     "transactions": "refreshed_transactions",
+    "inferred_balances": "refreshed_inferred_balances",
 }
 # What the lifecycle does with each "access is gone" answer from the bank.
 DEACTIVATING: dict[type[ConnectorError], InactiveCause] = {
@@ -93,7 +100,8 @@ def _refresh_state(
 
 
 def request_refresh(db: DbSession, scope: Scope, account: Account, features: list[str]) -> None:
-    """Mark the features ``pending`` and queue the bank call (balance, ownership, transactions)."""
+    """Mark the features ``pending`` and queue the bank call (balance, ownership,
+    transactions, inferred balances)."""
     now = scope.now()
     wanted = [f for f in dict.fromkeys(features) if f in REFRESH_FIELDS]
     for feature in wanted:
@@ -127,6 +135,7 @@ class BankAnswers:
     transactions: list[Transaction] | None = None
     # The account numbers the bank reports now (a bank may deactivate a TAN any time).
     tans: list[Tan] | None = None
+    inferred_balances: list[DailyBalance] | None = None
     error: ConnectorError | None = None
     done: list[str] = field(default_factory=list)
 
@@ -166,6 +175,16 @@ def run_refresh(job: Job) -> None:
                     elif feature == "transactions":
                         answers.transactions = connector.refresh_transactions(
                             grant, account.bank_account_id, since=since
+                        )
+                    elif feature == "inferred_balances":
+                        # Worked out from the bank's balance and transactions, both
+                        # asked for afresh: neither is stored unless also requested.
+                        answers.inferred_balances = infer_daily_balances(
+                            connector.refresh_balance(grant, account.bank_account_id),
+                            connector.refresh_transactions(
+                                grant, account.bank_account_id, since=since
+                            ),
+                            since=since,
                         )
                     answers.done.append(feature)
                 answers.tans = connector.account_numbers(grant, account.bank_account_id)
@@ -299,6 +318,9 @@ def _store_feature(
         refresh_id = (account.transaction_refresh or {}).get("id") or ids.new("fctxnref")
         _upsert_transactions(db, scope, account, answers.transactions, refresh_id, now)
         account.transaction_refresh = _refresh_state("succeeded", now, refresh_id=refresh_id)
+    elif feature == "inferred_balances" and answers.inferred_balances is not None:
+        store_inferred_balances(db, scope, account, answers.inferred_balances)
+        account.inferred_balances_refresh = _refresh_state("succeeded", now)
     db.flush()
     lifecycle.emit_account_event(EVENTS[feature], account)
 

@@ -1,6 +1,6 @@
 """All tables, one module per aggregate. Importing this package registers them all."""
 
-from relink.models.bank_data import AccountOwner, AccountTransaction
+from relink.models.bank_data import AccountInferredBalance, AccountOwner, AccountTransaction
 from relink.models.base import Base
 from relink.models.bulk import BulkJobStatus, BulkRelinkJob
 from relink.models.connections import (
@@ -32,6 +32,7 @@ from relink.models.sessions import Session, SessionStatus, SessionTimelineEntry,
 
 __all__ = [
     "Account",
+    "AccountInferredBalance",
     "AccountNumber",
     "AccountOwner",
     "AccountTransaction",

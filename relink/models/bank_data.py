@@ -1,8 +1,10 @@
-"""Data refreshed from banks: owners (ownership refreshes) and transactions."""
+"""Data refreshed from banks: owners (ownership refreshes), transactions and the daily
+balances inferred from them."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -47,3 +49,17 @@ class AccountTransaction(TenantMixin, Base):
         ),
         Index("ix_account_transactions_account", "account_id", "id"),
     )
+
+
+class AccountInferredBalance(TenantMixin, Base):
+    """One end-of-day balance of an account (``financial_connections.account_inferred_balance``);
+    an inferred-balances refresh replaces the account's rows, at most one per day."""
+
+    __tablename__ = "account_inferred_balances"
+
+    id: Mapped[str] = id_column()
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    as_of: Mapped[dt.datetime]
+    current: Mapped[dict[str, Any]]
+
+    __table_args__ = (Index("ix_account_inferred_balances_account", "account_id", "id"),)

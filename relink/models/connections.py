@@ -150,6 +150,7 @@ class Account(TenantMixin, Base):
     ownership_id: Mapped[str | None] = mapped_column(String(40), default=None)
     ownership_refresh: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     transaction_refresh: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    inferred_balances_refresh: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     # When the account becomes "broken or about to break" for hosted relink
     # (eligibility rule 1); derived by relink.eligibility.rules.relink_due_at.
     relink_due_at: Mapped[dt.datetime | None] = mapped_column(default=None)

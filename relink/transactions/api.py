@@ -1,4 +1,5 @@
-"""/v1/financial_connections/transactions and /accounts/{id}/owners."""
+"""/v1/financial_connections/transactions, /accounts/{id}/owners and
+/accounts/{id}/inferred_balances."""
 
 from __future__ import annotations
 
@@ -12,11 +13,16 @@ from relink.api.router import ApiCall, ApiRouter
 from relink.kit.clock import to_unix
 from relink.kit.errors import ResourceMissing
 from relink.kit.pagination import paginate, read_cursor
-from relink.models import AccountOwner, AccountTransaction
+from relink.models import AccountInferredBalance, AccountOwner, AccountTransaction
 from relink.tenancy import ScopedRepository
 from relink.transactions.ownership import OwnerRepository, render_owner
 
 router = ApiRouter()
+
+
+class InferredBalanceRepository(ScopedRepository[AccountInferredBalance]):
+    model = AccountInferredBalance
+    object_name = "financial_connections.account_inferred_balance"
 
 
 class TransactionRepository(ScopedRepository[AccountTransaction]):
@@ -97,5 +103,31 @@ def list_owners(call: ApiCall) -> dict[str, Any]:
     return render_list(
         f"/v1/financial_connections/accounts/{account.id}/owners",
         [render_owner(o) for o in page.items],
+        page.has_more,
+    )
+
+
+def render_inferred_balance(balance: AccountInferredBalance) -> dict[str, Any]:
+    return {
+        "id": balance.id,
+        "object": "financial_connections.account_inferred_balance",
+        "as_of": to_unix(balance.as_of),
+        "current": balance.current,
+    }
+
+
+@router.get("/v1/financial_connections/accounts/{id}/inferred_balances")
+def list_inferred_balances(call: ApiCall) -> dict[str, Any]:
+    """Newest day first (ids follow the days: a refresh writes them oldest first)."""
+    cursor = read_cursor(call.params)
+    call.params.finish()
+    account = AccountRepository(call.session, call.scope).get(call.path["id"], param="account")
+    balances = InferredBalanceRepository(call.session, call.scope)
+    balances.check_cursor(cursor)
+    query = balances.select().where(AccountInferredBalance.account_id == account.id)
+    page = paginate(call.session, query, AccountInferredBalance.id, cursor)
+    return render_list(
+        f"/v1/financial_connections/accounts/{account.id}/inferred_balances",
+        [render_inferred_balance(b) for b in page.items],
         page.has_more,
     )

@@ -24,6 +24,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "financial_connections.account.refreshed_balance",
     "financial_connections.account.refreshed_ownership",
     "financial_connections.account.refreshed_transactions",
+    "financial_connections.account.refreshed_inferred_balances",
     "financial_connections.account.account_numbers_updated",
     "financial_connections.account.upcoming_account_number_expiry",
     "financial_connections.account.expected_deactivation_date_updated",

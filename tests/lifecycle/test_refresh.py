@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import httpx
 import pytest
 import stripe
@@ -16,6 +18,7 @@ from relink.sandbox_bank.testing import BankDriver
 from tests.conftest import RunningServer
 from tests.factories import create_customer, create_test_account, raw
 from tests.receivers import webhook_receiver
+from tests.schema import assert_valid
 
 
 def _drain(runtime: Runtime) -> None:
@@ -205,3 +208,61 @@ def test_a_tan_the_bank_deactivated_is_recorded_on_the_next_refresh(
         params={"type": "financial_connections.account.account_numbers_updated"}
     ).data
     assert [e.data.object.id for e in updates] == [account.id]
+
+
+def test_inferred_balances_refresh_lists_end_of_day_balances_that_the_transactions_explain(
+    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    account = create_test_account(client, customer=customer.id, institution="fcinst_test_non_oauth")
+    pending = client.v1.financial_connections.accounts.refresh(
+        account.id, params={"features": ["balance", "transactions", "inferred_balances"]}
+    )
+    assert pending.inferred_balances_refresh.status == "pending"
+    _drain(runtime)
+    refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+    assert refreshed.inferred_balances_refresh.status == "succeeded"
+    assert_valid(refreshed.to_dict(), "financial_connections.account")
+    listed = raw(
+        client,
+        "get",
+        f"/v1/financial_connections/accounts/{account.id}/inferred_balances",
+        limit=100,
+    )
+    balances = [b.to_dict() for b in listed.data]
+    assert len(balances) > 1
+    for balance in balances:
+        assert_valid(balance, "financial_connections.account_inferred_balance")
+    # Newest first; the newest is the bank's balance now, every earlier one a day's end.
+    assert [b["as_of"] for b in balances] == sorted((b["as_of"] for b in balances), reverse=True)
+    assert balances[0]["current"] == refreshed.balance.current.to_dict()
+    assert all(b["as_of"] % 86400 == 86399 for b in balances[1:])
+    transactions = client.v1.financial_connections.transactions.list(
+        params={"account": account.id, "limit": 100}
+    ).data
+    posted = [
+        (t.status_transitions.posted_at, t.amount) for t in transactions if t.status == "posted"
+    ]
+    for newer, older in itertools.pairwise(balances):
+        moved = sum(amount for at, amount in posted if older["as_of"] < at <= newer["as_of"])
+        assert newer["current"]["usd"] - older["current"]["usd"] == moved
+    [event] = client.v1.events.list(
+        params={"type": "financial_connections.account.refreshed_inferred_balances"}
+    ).data
+    assert event.data.object.id == account.id
+
+
+def test_inferred_balances_can_be_subscribed_to_and_unsubscribed_from(
+    client: stripe.StripeClient, platform: NewPlatform
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    account = create_test_account(client, customer=customer.id, institution="fcinst_test_non_oauth")
+    subscribed = client.v1.financial_connections.accounts.subscribe(
+        account.id, params={"features": ["inferred_balances"]}
+    )
+    assert subscribed.subscriptions == ["inferred_balances"]
+    assert subscribed.inferred_balances_refresh.status == "pending"
+    unsubscribed = client.v1.financial_connections.accounts.unsubscribe(
+        account.id, params={"features": ["inferred_balances"]}
+    )
+    assert unsubscribed.subscriptions == []
