@@ -26,7 +26,9 @@ from relink.models import (
     Account,
     AccountNumber,
     ConnectedAccount,
+    ConnectionStatus,
     Customer,
+    InactiveCause,
     TanStatus,
 )
 from relink.tenancy import Scope, in_scope
@@ -34,6 +36,21 @@ from relink.tenancy import Scope, in_scope
 _LAST4 = re.compile(r"^\d{4}$")
 _TRUE = ("1", "true", "on", "yes")
 MAX_SEARCH_LENGTH = 320
+
+
+class InvalidFilter(ValueError):
+    """A filter field holds a value no account can have (``field`` names it)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# The fields whose values are a closed set, and that set.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "status": tuple(s.value for s in ConnectionStatus),
+    "cause": tuple(c.value for c in InactiveCause),
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,17 @@ class AccountFilter:
     def is_empty(self) -> bool:
         """Nothing is filtered (the dashboard hides its "Clear" link)."""
         return not self.to_dict()
+
+    def check(self) -> AccountFilter:
+        """This filter, or :class:`InvalidFilter` when a status or cause is unknown: a
+        request for matching accounts must not run on a filter that was mistyped."""
+        for name, allowed in _CHOICES.items():
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise InvalidFilter(
+                    name, f"Unknown {name} {value!r}: use one of {', '.join(allowed)}."
+                )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """The filter as JSON-able data; only the fields that are set."""

@@ -202,6 +202,9 @@ async def _serve(request: Request, method: str, handler: Handler) -> Response:
             raise InvalidRequest(str(error), param=error.key) from None
         except UnicodeDecodeError:
             raise InvalidRequest("The request body is not valid UTF-8.") from None
+        if any("\x00" in value for value in request.path_params.values()):
+            # No object has such an id, and PostgreSQL cannot even be asked about one.
+            raise InvalidRequest("Invalid id: an id never contains a NUL character.", param="id")
         if request.headers.get("stripe-account"):
             raise InvalidRequest(
                 "The Stripe-Account header is not supported by Relink: use the connected "

@@ -38,9 +38,11 @@ class Selection:
 
     @classmethod
     def from_form(cls, values: Mapping[str, Any], account_ids: list[str]) -> Selection:
-        """``all_matching=1`` with the filter fields, or the checked ``account`` ids."""
+        """``all_matching=1`` with the filter fields, or the checked ``account`` ids.
+
+        Raises :class:`InvalidFilter` for a filter on an unknown status or cause."""
         if str(values.get("all_matching", "")) == "1":
-            return cls(account_filter=AccountFilter.from_dict(values))
+            return cls(account_filter=AccountFilter.from_dict(values).check())
         cleaned = sorted({a for a in account_ids if a.startswith("fca_") and len(a) <= 40})
         return cls(account_ids=tuple(cleaned[:MAX_CHECKED]))
 

@@ -43,7 +43,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as DbSession
 
-from relink.accounts.filters import AccountFilter, filtered_accounts, selected_accounts
+from relink.accounts.filters import (
+    AccountFilter,
+    InvalidFilter,
+    filtered_accounts,
+    selected_accounts,
+)
 from relink.eligibility.query import holder_email_column, pending_recent_request
 from relink.eligibility.rules import Reason
 from relink.events.service import EventContext
@@ -514,7 +519,10 @@ def normalize_selection(selection: Mapping[str, Any]) -> dict[str, Any]:
             )
         return {"account_ids": sorted(set(account_ids))}
     if set(selection) == {"filter"} and isinstance(selection["filter"], Mapping):
-        return {"filter": AccountFilter.from_dict(selection["filter"]).to_dict()}
+        try:
+            return {"filter": AccountFilter.from_dict(selection["filter"]).check().to_dict()}
+        except InvalidFilter as refused:
+            raise BulkSelectionInvalid(str(refused), param=f"filter[{refused.field}]") from None
     raise BulkSelectionInvalid(
         'A selection is {"account_ids": [...]} or {"filter": {...}}.', param="selection"
     )

@@ -212,6 +212,23 @@ def test_json_number_of_5000_digits_gets_400_and_changes_nothing(
         assert _no_customers(api)
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/financial_connections/accounts/%00",
+        "/v1/customers/cus_%00",
+        "/v1/financial_connections/accounts/fca_1%00/relink_eligibility",
+    ],
+)
+def test_an_id_with_a_nul_character_gets_400_naming_the_id(
+    server: RunningServer, platform: NewPlatform, path: str
+) -> None:
+    # PostgreSQL refuses NUL in text: the id must never reach a query.
+    with http(server, platform.test_secret_key) as api:
+        response = api.get(path)
+    assert_error(response, 400, param="id")
+
+
 def test_unknown_parameter_raises_parameter_unknown_naming_it(
     client: stripe.StripeClient,
 ) -> None:

@@ -7,7 +7,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from relink.accounts.filters import AccountFilter, filtered_accounts
+from relink.accounts.filters import AccountFilter, InvalidFilter, filtered_accounts
 from relink.dashboard import queries
 from relink.dashboard.relink_requests import (
     Selection,
@@ -87,6 +87,16 @@ def _selection(request: Request) -> Selection:
     return Selection.from_form(request.query_params, request.query_params.getlist("account"))
 
 
+def _refused_filter(request: Request, viewer: Viewer, refused: InvalidFilter) -> Response:
+    return page(
+        request,
+        viewer,
+        "error.html",
+        {"title": "Unknown filter", "message": str(refused)},
+        status_code=400,
+    )
+
+
 @router.get("/accounts/request-relink")
 def confirm_request(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
     if not viewer.can_edit:
@@ -97,7 +107,10 @@ def confirm_request(request: Request, viewer: Viewer = Depends(current_viewer)) 
             {"title": "Not allowed", "message": "Viewers cannot request relinks."},
             status_code=403,
         )
-    selection = _selection(request)
+    try:
+        selection = _selection(request)
+    except InvalidFilter as refused:
+        return _refused_filter(request, viewer, refused)
     if selection.empty:
         return redirect("/accounts")
     with viewer.runtime.database.read_only() as db:
@@ -117,7 +130,10 @@ def confirm_request(request: Request, viewer: Viewer = Depends(current_viewer)) 
 
 @router.get("/accounts/request-relink/skipped")
 def skipped(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
-    selection = _selection(request)
+    try:
+        selection = _selection(request)
+    except InvalidFilter:
+        raise NotFound() from None
     reason = request.query_params.get("reason", "")
     if selection.empty or reason not in {r.value for r in Reason} | set(SKIP_MESSAGES):
         raise NotFound()
@@ -136,11 +152,14 @@ def skipped(request: Request, viewer: Viewer = Depends(current_viewer)) -> Respo
 
 @router.post("/accounts/request-relink")
 def start_request(
-    viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
+    request: Request, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
 ) -> Response:
-    selection = Selection.from_form(
-        form, [value for value in form.getlist("account") if isinstance(value, str)]
-    )
+    try:
+        selection = Selection.from_form(
+            form, [value for value in form.getlist("account") if isinstance(value, str)]
+        )
+    except InvalidFilter as refused:
+        return _refused_filter(request, viewer, refused)
     submission = form.get("submission")
     if selection.empty or not isinstance(submission, str) or not 16 <= len(submission) <= 64:
         return redirect("/accounts")

@@ -6,7 +6,7 @@ import httpx
 import stripe
 from sqlalchemy import select
 
-from relink.models import Session
+from relink.models import BulkRelinkJob, Session
 from relink.platforms.service import NewPlatform
 from tests.conftest import RunningServer, make_platform
 from tests.dashboard.conftest import page_csrf, signed_in_client
@@ -110,6 +110,24 @@ def test_confirming_a_bulk_request_twice_starts_one_job(
     assert first.headers["location"] == second.headers["location"]
     assert first.headers["location"].startswith("/relink-jobs/bulkjob_")
     assert owner.get(first.headers["location"]).status_code == 200
+
+
+def test_a_bulk_request_on_an_unknown_status_is_refused_and_queues_nothing(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    selection = {"all_matching": "1", "status": "bogus"}
+    confirm = owner.get("/accounts/request-relink", params=selection)
+    started = owner.post(
+        "/accounts/request-relink",
+        data={**selection, "csrf_token": page_csrf(owner), "submission": "bogus-status-0001"},
+    )
+    assert confirm.status_code == started.status_code == 400
+    assert "Unknown status" in started.text and "bogus" in started.text
+    with server.runtime.database.read_only() as db:
+        jobs = db.scalars(
+            select(BulkRelinkJob).where(BulkRelinkJob.platform_id == platform.platform.id)
+        )
+        assert list(jobs) == []
 
 
 def test_the_confirmation_page_groups_skipped_accounts_by_reason(
