@@ -30,10 +30,11 @@ class Worker:
         worker_id: str | None = None,
     ) -> None:
         self.runtime = runtime
-        self.dispatcher = OutboxDispatcher(
-            runtime, HANDLERS, batch_size=batch_size, worker_id=worker_id
-        )
+        # Set at SIGTERM: the dispatcher starts nothing new and hands unstarted rows back.
         self.stopping = threading.Event()
+        self.dispatcher = OutboxDispatcher(
+            runtime, HANDLERS, batch_size=batch_size, worker_id=worker_id, stopping=self.stopping
+        )
 
     def run_once(self) -> int:
         """One round: the lifecycle scans if they are due, then a batch of outbox rows."""

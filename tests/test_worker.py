@@ -11,18 +11,29 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import stripe
+from sqlalchemy import func, select
+
 from relink.config import Settings
 from relink.events.service import EventContext, emit
+from relink.models import EmailDelivery, SessionTimelineEntry
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.tenancy import Scope
+from tests.email.factories import eligible_account, request_relink_email
+from tests.email.smtp_server import SmtpServer, smtp_server
 from tests.receivers import Receiver, webhook_receiver
 
 RELINK = str(Path(sys.executable).with_name("relink"))
 
 
 def _start_worker(
-    settings: Settings, tmp_path: Path, name: str, lease: str = "3"
+    settings: Settings,
+    tmp_path: Path,
+    name: str,
+    lease: str = "3",
+    concurrency: str = "5",
+    **extra_env: str,
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -33,9 +44,10 @@ def _start_worker(
         "RELINK_OUTBOX_LEASE_SECONDS": lease,
         # The receiver is on this machine: the operator's opt-in.
         "RELINK_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+        **extra_env,
     }
     return subprocess.Popen(
-        [RELINK, "worker", "--concurrency", "5"],
+        [RELINK, "worker", "--concurrency", concurrency],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -72,6 +84,27 @@ def _emit_events(
 
 def _delivered(receiver: Receiver) -> Counter[str]:
     return Counter(json.loads(d.body)["id"] for d in receiver.deliveries)
+
+
+def _delivery_states(runtime: Runtime, session_ids: list[str]) -> set[str]:
+    with runtime.database.read_only() as db:
+        states = db.scalars(
+            select(EmailDelivery.state).where(EmailDelivery.session_id.in_(session_ids))
+        )
+        return {str(state) for state in states}
+
+
+def _timeline_count(runtime: Runtime, session_ids: list[str], kind: str) -> int:
+    with runtime.database.read_only() as db:
+        return int(
+            db.scalar(
+                select(func.count()).where(
+                    SessionTimelineEntry.session_id.in_(session_ids),
+                    SessionTimelineEntry.kind == kind,
+                )
+            )
+            or 0
+        )
 
 
 def _wait_for(condition: object, timeout: float) -> None:
@@ -123,3 +156,61 @@ def test_two_workers_deliver_each_event_once_per_endpoint(
                 worker.wait(10)
     delivered = _delivered(receiver)
     assert {e: delivered[e] for e in event_ids} == dict.fromkeys(event_ids, 1)
+
+
+def _start_smtp_worker(
+    settings: Settings, tmp_path: Path, name: str, smtp: SmtpServer, **env: str
+) -> subprocess.Popen[bytes]:
+    return _start_worker(
+        settings,
+        tmp_path,
+        name,
+        lease=env.pop("lease", "2"),
+        concurrency=env.pop("concurrency", "20"),
+        RELINK_EMAIL_BACKEND="smtp",
+        RELINK_SMTP_HOST=smtp.host,
+        RELINK_SMTP_PORT=str(smtp.port),
+        RELINK_SMTP_SECURITY="none",
+        RELINK_SMTP_CONNECTIONS="1",
+        **env,
+    )
+
+
+def _request_relink_emails(
+    client: stripe.StripeClient, platform: NewPlatform, count: int
+) -> list[str]:
+    return [
+        request_relink_email(client, eligible_account(client, platform, last4=f"{n:04d}")).id
+        for n in range(count)
+    ]
+
+
+def _message_ids(smtp: SmtpServer, platform: NewPlatform) -> Counter[str]:
+    return Counter(str(r.message["Message-ID"]) for r in smtp.handler.to(platform.owner.email))
+
+
+def test_two_workers_with_slow_smtp_replies_send_no_email_twice(
+    settings: Settings,
+    runtime: Runtime,
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    tmp_path: Path,
+) -> None:
+    # Every reply takes 0.3 s over one connection: a claim of 20 rows is on the wire for
+    # 6 s, three times the lease. The lease must cover the rows while they wait.
+    session_ids = _request_relink_emails(client, platform, 30)
+    with smtp_server() as smtp:
+        smtp.handler.data_delay_seconds = 0.3
+        workers = [_start_smtp_worker(settings, tmp_path, f"w{n}", smtp) for n in range(2)]
+        try:
+            _wait_for(lambda: len(_message_ids(smtp, platform)) >= len(session_ids), 120)
+            _wait_for(lambda: _delivery_states(runtime, session_ids) == {"sent"}, 60)
+        finally:
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                worker.wait(30)
+    sent = _message_ids(smtp, platform)
+    assert len(sent) == len(session_ids)
+    assert [m for m, n in sent.items() if n > 1] == []
+    assert _timeline_count(runtime, session_ids, "email_sent") == len(session_ids)

@@ -34,6 +34,8 @@ class SendOutcome(enum.StrEnum):
     accepted = "accepted"
     transient = "transient"
     permanent = "permanent"
+    # Not sent at all: the caller withdrew it before it went on the wire.
+    withheld = "withheld"
 
 
 @dataclass(frozen=True)
@@ -250,15 +252,40 @@ class SmtpBackend:
         """Send an already serialised message (CRLF lines) from and to bare addresses."""
         return self._deliver(lambda connection: connection.sendmail(sender, recipients, raw))
 
-    def submit(self, message: EmailMessage, tags: MessageTags) -> Future[SendResult]:
-        """:meth:`send` on one of the sender threads; the future holds its result."""
-        return self._sender_pool().submit(self.send, message, tags)
+    def submit(
+        self,
+        message: EmailMessage,
+        tags: MessageTags,
+        *,
+        unless: Callable[[], bool] | None = None,
+    ) -> Future[SendResult]:
+        """:meth:`send` on one of the sender threads; the future holds its result.
+
+        ``unless`` is asked when a sender thread takes the message, right before it goes
+        on the wire: True withdraws it (the result is ``withheld``, nothing is sent).
+        """
+        return self._sender_pool().submit(self._unless, unless, lambda: self.send(message, tags))
 
     def submit_raw(
-        self, sender: str, recipients: list[str], raw: bytes, tags: MessageTags
+        self,
+        sender: str,
+        recipients: list[str],
+        raw: bytes,
+        tags: MessageTags,
+        *,
+        unless: Callable[[], bool] | None = None,
     ) -> Future[SendResult]:
-        """:meth:`send_raw` on one of the sender threads; the future holds its result."""
-        return self._sender_pool().submit(self.send_raw, sender, recipients, raw, tags)
+        """:meth:`send_raw` on one of the sender threads; the future holds its result
+        (``unless`` as for :meth:`submit`)."""
+        return self._sender_pool().submit(
+            self._unless, unless, lambda: self.send_raw(sender, recipients, raw, tags)
+        )
+
+    @staticmethod
+    def _unless(unless: Callable[[], bool] | None, send: Callable[[], SendResult]) -> SendResult:
+        if unless is not None and unless():
+            return SendResult(SendOutcome.withheld, reply="withdrawn before sending")
+        return send()
 
     def _sender_pool(self) -> ThreadPoolExecutor:
         with self._lock:

@@ -68,7 +68,15 @@ from relink.models import (
     TimelineKind,
     User,
 )
-from relink.outbox.worker import BatchResult, GiveUp, Job, Outcome, RetryLater, backoff
+from relink.outbox.worker import (
+    BatchResult,
+    GiveUp,
+    Job,
+    Outcome,
+    RetryLater,
+    Withheld,
+    backoff,
+)
 from relink.tenancy import Scope
 
 log = structlog.get_logger("relink.email")
@@ -83,7 +91,7 @@ def send_relink_email(job: Job) -> None:
     result = start_relink_emails([job])()
     if result.record is not None:
         with job.runtime.database.unit_of_work() as db:
-            result.record(db)
+            result.record(db, {job.message.id})
     outcome = result.outcomes.get(job.message.id)
     if outcome is not None:
         raise outcome
@@ -256,6 +264,9 @@ class _Writes:
 
     timeline: list[dict[str, Any]] = field(default_factory=list)
     deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The outbox row each session's writes belong to: only the rows the worker still
+    # holds are recorded.
+    rows: dict[str, str] = field(default_factory=dict)
 
     def entry(self, session_id: str, kind: TimelineKind, at: dt.datetime, **detail: Any) -> None:
         self.timeline.append(
@@ -304,22 +315,29 @@ class _Writes:
             row["last_reply"] = reply
         self.deliveries[session_id] = row
 
-    def record(self, db: DbSession) -> None:
-        if self.timeline:
-            db.execute(insert(SessionTimelineEntry), self.timeline)
-        if self.deliveries:
+    def record(self, db: DbSession, held: set[str]) -> None:
+        timeline = [e for e in self.timeline if self.rows.get(e["session_id"]) in held]
+        deliveries = [
+            row for session_id, row in self.deliveries.items() if self.rows.get(session_id) in held
+        ]
+        if timeline:
+            db.execute(insert(SessionTimelineEntry), timeline)
+        if deliveries:
             dialect = db.get_bind().dialect.name
             upsert: Any = (
                 postgresql.insert(EmailDelivery)
                 if dialect == "postgresql"
                 else sqlite.insert(EmailDelivery)
             )
-            columns = [c for c in next(iter(self.deliveries.values())) if c != "session_id"]
+            columns = [c for c in deliveries[0] if c != "session_id"]
             statement = upsert.on_conflict_do_update(
                 index_elements=["session_id"],
                 set_={name: getattr(upsert.excluded, name) for name in columns},
+                # A sent email stays sent: no later outcome of the same session (a replay
+                # after a crash that then failed) turns it back into a queued one.
+                where=EmailDelivery.__table__.c.state != DeliveryState.sent,
             )
-            db.connection().execute(statement, list(self.deliveries.values()))
+            db.connection().execute(statement, deliveries)
 
 
 @dataclass(frozen=True)
@@ -344,10 +362,15 @@ class _Ready:
         # Serialised once, straight to the wire form; smtplib sends the bytes as they are.
         raw = compose_bytes(self.rendered)
         if raw is None:
-            return backend.submit(build_message(self.rendered), self.tags)
+            return backend.submit(build_message(self.rendered), self.tags, unless=self.withheld)
         recipients = [envelope_address(self.rendered.to)]
         sender = envelope_address(self.rendered.sender)
-        return backend.submit_raw(sender, recipients, raw, self.tags)
+        return backend.submit_raw(sender, recipients, raw, self.tags, unless=self.withheld)
+
+    def withheld(self) -> bool:
+        """Asked by the sender thread right before the email goes on the wire: it may
+        have waited behind others for its connection, longer than the claim lasts."""
+        return not self.job.held()
 
     def send(self, backend: EmailBackend) -> SendResult:
         return backend.send(build_message(self.rendered), self.tags)
@@ -399,6 +422,9 @@ def start_relink_emails(jobs: Sequence[Job]) -> Callable[[], BatchResult]:
                 except Exception as error:
                     outcomes[job.message.id] = error
         for item in ready:  # the mailbox writes its own rows: after the read has ended
+            if item.withheld():
+                outcomes[item.job.message.id] = Withheld()
+                continue
             outcomes[item.job.message.id] = _result(item, backend.name, item.send(backend), writes)
     except BaseException:
         finish()
@@ -409,6 +435,7 @@ def start_relink_emails(jobs: Sequence[Job]) -> Callable[[], BatchResult]:
 def _prepare(job: Job, loaded: _Loaded, writes: _Writes) -> _Ready | Outcome:
     """The built message of one row, or its outcome when nothing is to be sent."""
     session_id = str(job.message.payload["session_id"])
+    writes.rows[session_id] = job.message.id
     session = loaded.sessions.get(session_id)
     if session is None:
         return None
@@ -461,6 +488,8 @@ def _prepare(job: Job, loaded: _Loaded, writes: _Writes) -> _Ready | Outcome:
 
 
 def _result(item: _Ready, backend: str, result: SendResult, writes: _Writes) -> Outcome:
+    if result.outcome == SendOutcome.withheld:
+        return Withheld()
     scope, session_id = item.scope, item.session_id
     attempt = item.job.message.attempts
     final = result.outcome == SendOutcome.permanent or attempt >= MAX_ATTEMPTS

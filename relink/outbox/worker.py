@@ -10,18 +10,23 @@ dedupe by the row id, so a replay never produces a second distinct side effect.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
 import os
 import random
 import socket
+import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
+from relink.db import Database
 from relink.kit import clock
 from relink.models import OutboxMessage, OutboxStatus
 from relink.runtime import Runtime
@@ -47,11 +52,25 @@ class GiveUp(Exception):
     """Permanent failure: the row goes to the dead-letter state, visible to operators."""
 
 
+class Withheld(Exception):
+    """The row's side effect was not started (its lease was lost or the worker is
+    stopping): nothing is recorded and the row is handed back."""
+
+
+def _always_held() -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class Job:
     runtime: Runtime
     message: OutboxMessage
+    # The owner written to the row's ``locked_by`` by this claim (the worker and the claim).
     worker_id: str
+    # Whether the row is still this worker's to act on: asked right before a side effect
+    # that waited (an email queued behind others for its connection). False once the
+    # lease is lost or the worker is stopping and the row was not started.
+    held: Callable[[], bool] = _always_held
 
 
 Handler = Callable[[Job], None]
@@ -66,11 +85,13 @@ class BatchResult:
     """The outcome of every row of a batch, and the writes that record them.
 
     ``record`` runs in the same transaction as the rows' outbox bookkeeping, so a batch's
-    results and its rows' statuses commit together.
+    results and its rows' statuses commit together. It is given the ids of the rows this
+    worker still held when their status was written, and records the results of those
+    only: a row whose lease was lost is another worker's, and so is its outcome.
     """
 
     outcomes: dict[str, Outcome]
-    record: Callable[[Session], None] | None = None
+    record: Callable[[Session, set[str]], None] | None = None
 
 
 # Starts a batch's side effects and returns at once with a function that waits for them
@@ -124,7 +145,7 @@ def backoff(
 
 
 def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{random.randrange(1 << 30):x}"
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{random.randrange(1 << 30):x}"
 
 
 def claim(
@@ -176,14 +197,13 @@ def _still_mine(message_id: str, worker_id: str) -> object:
 
 
 def renew_lease(session: Session, message_id: str, worker_id: str, lease: dt.timedelta) -> bool:
-    """Extend this worker's claim on a row; False if the claim was lost."""
-    now = clock.now()
-    result = session.execute(
-        update(OutboxMessage)
-        .where(_still_mine(message_id, worker_id), OutboxMessage.locked_until > now)  # type: ignore[arg-type]
-        .values(locked_until=now + lease)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    """Extend this worker's claim on a row; False if the claim was lost.
+
+    The owner (``locked_by``) is the fence: a row whose lease ran out but that no other
+    worker claimed is still this claim's, and a row another worker claimed carries
+    that worker's owner.
+    """
+    return bool(renew_leases(session, [message_id], worker_id, lease))
 
 
 def renew_leases(
@@ -199,12 +219,147 @@ def renew_leases(
             OutboxMessage.id.in_(message_ids),
             OutboxMessage.locked_by == worker_id,
             OutboxMessage.status == OutboxStatus.pending,
-            OutboxMessage.locked_until > now,
         )
         .values(locked_until=now + lease)
         .returning(OutboxMessage.id)
     )
     return set(session.scalars(held))
+
+
+def still_held(session: Session, message_ids: Sequence[str], worker_id: str) -> set[str]:
+    """The rows of ``message_ids`` this claim still holds, locked until the transaction ends
+    (so no other worker takes them between this check and the writes that follow)."""
+    if not message_ids:
+        return set()
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.id.in_(message_ids),
+        OutboxMessage.locked_by == worker_id,
+        OutboxMessage.status == OutboxStatus.pending,
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return set(session.scalars(query))
+
+
+def release(session: Session, message_ids: Sequence[str], worker_id: str) -> set[str]:
+    """Hand rows back unstarted: their lease ends now and the claim's attempt is not
+    counted, so another worker (or this one, later) takes them at once."""
+    if not message_ids:
+        return set()
+    released = (
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_(message_ids),
+            OutboxMessage.locked_by == worker_id,
+            OutboxMessage.status == OutboxStatus.pending,
+        )
+        .values(
+            locked_until=None,
+            locked_by=None,
+            attempts=case((OutboxMessage.attempts > 0, OutboxMessage.attempts - 1), else_=0),
+        )
+        .returning(OutboxMessage.id)
+    )
+    return set(session.scalars(released))
+
+
+class Leases:
+    """The rows a worker holds, kept alive from their claim until each is recorded or
+    handed back.
+
+    A lease must cover the whole time a row is in hand: while it waits behind the other
+    rows of its batch, its lane or its SMTP connection, and while it is on the wire. A
+    thread renews every held row each third of the lease. A row whose renewal finds it
+    gone (another worker took it after its lease ran out while this worker could not
+    reach the database) is forgotten, and :meth:`held` tells whoever is about to act on
+    a row whether it may: the lease is still well ahead and the worker is not stopping.
+    """
+
+    def __init__(self, database: Database, lease: dt.timedelta, stopping: threading.Event):
+        self.database = database
+        self.lease = lease
+        self.stopping = stopping
+        self._owners: dict[str, str] = {}
+        # Per claim (owner): when its rows' lease ends at the latest, as far as this worker
+        # knows (monotonic seconds, from the start of its last successful renewal).
+        self._valid_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._keeper: threading.Thread | None = None
+
+    def add(self, owner: str, message_ids: Sequence[str], claimed_at: float) -> None:
+        with self._lock:
+            self._valid_until[owner] = claimed_at + self.lease.total_seconds()
+            for message_id in message_ids:
+                self._owners[message_id] = owner
+            if self._keeper is None and self._owners:
+                self._keeper = threading.Thread(
+                    target=self._keep, name="relink-leases", daemon=True
+                )
+                self._keeper.start()
+
+    def drop(self, message_ids: Sequence[str]) -> None:
+        with self._lock:
+            for message_id in message_ids:
+                self._owners.pop(message_id, None)
+            live = set(self._owners.values())
+            for owner in [o for o in self._valid_until if o not in live]:
+                del self._valid_until[owner]
+
+    def held(self, message_id: str) -> bool:
+        """May this worker start the row's side effect now?"""
+        if self.stopping.is_set():
+            return False
+        with self._lock:
+            owner = self._owners.get(message_id)
+            if owner is None:
+                return False
+            # Half a lease left at least: the renewal every third keeps it above two
+            # thirds; less means renewals are failing and the row may soon be taken.
+            remaining = self._valid_until.get(owner, 0.0) - time.monotonic()
+        return remaining > self.lease.total_seconds() / 2
+
+    def owned(self, owner: str) -> set[str]:
+        """The rows of one claim still in hand."""
+        with self._lock:
+            return {m for m, o in self._owners.items() if o == owner}
+
+    def held_by(self) -> dict[str, list[str]]:
+        with self._lock:
+            owners: dict[str, list[str]] = {}
+            for message_id, owner in self._owners.items():
+                owners.setdefault(owner, []).append(message_id)
+            return owners
+
+    def _keep(self) -> None:
+        interval = self.lease.total_seconds() / 3
+        while True:
+            time.sleep(interval)
+            with self._lock:
+                if not self._owners:
+                    self._keeper = None
+                    return
+            try:
+                self.renew()
+            except Exception:
+                log.warning("outbox.lease_renewal_failed", exc_info=True)
+
+    def renew(self) -> None:
+        started = time.monotonic()
+        owners = self.held_by()
+        kept: dict[str, set[str]] = {}
+        with self.database.unit_of_work(durable=False) as session:
+            for owner, message_ids in owners.items():
+                kept[owner] = renew_leases(session, message_ids, owner, self.lease)
+        with self._lock:
+            for owner, message_ids in owners.items():
+                lost = [m for m in message_ids if m not in kept[owner]]
+                for message_id in lost:
+                    if self._owners.get(message_id) == owner:
+                        del self._owners[message_id]
+                if lost:
+                    log.warning("outbox.lease_lost", owner=owner, rows=len(lost))
+                if owner in self._valid_until:
+                    self._valid_until[owner] = started + self.lease.total_seconds()
 
 
 def mark_done(session: Session, message_id: str, worker_id: str) -> bool:
@@ -332,7 +487,15 @@ class StartedChunk:
 
 
 class OutboxDispatcher:
-    """Claims due rows and runs the registered handler of each."""
+    """Claims due rows and runs the registered handler of each.
+
+    Each claim writes its own owner (the worker id and the claim's number) to the rows'
+    ``locked_by``; :class:`Leases` keeps the claim alive while its rows are in hand, and
+    every write of an outcome is conditional on that owner, so a worker never records a
+    row it no longer holds. Once ``stopping`` is set, nothing new starts: rows not yet
+    started are handed back (:func:`release`) and only the side effects already under way
+    finish.
+    """
 
     def __init__(
         self,
@@ -343,6 +506,7 @@ class OutboxDispatcher:
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_attempts: dict[str, int] | None = None,
         lanes: int = DEFAULT_LANES,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.runtime = runtime
         self.handlers = handlers
@@ -351,24 +515,41 @@ class OutboxDispatcher:
         # Lanes of :class:`Laned` rows run at once (threads, each using its own connection).
         self.lanes = lanes
         self.max_attempts = max_attempts or {}
+        self.stopping = stopping or threading.Event()
+        self.lease = dt.timedelta(seconds=runtime.settings.outbox_lease_seconds)
+        self.leases = Leases(runtime.database, self.lease, self.stopping)
+        self._claims = itertools.count(1)
 
     def run_once(self) -> int:
         """Claim one batch and dispatch it; returns the number of rows handled."""
+        if self.stopping.is_set():
+            return 0
+        owner = f"{self.worker_id}/{next(self._claims)}"
+        claimed_at = time.monotonic()
         with self.runtime.database.unit_of_work(durable=False) as session:
             batch = claim(
                 session,
-                self.worker_id,
+                owner,
                 limit=self.batch_size,
                 kinds=set(self.handlers),
-                lease=dt.timedelta(seconds=self.runtime.settings.outbox_lease_seconds),
+                lease=self.lease,
             )
-        lease = dt.timedelta(seconds=self.runtime.settings.outbox_lease_seconds)
+        if not batch:
+            return 0
+        self.leases.add(owner, [m.id for m in batch], claimed_at)
+        try:
+            self.dispatch_claimed(batch, owner)
+        finally:
+            self.hand_back(owner, [m.id for m in batch])
+        return len(batch)
+
+    def dispatch_claimed(self, batch: list[OutboxMessage], owner: str) -> None:
         batched: dict[str, list[OutboxMessage]] = {}
         for message in batch:
             if isinstance(self.handlers[message.kind], Batched):
                 batched.setdefault(message.kind, []).append(message)
         for kind, messages in batched.items():
-            self.dispatch_batch(kind, messages, lease)
+            self.dispatch_batch(kind, messages, owner)
         lanes: dict[tuple[str, str], list[OutboxMessage]] = {}
         for message in batch:
             handler = self.handlers[message.kind]
@@ -379,23 +560,33 @@ class OutboxDispatcher:
                 min(self.lanes, len(lanes)), thread_name_prefix="relink-lane"
             ) as pool:
                 for finished in [
-                    pool.submit(self.dispatch_in_turn, rows, lease) for rows in lanes.values()
+                    pool.submit(self.dispatch_in_turn, rows, owner) for rows in lanes.values()
                 ]:
                     finished.result()
         self.dispatch_in_turn(
-            [m for m in batch if not isinstance(self.handlers[m.kind], Batched | Laned)], lease
+            [m for m in batch if not isinstance(self.handlers[m.kind], Batched | Laned)], owner
         )
-        return len(batch)
 
-    def dispatch_in_turn(self, messages: list[OutboxMessage], lease: dt.timedelta) -> None:
-        for message in messages:
-            # Renew the claim right before the side effect: a row whose lease ran out
-            # while earlier rows of the batch were handled may already be another
-            # worker's, and must not be handled twice.
+    def hand_back(self, owner: str, message_ids: Sequence[str]) -> None:
+        """Release the rows of a claim that are still in hand (never started)."""
+        unstarted = [m for m in message_ids if m in self.leases.owned(owner)]
+        if not unstarted:
+            return
+        try:
             with self.runtime.database.unit_of_work(durable=False) as session:
-                if not renew_lease(session, message.id, self.worker_id, lease):
-                    continue
-            self.dispatch(message)
+                released = release(session, unstarted, owner)
+        finally:
+            self.leases.drop(unstarted)
+        if released:
+            log.info("outbox.released", owner=owner, rows=len(released))
+
+    def dispatch_in_turn(self, messages: list[OutboxMessage], owner: str) -> None:
+        for message in messages:
+            # Asked right before the side effect: a row whose lease was lost may already
+            # be another worker's, and a stopping worker starts nothing new.
+            if not self.leases.held(message.id):
+                continue
+            self.dispatch(message, owner)
 
     def drain(self, *, max_rounds: int = 1000) -> int:
         total = 0
@@ -406,18 +597,34 @@ class OutboxDispatcher:
                 break
         return total
 
-    def dispatch(self, message: OutboxMessage) -> None:
+    def job(self, message: OutboxMessage, owner: str) -> Job:
+        return Job(
+            self.runtime, message, owner, held=functools.partial(self.leases.held, message.id)
+        )
+
+    def dispatch(self, message: OutboxMessage, owner: str | None = None) -> None:
+        owner = owner or message.locked_by or self.worker_id
+        try:
+            self._dispatch(message, owner)
+        finally:
+            self.leases.drop([message.id])
+
+    def _dispatch(self, message: OutboxMessage, owner: str) -> None:
         handler = self.handlers[message.kind]
         database = self.runtime.database
         limit = self.max_attempts.get(message.kind, DEFAULT_MAX_ATTEMPTS)
         try:
-            handler(Job(self.runtime, message, self.worker_id))
+            handler(self.job(message, owner))
+        except Withheld:
+            with database.unit_of_work(durable=False) as session:
+                release(session, [message.id], owner)
+            return
         except RetryLater as retry:
             with database.unit_of_work(durable=False) as session:
                 state = mark_failed(
                     session,
                     message,
-                    self.worker_id,
+                    owner,
                     retry.reason,
                     delay=retry.delay,
                     permanent=False,
@@ -432,7 +639,7 @@ class OutboxDispatcher:
                 mark_failed(
                     session,
                     message,
-                    self.worker_id,
+                    owner,
                     str(gave_up),
                     delay=None,
                     permanent=True,
@@ -445,7 +652,7 @@ class OutboxDispatcher:
                 state = mark_failed(
                     session,
                     message,
-                    self.worker_id,
+                    owner,
                     "".join(traceback.format_exception_only(error)).strip(),
                     delay=None,
                     permanent=False,
@@ -454,41 +661,40 @@ class OutboxDispatcher:
             log.exception("outbox.handler_error", id=message.id, kind=message.kind, state=state)
             return
         with database.unit_of_work(durable=False) as session:
-            mark_done(session, message.id, self.worker_id)
+            mark_done(session, message.id, owner)
 
-    def dispatch_batch(self, kind: str, messages: list[OutboxMessage], lease: dt.timedelta) -> None:
+    def dispatch_batch(self, kind: str, messages: list[OutboxMessage], owner: str) -> None:
         """Run a batch handler on rows of one kind, a chunk at a time: a chunk's outcomes
         are recorded once the next chunk has started (see :class:`Batched`)."""
         handler = self.handlers[kind]
         assert isinstance(handler, Batched)
         waiting: StartedChunk | None = None
         for start in range(0, len(messages), handler.chunk_size):
-            started = self.start_chunk(handler, messages[start : start + handler.chunk_size], lease)
+            if self.stopping.is_set():
+                break  # the chunks not started are handed back
+            started = self.start_chunk(handler, messages[start : start + handler.chunk_size], owner)
             if waiting is not None:
-                self.record_chunk(kind, waiting)
+                self.record_chunk(kind, waiting, owner)
             waiting = started
         if waiting is not None:
-            self.record_chunk(kind, waiting)
+            self.record_chunk(kind, waiting, owner)
 
     def start_chunk(
-        self, handler: Batched, messages: list[OutboxMessage], lease: dt.timedelta
+        self, handler: Batched, messages: list[OutboxMessage], owner: str
     ) -> StartedChunk | None:
-        # One renewal for the whole chunk right before the side effects; a row whose
-        # lease ran out meanwhile may already be another worker's and is left alone.
-        with self.runtime.database.unit_of_work(durable=False) as session:
-            held = renew_leases(session, [m.id for m in messages], self.worker_id, lease)
-        mine = [m for m in messages if m.id in held]
+        mine = [m for m in messages if self.leases.held(m.id)]
         if not mine:
             return None
-        jobs = [Job(self.runtime, message, self.worker_id) for message in mine]
+        jobs = [self.job(message, owner) for message in mine]
         try:
             return StartedChunk(mine, handler.start(jobs))
         except Exception as error:
             failure = BatchResult(dict.fromkeys((m.id for m in mine), error))
             return StartedChunk(mine, lambda: failure)
 
-    def record_chunk(self, kind: str, chunk: StartedChunk | None) -> None:
-        """Wait for a started chunk's outcomes; record them all in one transaction."""
+    def record_chunk(self, kind: str, chunk: StartedChunk | None, owner: str) -> None:
+        """Wait for a started chunk's outcomes; record them all in one transaction, for the
+        rows this claim still holds only."""
         if chunk is None:
             return
         database = self.runtime.database
@@ -500,11 +706,16 @@ class OutboxDispatcher:
         limit = self.max_attempts.get(kind, DEFAULT_MAX_ATTEMPTS)
         now = clock.now()
         done: list[str] = []
+        withheld: list[str] = []
         failed: list[tuple[str, dict[str, object]]] = []
+        logs: dict[str, Callable[[], None]] = {}
         for message in mine:
             outcome = result.outcomes.get(message.id)
             if outcome is None:
                 done.append(message.id)
+                continue
+            if isinstance(outcome, Withheld):
+                withheld.append(message.id)
                 continue
             if isinstance(outcome, RetryLater):
                 reason, delay, permanent = outcome.reason, outcome.delay, False
@@ -517,21 +728,47 @@ class OutboxDispatcher:
                 message, reason, delay=delay, permanent=permanent, max_attempts=limit, now=now
             )
             failed.append((message.id, values))
-            if isinstance(outcome, GiveUp):
-                log.warning("outbox.dead", id=message.id, kind=kind, reason=reason)
-            elif isinstance(outcome, RetryLater):
-                log.info(
-                    "outbox.retry", id=message.id, kind=kind, state=values["status"], reason=reason
+            logs[message.id] = functools.partial(_log_failure, message.id, kind, outcome, values)
+        try:
+            with database.unit_of_work(durable=False) as session:
+                held = still_held(session, [m.id for m in mine], owner)
+                if result.record is not None:
+                    result.record(session, held - set(withheld))
+                mark_batch(
+                    session,
+                    owner,
+                    [m for m in done if m in held],
+                    [(m, values) for m, values in failed if m in held],
                 )
-            else:
-                log.error(
-                    "outbox.handler_error",
-                    id=message.id,
-                    kind=kind,
-                    state=values["status"],
-                    error=reason,
-                )
-        with database.unit_of_work(durable=False) as session:
-            if result.record is not None:
-                result.record(session)
-            mark_batch(session, self.worker_id, done, failed)
+                release(session, [m for m in withheld if m in held], owner)
+        finally:
+            self.leases.drop([m.id for m in mine])
+        lost = {m.id for m in mine} - held
+        if lost:
+            log.warning("outbox.outcomes_not_recorded", kind=kind, owner=owner, rows=len(lost))
+        for message_id, write_log in logs.items():
+            if message_id in held:
+                write_log()
+
+
+def _log_failure(
+    message_id: str, kind: str, outcome: BaseException, values: dict[str, object]
+) -> None:
+    if isinstance(outcome, GiveUp):
+        log.warning("outbox.dead", id=message_id, kind=kind, reason=values["last_error"])
+    elif isinstance(outcome, RetryLater):
+        log.info(
+            "outbox.retry",
+            id=message_id,
+            kind=kind,
+            state=values["status"],
+            reason=values["last_error"],
+        )
+    else:
+        log.error(
+            "outbox.handler_error",
+            id=message_id,
+            kind=kind,
+            state=values["status"],
+            error=values["last_error"],
+        )
