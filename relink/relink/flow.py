@@ -227,6 +227,7 @@ class HostedFlowService:
                 attempts_left=self._attempts_left(flow),
                 shared=shared,
                 query=query,
+                poll_after=self._poll_after(flow),
             )
         )
 
@@ -357,7 +358,7 @@ class HostedFlowService:
         if isinstance(step, Waiting):
             flow.step = FlowStep.waiting
             flow.oauth_state_digest = None
-            flow.sealed = self._seal({"carried": dict(step.carried)})
+            flow.sealed = self._waiting(step)
             return self._back_to_link(link)
         flow.step = FlowStep.oauth
         flow.oauth_state_digest = token_digest(step.state)
@@ -392,7 +393,7 @@ class HostedFlowService:
         except ConnectorError as error:
             return self._bank_failed(link, flow, error)
         if isinstance(answer, Waiting):
-            flow.sealed = self._seal({"carried": dict(answer.carried)})
+            flow.sealed = self._waiting(answer)
             return Reply(
                 screen=screen(
                     self.db, self.runtime, link, "waiting", poll_after=answer.poll_after_seconds
@@ -401,6 +402,17 @@ class HostedFlowService:
         flow.sealed = None
         flow.step = FlowStep.landing
         return self._authenticated(link, flow, connector, answer, bank_user=None)
+
+    def _waiting(self, waiting: Waiting) -> bytes:
+        return self._seal(
+            {"carried": dict(waiting.carried), "poll_after": waiting.poll_after_seconds}
+        )
+
+    def _poll_after(self, flow: HostedFlow | None) -> int | None:
+        if flow is None or flow.step != FlowStep.waiting:
+            return None
+        poll_after = self._open(flow.sealed).get("poll_after")
+        return int(poll_after) if isinstance(poll_after, int) else None
 
     def _cancelled_at_bank(self, link: HostedLink, flow: HostedFlow) -> Reply:
         """The holder cancelled at the bank: they may try again or give up here."""

@@ -156,6 +156,8 @@ class StandInBank:
     # (method, path suffix) → a canned failure the next matching request gets
     failures: dict[str, httpx.Response] = field(default_factory=dict)
     seen_consent_ids: list[str] = field(default_factory=list)
+    base_path: str = urlsplit(BASE_URL).path
+    sca_pages: str = "https://bank.test/sca"
 
     # ------------------------------------------------------------------ what the holder does
 
@@ -184,7 +186,7 @@ class StandInBank:
         return response
 
     def _answer(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path.removeprefix(urlsplit(BASE_URL).path)
+        path = request.url.path.removeprefix(self.base_path)
         key = f"{request.method} {path}"
         for what, failure in list(self.failures.items()):
             if key.startswith(what):
@@ -218,13 +220,13 @@ class StandInBank:
         if self.approach == "DECOUPLED":
             links["startAuthorisation"] = {"href": f"/v1/consents/{consent.id}/authorisations"}
         else:
-            links["scaRedirect"] = {"href": f"https://bank.test/sca/{consent.id}"}
+            links["scaRedirect"] = {"href": f"{self.sca_pages}/{consent.id}"}
         return httpx.Response(
             201,
             json={"consentStatus": "received", "consentId": consent.id, "_links": links},
             headers={
                 **headers,
-                "Location": f"{BASE_URL}/v1/consents/{consent.id}",
+                "Location": f"{self.base_path}/v1/consents/{consent.id}",
                 "ASPSP-SCA-Approach": self.approach,
             },
         )
@@ -314,3 +316,36 @@ class StandInBank:
         if not rest[1:]:
             return httpx.Response(200, json={"account": account}, headers=headers)
         return httpx.Response(404)
+
+
+class AsgiBank:
+    """The stand-in bank as an ASGI app (served over HTTP in hosted tests). Every exchange
+    is checked against the reference on the bank's side (`server` is its XS2A root as
+    the connector calls it); a breach is kept in `breaches` and answered with a 500."""
+
+    def __init__(self, bank: StandInBank, server: str) -> None:
+        self.bank = bank
+        self.server = server
+        self.checked = ContractTransport(httpx.MockTransport(bank), server=server)
+        self.breaches: list[Exception] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from starlette.requests import Request
+        from starlette.responses import Response
+
+        incoming = Request(scope, receive)
+        body = await incoming.body()
+        url = f"{self.server.rsplit(self.bank.base_path, 1)[0]}{incoming.url.path}"
+        if incoming.url.query:
+            url += f"?{incoming.url.query}"
+        request = httpx.Request(
+            incoming.method, url, headers=list(incoming.headers.items()), content=body
+        )
+        try:
+            answer = self.checked.handle_request(request)
+        except Exception as breach:  # a contract breach: the test fails on it
+            self.breaches.append(breach)
+            answer = httpx.Response(500)
+        headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
+        response = Response(answer.content, status_code=answer.status_code, headers=headers)
+        await response(scope, receive, send)
