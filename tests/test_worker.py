@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from relink.config import Settings
 from relink.events.service import EventContext, emit
-from relink.models import EmailDelivery, SessionTimelineEntry
+from relink.models import EmailDelivery, OutboxMessage, OutboxStatus, SessionTimelineEntry
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.tenancy import Scope
@@ -214,3 +214,51 @@ def test_two_workers_with_slow_smtp_replies_send_no_email_twice(
     assert len(sent) == len(session_ids)
     assert [m for m, n in sent.items() if n > 1] == []
     assert _timeline_count(runtime, session_ids, "email_sent") == len(session_ids)
+
+
+def _unit_stop_timeout() -> float:
+    unit = Path(__file__).parents[1] / "deploy" / "relink-worker@.service"
+    [line] = [line for line in unit.read_text().splitlines() if line.startswith("TimeoutStopSec=")]
+    return float(line.split("=", 1)[1])
+
+
+def _email_rows(runtime: Runtime, session_ids: list[str]) -> list[OutboxMessage]:
+    keys = [f"email:relink:{session_id}" for session_id in session_ids]
+    with runtime.database.read_only() as db:
+        return list(db.scalars(select(OutboxMessage).where(OutboxMessage.dedupe_key.in_(keys))))
+
+
+def test_at_sigterm_a_worker_hands_unstarted_emails_back_and_stops_within_its_unit_timeout(
+    settings: Settings,
+    runtime: Runtime,
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    tmp_path: Path,
+) -> None:
+    # One connection, a second per reply: the claimed batch would take 40 s to send.
+    session_ids = _request_relink_emails(client, platform, 40)
+    with smtp_server() as smtp:
+        smtp.handler.data_delay_seconds = 1.0
+        worker = _start_smtp_worker(
+            settings, tmp_path, "stopping", smtp, lease="60", concurrency="200"
+        )
+        try:
+            _wait_for(lambda: len(_message_ids(smtp, platform)) >= 1, 60)
+            worker.send_signal(signal.SIGTERM)
+            returncode = worker.wait(_unit_stop_timeout())
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(10)
+        sent = _message_ids(smtp, platform)
+    assert returncode == 0
+    rows = _email_rows(runtime, session_ids)
+    done = [row for row in rows if row.status == OutboxStatus.done]
+    handed_back = [row for row in rows if row.status == OutboxStatus.pending]
+    # What went out is recorded; the rest is free for another worker at once, its
+    # attempt not counted.
+    assert len(done) == len(sent) < len(session_ids)
+    assert len(handed_back) == len(session_ids) - len(sent)
+    assert {(row.locked_by, row.locked_until, row.attempts) for row in handed_back} == {
+        (None, None, 0)
+    }
