@@ -24,6 +24,7 @@ from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.runtime import Runtime
 from relink.sandbox_bank.testing import serve_in_thread
+from relink.sessions import timeline
 from tests.conftest import free_port
 from tests.connectors.nextgenpsd2.aspsp import AsgiBank, StandInBank
 from tests.factories import create_customer, raw
@@ -336,3 +337,41 @@ def test_decoupled_the_holder_waits_on_a_page_that_refreshes_until_approved_in_t
     pages.choose_accounts(IBAN)
     assert pages.post("consent").headers["location"] == RETURN_URL
     assert retrieve_session(client, created.id).status == "succeeded"
+
+
+def test_a_bank_error_fails_the_session_keeping_its_codes_but_not_its_text(
+    client: stripe.StripeClient, http: httpx.Client, aspsp: Aspsp, runtime: Runtime
+) -> None:
+    [account] = _link(client, http, aspsp).accounts.data
+    aspsp.bank.last.status = "revokedByPsu"
+    assert _refresh(client, runtime, account.id).status == "inactive"
+    session = raw(
+        client,
+        "post",
+        "/v1/financial_connections/sessions",
+        relink_options={"authorization": account.authorization},
+        permissions=["balances"],
+        ui_mode="hosted",
+        hosted={"delivery_method": "url"},
+    )
+    aspsp.bank.fail_next(
+        "POST /v1/consents",
+        httpx.Response(
+            400,
+            json={
+                "tppMessages": [
+                    {"category": "ERROR", "code": "FORMAT_ERROR", "text": "Erika Mustermann"}
+                ]
+            },
+        ),
+    )
+    pages = HostedPages(http, str(session["url"]))
+    pages.open()
+
+    pages.press_continue()
+
+    assert retrieve_session(client, str(session["id"])).status == "failed"
+    with runtime.database.read_only() as db:
+        [failed] = [e for e in timeline.entries(db, str(session["id"])) if e.kind == "failed"]
+    assert failed.detail == {"error": "Unexpected", "bank_codes": ["FORMAT_ERROR"]}
+    assert "Mustermann" not in str(failed.detail)

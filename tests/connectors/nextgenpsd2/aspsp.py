@@ -124,6 +124,7 @@ class Consent:
     nok_redirect_uri: str | None = None
     authorisation: str | None = None
     sca_status: str = "received"
+    token: str | None = None  # the OAuth2 pre-step's access token it was asked with
 
 
 @dataclass
@@ -157,6 +158,9 @@ class StandInBank:
     failures: dict[str, httpx.Response] = field(default_factory=dict)
     seen_consent_ids: list[str] = field(default_factory=list)
     base_path: str = urlsplit(BASE_URL).path
+    # The OAuth2 pre-step: codes the authorize page issued (code → PKCE challenge)
+    codes: dict[str, str] = field(default_factory=dict)
+    token_requests: list[dict[str, list[str]]] = field(default_factory=list)
     sca_pages: str = "https://bank.test/sca"
 
     # ------------------------------------------------------------------ what the holder does
@@ -194,6 +198,8 @@ class StandInBank:
                 return failure
         parts = path.strip("/").split("/")
         headers = {"X-Request-ID": request.headers["X-Request-ID"]}
+        if key == "POST /oauth/token":
+            return self._token(request)
         if key == "POST /v1/consents":
             return self._create(request, headers)
         if parts[:2] == ["v1", "consents"] and len(parts) >= 3:
@@ -205,12 +211,25 @@ class StandInBank:
             return self._accounts(request, parts[2:], headers)
         return httpx.Response(404)
 
+    def _token(self, request: httpx.Request) -> httpx.Response:
+        form = parse_qs(request.content.decode())
+        self.token_requests.append(form)
+        if form.get("grant_type") == ["refresh_token"]:
+            return httpx.Response(200, json={"access_token": "at-2", "expires_in": 3600})
+        if form.get("code", [""])[0] not in self.codes:
+            return httpx.Response(400, json={"error": "invalid_grant"})
+        del self.codes[form["code"][0]]
+        return httpx.Response(
+            200, json={"access_token": "at-1", "refresh_token": "rt-1", "expires_in": 3600}
+        )
+
     def _create(self, request: httpx.Request, headers: dict[str, str]) -> httpx.Response:
         consent = Consent(
             id=f"consent-{uuid.uuid4().hex[:12]}",
             body=json.loads(request.content),
             redirect_uri=request.headers.get("TPP-Redirect-URI"),
             nok_redirect_uri=request.headers.get("TPP-Nok-Redirect-URI"),
+            token=request.headers.get("Authorization", "").removeprefix("Bearer ") or None,
         )
         self.consents[consent.id] = consent
         links: dict[str, Any] = {
@@ -275,6 +294,8 @@ class StandInBank:
         if consent is None:
             return _tpp(401, "CONSENT_UNKNOWN")
         self.seen_consent_ids.append(consent.id)
+        if consent.token and request.headers.get("Authorization") != f"Bearer {consent.token}":
+            return _tpp(401, "TOKEN_INVALID")
         if consent.status == "expired":
             return _tpp(401, "CONSENT_EXPIRED")
         if consent.status != "valid":

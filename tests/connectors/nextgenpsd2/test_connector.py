@@ -355,3 +355,87 @@ def test_decoupled_refused_in_the_app_fails(http: httpx.Client, bank: StandInBan
 
     with pytest.raises(Unexpected):
         connector(http).poll(carried=begun.carried)
+
+
+OAUTH = {
+    "sca_approaches": ["oauth"],
+    "oauth_authorize_url": "https://bank.test/authorize",
+    "oauth_token_url": f"{BASE_URL}/oauth/token",
+    "oauth_client_id": "PSDDE-BAFIN-123456",
+}
+
+
+def test_the_oauth_pre_step_signs_in_with_pkce_then_asks_for_the_consent_with_the_token(
+    http: httpx.Client, bank: StandInBank, transport: ContractTransport
+) -> None:
+    begun = connector(http, **OAUTH).begin_auth(state="s-1", redirect_uri=CALLBACK)
+    assert isinstance(begun, Redirect)
+    query = {k: v[0] for k, v in parse_qs(urlsplit(begun.url).query).items()}
+    assert begun.url.startswith("https://bank.test/authorize?")
+    assert (query["state"], query["scope"], query["code_challenge_method"]) == (
+        "s-1",
+        "AIS",
+        "S256",
+    )
+    assert not bank.consents  # no consent before the holder signed in
+    bank.codes["code-1"] = query["code_challenge"]
+
+    sca = connector(http, **OAUTH).complete_return(
+        params={"state": "s-1", "code": "code-1"},
+        carried=begun.carried,
+        redirect_uri=CALLBACK,
+        next_state="s-2",
+    )
+
+    assert isinstance(sca, Redirect)
+    assert sca.state == "s-2"
+    [exchange] = bank.token_requests
+    assert exchange["code_verifier"] == [begun.code_verifier]
+    assert exchange["client_id"] == ["PSDDE-BAFIN-123456"]
+    assert bank.last.token == "at-1"
+    assert parse_qs(urlsplit(bank.last.redirect_uri or "").query)["state"] == ["s-2"]
+    bank.authorise(bank.last.id)
+    grant = connector(http, **OAUTH).complete_return(
+        params={"state": "s-2", "outcome": "ok"},
+        carried=sca.carried,
+        redirect_uri=CALLBACK,
+        next_state="s-3",
+    )
+    assert isinstance(grant, Grant)
+    assert grant.secrets["access_token"] == "at-1"
+    [first, _] = connector(http, **OAUTH).list_accounts(grant)
+    assert first.stable_id == IBAN
+
+
+def test_the_oauth_pre_step_cancelled_at_the_bank_is_a_cancel(http: httpx.Client) -> None:
+    begun = connector(http, **OAUTH).begin_auth(state="s-1", redirect_uri=CALLBACK)
+    assert isinstance(begun, Redirect)
+
+    with pytest.raises(SignInCancelled):
+        connector(http, **OAUTH).complete_return(
+            params={"state": "s-1", "error": "access_denied"},
+            carried=begun.carried,
+            redirect_uri=CALLBACK,
+            next_state="s-2",
+        )
+
+
+def test_an_expired_oauth_token_is_refreshed_once_and_kept_in_the_grant(
+    http: httpx.Client, bank: StandInBank
+) -> None:
+    grant = link(http, bank)
+    consent = bank.last
+    consent.token = "at-2"
+    grant.replace_secrets(
+        {
+            **grant.secrets,
+            "access_token": "at-1",
+            "refresh_token": "rt-1",
+            "access_expires_at": str(int(NOW.timestamp()) - 60),
+        }
+    )
+    grant.mark_persisted()
+
+    connector(http, psu=None, **OAUTH).list_accounts(grant)
+
+    assert grant.rotated and grant.secrets["access_token"] == "at-2"
