@@ -375,3 +375,25 @@ def test_a_bank_error_fails_the_session_keeping_its_codes_but_not_its_text(
         [failed] = [e for e in timeline.entries(db, str(session["id"])) if e.kind == "failed"]
     assert failed.detail == {"error": "Unexpected", "bank_codes": ["FORMAT_ERROR"]}
     assert "Mustermann" not in str(failed.detail)
+
+
+def test_thirty_days_before_valid_until_the_platform_hears_of_the_upcoming_deactivation(
+    client: stripe.StripeClient, http: httpx.Client, aspsp: Aspsp
+) -> None:
+    [account] = _link(client, http, aspsp).accounts.data
+    upcoming = "financial_connections.account.upcoming_deactivation"
+
+    raw(client, "post", "/v1/test_helpers/clock/advance", seconds=59 * DAY)
+    assert not [
+        e
+        for e in client.v1.events.list(params={"type": upcoming}).data
+        if e.data.object.id == account.id
+    ]
+    raw(client, "post", "/v1/test_helpers/clock/advance", seconds=2 * DAY)
+
+    [event] = [
+        e
+        for e in client.v1.events.list(params={"type": upcoming}).data
+        if e.data.object.id == account.id
+    ]
+    assert event.data.object.status == "active"
