@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -44,8 +44,10 @@ class Aspsp:
     institution: str
 
 
-def _serve(runtime: Runtime, key: str, name: str, **settings: Any) -> Iterator[Aspsp]:
-    port = free_port()
+def _serve(
+    runtime: Runtime, key: str, name: str, *, port: int | None = None, **settings: Any
+) -> Iterator[Aspsp]:
+    port = port or free_port()
     bank = StandInBank(base_path="/psd2", sca_pages=f"http://127.0.0.1:{port}/sca")
     app = AsgiBank(bank, server=f"http://127.0.0.1:{port}/psd2")
     spec = InstitutionSpec(
@@ -397,3 +399,41 @@ def test_thirty_days_before_valid_until_the_platform_hears_of_the_upcoming_deact
         if e.data.object.id == account.id
     ]
     assert event.data.object.status == "active"
+
+
+@pytest.fixture(scope="module")
+def oauth(runtime: Runtime) -> Iterator[Aspsp]:
+    port = free_port()
+    yield from _serve(
+        runtime,
+        "psd2_standin_oauth",
+        "Stand-in PSD2 Bank (OAuth)",
+        port=port,
+        sca_approaches=["oauth"],
+        oauth_authorize_url=f"http://127.0.0.1:{port}/oauth/authorize",
+        oauth_token_url=f"http://127.0.0.1:{port}/psd2/oauth/token",
+        oauth_client_id="PSDDE-TEST-1",
+    )
+
+
+def test_the_oauth_pre_step_signs_in_then_authorises_the_consent_in_the_same_browser(
+    client: stripe.StripeClient, http: httpx.Client, oauth: Aspsp
+) -> None:
+    created = _session(client, oauth)
+    pages = HostedPages(http, created.url)
+    pages.open()
+    authorize = pages.post("continue")
+    assert authorize.status_code == 303
+    query = {k: v[0] for k, v in parse_qs(urlsplit(authorize.headers["location"]).query).items()}
+    assert query["code_challenge_method"] == "S256"
+    oauth.bank.codes["code-1"] = query["code_challenge"]
+    # The bank's authorize page sends the holder back with a code.
+    sca = http.get(query["redirect_uri"], params={"code": "code-1", "state": query["state"]})
+
+    assert sca.status_code == 303
+    assert sca.headers["location"] == f"{oauth.bank.sca_pages}/{oauth.bank.last.id}"
+    assert oauth.bank.last.token == "at-1"
+    _back_from_bank(pages, oauth, authorise=True)
+    pages.choose_accounts(IBAN)
+    assert pages.post("consent").headers["location"] == RETURN_URL
+    assert retrieve_session(client, created.id).status == "succeeded"
