@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     in_process_worker: bool = True
     # How long a worker's claim on outbox rows lasts before another worker may take them.
     outbox_lease_seconds: int = 60
+    # How long a relink email is retried through transient failures (an SMTP outage)
+    # before it is given up, and the longest wait between two attempts.
+    email_retry_hours: float = Field(default=24.0, gt=0, le=24 * 14)
+    email_retry_max_delay_seconds: int = Field(default=1800, ge=30, le=6 * 3600)
 
     # Benchmarks only (bench/): serve GET /bench/hello, the floor of a request in this server.
     bench_hello: bool = False

@@ -19,6 +19,8 @@ from relink.models import (
     ConnectedAccount,
     ConnectionStatus,
     Customer,
+    DeliveryState,
+    EmailDelivery,
     Institution,
     RelinkAction,
     Session,
@@ -90,12 +92,22 @@ def reachable_holder(scope: Scope) -> Any:
     return Account.id.in_(team_accounts)
 
 
+def email_given_up() -> Any:
+    """The session's email was finally given up (a permanent refusal, or transient
+    failures for longer than the retry window): the holder never got the request, so it
+    does not count as an open one and the account may be asked again."""
+    return exists().where(
+        EmailDelivery.session_id == Session.id, EmailDelivery.state == DeliveryState.failed
+    )
+
+
 def pending_recent_request(now: dt.datetime) -> Any:
     return exists().where(
         Session.relink_account_id == Account.id,
         Session.status == SessionStatus.pending,
         Session.delivery_method == "email",
         Session.created_at > now - RECENT_REQUEST,
+        not_(email_given_up()),
     )
 
 

@@ -36,7 +36,10 @@ MESSAGES: dict[Reason, str] = {
     Reason.not_broken: "The account's connection is working and nothing is about to expire.",
     Reason.not_repairable: "The account cannot be repaired by relinking (for example, it was closed).",
     Reason.disconnected: "The account was disconnected; it needs a new link, not a relink.",
-    Reason.recent_request: "A relink request was sent less than 48 hours ago and is still open.",
+    Reason.recent_request: (
+        "A relink request for this account was made less than 48 hours ago and is still open "
+        "(its email was sent or is still being retried)."
+    ),
     Reason.missing_email: "The account holder has no email address on file.",
     Reason.unconfirmed_test_email: (
         "In test mode, relink emails go only to confirmed team members' addresses; "

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from relink.eligibility.query import email_given_up
 from relink.eligibility.rules import MESSAGES, RECENT_REQUEST, Reason
 from relink.kit.clock import to_unix
 from relink.models import (
@@ -116,6 +117,7 @@ def _delivery_reasons(
             FcSession.status == SessionStatus.pending,
             FcSession.delivery_method == "email",
             FcSession.created_at > now - RECENT_REQUEST,
+            ~email_given_up(),
         )
     )
     if latest_pending is not None:

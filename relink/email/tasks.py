@@ -49,7 +49,7 @@ from relink.email.relink_request import (
     render_loaded,
     subject_of,
 )
-from relink.kit import ids
+from relink.kit import clock, ids
 from relink.kit.errors import ResourceMissing
 from relink.kit.metrics import EMAILS
 from relink.models import (
@@ -81,9 +81,7 @@ from relink.tenancy import Scope
 
 log = structlog.get_logger("relink.email")
 
-MAX_ATTEMPTS = 8
 RETRY_BASE = dt.timedelta(seconds=30)
-RETRY_CAP = dt.timedelta(hours=1)
 
 
 def send_relink_email(job: Job) -> None:
@@ -491,8 +489,17 @@ def _result(item: _Ready, backend: str, result: SendResult, writes: _Writes) -> 
     if result.outcome == SendOutcome.withheld:
         return Withheld()
     scope, session_id = item.scope, item.session_id
-    attempt = item.job.message.attempts
-    final = result.outcome == SendOutcome.permanent or attempt >= MAX_ATTEMPTS
+    message = item.job.message
+    attempt = message.attempts
+    settings = item.job.runtime.settings
+    # Transient failures are retried for a window of real time, not a number of
+    # attempts: an SMTP outage of hours must not lose the emails queued behind it.
+    window = dt.timedelta(hours=settings.email_retry_hours)
+    cap = dt.timedelta(seconds=settings.email_retry_max_delay_seconds)
+    delay = backoff(attempt, base=RETRY_BASE, cap=cap)
+    final = result.outcome == SendOutcome.permanent or (
+        clock.now() + delay - message.created_at > window
+    )
     EMAILS.labels("sent" if result.accepted else ("failed" if final else "deferred")).inc()
     now = scope.now()
     if result.accepted:
@@ -516,7 +523,6 @@ def _result(item: _Ready, backend: str, result: SendResult, writes: _Writes) -> 
         )
         log.info("email.sent", session=session_id, backend=backend, attempt=attempt)
         return None
-    delay = backoff(attempt, base=RETRY_BASE, cap=RETRY_CAP)
     detail: dict[str, Any] = {
         "backend": backend,
         "reply": result.reply,

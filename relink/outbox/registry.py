@@ -22,6 +22,6 @@ HANDLERS: dict[str, Handler] = {
     REFRESH: run_refresh,
     REVOKE: run_revoke,
     END_REPLACED_GRANT: run_end_replaced,
-    RELINK_EMAIL: Batched(send_relink_email, start_relink_emails),
+    RELINK_EMAIL: Batched(send_relink_email, start_relink_emails, gives_up_itself=True),
     BULK_REQUEST: run_bulk_request,
 }

@@ -37,6 +37,7 @@ LEASE = dt.timedelta(seconds=60)
 BASE_DELAY = dt.timedelta(seconds=10)
 MAX_DELAY = dt.timedelta(hours=6)
 DEFAULT_MAX_ATTEMPTS = 12
+_NO_LIMIT = 1 << 30
 
 
 class RetryLater(Exception):
@@ -113,6 +114,9 @@ class Batched:
     single: Handler
     start: BatchStart
     chunk_size: int = 50
+    # The handler decides when a transiently failing row is given up (it answers
+    # GiveUp); the dispatcher's attempt limit then applies to unexpected errors only.
+    gives_up_itself: bool = False
 
     def __call__(self, job: Job) -> None:
         self.single(job)
@@ -697,6 +701,8 @@ class OutboxDispatcher:
         rows this claim still holds only."""
         if chunk is None:
             return
+        handler = self.handlers[kind]
+        assert isinstance(handler, Batched)
         database = self.runtime.database
         mine = chunk.messages
         try:
@@ -725,7 +731,14 @@ class OutboxDispatcher:
                 reason = "".join(traceback.format_exception_only(outcome)).strip()
                 delay, permanent = None, False
             values = failure_values(
-                message, reason, delay=delay, permanent=permanent, max_attempts=limit, now=now
+                message,
+                reason,
+                delay=delay,
+                permanent=permanent,
+                max_attempts=_NO_LIMIT
+                if handler.gives_up_itself and isinstance(outcome, RetryLater)
+                else limit,
+                now=now,
             )
             failed.append((message.id, values))
             logs[message.id] = functools.partial(_log_failure, message.id, kind, outcome, values)

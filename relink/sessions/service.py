@@ -32,6 +32,8 @@ from relink.models import (
     Account,
     Authorization,
     ConnectionStatus,
+    DeliveryState,
+    EmailDelivery,
     Platform,
     Session,
     SessionStatus,
@@ -358,6 +360,7 @@ class SessionService:
                 emailing
                 and old.delivery_method == "email"
                 and old.created_at > now - RECENT_REQUEST
+                and not self._email_given_up(old)
             ):
                 raise RelinkNotEligible(
                     Eligibility(
@@ -373,6 +376,12 @@ class SessionService:
                 superseded=True,
             )
         self.db.flush()
+
+    def _email_given_up(self, session: Session) -> bool:
+        """A request whose email was finally given up never reached the holder: it does
+        not hold the account for 48 hours (see ``eligibility.query.email_given_up``)."""
+        delivery = self.db.get(EmailDelivery, session.id)
+        return delivery is not None and delivery.state == DeliveryState.failed
 
     def finish(
         self,

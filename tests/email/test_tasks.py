@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 import httpx
+import pytest
 import stripe
 from babel.dates import format_date
 from sqlalchemy import select
@@ -333,3 +334,55 @@ def test_a_stored_sender_name_with_a_line_break_still_sends_the_email_on_one_lin
     assert smtp.handler.to("stranger@example.com") == []
     sent = delivery(runtime, session.id)
     assert sent is not None and sent.state == DeliveryState.sent
+
+
+def test_an_smtp_outage_of_hours_is_retried_through_and_the_email_sent_when_it_ends(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    frozen_clock: FrozenClock,
+) -> None:
+    session = request_relink_email(client, eligible_account(client, platform))
+    # The server refuses every attempt for three hours (far more attempts than any
+    # fixed count would allow at the backoff's first steps).
+    smtp.handler.replies_for[platform.owner.email] = ["421 4.3.2 Service not available"] * 1000
+    outage_ends = frozen_clock.at + dt.timedelta(hours=3)
+    while frozen_clock.at < outage_ends:
+        drain(smtp_runtime)
+        frozen_clock.advance(minutes=10)
+    assert smtp.handler.to(platform.owner.email) == []
+    assert email_row(smtp_runtime, session.id).status == OutboxStatus.pending
+
+    smtp.handler.replies_for.clear()
+    frozen_clock.advance(hours=1)  # past the capped backoff
+    drain(smtp_runtime)
+
+    assert len(smtp.handler.to(platform.owner.email)) == 1
+    state = delivery(smtp_runtime, session.id)
+    assert state is not None and state.state == DeliveryState.sent
+
+
+def test_an_email_given_up_frees_its_account_for_a_new_request(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    frozen_clock: FrozenClock,
+) -> None:
+    account = eligible_account(client, platform)
+    first = request_relink_email(client, account)
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        request_relink_email(client, account)
+    # While its email may still arrive, the request holds the account, and says so
+    # without claiming the email was sent.
+    [reason] = refused.value.json_body["error"]["reasons"]  # type: ignore[index]
+    assert reason["code"] == "recent_request"
+    assert "still being retried" in reason["message"]
+
+    smtp.handler.replies_for[platform.owner.email] = ["550 5.1.1 No such mailbox"]
+    drain(smtp_runtime)
+
+    second = request_relink_email(client, account)
+    assert second.id != first.id
+    assert client.v1.financial_connections.sessions.retrieve(first.id).status == "cancelled"
