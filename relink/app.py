@@ -28,12 +28,14 @@ from relink.config import Settings
 from relink.dashboard import install_dashboard
 from relink.hosted import install_hosted
 from relink.kit.api_versions import LATEST_API_VERSION
+from relink.kit.crypto import constant_time_equals
 from relink.kit.errors import InvalidRequest, ResourceMissing
 from relink.kit.heap import freeze_startup_heap
 from relink.kit.logs import configure_logging
 from relink.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from relink.kit.metrics import render as render_metrics
 from relink.outbox.stats import outbox_stats
+from relink.relink.flow import CALLBACK_PATH
 from relink.runtime import Runtime
 from relink.web.limits import BodyLimit, BodyLimitMiddleware, html_refusal
 from relink.web.security import SecurityHeadersMiddleware
@@ -115,6 +117,16 @@ class OwnRouterScope:
         await self.app(scope, receive, send)
 
 
+def _may_read_metrics(settings: Settings, authorization: str | None) -> bool:
+    """With ``RELINK_METRICS_TOKEN``, its bearer only; without, anyone but in production.
+
+    A refusal looks like no route at all (404), so a scan learns nothing."""
+    if settings.metrics_token is None:
+        return settings.env != "production"
+    expected = f"Bearer {settings.metrics_token}"
+    return authorization is not None and constant_time_equals(authorization, expected)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or Runtime.from_settings(settings or Settings())
     configure_logging(json_lines=runtime.settings.env == "production")
@@ -159,7 +171,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         return JSONResponse({"status": "ok"})
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        if not _may_read_metrics(runtime.settings, request.headers.get("authorization")):
+            return PlainTextResponse("Not Found", status_code=404)
         return Response(
             render_metrics(lambda: outbox_stats(runtime)), media_type=CONTENT_TYPE_LATEST
         )
@@ -194,7 +208,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     install_dashboard(app)
     install_hosted(app)
-    if runtime.settings.sandbox_bank_enabled:
+    if runtime.settings.mounts_sandbox_bank:
         from relink.sandbox_bank import create_sandbox_bank_app
 
         runtime.settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -202,6 +216,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             runtime.settings.resolved_sandbox_bank_database_url,
             public_url=runtime.settings.resolved_sandbox_bank_url,
             secret_key=runtime.settings.resolved_secret_key,
+            redirect_uris=[runtime.settings.public_url.rstrip("/") + CALLBACK_PATH],
         )
         app.mount("/sandbox-bank", OwnRouterScope(bank), name="sandbox_bank")
     # Before any part of the app reads a body (key or session lookups, CSRF checks).
@@ -210,7 +225,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         limits=BODY_LIMITS,
         default=BodyLimit("/", FORM_BODY_BYTES, html_refusal),
     )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=runtime.settings.env == "production")
     app.add_middleware(RequestIdMiddleware)
     if runtime.settings.trusted_proxies:
         # Outermost: every part of the app sees the client behind the load balancer

@@ -124,13 +124,26 @@ def sandbox_bank(
     database_url: Annotated[
         str | None, typer.Option(help="The bank's own database (default: var/sandbox_bank.db).")
     ] = None,
+    redirect_uri: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Where the built-in sandbox client may return (repeatable; default: "
+            "RELINK_PUBLIC_URL's OAuth callback)."
+        ),
+    ] = None,
 ) -> None:
     """Run the sandbox bank alone (for the oauth2 connector or a separate deployment)."""
+    from relink.relink.flow import CALLBACK_PATH
     from relink.sandbox_bank import run
 
     settings = Settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    run(port, host=host, database_url=database_url or settings.resolved_sandbox_bank_database_url)
+    run(
+        port,
+        host=host,
+        database_url=database_url or settings.resolved_sandbox_bank_database_url,
+        redirect_uris=redirect_uri or [settings.public_url.rstrip("/") + CALLBACK_PATH],
+    )
 
 
 @platforms_app.command("create")

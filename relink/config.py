@@ -53,8 +53,9 @@ class Settings(BaseSettings):
     # Outgoing webhooks may target private networks only when allowed here.
     webhook_allow_private_networks: bool = False
 
-    # The built-in sandbox bank: mounted at /sandbox-bank unless disabled; its own database.
-    sandbox_bank_enabled: bool = True
+    # The built-in sandbox bank, mounted at /sandbox-bank with its own database. Unset: in
+    # development and tests, not in production (it signs anyone in to made-up banks).
+    sandbox_bank_enabled: bool | None = None
     sandbox_bank_database_url: str | None = None
     # Where connectors reach the sandbox bank (default: PUBLIC_URL + /sandbox-bank).
     sandbox_bank_url: str | None = None
@@ -67,6 +68,10 @@ class Settings(BaseSettings):
     # before it is given up, and the longest wait between two attempts.
     email_retry_hours: float = Field(default=24.0, gt=0, le=24 * 14)
     email_retry_max_delay_seconds: int = Field(default=1800, ge=30, le=6 * 3600)
+
+    # GET /metrics needs ``Authorization: Bearer <token>`` when set. Unset: open in
+    # development and tests, not served in production.
+    metrics_token: str | None = None
 
     # Benchmarks only (bench/): serve GET /bench/hello, the floor of a request in this server.
     bench_hello: bool = False
@@ -101,6 +106,12 @@ class Settings(BaseSettings):
         path.write_text(generated)
         path.chmod(0o600)
         return generated
+
+    @property
+    def mounts_sandbox_bank(self) -> bool:
+        if self.sandbox_bank_enabled is not None:
+            return self.sandbox_bank_enabled
+        return self.env != "production"
 
     @property
     def resolved_sandbox_bank_url(self) -> str:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from relink.config import Settings
+
+# 256 bits: the key encrypts bank grants and derives link tokens and CSRF keys.
+MIN_SECRET_KEY_BYTES = 32
 
 
 def check_production_settings(settings: Settings) -> str | None:
@@ -12,6 +17,17 @@ def check_production_settings(settings: Settings) -> str | None:
     if not settings.secret_key:
         return (
             "RELINK_SECRET_KEY must be set in production (a generated key is for development only)."
+        )
+    if len(settings.secret_key.encode()) < MIN_SECRET_KEY_BYTES:
+        return (
+            f"RELINK_SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes in production "
+            "(e.g. the output of `openssl rand -base64 48`)."
+        )
+    public = urlsplit(settings.public_url)
+    if public.scheme != "https" or not public.hostname:
+        return (
+            "RELINK_PUBLIC_URL must be an https URL in production: hosted links, sign-in "
+            "cookies and bank callbacks travel over it."
         )
     if settings.email_backend == "mailbox":
         return "RELINK_EMAIL_BACKEND=mailbox is for development; configure smtp in production."

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -66,12 +66,15 @@ def create_sandbox_bank_app(
     *,
     public_url: str = "http://127.0.0.1:8001",
     secret_key: str | None = None,
+    redirect_uris: Sequence[str] = (),
 ) -> FastAPI:
     """Build the bank. Creates its tables (`metadata.create_all`) right away, because a
     mounted sub-app gets no lifespan events. `public_url` is where the bank is reachable
     (its OAuth issuer); page links come from the request, so a path prefix just works.
     `secret_key` signs CSRF tokens and cookies; by default a secret stored in the bank's
     own database is used, so every process sharing the database agrees on it.
+    `redirect_uris` are where the built-in sandbox client may send a browser back (the
+    host app's OAuth callbacks); registered clients return to their own registered URIs.
     """
     store = Store(database_url)
     stored_secret = store.setup()
@@ -89,7 +92,10 @@ def create_sandbox_bank_app(
         lifespan=lifespan,
     )
     app.state.sandbox_bank = web.BankContext(
-        store=store, pages=Pages(secret_key or stored_secret), public_url=public_url.rstrip("/")
+        store=store,
+        pages=Pages(secret_key or stored_secret),
+        public_url=public_url.rstrip("/"),
+        sandbox_redirect_uris=tuple(redirect_uris),
     )
     app.add_exception_handler(BankError, _bank_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -100,10 +106,17 @@ def create_sandbox_bank_app(
     return app
 
 
-def run(port: int, host: str = "127.0.0.1", database_url: str = DEFAULT_DATABASE_URL) -> None:
+def run(
+    port: int,
+    host: str = "127.0.0.1",
+    database_url: str = DEFAULT_DATABASE_URL,
+    redirect_uris: Sequence[str] = (),
+) -> None:
     """Serve the bank alone (what `relink sandbox-bank --port N` calls)."""
     import uvicorn
 
     public_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
-    app = create_sandbox_bank_app(database_url, public_url=f"http://{public_host}:{port}")
+    app = create_sandbox_bank_app(
+        database_url, public_url=f"http://{public_host}:{port}", redirect_uris=redirect_uris
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning", ws="none")

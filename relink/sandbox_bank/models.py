@@ -60,6 +60,8 @@ class Client(Base):
     secret_hash: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The built-in sandbox client: it returns to the redirect URIs the bank was started
+    # with (its host app's callbacks), not to ``redirect_uris``; never to any other.
     any_redirect_uri: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,22 +63,30 @@ def _back(redirect_uri: str, params: dict[str, str | None]) -> BackToApp:
     return BackToApp(f"{redirect_uri}{separator}{query}")
 
 
-def redirect_uri_allowed(client: Client, redirect_uri: str) -> bool:
+def redirect_uri_allowed(
+    client: Client, redirect_uri: str, host_redirect_uris: Sequence[str] = ()
+) -> bool:
+    """An exact match of a URI registered for ``client``; the built-in sandbox client
+    (``any_redirect_uri``) may return to the URIs of the app the bank was started for."""
     parts = urlsplit(redirect_uri)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
         return False
-    return client.any_redirect_uri or redirect_uri in client.redirect_uris
+    allowed = host_redirect_uris if client.any_redirect_uri else client.redirect_uris
+    return redirect_uri in allowed
 
 
 def start_authorize(
-    session: Session, params: dict[str, str], now: datetime
+    session: Session,
+    params: dict[str, str],
+    now: datetime,
+    host_redirect_uris: Sequence[str] = (),
 ) -> tuple[str, AuthorizeFlow] | BackToApp:
     """Validate an authorize request; on success a new flow and its secret token."""
     client = session.get(Client, params.get("client_id", ""))
     if client is None:
         raise PageError("This app is not registered with the bank.")
     redirect_uri = params.get("redirect_uri", "")
-    if not redirect_uri_allowed(client, redirect_uri):
+    if not redirect_uri_allowed(client, redirect_uri, host_redirect_uris):
         raise PageError("The app asked to return to an address the bank does not allow.")
     state = params.get("state")
 

@@ -243,6 +243,11 @@ def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
+# Where test drivers have the bank send the browser back (nothing listens there: the
+# driver reads the redirect). A bank under test is started with it allowed.
+TEST_REDIRECT_URI = "http://127.0.0.1:9/callback"
+
+
 class BankDriver:
     """Plays both the app and the holder against a bank reached through `http`
     (whose base_url is the bank's root)."""
@@ -253,7 +258,7 @@ class BankDriver:
         *,
         client_id: str = SANDBOX_CLIENT_ID,
         client_secret: str = SANDBOX_CLIENT_SECRET,
-        redirect_uri: str = "http://127.0.0.1:9/callback",
+        redirect_uri: str = TEST_REDIRECT_URI,
     ) -> None:
         self.http = http
         self.client_auth = (client_id, client_secret)

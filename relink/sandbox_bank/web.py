@@ -41,6 +41,8 @@ class BankContext:
     store: Store
     pages: Pages
     public_url: str
+    # Where the built-in sandbox client may send a browser back (its host app's callbacks).
+    sandbox_redirect_uris: tuple[str, ...] = ()
 
 
 def bank_of(request: Request) -> BankContext:
@@ -104,7 +106,9 @@ def authorize(request: Request) -> Response:
     params = dict(request.query_params)
     try:
         with bank.store.transaction() as session:
-            started = oauth.start_authorize(session, params, wall_clock())
+            started = oauth.start_authorize(
+                session, params, wall_clock(), bank.sandbox_redirect_uris
+            )
             if isinstance(started, BackToApp):
                 return _back_to_app(started)
             token, flow = started

@@ -1,4 +1,5 @@
-"""Security headers on every HTML response (strict CSP, no framing, no sniffing)."""
+"""Security headers: a strict CSP on HTML, no framing or sniffing on every response, HSTS
+in production, and ``Cache-Control: no-store`` on API answers (some carry secrets)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,21 @@ def csp_with_form_targets(*origins: str) -> str:
     return DEFAULT_CSP.replace("form-action 'self'", f"form-action 'self' {extra}".rstrip())
 
 
+# Two years, subdomains included: production is served over https only (its public URL
+# must be https), and a browser that once saw it never tries plain http again.
+HSTS = b"max-age=63072000; includeSubDomains"
+
+
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path", "").startswith("/sandbox-bank"):
             await self.app(scope, receive, send)
             return
+        api = scope.get("path", "").startswith("/v1/")
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -36,11 +44,16 @@ class SecurityHeadersMiddleware:
                     and b"content-security-policy" not in names
                 ):
                     headers.append((b"content-security-policy", DEFAULT_CSP.encode()))
-                for name, value in (
+                wanted = [
                     (b"x-frame-options", b"DENY"),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"same-origin"),
-                ):
+                ]
+                if self.hsts:
+                    wanted.append((b"strict-transport-security", HSTS))
+                if api:
+                    wanted.append((b"cache-control", b"no-store"))
+                for name, value in wanted:
                     if name not in names:
                         headers.append((name, value))
                 message["headers"] = headers

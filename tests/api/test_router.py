@@ -313,6 +313,20 @@ def test_every_response_carries_a_request_id(server: RunningServer, platform: Ne
         assert response.headers["Request-Id"].startswith("req_")
 
 
+def test_api_answers_are_never_cached(server: RunningServer, platform: NewPlatform) -> None:
+    # Some answers carry secrets (a webhook secret, a hosted link, a client secret).
+    with http(server, platform.test_secret_key) as api:
+        answers = [
+            api.post("/v1/customers", data={"email": "nocache@example.com"}),
+            api.get("/v1/customers"),
+            api.get("/v1/customers/cus_missing"),
+            api.get("/v1/no_such_route"),
+        ]
+    with http(server, None) as anonymous:
+        answers.append(anonymous.get("/v1/customers"))
+    assert [answer.headers.get("Cache-Control") for answer in answers] == ["no-store"] * 5
+
+
 def test_request_ids_differ_between_requests(server: RunningServer) -> None:
     first = httpx.get(f"{server.url}/v1/customers").headers["Request-Id"]
     second = httpx.get(f"{server.url}/v1/customers").headers["Request-Id"]

@@ -13,13 +13,15 @@ import httpx
 import pytest
 
 from relink.sandbox_bank import create_sandbox_bank_app
-from relink.sandbox_bank.testing import BankDriver, serve_in_thread
+from relink.sandbox_bank.testing import TEST_REDIRECT_URI, BankDriver, serve_in_thread
 
 
 @pytest.fixture(scope="session")
 def bank_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     database = Path(tmp_path_factory.mktemp("sandbox_bank")) / "bank.db"
-    app = create_sandbox_bank_app(f"sqlite:///{database}", public_url="http://bank.test")
+    app = create_sandbox_bank_app(
+        f"sqlite:///{database}", public_url="http://bank.test", redirect_uris=[TEST_REDIRECT_URI]
+    )
     with serve_in_thread(app) as url:
         yield url
     app.state.sandbox_bank.store.dispose()

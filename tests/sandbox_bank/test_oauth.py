@@ -214,3 +214,17 @@ def test_metadata_names_the_endpoints_under_the_request_base(
     metadata = http.get(".well-known/oauth-authorization-server").json()
     assert metadata["token_endpoint"] == f"{bank_url}/oauth/token"
     assert metadata["code_challenge_methods_supported"] == ["S256"]
+
+
+def test_the_built_in_client_returns_only_to_its_host_apps_callback(
+    http: httpx.Client,
+) -> None:
+    # No open redirect: the bank's authorize page never sends a browser to an address its
+    # host app did not give, even for the built-in sandbox client.
+    driver = BankDriver(http, redirect_uri="https://evil.example/callback")
+
+    response = http.get(driver.authorize_url("test_oauth", new_pkce()))
+
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert "does not allow" in response.text

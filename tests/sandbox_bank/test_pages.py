@@ -12,7 +12,13 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from relink.sandbox_bank import create_sandbox_bank_app
-from relink.sandbox_bank.testing import BankDriver, new_pkce, parse_forms, serve_in_thread
+from relink.sandbox_bank.testing import (
+    TEST_REDIRECT_URI,
+    BankDriver,
+    new_pkce,
+    parse_forms,
+    serve_in_thread,
+)
 
 
 def test_form_post_without_the_csrf_token_is_refused(
@@ -69,7 +75,9 @@ def test_user_supplied_text_is_escaped(http: httpx.Client) -> None:
 @pytest.fixture(scope="module")
 def mounted_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     database = Path(tmp_path_factory.mktemp("mounted")) / "bank.db"
-    bank = create_sandbox_bank_app(f"sqlite:///{database}", public_url="http://host.test")
+    bank = create_sandbox_bank_app(
+        f"sqlite:///{database}", public_url="http://host.test", redirect_uris=[TEST_REDIRECT_URI]
+    )
     host = Starlette(
         routes=[
             Route("/", lambda request: PlainTextResponse("host")),

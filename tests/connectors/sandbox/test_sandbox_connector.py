@@ -30,9 +30,9 @@ from relink.connectors.base import (
 from relink.connectors.sandbox import SandboxConfig, SandboxConnector
 from relink.sandbox_bank.data import accounts_for
 from relink.sandbox_bank.institutions import INSTITUTIONS_BY_KEY
-from relink.sandbox_bank.testing import authorize_in_bank, query_of
+from relink.sandbox_bank.testing import TEST_REDIRECT_URI, authorize_in_bank, query_of
 
-CALLBACK = "http://127.0.0.1:9/relink/callback"
+CALLBACK = TEST_REDIRECT_URI
 
 Connect = Callable[[str], SandboxConnector]
 
