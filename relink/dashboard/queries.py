@@ -32,9 +32,12 @@ from relink.models import (
     Authorization,
     ConnectedAccount,
     Customer,
+    DeliveryState,
+    EmailDelivery,
     Event,
     Institution,
     MailboxMessage,
+    SessionStatus,
     SessionTimelineEntry,
     User,
     WebhookAttempt,
@@ -550,3 +553,22 @@ def event_detail(db: Session, scope: Scope, event_id: str) -> EventDetail | None
         )
     )
     return EventDetail(event, attempts, endpoints)
+
+
+def given_up_emails(
+    db: Session, scope: Scope, *, limit: int = 50
+) -> list[tuple[FcSession, EmailDelivery]]:
+    """Pending requests whose email was given up, newest first, with their delivery."""
+    query = (
+        SessionRepository(db, scope)
+        .select()
+        .join(EmailDelivery, EmailDelivery.session_id == FcSession.id)
+        .where(
+            FcSession.status == SessionStatus.pending,
+            EmailDelivery.state == DeliveryState.failed,
+        )
+        .add_columns(EmailDelivery)
+        .order_by(FcSession.id.desc())
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in db.execute(query)]

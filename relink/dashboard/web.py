@@ -190,6 +190,7 @@ NOTICES = {
     "confirmed": "Your email address is confirmed.",
     "key_revoked": "The API key was revoked.",
     "webhook_resent": "The event was queued for delivery again.",
+    "email_resent": "The email was queued to be sent again.",
     "user_removed": "The team user was removed.",
     "role_changed": "The role was changed.",
     "invitation_sent": "The invitation is on its way to their email address.",

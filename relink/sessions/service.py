@@ -377,6 +377,30 @@ class SessionService:
             )
         self.db.flush()
 
+    def resend_given_up_email(self, session_id: str) -> bool:
+        """Queue the email of a pending request once more after it was given up (the
+        operator's "Send again", once the mail server is fixed). False unless the session
+        is this scope's, still pending, and its email was given up."""
+        session = self.sessions.find(session_id)
+        if session is None or session.status != SessionStatus.pending:
+            return False
+        delivery = self.db.get(EmailDelivery, session.id, with_for_update=True)
+        if delivery is None or delivery.state != DeliveryState.failed:
+            return False
+        now = self.scope.now()
+        delivery.state = DeliveryState.queued
+        delivery.updated_at = now
+        enqueue(
+            self.db,
+            RELINK_EMAIL,
+            {"session_id": session.id},
+            dedupe_key=f"email:relink:{session.id}:resend:{ids.new('resend')}",
+            platform_id=self.scope.platform_id,
+            livemode=self.scope.livemode,
+        )
+        timeline.record(self.db, session.id, TimelineKind.email_queued, now, resent=True)
+        return True
+
     def _email_given_up(self, session: Session) -> bool:
         """A request whose email was finally given up never reached the holder: it does
         not hold the account for 48 hours (see ``eligibility.query.email_given_up``)."""

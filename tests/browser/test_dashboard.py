@@ -6,11 +6,18 @@ import pytest
 import stripe
 from playwright.sync_api import Page
 
+from relink.config import Settings
+from relink.models import DeliveryState
+from relink.outbox.registry import HANDLERS
+from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from tests.browser.dashboard_fixtures import screenshot, serious_violations
 from tests.browser.pages.dashboard_accounts import AccountPage, AccountsPage
 from tests.browser.pages.dashboard_login import LoginPage
 from tests.dashboard.factories import SCRIPT, broken_account
+from tests.email.conftest import sending_to
+from tests.email.factories import delivery, eligible_account, request_relink_email
+from tests.email.smtp_server import smtp_server
 from tests.factories import create_customer, create_test_account
 
 pytestmark = pytest.mark.browser
@@ -68,3 +75,28 @@ def test_list_pages_are_accessible(
     dashboard_page.goto(path)
     assert serious_violations(dashboard_page) == []
     screenshot(dashboard_page, path.strip("/"))
+
+
+def test_a_given_up_email_is_listed_and_sent_again_from_the_dashboard(
+    dashboard_page: Page, platform: NewPlatform, client: stripe.StripeClient, settings: Settings
+) -> None:
+    session = request_relink_email(client, eligible_account(client, platform))
+    with smtp_server() as smtp, sending_to(smtp, settings) as runtime:
+        smtp.handler.replies_for[platform.owner.email] = ["550 5.7.1 Relaying denied"]
+        OutboxDispatcher(runtime, HANDLERS).drain()
+
+        dashboard_page.goto("/relink-requests")
+        given_up = dashboard_page.locator("#given-up")
+        assert session.id in given_up.inner_text()
+        assert "550 5.7.1 Relaying denied" in given_up.inner_text()
+        assert serious_violations(dashboard_page) == []
+        screenshot(dashboard_page, "relink-requests-given-up")
+
+        given_up.get_by_role("button", name=f"Send the email of {session.id} again").click()
+        dashboard_page.wait_for_url("**/relink-requests*")
+        assert "queued to be sent again" in dashboard_page.locator("main").inner_text()
+        assert dashboard_page.locator("#given-up").count() == 0
+
+        OutboxDispatcher(runtime, HANDLERS).drain()
+        assert len(smtp.handler.to(platform.owner.email)) == 1
+    assert delivery(runtime, session.id).state == DeliveryState.sent  # type: ignore[union-attr]

@@ -10,8 +10,10 @@ from starlette.responses import Response
 
 from relink.dashboard import queries
 from relink.dashboard.views.accounts import read_cursor
-from relink.dashboard.web import Viewer, current_viewer, page
+from relink.dashboard.web import NotFound, Viewer, current_viewer, editor, page, redirect
+from relink.events.service import EventContext
 from relink.models import SessionStatus
+from relink.sessions.service import SessionService
 
 router = APIRouter()
 
@@ -39,6 +41,7 @@ def relink_requests(request: Request, viewer: Viewer = Depends(current_viewer)) 
         found = queries.requests_page(db, viewer.scope, request_filter, read_cursor(request))
         funnel = queries.funnel(db, viewer.scope, request_filter)
         related = queries.request_rows(db, viewer.scope, found.items)
+        given_up = queries.given_up_emails(db, viewer.scope)
     query = {
         key: value
         for key, value in (
@@ -55,6 +58,7 @@ def relink_requests(request: Request, viewer: Viewer = Depends(current_viewer)) 
         "requests.html",
         {
             "sessions": found.items,
+            "given_up": given_up,
             "has_more": found.has_more,
             "funnel": funnel,
             "related": related,
@@ -63,3 +67,13 @@ def relink_requests(request: Request, viewer: Viewer = Depends(current_viewer)) 
             "cursor_given": bool(params.get("starting_after") or params.get("ending_before")),
         },
     )
+
+
+@router.post("/relink-requests/{session_id}/resend-email")
+def resend_email(session_id: str, viewer: Viewer = Depends(editor)) -> Response:
+    with viewer.runtime.database.unit_of_work() as db:
+        service = SessionService(db, viewer.scope, viewer.runtime, EventContext())
+        queued = service.resend_given_up_email(session_id)
+    if not queued:
+        raise NotFound()
+    return redirect("/relink-requests", notice="email_resent")
