@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from relink.config import Settings
+from relink.config import InvalidSettings, Settings, load_settings
 from relink.models import Role
 from relink.platforms.service import PlatformError, create_platform, create_user
 from relink.production import check_production_settings
@@ -37,7 +37,24 @@ def fail(message: str) -> typer.Exit:
 
 
 def _runtime() -> Runtime:
-    return Runtime.from_settings(Settings())
+    return Runtime.from_settings(load_settings())
+
+
+def _runtime_on_usable_database(settings: Settings) -> Runtime:
+    """A long-running process starts only on a reachable, migrated database."""
+    from relink.migrate import database_problem, sqlite_file_missing
+
+    if sqlite_file_missing(settings.database_url):  # before opening creates an empty one
+        raise fail(f"no database at {settings.database_url}: run `relink migrate` first")
+    runtime = Runtime.from_settings(settings)
+    problem = database_problem(runtime.database.engine)
+    if problem:
+        runtime.database.engine.dispose()
+        raise fail(problem)
+    return runtime
+
+
+MAX_PORT = 65535
 
 
 @app.command()
@@ -49,7 +66,7 @@ def migrate() -> None:
     from relink.institutions.service import register_institutions
     from relink.migrate import upgrade
 
-    settings = Settings()
+    settings = load_settings()
     try:
         upgrade(settings.database_url)
         runtime = Runtime.from_settings(settings)
@@ -76,10 +93,15 @@ def serve(
 
     import uvicorn
 
-    settings = Settings()
+    if not 1 <= port <= MAX_PORT:
+        raise fail(f"--port must be between 1 and {MAX_PORT} (got {port})")
+    if workers < 1:
+        raise fail(f"--workers must be at least 1 (got {workers})")
+    settings = load_settings()
     problem = check_production_settings(settings)
     if problem:
         raise fail(problem)
+    _runtime_on_usable_database(settings).database.engine.dispose()
     if no_worker or workers > 1:
         # With several web processes, run workers separately (`relink worker`).
         os.environ["RELINK_IN_PROCESS_WORKER"] = "false"
@@ -104,13 +126,17 @@ def worker(
     import signal
 
     from relink.kit.heap import freeze_startup_heap
+    from relink.kit.logs import configure_logging
     from relink.worker import Worker
 
-    settings = Settings()
+    if concurrency < 1:
+        raise fail(f"--concurrency must be at least 1 (got {concurrency})")
+    settings = load_settings()
     problem = check_production_settings(settings)
     if problem:
         raise fail(problem)
-    runner = Worker(Runtime.from_settings(settings), batch_size=concurrency)
+    configure_logging(json_lines=settings.env == "production")
+    runner = Worker(_runtime_on_usable_database(settings), batch_size=concurrency)
     freeze_startup_heap()
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     signal.signal(signal.SIGINT, lambda *_: runner.stop())
@@ -136,7 +162,7 @@ def sandbox_bank(
     from relink.relink.flow import CALLBACK_PATH
     from relink.sandbox_bank import run
 
-    settings = Settings()
+    settings = load_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     run(
         port,
@@ -224,7 +250,7 @@ def demo(
     from relink.demo import ensure_demo_platform
     from relink.relink.commands import seed_demo_book
 
-    settings = Settings()
+    settings = load_settings()
     runtime = Runtime.from_settings(settings)
     credentials = ensure_demo_platform(runtime)
     try:
@@ -252,4 +278,8 @@ def demo(
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    app()
+    try:
+        app()
+    except InvalidSettings as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        sys.exit(1)

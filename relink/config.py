@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     email_backend: Literal["mailbox", "smtp"] = "mailbox"
     email_from: str = "Relink <no-reply@localhost>"
     smtp_host: str | None = None
-    smtp_port: int = 587
+    smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
@@ -32,8 +32,8 @@ class Settings(BaseSettings):
     smtp_connections: int = Field(default=8, ge=1, le=64)
 
     allow_sqlite_in_production: bool = False
-    database_pool_size: int = 10
-    database_max_overflow: int = 10
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
     # Threads a web process runs synchronous request handlers on (each holds at most one
     # database connection at a time). Threads beyond the pool only queue for a connection
     # and contend for the interpreter lock; keep it >= the pool while the sandbox bank is
@@ -41,9 +41,9 @@ class Settings(BaseSettings):
     web_threads: int = Field(default=40, ge=2, le=400)
 
     # Requests per second per API key (token bucket), and the bucket size.
-    rate_limit_live_per_second: float = 100.0
-    rate_limit_test_per_second: float = 100.0
-    rate_limit_burst: int = 200
+    rate_limit_live_per_second: float = Field(default=100.0, gt=0)
+    rate_limit_test_per_second: float = Field(default=100.0, gt=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
 
     # Peers (addresses or networks, comma-separated) whose X-Forwarded-For and
     # X-Forwarded-Proto are believed: the load balancer in front of Relink. Empty: every
@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     # Run the outbox worker inside the web process (the embedded default).
     in_process_worker: bool = True
     # How long a worker's claim on outbox rows lasts before another worker may take them.
-    outbox_lease_seconds: int = 60
+    outbox_lease_seconds: int = Field(default=60, ge=1)
     # How long a relink email is retried through transient failures (an SMTP outage)
     # before it is given up, and the longest wait between two attempts.
     email_retry_hours: float = Field(default=24.0, gt=0, le=24 * 14)
@@ -124,3 +124,32 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+class InvalidSettings(Exception):
+    """The environment holds settings Relink cannot run with; the message is one line."""
+
+
+def load_settings() -> Settings:
+    """The settings of this process, or :class:`InvalidSettings` naming each bad variable.
+
+    pydantic's own report spans several lines per error (and a traceback around it); a
+    process that refuses to start says why in one line an operator can act on.
+    """
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = []
+        for detail in error.errors(include_url=False):
+            name = "RELINK_" + "_".join(str(part) for part in detail["loc"][:1]).upper()
+            given = detail.get("input")
+            # Secrets and URLs (which may carry a password) are never echoed.
+            sensitive = any(word in name for word in ("SECRET", "PASSWORD", "URL"))
+            shown = (
+                f" (got {given!r})"
+                if isinstance(given, str | int | float) and not sensitive
+                else ""
+            )
+            message = detail["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {message}{shown}")
+        raise InvalidSettings("invalid settings: " + "; ".join(problems)) from None

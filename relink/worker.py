@@ -19,6 +19,14 @@ from relink.runtime import Runtime
 log = structlog.get_logger("relink.worker")
 
 IDLE_SLEEP_SECONDS = 0.5
+# After a failed round the worker waits twice as long as after the previous one, up to
+# this: a database that went away is retried every half minute, not every half second.
+MAX_ERROR_SLEEP_SECONDS = 30.0
+
+
+def error_sleep_seconds(failures: int) -> float:
+    """How long to wait after the ``failures``-th failed round in a row."""
+    return float(min(MAX_ERROR_SLEEP_SECONDS, IDLE_SLEEP_SECONDS * 2 ** (failures - 1)))
 
 
 class Worker:
@@ -44,12 +52,27 @@ class Worker:
 
     def run_forever(self) -> None:
         log.info("worker.started", worker_id=self.dispatcher.worker_id)
+        failures = 0
         while not self.stopping.is_set():
             try:
                 handled = self.run_once()
-            except Exception:
-                log.exception("worker.round_failed")
-                handled = 0
+            except Exception as error:
+                failures += 1
+                delay = error_sleep_seconds(failures)
+                if failures == 1:  # the traceback once per run of failures
+                    log.exception("worker.round_failed", retry_in=delay)
+                else:
+                    log.error(
+                        "worker.round_failed",
+                        error=f"{type(error).__name__}: {error}".splitlines()[0],
+                        failures=failures,
+                        retry_in=delay,
+                    )
+                self.stopping.wait(delay)
+                continue
+            if failures:
+                log.info("worker.recovered", failures=failures)
+                failures = 0
             if handled == 0:
                 self.stopping.wait(IDLE_SLEEP_SECONDS)
         log.info("worker.stopped", worker_id=self.dispatcher.worker_id)

@@ -16,7 +16,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from relink.accounts.filters import AccountFilter, filtered_accounts
-from relink.config import Settings
+from relink.config import load_settings
 from relink.eligibility.rules import MESSAGES, Reason
 from relink.kit.errors import ApiError
 from relink.lifecycle.scopes import platform_test_scope
@@ -92,7 +92,7 @@ def request(
         )
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
-        runtime = Runtime.from_settings(Settings())
+        runtime = Runtime.from_settings(load_settings())
         _run(runtime, platform, mode == "live", account_filter, dry_run, batch_size)
     except (CommandError, ApiError, SQLAlchemyError, ValueError) as error:
         raise _fail(str(error)) from None
