@@ -68,6 +68,8 @@ class Psd2Settings(BaseModel):
     timezone: str = "UTC"
     # Where the bank's scaRedirect pages live when not on base_url's origin.
     sca_redirect_origins: tuple[str, ...] = ()
+    # Sandbox institutions only: tell the sandbox bank Relink's (shifted) test clock.
+    sandbox_clock: bool = False
     # Decoupled polling: how often the waiting page looks again.
     poll_interval_seconds: int = Field(default=3, ge=1, le=60)
 

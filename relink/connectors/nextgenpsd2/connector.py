@@ -23,6 +23,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -57,6 +58,7 @@ from relink.connectors.base import (
 )
 from relink.connectors.nextgenpsd2 import wire
 from relink.connectors.nextgenpsd2.config import Psd2Settings, ScaApproach
+from relink.sandbox_bank.clock import SANDBOX_TIME_HEADER
 
 log = structlog.get_logger("relink.connectors.nextgenpsd2")
 
@@ -98,6 +100,8 @@ class NextGenPsd2Connector(Connector):
 
     def _headers(self, grant_secrets: Mapping[str, str] | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json", "X-Request-ID": str(uuid.uuid4())}
+        if self.settings.sandbox_clock:
+            headers[SANDBOX_TIME_HEADER] = str(int(self._now().timestamp()))
         if self._psu is not None:
             headers["PSU-IP-Address"] = self._psu.ip_address
             if self._psu.user_agent:
@@ -255,11 +259,15 @@ class NextGenPsd2Connector(Connector):
                 code_verifier=verifier,
                 carried={"phase": "oauth", "code_verifier": verifier, "accounts": wanted},
             )
-        return self._create_consent(state, redirect_uri, {"accounts": wanted})
+        created = self._create_consent(state, redirect_uri, {"accounts": wanted})
+        if isinstance(created, _Valid):
+            # Valid at once: the waiting page moves on at its first look.
+            return Waiting(carried=created.carried, poll_after_seconds=0)
+        return created
 
     def _create_consent(
         self, state: str, redirect_uri: str, carried: Mapping[str, str]
-    ) -> Redirect | Waiting:
+    ) -> Redirect | Waiting | _Valid:
         if self._psu is None:
             # PSU-IP-Address is required here, and it must be the holder's: never made up.
             raise Unexpected("a consent is only requested while the holder is present")
@@ -292,7 +300,7 @@ class NextGenPsd2Connector(Connector):
         kept = {**carried, "phase": "consent", "consent_id": created.consent_id}
         kept.pop("code_verifier", None)
         if created.status == "valid":
-            return Waiting(carried=kept, poll_after_seconds=0)
+            return _Valid(kept)  # no further SCA (e.g. after the OAuth2 pre-step)
         if created.status == "rejected":
             raise Unexpected("the bank rejected the consent request")
         if decoupled or created.approach == "DECOUPLED":
@@ -407,7 +415,8 @@ class NextGenPsd2Connector(Connector):
             client_id=oauth.client_id,
         )
         tokens = self._token_request(body, "POST token")
-        return self._create_consent(next_state, redirect_uri, {**carried, **tokens})
+        created = self._create_consent(next_state, redirect_uri, {**carried, **tokens})
+        return self._granted(created.carried) if isinstance(created, _Valid) else created
 
     def poll(self, *, carried: Mapping[str, str]) -> Grant | Waiting:
         url = carried.get("sca_status_url")
@@ -636,6 +645,13 @@ class NextGenPsd2Connector(Connector):
         if response.status_code == 429:
             return Health.degraded
         return Health.active
+
+
+@dataclass(frozen=True, slots=True)
+class _Valid:
+    """A consent the bank made valid at once; `carried` names it."""
+
+    carried: Mapping[str, str]
 
 
 def _bound(redirect_uri: str, state: str, outcome: str) -> str:

@@ -162,6 +162,8 @@ class StandInBank:
     codes: dict[str, str] = field(default_factory=dict)
     token_requests: list[dict[str, list[str]]] = field(default_factory=list)
     sca_pages: str = "https://bank.test/sca"
+    # A bank whose OAuth2 pre-step was the SCA: consents asked with a token are valid at once.
+    valid_with_token: bool = False
 
     # ------------------------------------------------------------------ what the holder does
 
@@ -232,6 +234,17 @@ class StandInBank:
             token=request.headers.get("Authorization", "").removeprefix("Bearer ") or None,
         )
         self.consents[consent.id] = consent
+        if self.valid_with_token and consent.token:
+            consent.status = "valid"
+            return httpx.Response(
+                201,
+                json={
+                    "consentStatus": "valid",
+                    "consentId": consent.id,
+                    "_links": {"self": {"href": f"/v1/consents/{consent.id}"}},
+                },
+                headers={**headers, "ASPSP-SCA-Approach": self.approach},
+            )
         links: dict[str, Any] = {
             "self": {"href": f"/v1/consents/{consent.id}"},
             "status": {"href": f"/v1/consents/{consent.id}/status"},

@@ -439,3 +439,33 @@ def test_an_expired_oauth_token_is_refreshed_once_and_kept_in_the_grant(
     connector(http, psu=None, **OAUTH).list_accounts(grant)
 
     assert grant.rotated and grant.secrets["access_token"] == "at-2"
+
+
+def test_a_consent_valid_at_once_after_the_oauth_pre_step_is_the_grant(
+    http: httpx.Client, bank: StandInBank
+) -> None:
+    bank.valid_with_token = True
+    begun = connector(http, **OAUTH).begin_auth(state="s-1", redirect_uri=CALLBACK)
+    assert isinstance(begun, Redirect)
+    bank.codes["code-1"] = "challenge"
+
+    grant = connector(http, **OAUTH).complete_return(
+        params={"state": "s-1", "code": "code-1"},
+        carried=begun.carried,
+        redirect_uri=CALLBACK,
+        next_state="s-2",
+    )
+
+    assert isinstance(grant, Grant)
+    assert grant.secrets["consent_id"] == bank.last.id
+
+
+def test_a_sandbox_institution_tells_the_bank_relink_s_test_clock(
+    http: httpx.Client, bank: StandInBank, transport: ContractTransport
+) -> None:
+    connector(http, sandbox_clock=True).begin_auth(state="s-1", redirect_uri=CALLBACK)
+    connector(http).begin_auth(state="s-2", redirect_uri=CALLBACK)
+
+    first, second = transport.requests
+    assert first.headers["Relink-Sandbox-Time"] == str(int(NOW.timestamp()))
+    assert "Relink-Sandbox-Time" not in second.headers
