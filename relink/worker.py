@@ -75,6 +75,7 @@ class Worker:
                 failures = 0
             if handled == 0:
                 self.stopping.wait(IDLE_SLEEP_SECONDS)
+        self.dispatcher.close()
         log.info("worker.stopped", worker_id=self.dispatcher.worker_id)
 
     def stop(self) -> None:

@@ -48,10 +48,12 @@ def webhook_receiver(
     port: int = 0,
     tls: ssl.SSLContext | None = None,
     url_host: str | None = None,
+    gate: threading.Event | None = None,
 ) -> Iterator[Receiver]:
     """A receiver on ``host`` (a free port unless given); ``delay`` seconds per request
     makes batches take time. With ``tls`` it speaks HTTPS with that server context.
-    ``url_host`` is the name its ``url`` uses instead of the address."""
+    ``url_host`` is the name its ``url`` uses instead of the address. With ``gate``,
+    every request waits until the gate is set (a stuck endpoint, released by the test)."""
     receiver = Receiver(url="")
     lock = threading.Lock()
     in_flight = 0
@@ -65,6 +67,8 @@ def webhook_receiver(
                 receiver.most_in_flight = max(receiver.most_in_flight, in_flight)
             if delay:
                 time.sleep(delay)
+            if gate is not None:
+                gate.wait(120)
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length).decode()
             with lock:

@@ -12,10 +12,10 @@ from relink.relink.bulk import BULK_REQUEST
 from relink.relink.tasks import run_bulk_request
 from relink.sessions.service import RELINK_EMAIL
 from relink.webhooks.notices import ENDPOINT_DISABLED, send_endpoint_disabled
-from relink.webhooks.tasks import deliver_webhook, endpoint_of
+from relink.webhooks.tasks import deliver_webhook
 
 HANDLERS: dict[str, Handler] = {
-    WEBHOOK_DELIVERY: Laned(deliver_webhook, lane=endpoint_of),
+    WEBHOOK_DELIVERY: Laned(deliver_webhook, lane_key="endpoint_id"),
     ENDPOINT_DISABLED: send_endpoint_disabled,
     TEAM_INVITATION: send_account_email,
     PASSWORD_RESET: send_account_email,

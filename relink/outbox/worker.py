@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import Table, and_, bindparam, case, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from relink.db import Database
@@ -124,16 +124,21 @@ class Batched:
 
 @dataclass(frozen=True)
 class Laned:
-    """A handler whose rows of one batch run concurrently, one lane per ``lane(message)``.
+    """A handler whose rows run in lanes, one lane per value of ``payload[lane_key]``.
 
-    Rows of one lane run one after another, in order; lanes run at once (up to the
-    dispatcher's ``lanes``). Webhook deliveries have a lane per endpoint: a slow or
-    unreachable endpoint holds up only its own deliveries, and no receiver gets more than
-    one request from a worker at a time.
+    Rows of one lane run one after another, in the order they were claimed; lanes run at
+    once (up to the dispatcher's ``lanes``), on their own threads, across claims: the
+    dispatcher does not wait for a lane before its next claim, and claims no more rows
+    of a lane while that lane is busy. Webhook deliveries have a lane per endpoint: a
+    slow or unreachable endpoint holds up only its own deliveries, and no receiver gets
+    more than one request from a worker at a time.
     """
 
     handler: Handler
-    lane: Callable[[OutboxMessage], str]
+    lane_key: str
+
+    def lane(self, message: OutboxMessage) -> str:
+        return str(message.payload[self.lane_key])
 
     def __call__(self, job: Job) -> None:
         self.handler(job)
@@ -159,7 +164,10 @@ def claim(
     limit: int,
     kinds: set[str] | None = None,
     lease: dt.timedelta = LEASE,
+    busy_lanes: Sequence[tuple[str, str, set[str]]] = (),
 ) -> list[OutboxMessage]:
+    """Lease up to ``limit`` due rows to ``worker_id``; rows of ``busy_lanes`` (kind,
+    payload key, values) are left for later, or for another worker."""
     now = clock.now()
     due = (
         select(OutboxMessage.id)
@@ -173,6 +181,15 @@ def claim(
     )
     if kinds is not None:
         due = due.where(OutboxMessage.kind.in_(kinds))
+    for kind, key, values in busy_lanes:
+        due = due.where(
+            not_(
+                and_(
+                    OutboxMessage.kind == kind,
+                    OutboxMessage.payload[key].as_string().in_(sorted(values)),
+                )
+            )
+        )
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     ids = list(session.scalars(due))
@@ -523,6 +540,11 @@ class OutboxDispatcher:
         self.lease = dt.timedelta(seconds=runtime.settings.outbox_lease_seconds)
         self.leases = Leases(runtime.database, self.lease, self.stopping)
         self._claims = itertools.count(1)
+        # Lanes in hand: their queued rows (with the claim that holds each), run by
+        # ``_lane_pool``; a lane is busy while it has an entry here.
+        self._lane_rows: dict[tuple[str, str], list[tuple[OutboxMessage, str]]] = {}
+        self._lane_lock = threading.Condition()
+        self._lane_pool: ThreadPoolExecutor | None = None
 
     def run_once(self) -> int:
         """Claim one batch and dispatch it; returns the number of rows handled."""
@@ -537,14 +559,18 @@ class OutboxDispatcher:
                 limit=self.batch_size,
                 kinds=set(self.handlers),
                 lease=self.lease,
+                busy_lanes=self.busy_lanes(),
             )
         if not batch:
             return 0
         self.leases.add(owner, [m.id for m in batch], claimed_at)
+        laned = [m for m in batch if isinstance(self.handlers[m.kind], Laned)]
+        rest = [m for m in batch if not isinstance(self.handlers[m.kind], Laned)]
         try:
-            self.dispatch_claimed(batch, owner)
+            self.start_lanes(laned, owner)
+            self.dispatch_claimed(rest, owner)
         finally:
-            self.hand_back(owner, [m.id for m in batch])
+            self.hand_back(owner, [m.id for m in rest])
         return len(batch)
 
     def dispatch_claimed(self, batch: list[OutboxMessage], owner: str) -> None:
@@ -554,22 +580,78 @@ class OutboxDispatcher:
                 batched.setdefault(message.kind, []).append(message)
         for kind, messages in batched.items():
             self.dispatch_batch(kind, messages, owner)
-        lanes: dict[tuple[str, str], list[OutboxMessage]] = {}
-        for message in batch:
-            handler = self.handlers[message.kind]
-            if isinstance(handler, Laned):
-                lanes.setdefault((message.kind, handler.lane(message)), []).append(message)
-        if lanes:
-            with ThreadPoolExecutor(
-                min(self.lanes, len(lanes)), thread_name_prefix="relink-lane"
-            ) as pool:
-                for finished in [
-                    pool.submit(self.dispatch_in_turn, rows, owner) for rows in lanes.values()
-                ]:
-                    finished.result()
         self.dispatch_in_turn(
             [m for m in batch if not isinstance(self.handlers[m.kind], Batched | Laned)], owner
         )
+
+    # -- lanes -------------------------------------------------------------------------------
+
+    def busy_lanes(self) -> list[tuple[str, str, set[str]]]:
+        """The lanes in hand, as :func:`claim` skips them: (kind, payload key, values)."""
+        with self._lane_lock:
+            busy: dict[str, set[str]] = {}
+            for kind, lane in self._lane_rows:
+                busy.setdefault(kind, set()).add(lane)
+        keys = {
+            kind: handler.lane_key
+            for kind, handler in self.handlers.items()
+            if isinstance(handler, Laned)
+        }
+        return [(kind, keys[kind], lanes) for kind, lanes in busy.items()]
+
+    def start_lanes(self, messages: list[OutboxMessage], owner: str) -> None:
+        """Queue laned rows on their lanes and return at once; an idle lane starts."""
+        for message in messages:
+            handler = self.handlers[message.kind]
+            assert isinstance(handler, Laned)
+            key = (message.kind, handler.lane(message))
+            with self._lane_lock:
+                queued = self._lane_rows.get(key)
+                if queued is not None:
+                    queued.append((message, owner))
+                    continue
+                self._lane_rows[key] = [(message, owner)]
+                if self._lane_pool is None:
+                    self._lane_pool = ThreadPoolExecutor(
+                        self.lanes, thread_name_prefix="relink-lane"
+                    )
+                pool = self._lane_pool
+            pool.submit(self._run_lane, key)
+
+    def _run_lane(self, key: tuple[str, str]) -> None:
+        while True:
+            with self._lane_lock:
+                queued = self._lane_rows[key]
+                if not queued:
+                    del self._lane_rows[key]
+                    self._lane_lock.notify_all()
+                    return
+                message, owner = queued.pop(0)
+            try:
+                if self.leases.held(message.id):
+                    self.dispatch(message, owner)
+                else:
+                    self.hand_back(owner, [message.id])
+            except Exception:
+                log.exception("outbox.lane_failed", id=message.id, kind=message.kind)
+
+    def lanes_busy(self) -> bool:
+        with self._lane_lock:
+            return bool(self._lane_rows)
+
+    def wait_for_lanes(self, timeout: float | None = None) -> bool:
+        """Wait until every lane in hand has run out of rows; False on timeout."""
+        with self._lane_lock:
+            return self._lane_lock.wait_for(lambda: not self._lane_rows, timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Let the lanes finish (a stopping worker's lanes only finish what is on the
+        wire and hand the rest back), then stop their threads."""
+        self.wait_for_lanes(timeout)
+        with self._lane_lock:
+            pool, self._lane_pool = self._lane_pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
 
     def hand_back(self, owner: str, message_ids: Sequence[str]) -> None:
         """Release the rows of a claim that are still in hand (never started)."""
@@ -593,12 +675,15 @@ class OutboxDispatcher:
             self.dispatch(message, owner)
 
     def drain(self, *, max_rounds: int = 1000) -> int:
+        """Dispatch until nothing is due and every lane has finished."""
         total = 0
         for _ in range(max_rounds):
             handled = self.run_once()
             total += handled
             if handled == 0:
-                break
+                if not self.lanes_busy():
+                    break
+                self.wait_for_lanes()
         return total
 
     def job(self, message: OutboxMessage, owner: str) -> Job:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from relink.events.schemas import render_event
 from relink.kit import clock, ids
 from relink.kit.metrics import WEBHOOK_ATTEMPTS
-from relink.models import Event, OutboxMessage, WebhookAttempt, WebhookEndpoint
+from relink.models import Event, WebhookAttempt, WebhookEndpoint
 from relink.outbox.worker import GiveUp, Job, RetryLater, backoff
 from relink.webhooks.notices import notify_endpoint_disabled
 from relink.webhooks.sending import post_to_target
@@ -45,11 +45,6 @@ def _secrets(job: Job, endpoint: WebhookEndpoint) -> list[str]:
     ):
         secrets.append(str(box.open(endpoint.previous_secret_sealed)["secret"]))
     return secrets
-
-
-def endpoint_of(message: OutboxMessage) -> str:
-    """A delivery's lane: its endpoint (deliveries to one endpoint go one at a time)."""
-    return str(message.payload["endpoint_id"])
 
 
 def deliver_webhook(job: Job) -> None:

@@ -3,6 +3,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import ssl
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +16,13 @@ from sqlalchemy import select
 
 from relink.events.service import WEBHOOK_DELIVERY
 from relink.kit import clock
-from relink.models import OutboxMessage, WebhookAttempt
+from relink.models import MailboxMessage, OutboxMessage, WebhookAttempt
 from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
+from relink.webhooks import tasks as webhook_tasks
+from tests.email.factories import eligible_account, request_relink_email
 from tests.factories import create_customer, create_test_account, deactivate
 from tests.receivers import Delivery, FakeDns, Receiver, webhook_receiver
 
@@ -247,31 +252,79 @@ def test_an_endpoint_failing_for_three_days_is_disabled_and_the_owner_is_told(
 
 
 @pytest.mark.usefixtures("private_webhooks")
-def test_a_slow_endpoint_holds_up_only_its_own_deliveries_which_go_one_at_a_time_in_order(
-    client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
+def test_a_stuck_endpoint_holds_up_only_its_own_deliveries_which_go_one_at_a_time_in_order(
+    client: stripe.StripeClient,
+    runtime: Runtime,
+    platform: NewPlatform,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with webhook_receiver(delay=0.3) as slow, webhook_receiver() as fast:
-        for receiver in (slow, fast):
+    # The stuck endpoint answers only when released: its request must still be the first,
+    # unanswered one while everything else goes out (no client timeout meanwhile).
+    monkeypatch.setattr(webhook_tasks, "TIMEOUT_SECONDS", 120.0)
+    stuck_gate = threading.Event()
+    to_email = eligible_account(client, platform)  # before the endpoints: no event for them
+    with webhook_receiver(gate=stuck_gate) as stuck, webhook_receiver() as healthy:
+        stuck_endpoint, _ = (
             client.v1.webhook_endpoints.create(
                 params={
                     "url": receiver.url,
                     "enabled_events": ["financial_connections.account.deactivated"],
                 }
             )
+            for receiver in (stuck, healthy)
+        )
         customer = create_customer(client, email=platform.owner.email)
         accounts = [create_test_account(client, customer=customer.id) for _ in range(3)]
         for account in accounts:
             deactivate(client, account.id, "access_denied")
+        email_session = request_relink_email(client, to_email)
 
-        OutboxDispatcher(runtime, HANDLERS).run_once()
+        # Small claims: the healthy endpoint's deliveries and the email come in later
+        # claims than the stuck endpoint's first delivery.
+        dispatcher = OutboxDispatcher(runtime, HANDLERS, batch_size=2)
+        stop = threading.Event()
 
-        def account_ids(receiver: Receiver) -> list[str]:
-            return [json.loads(d.body)["data"]["object"]["id"] for d in receiver.deliveries]
+        def work() -> None:
+            while not stop.is_set():
+                if dispatcher.run_once() == 0:
+                    stop.wait(0.02)
 
-        assert account_ids(fast) == account_ids(slow) == [a.id for a in accounts]
-        # The fast endpoint had everything before the slow one had its second delivery.
-        assert max(d.arrived_at for d in fast.deliveries) < slow.deliveries[1].arrived_at
-        assert slow.most_in_flight == 1
+        worker = threading.Thread(target=work)
+        worker.start()
+        try:
+            _wait_for(
+                lambda: len(healthy.deliveries) == 3 and _mailbox_has(runtime, email_session.id)
+            )
+            # All of that while the stuck endpoint still holds its first delivery.
+            assert stuck.deliveries == []
+            assert _attempts(runtime, stuck_endpoint.id) == []
+            stuck_gate.set()
+            _wait_for(lambda: len(stuck.deliveries) == 3)
+        finally:
+            stuck_gate.set()
+            stop.set()
+            worker.join(30)
+            dispatcher.close(30)
+
+    def account_ids(receiver: Receiver) -> list[str]:
+        return [json.loads(d.body)["data"]["object"]["id"] for d in receiver.deliveries]
+
+    assert account_ids(healthy) == account_ids(stuck) == [a.id for a in accounts]
+    assert stuck.most_in_flight == 1
+
+
+def _mailbox_has(runtime: Runtime, session_id: str) -> bool:
+    with runtime.database.read_only() as db:
+        found = db.scalar(select(MailboxMessage.id).where(MailboxMessage.session_id == session_id))
+    return found is not None
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
 
 
 def test_a_host_that_resolves_to_a_private_address_at_delivery_is_not_called(
