@@ -352,7 +352,7 @@ class Leases:
             return owners
 
     def _keep(self) -> None:
-        interval = self.lease.total_seconds() / 3
+        interval = max(0.1, self.lease.total_seconds() / 3)
         while True:
             time.sleep(interval)
             with self._lock:
