@@ -419,32 +419,27 @@ class NextGenPsd2Connector(Connector):
         return self._granted(created.carried) if isinstance(created, _Valid) else created
 
     def poll(self, *, carried: Mapping[str, str]) -> Grant | Waiting:
-        url = carried.get("sca_status_url")
-        if url:
-            headers = self._headers(carried)
-            answer = self._json(
-                self._send(
-                    "GET",
-                    url,
-                    what="GET /v1/consents/{id}/authorisations/{id}",
-                    headers=headers,
-                )
-            )
-            sca = wire.sca_status(answer)
-            if sca == "failed":
-                raise Unexpected("the holder's approval failed at the bank")
-            if sca not in wire.FINAL_SCA_STATUSES:
-                return Waiting(
-                    carried=carried, poll_after_seconds=self.settings.poll_interval_seconds
-                )
+        """The consent's status decides; while it is still `received`, the
+        authorisation's `scaStatus` says whether the holder refused in the app."""
+        waiting = Waiting(carried=carried, poll_after_seconds=self.settings.poll_interval_seconds)
         status = self._consent_status(carried)
         if status == "valid":
             return self._granted(carried)
         if status == "rejected":
             raise Unexpected("the bank rejected the consent")
-        if status in ("received", "partiallyAuthorised"):
-            return Waiting(carried=carried, poll_after_seconds=self.settings.poll_interval_seconds)
-        wire.raise_for_consent_status(status)
+        if status not in ("received", "partiallyAuthorised"):
+            wire.raise_for_consent_status(status)
+        url = carried.get("sca_status_url")
+        if url:
+            answer = self._send(
+                "GET",
+                url,
+                what="GET /v1/consents/{id}/authorisations/{id}",
+                headers=self._headers(carried),
+            )
+            if wire.sca_status(self._json(answer)) == "failed":
+                raise Unexpected("the holder's approval failed at the bank")
+        return waiting
 
     def _consent_status(self, carried: Mapping[str, str]) -> str:
         answer = self._send(
