@@ -378,6 +378,7 @@ _DENIED = {
     (401, "CONSENT_INVALID"),
     (403, "CONSENT_UNKNOWN"),
     (400, "CONSENT_UNKNOWN"),
+    (401, "CONSENT_UNKNOWN"),  # not a 401 code in the document, but banks send it
     (401, "TOKEN_INVALID"),
     (401, "TOKEN_UNKNOWN"),
     (401, "TOKEN_EXPIRED"),

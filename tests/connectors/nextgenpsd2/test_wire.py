@@ -266,6 +266,7 @@ def _tpp(code: str) -> dict[str, object]:
         (403, "RESOURCE_EXPIRED", AccessExpired),
         (401, "CONSENT_INVALID", AccessDenied),
         (403, "CONSENT_UNKNOWN", AccessDenied),
+        (401, "CONSENT_UNKNOWN", AccessDenied),
         (401, "TOKEN_INVALID", AccessDenied),
         (403, "RESOURCE_UNKNOWN", AccountUnavailable),
         (404, "RESOURCE_UNKNOWN", AccountUnavailable),
