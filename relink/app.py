@@ -14,6 +14,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -23,7 +24,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from relink.api.openapi import openapi_document
 from relink.api.ratelimit import RateLimiter
 from relink.api.registry import API_ROUTERS
-from relink.api.router import MAX_BODY_BYTES, error_response
+from relink.api.router import MAX_BODY_BYTES, error_response, request_id_of, unavailable
 from relink.config import Settings
 from relink.dashboard import install_dashboard
 from relink.hosted import install_hosted
@@ -39,6 +40,9 @@ from relink.relink.flow import CALLBACK_PATH
 from relink.runtime import Runtime
 from relink.web.limits import BodyLimit, BodyLimitMiddleware, html_refusal
 from relink.web.security import SecurityHeadersMiddleware
+from relink.web.unavailable import html_unavailable, retry_after
+
+log = structlog.get_logger("relink.web")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -127,6 +131,26 @@ def _may_read_metrics(settings: Settings, authorization: str | None) -> bool:
     return authorization is not None and constant_time_equals(authorization, expected)
 
 
+HEALTH_TIMEOUT_SECONDS = 2.0
+HEALTH_THREADS = 2
+
+
+def _check_database(runtime: Runtime) -> None:
+    with runtime.database.engine.connect() as connection:
+        if runtime.database.engine.dialect.name == "postgresql":
+            connection.execute(text(f"SET LOCAL statement_timeout = {HEALTH_STATEMENT_MS}"))
+        connection.execute(text("SELECT 1"))
+
+
+HEALTH_STATEMENT_MS = int(HEALTH_TIMEOUT_SECONDS * 1000)
+
+
+def _unhealthy(reason: str) -> Response:
+    return JSONResponse(
+        {"status": "unavailable", "reason": reason}, status_code=503, headers=retry_after()
+    )
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or Runtime.from_settings(settings or Settings())
     configure_logging(json_lines=runtime.settings.env == "production")
@@ -161,14 +185,37 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     for router in API_ROUTERS:
         app.router.routes.extend(router.routes)
 
+    health_threads = anyio.CapacityLimiter(HEALTH_THREADS)
+
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> Response:
+    async def healthz() -> Response:
+        # Its own threads (request threads may all be waiting on the database) and its
+        # own deadline: a load balancer gets an answer in HEALTH_TIMEOUT_SECONDS, and
+        # 200 only when this process can get a connection and run a query in that time.
         try:
-            with runtime.database.read_only() as session:
-                session.execute(text("SELECT 1"))
-        except Exception:
-            return JSONResponse({"status": "unavailable"}, status_code=503)
+            with anyio.fail_after(HEALTH_TIMEOUT_SECONDS):
+                await anyio.to_thread.run_sync(
+                    _check_database, runtime, limiter=health_threads, abandon_on_cancel=True
+                )
+        except TimeoutError:
+            return _unhealthy("the database did not answer in time")
+        except Exception as error:
+            return _unhealthy(str(error).strip().splitlines()[0] if str(error) else "error")
         return JSONResponse({"status": "ok"})
+
+    async def database_unavailable_handler(request: Request, error: Exception) -> Response:
+        log.warning(
+            "web.database_unavailable", path=request.url.path, error=str(error).splitlines()[0]
+        )
+        if request.url.path.startswith("/v1/"):
+            response = error_response(unavailable(request_id_of(request)))
+            response.headers["Stripe-Version"] = LATEST_API_VERSION
+            return response
+        return html_unavailable()
+
+    # Pages and forms (the API answers in its own router, in Stripe's shape).
+    app.add_exception_handler(sqlalchemy_exc.OperationalError, database_unavailable_handler)
+    app.add_exception_handler(sqlalchemy_exc.TimeoutError, database_unavailable_handler)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

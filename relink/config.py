@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     allow_sqlite_in_production: bool = False
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
+    # Bounds on every wait for the database (PostgreSQL), so a table lock or an
+    # overloaded server answers 503 in seconds instead of holding requests and pool
+    # connections for as long as the lock lasts: a lock wait, one statement, and a
+    # checkout from the pool.
+    database_lock_timeout_seconds: float = Field(default=5.0, gt=0)
+    database_statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     # Threads a web process runs synchronous request handlers on (each holds at most one
     # database connection at a time). Threads beyond the pool only queue for a connection
     # and contend for the interpreter lock; keep it >= the pool while the sandbox bank is

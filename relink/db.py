@@ -12,10 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = 10.0,
+    lock_timeout: float = 5.0,
+    statement_timeout: float = 30.0,
+) -> Engine:
+    """The engine of a Relink process. On PostgreSQL every wait is bounded: a lock wait
+    (``lock_timeout``), a statement (``statement_timeout``) and a pool checkout
+    (``pool_timeout``), in seconds; :func:`database_unavailable` recognises the errors."""
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1] if "///" in url else ""
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -26,16 +38,34 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Eng
         )
         _configure_sqlite(engine)
         return engine
+    options = [
+        # Relink's queries are short; PostgreSQL's JIT compiles for tens of milliseconds
+        # before queries whose estimated cost crosses its threshold, which costs more
+        # than it saves here.
+        "-c jit=off",
+        f"-c lock_timeout={_milliseconds(lock_timeout)}",
+        f"-c statement_timeout={_milliseconds(statement_timeout)}",
+    ]
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
         pool_pre_ping=True,
-        # Relink's queries are short; PostgreSQL's JIT compiles for tens of milliseconds
-        # before queries whose estimated cost crosses its threshold, which costs more
-        # than it saves here.
-        connect_args={"options": "-c jit=off"},
+        connect_args={"options": " ".join(options)},
     )
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database cannot serve now (a transient condition a
+    client should retry): no connection from the pool in time, the server unreachable or
+    gone, a lock or statement timeout, SQLite's busy write lock. Programming errors and
+    constraint violations are not."""
+    return isinstance(error, sqlalchemy_exc.TimeoutError | sqlalchemy_exc.OperationalError)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -27,6 +27,9 @@ class Runtime:
             settings.database_url,
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
+            pool_timeout=settings.database_pool_timeout_seconds,
+            lock_timeout=settings.database_lock_timeout_seconds,
+            statement_timeout=settings.database_statement_timeout_seconds,
         )
         secret = settings.resolved_secret_key
         return cls(

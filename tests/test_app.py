@@ -38,18 +38,20 @@ def test_healthz_answers_503_when_the_database_is_unreachable(settings: Settings
     with server_without_database(settings) as url:
         response = httpx.get(f"{url}/healthz", timeout=30)
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable"}
+    assert response.json()["status"] == "unavailable"
+    assert response.headers["Retry-After"] == "5"
     assert response.headers["Request-Id"].startswith("req_")
 
 
-def test_api_answers_500_api_error_envelope_when_the_database_is_unreachable(
+def test_api_answers_503_api_error_envelope_when_the_database_is_unreachable(
     settings: Settings,
 ) -> None:
     with server_without_database(settings) as url:
         response = httpx.get(
             f"{url}/v1/customers", headers={"Authorization": "Bearer sk_test_x"}, timeout=30
         )
-    assert response.status_code == 500
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
     error = response.json()["error"]
     assert error["type"] == "api_error"
     assert response.headers["Request-Id"] in error["message"]

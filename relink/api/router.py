@@ -27,13 +27,21 @@ from relink.api import expand as expansion
 from relink.api.auth import Caller, authenticate
 from relink.api.idempotency import IdempotencyGate, Replay
 from relink.api.params import Params
+from relink.db import database_unavailable
 from relink.events.service import EventContext
 from relink.kit.api_versions import LATEST_API_VERSION, is_known_api_version
-from relink.kit.errors import ApiError, ApiServerError, InvalidRequest, RateLimited
+from relink.kit.errors import (
+    ApiError,
+    ApiServerError,
+    InvalidRequest,
+    RateLimited,
+    ServiceUnavailable,
+)
 from relink.kit.forms import MAX_DEPTH as MAX_FORM_DEPTH
 from relink.kit.forms import FormError, decode_query
 from relink.runtime import Runtime
 from relink.tenancy import Scope
+from relink.web.unavailable import UNAVAILABLE_MESSAGE, retry_after
 
 log = structlog.get_logger("relink.api")
 
@@ -87,6 +95,12 @@ def json_response(
 
 def error_response(error: ApiError) -> Response:
     return json_response(error.body(), error.status, error.headers)
+
+
+def unavailable(request_id: str) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"{UNAVAILABLE_MESSAGE} (request {request_id})", headers=retry_after()
+    )
 
 
 def request_id_of(request: Request) -> str:
@@ -223,7 +237,17 @@ async def _serve(request: Request, method: str, handler: Handler) -> Response:
         )
     except ApiError as error:
         response = error_response(error)
-    except Exception:
+    except Exception as error:
+        if database_unavailable(error):
+            log.warning(
+                "api.database_unavailable",
+                request_id=request_id,
+                path=request.url.path,
+                error=str(error).splitlines()[0],
+            )
+            response = error_response(unavailable(request_id))
+            response.headers.update(headers)
+            return response
         log.exception("api.unhandled_error", request_id=request_id, path=request.url.path)
         response = error_response(
             ApiServerError(f"An unexpected error occurred (request {request_id}).")

@@ -131,3 +131,11 @@ class NotYetAvailable(ApiError):
 class ApiServerError(ApiError):
     status = 500
     type = "api_error"
+
+
+class ServiceUnavailable(ApiError):
+    """The database cannot serve now (a lock held too long, no connection in time, the
+    server unreachable): a 503 the client retries after ``Retry-After`` seconds."""
+
+    status = 503
+    type = "api_error"
