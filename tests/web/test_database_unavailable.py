@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 
 import httpx
 import psycopg
@@ -21,10 +23,19 @@ from tests.conftest import start_server
 LOCKED_TABLES = ("accounts", "sessions")
 # More requests on the locked tables than the server has pooled connections.
 POOL_SIZE, LOCKED_REQUESTS = 2, 6
+# A load balancer's patience (generous for a loaded test machine): far below the pool
+# timeout of the health test's server, so only the health check's own deadline answers.
+HEALTH_CLIENT_TIMEOUT = 30
 
 
-@pytest.fixture
-def bounded_server(settings: Settings) -> Iterator[str]:
+@dataclass
+class BoundedServer:
+    url: str
+    runtime: Runtime
+
+
+@contextmanager
+def serving(settings: Settings, *, pool_timeout: float) -> Iterator[BoundedServer]:
     """A server of its own on the test database, with a small pool and short bounds."""
     if not settings.database_url.startswith("postgresql"):
         pytest.skip("table locks and lock_timeout are PostgreSQL's")
@@ -34,16 +45,24 @@ def bounded_server(settings: Settings) -> Iterator[str]:
                 "database_pool_size": POOL_SIZE,
                 "database_max_overflow": 0,
                 "database_lock_timeout_seconds": 1.0,
-                "database_pool_timeout_seconds": 5.0,
+                "database_pool_timeout_seconds": pool_timeout,
                 "web_threads": 20,
             }
         )
     )
     server, thread, url = start_server(create_app(runtime=runtime))
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
-    runtime.database.engine.dispose()
+    try:
+        yield BoundedServer(url, runtime)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        runtime.database.engine.dispose()
+
+
+@pytest.fixture
+def bounded_server(settings: Settings) -> Iterator[BoundedServer]:
+    with serving(settings, pool_timeout=5.0) as server:
+        yield server
 
 
 @pytest.fixture
@@ -58,10 +77,10 @@ def locked(settings: Settings) -> Iterator[None]:
 
 
 def test_a_table_lock_answers_503_with_retry_after_and_other_requests_still_succeed(
-    bounded_server: str, platform: NewPlatform, locked: None
+    bounded_server: BoundedServer, platform: NewPlatform, locked: None
 ) -> None:
     key = platform.test_secret_key
-    with httpx.Client(base_url=bounded_server, auth=(key, ""), timeout=60) as client:
+    with httpx.Client(base_url=bounded_server.url, auth=(key, ""), timeout=60) as client:
 
         def list_accounts(_: int) -> httpx.Response:
             return client.get("/v1/financial_connections/accounts")
@@ -82,3 +101,20 @@ def test_a_table_lock_answers_503_with_retry_after_and_other_requests_still_succ
         assert page.result().headers.get("retry-after") == "5"
         assert unrelated.result().status_code == 200
         assert health.result().status_code == 200
+
+
+def test_healthz_answers_503_in_time_while_no_database_connection_can_be_had(
+    settings: Settings,
+) -> None:
+    """Every pooled connection is taken, and a checkout would wait longer than a load
+    balancer does: /healthz still answers (the client gives up long before the pool's
+    timeout), and it does not answer 200."""
+    with serving(settings, pool_timeout=600.0) as server, ExitStack() as held:
+        for _ in range(POOL_SIZE):
+            held.enter_context(server.runtime.database.engine.connect())
+        response = httpx.get(server.url + "/healthz", timeout=HEALTH_CLIENT_TIMEOUT)
+        assert response.status_code == 503
+        assert response.json()["status"] == "unavailable"
+        assert response.headers["Retry-After"] == "5"
+        held.close()
+        assert httpx.get(server.url + "/healthz", timeout=60).status_code == 200
