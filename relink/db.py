@@ -6,6 +6,7 @@ The request or job owns the transaction: services receive a session and never co
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,7 +66,18 @@ def database_unavailable(error: BaseException) -> bool:
     client should retry): no connection from the pool in time, the server unreachable or
     gone, a lock or statement timeout, SQLite's busy write lock. Programming errors and
     constraint violations are not."""
-    return isinstance(error, sqlalchemy_exc.TimeoutError | sqlalchemy_exc.OperationalError)
+    if isinstance(error, sqlalchemy_exc.TimeoutError):
+        return True
+    if not isinstance(error, sqlalchemy_exc.OperationalError):
+        return False
+    if isinstance(error.orig, sqlite3.Error):
+        # sqlite3 reports a missing table or column as an OperationalError too: a bug or
+        # an unmigrated file, not a condition that passes.
+        return any(word in str(error.orig) for word in _SQLITE_TRANSIENT)
+    return True
+
+
+_SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk I/O")
 
 
 def _configure_sqlite(engine: Engine) -> None:

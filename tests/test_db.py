@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-from sqlalchemy import func, select, text
+import sqlite3
 
+from sqlalchemy import exc, func, select, text
+
+from relink.db import database_unavailable
 from relink.kit import clock, ids
 from relink.models import Customer
 from relink.platforms.service import NewPlatform
@@ -44,3 +47,11 @@ def test_a_unit_of_work_that_need_not_be_durable_still_commits_its_writes(
             select(func.count()).select_from(Customer).where(Customer.id == customer_id)
         )
     assert found == 1
+
+
+def test_a_busy_sqlite_file_is_unavailable_but_a_missing_table_is_a_bug() -> None:
+    def operational(message: str) -> exc.OperationalError:
+        return exc.OperationalError("SELECT 1", {}, sqlite3.OperationalError(message))
+
+    assert database_unavailable(operational("database is locked"))
+    assert not database_unavailable(operational("no such table: accounts"))
