@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from relink.config import InvalidSettings, Settings, load_settings
+from relink.institutions.commands import institutions_app
 from relink.models import Role
 from relink.platforms.service import PlatformError, create_platform, create_user
 from relink.production import check_production_settings
@@ -25,6 +26,7 @@ users_app = typer.Typer(help="Manage team users.", no_args_is_help=True)
 app.add_typer(platforms_app, name="platforms")
 app.add_typer(users_app, name="users")
 app.add_typer(relink_app, name="relink")
+app.add_typer(institutions_app, name="institutions")
 
 # Soft wrap: long lines (keys, curl commands, error messages) stay one line when piped.
 console = Console(soft_wrap=True)

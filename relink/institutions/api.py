@@ -20,7 +20,7 @@ def list_institutions(call: ApiCall) -> dict[str, Any]:
     call.params.finish()
     repository = InstitutionRepository(call.session, call.scope.livemode)
     repository.check_cursor(cursor)
-    page = paginate(call.session, repository.select(), Institution.id, cursor)
+    page = paginate(call.session, repository.offered(), Institution.id, cursor)
     return render_list(
         "/v1/financial_connections/institutions",
         [render_institution(i) for i in page.items],

@@ -18,6 +18,12 @@ class InstitutionRepository:
     def select(self) -> Select[Institution]:
         return select(Institution).where(Institution.livemode == self.livemode)
 
+    def offered(self) -> Select[Institution]:
+        """The institutions holders and API clients are offered: the enabled ones.
+
+        A disabled institution stays retrievable by id (its accounts name it)."""
+        return self.select().where(Institution.disabled_at.is_(None))
+
     def find(self, institution_id: str) -> Institution | None:
         return self.session.scalars(self.select().where(Institution.id == institution_id)).first()
 

@@ -88,7 +88,7 @@ def institutions_to_pick(db: DbSession, link: HostedLink, query: str | None) -> 
     found = [
         institution
         for institution in db.scalars(
-            InstitutionRepository(db, link.scope.livemode).select().order_by(Institution.name)
+            InstitutionRepository(db, link.scope.livemode).offered().order_by(Institution.name)
         )
         if not countries or countries & set(institution.countries)
     ]
