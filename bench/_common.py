@@ -85,12 +85,18 @@ def postgres_version() -> str | None:
 
 
 def create_schema(url: str) -> None:
-    """The tables as the models define them (the migrations' result, much faster)."""
+    """The tables as the models define them (the migrations' result, much faster),
+    stamped at the migrations' head so ``relink serve`` and ``relink worker`` accept it."""
+    from alembic import command
+
+    from relink.migrate import alembic_config
+
     engine = make_engine(url)
     try:
         Base.metadata.create_all(engine)
     finally:
         engine.dispose()
+    command.stamp(alembic_config(url), "head")
 
 
 @contextmanager
