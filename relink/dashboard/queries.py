@@ -572,3 +572,34 @@ def given_up_emails(
         .limit(limit)
     )
     return [(row[0], row[1]) for row in db.execute(query)]
+
+
+# -- institutions ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstitutionRow:
+    """One institution of the mode, with this platform's accounts there by status."""
+
+    institution: Institution
+    accounts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.accounts.values())
+
+
+def institutions_page(db: Session, scope: Scope) -> list[InstitutionRow]:
+    """Every institution of the mode (the disabled ones too: accounts may be there)."""
+    institutions = list(
+        db.scalars(InstitutionRepository(db, scope.livemode).select().order_by(Institution.name))
+    )
+    accounts = AccountRepository(db, scope).select().subquery()
+    counts: dict[str, dict[str, int]] = {}
+    for institution_id, status, count in db.execute(
+        select(accounts.c.institution_id, accounts.c.status, func.count()).group_by(
+            accounts.c.institution_id, accounts.c.status
+        )
+    ):
+        counts.setdefault(institution_id, {})[status] = int(count)
+    return [InstitutionRow(row, counts.get(row.id, {})) for row in institutions]

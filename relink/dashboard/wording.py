@@ -49,7 +49,21 @@ def badge(account: Any) -> str:
     return str(account.status)
 
 
+CONNECTORS = {
+    "nextgenpsd2": "NextGenPSD2 (Berlin Group)",
+    "oauth2": "OAuth 2 bank API",
+    "sandbox": "Sandbox bank",
+}
+
+HEALTH = {
+    "active": "Working normally",
+    "degraded": "Having trouble: some requests fail",
+    "inactive": "Down: no requests succeed",
+}
+
 WORDS = {
+    "connectors": CONNECTORS,
+    "health": HEALTH,
     "reasons": REASON_LABELS,
     "causes": CAUSES,
     "status_sentence": status_sentence,

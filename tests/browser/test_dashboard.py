@@ -67,7 +67,9 @@ def test_account_page_requests_a_relink_and_shows_its_timeline(
     screenshot(dashboard_page, "account")
 
 
-@pytest.mark.parametrize("path", ["/customers", "/connected-accounts", "/relink-requests"])
+@pytest.mark.parametrize(
+    "path", ["/customers", "/connected-accounts", "/relink-requests", "/institutions"]
+)
 def test_list_pages_are_accessible(
     dashboard_page: Page, client: stripe.StripeClient, path: str
 ) -> None:
