@@ -52,8 +52,10 @@ class Psd2Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_url: str  # the ASPSP's XS2A root; operations are under {base_url}/v1/...
-    country: str
-    bic: str
+    # The institution's own country and BIC are its record's; these, when given, are
+    # checked the same way (a catalog entry's are its institution's).
+    country: str | None = None
+    bic: str | None = None
     sca_approaches: tuple[ScaApproach, ...] = (ScaApproach.redirect,)
     # The OAuth2 pre-step (flat keys, so a catalog entry is one TOML table).
     oauth_authorize_url: str | None = None
@@ -90,15 +92,15 @@ class Psd2Settings(BaseModel):
 
     @field_validator("country")
     @classmethod
-    def _country(cls, value: str) -> str:
-        if not _COUNTRY.match(value):
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None and not _COUNTRY.match(value):
             raise ValueError("must be an ISO 3166-1 alpha-2 code such as 'DE'")
         return value
 
     @field_validator("bic")
     @classmethod
-    def _bic(cls, value: str) -> str:
-        if not _BIC.match(value):
+    def _bic(cls, value: str | None) -> str | None:
+        if value is not None and not _BIC.match(value):
             raise ValueError("must be a BIC of 8 or 11 characters such as 'TESTDEFFXXX'")
         return value
 
