@@ -50,6 +50,9 @@ class ConnectorKind:
     build: Build  # (settings, secrets, wiring)
     check_settings: Callable[[Mapping[str, Any]], None]  # raises InvalidConnectorSettings
     secret_names: tuple[str, ...] = ()  # settings keys that are secrets
+    # The institution's own fields ("country", "bic") the connector also reads among its
+    # settings; configuring an institution copies them in.
+    institution_fields: tuple[str, ...] = ()
 
 
 class UnknownConnector(LookupError):
@@ -148,5 +151,9 @@ CONNECTORS: dict[str, ConnectorKind] = {
     "oauth2": ConnectorKind(
         build=_build_oauth2, check_settings=_check_oauth2, secret_names=("client_secret",)
     ),
-    "nextgenpsd2": ConnectorKind(build=_build_nextgenpsd2, check_settings=_check_nextgenpsd2),
+    "nextgenpsd2": ConnectorKind(
+        build=_build_nextgenpsd2,
+        check_settings=_check_nextgenpsd2,
+        institution_fields=("country", "bic"),
+    ),
 }

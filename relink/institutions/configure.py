@@ -175,6 +175,10 @@ def _check(
             secrets[key] = value
         else:
             settings[key] = value
+    own: dict[str, str | None] = {"country": config.country, "bic": config.bic}
+    for key in kind.institution_fields:
+        if own.get(key) is not None:
+            settings[key] = own[key]
     _check_identity(secrets)
     connector_secrets = {k: v for k, v in secrets.items() if k in kind.secret_names}
     try:

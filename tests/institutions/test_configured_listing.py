@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import stripe
 
+from relink.connectors.base import ConnectorError, PsuContext
 from relink.institutions.configure import import_catalog, read_catalog, set_disabled
 from relink.institutions.connectors import connector_for
 from relink.institutions.repository import InstitutionRepository
@@ -120,3 +121,41 @@ def test_an_imported_bank_is_called_with_its_client_certificate(
             connector_for(runtime, institution, Scope("", True)).health()
     assert bank.client_names == ["tpp.relink.test"]
     assert bank.paths == ["/status"]
+
+
+def test_a_link_at_an_imported_psd2_bank_reaches_its_consent_endpoint_with_the_certificate(
+    runtime: Runtime, live_client: stripe.StripeClient, bics: list[str], tmp_path: Path
+) -> None:
+    bics.append("MUSTDEFFXXX")
+    tls = tls_files(tmp_path / "certs", name="qwac.relink.test")
+    consent = {
+        "consentStatus": "received",
+        "consentId": "consent-1",
+        "_links": {"scaRedirect": {"href": "https://bank.example/sca/consent-1"}},
+    }
+    with mutual_tls_server(tls.ca, body=consent) as bank:
+        entry = f"""
+[[institution]]
+name = "Musterbank"
+connector = "nextgenpsd2"
+country = "DE"
+bic = "MUSTDEFFXXX"
+base_url = "{bank.url}/psd2"
+client_certificate = "certs/client.pem"
+client_key = "certs/client.key"
+ca_certificate = "certs/ca.pem"
+"""
+        [live] = import_entries(runtime, tmp_path / "c.toml", entry)
+        assert live in listed_ids(live_client)
+        with runtime.database.read_only() as session:
+            institution = session.get(Institution, live)
+            assert institution is not None
+            connector = connector_for(
+                runtime, institution, Scope("", True), psu=PsuContext(ip_address="192.0.2.7")
+            )
+        try:
+            connector.begin_auth(state="state-1", redirect_uri="https://relink.test/callback")
+        except ConnectorError:
+            pass  # the stand-in bank answers every request alike; the request is the point
+    assert bank.paths[0] == "/psd2/v1/consents"
+    assert bank.client_names[0] == "qwac.relink.test"
