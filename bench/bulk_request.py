@@ -35,6 +35,7 @@ from sqlalchemy import Table, insert, select, text
 from bench._common import database, make_runtime
 from relink.eligibility.rules import BROKEN_SINCE_EVER
 from relink.kit import ids
+from relink.kit.crypto import token_digest
 from relink.models import (
     Account,
     Authorization,
@@ -167,7 +168,9 @@ def floor_rows(platform_id: str, size: int, now: dt.datetime) -> dict[Table, lis
                 "platform_id": platform_id,
                 "livemode": True,
                 "holder_type": "customer",
-                "client_secret": f"{session_id}_secret_{secrets.token_urlsafe(24)}",
+                "client_secret_digest": token_digest(
+                    f"{session_id}_secret_{secrets.token_urlsafe(24)}"
+                ),
                 "permissions": ["payment_method"],
                 "prefetch": [],
                 "ui_mode": "hosted",

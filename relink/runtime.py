@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from relink.config import Settings
 from relink.db import Database, make_engine
-from relink.kit.crypto import SecretBox, derive_key
+from relink.kit.crypto import SecretBox, derive_key, derived_token
 
 
 @dataclass
@@ -48,3 +48,10 @@ class Runtime:
         """
         mac = hmac.new(self.link_key, session_id.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def client_secret(self, session_id: str) -> str:
+        """A session's client secret (``fcsess_…_secret_…``, 192 bits after the id),
+        derived like the link token: only its SHA-256 is stored, and the API shows it on
+        every retrieve without keeping it."""
+        secret = derived_token(self.link_key, "session-client-secret", session_id)[:32]
+        return f"{session_id}_secret_{secret}"

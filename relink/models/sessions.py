@@ -28,7 +28,8 @@ class Session(TenantMixin, Base):
     connected_account_id: Mapped[str | None] = mapped_column(
         ForeignKey("connected_accounts.id"), default=None
     )
-    client_secret: Mapped[str] = mapped_column(String(120))
+    # SHA-256 of the client secret (Runtime.client_secret derives the secret itself).
+    client_secret_digest: Mapped[str] = mapped_column(String(64))
     permissions: Mapped[list[str]] = mapped_column(default=list)
     prefetch: Mapped[list[str]] = mapped_column(default=list)
     filters: Mapped[dict[str, Any] | None] = mapped_column(default=None)

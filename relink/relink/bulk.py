@@ -21,7 +21,6 @@ service gives (:data:`REASON_PRIORITY`), so counts here and reasons there agree.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -374,7 +373,7 @@ def request_batch(
                 "holder_type": row.holder_type,
                 "customer_id": row.customer_id,
                 "connected_account_id": row.connected_account_id,
-                "client_secret": f"{session_id}_secret_{secrets.token_urlsafe(24)}",
+                "client_secret_digest": token_digest(runtime.client_secret(session_id)),
                 "permissions": list(row.permissions or []),
                 "prefetch": [],
                 "filters": None,

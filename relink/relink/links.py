@@ -5,7 +5,8 @@ A hosted relink is ``{PUBLIC_URL}/relink/{token}`` and a hosted link session
 (``Session.link_token_digest``), so a link is resolved by digest and nothing in the URL
 names a platform, an account or an email. A modal session opens the same flow at
 ``/link/{client_secret}`` (there is no Stripe.js here): the secret names its session,
-which is loaded by id and compared in constant time.
+which is loaded by id; the SHA-256 of the secret is compared in constant time with the
+one stored (the secret itself is derived, never stored).
 
 - Valid while the session is ``pending`` and for :data:`LINK_LIFETIME` after its last
   visit (or its creation, if never visited).
@@ -102,7 +103,7 @@ def kind_of(session: Session) -> LinkKind:
 def address_of(runtime: Runtime, session: Session) -> LinkAddress:
     kind = kind_of(session)
     if kind == LinkKind.modal:
-        return LinkAddress(kind, session.client_secret)
+        return LinkAddress(kind, runtime.client_secret(session.id))
     return LinkAddress(kind, runtime.link_token(session.id))
 
 
@@ -203,7 +204,7 @@ def _find(db: DbSession, address: LinkAddress, *, lock: bool) -> _Found | None:
     session, platform, joined_flow, customer, connected = row
     flow: HostedFlow | None = joined_flow
     if address.kind == LinkKind.modal and not constant_time_equals(
-        session.client_secret, address.token
+        session.client_secret_digest, token_digest(address.token)
     ):
         return None
     if lock:

@@ -59,7 +59,9 @@ def render_session(
             "has_more": False,
             "url": f"/v1/financial_connections/accounts?session={session.id}",
         },
-        "client_secret": session.client_secret,
+        # Derived, never stored; without a runtime (the link-expiry scan's events, for
+        # hosted sessions it has just ended) it is left out.
+        "client_secret": runtime.client_secret(session.id) if runtime is not None else None,
         "filters": {
             "account_subcategories": filters.get("account_subcategories"),
             "countries": filters.get("countries"),

@@ -10,7 +10,6 @@ concurrent requests one inserts and the other fails and is refused.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -162,7 +161,7 @@ class SessionService:
             holder_type=holder_type,
             customer_id=customer,
             connected_account_id=connected,
-            client_secret="",
+            client_secret_digest="",
             permissions=request.permissions,
             prefetch=request.prefetch,
             filters=request.filters,
@@ -178,9 +177,9 @@ class SessionService:
             created_at=now,
             updated_at=now,
         )
-        session.client_secret = f"{session.id}_secret_{secrets.token_urlsafe(24)}"
+        assert self.runtime is not None, "creating a session needs the runtime"
+        session.client_secret_digest = token_digest(self.runtime.client_secret(session.id))
         if session.ui_mode == "hosted":
-            assert self.runtime is not None, "creating a hosted session needs the runtime"
             session.link_token_digest = token_digest(self.runtime.link_token(session.id))
         if target is not None and session.ui_mode == "hosted":
             self._supersede_pending(target.id, now, emailing=session.delivery_method == "email")

@@ -20,6 +20,7 @@ from relink.eligibility.query import eligible_accounts
 from relink.eligibility.service import Eligibility, eligible_for_hosted_relink
 from relink.events.service import EventContext
 from relink.kit import ids
+from relink.kit.crypto import token_digest
 from relink.lifecycle.service import Lifecycle
 from relink.models import (
     Account,
@@ -195,7 +196,7 @@ def create_relink_request(
         holder_type=account.holder_type,
         customer_id=account.customer_id,
         connected_account_id=account.connected_account_id,
-        client_secret="fcsess_client_secret_" + secrets.token_urlsafe(16),
+        client_secret_digest=token_digest("fcsess_client_secret_" + secrets.token_urlsafe(16)),
         permissions=list(account.permissions),
         ui_mode="hosted",
         delivery_method="email",

@@ -206,7 +206,7 @@ def test_bulk_session_has_the_columns_session_service_create_gives(book: Book) -
         assert expected is not None
 
     def comparable(session: Session) -> dict[str, object]:
-        varying = {"id", "client_secret", "link_token_digest", "relink_account_id"}
+        varying = {"id", "client_secret_digest", "link_token_digest", "relink_account_id"}
         varying |= {"relink_authorization_id", "customer_id", "created_at", "updated_at"}
         return {
             column.key: getattr(session, column.key)
@@ -218,7 +218,7 @@ def test_bulk_session_has_the_columns_session_service_create_gives(book: Book) -
     assert created.relink_authorization_id == bulk[0].authorization_id
     assert created.customer_id == bulk[0].customer_id
     assert created.link_token_digest == token_digest(book.runtime.link_token(created.id))
-    assert created.client_secret.startswith(f"{created.id}_secret_")
+    assert created.client_secret_digest == token_digest(book.runtime.client_secret(created.id))
     assert created.created_at == NOW
 
 

@@ -3,12 +3,14 @@ authenticate, choose accounts, consent — checked on the wire with the stripe S
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 import stripe
+from sqlalchemy import text
 
 from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
@@ -283,6 +285,24 @@ def test_modal_session_opens_the_flow_at_its_client_secret(
     secret = session.client_secret
     forged = secret[:-1] + ("B" if secret.endswith("A") else "A")
     assert http.get(f"{server.url}/link/{forged}").status_code == 404
+
+
+def test_a_client_secret_is_stored_only_as_its_digest_and_still_opens_its_session(
+    client: stripe.StripeClient, http: httpx.Client, server: RunningServer, runtime: Runtime
+) -> None:
+    # Nothing read from the database opens /link/…; the API still shows the secret.
+    session = link_session(client, ui_mode="modal")
+    secret = session.client_secret
+    assert client.v1.financial_connections.sessions.retrieve(session.id).client_secret == secret
+    with runtime.database.read_only() as db:
+        row = (
+            db.execute(text("SELECT * FROM sessions WHERE id = :id"), {"id": session.id})
+            .mappings()
+            .one()
+        )
+    assert not any(secret in str(value) for value in row.values())
+    assert row["client_secret_digest"] == hashlib.sha256(secret.encode()).hexdigest()
+    assert "Connect your bank account" in text_of(http.get(f"{server.url}/link/{secret}"))
 
 
 @pytest.mark.usefixtures("private_webhooks")
