@@ -19,6 +19,8 @@ class Runtime:
     secret_box: SecretBox
     link_key: bytes
     csrf_key: bytes
+    # Encrypts the answers idempotency records keep for replay (they carry secrets).
+    replay_box: SecretBox
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -38,6 +40,7 @@ class Runtime:
             secret_box=SecretBox(secret),
             link_key=derive_key(secret, "relink-hosted-link-token"),
             csrf_key=derive_key(secret, "relink-csrf"),
+            replay_box=SecretBox(secret, "relink-idempotent-replay"),
         )
 
     def link_token(self, session_id: str) -> str:

@@ -4,6 +4,9 @@ The in-flight record is committed before the handler runs, so a concurrent reque
 with the same key sees it and gets 409. The response is stored in the handler's own
 transaction, so the stored answer and the state change commit together. A request
 that fails (validation or otherwise) removes its record and stores nothing.
+
+The stored answer is encrypted (a webhook endpoint's secret, a session's client secret or
+hosted URL are in it): replay needs all of it, and the database should hold none of it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from relink.db import Database
 from relink.kit import clock
+from relink.kit.crypto import SecretBox
 from relink.kit.errors import IdempotencyInFlight, IdempotencyMismatch, InvalidRequest
 from relink.models import IdempotencyRecord
 from relink.tenancy import Scope, in_scope
@@ -33,13 +37,16 @@ class Replay:
 
 
 class IdempotencyGate:
-    def __init__(self, database: Database, scope: Scope, key: str, digest: str) -> None:
+    def __init__(
+        self, database: Database, box: SecretBox, scope: Scope, key: str, digest: str
+    ) -> None:
         if not key or len(key) > MAX_KEY_LENGTH:
             raise InvalidRequest(
                 f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.",
                 param="Idempotency-Key",
             )
         self.database = database
+        self.box = box
         self.scope = scope
         self.key = key
         self.digest = digest
@@ -87,7 +94,7 @@ class IdempotencyGate:
                 f"'{self.key}' if you meant to execute a different request."
             )
         if existing.response_status is not None and existing.response_body is not None:
-            return Replay(existing.response_status, existing.response_body)
+            return Replay(existing.response_status, self._open(existing.response_body))
         if existing.locked_until is not None and existing.locked_until > now:
             raise self._in_flight()
         # The first request's process died mid-request: take the key over.
@@ -111,11 +118,25 @@ class IdempotencyGate:
         )
 
     def record(self, session: Session, status: int, body: str) -> None:
+        sealed = self.box.seal_bytes(body.encode()).decode("ascii")
         session.execute(
             update(IdempotencyRecord)
             .where(IdempotencyRecord.id == self.record_id)
-            .values(response_status=status, response_body=body, locked_until=None)
+            .values(response_status=status, response_body=sealed, locked_until=None)
         )
+
+    def _open(self, stored: str) -> str:
+        if stored.startswith("{"):
+            # Stored in the clear by an earlier release (kept 24 hours at most).
+            return stored
+        try:
+            return self.box.open_bytes(stored.encode("ascii")).decode()
+        except ValueError:
+            # Sealed under a secret key that has since been rotated.
+            raise IdempotencyMismatch(
+                f"The result of the request first made with Idempotency-Key '{self.key}' "
+                "can no longer be read; use a new key."
+            ) from None
 
     def abandon(self) -> None:
         with self.database.unit_of_work() as session:

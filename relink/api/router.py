@@ -288,7 +288,9 @@ def _run(
         gate: IdempotencyGate | None = None
         if idempotency_key is not None:
             digest = _request_digest(method, request.url.path, data)
-            gate = IdempotencyGate(database, caller.scope, idempotency_key, digest)
+            gate = IdempotencyGate(
+                database, runtime.replay_box, caller.scope, idempotency_key, digest
+            )
             # Release the connection (and SQLite's write lock) before the gate's own
             # transaction; the handler's transaction begins afresh below.
             session.rollback()

@@ -73,10 +73,11 @@ def derive_key(secret_key: str, purpose: str) -> bytes:
 
 
 class SecretBox:
-    """Encrypts small JSON documents (bank grants) for storage."""
+    """Encrypts small documents for storage (bank grants; stored API answers), each use
+    under a key of its own derived from the secret key."""
 
-    def __init__(self, secret_key: str) -> None:
-        key = base64.urlsafe_b64encode(derive_key(secret_key, "relink-grant-encryption"))
+    def __init__(self, secret_key: str, purpose: str = "relink-grant-encryption") -> None:
+        key = base64.urlsafe_b64encode(derive_key(secret_key, purpose))
         self._fernet = Fernet(key)
 
     def seal_bytes(self, plain: bytes) -> bytes:

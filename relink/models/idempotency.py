@@ -21,6 +21,7 @@ class IdempotencyRecord(Base):
     request_digest: Mapped[str] = mapped_column(String(64))
     # Null while the first request runs.
     response_status: Mapped[int | None] = mapped_column(default=None)
+    # The answer for replay, encrypted (Runtime.replay_box): it may carry secrets.
     response_body: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[dt.datetime]
     # While in flight, the record is considered abandoned after this (crashed process).

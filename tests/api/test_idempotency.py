@@ -183,3 +183,27 @@ def test_idempotency_key_is_ignored_on_get(server: RunningServer, platform: NewP
     response = httpx.get(f"{server.url}/v1/customers", headers=headers)
     assert response.status_code == 200
     assert "Idempotent-Replayed" not in response.headers
+
+
+def test_a_stored_answer_keeps_no_secret_in_the_clear_and_still_replays(
+    client: stripe.StripeClient, server: RunningServer, platform: NewPlatform
+) -> None:
+    # A webhook endpoint's answer carries its signing secret; the record keeps it for 24 h.
+    options: stripe.RequestOptions = {"idempotency_key": str(uuid.uuid4())}
+    params: stripe.WebhookEndpointService.CreateParams = {
+        "url": "https://hooks.example.com/relink",
+        "enabled_events": ["*"],
+    }
+    first = client.v1.webhook_endpoints.create(params=params, options=options)
+    replayed = client.v1.webhook_endpoints.create(params=params, options=options)
+    assert first.secret and first.secret.startswith("whsec_")
+    assert replayed.secret == first.secret and replayed.id == first.id
+    with server.runtime.database.read_only() as session:
+        stored = session.scalar(
+            select(IdempotencyRecord.response_body).where(
+                IdempotencyRecord.platform_id == platform.platform.id,
+                IdempotencyRecord.key == options["idempotency_key"],
+            )
+        )
+    assert stored is not None
+    assert first.secret not in stored and first.id not in stored
