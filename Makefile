@@ -6,7 +6,11 @@ UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: run test lint typecheck bench chromium node clean
+.PHONY: help run test test-fast lint fmt typecheck bench chromium node clean
+
+## List the targets and what each does.
+help:
+	@awk '/^## /{doc=substr($$0,4); next} /^[a-z][a-z-]*:/{if(doc){split($$0,t,":"); printf "  %-10s %s\n", t[1], doc}; doc=""} !/^## /{doc=""}' $(MAKEFILE_LIST)
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -31,8 +35,15 @@ run: .venv/.runtime
 test: .venv/.dev chromium tests/node/node_modules/.installed
 	.venv/bin/ruff check relink tests bench
 	.venv/bin/ruff format --check relink tests bench
+	.venv/bin/lint-imports
 	.venv/bin/mypy
 	.venv/bin/pytest
+
+## The quick loop: lint, then the tests on SQLite only, without Chromium or PostgreSQL.
+test-fast: .venv/.dev
+	.venv/bin/ruff check relink tests bench
+	.venv/bin/lint-imports
+	.venv/bin/pytest -k "not postgresql" -m "not browser and not postgres and not slow" -q
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -49,15 +60,25 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 	cd tests/node && npm ci --no-audit --no-fund
 	@touch $@
 
+## Lint: ruff, the formatting check, and the layer map (import-linter contracts).
 lint: .venv/.dev
 	.venv/bin/ruff check relink tests bench
 	.venv/bin/ruff format --check relink tests bench
+	.venv/bin/lint-imports
 
+## Format the code and apply ruff's safe fixes.
+fmt: .venv/.dev
+	.venv/bin/ruff check --fix relink tests bench
+	.venv/bin/ruff format relink tests bench
+
+## Type-check relink/ with mypy (strict).
 typecheck: .venv/.dev
 	.venv/bin/mypy
 
+## Run the benchmarks (bench/).
 bench: .venv/.dev
 	.venv/bin/python -m bench
 
+## Remove the environment, tools, local data and node modules.
 clean:
 	rm -rf .venv $(TOOLS) var tests/node/node_modules

@@ -5,7 +5,7 @@ email) and one queued relink email each, made by the real bulk request
 (:func:`relink.relink.bulk.request_relinks`: pending hosted email sessions and their
 ``email.relink_request`` outbox rows). Then it times the real path: the worker's
 dispatcher (:class:`relink.outbox.worker.OutboxDispatcher` with the registered
-:data:`relink.outbox.registry.HANDLERS`, as ``relink worker`` runs it) draining the
+:data:`relink.worker.HANDLERS`, as ``relink worker`` runs it) draining the
 queue through the SMTP backend (``RELINK_EMAIL_BACKEND=smtp``): claim, render, send,
 timeline, delivery state, outbox bookkeeping.
 
@@ -43,10 +43,10 @@ from relink.email.backends import backend_for
 from relink.institutions.service import register_institutions
 from relink.kit.heap import freeze_startup_heap
 from relink.models import Account
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.relink.bulk import request_relinks
 from relink.runtime import Runtime
+from relink.worker import HANDLERS
 
 Message = tuple[str, list[str], bytes]
 

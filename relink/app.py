@@ -23,7 +23,6 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from relink.api.openapi import openapi_document
 from relink.api.ratelimit import RateLimiter
-from relink.api.registry import API_ROUTERS
 from relink.api.router import MAX_BODY_BYTES, error_response, request_id_of, unavailable
 from relink.config import Settings
 from relink.dashboard import install_dashboard
@@ -37,6 +36,7 @@ from relink.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from relink.kit.metrics import render as render_metrics
 from relink.outbox.stats import outbox_stats
 from relink.relink.flow import CALLBACK_PATH
+from relink.routes import API_ROUTERS, EXPANSIONS
 from relink.runtime import Runtime
 from relink.web.limits import BodyLimit, BodyLimitMiddleware, html_refusal
 from relink.web.security import SecurityHeadersMiddleware
@@ -182,6 +182,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             runtime.settings.rate_limit_live_per_second, runtime.settings.rate_limit_burst
         ),
     }
+    app.state.expansions = EXPANSIONS
     for router in API_ROUTERS:
         app.router.routes.extend(router.routes)
 

@@ -11,14 +11,37 @@ import time
 
 import structlog
 
+from relink.email.account import PASSWORD_RESET, TEAM_INVITATION, send_account_email
+from relink.email.tasks import send_relink_email, start_relink_emails
+from relink.events.service import WEBHOOK_DELIVERY
+from relink.lifecycle.refresh import REFRESH, run_end_replaced, run_refresh, run_revoke
+from relink.lifecycle.revocation import END_REPLACED_GRANT, REVOKE
 from relink.lifecycle.tasks import check_institution_health, run_lifecycle_scans
-from relink.outbox.registry import HANDLERS
-from relink.outbox.worker import DEFAULT_BATCH_SIZE, OutboxDispatcher
+from relink.outbox.worker import DEFAULT_BATCH_SIZE, Batched, Handler, Laned, OutboxDispatcher
+from relink.relink.bulk import BULK_REQUEST
+from relink.relink.tasks import run_bulk_request
 from relink.runtime import Runtime
+from relink.sessions.service import RELINK_EMAIL
+from relink.webhooks.notices import ENDPOINT_DISABLED, send_endpoint_disabled
+from relink.webhooks.tasks import deliver_webhook
 
 log = structlog.get_logger("relink.worker")
 
 IDLE_SLEEP_SECONDS = 0.5
+
+# Every outbox kind and its handler, listed explicitly (only the worker runs them).
+HANDLERS: dict[str, Handler] = {
+    WEBHOOK_DELIVERY: Laned(deliver_webhook, lane_key="endpoint_id"),
+    ENDPOINT_DISABLED: send_endpoint_disabled,
+    TEAM_INVITATION: send_account_email,
+    PASSWORD_RESET: send_account_email,
+    REFRESH: run_refresh,
+    REVOKE: run_revoke,
+    END_REPLACED_GRANT: run_end_replaced,
+    RELINK_EMAIL: Batched(send_relink_email, start_relink_emails, gives_up_itself=True),
+    BULK_REQUEST: run_bulk_request,
+}
+
 # After a failed round the worker waits twice as long as after the previous one, up to
 # this: a database that went away is retried every half minute, not every half second.
 MAX_ERROR_SLEEP_SECONDS = 30.0

@@ -263,20 +263,6 @@ def _without_nul(param: str, text: str) -> str:
     return text
 
 
-def merge_metadata(current: dict[str, Any], update: dict[str, str | None] | None) -> dict[str, Any]:
-    if update is None:
-        return current
-    if update == {}:
-        return {}
-    merged = dict(current)
-    for key, value in update.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged
-
-
 def refuse_customer_account(holder: Params) -> None:
     """``account_holder[customer_account]`` names a customer-configured Stripe Account
     (Accounts v2). Relink has no such accounts: holders are customers or connected

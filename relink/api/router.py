@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,9 +48,6 @@ log = structlog.get_logger("relink.api")
 Handler = Callable[["ApiCall"], dict[str, Any]]
 Fetcher = Callable[["ApiCall", str], dict[str, Any] | None]
 
-# Set by relink.api.expansions at app creation: id prefix → fetcher.
-FETCHERS: dict[str, Fetcher] = {}
-
 # Refused before the request is read (relink.web.limits, installed by create_app).
 MAX_BODY_BYTES = 1_000_000
 
@@ -67,6 +64,8 @@ class ApiCall:
     key_id: str
     idempotency_key: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
+    # id prefix → fetcher for ``expand[]``: the app's list (relink.routes), given by create_app.
+    fetchers: Mapping[str, Fetcher] = field(default_factory=dict)
 
     @property
     def event_context(self) -> EventContext:
@@ -78,7 +77,7 @@ class ApiCall:
 
     def fetch(self, object_id: str) -> dict[str, Any] | None:
         prefix = object_id.split("_", 1)[0]
-        fetcher = FETCHERS.get(prefix)
+        fetcher = self.fetchers.get(prefix)
         return fetcher(self, object_id) if fetcher else None
 
 
@@ -357,6 +356,7 @@ def _handle(
         api_version=api_version,
         key_id=caller.key_id,
         idempotency_key=idempotency_key,
+        fetchers=request.app.state.expansions,
     )
     body = handler(call)
     if expand_paths:

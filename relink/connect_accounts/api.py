@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from relink.api.params import Params, merge_metadata
+from relink.api.params import Params
 from relink.api.rendering import render_list
 from relink.api.router import ApiCall, ApiRouter
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.connect_accounts.schemas import render_connected_account
 from relink.kit import ids
+from relink.kit.metadata import merge_metadata
 from relink.kit.pagination import paginate, read_cursor
 from relink.models import ConnectedAccount
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from relink.api.params import merge_metadata
 from relink.customers.repository import CustomerRepository
 from relink.kit import ids
 from relink.kit.errors import ParameterInvalid
+from relink.kit.metadata import merge_metadata
 from relink.models import Customer
 
 SUPPORTED_LOCALE_LENGTH = 16

@@ -6,12 +6,12 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from relink.api.params import merge_metadata
 from relink.events.repository import WebhookEndpointRepository
 from relink.kit import ids
 from relink.kit.api_versions import API_VERSIONS, is_known_api_version
 from relink.kit.crypto import SecretBox
 from relink.kit.errors import ApiError, InvalidEnum
+from relink.kit.metadata import merge_metadata
 from relink.models import WebhookEndpoint
 from relink.webhooks.urls import UnsafeUrl, check_webhook_url
 

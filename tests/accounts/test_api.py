@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 import stripe
 
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.runtime import Runtime
+from relink.worker import HANDLERS
 from tests.factories import create_customer, create_test_account, deactivate, raw
 from tests.schema import assert_event_valid, assert_valid
 

@@ -8,8 +8,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from relink.api.openapi import ENDPOINTS
-from relink.api.registry import API_ROUTERS
 from relink.platforms.service import NewPlatform
+from relink.routes import API_ROUTERS
 from tests.conftest import RunningServer
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from bench.scale_out import run_scenario
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import Batched
 from relink.sessions.service import RELINK_EMAIL
+from relink.worker import HANDLERS
 from tests.conftest import postgres_url
 
 pytestmark = pytest.mark.slow

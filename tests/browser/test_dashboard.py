@@ -8,9 +8,9 @@ from playwright.sync_api import Page
 
 from relink.config import Settings
 from relink.models import DeliveryState
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
+from relink.worker import HANDLERS
 from tests.browser.dashboard_fixtures import screenshot, serious_violations
 from tests.browser.pages.dashboard_accounts import AccountPage, AccountsPage
 from tests.browser.pages.dashboard_login import LoginPage

@@ -7,9 +7,9 @@ import pytest
 import stripe
 from playwright.sync_api import Page
 
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
+from relink.worker import HANDLERS
 from tests.browser.dashboard_fixtures import screenshot, serious_violations
 from tests.browser.pages.dashboard_developers import ApiKeysPage, EventsPage, WebhooksPage
 from tests.conftest import RunningServer

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from relink.kit.crypto import token_digest
 from relink.models import Session
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
+from relink.worker import HANDLERS
 from tests.browser.dashboard_fixtures import screenshot, serious_violations
 from tests.browser.pages.dashboard_accounts import AccountPage, AccountsPage
 from tests.browser.pages.dashboard_mailbox import MailboxPage

@@ -16,10 +16,10 @@ from playwright.sync_api import Page
 
 from relink.config import Settings
 from relink.email.backends import backend_for
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
+from relink.worker import HANDLERS
 from tests.browser.pages.hosted import HostedRelinkPage
 from tests.email.smtp_server import SmtpServer, smtp_server
 from tests.receivers import webhook_receiver

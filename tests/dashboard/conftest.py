@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from relink.models import Role
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform, create_user
 from relink.runtime import Runtime
+from relink.worker import HANDLERS
 from tests.conftest import RunningServer
 from tests.email.conftest import smtp, smtp_runtime
 from tests.email.smtp_server import SmtpServer

@@ -8,11 +8,11 @@ from relink.email.messages import RenderedEmail
 from relink.email.preview import preview_link, preview_relink_email
 from relink.kit.clock import FrozenClock
 from relink.models import MailboxMessage
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.tenancy import Scope
+from relink.worker import HANDLERS
 from tests.email.factories import eligible_account, request_relink_email
 from tests.factories import raw
 

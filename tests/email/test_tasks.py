@@ -12,10 +12,10 @@ from relink.config import Settings
 from relink.email.tasks import send_relink_email
 from relink.kit.clock import FrozenClock
 from relink.models import DeliveryState, MailboxMessage, OutboxStatus, Platform
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import Job, OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
+from relink.worker import HANDLERS
 from tests.email.conftest import sending_to
 from tests.email.factories import (
     delivery,

@@ -9,12 +9,12 @@ from sqlalchemy import select
 
 from relink.lifecycle.refresh import REFRESH
 from relink.models import Institution, OutboxMessage
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sandbox_bank.store import SANDBOX_CLIENT_NAME
 from relink.sandbox_bank.testing import BankDriver
+from relink.worker import HANDLERS
 from tests.conftest import RunningServer
 from tests.factories import create_customer, create_test_account, raw
 from tests.receivers import webhook_receiver

@@ -5,10 +5,10 @@ from sqlalchemy import select
 
 from relink.lifecycle.revocation import REVOKE
 from relink.models import Authorization, OutboxMessage
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
+from relink.worker import HANDLERS
 from tests.factories import create_customer, create_test_account
 
 

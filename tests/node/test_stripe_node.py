@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
+from relink.worker import HANDLERS
 from tests.conftest import RunningServer
 from tests.receivers import webhook_receiver
 

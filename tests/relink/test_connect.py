@@ -12,11 +12,11 @@ import pytest
 import stripe
 from sqlalchemy import text
 
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.runtime import Runtime
 from relink.sandbox_bank.store import SANDBOX_CLIENT_NAME
 from relink.sandbox_bank.testing import BankDriver
+from relink.worker import HANDLERS
 from tests.conftest import RunningServer
 from tests.factories import create_customer
 from tests.hosted.pages import HostedPages, text_of

@@ -20,11 +20,11 @@ import stripe
 
 from relink.institutions.catalog import InstitutionSpec
 from relink.institutions.service import register_institutions
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.runtime import Runtime
 from relink.sandbox_bank.testing import serve_in_thread
 from relink.sessions import timeline
+from relink.worker import HANDLERS
 from tests.conftest import free_port
 from tests.connectors.nextgenpsd2.aspsp import AsgiBank, StandInBank
 from tests.factories import create_customer, raw

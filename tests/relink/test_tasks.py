@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from relink.kit.clock import FrozenClock
 from relink.kit.errors import ResourceMissing
 from relink.models import BulkJobStatus, BulkRelinkJob, OutboxMessage, OutboxStatus, Session
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import DEFAULT_MAX_ATTEMPTS, GiveUp, OutboxDispatcher, RetryLater
 from relink.relink.bulk import (
     BULK_REQUEST,
@@ -21,6 +20,7 @@ from relink.relink.bulk import (
     job_progress,
 )
 from relink.relink.tasks import JOB_LEASE, run_bulk_job
+from relink.worker import HANDLERS
 from tests.eligibility import cases
 from tests.eligibility.conftest import book, frozen_clock
 from tests.eligibility.factories import Book

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.runtime import Runtime
+from relink.worker import HANDLERS
 from tests.factories import create_customer, create_test_account
 
 # 2026-12-01 in milliseconds: what `Date.now()` gives a JavaScript client.

@@ -17,11 +17,11 @@ from sqlalchemy import select
 from relink.events.service import WEBHOOK_DELIVERY
 from relink.kit import clock
 from relink.models import MailboxMessage, OutboxMessage, WebhookAttempt
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.webhooks import tasks as webhook_tasks
+from relink.worker import HANDLERS
 from tests.email.factories import eligible_account, request_relink_email
 from tests.factories import create_customer, create_test_account, deactivate
 from tests.receivers import Delivery, FakeDns, Receiver, webhook_receiver

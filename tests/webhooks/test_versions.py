@@ -10,10 +10,10 @@ import stripe
 
 from relink.kit.api_versions import API_VERSIONS, LATEST_API_VERSION
 from relink.models import Platform
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
+from relink.worker import HANDLERS
 from tests.conftest import RunningServer
 from tests.dashboard.factories import broken_account
 from tests.factories import create_customer, create_test_account

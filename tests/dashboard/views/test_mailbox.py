@@ -11,10 +11,10 @@ import stripe
 from relink.email.backends import MailboxBackend, MessageTags
 from relink.email.messages import RenderedEmail, build_message
 from relink.kit import ids
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
+from relink.worker import HANDLERS
 from tests.conftest import RunningServer, make_platform
 from tests.dashboard.conftest import page_csrf, sign_in
 from tests.dashboard.factories import SCRIPT, broken_account

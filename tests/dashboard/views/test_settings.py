@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from relink.dashboard.branding import LOGO_MAX_BYTES
 from relink.models import EmailConfirmation, MailboxMessage, Platform, Role, User
-from relink.outbox.registry import HANDLERS
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
+from relink.worker import HANDLERS
 from tests.conftest import RunningServer
 from tests.dashboard.conftest import (
     PASSWORD,

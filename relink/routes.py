@@ -1,21 +1,48 @@
-"""Which function renders an id for ``expand[]``, by id prefix (an explicit registry)."""
+"""The /v1 surface, listed explicitly: every router and every ``expand[]`` fetcher.
+
+Only :func:`relink.app.create_app` imports this module (the composition root of the web
+side); nothing here registers itself by being imported.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from relink.accounts.api import router as accounts
 from relink.accounts.repository import AccountRepository
 from relink.accounts.schemas import render_account
-from relink.api.router import FETCHERS, ApiCall
+from relink.api.router import ApiCall, ApiRouter, Fetcher
+from relink.authorizations.api import router as authorizations
 from relink.authorizations.repository import AuthorizationRepository
 from relink.authorizations.schemas import render_authorization
+from relink.connect_accounts.api import router as connected_accounts
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.connect_accounts.schemas import render_connected_account
+from relink.customers.api import router as customers
 from relink.customers.repository import CustomerRepository
 from relink.customers.schemas import render_customer
+from relink.events.api import router as events
+from relink.institutions.api import router as institutions
 from relink.institutions.repository import InstitutionRepository
 from relink.institutions.schemas import render_institution
+from relink.sessions.api import router as sessions
+from relink.test_helpers.api import router as test_helpers
+from relink.transactions.api import router as transactions
 from relink.transactions.ownership import OwnerRepository, render_ownership
+from relink.webhooks.api import router as webhook_endpoints
+
+API_ROUTERS: list[ApiRouter] = [
+    customers,
+    connected_accounts,
+    institutions,
+    accounts,
+    authorizations,
+    sessions,
+    transactions,
+    events,
+    webhook_endpoints,
+    test_helpers,
+]
 
 
 def _customer(call: ApiCall, object_id: str) -> dict[str, Any] | None:
@@ -47,14 +74,12 @@ def _ownership(call: ApiCall, object_id: str) -> dict[str, Any] | None:
     return render_ownership(OwnerRepository(call.session, call.scope), object_id)
 
 
-def register() -> None:
-    FETCHERS.update(
-        {
-            "cus": _customer,
-            "acct": _connected_account,
-            "fcinst": _institution,
-            "fcauth": _authorization,
-            "fca": _account,
-            "fcaowns": _ownership,
-        }
-    )
+# Which function renders an id for ``expand[]``, by id prefix.
+EXPANSIONS: dict[str, Fetcher] = {
+    "cus": _customer,
+    "acct": _connected_account,
+    "fcinst": _institution,
+    "fcauth": _authorization,
+    "fca": _account,
+    "fcaowns": _ownership,
+}
