@@ -15,6 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from relink.sandbox_bank import api, web
 from relink.sandbox_bank.errors import BankError
 from relink.sandbox_bank.pages import Pages
+from relink.sandbox_bank.psd2 import api as psd2_api
+from relink.sandbox_bank.psd2 import web as psd2_web
 from relink.sandbox_bank.store import Store
 
 DEFAULT_DATABASE_URL = "sqlite:///sandbox_bank.sqlite3"
@@ -100,6 +102,9 @@ def create_sandbox_bank_app(
     app.add_exception_handler(BankError, _bank_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(api.router)
+    for router in psd2_api.routers():
+        app.include_router(router)
+    app.include_router(psd2_web.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="sandbox_bank_static")
     app.add_middleware(BaselineHeaders)

@@ -158,3 +158,87 @@ class TanOverride(Base):
     account_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     status: Mapped[str | None] = mapped_column(String(16))
     expected_expiry_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------------- NextGenPSD2
+
+
+class Psd2Consent(Base):
+    """An AIS consent at one of the bank's NextGenPSD2 ASPSPs (`psd2/`)."""
+
+    __tablename__ = "sandbox_bank_psd2_consents"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    aspsp: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(24))
+    # the request's `access` as sent; `ibans` what the consent covers (set at SCA when
+    # the request was a bank-offered consent)
+    access: Mapped[dict[str, Any]] = mapped_column(JSON)
+    bank_offered: Mapped[bool] = mapped_column(Boolean)
+    ibans: Mapped[list[str]] = mapped_column(JSON, default=list)
+    balance_ibans: Mapped[list[str]] = mapped_column(JSON, default=list)
+    transaction_ibans: Mapped[list[str]] = mapped_column(JSON, default=list)
+    recurring: Mapped[bool] = mapped_column(Boolean)
+    valid_until: Mapped[str] = mapped_column(String(10))  # ISO date, inclusive
+    frequency_per_day: Mapped[int] = mapped_column(Integer)
+    combined_service: Mapped[bool] = mapped_column(Boolean)
+    psu_id: Mapped[str | None] = mapped_column(String(200))  # the PSU-ID header, if sent
+    username: Mapped[str | None] = mapped_column(String(200), index=True)  # once authorised
+    redirect_uri: Mapped[str | None] = mapped_column(String(2000))
+    nok_redirect_uri: Mapped[str | None] = mapped_column(String(2000))
+    last_action_date: Mapped[str] = mapped_column(String(10))
+    # unattended reads per UTC day: {"2027-01-15": {"<resourceId>|balances": 2}}
+    usage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Psd2Authorisation(Base):
+    """One authorisation (SCA) of a consent; redirect ones carry the page flow."""
+
+    __tablename__ = "sandbox_bank_psd2_authorisations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    consent_id: Mapped[str] = mapped_column(ForeignKey("sandbox_bank_psd2_consents.id"), index=True)
+    approach: Mapped[str] = mapped_column(String(16))  # REDIRECT | DECOUPLED
+    sca_status: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Psd2PageFlow(Base):
+    """The holder's walk through the SCA pages: a consent's redirect authorisation or
+    the OAuth2 pre-step's authorize request. Identified by a secret in the page URL."""
+
+    __tablename__ = "sandbox_bank_psd2_page_flows"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    aspsp: Mapped[str] = mapped_column(String(32))
+    authorisation_id: Mapped[str | None] = mapped_column(String(40))
+    # OAuth2 pre-step: where the code goes back to
+    oauth_client_id: Mapped[str | None] = mapped_column(String(200))
+    oauth_redirect_uri: Mapped[str | None] = mapped_column(String(2000))
+    oauth_state: Mapped[str | None] = mapped_column(String(500))
+    oauth_code_challenge: Mapped[str | None] = mapped_column(String(128))
+    oauth_scope: Mapped[str | None] = mapped_column(String(500))
+    step: Mapped[str] = mapped_column(String(16))  # login | method | code | accounts | done
+    username: Mapped[str | None] = mapped_column(String(200))
+    sca_method: Mapped[str | None] = mapped_column(String(32))
+    failed_codes: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Psd2Token(Base):
+    """OAuth2 pre-step codes and tokens (hashed): the holder behind them, their expiry."""
+
+    __tablename__ = "sandbox_bank_psd2_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # code | access | refresh
+    aspsp: Mapped[str] = mapped_column(String(32))
+    client_id: Mapped[str] = mapped_column(String(200))
+    username: Mapped[str] = mapped_column(String(200))
+    ibans: Mapped[list[str]] = mapped_column(JSON, default=list)  # chosen at the pre-step
+    redirect_uri: Mapped[str | None] = mapped_column(String(2000))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)

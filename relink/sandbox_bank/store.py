@@ -16,6 +16,7 @@ from sqlalchemy.pool import StaticPool
 from relink.sandbox_bank.clock import wall_clock
 from relink.sandbox_bank.errors import BankError
 from relink.sandbox_bank.models import Base, Client, Setting
+from relink.sandbox_bank.psd2.errors import Psd2Error
 
 SANDBOX_CLIENT_ID = "relink-sandbox"
 SANDBOX_CLIENT_SECRET = "relink-sandbox-secret"
@@ -64,7 +65,7 @@ class Store:
         session = self._sessions()
         try:
             yield session
-        except BankError as error:
+        except (BankError, Psd2Error) as error:
             if error.commit:
                 session.commit()
             else:

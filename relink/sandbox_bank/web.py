@@ -28,6 +28,8 @@ from relink.sandbox_bank.institutions import (
 from relink.sandbox_bank.models import AuthorizeFlow, Client
 from relink.sandbox_bank.oauth import BackToApp, PageError, RetryStep
 from relink.sandbox_bank.pages import CsrfRejected, Pages
+from relink.sandbox_bank.psd2.aspsps import PSD2_ASPSPS, Psd2Aspsp
+from relink.sandbox_bank.psd2.aspsps import aspsp as psd2_aspsp
 from relink.sandbox_bank.security_center import apps_with_access, revoke_by_holder
 from relink.sandbox_bank.store import Store
 
@@ -207,10 +209,18 @@ def _security_center_page(
         return bank.pages.render(
             request,
             "security_center_login.html",
-            {"institutions": SANDBOX_INSTITUTIONS, "error": error},
+            {"institutions": (*SANDBOX_INSTITUTIONS, *PSD2_ASPSPS), "error": error},
             status_code=400 if error else 200,
         )
     inst_key, username = user
+    psd2_bank = psd2_aspsp(inst_key)
+    if psd2_bank is not None:
+        from relink.sandbox_bank.psd2 import web as psd2_web
+
+        context = psd2_web.psd2_security_center_context(request, psd2_bank, username)
+        context["notice"] = notice
+        context["error"] = error
+        return bank.pages.render(request, "psd2_security_center.html", context)
     with bank.store.transaction() as session:
         grants = apps_with_access(session, inst_key, username)
     return bank.pages.render(
@@ -226,9 +236,16 @@ def _security_center_page(
 
 
 @router.get("/security-center", name="sandbox_bank_security_center")
-def security_center(request: Request, revoked: str | None = None) -> Response:
+def security_center(
+    request: Request, revoked: str | None = None, psd2: str | None = None
+) -> Response:
+    from relink.sandbox_bank.psd2.web import SECURITY_CENTER_NOTICES, SECURITY_CENTER_PROBLEMS
+
     notice = f"{revoked} can no longer access your accounts." if revoked else None
-    return _security_center_page(request, notice=notice)
+    notice = SECURITY_CENTER_NOTICES.get(psd2 or "", notice)
+    return _security_center_page(
+        request, notice=notice, error=SECURITY_CENTER_PROBLEMS.get(psd2 or "")
+    )
 
 
 def _csrf_failure(request: Request, csrf_token: str) -> Response | None:
@@ -250,7 +267,9 @@ def security_center_login(
 ) -> Response:
     if (failure := _csrf_failure(request, csrf_token)) is not None:
         return failure
-    inst: SandboxInstitution | None = institution(institution_key)
+    inst: SandboxInstitution | Psd2Aspsp | None = institution(institution_key) or psd2_aspsp(
+        institution_key
+    )
     user = normalize_username(username)
     if inst is None or not user:
         return _security_center_page(request, error="Choose your bank and enter your username.")
@@ -289,5 +308,5 @@ def security_center_revoke(request: Request, grant_id: str, csrf_token: FormStr 
 @router.get("/", name="sandbox_bank_home")
 def home(request: Request) -> Response:
     return bank_of(request).pages.render(
-        request, "index.html", {"institutions": SANDBOX_INSTITUTIONS}
+        request, "index.html", {"institutions": SANDBOX_INSTITUTIONS, "psd2_aspsps": PSD2_ASPSPS}
     )
