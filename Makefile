@@ -2,6 +2,9 @@
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 TOOLS := .tools
+# Test processes: the suite mostly waits on servers, browsers and databases, so three
+# processes on two cores take about half the time of one.
+TEST_PROCESSES ?= 3
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
@@ -37,7 +40,7 @@ test: .venv/.dev chromium tests/node/node_modules/.installed
 	.venv/bin/ruff format --check relink tests bench
 	.venv/bin/lint-imports
 	.venv/bin/mypy
-	.venv/bin/pytest
+	.venv/bin/pytest -n $(TEST_PROCESSES)
 
 ## The quick loop: lint, then the tests on SQLite only, without Chromium or PostgreSQL.
 test-fast: .venv/.dev

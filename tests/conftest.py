@@ -61,6 +61,12 @@ def drop_postgres_database(url: str) -> None:
 def postgres_url() -> str | None:
     """The PostgreSQL URL to test on, or None when PostgreSQL is not reachable (not CI)."""
     url = os.environ.get("RELINK_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # each parallel test process gets a database of its own
+        parsed = make_url(url)
+        url = parsed.set(database=f"{parsed.database}_{worker}").render_as_string(
+            hide_password=False
+        )
     admin, _ = _postgres_admin_dsn(url)
     try:
         with psycopg.connect(admin, connect_timeout=3):
