@@ -71,6 +71,7 @@ def ensure_live_institution(db: Any, now: dt.datetime) -> str:
                 livemode=True,
                 connector="sandbox",
                 connector_key="bank_oauth",
+                settings={"base_url": "{sandbox_bank_url}", "institution": "bank_oauth"},
                 name="Bench Live Bank",
                 supports_relink=True,
                 created_at=now,

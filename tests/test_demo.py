@@ -189,9 +189,8 @@ def test_demo_book_grows_to_a_larger_requested_size(demo: Demo) -> None:
     assert (grown.created, demo.count()) == (40, DEFAULT_BOOK_ACCOUNTS + 40)
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # PostgreSQL's planner
 def test_demo_book_is_analysed_so_the_planner_knows_its_size(demo: Demo) -> None:
-    if demo.runtime.database.is_sqlite:
-        pytest.skip("the planner statistics are PostgreSQL's")
     ensure_demo_book(demo.runtime, demo.platform_id, accounts=demo.count() + 30)
     with demo.runtime.database.read_only() as db:
         for model in (Account, AccountNumber, Customer):
