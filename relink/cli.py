@@ -159,11 +159,24 @@ def sandbox_bank(
             "RELINK_PUBLIC_URL's OAuth callback)."
         ),
     ] = None,
+    tls_cert: Annotated[
+        str | None, typer.Option(help="Serve HTTPS with this certificate (PEM file).")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option(help="The certificate's key (PEM file).")] = None,
+    client_ca: Annotated[
+        str | None,
+        typer.Option(help="Require client certificates signed by this CA (PEM): mutual TLS."),
+    ] = None,
 ) -> None:
-    """Run the sandbox bank alone (for the oauth2 connector or a separate deployment)."""
+    """Run the sandbox bank alone (for the oauth2 and nextgenpsd2 connectors or a separate
+    deployment); with --tls-cert/--tls-key over HTTPS, and with --client-ca as an ASPSP
+    that refuses a TPP without a certificate its CA signed."""
     from relink.relink.flow import CALLBACK_PATH
-    from relink.sandbox_bank import run
+    from relink.sandbox_bank import TlsFiles, run
 
+    if (tls_cert is None) != (tls_key is None) or (client_ca is not None and tls_cert is None):
+        raise fail("--tls-cert and --tls-key go together; --client-ca needs them.")
+    tls = TlsFiles(tls_cert, tls_key, client_ca) if tls_cert and tls_key else None
     settings = load_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     run(
@@ -171,6 +184,7 @@ def sandbox_bank(
         host=host,
         database_url=database_url or settings.resolved_sandbox_bank_database_url,
         redirect_uris=redirect_uri or [settings.public_url.rstrip("/") + CALLBACK_PATH],
+        tls=tls,
     )
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -111,17 +113,37 @@ def create_sandbox_bank_app(
     return app
 
 
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """Serve over TLS; with `client_ca`, only clients whose certificate that CA signed
+    get through the handshake (mutual TLS, as an ASPSP asks of a TPP's QWAC)."""
+
+    cert: str
+    key: str
+    client_ca: str | None = None
+
+
 def run(
     port: int,
     host: str = "127.0.0.1",
     database_url: str = DEFAULT_DATABASE_URL,
     redirect_uris: Sequence[str] = (),
+    *,
+    tls: TlsFiles | None = None,
 ) -> None:
     """Serve the bank alone (what `relink sandbox-bank --port N` calls)."""
+    import ssl
+
     import uvicorn
 
     public_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    scheme = "https" if tls is not None else "http"
     app = create_sandbox_bank_app(
-        database_url, public_url=f"http://{public_host}:{port}", redirect_uris=redirect_uris
+        database_url, public_url=f"{scheme}://{public_host}:{port}", redirect_uris=redirect_uris
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning", ws="none")
+    options: dict[str, Any] = {}
+    if tls is not None:
+        options = {"ssl_certfile": tls.cert, "ssl_keyfile": tls.key}
+        if tls.client_ca is not None:
+            options.update(ssl_ca_certs=tls.client_ca, ssl_cert_reqs=ssl.CERT_REQUIRED)
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws="none", **options)

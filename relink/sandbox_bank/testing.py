@@ -31,6 +31,7 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
+from relink.sandbox_bank.app import TlsFiles
 from relink.sandbox_bank.store import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 
@@ -66,10 +67,13 @@ def serve_in_thread(app: ASGIApp, *, port: int | None = None) -> Iterator[str]:
 class BankProcess:
     """Runs the bank in its own process: `with BankProcess(tmp_path / "bank.db") as bank:`."""
 
-    def __init__(self, database_path: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self, database_path: Path, *, port: int | None = None, tls: TlsFiles | None = None
+    ) -> None:
         self.port = port or free_port()
         self.database_url = f"sqlite:///{database_path}"
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> BankProcess:
@@ -94,9 +98,16 @@ class BankProcess:
             "--database-url",
             self.database_url,
         ]
+        if self.tls is not None:
+            command += ["--tls-cert", self.tls.cert, "--tls-key", self.tls.key]
+            if self.tls.client_ca is not None:
+                command += ["--client-ca", self.tls.client_ca]
         env = {**os.environ, "PYTHONWARNINGS": "ignore"}
         self._process = subprocess.Popen(command, env=env)
         deadline = time.monotonic() + timeout
+        if self.tls is not None:
+            self._wait_listening(deadline)
+            return
         with httpx.Client(base_url=self.base_url, timeout=1.0) as client:
             while time.monotonic() < deadline:
                 if self._process.poll() is not None:
@@ -106,6 +117,20 @@ class BankProcess:
                         return
                 except httpx.TransportError:
                     pass
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("sandbox bank did not start in time")
+
+    def _wait_listening(self, deadline: float) -> None:
+        """Over (mutual) TLS a probe would need a certificate: wait for the port."""
+        assert self._process is not None
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"sandbox bank exited with {self._process.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError("sandbox bank did not start in time")
