@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_
 
 from relink.kit.clock import from_unix
+from relink.kit.email_address import MAX_LENGTH as MAX_EMAIL_LENGTH
+from relink.kit.email_address import is_email_address
 from relink.kit.errors import InvalidEnum, ParameterInvalid, ParameterMissing, ParameterUnknown
 
 _MISSING = object()
-_EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 # 9999-12-31T23:59:59Z: the last second a datetime can hold. A millisecond timestamp (a
 # common JavaScript slip) is far beyond it and is refused rather than read as year 58,000.
 MAX_UNIX_TIME = 253_402_300_799
@@ -74,8 +75,8 @@ class Params:
         return value
 
     def email(self, key: str) -> str | None:
-        value = self.text(key, max_length=320)
-        if value is not None and not _EMAIL.match(value):
+        value = self.text(key, max_length=MAX_EMAIL_LENGTH)
+        if value is not None and not is_email_address(value):
             raise ParameterInvalid(
                 self.name(key), f"Invalid email address: {value}", code="email_invalid"
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from relink.kit.email_address import is_email_address
 from relink.kit.i18n import SUPPORTED_LOCALES
 from relink.kit.text import has_control_characters
 from relink.models import Platform
@@ -16,7 +17,6 @@ from relink.models import Platform
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LOGO_MAX_BYTES = 256 * 1024
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def logo_problem(data: bytes) -> str | None:
@@ -84,11 +84,7 @@ class BrandingEdit:
             edit.errors["name"] = one_line
         if not _COLOR.match(edit.brand_color):
             edit.errors["brand_color"] = "Enter a colour as # and six hex digits, like #3a5bd9."
-        if edit.support_email and (
-            len(edit.support_email) > 320
-            or not _EMAIL.match(edit.support_email)
-            or has_control_characters(edit.support_email)
-        ):
+        if edit.support_email and not is_email_address(edit.support_email):
             edit.errors["support_email"] = "Enter an email address like support@example.com."
         if len(edit.email_sender_name) > 200:
             edit.errors["email_sender_name"] = "Use at most 200 characters."

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
+from relink.kit.email_address import is_email_address
 from relink.kit.i18n import SUPPORTED_LOCALES
 from relink.models import ConnectedAccount, Customer
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass
@@ -21,7 +19,7 @@ class HolderEdit:
     def read(cls, email: str, language: str) -> HolderEdit:
         """Validate the form; ``errors`` maps a field name to the message shown next to it."""
         edit = cls(email.strip(), language.strip())
-        if edit.email and (len(edit.email) > 320 or not _EMAIL.match(edit.email)):
+        if edit.email and not is_email_address(edit.email):
             edit.errors["email"] = "Enter an email address like name@example.com."
         if edit.language and edit.language not in SUPPORTED_LOCALES:
             edit.errors["language"] = "Choose one of the listed languages."

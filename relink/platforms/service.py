@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 
@@ -11,11 +10,10 @@ from sqlalchemy.orm import Session
 
 from relink.kit import clock, ids
 from relink.kit.crypto import hash_password, token_digest
+from relink.kit.email_address import is_email_address
 from relink.kit.passwords import password_problem
 from relink.kit.text import has_control_characters
 from relink.models import ApiKey, Platform, Role, User
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class PlatformError(ValueError):
@@ -55,7 +53,7 @@ def create_api_key(
 
 def normalize_email(email: str) -> str:
     cleaned = email.strip().lower()
-    if not _EMAIL.match(cleaned) or len(cleaned) > 320:
+    if not is_email_address(cleaned):
         raise PlatformError(f"invalid email address: {email!r}")
     return cleaned
 

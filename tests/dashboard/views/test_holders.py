@@ -33,3 +33,17 @@ def test_saving_sets_the_email_and_preferred_language(
     assert response.status_code == 303
     saved = client.v1.customers.retrieve(customer.id)
     assert (saved.email, saved.preferred_locales) == ("fixed@example.com", ["de"])
+
+
+def test_an_address_the_api_refuses_is_refused_here_too(
+    owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    # With ``<`` in it, a To header names another mailbox: the worker would mail ``script``.
+    customer = create_customer(client)
+    response = owner.post(
+        f"/customers/{customer.id}",
+        data={"csrf_token": page_csrf(owner), "email": "ada<script>@example.com", "language": ""},
+    )
+    assert response.status_code == 400
+    assert 'id="email-error"' in response.text
+    assert client.v1.customers.retrieve(customer.id).email is None
