@@ -167,6 +167,10 @@ def sandbox_bank(
         str | None,
         typer.Option(help="Require client certificates signed by this CA (PEM): mutual TLS."),
     ] = None,
+    pages_port: Annotated[
+        int | None,
+        typer.Option(help="Also listen here, without client certificates, for browsers."),
+    ] = None,
 ) -> None:
     """Run the sandbox bank alone (for the oauth2 and nextgenpsd2 connectors or a separate
     deployment); with --tls-cert/--tls-key over HTTPS, and with --client-ca as an ASPSP
@@ -185,6 +189,7 @@ def sandbox_bank(
         database_url=database_url or settings.resolved_sandbox_bank_database_url,
         redirect_uris=redirect_uri or [settings.public_url.rstrip("/") + CALLBACK_PATH],
         tls=tls,
+        pages_port=pages_port,
     )
 
 

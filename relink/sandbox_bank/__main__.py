@@ -16,11 +16,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tls-cert", help="Serve HTTPS with this certificate (PEM).")
     parser.add_argument("--tls-key", help="The certificate's private key (PEM).")
     parser.add_argument("--client-ca", help="Require client certificates signed by this CA (PEM).")
+    parser.add_argument(
+        "--pages-port",
+        type=int,
+        help="Also listen here (TLS without client certificates) for holders' browsers.",
+    )
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key) or (args.client_ca and not args.tls_cert):
         parser.error("--tls-cert and --tls-key go together; --client-ca needs them")
     tls = TlsFiles(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
-    run(args.port, args.host, args.database_url, tls=tls)
+    run(args.port, args.host, args.database_url, tls=tls, pages_port=args.pages_port)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ def create_sandbox_bank_app(
     public_url: str = "http://127.0.0.1:8001",
     secret_key: str | None = None,
     redirect_uris: Sequence[str] = (),
+    pages_url: str | None = None,
 ) -> FastAPI:
     """Build the bank. Creates its tables (`metadata.create_all`) right away, because a
     mounted sub-app gets no lifespan events. `public_url` is where the bank is reachable
@@ -100,6 +101,7 @@ def create_sandbox_bank_app(
         pages=Pages(secret_key or stored_secret),
         public_url=public_url.rstrip("/"),
         sandbox_redirect_uris=tuple(redirect_uris),
+        pages_url=pages_url.rstrip("/") if pages_url else None,
     )
     app.add_exception_handler(BankError, _bank_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -130,20 +132,39 @@ def run(
     redirect_uris: Sequence[str] = (),
     *,
     tls: TlsFiles | None = None,
+    pages_port: int | None = None,
 ) -> None:
-    """Serve the bank alone (what `relink sandbox-bank --port N` calls)."""
+    """Serve the bank alone (what `relink sandbox-bank --port N` calls). With
+    `pages_port`, the same bank also listens there over TLS *without* asking for a
+    client certificate, and sends holders' browsers there (its SCA pages, the OAuth2
+    pre-step, the security center): an ASPSP's API wants the TPP's certificate, its
+    pages are for people."""
+    import asyncio
     import ssl
 
     import uvicorn
 
     public_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     scheme = "https" if tls is not None else "http"
+    pages_url = f"{scheme}://{public_host}:{pages_port}" if pages_port else None
     app = create_sandbox_bank_app(
-        database_url, public_url=f"{scheme}://{public_host}:{port}", redirect_uris=redirect_uris
+        database_url,
+        public_url=f"{scheme}://{public_host}:{port}",
+        redirect_uris=redirect_uris,
+        pages_url=pages_url,
     )
     options: dict[str, Any] = {}
     if tls is not None:
         options = {"ssl_certfile": tls.cert, "ssl_keyfile": tls.key}
-        if tls.client_ca is not None:
-            options.update(ssl_ca_certs=tls.client_ca, ssl_cert_reqs=ssl.CERT_REQUIRED)
-    uvicorn.run(app, host=host, port=port, log_level="warning", ws="none", **options)
+    api_options = dict(options)
+    if tls is not None and tls.client_ca is not None:
+        api_options.update(ssl_ca_certs=tls.client_ca, ssl_cert_reqs=ssl.CERT_REQUIRED)
+    common: dict[str, Any] = {"host": host, "log_level": "warning", "ws": "none"}
+    servers = [uvicorn.Server(uvicorn.Config(app, port=port, **common, **api_options))]
+    if pages_port:
+        servers.append(uvicorn.Server(uvicorn.Config(app, port=pages_port, **common, **options)))
+
+    async def serve_all() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    asyncio.run(serve_all())

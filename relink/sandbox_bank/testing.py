@@ -68,12 +68,19 @@ class BankProcess:
     """Runs the bank in its own process: `with BankProcess(tmp_path / "bank.db") as bank:`."""
 
     def __init__(
-        self, database_path: Path, *, port: int | None = None, tls: TlsFiles | None = None
+        self,
+        database_path: Path,
+        *,
+        port: int | None = None,
+        tls: TlsFiles | None = None,
+        pages_port: int | None = None,
     ) -> None:
         self.port = port or free_port()
+        self.pages_port = pages_port
         self.database_url = f"sqlite:///{database_path}"
         self.tls = tls
         self.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.pages_url = f"{'https' if tls else 'http'}://127.0.0.1:{pages_port}"
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> BankProcess:
@@ -102,6 +109,8 @@ class BankProcess:
             command += ["--tls-cert", self.tls.cert, "--tls-key", self.tls.key]
             if self.tls.client_ca is not None:
                 command += ["--client-ca", self.tls.client_ca]
+        if self.pages_port is not None:
+            command += ["--pages-port", str(self.pages_port)]
         env = {**os.environ, "PYTHONWARNINGS": "ignore"}
         self._process = subprocess.Popen(command, env=env)
         deadline = time.monotonic() + timeout
@@ -128,7 +137,8 @@ class BankProcess:
             if self._process.poll() is not None:
                 raise RuntimeError(f"sandbox bank exited with {self._process.returncode}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                for port in (self.port, self.pages_port or self.port):
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.05)

@@ -45,6 +45,9 @@ class BankContext:
     public_url: str
     # Where the built-in sandbox client may send a browser back (its host app's callbacks).
     sandbox_redirect_uris: tuple[str, ...] = ()
+    # Where holders' browsers reach the pages, when not where the API is (a mutual-TLS
+    # API port that a browser without a client certificate cannot enter).
+    pages_url: str | None = None
 
 
 def bank_of(request: Request) -> BankContext:

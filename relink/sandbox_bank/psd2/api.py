@@ -176,6 +176,9 @@ def _create_consent(body: Any) -> Operation:
 
 
 def _sca_page(call: Call, token: str) -> str:
+    pages_url = bank_of(call.request).pages_url
+    if pages_url is not None:
+        return f"{pages_url}/psd2/sca/{token}"
     return str(call.request.url_for("sandbox_bank_psd2_sca", token=token))
 
 

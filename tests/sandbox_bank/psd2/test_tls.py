@@ -13,7 +13,7 @@ import pytest
 import trustme
 
 from relink.sandbox_bank import TlsFiles
-from relink.sandbox_bank.testing import BankProcess
+from relink.sandbox_bank.testing import BankProcess, free_port
 from tests.sandbox_bank.psd2.contract import validate_response
 
 
@@ -44,7 +44,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def aspsp(pki: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tls = TlsFiles(str(pki["server"]), str(pki["server_key"]), str(pki["tpp_ca"]))
-    with BankProcess(tmp_path_factory.mktemp("tls-bank") / "bank.db", tls=tls) as bank:
+    database = tmp_path_factory.mktemp("tls-bank") / "bank.db"
+    with BankProcess(database, tls=tls, pages_port=free_port()) as bank:
         yield bank.base_url
 
 
@@ -82,3 +83,33 @@ def test_tpp_without_a_certificate_is_refused_at_the_handshake(
 def test_tpp_with_a_certificate_of_another_ca_is_refused(aspsp: str, pki: dict[str, Path]) -> None:
     with _client(pki, "stranger") as client, pytest.raises(httpx.TransportError):
         _status_read(client, aspsp)
+
+
+def test_holders_reach_the_sca_pages_on_the_pages_port_without_a_certificate(
+    aspsp: str, pki: dict[str, Path]
+) -> None:
+    body = {
+        "access": {"accounts": [], "balances": [], "transactions": []},
+        "recurringIndicator": True,
+        "validUntil": "9999-12-31",
+        "frequencyPerDay": 4,
+        "combinedServiceIndicator": False,
+    }
+    with _client(pki, "tpp") as tpp:
+        created = tpp.post(
+            f"{aspsp}/psd2/v1/consents",
+            json=body,
+            headers={
+                "X-Request-ID": str(uuid.uuid4()),
+                "PSU-IP-Address": "198.51.100.7",
+                "TPP-Redirect-URI": "https://tpp.test/ok",
+            },
+        )
+    sca = created.json()["_links"]["scaRedirect"]["href"]
+
+    with _client(pki, None) as browser:
+        page = browser.get(sca)
+
+    assert not sca.startswith(aspsp)
+    assert page.status_code == 200
+    assert 'data-step="login"' in page.text
