@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Protocol
 
-from sqlalchemy.dialects import postgresql, sqlite
-
 from relink.config import Settings
 from relink.db import Database
 from relink.email.messages import text_and_html
 from relink.kit import clock, ids
+from relink.kit.sql import insert_or_ignore
 from relink.models import MailboxMessage
 from relink.runtime import Runtime
 
@@ -95,17 +94,11 @@ class MailboxBackend:
             "message_id": str(message["Message-ID"]),
             "created_at": clock.now(),
         }
-        insert = (
-            postgresql.insert(MailboxMessage)
-            if self.database.engine.dialect.name == "postgresql"
-            else sqlite.insert(MailboxMessage)
+        insert = insert_or_ignore(
+            self.database.engine, MailboxMessage, index_elements=["message_id"]
         )
         with self.database.unit_of_work() as session:
-            inserted = session.scalar(
-                insert.values(**row)
-                .on_conflict_do_nothing(index_elements=["message_id"])
-                .returning(MailboxMessage.id)
-            )
+            inserted = session.scalar(insert.values(**row).returning(MailboxMessage.id))
         return SendResult(
             SendOutcome.accepted, reply="stored in the mailbox", duplicate=inserted is None
         )

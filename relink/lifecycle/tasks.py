@@ -6,12 +6,12 @@ import datetime as dt
 
 import structlog
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from relink.events.service import EventContext
 from relink.kit import clock
 from relink.kit.metrics import SCANS
+from relink.kit.sql import insert_or_ignore
 from relink.lifecycle.scans import SCAN_EVERY, ScanResult, run_scope_scans
 from relink.lifecycle.scopes import all_scopes
 from relink.models import ScheduledScan
@@ -25,10 +25,8 @@ LEASE = dt.timedelta(minutes=5)
 
 def _ensure_row(session: Session, name: str) -> None:
     values = {"name": name, "next_run_at": clock.now()}
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(
-        insert(ScheduledScan).values(**values).on_conflict_do_nothing(index_elements=["name"])
+        insert_or_ignore(session, ScheduledScan, index_elements=["name"]).values(**values)
     )
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from relink.kit import clock, ids
+from relink.kit.sql import insert_or_ignore
 from relink.models import OutboxMessage, OutboxStatus
 
 
@@ -47,16 +46,4 @@ def enqueue(
 def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    statement: Any
-    if dialect == "postgresql":
-        statement = postgresql.insert(OutboxMessage).on_conflict_do_nothing(
-            index_elements=["dedupe_key"]
-        )
-    elif dialect == "sqlite":
-        statement = sqlite.insert(OutboxMessage).on_conflict_do_nothing(
-            index_elements=["dedupe_key"]
-        )
-    else:  # pragma: no cover - only the two supported engines run
-        statement = insert(OutboxMessage)
-    session.execute(statement, rows)
+    session.execute(insert_or_ignore(session, OutboxMessage, index_elements=["dedupe_key"]), rows)

@@ -39,7 +39,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as DbSession
 
 from relink.accounts.filters import (
@@ -54,6 +53,7 @@ from relink.events.service import EventContext
 from relink.kit import clock, ids
 from relink.kit.crypto import token_digest
 from relink.kit.errors import ApiError, ResourceMissing
+from relink.kit.sql import insert_or_ignore
 from relink.models import (
     Account,
     BulkJobStatus,
@@ -252,24 +252,15 @@ def preview_bulk_request(
 # -- writing ---------------------------------------------------------------------------
 
 
-def _insert(db: DbSession, table: Any) -> Any:
-    dialect = db.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(  # pragma: no cover - only the two supported engines run
-        f"bulk relink requests need PostgreSQL or SQLite, not {dialect}"
-    )
-
-
 def _insert_sessions(db: DbSession, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """Insert sessions, skipping accounts that already have a pending hosted one (the
     partial unique index decides); returns (session id, account id) of the inserted."""
     if not rows:  # pragma: no cover - a concurrent request took them all since counting
         return []
     table = cast(Table, Session.__table__)
-    statement = _insert(db, table).on_conflict_do_nothing(
+    statement = insert_or_ignore(
+        db,
+        table,
         index_elements=[table.c.relink_account_id],
         # Literal (not bound) so PostgreSQL can match the partial index's predicate.
         index_where=text("status = 'pending' AND ui_mode = 'hosted'"),
@@ -551,7 +542,11 @@ def enqueue_bulk_request(
     now = scope.now()
     job_id = ids.new("bulkjob")
     statement = (
-        _insert(db, cast(Table, BulkRelinkJob.__table__))
+        insert_or_ignore(
+            db,
+            BulkRelinkJob.__table__,
+            index_elements=["platform_id", "livemode", "dedupe_key"],
+        )
         .values(
             id=job_id,
             platform_id=scope.platform_id,
@@ -565,7 +560,6 @@ def enqueue_bulk_request(
             dedupe_key=dedupe_key,
             created_at=now,
         )
-        .on_conflict_do_nothing(index_elements=["platform_id", "livemode", "dedupe_key"])
         .returning(BulkRelinkJob.__table__.c.id)
     )
     inserted = db.execute(statement).scalar()
