@@ -18,11 +18,31 @@ from tests.institutions.catalogs import CLIENT_SECRET, oauth2_entry, tls_files
 BIC = "ALPHDEFFXXX"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Relink:
     relink = relink_in(tmp_path_factory.mktemp("cli-institutions"), tmp_path_factory)
     upgrade(relink.database_url)
     return relink
+
+
+def write_alpha_catalog(cli: Relink) -> Path:
+    tls_files(cli.home / "certs")
+    catalog = cli.home / "banks.toml"
+    catalog.write_text(
+        oauth2_entry("Alpha Bank", BIC)
+        + 'client_certificate = "certs/client.pem"\nclient_key = "certs/client.key"\n'
+    )
+    return catalog
+
+
+@pytest.fixture
+def alpha(cli: Relink) -> str:
+    """The id of Alpha Bank, imported from a catalog with a client certificate."""
+    imported = cli.run("institutions", "import", str(write_alpha_catalog(cli)))
+    assert imported.returncode == 0, imported.stderr
+    listed = json.loads(cli.run("institutions", "list", "--json").stdout)
+    [institution_id] = [row["id"] for row in listed if row["bic"] == BIC]
+    return str(institution_id)
 
 
 def names(cli: Relink) -> list[str]:
@@ -41,12 +61,7 @@ def no_secret_in(result: subprocess.CompletedProcess[str]) -> None:
 
 
 def test_import_reports_each_entry_and_reimport_changes_nothing(cli: Relink) -> None:
-    tls_files(cli.home / "certs")
-    catalog = cli.home / "banks.toml"
-    catalog.write_text(
-        oauth2_entry("Alpha Bank", BIC)
-        + 'client_certificate = "certs/client.pem"\nclient_key = "certs/client.key"\n'
-    )
+    catalog = write_alpha_catalog(cli)
     first = cli.run("institutions", "import", str(catalog))
     again = cli.run("institutions", "import", str(catalog))
     assert first.returncode == 0, first.stderr
@@ -57,7 +72,7 @@ def test_import_reports_each_entry_and_reimport_changes_nothing(cli: Relink) -> 
     no_secret_in(first)
 
 
-def test_list_shows_the_institution_and_its_secrets_by_name_only(cli: Relink) -> None:
+def test_list_shows_the_institution_and_its_secrets_by_name_only(cli: Relink, alpha: str) -> None:
     result = cli.run("institutions", "list", "--live", "--json")
     assert result.returncode == 0, result.stderr
     [alpha] = [row for row in json.loads(result.stdout) if row["bic"] == BIC]
@@ -68,7 +83,7 @@ def test_list_shows_the_institution_and_its_secrets_by_name_only(cli: Relink) ->
     no_secret_in(cli.run("institutions", "list"))
 
 
-def test_a_bad_catalog_is_one_clear_error_and_changes_nothing(cli: Relink) -> None:
+def test_a_bad_catalog_is_one_clear_error_and_changes_nothing(cli: Relink, alpha: str) -> None:
     before = names(cli)
     catalog = cli.home / "bad.toml"
     catalog.write_text(
@@ -112,9 +127,7 @@ def test_add_reads_the_secret_from_the_environment(cli: Relink, tmp_path: Path) 
     assert "Delta Bank" in names(cli)
 
 
-def test_disable_then_enable(cli: Relink) -> None:
-    listed = json.loads(cli.run("institutions", "list", "--json").stdout)
-    [alpha] = [row["id"] for row in listed if row["bic"] == BIC]
+def test_disable_then_enable(cli: Relink, alpha: str) -> None:
     disabled = cli.run("institutions", "disable", alpha)
     assert disabled.stdout.startswith(f"disabled: {alpha}")
     rows = json.loads(cli.run("institutions", "list", "--json").stdout)
@@ -122,9 +135,7 @@ def test_disable_then_enable(cli: Relink) -> None:
     assert cli.run("institutions", "enable", alpha).stdout.startswith(f"enabled: {alpha}")
 
 
-def test_update_changes_the_name(cli: Relink) -> None:
-    listed = json.loads(cli.run("institutions", "list", "--json").stdout)
-    [alpha] = [row["id"] for row in listed if row["bic"] == BIC]
+def test_update_changes_the_name(cli: Relink, alpha: str) -> None:
     result = cli.run("institutions", "update", alpha, "--name", "Alpha Bank AG")
     assert result.stdout.startswith(f"updated: {alpha}"), result.stderr
     assert "Alpha Bank AG" in names(cli)
