@@ -16,7 +16,12 @@ REDIRECT = ASPSPS_BY_KEY["psd2_redirect"]
 
 
 def authorise_in_pages(
-    http: httpx.Client, sca_url: str, username: str, *, cancel: bool = False
+    http: httpx.Client,
+    sca_url: str,
+    username: str,
+    *,
+    cancel: bool = False,
+    tpp_host: str = "tpp.test",
 ) -> str:
     """Walk the SCA pages as the holder would (without JavaScript); the URL the bank
     sends the holder back to."""
@@ -38,7 +43,7 @@ def authorise_in_pages(
         answer = http.post(str(response.url.join(form.action)), data=data)
         assert answer.status_code == 303
         location = answer.headers["location"]
-        if urlsplit(location).netloc == "tpp.test":
+        if urlsplit(location).netloc == tpp_host:
             return location
         response = http.get(str(answer.url.join(location)))
     raise AssertionError("the pages never sent the holder back")
