@@ -191,3 +191,49 @@ def test_past_valid_until_by_the_bank_clock_is_access_expired(
             _connector(bank, tpp_http, present=False).list_accounts(grant)
     finally:
         tpp_http.put(f"{bank.api}/psd2/sandbox/clock", json={"now": None})
+
+
+def test_decoupled_link_completes_when_approved_in_the_security_center(
+    bank: Bank, browser: httpx.Client, username: str
+) -> None:
+    from relink.connectors.base import Waiting
+    from relink.sandbox_bank.testing import parse_forms
+
+    server = f"{bank.api}/psd2/decoupled"
+    with _tpp_http(bank) as http:
+        http.event_hooks = {
+            "request": [lambda r: validate_request(r, server) if "/v1/" in r.url.path else None],
+            "response": [lambda r: validate_response(r, server)],
+        }
+        settings = Psd2Settings(
+            base_url=server, country="DE", bic=ASPSPS_BY_KEY["psd2_decoupled"].bic,
+            sca_approaches=("decoupled",),
+        )  # fmt: skip
+        holder = NextGenPsd2Connector(
+            settings, http=http, now=lambda: datetime.now(UTC), psu=PsuContext("198.51.100.7")
+        )
+        started = holder.begin_auth(state="st-1", redirect_uri=CALLBACK)
+        assert isinstance(started, Waiting)
+        before = holder.poll(carried=started.carried)
+
+        page = browser.get(f"{bank.pages}/security-center")
+        form = parse_forms(page.text)[0]
+        signed_in = browser.post(
+            str(page.url.join(form.action)),
+            data={**form.fields, "institution": "psd2_decoupled", "username": username},
+            follow_redirects=True,
+        )
+        approve = next(f for f in parse_forms(signed_in.text) if f.step == "approve")
+        browser.post(
+            str(signed_in.url.join(approve.action)),
+            data={
+                **approve.fields,
+                "decision": "approve",
+                "account": [v for v, _ in approve.checkboxes["account"]],
+            },
+            follow_redirects=True,
+        ).raise_for_status()
+        after = holder.poll(carried=started.carried)
+
+    assert isinstance(before, Waiting)
+    assert isinstance(after, Grant)
