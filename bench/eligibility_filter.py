@@ -48,10 +48,9 @@ from relink.dashboard.queries import accounts_page
 from relink.demo import ensure_demo_book, ensure_demo_platform
 from relink.institutions.service import register_institutions
 from relink.kit.pagination import Cursor, paginate
-from relink.lifecycle.scopes import platform_test_scope
 from relink.models import Account, Base
 from relink.runtime import Runtime
-from relink.tenancy import Scope
+from relink.tenancy import Scope, load_platform_scope
 
 PAGE = 50
 # "Index Scan [Backward] using ix on table", "Index Only Scan using ix on table",
@@ -75,7 +74,7 @@ def build_book(runtime: Runtime, accounts: int) -> Scope:
     credentials = ensure_demo_platform(runtime)
     ensure_demo_book(runtime, credentials["platform"], accounts=accounts)
     with runtime.database.read_only() as db:
-        return platform_test_scope(db, credentials["platform"])
+        return load_platform_scope(db, credentials["platform"], False)
 
 
 def copy_book_to_live(runtime: Runtime, scope: Scope) -> Scope:

@@ -32,7 +32,6 @@ from sqlalchemy.orm import Session as DbSession
 from relink.eligibility.rules import relink_due_at
 from relink.kit import ids
 from relink.kit.crypto import hash_password
-from relink.lifecycle.scopes import platform_test_scope
 from relink.models import (
     Account,
     AccountNumber,
@@ -54,7 +53,7 @@ from relink.platforms.service import create_api_key, create_platform
 from relink.runtime import Runtime
 from relink.sandbox_bank.data import accounts_for
 from relink.sandbox_bank.institutions import INSTITUTIONS_BY_KEY
-from relink.tenancy import Scope
+from relink.tenancy import Scope, load_platform_scope
 
 DEMO_OWNER_EMAIL = "owner@demo.relink.test"
 DEMO_PASSWORD = "relink-demo-owner"
@@ -297,7 +296,7 @@ def ensure_demo_book(
     """Top the demo platform's test-mode book up to ``accounts`` accounts (idempotent:
     a book that already has them is left as it is)."""
     with runtime.database.read_only() as db:
-        scope = platform_test_scope(db, platform_id)
+        scope = load_platform_scope(db, platform_id, False)
         existing = int(
             db.scalar(
                 select(func.count())

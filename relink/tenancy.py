@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from relink.kit import clock
 from relink.kit.errors import CursorMissing, ResourceMissing
 from relink.kit.pagination import Cursor
+from relink.models import Platform
 
 Model = TypeVar("Model")
 
@@ -37,6 +38,24 @@ class Scope:
     @property
     def mode(self) -> str:
         return "live" if self.livemode else "test"
+
+
+def platform_scope(
+    platform_id: str, livemode: bool, test_clock_offset_seconds: int | None
+) -> Scope:
+    """A platform's scope in one mode: test mode runs on the platform's (possibly
+    advanced) test clock, live mode always on real time."""
+    return Scope(platform_id, livemode, 0 if livemode else test_clock_offset_seconds or 0)
+
+
+def load_platform_scope(session: Session, platform_id: str, livemode: bool) -> Scope:
+    """:func:`platform_scope` for a platform known by id (its test clock read if needed)."""
+    if livemode:
+        return platform_scope(platform_id, True, 0)
+    offset = session.scalar(
+        select(Platform.test_clock_offset_seconds).where(Platform.id == platform_id)
+    )
+    return platform_scope(platform_id, False, offset)
 
 
 def in_scope(model: type[Any], scope: Scope) -> ColumnElement[bool]:

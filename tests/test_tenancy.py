@@ -15,7 +15,7 @@ from relink.kit import clock, ids
 from relink.models import Account, Customer
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
-from relink.tenancy import Scope, in_scope
+from relink.tenancy import Scope, in_scope, platform_scope
 from tests.conftest import RunningServer, make_platform, stripe_client
 from tests.factories import create_customer, create_test_account, deactivate, raw
 
@@ -373,3 +373,9 @@ def test_in_scope_selects_only_the_rows_of_one_platform_and_mode(
     assert found
     assert {(c.platform_id, c.livemode) for c in found} == {(platform.platform.id, True)}
     assert other.customer not in {c.id for c in found}
+
+
+def test_a_platform_scope_runs_on_the_test_clock_in_test_mode_only() -> None:
+    assert platform_scope("plat_1", False, 3600).clock_offset_seconds == 3600
+    assert platform_scope("plat_1", False, None).clock_offset_seconds == 0
+    assert platform_scope("plat_1", True, 3600).clock_offset_seconds == 0

@@ -13,7 +13,7 @@ from relink.kit import clock
 from relink.kit.crypto import token_digest
 from relink.kit.errors import AuthenticationFailed
 from relink.models import ApiKey, Platform
-from relink.tenancy import Scope
+from relink.tenancy import Scope, platform_scope
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,7 @@ def authenticate(session: Session, header: str | None) -> Caller:
     now = clock.now()
     if row is None or row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
         raise AuthenticationFailed(f"Invalid API Key provided: {redact(key)}")
-    scope = Scope(
-        platform_id=row.platform_id,
-        livemode=row.livemode,
-        clock_offset_seconds=0 if row.livemode else row.test_clock_offset_seconds,
-    )
+    scope = platform_scope(row.platform_id, row.livemode, row.test_clock_offset_seconds)
     return Caller(scope=scope, key_id=row.id, default_api_version=row.default_api_version)
 
 

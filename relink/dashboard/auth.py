@@ -44,7 +44,7 @@ from relink.models import (
     User,
 )
 from relink.runtime import Runtime
-from relink.tenancy import Scope
+from relink.tenancy import Scope, platform_scope
 
 # A login session ends after this long without a request, and in any case after LIFETIME.
 IDLE_TIMEOUT = dt.timedelta(hours=12)
@@ -204,12 +204,8 @@ class SignedIn:
 
     @property
     def scope(self) -> Scope:
-        return Scope(
-            platform_id=self.platform.id,
-            livemode=self.login.livemode,
-            clock_offset_seconds=0
-            if self.login.livemode
-            else self.platform.test_clock_offset_seconds,
+        return platform_scope(
+            self.platform.id, self.login.livemode, self.platform.test_clock_offset_seconds
         )
 
 

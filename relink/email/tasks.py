@@ -77,7 +77,7 @@ from relink.outbox.worker import (
     Withheld,
     backoff,
 )
-from relink.tenancy import Scope
+from relink.tenancy import Scope, platform_scope
 
 log = structlog.get_logger("relink.email")
 
@@ -112,11 +112,9 @@ class _Loaded:
     confirmed: set[tuple[str, str]] = field(default_factory=set)
 
     def scope(self, session: Session) -> Scope:
-        offset = 0
-        if not session.livemode:
-            platform = self.platforms.get(session.platform_id)
-            offset = platform.test_clock_offset_seconds if platform else 0
-        return Scope(session.platform_id, session.livemode, offset)
+        platform = self.platforms.get(session.platform_id)
+        offset = platform.test_clock_offset_seconds if platform else 0
+        return platform_scope(session.platform_id, session.livemode, offset)
 
     def data(self, session: Session) -> RelinkEmailData:
         """What :func:`load_relink_email_data` would load, from the batch's rows."""

@@ -45,7 +45,6 @@ from relink.lifecycle.inferred_balances import (
     infer_daily_balances,
     store_inferred_balances,
 )
-from relink.lifecycle.scopes import platform_test_scope
 from relink.lifecycle.service import Lifecycle
 from relink.models import (
     Account,
@@ -58,7 +57,7 @@ from relink.models import (
 )
 from relink.outbox.service import enqueue
 from relink.outbox.worker import Job, RetryLater
-from relink.tenancy import Scope
+from relink.tenancy import Scope, load_platform_scope
 
 REFRESH = "connector.refresh"
 
@@ -122,10 +121,7 @@ def request_refresh(db: DbSession, scope: Scope, account: Account, features: lis
 
 
 def _scope_of(db: DbSession, job: Job) -> Scope:
-    platform_id = job.message.platform_id or ""
-    if job.message.livemode:
-        return Scope(platform_id, True)
-    return platform_test_scope(db, platform_id)
+    return load_platform_scope(db, job.message.platform_id or "", bool(job.message.livemode))
 
 
 @dataclass

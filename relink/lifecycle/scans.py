@@ -30,7 +30,7 @@ from relink.models import (
     TanStatus,
 )
 from relink.relink.links import expire_stale_links
-from relink.tenancy import Scope, in_scope
+from relink.tenancy import Scope, in_scope, platform_scope
 
 LIVE_TAN_STATUSES = (TanStatus.transactable, TanStatus.pending)
 
@@ -161,7 +161,7 @@ def advance_test_clock(
     assert platform is not None
     platform.test_clock_offset_seconds += seconds
     session.flush()
-    advanced = Scope(scope.platform_id, False, platform.test_clock_offset_seconds)
+    advanced = platform_scope(scope.platform_id, False, platform.test_clock_offset_seconds)
     return advanced, run_scope_scans(session, advanced, context)
 
 

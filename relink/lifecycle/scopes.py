@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relink.models import Platform
-from relink.tenancy import Scope
+from relink.tenancy import Scope, platform_scope
 
 
 def all_scopes(session: Session) -> list[Scope]:
@@ -14,13 +14,6 @@ def all_scopes(session: Session) -> list[Scope]:
     for platform_id, offset in session.execute(
         select(Platform.id, Platform.test_clock_offset_seconds)
     ):
-        scopes.append(Scope(platform_id, False, offset))
-        scopes.append(Scope(platform_id, True, 0))
+        scopes.append(platform_scope(platform_id, False, offset))
+        scopes.append(platform_scope(platform_id, True, offset))
     return scopes
-
-
-def platform_test_scope(session: Session, platform_id: str) -> Scope:
-    offset = session.scalar(
-        select(Platform.test_clock_offset_seconds).where(Platform.id == platform_id)
-    )
-    return Scope(platform_id, False, offset or 0)

@@ -19,11 +19,10 @@ from relink.accounts.filters import AccountFilter, filtered_accounts
 from relink.config import load_settings
 from relink.eligibility.rules import MESSAGES, Reason
 from relink.kit.errors import ApiError
-from relink.lifecycle.scopes import platform_test_scope
 from relink.models import ConnectionStatus, InactiveCause, Platform
 from relink.relink.bulk import DEFAULT_BATCH_SIZE, preview_bulk_request, request_relinks
 from relink.runtime import Runtime
-from relink.tenancy import Scope
+from relink.tenancy import Scope, load_platform_scope
 
 relink_app = typer.Typer(help="Hosted relink requests.", no_args_is_help=True)
 
@@ -102,7 +101,7 @@ def _scope(runtime: Runtime, platform_id: str, livemode: bool) -> Scope:
     with runtime.database.read_only() as db:
         if db.get(Platform, platform_id) is None:
             raise CommandError(f"no such platform: {platform_id}")
-        return Scope(platform_id, True) if livemode else platform_test_scope(db, platform_id)
+        return load_platform_scope(db, platform_id, livemode)
 
 
 def _run(

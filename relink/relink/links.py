@@ -56,7 +56,7 @@ from relink.runtime import Runtime
 from relink.sessions import timeline
 from relink.sessions.repository import SessionRepository
 from relink.sessions.service import NewSession, SessionService
-from relink.tenancy import Scope, in_scope
+from relink.tenancy import Scope, in_scope, platform_scope
 
 log = structlog.get_logger("relink.links")
 
@@ -156,7 +156,7 @@ class HostedLink:
 
 
 def scope_of(platform: Platform, livemode: bool) -> Scope:
-    return Scope(platform.id, livemode, 0 if livemode else platform.test_clock_offset_seconds)
+    return platform_scope(platform.id, livemode, platform.test_clock_offset_seconds)
 
 
 def resolve(db: DbSession, address: LinkAddress, *, lock: bool = False) -> HostedLink | None:

@@ -22,7 +22,6 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from relink.kit import clock
-from relink.lifecycle.scopes import platform_test_scope
 from relink.models import BulkJobStatus, BulkRelinkJob, OutboxMessage, OutboxStatus
 from relink.outbox.service import enqueue
 from relink.outbox.worker import DEFAULT_MAX_ATTEMPTS, LEASE, GiveUp, Job, RetryLater
@@ -36,7 +35,7 @@ from relink.relink.bulk import (
     selection_accounts,
 )
 from relink.runtime import Runtime
-from relink.tenancy import Scope
+from relink.tenancy import Scope, load_platform_scope
 
 log = structlog.get_logger("relink.bulk")
 
@@ -59,9 +58,7 @@ def run_bulk_request(job: Job) -> None:
 
 
 def _scope_of(db: DbSession, job: BulkRelinkJob) -> Scope:
-    if job.livemode:
-        return Scope(job.platform_id, True)
-    return platform_test_scope(db, job.platform_id)
+    return load_platform_scope(db, job.platform_id, job.livemode)
 
 
 def _take_lease(db: DbSession, job_id: str, worker_id: str) -> BulkRelinkJob | None:

@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from relink.events.service import EventContext
 from relink.lifecycle.scans import run_scope_scans
-from relink.lifecycle.scopes import platform_test_scope
 from relink.models import Event
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
+from relink.tenancy import load_platform_scope
 from tests.factories import create_customer, create_test_account, raw
 
 DAY = 86400
@@ -95,7 +95,7 @@ def test_scans_running_twice_at_once_emit_each_event_once(
 
     def scan() -> None:
         with runtime.database.unit_of_work() as session:
-            scope = platform_test_scope(session, platform.platform.id)
+            scope = load_platform_scope(session, platform.platform.id, False)
             run_scope_scans(session, scope, EventContext())
 
     threads = [threading.Thread(target=scan) for _ in range(2)]
