@@ -121,3 +121,53 @@ def test_revoked_in_the_security_center_is_consent_invalid(
     assert read.json()["tppMessages"][0]["code"] == "CONSENT_INVALID"
     status = client.get(f"/v1/consents/{consent}/status")
     assert status.json()["consentStatus"] == "revokedByPsu"
+
+
+def _code(bank_url: str, username: str, challenge: str) -> str:
+    with httpx.Client(base_url=bank_url + "/", timeout=10) as browser:
+        started = browser.get(
+            "psd2/oauth/authorize",
+            params={
+                "response_type": "code", "client_id": "any-tpp", "redirect_uri": REDIRECT_URI,
+                "state": "st", "code_challenge": challenge, "code_challenge_method": "S256",
+            },
+        )  # fmt: skip
+        back = authorise_in_pages(browser, started.headers["location"], username)
+    return parse_qs(urlsplit(back).query)["code"][0]
+
+
+def test_oauth_token_refuses_a_wrong_code_verifier_and_a_replayed_code(
+    bank_url: str, username: str
+) -> None:
+    pkce, other = new_pkce(), new_pkce()
+    code = _code(bank_url, username, pkce.challenge)
+    form = {
+        "grant_type": "authorization_code", "code": code, "client_id": "any-tpp",
+        "redirect_uri": REDIRECT_URI,
+    }  # fmt: skip
+
+    wrong = httpx.post(
+        f"{bank_url}/psd2/oauth/token", data={**form, "code_verifier": other.verifier}
+    )
+    right = httpx.post(
+        f"{bank_url}/psd2/oauth/token", data={**form, "code_verifier": pkce.verifier}
+    )
+    again = httpx.post(
+        f"{bank_url}/psd2/oauth/token", data={**form, "code_verifier": pkce.verifier}
+    )
+
+    assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_grant")
+    assert right.status_code == 200
+    assert (again.status_code, again.json()["error"]) == (400, "invalid_grant")
+
+
+def test_oauth_authorize_without_pkce_returns_an_error_to_the_tpp(bank_url: str) -> None:
+    answer = httpx.get(
+        f"{bank_url}/psd2/oauth/authorize",
+        params={"response_type": "code", "client_id": "c", "redirect_uri": REDIRECT_URI,
+                "state": "st"},
+    )  # fmt: skip
+
+    location = answer.headers["location"]
+    assert location.startswith(REDIRECT_URI)
+    assert parse_qs(urlsplit(location).query)["error"] == ["invalid_request"]
