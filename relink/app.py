@@ -22,7 +22,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from relink.api.openapi import openapi_document
-from relink.api.ratelimit import RateLimiter
 from relink.api.router import MAX_BODY_BYTES, error_response, request_id_of, unavailable
 from relink.config import Settings
 from relink.dashboard import install_dashboard
@@ -34,6 +33,7 @@ from relink.kit.heap import freeze_startup_heap
 from relink.kit.logs import configure_logging
 from relink.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from relink.kit.metrics import render as render_metrics
+from relink.kit.ratelimit import RateLimiter
 from relink.outbox.stats import outbox_stats
 from relink.relink.flow import CALLBACK_PATH
 from relink.routes import API_ROUTERS, EXPANSIONS

@@ -15,7 +15,7 @@ one stored (the secret itself is derived, never stored).
 - "Email me a new link" creates a fresh session with the same ``relink_options`` for the
   address on file, at most :data:`NEW_LINKS_PER_DAY` per account, and its caller answers
   the same way whether or not one was sent.
-- :class:`SlidingWindowThrottle` limits requests per token and per client IP.
+- :class:`HostedThrottle` limits requests per token and per client IP.
 """
 
 from __future__ import annotations
@@ -23,10 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -39,6 +35,7 @@ from relink.events.service import EventContext
 from relink.institutions.repository import InstitutionRepository
 from relink.kit.crypto import constant_time_equals, token_digest
 from relink.kit.errors import ApiError
+from relink.kit.ratelimit import SlidingWindowThrottle
 from relink.models import (
     Account,
     Authorization,
@@ -484,45 +481,6 @@ def expire_stale_links(db: DbSession, scope: Scope, context: EventContext) -> in
 
 
 # --------------------------------------------------------------------------- throttling
-
-
-@dataclass
-class SlidingWindowThrottle:
-    """At most ``limit`` hits per key within any ``window`` seconds.
-
-    In-process and in memory: each server process counts on its own, so with N
-    processes a client gets up to N times the limit. That is enough to blunt guessing
-    and hammering of one link from one place; a shared store (Redis, the database)
-    would be needed for a global limit. Keys idle for a window are dropped.
-    """
-
-    limit: int
-    window: float
-    clock: Callable[[], float] = time.monotonic
-    _hits: dict[str, deque[float]] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _next_sweep: float = 0.0
-
-    def hit(self, key: str) -> bool:
-        """Count a hit for ``key``; False when the key is over its limit (not counted)."""
-        now = self.clock()
-        with self._lock:
-            if now >= self._next_sweep:
-                self._sweep(now)
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            return True
-
-    def _sweep(self, now: float) -> None:
-        for key in [
-            k for k, hits in self._hits.items() if not hits or hits[-1] <= now - self.window
-        ]:
-            del self._hits[key]
-        self._next_sweep = now + self.window
 
 
 @dataclass

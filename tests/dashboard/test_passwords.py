@@ -13,9 +13,9 @@ from relink.dashboard.auth import RESET_LIFETIME, RESETS_PER_WINDOW
 from relink.dashboard.views.auth import FORGOT_THROTTLE_KEY
 from relink.kit import clock
 from relink.kit.clock import FrozenClock
+from relink.kit.ratelimit import SlidingWindowThrottle
 from relink.models import DashboardLogin, PasswordReset, Role, User
 from relink.platforms.service import NewPlatform, create_user
-from relink.relink.links import SlidingWindowThrottle
 from relink.runtime import Runtime
 from tests.conftest import RunningServer
 from tests.dashboard.conftest import (

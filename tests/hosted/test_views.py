@@ -13,9 +13,10 @@ import stripe
 
 from relink.app import create_app
 from relink.config import Settings
+from relink.kit.ratelimit import SlidingWindowThrottle
 from relink.models import Platform
 from relink.platforms.service import NewPlatform
-from relink.relink.links import THROTTLE_KEY, HostedThrottle, SlidingWindowThrottle
+from relink.relink.links import THROTTLE_KEY, HostedThrottle
 from relink.runtime import Runtime
 from relink.sandbox_bank.testing import authorize_in_bank
 from tests.conftest import RunningServer, free_port, start_server

@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import stripe
 
+from relink.kit.ratelimit import SlidingWindowThrottle
 from relink.platforms.service import NewPlatform
-from relink.relink.links import SlidingWindowThrottle
 from relink.runtime import Runtime
 from tests.factories import raw
 from tests.hosted.pages import HostedPages, text_of

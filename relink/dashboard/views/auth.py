@@ -27,7 +27,7 @@ from relink.dashboard.web import (
 )
 from relink.kit.crypto import random_token, token_digest
 from relink.kit.passwords import MAX_LENGTH, MIN_LENGTH
-from relink.relink.links import SlidingWindowThrottle
+from relink.kit.ratelimit import SlidingWindowThrottle
 from relink.web.csrf import CsrfError, csrf_token, verify_csrf
 
 router = APIRouter()

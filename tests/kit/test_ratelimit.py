@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from relink.api.ratelimit import RateLimiter
 from relink.app import create_app
 from relink.config import Settings
+from relink.kit.ratelimit import RateLimiter
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.conftest import start_server
