@@ -181,9 +181,11 @@ def test_a_consent_the_bank_rejects_fails_the_session_with_its_reason_kept(
     pages = HostedPages(http, created.url)
     pages.open()
     pages.post("continue")
-    aspsp.bank.reject(aspsp.bank.last.id)
+    consent = aspsp.bank.last
+    aspsp.bank.reject(consent.id)
 
-    _back_from_bank(pages, aspsp, authorise=False)
+    assert consent.redirect_uri is not None
+    pages.follow(http.get(consent.redirect_uri))
 
     assert retrieve_session(client, created.id).status == "failed"
 

@@ -387,9 +387,13 @@ class NextGenPsd2Connector(Connector):
             status = self._consent_status(carried)
         if status == "valid":
             return self._granted(carried)
+        if params.get("outcome") == "nok":
+            # The Nok URI is all a bank says of a holder who cancelled (or gave up on
+            # the codes): the consent is rejected either way. The holder may try again.
+            raise SignInCancelled("the holder did not authorise the consent at the bank")
         if status == "rejected":
             raise Unexpected("the bank rejected the consent")
-        if params.get("outcome") == "nok" or status == "received":
+        if status == "received":
             raise SignInCancelled("the holder did not authorise the consent at the bank")
         raise Unexpected(f"the consent is {status} after the holder came back")
 

@@ -18,7 +18,7 @@ from relink.sandbox_bank.pages import CsrfRejected
 from relink.sandbox_bank.psd2 import consents as service
 from relink.sandbox_bank.psd2 import oauth, sca
 from relink.sandbox_bank.psd2.aspsps import PSD2_ASPSPS, Approach, Psd2Aspsp, aspsp
-from relink.sandbox_bank.psd2.clock import bank_clock, set_bank_clock
+from relink.sandbox_bank.psd2.clock import bank_clock, psd2_now, set_bank_clock
 from relink.sandbox_bank.psd2.data import accounts_for
 from relink.sandbox_bank.web import bank_of
 
@@ -185,7 +185,9 @@ def _oauth_routes(bank_aspsp: Psd2Aspsp) -> None:
         }
         bank = bank_of(request)
         with bank.store.transaction() as session:
-            body = oauth.token_endpoint(session, bank_aspsp, form, bank_clock(session))
+            # The TPP's clock (Relink-Sandbox-Time) as on its XS2A calls, so the tokens
+            # it is issued are valid by the time it then uses them.
+            body = oauth.token_endpoint(session, bank_aspsp, form, psd2_now(request, session))
         return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     @router.get(f"/{bank_aspsp.path}/.well-known/oauth-authorization-server")

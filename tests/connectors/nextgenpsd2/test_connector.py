@@ -114,25 +114,30 @@ def test_back_from_the_bank_a_valid_consent_is_a_grant_ending_with_valid_until(
     assert grant.expected_deactivation_date == dt.datetime(2027, 4, 16, tzinfo=dt.UTC)
 
 
-def test_a_rejected_consent_fails_the_link(http: httpx.Client, bank: StandInBank) -> None:
+def test_a_consent_rejected_despite_an_ok_return_fails_the_link(
+    http: httpx.Client, bank: StandInBank
+) -> None:
     begun = connector(http).begin_auth(state="s-1", redirect_uri=CALLBACK)
     assert isinstance(begun, Redirect)
     bank.reject(bank.last.id)
 
     with pytest.raises(Unexpected, match="rejected"):
         connector(http).complete_return(
-            params={"state": "s-1", "outcome": "nok"},
+            params={"state": "s-1", "outcome": "ok"},
             carried=begun.carried,
             redirect_uri=CALLBACK,
             next_state="s-2",
         )
 
 
-def test_back_through_the_nok_uri_without_authorising_is_a_cancel(
-    http: httpx.Client, bank: StandInBank
+@pytest.mark.parametrize("rejected", [False, True])
+def test_back_through_the_nok_uri_is_a_cancel(
+    http: httpx.Client, bank: StandInBank, rejected: bool
 ) -> None:
     begun = connector(http).begin_auth(state="s-1", redirect_uri=CALLBACK)
     assert isinstance(begun, Redirect)
+    if rejected:  # how banks mark a consent the holder cancelled
+        bank.reject(bank.last.id)
 
     with pytest.raises(SignInCancelled):
         connector(http).complete_return(
