@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 import stripe
 
 from tests.dashboard.conftest import page_csrf
 from tests.factories import create_customer
 
 
+# With ``<`` in it, a To header names another mailbox: the API refuses it, and so does the
+# dashboard (the worker would otherwise mail ``script``).
+@pytest.mark.parametrize("address", ["not-an-email", "ada<script>@example.com"])
 def test_an_invalid_email_is_refused_with_a_message_next_to_the_field(
-    owner: httpx.Client, client: stripe.StripeClient
+    owner: httpx.Client, client: stripe.StripeClient, address: str
 ) -> None:
     customer = create_customer(client)
     response = owner.post(
         f"/customers/{customer.id}",
-        data={"csrf_token": page_csrf(owner), "email": "not-an-email", "language": ""},
+        data={"csrf_token": page_csrf(owner), "email": address, "language": ""},
     )
     assert response.status_code == 400
     assert 'id="email-error"' in response.text
@@ -33,17 +37,3 @@ def test_saving_sets_the_email_and_preferred_language(
     assert response.status_code == 303
     saved = client.v1.customers.retrieve(customer.id)
     assert (saved.email, saved.preferred_locales) == ("fixed@example.com", ["de"])
-
-
-def test_an_address_the_api_refuses_is_refused_here_too(
-    owner: httpx.Client, client: stripe.StripeClient
-) -> None:
-    # With ``<`` in it, a To header names another mailbox: the worker would mail ``script``.
-    customer = create_customer(client)
-    response = owner.post(
-        f"/customers/{customer.id}",
-        data={"csrf_token": page_csrf(owner), "email": "ada<script>@example.com", "language": ""},
-    )
-    assert response.status_code == 400
-    assert 'id="email-error"' in response.text
-    assert client.v1.customers.retrieve(customer.id).email is None
