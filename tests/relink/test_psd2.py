@@ -22,7 +22,9 @@ from relink.institutions.catalog import InstitutionSpec
 from relink.institutions.service import register_institutions
 from relink.outbox.worker import OutboxDispatcher
 from relink.runtime import Runtime
-from relink.sandbox_bank.testing import serve_in_thread
+from relink.sandbox_bank.psd2.aspsps import ASPSPS_BY_KEY
+from relink.sandbox_bank.psd2.data import accounts_for
+from relink.sandbox_bank.testing import parse_forms, serve_in_thread
 from relink.sessions import timeline
 from relink.worker import HANDLERS
 from tests.conftest import free_port
@@ -439,3 +441,51 @@ def test_the_oauth_pre_step_signs_in_then_authorises_the_consent_in_the_same_bro
     pages.choose_accounts(IBAN)
     assert pages.post("consent").headers["location"] == RETURN_URL
     assert retrieve_session(client, created.id).status == "succeeded"
+
+
+def test_a_link_at_the_sandbox_psd2_bank_walks_its_sca_pages_and_links_its_ibans(
+    client: stripe.StripeClient, http: httpx.Client, runtime: Runtime
+) -> None:
+    customer = create_customer(client, name="Erika Mustermann")
+    created = link_session(
+        client,
+        customer,
+        permissions=["balances"],
+        filters={"institution": "fcinst_psd2_redirect"},
+    )
+    pages = HostedPages(http, created.url)
+    pages.open()
+    away = pages.post("continue")
+    assert away.status_code == 303
+    username = customer.id.lower()
+
+    response = http.get(away.headers["location"])
+    answers = {
+        "login": {"username": username, "password": "pw", "action": "sign_in"},
+        "method": {"method": "sms_otp", "action": "choose"},
+        "code": {"code": "123456", "action": "code"},
+    }
+    for _ in range(12):
+        form = next(f for f in parse_forms(response.text) if f.step)
+        data: dict[str, str | list[str]] = dict(form.fields)
+        if form.step == "accounts":
+            data.update(action="accounts", account=[v for v, _ in form.checkboxes["account"]])
+        else:
+            data.update(answers[form.step or ""])
+        answer = http.post(str(response.url.join(form.action)), data=data)
+        location = str(answer.url.join(answer.headers["location"]))
+        if "/relink/oauth/callback" in location:
+            break
+        response = http.get(location)
+    chosen = pages.follow(http.get(location))
+
+    ibans = [a.iban for a in accounts_for(ASPSPS_BY_KEY["psd2_redirect"], username)]
+    assert ibans[0][-4:] in text_of(chosen)
+    pages.choose_accounts(*ibans)
+    assert pages.post("consent").headers["location"] == RETURN_URL
+    session = retrieve_session(client, created.id)
+    assert session.status == "succeeded"
+    assert sorted(a.last4 for a in session.accounts.data) == sorted(i[-4:] for i in ibans)
+    for account in session.accounts.data:
+        assert_valid(account.to_dict(), "financial_connections.account")
+        assert account.status_details.active.expected_deactivation_date
