@@ -169,6 +169,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         finally:
             if background is not None:
                 background.stop()
+            # A mounted app gets no lifespan events of its own: close the bank's pool here.
+            bank = getattr(_app.state, "sandbox_bank_app", None)
+            if bank is not None:
+                bank.state.sandbox_bank.store.dispose()
 
     app = FastAPI(
         title="Relink", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
@@ -267,6 +271,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             redirect_uris=[runtime.settings.public_url.rstrip("/") + CALLBACK_PATH],
         )
         app.mount("/sandbox-bank", OwnRouterScope(bank), name="sandbox_bank")
+        app.state.sandbox_bank_app = bank
     # Before any part of the app reads a body (key or session lookups, CSRF checks).
     app.add_middleware(
         BodyLimitMiddleware,

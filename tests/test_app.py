@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import anyio
 import anyio.to_thread
 import httpx
+from sqlalchemy import event
 
 from relink.app import create_app
 from relink.config import Settings
@@ -100,3 +101,25 @@ def test_request_handlers_run_on_as_many_threads_as_web_threads_says(settings: S
             assert thread.submit(anyio.run, tokens_while_serving).result() == 7
     finally:
         runtime.database.engine.dispose()
+
+
+def test_the_mounted_sandbox_banks_connections_are_closed_when_the_app_stops(
+    settings: Settings,
+) -> None:
+    runtime = Runtime.from_settings(settings)
+    app = create_app(runtime=runtime)
+    engine = app.state.sandbox_bank_app.state.sandbox_bank.store.engine
+    closed: list[object] = []
+    event.listen(engine, "close", lambda connection, record: closed.append(connection))
+
+    async def serve_once() -> None:
+        async with app.router.lifespan_context(app):
+            with engine.connect():  # a pooled connection, as a request to the bank leaves
+                pass
+
+    try:
+        with ThreadPoolExecutor(1) as thread:
+            thread.submit(anyio.run, serve_once).result()
+    finally:
+        runtime.database.engine.dispose()
+    assert len(closed) == 1

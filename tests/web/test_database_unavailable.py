@@ -20,6 +20,9 @@ from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.conftest import start_server
 
+# Table locks, lock_timeout and statement_timeout are PostgreSQL's.
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
 LOCKED_TABLES = ("accounts", "sessions")
 # More requests on the locked tables than the server has pooled connections.
 POOL_SIZE, LOCKED_REQUESTS = 2, 6
@@ -37,8 +40,6 @@ class BoundedServer:
 @contextmanager
 def serving(settings: Settings, *, pool_timeout: float) -> Iterator[BoundedServer]:
     """A server of its own on the test database, with a small pool and short bounds."""
-    if not settings.database_url.startswith("postgresql"):
-        pytest.skip("table locks and lock_timeout are PostgreSQL's")
     runtime = Runtime.from_settings(
         settings.model_copy(
             update={
