@@ -1,8 +1,8 @@
 """A stand-in NextGenPSD2 bank for connector tests, and the reference as a contract.
 
 `ContractTransport` validates every request the connector sends and every answer it gets
-against the Berlin Group's OpenAPI document (vendored in tests/reference/nextgenpsd2,
-from the Berlin Group's NextGenPSD2 XS2A Framework 1.3.16, CC BY 4.0) with openapi-core.
+against the Berlin Group's OpenAPI document with the contract of
+tests/sandbox_bank/psd2/contract.py (openapi-core), the one the bank's own answers meet.
 `StandInBank` answers like an ASPSP would, in memory, and lets a test decide what the
 holder does at the bank and how the bank misbehaves.
 """
@@ -10,84 +10,17 @@ holder does at the bank and how the bank misbehaves.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import yaml
-from openapi_core import OpenAPI
-from openapi_core.datatypes import RequestParameters
-from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-REFERENCE = Path(__file__).parents[2] / "reference" / "nextgenpsd2" / "psd2-ais.openapi.yaml"
+from tests.sandbox_bank.psd2.contract import validate_exchange, validate_request
+
 BASE_URL = "https://xs2a.bank.test/psd2"
-
-
-@functools.cache
-def _contract(server: str) -> OpenAPI:
-    document = yaml.safe_load(REFERENCE.read_text())
-    document["servers"] = [{"url": server}]
-    return OpenAPI.from_dict(document)
-
-
-@dataclass
-class _Request:
-    request: httpx.Request
-
-    @property
-    def host_url(self) -> str:
-        return f"{self.request.url.scheme}://{self.request.url.netloc.decode()}"
-
-    @property
-    def path(self) -> str:
-        return self.request.url.path
-
-    @property
-    def method(self) -> str:
-        return self.request.method.lower()
-
-    @property
-    def body(self) -> bytes | None:
-        return self.request.content or None
-
-    @property
-    def content_type(self) -> str:
-        return self.request.headers.get("content-type", "")
-
-    @functools.cached_property
-    def parameters(self) -> RequestParameters:
-        # cached: the validator fills in the path parameters it matched
-        return RequestParameters(
-            query=ImmutableMultiDict(parse_qs(self.request.url.query.decode())),
-            header=Headers(dict(self.request.headers)),
-            cookie=ImmutableMultiDict(),
-        )
-
-
-@dataclass
-class _Response:
-    response: httpx.Response
-
-    @property
-    def status_code(self) -> int:
-        return self.response.status_code
-
-    @property
-    def content_type(self) -> str:
-        return self.response.headers.get("content-type", "")
-
-    @property
-    def headers(self) -> Headers:
-        return Headers(dict(self.response.headers))
-
-    @property
-    def data(self) -> bytes | None:
-        return self.response.content or None
 
 
 class ContractTransport(httpx.BaseTransport):
@@ -101,11 +34,11 @@ class ContractTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         checked = str(request.url).startswith(self.server + "/v1/")
         if checked:
-            _contract(self.server).validate_request(_Request(request))
+            validate_request(request, self.server)
         response = self.inner.handle_request(request)
         response.read()
         if checked:
-            _contract(self.server).validate_response(_Request(request), _Response(response))
+            validate_exchange(request, response, self.server)
         self.requests.append(request)
         return response
 

@@ -97,8 +97,13 @@ def validate_request(request: httpx.Request, server: str) -> None:
 
 def validate_response(response: httpx.Response, server: str) -> None:
     """Raises openapi-core's error when the answer breaks the document."""
+    validate_exchange(response.request, response, server)
+
+
+def validate_exchange(request: httpx.Request, response: httpx.Response, server: str) -> None:
+    """The answer to `request` (a transport's answer need not know its request yet)."""
     response.read()
-    contract(server).validate_response(_Request(response.request), _Response(response))
+    contract(server).validate_response(_Request(request), _Response(response))
 
 
 def checking_hook(server: str) -> Any:
