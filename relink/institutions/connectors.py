@@ -111,6 +111,15 @@ def http_client(runtime: Runtime, identity: TlsIdentity) -> httpx.Client:
         return client
 
 
+def close_http_clients(runtime: Runtime) -> None:
+    """Close the runtime's pooled clients (at shutdown); later calls pool new ones."""
+    with _lock:
+        clients = runtime.extras.pop(_CLIENTS_KEY, {})
+    assert isinstance(clients, dict)
+    for client in clients.values():
+        client.close()
+
+
 def resolve_settings(runtime: Runtime, settings: Mapping[str, Any]) -> dict[str, Any]:
     """The settings with ``{sandbox_bank_url}`` replaced in every text value."""
     bank_url = runtime.settings.resolved_sandbox_bank_url.rstrip("/")

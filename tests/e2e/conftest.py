@@ -1,10 +1,14 @@
-"""End-to-end fixtures."""
+"""End-to-end fixtures (Chromium's from tests/browser, for the stories driven in it)."""
 
 from __future__ import annotations
 
 import secrets
 
 import pytest
+
+from tests.browser.dashboard_fixtures import dashboard_browser
+
+__all__ = ["dashboard_browser"]
 
 
 @pytest.fixture
