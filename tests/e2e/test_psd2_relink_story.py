@@ -271,6 +271,7 @@ def test_a_psd2_account_expires_and_is_relinked_by_email(
     text = email.message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     link = re.search(r"https?://\S+/relink/[A-Za-z0-9_-]+", text)
     assert link is not None
+    assert f"••••{account.last4}" in text
     holder.goto(link.group(0))
     assert _heading(holder) == "Reconnect your bank account"
     holder.get_by_role("button", name="Continue").click()
@@ -297,3 +298,9 @@ def test_a_psd2_account_expires_and_is_relinked_by_email(
         "terminatedByTpp",
         "valid",
     )
+
+    # The new consent serves unattended reads: a balance refresh at the bank succeeds.
+    client.v1.financial_connections.accounts.refresh(account.id, params={"features": ["balance"]})
+    worker.drain()
+    refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+    assert (refreshed.status, refreshed.balance_refresh.status) == ("active", "succeeded")
