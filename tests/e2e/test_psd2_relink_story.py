@@ -13,7 +13,9 @@ would answer that it had expired, and there would be nothing left to terminate).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import re
 import secrets
 import ssl
@@ -27,6 +29,8 @@ import httpx
 import pytest
 import stripe
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from playwright.sync_api import Browser, Page
 
 from relink.config import Settings
@@ -43,6 +47,7 @@ from relink.sandbox_bank.psd2.aspsps import ASPSPS_BY_KEY
 from relink.sandbox_bank.psd2.data import accounts_for
 from relink.sandbox_bank.testing import BankProcess, free_port
 from relink.worker import HANDLERS
+from tests.browser.dashboard_fixtures import CHROMIUM_ARGS
 from tests.conftest import RunningServer
 from tests.email.smtp_server import SmtpServer, smtp_server
 from tests.factories import create_customer, raw
@@ -147,12 +152,28 @@ def worker(settings: Settings, smtp: SmtpServer) -> Iterator[OutboxDispatcher]:
     runtime.database.engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def holder_browser(dashboard_browser: Browser, bank: Bank) -> Iterator[Browser]:
+    """Chromium that accepts the bank's server certificate by its pinned public key (no
+    trust store knows the test's CA); any other certificate error still stops it."""
+    certificate = x509.load_pem_x509_certificate((bank.folder / "server.pem").read_bytes())
+    spki = certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    pin = base64.b64encode(hashlib.sha256(spki).digest()).decode()
+    browser = dashboard_browser.browser_type.launch(
+        executable_path="/usr/bin/chromium",
+        args=[*CHROMIUM_ARGS, f"--ignore-certificate-errors-spki-list={pin}"],
+    )
+    yield browser
+    browser.close()
+
+
 @pytest.fixture
-def holder(dashboard_browser: Browser, server: RunningServer) -> Iterator[Page]:
-    """The holder's browser. It has no client certificate (the bank's SCA pages ask for
-    none); it is told to accept the bank's certificate from the test's own CA."""
-    context = dashboard_browser.new_context(
-        base_url=server.url, viewport={"width": 390, "height": 844}, ignore_https_errors=True
+def holder(holder_browser: Browser, server: RunningServer) -> Iterator[Page]:
+    """The holder's phone: no client certificate (the bank's SCA pages ask for none)."""
+    context = holder_browser.new_context(
+        base_url=server.url, viewport={"width": 390, "height": 844}
     )
     page = context.new_page()
     page.set_default_timeout(8000)
