@@ -44,7 +44,7 @@ def test_linking_at_an_oauth_bank_through_its_pages(
     problems = _violations_in_both_languages(holder_page, session.url, "picker")
     hosted_screenshot(holder_page, "link-picker")
 
-    hosted.press("Bank (OAuth)")
+    hosted.press("Bank (OAuth)", exact=True)  # not "PSD2 Bank (OAuth)"
     username = customer.id.lower()
     held = {
         a.display_name: a.last4 for a in accounts_for(INSTITUTIONS_BY_KEY["bank_oauth"], username)

@@ -132,7 +132,7 @@ def test_a_victim_signing_in_through_an_attackers_link_session_shares_nothing(
     customer = create_customer(client, name="Mallory")
     session = link_session(client, customer)
     hosted = HostedRelinkPage(attacker).open(cross_site.link(session.url))
-    hosted.press("Bank (OAuth)")
+    hosted.press("Bank (OAuth)", exact=True)  # not "PSD2 Bank (OAuth)"
     authorize_url = attacker.url
 
     problems = _victim_signs_in_through(victim, authorize_url, "victim-of-a-link")

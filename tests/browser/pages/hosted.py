@@ -21,8 +21,8 @@ class HostedRelinkPage:
     def text(self) -> str:
         return self.page.locator("main").inner_text()
 
-    def press(self, name: str) -> HostedRelinkPage:
-        self.page.get_by_role("button", name=name).click()
+    def press(self, name: str, *, exact: bool = False) -> HostedRelinkPage:
+        self.page.get_by_role("button", name=name, exact=exact).click()
         self.page.wait_for_load_state()
         return self
 
