@@ -29,6 +29,10 @@ from relink.platforms.service import NewPlatform, create_platform
 from relink.runtime import Runtime
 from tests.receivers import FakeDns, install_fake_dns
 
+# One Chromium per test process, shared by every folder that drives it: a second
+# Playwright started beside the first fails ("Sync API inside the asyncio loop").
+pytest_plugins = ["tests.browser.chromium"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 DEFAULT_POSTGRES_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/relink_test_{os.getpid()}"
 

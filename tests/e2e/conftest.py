@@ -1,14 +1,10 @@
-"""End-to-end fixtures (Chromium's from tests/browser, for the stories driven in it)."""
+"""End-to-end fixtures (Chromium, `dashboard_browser`, comes from the root conftest)."""
 
 from __future__ import annotations
 
 import secrets
 
 import pytest
-
-from tests.browser.dashboard_fixtures import dashboard_browser
-
-__all__ = ["dashboard_browser"]
 
 
 @pytest.fixture

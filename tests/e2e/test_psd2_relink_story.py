@@ -47,7 +47,7 @@ from relink.sandbox_bank.psd2.aspsps import ASPSPS_BY_KEY
 from relink.sandbox_bank.psd2.data import accounts_for
 from relink.sandbox_bank.testing import BankProcess, free_port
 from relink.worker import HANDLERS
-from tests.browser.dashboard_fixtures import CHROMIUM_ARGS
+from tests.browser.chromium import CHROMIUM_ARGS
 from tests.conftest import RunningServer
 from tests.email.smtp_server import SmtpServer, smtp_server
 from tests.factories import create_customer, raw
