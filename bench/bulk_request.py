@@ -2,7 +2,7 @@
 
 Builds its own data — a live-mode platform with N accounts that are all eligible
 (inactive, relink required, holder with an email) — then runs the real path,
-:func:`relink.relink.bulk.request_relinks` over all of them in one transaction
+:func:`relink.bulk_requests.service.request_relinks` over all of them in one transaction
 (eligibility + sessions + timeline + outbox rows), on PostgreSQL and on SQLite.
 
 The floor is the same number of rows (1 session + 2 timeline entries + 1 outbox row
@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import Table, insert, select, text
 
 from bench._common import database, make_runtime
+from relink.bulk_requests.service import request_relinks
 from relink.eligibility.rules import BROKEN_SINCE_EVER
 from relink.kit import ids
 from relink.kit.crypto import token_digest
@@ -46,7 +47,6 @@ from relink.models import (
     SessionTimelineEntry,
 )
 from relink.platforms.service import create_platform
-from relink.relink.bulk import request_relinks
 from relink.runtime import Runtime
 from relink.tenancy import Scope
 

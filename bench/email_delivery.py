@@ -2,7 +2,7 @@
 
 Builds its own data: a live-mode platform with N eligible accounts (holders with an
 email) and one queued relink email each, made by the real bulk request
-(:func:`relink.relink.bulk.request_relinks`: pending hosted email sessions and their
+(:func:`relink.bulk_requests.service.request_relinks`: pending hosted email sessions and their
 ``email.relink_request`` outbox rows). Then it times the real path: the worker's
 dispatcher (:class:`relink.outbox.worker.OutboxDispatcher` with the registered
 :data:`relink.worker.HANDLERS`, as ``relink worker`` runs it) draining the
@@ -39,12 +39,12 @@ from sqlalchemy import select
 
 from bench._common import HOST, Figure, database, emit, free_port, log_to_file, make_runtime
 from bench.bulk_request import ACTOR, seed_platform
+from relink.bulk_requests.service import request_relinks
 from relink.email.backends import backend_for
 from relink.institutions.service import register_institutions
 from relink.kit.heap import freeze_startup_heap
 from relink.models import Account
 from relink.outbox.worker import OutboxDispatcher
-from relink.relink.bulk import request_relinks
 from relink.runtime import Runtime
 from relink.worker import HANDLERS
 

@@ -42,9 +42,9 @@ from bench._common import (
     relink_server,
 )
 from bench.bulk_request import ACTOR, seed_platform
+from relink.bulk_requests.service import request_relinks
 from relink.institutions.service import register_institutions
 from relink.models import Account, Session
-from relink.relink.bulk import request_relinks
 
 
 def client_address(index: int) -> str:

@@ -25,7 +25,8 @@ from relink.api.openapi import openapi_document
 from relink.api.router import MAX_BODY_BYTES, error_response, request_id_of, unavailable
 from relink.config import Settings
 from relink.dashboard import install_dashboard
-from relink.hosted import install_hosted
+from relink.hosted.flow import CALLBACK_PATH
+from relink.hosted.views import router as hosted_router
 from relink.kit.api_versions import LATEST_API_VERSION
 from relink.kit.crypto import constant_time_equals
 from relink.kit.errors import InvalidRequest, ResourceMissing
@@ -35,7 +36,6 @@ from relink.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from relink.kit.metrics import render as render_metrics
 from relink.kit.ratelimit import RateLimiter
 from relink.outbox.stats import outbox_stats
-from relink.relink.flow import CALLBACK_PATH
 from relink.routes import API_ROUTERS, EXPANSIONS
 from relink.runtime import Runtime
 from relink.web.limits import BodyLimit, BodyLimitMiddleware, html_refusal
@@ -259,7 +259,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     install_dashboard(app)
-    install_hosted(app)
+    app.include_router(hosted_router)
     if runtime.settings.mounts_sandbox_bank:
         from relink.sandbox_bank import create_sandbox_bank_app
 

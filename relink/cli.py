@@ -9,13 +9,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from relink.bulk_requests.commands import relink_app
+from relink.bulk_requests.commands import request as request_relink
 from relink.config import InvalidSettings, Settings, load_settings
 from relink.institutions.commands import institutions_app
 from relink.models import Role
 from relink.platforms.service import PlatformError, create_platform, create_user
 from relink.production import check_production_settings
-from relink.relink.commands import relink_app
 from relink.runtime import Runtime
 
 app = typer.Typer(
@@ -25,7 +27,9 @@ platforms_app = typer.Typer(help="Manage platforms.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage team users.", no_args_is_help=True)
 app.add_typer(platforms_app, name="platforms")
 app.add_typer(users_app, name="users")
-app.add_typer(relink_app, name="relink")
+app.command("request-relink")(request_relink)
+# The first spelling, `relink relink request`, stays as a hidden alias.
+app.add_typer(relink_app, name="relink", hidden=True)
 app.add_typer(institutions_app, name="institutions")
 
 # Soft wrap: long lines (keys, curl commands, error messages) stay one line when piped.
@@ -175,7 +179,7 @@ def sandbox_bank(
     """Run the sandbox bank alone (for the oauth2 and nextgenpsd2 connectors or a separate
     deployment); with --tls-cert/--tls-key over HTTPS, and with --client-ca as an ASPSP
     that refuses a TPP without a certificate its CA signed."""
-    from relink.relink.flow import CALLBACK_PATH
+    from relink.hosted.flow import CALLBACK_PATH
     from relink.sandbox_bank import TlsFiles, run
 
     if (tls_cert is None) != (tls_key is None) or (client_ca is not None and tls_cert is None):
@@ -269,7 +273,6 @@ def demo(
 ) -> None:
     """Create the demo platform and its sandbox book once; print the login and test key."""
     from relink.demo import ensure_demo_platform
-    from relink.relink.commands import seed_demo_book
 
     settings = load_settings()
     runtime = Runtime.from_settings(settings)
@@ -296,6 +299,57 @@ def demo(
         highlight=False,
     )
     console.print(f"  3. curl {base}/healthz\n", highlight=False)
+
+
+def seed_demo_book(runtime: Runtime, platform_id: str, accounts: int | None) -> None:
+    """``relink demo``'s book: build it (once, or up to ``accounts``) and say what it holds."""
+    from relink.demo import (
+        DEFAULT_BOOK_ACCOUNTS,
+        DEMO_OWNER_EMAIL,
+        OWNER_HOLDERS,
+        ensure_demo_book,
+        owner_holder_username,
+    )
+
+    target = DEFAULT_BOOK_ACCOUNTS if accounts is None else accounts
+    if target < 0:
+        raise ValueError("--accounts must not be negative")
+    with Progress(
+        TextColumn("Building the demo book"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=target <= 10_000,
+    ) as bar:
+        task = bar.add_task("book", total=None)
+        summary = ensure_demo_book(
+            runtime,
+            platform_id,
+            accounts=target,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    # The same lines on every run (make run prints them each time).
+    console.print(
+        f"Demo book: {summary.total:,} test-mode accounts across the sandbox institutions: "
+        "active, inactive for each cause, TANs expiring soon or expired, disconnected, "
+        "holders without email, and a few relink requests just sent.",
+        highlight=False,
+    )
+    console.print(
+        f"  {OWNER_HOLDERS} holders use {DEMO_OWNER_EMAIL}: test mode only emails confirmed "
+        "team members, so their relink emails really go out (see the Mailbox); the other "
+        "accounts show why they would be skipped.",
+        highlight=False,
+    )
+    username = owner_holder_username(runtime, platform_id)
+    if username is not None:
+        console.print(
+            "  To relink one at the sandbox bank, sign in with the holder's id in lower case "
+            f"as the username (for example {username}).",
+            highlight=False,
+        )
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -482,7 +482,7 @@ def _write_batch(
 
 def _request_a_few(runtime: Runtime, scope: Scope) -> int:
     """Request relinks for a couple of the owner's eligible holders, as the owner."""
-    from relink.relink.bulk import request_relinks
+    from relink.bulk_requests.service import request_relinks
 
     with runtime.database.unit_of_work() as db:
         owner = db.scalars(select(User).where(User.email == DEMO_OWNER_EMAIL)).first()

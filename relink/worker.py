@@ -11,15 +11,16 @@ import time
 
 import structlog
 
+from relink.bulk_requests.service import BULK_REQUEST
+from relink.bulk_requests.tasks import run_bulk_request
 from relink.email.account import PASSWORD_RESET, TEAM_INVITATION, send_account_email
 from relink.email.tasks import send_relink_email, start_relink_emails
 from relink.events.service import WEBHOOK_DELIVERY
+from relink.hosted.scans import SCOPE_SCANS
 from relink.lifecycle.refresh import REFRESH, run_end_replaced, run_refresh, run_revoke
 from relink.lifecycle.revocation import END_REPLACED_GRANT, REVOKE
 from relink.lifecycle.tasks import check_institution_health, run_lifecycle_scans
 from relink.outbox.worker import DEFAULT_BATCH_SIZE, Batched, Handler, Laned, OutboxDispatcher
-from relink.relink.bulk import BULK_REQUEST
-from relink.relink.tasks import run_bulk_request
 from relink.runtime import Runtime
 from relink.sessions.service import RELINK_EMAIL
 from relink.webhooks.notices import ENDPOINT_DISABLED, send_endpoint_disabled
@@ -69,7 +70,7 @@ class Worker:
 
     def run_once(self) -> int:
         """One round: the lifecycle scans if they are due, then a batch of outbox rows."""
-        run_lifecycle_scans(self.runtime, self.dispatcher.worker_id)
+        run_lifecycle_scans(self.runtime, self.dispatcher.worker_id, SCOPE_SCANS)
         check_institution_health(self.runtime, self.dispatcher.worker_id)
         return self.dispatcher.run_once()
 

@@ -1,4 +1,4 @@
-"""``relink relink request``: a bulk hosted relink request from the shell, run as a real
+"""``relink request-relink``: a bulk hosted relink request from the shell, run as a real
 subprocess against a SQLite file holding the demo book."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import func, select
 
 from relink.accounts.filters import AccountFilter, filtered_accounts
+from relink.bulk_requests.commands import CLI_ACTOR
+from relink.bulk_requests.service import preview_bulk_request
 from relink.demo import ensure_demo_book, ensure_demo_platform
 from relink.institutions.service import register_institutions
 from relink.migrate import upgrade
 from relink.models import Session
-from relink.relink.bulk import preview_bulk_request
-from relink.relink.commands import CLI_ACTOR
 from relink.runtime import Runtime
 from relink.tenancy import Scope
 from tests.commands import Relink, relink_in
@@ -76,7 +76,7 @@ def _preview(book: Book, account_filter: AccountFilter) -> tuple[int, int, dict[
 
 
 def _request(book: Book, *args: str) -> subprocess.CompletedProcess[str]:
-    return book.cli.run("relink", "request", "--platform", book.platform, "--mode", "test", *args)
+    return book.cli.run("request-relink", "--platform", book.platform, "--mode", "test", *args)
 
 
 def _skipped_lines(stdout: str) -> dict[str, int]:
@@ -113,10 +113,37 @@ def test_request_creates_a_session_per_eligible_account_and_prints_skips(book: B
 
 
 def test_unknown_platform_is_a_one_line_error(book: Book) -> None:
-    result = book.cli.run("relink", "request", "--platform", "acct_missing", "--mode", "test")
+    result = book.cli.run("request-relink", "--platform", "acct_missing", "--mode", "test")
     assert_one_line_error(result)
     assert "no such platform" in result.stderr
 
 
 def test_unknown_status_is_a_one_line_error(book: Book) -> None:
     assert_one_line_error(_request(book, "--status", "broken"))
+
+
+def test_the_first_spelling_relink_relink_request_is_the_same_command(book: Book) -> None:
+    selected, eligible, _ = _preview(book, AccountFilter(status="inactive"))
+    before = _cli_sessions(book)
+    alias = book.cli.run(
+        "relink",
+        "request",
+        "--platform",
+        book.platform,
+        "--mode",
+        "test",
+        "--status",
+        "inactive",
+        "--dry-run",
+    )
+    assert alias.returncode == 0, alias.stderr
+    assert alias.stdout == _request(book, "--status", "inactive", "--dry-run").stdout
+    assert f"{selected:,} accounts match; {eligible:,} would get a relink email" in alias.stdout
+    assert _cli_sessions(book) == before
+
+
+def test_help_names_request_relink_and_hides_the_old_spelling(book: Book) -> None:
+    result = book.cli.run("--help")
+    assert result.returncode == 0, result.stderr
+    assert "request-relink" in result.stdout
+    assert not re.search(r"^\W*relink\s", result.stdout, re.M)

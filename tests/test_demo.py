@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import ColumnElement, func, select, text
 
 from relink.accounts.filters import AccountFilter, filtered_accounts
+from relink.bulk_requests.service import preview_bulk_request
 from relink.demo import (
     DEFAULT_BOOK_ACCOUNTS,
     DEMO_OWNER_EMAIL,
@@ -31,7 +32,6 @@ from relink.models import (
     Session,
     SessionStatus,
 )
-from relink.relink.bulk import preview_bulk_request
 from relink.runtime import Runtime
 from relink.sandbox_bank.data import accounts_for
 from relink.sandbox_bank.institutions import INSTITUTIONS_BY_KEY

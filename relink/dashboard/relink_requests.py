@@ -18,10 +18,15 @@ from sqlalchemy.orm import Session as DbSession
 
 from relink.accounts.filters import AccountFilter, filtered_accounts, selected_accounts
 from relink.accounts.repository import AccountRepository
+from relink.bulk_requests.service import (
+    SKIP_MESSAGES,
+    BulkPreview,
+    preview_bulk_request,
+    skip_reason,
+)
 from relink.eligibility.rules import MESSAGES, Reason
 from relink.events.service import EventContext
 from relink.models import Account, Session
-from relink.relink.bulk import SKIP_MESSAGES, BulkPreview, preview_bulk_request, skip_reason
 from relink.runtime import Runtime
 from relink.sessions.service import NewSession, SessionService
 from relink.tenancy import Scope

@@ -1,11 +1,4 @@
-"""Holder-facing hosted pages of relink and link sessions (thin views over relink.relink)."""
+"""The holder's hosted flow: secure links, the screens, the steps at the bank, the repair.
 
-from __future__ import annotations
-
-from fastapi import FastAPI
-
-from relink.hosted.views import router
-
-
-def install_hosted(app: FastAPI) -> None:
-    app.include_router(router)
+relink.hosted.views holds the routes; relink.app includes them.
+"""

@@ -5,10 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from relink.hosted.flow import BrowserCookie
+from relink.hosted.links import LinkAddress
+from relink.hosted.screens import Screen
 from relink.kit.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, negotiate, supported
-from relink.relink.flow import BrowserCookie
-from relink.relink.links import LinkAddress
-from relink.relink.screens import Screen
 from relink.runtime import Runtime
 from relink.web.security import csp_with_form_targets
 from relink.web.templating import render

@@ -10,7 +10,7 @@ at once emits each event once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -29,7 +29,6 @@ from relink.models import (
     Platform,
     TanStatus,
 )
-from relink.relink.links import expire_stale_links
 from relink.tenancy import Scope, in_scope, platform_scope
 
 LIVE_TAN_STATUSES = (TanStatus.transactable, TanStatus.pending)
@@ -127,34 +126,37 @@ def scan_subscriptions(lifecycle: Lifecycle) -> ScanResult:
     return ScanResult(refreshes_queued=due_subscription_refreshes(lifecycle))
 
 
-def scan_hosted_links(lifecycle: Lifecycle) -> ScanResult:
-    """Hosted relink links unvisited for 30 days: their sessions are cancelled (expired)."""
-    return ScanResult(
-        links_expired=expire_stale_links(lifecycle.session, lifecycle.scope, lifecycle.context)
-    )
-
-
 ScopeScan = Callable[[Lifecycle], ScanResult]
 
-# The scans that run for every scope, in order.
-SCOPE_SCANS: tuple[ScopeScan, ...] = (
+# The lifecycle's own scans, in order. Features above the lifecycle add theirs (the hosted
+# flow's link expiry): relink.hosted.scans.SCOPE_SCANS is the whole list the worker and the
+# test clock run, so the lifecycle never imports a feature above it.
+LIFECYCLE_SCANS: tuple[ScopeScan, ...] = (
     scan_account_numbers,
     scan_expected_deactivations,
     scan_subscriptions,
-    scan_hosted_links,
 )
 
 
-def run_scope_scans(session: Session, scope: Scope, context: EventContext) -> ScanResult:
+def run_scope_scans(
+    session: Session,
+    scope: Scope,
+    context: EventContext,
+    scans: Sequence[ScopeScan],
+) -> ScanResult:
     lifecycle = Lifecycle(session, scope, context)
     result = ScanResult()
-    for scan in SCOPE_SCANS:
+    for scan in scans:
         result += scan(lifecycle)
     return result
 
 
 def advance_test_clock(
-    session: Session, scope: Scope, seconds: int, context: EventContext
+    session: Session,
+    scope: Scope,
+    seconds: int,
+    context: EventContext,
+    scans: Sequence[ScopeScan],
 ) -> tuple[Scope, ScanResult]:
     """Move the platform's sandbox clock forward and run the scans that fell due."""
     platform = session.get(Platform, scope.platform_id)
@@ -162,7 +164,7 @@ def advance_test_clock(
     platform.test_clock_offset_seconds += seconds
     session.flush()
     advanced = platform_scope(scope.platform_id, False, platform.test_clock_offset_seconds)
-    return advanced, run_scope_scans(session, advanced, context)
+    return advanced, run_scope_scans(session, advanced, context, scans)
 
 
 SCAN_EVERY = dt.timedelta(seconds=60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import structlog
 from sqlalchemy import or_, select, update
@@ -12,7 +13,12 @@ from relink.events.service import EventContext
 from relink.kit import clock
 from relink.kit.metrics import SCANS
 from relink.kit.sql import insert_or_ignore
-from relink.lifecycle.scans import SCAN_EVERY, ScanResult, run_scope_scans
+from relink.lifecycle.scans import (
+    SCAN_EVERY,
+    ScanResult,
+    ScopeScan,
+    run_scope_scans,
+)
 from relink.lifecycle.scopes import all_scopes
 from relink.models import ScheduledScan
 from relink.runtime import Runtime
@@ -46,7 +52,9 @@ def claim_scan(session: Session, name: str, worker_id: str) -> bool:
     return bool(taken.rowcount)  # type: ignore[attr-defined]
 
 
-def run_lifecycle_scans(runtime: Runtime, worker_id: str) -> ScanResult | None:
+def run_lifecycle_scans(
+    runtime: Runtime, worker_id: str, scans: Sequence[ScopeScan]
+) -> ScanResult | None:
     database = runtime.database
     with database.unit_of_work() as session:
         if not claim_scan(session, LIFECYCLE_SCAN, worker_id):
@@ -59,7 +67,7 @@ def run_lifecycle_scans(runtime: Runtime, worker_id: str) -> ScanResult | None:
     for scope in scopes:
         try:
             with database.unit_of_work() as session:
-                total += run_scope_scans(session, scope, context)
+                total += run_scope_scans(session, scope, context, scans)
         except Exception as failure:  # one scope's failure must not stop the others
             error = f"{scope.platform_id}/{scope.mode}: {failure}"
             log.exception("scans.scope_failed", platform=scope.platform_id, mode=scope.mode)

@@ -9,6 +9,7 @@ from relink.accounts.schemas import render_account
 from relink.api.params import Params
 from relink.api.router import ApiCall, ApiRouter
 from relink.authorizations.schemas import render_authorization
+from relink.hosted.scans import SCOPE_SCANS
 from relink.kit.clock import to_unix
 from relink.kit.errors import ApiError, LivemodeMismatch, ParameterInvalid
 from relink.lifecycle.scans import advance_test_clock
@@ -154,7 +155,9 @@ def advance_clock(call: ApiCall) -> dict[str, Any]:
     seconds = call.params.integer("seconds", required=True, minimum=1, maximum=10 * 365 * 86400)
     call.params.finish()
     assert seconds is not None
-    scope, result = advance_test_clock(call.session, call.scope, seconds, call.event_context)
+    scope, result = advance_test_clock(
+        call.session, call.scope, seconds, call.event_context, SCOPE_SCANS
+    )
     return {
         "object": "test_helpers.test_clock",
         "livemode": False,

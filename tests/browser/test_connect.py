@@ -15,8 +15,8 @@ from tests.browser.hosted_fixtures import hosted_screenshot
 from tests.browser.pages.hosted import HostedRelinkPage, SandboxBankAuthorizePage
 from tests.conftest import RunningServer
 from tests.factories import create_customer
-from tests.relink.connect_factories import link_session
-from tests.relink.factories import retrieve_session
+from tests.hosted.connect_factories import link_session
+from tests.hosted.factories import retrieve_session
 
 pytestmark = pytest.mark.browser
 

@@ -13,8 +13,8 @@ from tests.browser.dashboard_fixtures import serious_violations
 from tests.browser.hosted_fixtures import hosted_screenshot
 from tests.browser.pages.hosted import HostedRelinkPage, SandboxBankAuthorizePage
 from tests.factories import raw
+from tests.hosted.factories import relink_case, relink_session, retrieve_session
 from tests.hosted.pages import HostedPages
-from tests.relink.factories import relink_case, relink_session, retrieve_session
 
 pytestmark = pytest.mark.browser
 

@@ -26,8 +26,8 @@ from tests.browser.pages.hosted import HostedRelinkPage, SandboxBankAuthorizePag
 from tests.conftest import free_port, start_server
 from tests.email.conftest import runtime_with
 from tests.factories import create_customer
-from tests.relink.connect_factories import link_session
-from tests.relink.factories import hosted_flow, relink_case, retrieve_session
+from tests.hosted.connect_factories import link_session
+from tests.hosted.factories import hosted_flow, relink_case, retrieve_session
 
 pytestmark = pytest.mark.browser
 

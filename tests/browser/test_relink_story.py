@@ -22,8 +22,8 @@ from relink.runtime import Runtime
 from relink.worker import HANDLERS
 from tests.browser.pages.hosted import HostedRelinkPage
 from tests.email.smtp_server import SmtpServer, smtp_server
+from tests.hosted.factories import broken_account, relink_session
 from tests.receivers import webhook_receiver
-from tests.relink.factories import broken_account, relink_session
 
 pytestmark = pytest.mark.browser
 

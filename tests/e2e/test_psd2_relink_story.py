@@ -51,8 +51,8 @@ from tests.browser.chromium import CHROMIUM_ARGS
 from tests.conftest import RunningServer
 from tests.email.smtp_server import SmtpServer, smtp_server
 from tests.factories import create_customer, raw
+from tests.hosted.connect_factories import link_session
 from tests.receivers import webhook_receiver
-from tests.relink.connect_factories import link_session
 
 pytestmark = pytest.mark.browser
 

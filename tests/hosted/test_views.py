@@ -13,22 +13,22 @@ import stripe
 
 from relink.app import create_app
 from relink.config import Settings
+from relink.hosted.links import THROTTLE_KEY, HostedThrottle
 from relink.kit.ratelimit import SlidingWindowThrottle
 from relink.models import Platform
 from relink.platforms.service import NewPlatform
-from relink.relink.links import THROTTLE_KEY, HostedThrottle
 from relink.runtime import Runtime
 from relink.sandbox_bank.testing import authorize_in_bank
 from tests.conftest import RunningServer, free_port, start_server
 from tests.email.conftest import runtime_with
-from tests.hosted.pages import HostedPages, text_of
-from tests.relink.factories import (
+from tests.hosted.factories import (
     hosted_flow,
     relink_case,
     retrieve_session,
     stored_session,
     timeline_kinds,
 )
+from tests.hosted.pages import HostedPages, text_of
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 

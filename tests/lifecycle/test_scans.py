@@ -7,6 +7,7 @@ import stripe
 from sqlalchemy import select
 
 from relink.events.service import EventContext
+from relink.hosted.scans import SCOPE_SCANS
 from relink.lifecycle.scans import run_scope_scans
 from relink.models import Event
 from relink.platforms.service import NewPlatform
@@ -96,7 +97,7 @@ def test_scans_running_twice_at_once_emit_each_event_once(
     def scan() -> None:
         with runtime.database.unit_of_work() as session:
             scope = load_platform_scope(session, platform.platform.id, False)
-            run_scope_scans(session, scope, EventContext())
+            run_scope_scans(session, scope, EventContext(), SCOPE_SCANS)
 
     threads = [threading.Thread(target=scan) for _ in range(2)]
     for thread in threads:

@@ -14,7 +14,7 @@ from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sessions.service import RELINK_EMAIL
 from tests.factories import create_customer, create_test_account, deactivate, raw
-from tests.relink.connect_factories import link_session
+from tests.hosted.connect_factories import link_session
 from tests.schema import assert_valid
 
 

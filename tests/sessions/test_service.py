@@ -10,8 +10,8 @@ from relink.models import Platform
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.factories import raw
-from tests.relink.connect_factories import link_session
-from tests.relink.factories import broken_account
+from tests.hosted.connect_factories import link_session
+from tests.hosted.factories import broken_account
 
 SESSIONS = "/v1/financial_connections/sessions"
 

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from relink.accounts.filters import AccountFilter, InvalidFilter, filtered_accounts
+from relink.bulk_requests.service import SKIP_MESSAGES, enqueue_bulk_request, job_progress
 from relink.dashboard import queries
 from relink.dashboard.relink_requests import (
     Selection,
@@ -31,7 +32,6 @@ from relink.kit.crypto import random_token
 from relink.kit.errors import ApiError, ResourceMissing
 from relink.kit.pagination import Cursor
 from relink.models import ConnectionStatus, InactiveCause
-from relink.relink.bulk import SKIP_MESSAGES, enqueue_bulk_request, job_progress
 
 router = APIRouter()
 

@@ -22,9 +22,9 @@ from relink.runtime import Runtime
 from tests.conftest import free_port
 from tests.connectors.nextgenpsd2.aspsp import AsgiBank, StandInBank
 from tests.factories import create_customer, raw
+from tests.hosted.connect_factories import link_session
 from tests.hosted.pages import HostedPages
 from tests.institutions.catalogs import remove_institutions, tls_files, unique_bic
-from tests.relink.connect_factories import link_session
 
 
 @contextmanager

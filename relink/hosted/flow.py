@@ -6,7 +6,7 @@ landing ──Continue──▶ OAuth: the bank's authorize page ──callback�
 
 A link session (no ``relink_options``) starts at the institution picker (or at a landing
 naming ``filters[institution]``), authenticates the same way, and then, instead of
-verify + repair, lets the holder choose accounts and consent (:mod:`relink.relink.connect`).
+verify + repair, lets the holder choose accounts and consent (:mod:`relink.hosted.connect`).
 
 Outcomes (the spec's table):
 
@@ -64,6 +64,17 @@ from relink.connectors.base import (
     Waiting,
 )
 from relink.events.service import EventContext
+from relink.hosted import connect, links
+from relink.hosted.connect import Shared
+from relink.hosted.links import (
+    CSRF_PURPOSE,
+    MAX_CREDENTIAL_FAILURES,
+    HostedLink,
+    LinkAddress,
+    LinkState,
+)
+from relink.hosted.repair import fetch_numbers, repair, wants_number
+from relink.hosted.screens import Screen, bare, screen
 from relink.institutions.connectors import ConnectorUnavailable, connector_for
 from relink.kit.crypto import constant_time_equals, random_token, token_digest
 from relink.lifecycle.service import Lifecycle
@@ -75,17 +86,6 @@ from relink.models import (
     SessionStatus,
     TimelineKind,
 )
-from relink.relink import connect, links
-from relink.relink.connect import Shared
-from relink.relink.links import (
-    CSRF_PURPOSE,
-    MAX_CREDENTIAL_FAILURES,
-    HostedLink,
-    LinkAddress,
-    LinkState,
-)
-from relink.relink.repair import fetch_numbers, repair, wants_number
-from relink.relink.screens import Screen, bare, screen
 from relink.runtime import Runtime
 from relink.sessions import timeline
 from relink.sessions.service import SessionService

@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session as DbSession
 from relink.accounts.repository import AccountRepository
 from relink.connectors.base import BankAccount, Challenge
 from relink.eligibility.rules import ABOUT_TO_BREAK
+from relink.hosted import connect
+from relink.hosted.connect import Shared
+from relink.hosted.links import CSRF_PURPOSE, HostedLink, may_request_new_link
 from relink.institutions.connectors import ConnectorUnavailable, connector_for
 from relink.models import (
     Account,
@@ -25,9 +28,6 @@ from relink.models import (
     RelinkAction,
     TanStatus,
 )
-from relink.relink import connect
-from relink.relink.connect import Shared
-from relink.relink.links import CSRF_PURPOSE, HostedLink, may_request_new_link
 from relink.runtime import Runtime
 from relink.tenancy import Scope
 from relink.web.csrf import csrf_token

@@ -7,8 +7,8 @@ from collections import Counter
 
 from sqlalchemy import Select, select
 
+from relink.bulk_requests.service import primary_reason
 from relink.models import Account, OutboxMessage, Session, SessionTimelineEntry
-from relink.relink.bulk import primary_reason
 from relink.tenancy import Scope
 from tests.eligibility.cases import CASES, Case
 from tests.eligibility.factories import Book, scope_of

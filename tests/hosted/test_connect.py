@@ -19,15 +19,15 @@ from relink.sandbox_bank.testing import BankDriver
 from relink.worker import HANDLERS
 from tests.conftest import RunningServer
 from tests.factories import create_customer
-from tests.hosted.pages import HostedPages, text_of
-from tests.receivers import webhook_receiver
-from tests.relink.connect_factories import (
+from tests.hosted.connect_factories import (
     RETURN_URL,
     link_session,
     stored_account,
     stored_authorization,
 )
-from tests.relink.factories import bank_account_ids, retrieve_session
+from tests.hosted.factories import bank_account_ids, retrieve_session
+from tests.hosted.pages import HostedPages, text_of
+from tests.receivers import webhook_receiver
 
 ACCOUNT_CREATED = "financial_connections.account.created"
 

@@ -12,33 +12,25 @@ import pytest
 from sqlalchemy import func, select
 
 from relink.accounts.filters import AccountFilter, filtered_accounts
-from relink.eligibility.rules import Reason
-from relink.events.service import EventContext
-from relink.kit import clock
-from relink.kit.clock import FrozenClock
-from relink.kit.crypto import token_digest
-from relink.lifecycle.scans import advance_test_clock
-from relink.models import Account, Event, OutboxMessage, Platform, Session, SessionStatus
-from relink.outbox.worker import claim
-from relink.relink.bulk import (
+from relink.bulk_requests.service import (
     HOSTED_RELINK_DISABLED,
     BulkResult,
     preview_bulk_request,
     primary_reason,
     request_relinks,
 )
+from relink.eligibility.rules import Reason
+from relink.events.service import EventContext
+from relink.hosted.scans import SCOPE_SCANS
+from relink.kit import clock
+from relink.kit.clock import FrozenClock
+from relink.kit.crypto import token_digest
+from relink.lifecycle.scans import advance_test_clock
+from relink.models import Account, Event, OutboxMessage, Platform, Session, SessionStatus
+from relink.outbox.worker import claim
 from relink.runtime import Runtime
 from relink.sessions.service import RELINK_EMAIL, NewSession, SessionService
-from tests.eligibility.cases import CASES, Case
-from tests.eligibility.conftest import book, frozen_clock
-from tests.eligibility.factories import (
-    NOW,
-    Book,
-    create_institution,
-    create_platform,
-    delete_institution,
-)
-from tests.relink.bulk_factories import (
+from tests.bulk_requests.bulk_factories import (
     ACTOR,
     build_cases,
     bulk_scope,
@@ -49,6 +41,15 @@ from tests.relink.bulk_factories import (
     email_outbox_rows,
     expected_skips,
     timeline_kinds,
+)
+from tests.eligibility.cases import CASES, Case
+from tests.eligibility.conftest import book, frozen_clock
+from tests.eligibility.factories import (
+    NOW,
+    Book,
+    create_institution,
+    create_platform,
+    delete_institution,
 )
 
 __all__ = ["book", "frozen_clock"]  # fixtures used by this module
@@ -338,7 +339,9 @@ def test_bulk_request_emails_are_due_now_after_the_test_clock_was_advanced(book:
     """The sandbox clock changes what the rules see, never when the worker sends."""
     built = build_cases(book, (CASES[4], CASES[5]))
     with book.runtime.database.unit_of_work() as db:
-        advanced, _ = advance_test_clock(db, bulk_scope(book), 49 * 3600, EventContext())
+        advanced, _ = advance_test_clock(
+            db, bulk_scope(book), 49 * 3600, EventContext(), SCOPE_SCANS
+        )
     with book.runtime.database.unit_of_work() as db:
         result = request_relinks(
             db, advanced, book.runtime, by_ids(advanced, [a.id for a, _ in built]), actor=ACTOR

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from relink.relink import links
-from relink.relink.links import LinkAddress
+from relink.hosted import links
+from relink.hosted.links import LinkAddress
 from relink.runtime import Runtime
 
 DEFAULT_BRAND = "#3a5bd9"

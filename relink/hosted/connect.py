@@ -1,7 +1,7 @@
 """The link flow's own steps (spec 10-api "Sessions", 30-banks §3 "link completes").
 
 A link session (no ``relink_options``) runs on the hosted flow's machinery
-(:mod:`relink.relink.flow`) with three steps of its own:
+(:mod:`relink.hosted.flow`) with three steps of its own:
 
 pick institution (skipped with ``filters[institution]``) ──▶ authenticate (as a relink)
 ──▶ choose accounts ──▶ consent ──▶ :func:`link_accounts`: the authorization and accounts
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from relink.connectors.base import BankAccount, Grant, Tan
 from relink.events.service import EventContext
+from relink.hosted.links import HostedLink
 from relink.institutions.repository import InstitutionRepository
 from relink.kit import ids
 from relink.lifecycle.grants import store_grant
@@ -35,7 +36,6 @@ from relink.models import (
     Session,
     SessionStatus,
 )
-from relink.relink.links import HostedLink
 from relink.runtime import Runtime
 from relink.sessions.service import SessionService
 

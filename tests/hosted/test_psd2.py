@@ -30,9 +30,9 @@ from relink.worker import HANDLERS
 from tests.conftest import free_port
 from tests.connectors.nextgenpsd2.aspsp import AsgiBank, StandInBank
 from tests.factories import create_customer, raw
+from tests.hosted.connect_factories import RETURN_URL, link_session
+from tests.hosted.factories import retrieve_session
 from tests.hosted.pages import HostedPages, text_of
-from tests.relink.connect_factories import RETURN_URL, link_session
-from tests.relink.factories import retrieve_session
 from tests.schema import assert_valid
 
 IBAN = "DE02120300000000202051"

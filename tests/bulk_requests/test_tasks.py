@@ -8,23 +8,23 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from relink.kit.clock import FrozenClock
-from relink.kit.errors import ResourceMissing
-from relink.models import BulkJobStatus, BulkRelinkJob, OutboxMessage, OutboxStatus, Session
-from relink.outbox.worker import DEFAULT_MAX_ATTEMPTS, GiveUp, OutboxDispatcher, RetryLater
-from relink.relink.bulk import (
+from relink.bulk_requests.service import (
     BULK_REQUEST,
     MAX_SELECTED_IDS,
     BulkSelectionInvalid,
     enqueue_bulk_request,
     job_progress,
 )
-from relink.relink.tasks import JOB_LEASE, run_bulk_job
+from relink.bulk_requests.tasks import JOB_LEASE, run_bulk_job
+from relink.kit.clock import FrozenClock
+from relink.kit.errors import ResourceMissing
+from relink.models import BulkJobStatus, BulkRelinkJob, OutboxMessage, OutboxStatus, Session
+from relink.outbox.worker import DEFAULT_MAX_ATTEMPTS, GiveUp, OutboxDispatcher, RetryLater
 from relink.worker import HANDLERS
+from tests.bulk_requests.bulk_factories import ACTOR, build_cases, bulk_scope, case_named
 from tests.eligibility import cases
 from tests.eligibility.conftest import book, frozen_clock
 from tests.eligibility.factories import Book
-from tests.relink.bulk_factories import ACTOR, build_cases, bulk_scope, case_named
 
 __all__ = ["book", "frozen_clock"]  # fixtures used by this module
 

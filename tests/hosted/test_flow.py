@@ -11,15 +11,14 @@ from typing import Any
 import httpx
 import stripe
 
+from relink.hosted.links import MAX_CREDENTIAL_FAILURES
 from relink.kit.clock import from_unix
 from relink.kit.metrics import REGISTRY
 from relink.platforms.service import NewPlatform
-from relink.relink.links import MAX_CREDENTIAL_FAILURES
 from relink.runtime import Runtime
 from relink.sandbox_bank.testing import parse_forms
 from tests.factories import create_customer, raw
-from tests.hosted.pages import HostedPages, text_of
-from tests.relink.factories import (
+from tests.hosted.factories import (
     account_without_grant,
     bank_account_ids,
     hosted_flow,
@@ -28,6 +27,7 @@ from tests.relink.factories import (
     retrieve_session,
     timeline_kinds,
 )
+from tests.hosted.pages import HostedPages, text_of
 
 
 def _events(client: stripe.StripeClient, event_type: str) -> list[dict[str, Any]]:

@@ -10,9 +10,9 @@ import stripe
 
 from relink.institutions.configure import InstitutionConfig, add_institution, set_disabled
 from relink.runtime import Runtime
+from tests.hosted.connect_factories import link_session
 from tests.hosted.pages import HostedPages, text_of
 from tests.institutions.catalogs import unique_bic
-from tests.relink.connect_factories import link_session
 
 NAME = "Operator Sandbox Bank"
 

@@ -1,6 +1,6 @@
 """Bulk hosted relink requests: one hosted email session per eligible selected account.
 
-The dashboard's "Request relink", ``relink relink request`` and the background job all
+The dashboard's "Request relink", ``relink request-relink`` and the background job all
 run :func:`request_batch` over keyset batches of the selection (ordered by account
 id), so memory stays constant however many accounts are selected:
 

@@ -21,11 +21,7 @@ import structlog
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session as DbSession
 
-from relink.kit import clock
-from relink.models import BulkJobStatus, BulkRelinkJob, OutboxMessage, OutboxStatus
-from relink.outbox.service import enqueue
-from relink.outbox.worker import DEFAULT_MAX_ATTEMPTS, LEASE, GiveUp, Job, RetryLater
-from relink.relink.bulk import (
+from relink.bulk_requests.service import (
     BULK_REQUEST,
     DEFAULT_BATCH_SIZE,
     count_selected,
@@ -34,6 +30,10 @@ from relink.relink.bulk import (
     request_batch,
     selection_accounts,
 )
+from relink.kit import clock
+from relink.models import BulkJobStatus, BulkRelinkJob, OutboxMessage, OutboxStatus
+from relink.outbox.service import enqueue
+from relink.outbox.worker import DEFAULT_MAX_ATTEMPTS, LEASE, GiveUp, Job, RetryLater
 from relink.runtime import Runtime
 from relink.tenancy import Scope, load_platform_scope
 

@@ -1,6 +1,6 @@
-"""``relink relink request``: a bulk hosted relink request from the shell.
+"""``relink request-relink``: a bulk hosted relink request from the shell.
 
-Shares :func:`relink.relink.bulk.request_relinks` with the dashboard's job; the whole
+Shares :func:`relink.bulk_requests.service.request_relinks` with the dashboard's job; the whole
 request is one transaction (it commits at the end), with a progress bar per batch.
 """
 
@@ -16,11 +16,11 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from relink.accounts.filters import AccountFilter, filtered_accounts
+from relink.bulk_requests.service import DEFAULT_BATCH_SIZE, preview_bulk_request, request_relinks
 from relink.config import load_settings
 from relink.eligibility.rules import MESSAGES, Reason
 from relink.kit.errors import ApiError
 from relink.models import ConnectionStatus, InactiveCause, Platform
-from relink.relink.bulk import DEFAULT_BATCH_SIZE, preview_bulk_request, request_relinks
 from relink.runtime import Runtime
 from relink.tenancy import Scope, load_platform_scope
 
@@ -165,56 +165,5 @@ def _run(
         console.print(
             "Test mode: emails go only to holders whose address is a confirmed team "
             "member's; the worker (relink serve / relink worker) sends them.",
-            highlight=False,
-        )
-
-
-def seed_demo_book(runtime: Runtime, platform_id: str, accounts: int | None) -> None:
-    """``relink demo``'s book: build it (once, or up to ``accounts``) and say what it holds."""
-    from relink.demo import (
-        DEFAULT_BOOK_ACCOUNTS,
-        DEMO_OWNER_EMAIL,
-        OWNER_HOLDERS,
-        ensure_demo_book,
-        owner_holder_username,
-    )
-
-    target = DEFAULT_BOOK_ACCOUNTS if accounts is None else accounts
-    if target < 0:
-        raise ValueError("--accounts must not be negative")
-    with Progress(
-        TextColumn("Building the demo book"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=target <= 10_000,
-    ) as bar:
-        task = bar.add_task("book", total=None)
-        summary = ensure_demo_book(
-            runtime,
-            platform_id,
-            accounts=target,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
-    # The same lines on every run (make run prints them each time).
-    console.print(
-        f"Demo book: {summary.total:,} test-mode accounts across the sandbox institutions: "
-        "active, inactive for each cause, TANs expiring soon or expired, disconnected, "
-        "holders without email, and a few relink requests just sent.",
-        highlight=False,
-    )
-    console.print(
-        f"  {OWNER_HOLDERS} holders use {DEMO_OWNER_EMAIL}: test mode only emails confirmed "
-        "team members, so their relink emails really go out (see the Mailbox); the other "
-        "accounts show why they would be skipped.",
-        highlight=False,
-    )
-    username = owner_holder_username(runtime, platform_id)
-    if username is not None:
-        console.print(
-            "  To relink one at the sandbox bank, sign in with the holder's id in lower case "
-            f"as the username (for example {username}).",
             highlight=False,
         )

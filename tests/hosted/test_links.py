@@ -11,8 +11,8 @@ from relink.kit.ratelimit import SlidingWindowThrottle
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.factories import raw
+from tests.hosted.factories import relink_case, retrieve_session, timeline_kinds
 from tests.hosted.pages import HostedPages, text_of
-from tests.relink.factories import relink_case, retrieve_session, timeline_kinds
 
 DAY = 86_400
 

@@ -1,0 +1,1 @@
+"""Bulk relink requests: one hosted email session per eligible selected account."""

@@ -1,1 +1,0 @@
-"""Hosted relink: bulk requests, secure links, the holder's flow at the bank, the repair."""
