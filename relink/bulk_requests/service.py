@@ -15,14 +15,15 @@ id), so memory stays constant however many accounts are selected:
 
 Each session has exactly the columns :meth:`SessionService.create` would give it.
 The skip reason of an account is the most telling of the reasons the single-account
-service gives (:data:`REASON_PRIORITY`), so counts here and reasons there agree.
+service gives (:data:`relink.eligibility.query.REASON_PRIORITY`): both come from the
+same rules, so counts here and reasons there agree.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -30,12 +31,9 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Table,
-    and_,
     case,
     exists,
     func,
-    not_,
-    or_,
     select,
     text,
 )
@@ -47,7 +45,7 @@ from relink.accounts.filters import (
     filtered_accounts,
     selected_accounts,
 )
-from relink.eligibility.query import holder_email_column, pending_recent_request
+from relink.eligibility.query import skip_reason as account_skip_reason
 from relink.eligibility.rules import Reason
 from relink.events.service import EventContext
 from relink.kit import clock, ids
@@ -58,16 +56,12 @@ from relink.models import (
     Account,
     BulkJobStatus,
     BulkRelinkJob,
-    ConnectionStatus,
-    Institution,
     OutboxStatus,
     Platform,
-    RelinkAction,
     Session,
     SessionStatus,
     SessionTimelineEntry,
     TimelineKind,
-    User,
 )
 from relink.outbox.service import enqueue, enqueue_many
 from relink.runtime import Runtime
@@ -75,16 +69,6 @@ from relink.sessions.repository import SessionRepository
 from relink.sessions.service import RELINK_EMAIL, SessionService
 from relink.tenancy import Scope, ScopedRepository, in_scope
 
-# The one skip reason shown for an account that fails several rules: the first of these.
-REASON_PRIORITY: tuple[Reason, ...] = (
-    Reason.disconnected,
-    Reason.not_repairable,
-    Reason.institution_unsupported,
-    Reason.not_broken,
-    Reason.recent_request,
-    Reason.missing_email,
-    Reason.unconfirmed_test_email,
-)
 # Not an eligibility rule of one account but the platform's switch (dashboard Settings):
 # while hosted relink is off, every selected account is skipped for this reason.
 HOSTED_RELINK_DISABLED = "hosted_relink_disabled"
@@ -128,44 +112,7 @@ def merge_counts(left: Mapping[str, int], right: Mapping[str, int]) -> dict[str,
     return {reason: merged[reason] for reason in sorted(merged) if merged[reason]}
 
 
-def primary_reason(reasons: Iterable[Reason]) -> Reason | None:
-    """The reason a bulk request reports for an account failing ``reasons``."""
-    present = set(reasons)
-    return next((reason for reason in REASON_PRIORITY if reason in present), None)
-
-
 # -- SQL -------------------------------------------------------------------------------
-
-
-def reason_conditions(scope: Scope, now: dt.datetime) -> dict[Reason, ColumnElement[bool]]:
-    """Per reason, when an account fails it — the rules of
-    :func:`relink.eligibility.service.eligible_for_hosted_relink`, in SQL."""
-    email = holder_email_column()
-    not_repairable = and_(
-        Account.status == ConnectionStatus.inactive,
-        or_(Account.inactive_action.is_(None), Account.inactive_action == RelinkAction.none),
-    )
-    conditions: dict[Reason, ColumnElement[bool]] = {
-        Reason.disconnected: Account.status == ConnectionStatus.disconnected,
-        Reason.not_repairable: not_repairable,
-        Reason.institution_unsupported: not_(
-            exists().where(
-                Institution.id == Account.institution_id, Institution.supports_relink.is_(True)
-            )
-        ),
-        Reason.not_broken: or_(Account.relink_due_at.is_(None), Account.relink_due_at > now),
-        Reason.recent_request: pending_recent_request(now),
-        Reason.missing_email: or_(email.is_(None), email == ""),
-    }
-    if not scope.livemode:
-        conditions[Reason.unconfirmed_test_email] = not_(
-            exists().where(
-                User.platform_id == scope.platform_id,
-                User.email_confirmed_at.is_not(None),
-                User.email == func.lower(email),
-            )
-        )
-    return conditions
 
 
 def hosted_relink_off(scope: Scope) -> ColumnElement[bool]:
@@ -176,12 +123,10 @@ def hosted_relink_off(scope: Scope) -> ColumnElement[bool]:
 
 
 def skip_reason(scope: Scope, now: dt.datetime) -> ColumnElement[str | None]:
-    """The account's skip reason code, or ``NULL`` when it is eligible."""
-    conditions = reason_conditions(scope, now)
+    """The account's skip reason code, or ``NULL`` when it is eligible: the platform's
+    switch first, then the eligibility rules' (:func:`relink.eligibility.query.skip_reason`)."""
     return case(
-        (hosted_relink_off(scope), HOSTED_RELINK_DISABLED),
-        *[(conditions[reason], reason.value) for reason in REASON_PRIORITY if reason in conditions],
-        else_=None,
+        (hosted_relink_off(scope), HOSTED_RELINK_DISABLED), else_=account_skip_reason(scope, now)
     )
 
 

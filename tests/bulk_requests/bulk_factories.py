@@ -7,7 +7,7 @@ from collections import Counter
 
 from sqlalchemy import Select, select
 
-from relink.bulk_requests.service import primary_reason
+from relink.eligibility.query import primary_reason
 from relink.models import Account, OutboxMessage, Session, SessionTimelineEntry
 from relink.tenancy import Scope
 from tests.eligibility.cases import CASES, Case

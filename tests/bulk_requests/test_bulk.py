@@ -16,9 +16,9 @@ from relink.bulk_requests.service import (
     HOSTED_RELINK_DISABLED,
     BulkResult,
     preview_bulk_request,
-    primary_reason,
     request_relinks,
 )
+from relink.eligibility.query import primary_reason
 from relink.eligibility.rules import Reason
 from relink.events.service import EventContext
 from relink.hosted.scans import SCOPE_SCANS

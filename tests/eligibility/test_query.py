@@ -1,11 +1,22 @@
-"""eligible_accounts: the bulk SQL agrees with the single-account service on every case."""
+"""The rules in SQL: the eligible filter, the skip reason and the single-account answer
+agree with every case's expected reasons."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from relink.eligibility.query import eligible_accounts
+from sqlalchemy import select
+
+from relink.eligibility.query import (
+    REASON_PRIORITY,
+    eligible_accounts,
+    failed_reasons,
+    primary_reason,
+    rules,
+    skip_reason,
+)
 from relink.eligibility.rules import Reason
+from relink.models import Account
 from relink.tenancy import Scope
 from tests.eligibility import cases
 from tests.eligibility.cases import CASES
@@ -50,3 +61,60 @@ def test_bulk_query_lets_a_pending_request_block_until_48_hours_have_passed(book
     account = book.build(cases.pending_request_created_48_hours_minus_1_second_ago)
     assert book.bulk(now=NOW) == set()
     assert book.bulk(now=NOW + dt.timedelta(seconds=1)) == {account.id}
+
+
+def _skip_reasons(book: Book, ids: list[str]) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    with book.runtime.database.read_only() as session:
+        for account_id in ids:
+            account = session.get(Account, account_id)
+            assert account is not None
+            scope = Scope(account.platform_id, livemode=account.livemode)
+            found[account_id] = session.scalar(
+                select(skip_reason(scope, NOW)).where(Account.id == account_id)
+            )
+    return found
+
+
+def test_skip_reason_is_the_first_expected_reason_by_priority_on_every_case(book: Book) -> None:
+    with book.builder() as builder:
+        built = {case.name: case.build(builder).id for case in CASES}
+    skip = _skip_reasons(book, list(built.values()))
+    by_sql = {name: skip[account_id] for name, account_id in built.items()}
+    expected = {
+        case.name: (None if not case.reasons else str(primary_reason(case.reasons)))
+        for case in CASES
+    }
+    assert by_sql == expected
+
+
+def test_without_delivery_rules_only_the_repair_rules_are_checked(book: Book) -> None:
+    delivery = {
+        Reason.recent_request,
+        Reason.missing_email,
+        Reason.unconfirmed_test_email,
+    }
+    with book.builder() as builder:
+        built = {case.name: case.build(builder).id for case in CASES}
+    with book.runtime.database.read_only() as session:
+        for case in CASES:
+            account = session.get(Account, built[case.name])
+            assert account is not None
+            scope = Scope(account.platform_id, livemode=account.livemode)
+            reasons = failed_reasons(session, scope, account.id, NOW, delivery_rules=False)
+            assert reasons == [reason for reason in case.reasons if reason not in delivery], (
+                case.name
+            )
+
+
+def test_rules_list_every_reason_once_in_test_mode_and_all_but_the_team_rule_live() -> None:
+    test_mode = [rule.reason for rule in rules(Scope("acct_x", livemode=False), NOW)]
+    live_mode = [rule.reason for rule in rules(Scope("acct_x", livemode=True), NOW)]
+    assert sorted(test_mode) == sorted(Reason)
+    assert sorted(live_mode) == sorted(set(Reason) - {Reason.unconfirmed_test_email})
+    assert set(REASON_PRIORITY) == set(Reason)
+
+
+def test_primary_reason_of_no_reasons_is_none() -> None:
+    assert primary_reason([]) is None
+    assert primary_reason([Reason.missing_email, Reason.disconnected]) == Reason.disconnected
