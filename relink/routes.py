@@ -45,32 +45,32 @@ API_ROUTERS: list[ApiRouter] = [
 ]
 
 
-def _customer(call: ApiCall, object_id: str) -> dict[str, Any] | None:
+def _customer(call: ApiCall[Any], object_id: str) -> dict[str, Any] | None:
     found = CustomerRepository(call.session, call.scope).find(object_id)
     return render_customer(found) if found else None
 
 
-def _connected_account(call: ApiCall, object_id: str) -> dict[str, Any] | None:
+def _connected_account(call: ApiCall[Any], object_id: str) -> dict[str, Any] | None:
     found = ConnectedAccountRepository(call.session, call.scope).find(object_id)
     return render_connected_account(found) if found else None
 
 
-def _institution(call: ApiCall, object_id: str) -> dict[str, Any] | None:
+def _institution(call: ApiCall[Any], object_id: str) -> dict[str, Any] | None:
     found = InstitutionRepository(call.session, call.scope.livemode).find(object_id)
     return render_institution(found) if found else None
 
 
-def _authorization(call: ApiCall, object_id: str) -> dict[str, Any] | None:
+def _authorization(call: ApiCall[Any], object_id: str) -> dict[str, Any] | None:
     found = AuthorizationRepository(call.session, call.scope).find(object_id)
     return render_authorization(call.session, call.scope, found) if found else None
 
 
-def _account(call: ApiCall, object_id: str) -> dict[str, Any] | None:
+def _account(call: ApiCall[Any], object_id: str) -> dict[str, Any] | None:
     found = AccountRepository(call.session, call.scope).find(object_id)
     return render_account(call.session, call.scope, found) if found else None
 
 
-def _ownership(call: ApiCall, object_id: str) -> dict[str, Any] | None:
+def _ownership(call: ApiCall[Any], object_id: str) -> dict[str, Any] | None:
     return render_ownership(OwnerRepository(call.session, call.scope), object_id)
 
 

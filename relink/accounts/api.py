@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from relink.accounts.repository import AccountRepository
 from relink.accounts.schemas import render_account, render_accounts
-from relink.api.params import refuse_customer_account
+from relink.api.params import (
+    CUSTOMER_ACCOUNT_REFUSED,
+    EndpointParams,
+    Id,
+    ListParams,
+    NoParams,
+    Params,
+    Refused,
+    Strings,
+)
 from relink.api.rendering import render_list
 from relink.api.router import ApiCall, ApiRouter
 from relink.eligibility.service import eligible_for_hosted_relink, render_eligibility
 from relink.kit.errors import ApiError
-from relink.kit.pagination import paginate, read_cursor
+from relink.kit.pagination import paginate
 from relink.lifecycle.refresh import change_subscriptions, request_refresh
 from relink.lifecycle.service import Lifecycle
 from relink.models import Account, ConnectionStatus
@@ -26,17 +35,32 @@ class AccountInactive(ApiError):
     code = "financial_connections_account_inactive"
 
 
-@router.get("/v1/financial_connections/accounts")
-def list_accounts(call: ApiCall) -> dict[str, Any]:
-    cursor = read_cursor(call.params)
-    holder = call.params.nested("account_holder")
-    customer = account = None
-    if holder is not None:
-        customer = holder.text("customer", max_length=255)
-        account = holder.text("account", max_length=255)
-        refuse_customer_account(holder)
-    session_id = call.params.text("session", max_length=255)
-    call.params.finish()
+class HolderFilter(Params):
+    customer: Id = None
+    account: Id = None
+    customer_account: Annotated[None, Refused(CUSTOMER_ACCOUNT_REFUSED)] = None
+
+
+class ListAccounts(ListParams):
+    account_holder: HolderFilter | None = None
+    session: Id = None
+
+
+class RefreshParams(EndpointParams):
+    features: Annotated[list[str], Strings(REFRESH_FEATURES)]
+
+
+class SubscriptionParams(EndpointParams):
+    features: Annotated[list[str], Strings(SUBSCRIBE_FEATURES)]
+
+
+@router.get("/v1/financial_connections/accounts", ListAccounts)
+def list_accounts(call: ApiCall[ListAccounts]) -> dict[str, Any]:
+    cursor = call.params.cursor
+    holder = call.params.account_holder
+    customer = holder.customer if holder else None
+    account = holder.account if holder else None
+    session_id = call.params.session
     repository = AccountRepository(call.session, call.scope)
     repository.check_cursor(cursor)
     query = repository.select()
@@ -54,16 +78,14 @@ def list_accounts(call: ApiCall) -> dict[str, Any]:
     )
 
 
-@router.get("/v1/financial_connections/accounts/{id}")
-def retrieve_account(call: ApiCall) -> dict[str, Any]:
-    call.params.finish()
+@router.get("/v1/financial_connections/accounts/{id}", NoParams)
+def retrieve_account(call: ApiCall[NoParams]) -> dict[str, Any]:
     account = AccountRepository(call.session, call.scope).get(call.path["id"])
     return render_account(call.session, call.scope, account)
 
 
-@router.post("/v1/financial_connections/accounts/{id}/disconnect")
-def disconnect_account(call: ApiCall) -> dict[str, Any]:
-    call.params.finish()
+@router.post("/v1/financial_connections/accounts/{id}/disconnect", NoParams)
+def disconnect_account(call: ApiCall[NoParams]) -> dict[str, Any]:
     account = AccountRepository(call.session, call.scope).get(call.path["id"])
     Lifecycle(call.session, call.scope, call.event_context).disconnect(account)
     return render_account(call.session, call.scope, account)
@@ -78,42 +100,35 @@ def _require_usable(account: Account) -> None:
         )
 
 
-@router.post("/v1/financial_connections/accounts/{id}/refresh")
-def refresh_account(call: ApiCall) -> dict[str, Any]:
-    features = call.params.strings("features", allowed=REFRESH_FEATURES)
-    if not features:
-        call.params.text("features", required=True)
-    call.params.finish()
+@router.post("/v1/financial_connections/accounts/{id}/refresh", RefreshParams)
+def refresh_account(call: ApiCall[RefreshParams]) -> dict[str, Any]:
     account = AccountRepository(call.session, call.scope).get(call.path["id"])
     _require_usable(account)
-    request_refresh(call.session, call.scope, account, features or [])
+    request_refresh(call.session, call.scope, account, call.params.features)
     return render_account(call.session, call.scope, account)
 
 
-def _subscription_change(call: ApiCall, *, subscribe: bool) -> dict[str, Any]:
-    features = call.params.strings("features", allowed=SUBSCRIBE_FEATURES)
-    if not features:
-        call.params.text("features", required=True)
-    call.params.finish()
+def _subscription_change(call: ApiCall[SubscriptionParams], *, subscribe: bool) -> dict[str, Any]:
     account = AccountRepository(call.session, call.scope).get(call.path["id"])
     _require_usable(account)
-    change_subscriptions(call.session, call.scope, account, features or [], subscribe=subscribe)
+    change_subscriptions(
+        call.session, call.scope, account, call.params.features, subscribe=subscribe
+    )
     return render_account(call.session, call.scope, account)
 
 
-@router.post("/v1/financial_connections/accounts/{id}/subscribe")
-def subscribe_account(call: ApiCall) -> dict[str, Any]:
+@router.post("/v1/financial_connections/accounts/{id}/subscribe", SubscriptionParams)
+def subscribe_account(call: ApiCall[SubscriptionParams]) -> dict[str, Any]:
     return _subscription_change(call, subscribe=True)
 
 
-@router.post("/v1/financial_connections/accounts/{id}/unsubscribe")
-def unsubscribe_account(call: ApiCall) -> dict[str, Any]:
+@router.post("/v1/financial_connections/accounts/{id}/unsubscribe", SubscriptionParams)
+def unsubscribe_account(call: ApiCall[SubscriptionParams]) -> dict[str, Any]:
     return _subscription_change(call, subscribe=False)
 
 
-@router.get("/v1/financial_connections/accounts/{id}/relink_eligibility")
-def retrieve_relink_eligibility(call: ApiCall) -> dict[str, Any]:
-    call.params.finish()
+@router.get("/v1/financial_connections/accounts/{id}/relink_eligibility", NoParams)
+def retrieve_relink_eligibility(call: ApiCall[NoParams]) -> dict[str, Any]:
     account = AccountRepository(call.session, call.scope).get(call.path["id"])
     return render_eligibility(
         eligible_for_hosted_relink(call.session, call.scope, account, call.scope.now())

@@ -3,8 +3,9 @@
 decode (form or JSON) → authenticate the key → rate limit → idempotency →
 run the handler in a unit of work → expand → render, with Stripe's error envelope,
 ``Request-Id`` and ``Stripe-Version`` on every answer. Handlers are plain functions
-``(call: ApiCall) -> dict`` that read parameters, call one service and return the wire
-object; they never commit.
+``(call: ApiCall[TheirParams]) -> dict`` that take the parameters their route declares
+(:mod:`relink.api.params`, already read), call one service and return the wire object;
+they never commit.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
 from sqlalchemy.orm import Session
@@ -26,7 +27,7 @@ from starlette.routing import Route
 from relink.api import expand as expansion
 from relink.api.auth import Caller, authenticate
 from relink.api.idempotency import IdempotencyGate, Replay
-from relink.api.params import Params
+from relink.api.params import EndpointParams, parse
 from relink.db import database_unavailable
 from relink.events.service import EventContext
 from relink.kit.api_versions import LATEST_API_VERSION, is_known_api_version
@@ -45,18 +46,20 @@ from relink.web.unavailable import UNAVAILABLE_MESSAGE, retry_after
 
 log = structlog.get_logger("relink.api")
 
-Handler = Callable[["ApiCall"], dict[str, Any]]
-Fetcher = Callable[["ApiCall", str], dict[str, Any] | None]
+P = TypeVar("P", bound=EndpointParams)
+Handler = Callable[["ApiCall[P]"], dict[str, Any]]
+Fetcher = Callable[["ApiCall[Any]", str], dict[str, Any] | None]
 
 # Refused before the request is read (relink.web.limits, installed by create_app).
 MAX_BODY_BYTES = 1_000_000
 
 
 @dataclass
-class ApiCall:
+class ApiCall(Generic[P]):
     session: Session
     scope: Scope
-    params: Params
+    # The request's parameters, read as the route declares them.
+    params: P
     path: dict[str, str]
     runtime: Runtime
     request_id: str
@@ -106,26 +109,42 @@ def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "req_unknown"))
 
 
+@dataclass(frozen=True)
+class Operation:
+    """One route and the declaration of its parameters (what the OpenAPI document lists)."""
+
+    method: str
+    path: str
+    params: type[EndpointParams]
+    handler: Handler[Any]
+
+
 class ApiRouter:
     def __init__(self) -> None:
         self.routes: list[Route] = []
+        self.operations: list[Operation] = []
 
-    def get(self, path: str) -> Callable[[Handler], Handler]:
-        return self._register("GET", path)
+    def get(self, path: str, params: type[P]) -> Callable[[Handler[P]], Handler[P]]:
+        return self._register("GET", path, params)
 
-    def post(self, path: str) -> Callable[[Handler], Handler]:
-        return self._register("POST", path)
+    def post(self, path: str, params: type[P]) -> Callable[[Handler[P]], Handler[P]]:
+        return self._register("POST", path, params)
 
-    def delete(self, path: str) -> Callable[[Handler], Handler]:
-        return self._register("DELETE", path)
+    def delete(self, path: str, params: type[P]) -> Callable[[Handler[P]], Handler[P]]:
+        return self._register("DELETE", path, params)
 
-    def _register(self, method: str, path: str) -> Callable[[Handler], Handler]:
-        def decorator(handler: Handler) -> Handler:
+    def _register(
+        self, method: str, path: str, params: type[P]
+    ) -> Callable[[Handler[P]], Handler[P]]:
+        def decorator(handler: Handler[P]) -> Handler[P]:
+            operation = Operation(method, path, params, handler)
+
             async def endpoint(request: Request) -> Response:
-                return await _serve(request, method, handler)
+                return await _serve(request, operation)
 
             endpoint.__name__ = handler.__name__
             self.routes.append(Route(path, endpoint, methods=[method], name=handler.__name__))
+            self.operations.append(operation)
             return handler
 
         return decorator
@@ -203,7 +222,8 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-async def _serve(request: Request, method: str, handler: Handler) -> Response:
+async def _serve(request: Request, operation: Operation) -> Response:
+    method = operation.method
     runtime: Runtime = request.app.state.runtime
     request_id = request_id_of(request)
     # Until the caller is known (its platform's default version), the build's default.
@@ -228,8 +248,7 @@ async def _serve(request: Request, method: str, handler: Handler) -> Response:
             _run,
             runtime,
             request,
-            method,
-            handler,
+            operation,
             data,
             request_id,
             headers,
@@ -258,12 +277,12 @@ async def _serve(request: Request, method: str, handler: Handler) -> Response:
 def _run(
     runtime: Runtime,
     request: Request,
-    method: str,
-    handler: Handler,
+    operation: Operation,
     data: dict[str, Any],
     request_id: str,
     headers: dict[str, str],
 ) -> Response:
+    method = operation.method
     database = runtime.database
     # One session for the whole request: the key is looked up in the handler's own
     # transaction (one connection checkout, one BEGIN/COMMIT). Only a request with an
@@ -303,7 +322,7 @@ def _run(
                 session,
                 caller,
                 request,
-                handler,
+                operation,
                 data,
                 runtime,
                 request_id,
@@ -337,15 +356,14 @@ def _handle(
     session: Session,
     caller: Caller,
     request: Request,
-    handler: Handler,
+    operation: Operation,
     data: dict[str, Any],
     runtime: Runtime,
     request_id: str,
     api_version: str,
     idempotency_key: str | None,
 ) -> dict[str, Any]:
-    params = Params(data)
-    expand_paths = params.strings("expand") or []
+    params = parse(operation.params, data)
     call = ApiCall(
         session=session,
         scope=caller.scope,
@@ -358,9 +376,9 @@ def _handle(
         idempotency_key=idempotency_key,
         fetchers=request.app.state.expansions,
     )
-    body = handler(call)
-    if expand_paths:
-        expansion.apply(body, expand_paths, call.fetch)
+    body = operation.handler(call)
+    if params.expand:
+        expansion.apply(body, params.expand, call.fetch)
     return body
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from relink.api.params import NoParams
 from relink.api.router import ApiCall, ApiRouter
 from relink.authorizations.repository import AuthorizationRepository
 from relink.authorizations.schemas import render_authorization
@@ -11,8 +12,7 @@ from relink.authorizations.schemas import render_authorization
 router = ApiRouter()
 
 
-@router.get("/v1/financial_connections/authorizations/{id}")
-def retrieve_authorization(call: ApiCall) -> dict[str, Any]:
-    call.params.finish()
+@router.get("/v1/financial_connections/authorizations/{id}", NoParams)
+def retrieve_authorization(call: ApiCall[NoParams]) -> dict[str, Any]:
     authorization = AuthorizationRepository(call.session, call.scope).get(call.path["id"])
     return render_authorization(call.session, call.scope, authorization)

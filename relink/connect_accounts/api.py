@@ -2,49 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from relink.api.params import Params
+from relink.api.params import (
+    Email,
+    EndpointParams,
+    Ignored,
+    ListParams,
+    Metadata,
+    NoParams,
+    Params,
+    Strings,
+    Text,
+)
 from relink.api.rendering import render_list
 from relink.api.router import ApiCall, ApiRouter
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.connect_accounts.schemas import render_connected_account
 from relink.kit import ids
 from relink.kit.metadata import merge_metadata
-from relink.kit.pagination import paginate, read_cursor
+from relink.kit.pagination import paginate
 from relink.models import ConnectedAccount
 
 router = ApiRouter()
 
 
-def _read(
-    params: Params,
-) -> tuple[str | None, bool, str | None, bool, list[str] | None, dict[str, str | None] | None]:
-    email_cleared = params.has("email") and params.raw("email") == ""
-    email = params.email("email")
-    profile = params.nested("business_profile")
-    name_cleared = False
-    name = None
-    if profile is not None:
-        name_cleared = profile.has("name") and profile.raw("name") == ""
-        name = profile.text("name", max_length=256)
-    params.ignore("type", "country")
-    locales = params.strings("preferred_locales")
-    metadata = params.metadata()
-    return email, email_cleared, name, name_cleared, locales, metadata
+class BusinessProfile(Params):
+    name: Annotated[str | None, Text(256)] = None
 
 
-@router.post("/v1/accounts")
-def create_connected_account(call: ApiCall) -> dict[str, Any]:
-    email, _, name, _, locales, metadata = _read(call.params)
-    call.params.finish()
+class ConnectedAccountParams(EndpointParams):
+    email: Annotated[str | None, Email()] = None
+    business_profile: BusinessProfile | None = None
+    # Stripe's; a Relink connected account is only a holder of bank accounts.
+    type: Annotated[
+        None, Ignored({"type": "string", "enum": ["custom", "express", "standard"]})
+    ] = None
+    country: Annotated[None, Ignored({"type": "string", "maxLength": 2})] = None
+    preferred_locales: Annotated[list[str] | None, Strings()] = None
+    metadata: Annotated[dict[str, str | None] | None, Metadata()] = None
+
+
+@router.post("/v1/accounts", ConnectedAccountParams)
+def create_connected_account(call: ApiCall[ConnectedAccountParams]) -> dict[str, Any]:
+    params = call.params
     repository = ConnectedAccountRepository(call.session, call.scope)
     account = ConnectedAccount(
         id=ids.new("acct"),
-        email=email,
-        business_name=name,
-        preferred_locales=locales or [],
-        metadata_=merge_metadata({}, metadata),
+        email=params.email,
+        business_name=params.business_profile.name if params.business_profile else None,
+        preferred_locales=params.preferred_locales or [],
+        metadata_=merge_metadata({}, params.metadata),
         created_at=call.scope.now(),
     )
     repository.add(account)
@@ -52,34 +60,32 @@ def create_connected_account(call: ApiCall) -> dict[str, Any]:
     return render_connected_account(account)
 
 
-@router.get("/v1/accounts/{id}")
-def retrieve_connected_account(call: ApiCall) -> dict[str, Any]:
-    call.params.finish()
+@router.get("/v1/accounts/{id}", NoParams)
+def retrieve_connected_account(call: ApiCall[NoParams]) -> dict[str, Any]:
     repository = ConnectedAccountRepository(call.session, call.scope)
     return render_connected_account(repository.get(call.path["id"], param="account"))
 
 
-@router.post("/v1/accounts/{id}")
-def update_connected_account(call: ApiCall) -> dict[str, Any]:
-    email, email_cleared, name, name_cleared, locales, metadata = _read(call.params)
-    call.params.finish()
+@router.post("/v1/accounts/{id}", ConnectedAccountParams)
+def update_connected_account(call: ApiCall[ConnectedAccountParams]) -> dict[str, Any]:
+    params = call.params
     account = ConnectedAccountRepository(call.session, call.scope).get(
         call.path["id"], param="account"
     )
-    if email is not None or email_cleared:
-        account.email = email
-    if name is not None or name_cleared:
-        account.business_name = name
-    if locales is not None:
-        account.preferred_locales = locales
-    account.metadata_ = merge_metadata(account.metadata_, metadata)
+    if params.email is not None or params.cleared("email"):
+        account.email = params.email
+    profile = params.business_profile
+    if profile is not None and (profile.name is not None or profile.cleared("name")):
+        account.business_name = profile.name
+    if params.preferred_locales is not None:
+        account.preferred_locales = params.preferred_locales
+    account.metadata_ = merge_metadata(account.metadata_, params.metadata)
     return render_connected_account(account)
 
 
-@router.get("/v1/accounts")
-def list_connected_accounts(call: ApiCall) -> dict[str, Any]:
-    cursor = read_cursor(call.params)
-    call.params.finish()
+@router.get("/v1/accounts", ListParams)
+def list_connected_accounts(call: ApiCall[ListParams]) -> dict[str, Any]:
+    cursor = call.params.cursor
     repository = ConnectedAccountRepository(call.session, call.scope)
     repository.check_cursor(cursor)
     page = paginate(call.session, repository.select(), ConnectedAccount.id, cursor)

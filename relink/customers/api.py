@@ -2,70 +2,74 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from relink.api.params import Params
+from relink.api.params import Email, EndpointParams, ListParams, Metadata, NoParams, Strings, Text
 from relink.api.rendering import render_list
 from relink.api.router import ApiCall, ApiRouter
 from relink.customers import service
 from relink.customers.repository import CustomerRepository
 from relink.customers.schemas import render_customer
-from relink.kit.pagination import paginate, read_cursor
+from relink.kit.pagination import paginate
 from relink.models import Customer
 
 router = ApiRouter()
 
 
-def _changes(params: Params) -> service.CustomerChanges:
-    cleared = frozenset(
-        name
-        for name in ("email", "name", "description")
-        if params.has(name) and params.raw(name) == ""
-    )
+class CustomerParams(EndpointParams):
+    email: Annotated[str | None, Email()] = None
+    name: Annotated[str | None, Text(256)] = None
+    description: Annotated[str | None, Text()] = None
+    preferred_locales: Annotated[list[str] | None, Strings()] = None
+    metadata: Annotated[dict[str, str | None] | None, Metadata()] = None
+
+
+class ListCustomers(ListParams):
+    email: Annotated[str | None, Text(512)] = None
+
+
+def _changes(params: CustomerParams) -> service.CustomerChanges:
     return service.CustomerChanges(
-        email=params.email("email"),
-        name=params.text("name", max_length=256),
-        description=params.text("description"),
-        preferred_locales=params.strings("preferred_locales"),
-        metadata=params.metadata(),
-        cleared=cleared,
+        email=params.email,
+        name=params.name,
+        description=params.description,
+        preferred_locales=params.preferred_locales,
+        metadata=params.metadata,
+        cleared=frozenset(
+            name for name in ("email", "name", "description") if params.cleared(name)
+        ),
     )
 
 
-@router.post("/v1/customers")
-def create_customer(call: ApiCall) -> dict[str, Any]:
+@router.post("/v1/customers", CustomerParams)
+def create_customer(call: ApiCall[CustomerParams]) -> dict[str, Any]:
     changes = _changes(call.params)
-    call.params.finish()
     customer = service.create_customer(CustomerRepository(call.session, call.scope), changes)
     return render_customer(customer)
 
 
-@router.get("/v1/customers/{id}")
-def retrieve_customer(call: ApiCall) -> dict[str, Any]:
-    call.params.finish()
+@router.get("/v1/customers/{id}", NoParams)
+def retrieve_customer(call: ApiCall[NoParams]) -> dict[str, Any]:
     return render_customer(CustomerRepository(call.session, call.scope).get(call.path["id"]))
 
 
-@router.post("/v1/customers/{id}")
-def update_customer(call: ApiCall) -> dict[str, Any]:
+@router.post("/v1/customers/{id}", CustomerParams)
+def update_customer(call: ApiCall[CustomerParams]) -> dict[str, Any]:
     changes = _changes(call.params)
-    call.params.finish()
     customer = CustomerRepository(call.session, call.scope).get(call.path["id"])
     return render_customer(service.update_customer(customer, changes))
 
 
-@router.delete("/v1/customers/{id}")
-def delete_customer(call: ApiCall) -> dict[str, Any]:
-    call.params.finish()
+@router.delete("/v1/customers/{id}", NoParams)
+def delete_customer(call: ApiCall[NoParams]) -> dict[str, Any]:
     customer = CustomerRepository(call.session, call.scope).get(call.path["id"])
     return render_customer(service.delete_customer(customer))
 
 
-@router.get("/v1/customers")
-def list_customers(call: ApiCall) -> dict[str, Any]:
-    cursor = read_cursor(call.params)
-    email = call.params.text("email", max_length=512)
-    call.params.finish()
+@router.get("/v1/customers", ListCustomers)
+def list_customers(call: ApiCall[ListCustomers]) -> dict[str, Any]:
+    cursor = call.params.cursor
+    email = call.params.email
     customers = CustomerRepository(call.session, call.scope)
     query = customers.select().where(Customer.deleted.is_(False))
     if email is not None:

@@ -8,8 +8,6 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from relink.kit.errors import ApiError, ParameterInvalid
-
 Row = TypeVar("Row")
 
 
@@ -24,22 +22,6 @@ class Cursor:
     limit: int = 10
     starting_after: str | None = None
     ending_before: str | None = None
-
-
-def read_cursor(params: Any) -> Cursor:
-    """Read ``limit``, ``starting_after`` and ``ending_before`` from :class:`Params`."""
-    limit = params.integer("limit", minimum=1, maximum=100)
-    starting_after = params.text("starting_after", max_length=255)
-    ending_before = params.text("ending_before", max_length=255)
-    if starting_after and ending_before:
-        raise ApiError(
-            "You may only specify one of these parameters: ending_before, starting_after.",
-            param="ending_before",
-        )
-    for name, value in (("starting_after", starting_after), ("ending_before", ending_before)):
-        if value is not None and "_" not in value:
-            raise ParameterInvalid(name, f"Invalid {name}: '{value}' is not an object id")
-    return Cursor(limit or 10, starting_after, ending_before)
 
 
 def paginate(session: Session, query: Select[Any], id_column: Any, cursor: Cursor) -> Page[Any]:

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Annotated, Any
 
 from relink.accounts.repository import AccountRepository
 from relink.accounts.schemas import render_account
-from relink.api.params import Params
+from relink.api.params import (
+    EndpointParams,
+    Enum,
+    Id,
+    Integer,
+    NoParams,
+    Params,
+    Strings,
+    Text,
+    UnixTime,
+)
 from relink.api.router import ApiCall, ApiRouter
 from relink.authorizations.schemas import render_authorization
 from relink.hosted.scans import SCOPE_SCANS
 from relink.kit.clock import to_unix
-from relink.kit.errors import ApiError, LivemodeMismatch, ParameterInvalid
+from relink.kit.errors import ApiError, LivemodeMismatch
 from relink.lifecycle.scans import advance_test_clock
 from relink.lifecycle.service import Lifecycle
 from relink.models import ConnectionStatus, InactiveCause, TanStatus
@@ -28,67 +39,88 @@ router = ApiRouter()
 PERMISSIONS = ("balances", "ownership", "payment_method", "transactions")
 
 
-def _sandbox_only(call: ApiCall) -> None:
+def _sandbox_only(call: ApiCall[Any]) -> None:
     if call.scope.livemode:
         raise LivemodeMismatch(
             "Test helpers can only be used with a test mode secret key (sk_test_…)."
         )
 
 
-def _date(params: Params, key: str) -> Any:
-    return params.unix_time(key)
+class TestAccountHolder(Params):
+    type: Annotated[str, Enum(("customer", "account"))]
+    customer: Id = None
+    account: Id = None
 
 
-@router.post("/v1/test_helpers/financial_connections/accounts")
-def create_account(call: ApiCall) -> dict[str, Any]:
+class TestAccountNumbers(Params):
+    expected_expiry_date: Annotated[dt.datetime | None, UnixTime()] = None
+    status: Annotated[str | None, Enum(tuple(TanStatus))] = None
+
+
+class CreateTestAccount(EndpointParams):
+    institution: Annotated[str, Text(255)]
+    account_holder: TestAccountHolder
+    permissions: Annotated[list[str] | None, Strings(PERMISSIONS)] = None
+    subcategory: Annotated[str | None, Enum(tuple(CATEGORY_OF_SUBCATEGORY))] = None
+    display_name: Annotated[str | None, Text(200)] = None
+    last4: Annotated[
+        str | None, Text(4, pattern=r"\d{4}", mismatch="last4 must be exactly 4 digits.")
+    ] = None
+    authorization: Id = None
+    account_numbers: TestAccountNumbers | None = None
+
+
+class Deactivate(EndpointParams):
+    cause: Annotated[str | None, Enum(tuple(InactiveCause))] = None
+
+
+class UpdateAccountNumbers(EndpointParams):
+    expected_expiry_date: Annotated[dt.datetime | None, UnixTime(clearable=True)] = None
+    status: Annotated[str | None, Enum(tuple(TanStatus))] = None
+
+
+class UpdateExpectedDeactivation(EndpointParams):
+    expected_deactivation_date: Annotated[dt.datetime | None, UnixTime(clearable=True)]
+
+
+class AdvanceClock(EndpointParams):
+    seconds: Annotated[int, Integer(minimum=1, maximum=10 * 365 * 86400)]
+
+
+def _tan_status(value: str | None) -> TanStatus | None:
+    return TanStatus(value) if value else None
+
+
+@router.post("/v1/test_helpers/financial_connections/accounts", CreateTestAccount)
+def create_account(call: ApiCall[CreateTestAccount]) -> dict[str, Any]:
     _sandbox_only(call)
     params = call.params
-    institution = params.required_str("institution", max_length=255)
-    holder = params.nested("account_holder", required=True)
-    assert holder is not None
-    holder_type = holder.enum("type", ("customer", "account"), required=True)
-    customer = holder.text("customer", max_length=255)
-    account = holder.text("account", max_length=255)
-    permissions = params.strings("permissions", allowed=PERMISSIONS) or ["payment_method"]
-    subcategory = params.enum("subcategory", tuple(CATEGORY_OF_SUBCATEGORY))
-    display_name = params.text("display_name", max_length=200)
-    last4 = params.text("last4", max_length=4)
-    if last4 is not None and (len(last4) != 4 or not last4.isdigit()):
-        raise ParameterInvalid("last4", "last4 must be exactly 4 digits.")
-    authorization = params.text("authorization", max_length=255)
-    numbers = params.nested("account_numbers")
-    expiry = status = None
-    if numbers is not None:
-        expiry = _date(numbers, "expected_expiry_date")
-        status_value = numbers.enum("status", tuple(TanStatus))
-        status = TanStatus(status_value) if status_value else None
-    params.finish()
-    assert holder_type is not None
+    holder = params.account_holder
+    numbers = params.account_numbers
     created = create_test_account(
         Lifecycle(call.session, call.scope, call.event_context),
         call.runtime,
         NewTestAccount(
-            institution=institution,
-            holder_type=holder_type,
-            customer=customer if holder_type == "customer" else None,
-            account=account if holder_type == "account" else None,
-            permissions=permissions,
-            subcategory=subcategory,
-            display_name=display_name,
-            last4=last4,
-            authorization=authorization,
-            tan_expected_expiry_at=expiry,
-            tan_status=status,
+            institution=params.institution,
+            holder_type=holder.type,
+            customer=holder.customer if holder.type == "customer" else None,
+            account=holder.account if holder.type == "account" else None,
+            permissions=params.permissions or ["payment_method"],
+            subcategory=params.subcategory,
+            display_name=params.display_name,
+            last4=params.last4,
+            authorization=params.authorization,
+            tan_expected_expiry_at=numbers.expected_expiry_date if numbers else None,
+            tan_status=_tan_status(numbers.status) if numbers else None,
         ),
     )
     return render_account(call.session, call.scope, created)
 
 
-@router.post("/v1/test_helpers/financial_connections/accounts/{id}/deactivate")
-def deactivate_account(call: ApiCall) -> dict[str, Any]:
+@router.post("/v1/test_helpers/financial_connections/accounts/{id}/deactivate", Deactivate)
+def deactivate_account(call: ApiCall[Deactivate]) -> dict[str, Any]:
     _sandbox_only(call)
-    cause = call.params.enum("cause", tuple(InactiveCause)) or InactiveCause.unspecified
-    call.params.finish()
+    cause = call.params.cause or InactiveCause.unspecified
     account = AccountRepository(call.session, call.scope).get(call.path["id"])
     if account.status == ConnectionStatus.disconnected:
         raise ApiError("A disconnected account cannot be deactivated.", param="id")
@@ -98,18 +130,17 @@ def deactivate_account(call: ApiCall) -> dict[str, Any]:
     return render_account(call.session, call.scope, account)
 
 
-@router.post("/v1/test_helpers/financial_connections/accounts/{id}/update_account_numbers")
-def update_account_numbers(call: ApiCall) -> dict[str, Any]:
+@router.post(
+    "/v1/test_helpers/financial_connections/accounts/{id}/update_account_numbers",
+    UpdateAccountNumbers,
+)
+def update_account_numbers(call: ApiCall[UpdateAccountNumbers]) -> dict[str, Any]:
     _sandbox_only(call)
-    clear = (
-        call.params.has("expected_expiry_date") and call.params.raw("expected_expiry_date") == ""
-    )
-    expiry = _date(call.params, "expected_expiry_date")
-    status_value = call.params.enum("status", tuple(TanStatus))
-    call.params.finish()
+    clear = call.params.cleared("expected_expiry_date")
+    expiry = call.params.expected_expiry_date
     account = AccountRepository(call.session, call.scope).get(call.path["id"])
     lifecycle = Lifecycle(call.session, call.scope, call.event_context)
-    status = TanStatus(status_value) if status_value else None
+    status = _tan_status(call.params.status)
     update_account_numbers_at_bank(
         call.runtime, lifecycle, account, status=status, expected_expiry_at=expiry
     )
@@ -119,17 +150,13 @@ def update_account_numbers(call: ApiCall) -> dict[str, Any]:
     return render_account(call.session, call.scope, account)
 
 
-@router.post("/v1/test_helpers/financial_connections/accounts/{id}/update_expected_deactivation")
-def update_expected_deactivation(call: ApiCall) -> dict[str, Any]:
+@router.post(
+    "/v1/test_helpers/financial_connections/accounts/{id}/update_expected_deactivation",
+    UpdateExpectedDeactivation,
+)
+def update_expected_deactivation(call: ApiCall[UpdateExpectedDeactivation]) -> dict[str, Any]:
     _sandbox_only(call)
-    clear = (
-        call.params.has("expected_deactivation_date")
-        and call.params.raw("expected_deactivation_date") == ""
-    )
-    expected = _date(call.params, "expected_deactivation_date")
-    if expected is None and not clear:
-        call.params.text("expected_deactivation_date", required=True)
-    call.params.finish()
+    expected = call.params.expected_deactivation_date
     account = AccountRepository(call.session, call.scope).get(call.path["id"])
     if account.status != ConnectionStatus.active:
         raise ApiError("Only an active account can have an expected deactivation date.", param="id")
@@ -139,24 +166,20 @@ def update_expected_deactivation(call: ApiCall) -> dict[str, Any]:
     return render_account(call.session, call.scope, account)
 
 
-@router.post("/v1/test_helpers/financial_connections/authorizations/{id}/revoke")
-def revoke_authorization(call: ApiCall) -> dict[str, Any]:
+@router.post("/v1/test_helpers/financial_connections/authorizations/{id}/revoke", NoParams)
+def revoke_authorization(call: ApiCall[NoParams]) -> dict[str, Any]:
     _sandbox_only(call)
-    call.params.finish()
     lifecycle = Lifecycle(call.session, call.scope, call.event_context)
     authorization = lifecycle.authorizations.get(call.path["id"])
     revoke_at_bank(call.runtime, lifecycle, authorization)
     return render_authorization(call.session, call.scope, authorization)
 
 
-@router.post("/v1/test_helpers/clock/advance")
-def advance_clock(call: ApiCall) -> dict[str, Any]:
+@router.post("/v1/test_helpers/clock/advance", AdvanceClock)
+def advance_clock(call: ApiCall[AdvanceClock]) -> dict[str, Any]:
     _sandbox_only(call)
-    seconds = call.params.integer("seconds", required=True, minimum=1, maximum=10 * 365 * 86400)
-    call.params.finish()
-    assert seconds is not None
     scope, result = advance_test_clock(
-        call.session, call.scope, seconds, call.event_context, SCOPE_SCANS
+        call.session, call.scope, call.params.seconds, call.event_context, SCOPE_SCANS
     )
     return {
         "object": "test_helpers.test_clock",

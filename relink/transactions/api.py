@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import select
 
 from relink.accounts.repository import AccountRepository
+from relink.api.params import ListParams, NoParams, Params, Text, TimeFilter, TimeRange
 from relink.api.rendering import render_list
 from relink.api.router import ApiCall, ApiRouter
 from relink.kit.clock import to_unix
 from relink.kit.errors import ResourceMissing
-from relink.kit.pagination import paginate, read_cursor
+from relink.kit.pagination import paginate
 from relink.models import AccountInferredBalance, AccountOwner, AccountTransaction
 from relink.tenancy import ScopedRepository
 from relink.transactions.ownership import OwnerRepository, render_owner
@@ -50,14 +51,27 @@ def render_transaction(transaction: AccountTransaction) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/financial_connections/transactions")
-def list_transactions(call: ApiCall) -> dict[str, Any]:
-    cursor = read_cursor(call.params)
-    account_id = call.params.required_str("account", max_length=255)
-    conditions = call.params.unix_time_filter("transacted_at", AccountTransaction.transacted_at)
-    refresh = call.params.nested("transaction_refresh")
-    after = refresh.required_str("after", max_length=255) if refresh is not None else None
-    call.params.finish()
+class TransactionRefreshFilter(Params):
+    after: Annotated[str, Text(255)]
+
+
+class ListTransactions(ListParams):
+    account: Annotated[str, Text(255)]
+    transacted_at: Annotated[TimeRange, TimeFilter()] = TimeRange()
+    transaction_refresh: TransactionRefreshFilter | None = None
+
+
+class ListOwners(ListParams):
+    ownership: Annotated[str, Text(255)]
+
+
+@router.get("/v1/financial_connections/transactions", ListTransactions)
+def list_transactions(call: ApiCall[ListTransactions]) -> dict[str, Any]:
+    cursor = call.params.cursor
+    account_id = call.params.account
+    conditions = call.params.transacted_at.conditions(AccountTransaction.transacted_at)
+    refresh = call.params.transaction_refresh
+    after = refresh.after if refresh is not None else None
     AccountRepository(call.session, call.scope).get(account_id, param="account")
     transactions = TransactionRepository(call.session, call.scope)
     transactions.check_cursor(cursor)
@@ -72,17 +86,15 @@ def list_transactions(call: ApiCall) -> dict[str, Any]:
     )
 
 
-@router.get("/v1/financial_connections/transactions/{id}")
-def retrieve_transaction(call: ApiCall) -> dict[str, Any]:
-    call.params.finish()
+@router.get("/v1/financial_connections/transactions/{id}", NoParams)
+def retrieve_transaction(call: ApiCall[NoParams]) -> dict[str, Any]:
     return render_transaction(TransactionRepository(call.session, call.scope).get(call.path["id"]))
 
 
-@router.get("/v1/financial_connections/accounts/{id}/owners")
-def list_owners(call: ApiCall) -> dict[str, Any]:
-    cursor = read_cursor(call.params)
-    ownership = call.params.required_str("ownership", max_length=255)
-    call.params.finish()
+@router.get("/v1/financial_connections/accounts/{id}/owners", ListOwners)
+def list_owners(call: ApiCall[ListOwners]) -> dict[str, Any]:
+    cursor = call.params.cursor
+    ownership = call.params.ownership
     account = AccountRepository(call.session, call.scope).get(call.path["id"])
     if account.ownership_id is None or ownership != account.ownership_id:
         exists = call.session.scalar(
@@ -116,11 +128,10 @@ def render_inferred_balance(balance: AccountInferredBalance) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/financial_connections/accounts/{id}/inferred_balances")
-def list_inferred_balances(call: ApiCall) -> dict[str, Any]:
+@router.get("/v1/financial_connections/accounts/{id}/inferred_balances", ListParams)
+def list_inferred_balances(call: ApiCall[ListParams]) -> dict[str, Any]:
     """Newest day first (ids follow the days: a refresh writes them oldest first)."""
-    cursor = read_cursor(call.params)
-    call.params.finish()
+    cursor = call.params.cursor
     account = AccountRepository(call.session, call.scope).get(call.path["id"], param="account")
     balances = InferredBalanceRepository(call.session, call.scope)
     balances.check_cursor(cursor)

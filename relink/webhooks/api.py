@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from relink.api.params import Params
+from pydantic import Field
+
+from relink.api.params import (
+    Boolean,
+    EndpointParams,
+    Ignored,
+    Integer,
+    ListParams,
+    Metadata,
+    NoParams,
+    Strings,
+    Text,
+)
 from relink.api.rendering import render_list
 from relink.api.router import ApiCall, ApiRouter
 from relink.events.repository import WebhookEndpointRepository
 from relink.kit import clock
-from relink.kit.pagination import paginate, read_cursor
+from relink.kit.pagination import paginate
 from relink.models import WebhookEndpoint
 from relink.webhooks import service
 from relink.webhooks.schemas import render_webhook_endpoint
@@ -18,26 +30,62 @@ from relink.webhooks.schemas import render_webhook_endpoint
 router = ApiRouter()
 
 
-def _changes(params: Params, *, creating: bool) -> service.EndpointChanges:
-    changes = service.EndpointChanges(
-        url=params.text("url", required=creating, max_length=2048),
-        enabled_events=params.strings("enabled_events"),
-        # Fixed at creation, as in Stripe: an update does not take it.
-        api_version=params.text("api_version", max_length=40) if creating else None,
-        description=params.text("description", blank_is_none=False),
-        disabled=None if creating else params.boolean("disabled"),
-        metadata=params.metadata(),
+OVERLAP_SECONDS = int(service.MAX_SECRET_OVERLAP.total_seconds())
+
+Url = Annotated[str, Text(2048)]
+Description = Annotated[str | None, Text(blank_is_none=False)]
+EventTypes = Annotated[list[str] | None, Strings(allow_empty=True)]
+# Stripe's Connect endpoints; Relink has no Connect events to send to one.
+Connect = Annotated[None, Ignored({"type": "boolean"})]
+
+
+class CreateWebhookEndpoint(EndpointParams):
+    url: Url
+    enabled_events: Annotated[list[str], Strings(allow_empty=True)]
+    # Fixed at creation, as in Stripe: an update does not take it.
+    api_version: Annotated[str | None, Text(40)] = None
+    description: Description = None
+    metadata: Annotated[dict[str, str | None] | None, Metadata()] = None
+    connect: Connect = None
+
+
+class UpdateWebhookEndpoint(EndpointParams):
+    url: Annotated[str | None, Text(2048)] = None
+    enabled_events: EventTypes = None
+    description: Description = None
+    disabled: Annotated[bool | None, Boolean()] = None
+    metadata: Annotated[dict[str, str | None] | None, Metadata()] = None
+    connect: Connect = None
+
+
+class RollSecret(EndpointParams):
+    previous_secret_expires_in: Annotated[
+        int | None,
+        Integer(minimum=0, maximum=OVERLAP_SECONDS),
+        Field(
+            description="Seconds the current secret keeps signing beside the new one (a "
+            "second v1= in Stripe-Signature): 0 stops it at once, the default is "
+            f"{OVERLAP_SECONDS} (a day, the most)."
+        ),
+    ] = None
+
+
+def _changes(
+    params: CreateWebhookEndpoint | UpdateWebhookEndpoint,
+) -> service.EndpointChanges:
+    return service.EndpointChanges(
+        url=params.url,
+        enabled_events=params.enabled_events,
+        api_version=params.api_version if isinstance(params, CreateWebhookEndpoint) else None,
+        description=params.description,
+        disabled=params.disabled if isinstance(params, UpdateWebhookEndpoint) else None,
+        metadata=params.metadata,
     )
-    params.ignore("connect")
-    if creating and changes.enabled_events is None:
-        params.text("enabled_events", required=True)
-    return changes
 
 
-@router.post("/v1/webhook_endpoints")
-def create_webhook_endpoint(call: ApiCall) -> dict[str, Any]:
-    changes = _changes(call.params, creating=True)
-    call.params.finish()
+@router.post("/v1/webhook_endpoints", CreateWebhookEndpoint)
+def create_webhook_endpoint(call: ApiCall[CreateWebhookEndpoint]) -> dict[str, Any]:
+    changes = _changes(call.params)
     endpoint, secret = service.create_endpoint(
         WebhookEndpointRepository(call.session, call.scope),
         call.runtime.secret_box,
@@ -47,18 +95,16 @@ def create_webhook_endpoint(call: ApiCall) -> dict[str, Any]:
     return render_webhook_endpoint(endpoint, secret=secret)
 
 
-@router.get("/v1/webhook_endpoints/{id}")
-def retrieve_webhook_endpoint(call: ApiCall) -> dict[str, Any]:
-    call.params.finish()
+@router.get("/v1/webhook_endpoints/{id}", NoParams)
+def retrieve_webhook_endpoint(call: ApiCall[NoParams]) -> dict[str, Any]:
     return render_webhook_endpoint(
         WebhookEndpointRepository(call.session, call.scope).get(call.path["id"])
     )
 
 
-@router.post("/v1/webhook_endpoints/{id}")
-def update_webhook_endpoint(call: ApiCall) -> dict[str, Any]:
-    changes = _changes(call.params, creating=False)
-    call.params.finish()
+@router.post("/v1/webhook_endpoints/{id}", UpdateWebhookEndpoint)
+def update_webhook_endpoint(call: ApiCall[UpdateWebhookEndpoint]) -> dict[str, Any]:
+    changes = _changes(call.params)
     endpoint = WebhookEndpointRepository(call.session, call.scope).get(call.path["id"])
     service.update_endpoint(
         endpoint,
@@ -69,37 +115,35 @@ def update_webhook_endpoint(call: ApiCall) -> dict[str, Any]:
     return render_webhook_endpoint(endpoint)
 
 
-@router.post("/v1/webhook_endpoints/{id}/roll_secret")
-def roll_webhook_endpoint_secret(call: ApiCall) -> dict[str, Any]:
-    """A Relink extension (Stripe rolls secrets in its dashboard only): a new signing
-    secret, returned once; the old one keeps signing for ``previous_secret_expires_in``
-    seconds (0 to 86400, default 86400)."""
-    limit = int(service.MAX_SECRET_OVERLAP.total_seconds())
-    expires_in = call.params.integer("previous_secret_expires_in", minimum=0, maximum=limit)
-    call.params.finish()
+@router.post("/v1/webhook_endpoints/{id}/roll_secret", RollSecret)
+def roll_webhook_endpoint_secret(call: ApiCall[RollSecret]) -> dict[str, Any]:
+    """A Relink extension (Stripe rolls webhook secrets in its dashboard only). Replaces
+    the endpoint's signing secret with a new one, returned in `secret` this once. Until
+    `previous_secret_expires_in` has passed, deliveries are signed with both (two `v1=` in
+    `Stripe-Signature`), so a receiver verifying with either accepts them; rolling again
+    in that time stops the older secret at once."""
+    expires_in = call.params.previous_secret_expires_in
     endpoint = WebhookEndpointRepository(call.session, call.scope).get(call.path["id"])
     secret = service.roll_secret(
         endpoint,
         call.runtime.secret_box,
         # Real time, not the sandbox clock: the receivers that verify are real.
         now=clock.now(),
-        overlap=dt.timedelta(seconds=limit if expires_in is None else expires_in),
+        overlap=dt.timedelta(seconds=OVERLAP_SECONDS if expires_in is None else expires_in),
     )
     return render_webhook_endpoint(endpoint, secret=secret)
 
 
-@router.delete("/v1/webhook_endpoints/{id}")
-def delete_webhook_endpoint(call: ApiCall) -> dict[str, Any]:
-    call.params.finish()
+@router.delete("/v1/webhook_endpoints/{id}", NoParams)
+def delete_webhook_endpoint(call: ApiCall[NoParams]) -> dict[str, Any]:
     endpoint = WebhookEndpointRepository(call.session, call.scope).get(call.path["id"])
     endpoint.deleted = True
     return {"id": endpoint.id, "object": "webhook_endpoint", "deleted": True}
 
 
-@router.get("/v1/webhook_endpoints")
-def list_webhook_endpoints(call: ApiCall) -> dict[str, Any]:
-    cursor = read_cursor(call.params)
-    call.params.finish()
+@router.get("/v1/webhook_endpoints", ListParams)
+def list_webhook_endpoints(call: ApiCall[ListParams]) -> dict[str, Any]:
+    cursor = call.params.cursor
     repository = WebhookEndpointRepository(call.session, call.scope)
     repository.check_cursor(cursor)
     page = paginate(call.session, repository.select(), WebhookEndpoint.id, cursor)
