@@ -237,9 +237,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         async def bench_hello() -> Response:
             return PlainTextResponse("hello")
 
+    document = openapi_document(op for router in API_ROUTERS for op in router.operations)
+
     @app.get("/v1/openapi.json", include_in_schema=False)
     def openapi() -> Response:
-        return JSONResponse(openapi_document())
+        return JSONResponse(document)
 
     @app.api_route(
         "/v1/{rest:path}",
