@@ -52,7 +52,7 @@ class Relink:
             secret_key=SECRET_KEY,
             var_dir=self.var_dir,
             in_process_worker=False,
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
         )
 
 

@@ -20,6 +20,7 @@ import pytest
 import stripe
 import uvicorn
 from sqlalchemy.engine import make_url
+from starlette.types import ASGIApp
 
 from relink.app import create_app
 from relink.config import Settings
@@ -103,9 +104,9 @@ def database_url(
 ) -> Iterator[str]:
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "relink.db"
-        url = f"sqlite:///{path}"
-        upgrade(url)
-        yield url
+        sqlite_url = f"sqlite:///{path}"
+        upgrade(sqlite_url)
+        yield sqlite_url
         return
     url = postgres_url()
     if url is None:
@@ -139,7 +140,7 @@ def settings(
         rate_limit_live_per_second=10_000,
         rate_limit_burst=10_000,
         in_process_worker=False,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
 
 
@@ -180,11 +181,11 @@ class _ThreadedServer(uvicorn.Server):
 
 
 def start_server(
-    app: object, port: int | None = None
+    app: ASGIApp, port: int | None = None
 ) -> tuple[_ThreadedServer, threading.Thread, str]:
     port = port or free_port()
     # As `relink serve` runs it: forwarding headers only through RELINK_TRUSTED_PROXIES.
-    config = uvicorn.Config(  # type: ignore[arg-type]
+    config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False
     )
     server = _ThreadedServer(config)

@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol, cast
 
 import stripe
+
+
+class WireObject(Protocol):
+    """An object Relink answers that the stripe SDK does not type: its test helpers, and
+    the fields Relink adds to Stripe's (``authorization`` on an account, ``url`` and
+    ``relink_result`` on a session). The SDK declares ``StripeObject.__getattr__`` only
+    at run time, so a type checker sees no fields on such objects; this view reads them
+    as the untyped JSON they are."""
+
+    def __getattr__(self, name: str) -> Any: ...
+
+    def __getitem__(self, key: str) -> Any: ...
+
+    def to_dict(self, recursive: bool = True, for_json: bool = False) -> dict[str, Any]: ...
+
+
+def wire(value: stripe.StripeObject) -> WireObject:
+    """The untyped view of a stripe SDK object (see :class:`WireObject`)."""
+    return cast(WireObject, value)
 
 
 def create_customer(client: stripe.StripeClient, **params: Any) -> stripe.Customer:
     return client.v1.customers.create(params=params)  # type: ignore[arg-type]
 
 
-def raw(client: stripe.StripeClient, method: str, path: str, **params: Any) -> stripe.StripeObject:
+def unchecked(params: Mapping[str, object]) -> Any:
+    """``params`` for an SDK method whose types refuse them: Relink's own parameters, or
+    a value sent wrong on purpose to test the server's validation."""
+    return params
+
+
+def request(
+    client: stripe.StripeClient, method: str, path: str, **params: Any
+) -> stripe.StripeObject:
+    """Call any Relink endpoint; the SDK builds the typed object the answer names."""
     return client.deserialize(client.raw_request(method, path, **params), api_mode="V1")
+
+
+def raw(client: stripe.StripeClient, method: str, path: str, **params: Any) -> WireObject:
+    """Call any Relink endpoint and read the answer untyped (see :class:`WireObject`)."""
+    return wire(request(client, method, path, **params))
 
 
 def create_test_account(
@@ -29,7 +63,7 @@ def create_test_account(
     else:
         assert customer is not None
         holder = {"type": "customer", "customer": customer}
-    created = raw(
+    created = request(
         client,
         "post",
         "/v1/test_helpers/financial_connections/accounts",
@@ -37,10 +71,34 @@ def create_test_account(
         account_holder=holder,
         **params,
     )
-    return created  # type: ignore[return-value]
+    assert isinstance(created, stripe.financial_connections.Account)
+    return created
 
 
-def deactivate(client: stripe.StripeClient, account_id: str, cause: str) -> stripe.StripeObject:
+def create_session(client: stripe.StripeClient, **params: Any) -> WireObject:
+    """POST /v1/financial_connections/sessions through the SDK's own method.
+
+    Relink's sessions go beyond the SDK's types both ways: a relink session takes
+    ``relink_options``, ``ui_mode`` and ``hosted`` and may leave ``account_holder`` out
+    (it is the authorization's), and answers ``url``, ``status`` and ``relink_result``.
+    So the parameters go in unchecked and the session comes out untyped."""
+    return wire(client.v1.financial_connections.sessions.create(params=unchecked(params)))
+
+
+def relink_params(
+    account: stripe.financial_connections.Account, delivery: str = "email", **extra: Any
+) -> dict[str, Any]:
+    """The parameters of a hosted relink session for ``account``, delivered by ``delivery``."""
+    return {
+        "permissions": ["payment_method"],
+        "relink_options": {"authorization": account["authorization"], "account": account.id},
+        "ui_mode": "hosted",
+        "hosted": {"delivery_method": delivery},
+        **extra,
+    }
+
+
+def deactivate(client: stripe.StripeClient, account_id: str, cause: str) -> WireObject:
     return raw(
         client,
         "post",

@@ -75,10 +75,10 @@ def test_import_reports_each_entry_and_reimport_changes_nothing(cli: Relink) -> 
 def test_list_shows_the_institution_and_its_secrets_by_name_only(cli: Relink, alpha: str) -> None:
     result = cli.run("institutions", "list", "--live", "--json")
     assert result.returncode == 0, result.stderr
-    [alpha] = [row for row in json.loads(result.stdout) if row["bic"] == BIC]
-    assert alpha["connector"] == "oauth2"
-    assert alpha["secret_names"] == ["client_certificate", "client_key", "client_secret"]
-    assert alpha["disabled"] is False
+    [listed] = [row for row in json.loads(result.stdout) if row["bic"] == BIC]
+    assert listed["connector"] == "oauth2"
+    assert listed["secret_names"] == ["client_certificate", "client_key", "client_secret"]
+    assert listed["disabled"] is False
     no_secret_in(result)
     no_secret_in(cli.run("institutions", "list"))
 

@@ -53,7 +53,7 @@ def other(runtime: Runtime, server: RunningServer) -> OtherPlatform:
         customer=customer.id,
         connected_account=connected.id,
         account=account.id,
-        authorization=account.authorization,
+        authorization=account["authorization"],
         event=event.id,
         webhook_endpoint=endpoint.id,
     )

@@ -47,7 +47,8 @@ def mutual_tls_server(
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
-            peer = self.connection.getpeercert()  # type: ignore[attr-defined]
+            assert isinstance(self.connection, ssl.SSLSocket)
+            peer = self.connection.getpeercert()
             state.client_names.append(_dns_name(peer or {}))
             state.paths.append(self.path)
             self.send_response(200)

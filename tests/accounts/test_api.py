@@ -8,7 +8,7 @@ import stripe
 from relink.outbox.worker import OutboxDispatcher
 from relink.runtime import Runtime
 from relink.worker import HANDLERS
-from tests.factories import create_customer, create_test_account, deactivate, raw
+from tests.factories import create_customer, create_test_account, deactivate, raw, unchecked
 from tests.schema import assert_event_valid, assert_valid
 
 
@@ -28,10 +28,11 @@ def test_test_helper_creates_an_active_schema_valid_account_for_a_customer(
     account = create_test_account(client, customer=customer.id)
     assert account.id.startswith("fca_")
     assert account.status == "active"
+    assert account.account_holder is not None
     assert account.account_holder.to_dict() == {"type": "customer", "customer": customer.id}
-    assert account.institution == "fcinst_bank_non_oauth"
+    assert account["institution"] == "fcinst_bank_non_oauth"
     assert account.institution_name == "Bank (Non-OAuth)"
-    assert account.authorization.startswith("fcauth_")
+    assert account["authorization"].startswith("fcauth_")
     assert_valid(account.to_dict(), "financial_connections.account")
 
 
@@ -40,6 +41,7 @@ def test_test_helper_creates_an_account_for_a_connected_account(
 ) -> None:
     holder = _connected_account(client)
     account = create_test_account(client, connected_account=holder.id)
+    assert account.account_holder is not None
     assert account.account_holder.to_dict() == {"type": "account", "account": holder.id}
     assert_valid(account.to_dict(), "financial_connections.account")
 
@@ -92,9 +94,9 @@ def test_authorization_of_an_account_is_retrievable_and_schema_valid(
     customer = create_customer(client)
     account = create_test_account(client, customer=customer.id)
     authorization = raw(
-        client, "get", f"/v1/financial_connections/authorizations/{account.authorization}"
+        client, "get", f"/v1/financial_connections/authorizations/{account['authorization']}"
     ).to_dict()
-    assert authorization["id"] == account.authorization
+    assert authorization["id"] == account["authorization"]
     assert authorization["status"] == "active"
     assert authorization["institution"] == "fcinst_bank_non_oauth"
     assert authorization["account_holder"] == {"type": "customer", "customer": customer.id}
@@ -128,7 +130,7 @@ def test_retrieve_expands_authorization(client: stripe.StripeClient) -> None:
         created.id, params={"expand": ["authorization"]}
     )
     authorization = account.to_dict()["authorization"]
-    assert authorization["id"] == created.authorization
+    assert authorization["id"] == created["authorization"]
     assert_valid(authorization, "financial_connections.authorization")
 
 
@@ -264,6 +266,7 @@ def test_retrieve_expands_ownership_into_the_ownership_and_its_owners(
         account.id, params={"expand": ["ownership"]}
     )
     ownership = expanded.ownership
+    assert isinstance(ownership, stripe.financial_connections.AccountOwnership)
     assert ownership.object == "financial_connections.account_ownership"
     assert ownership.owners.data and {o.ownership for o in ownership.owners.data} == {ownership.id}
     assert_valid(expanded.to_dict(), "financial_connections.account")
@@ -279,7 +282,7 @@ def test_a_cursor_that_names_no_account_of_the_list_is_a_400(
     create_test_account(client, customer=customer.id)
     value = customer.id if cursor == "customer" else cursor
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        client.v1.financial_connections.accounts.list(params={param: value})  # type: ignore[misc]
+        client.v1.financial_connections.accounts.list(params=unchecked({param: value}))
     assert (raised.value.http_status, raised.value.code) == (400, "resource_missing")
     assert raised.value.param == param
 

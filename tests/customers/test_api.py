@@ -18,6 +18,7 @@ def test_create_customer_returns_the_customer_with_its_fields(client: stripe.Str
     assert customer.email == "holder@example.com"
     assert customer.name == "Ada Holder"
     assert customer.preferred_locales == ["de", "en"]
+    assert customer.metadata is not None
     assert customer.metadata.to_dict() == {"ref": "42"}
     assert customer.livemode is False
 
@@ -39,6 +40,7 @@ def test_update_customer_changes_email_and_unsets_metadata_key(client: stripe.St
         customer.id, params={"email": "b@example.com", "metadata": {"a": ""}}
     )
     assert updated.email == "b@example.com"
+    assert updated.metadata is not None
     assert updated.metadata.to_dict() == {"b": "2"}
 
 

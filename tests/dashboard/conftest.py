@@ -94,6 +94,6 @@ def emailed_link(smtp: SmtpServer, runtime: Runtime, to: str, path: str) -> str:
     assert received, f"no email to {to}"
     body = received[-1].message.get_body(preferencelist=("plain",))
     assert body is not None
-    links = [link for link in _LINK.findall(body.get_content()) if path in link]
+    links: list[str] = [link for link in _LINK.findall(body.get_content()) if path in link]
     assert links, f"no {path} link in the email to {to}"
     return links[0]

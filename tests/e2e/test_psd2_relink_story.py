@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import pytest
@@ -50,7 +50,7 @@ from relink.worker import HANDLERS
 from tests.browser.chromium import CHROMIUM_ARGS
 from tests.conftest import RunningServer
 from tests.email.smtp_server import SmtpServer, smtp_server
-from tests.factories import create_customer, raw
+from tests.factories import create_customer, raw, wire
 from tests.hosted.connect_factories import link_session
 from tests.receivers import webhook_receiver
 
@@ -58,7 +58,7 @@ pytestmark = pytest.mark.browser
 
 REDIRECT = ASPSPS_BY_KEY["psd2_redirect"]
 DAY = 86400
-UPCOMING = "financial_connections.account.upcoming_deactivation"
+UPCOMING: Final = "financial_connections.account.upcoming_deactivation"
 
 
 @dataclass(frozen=True)
@@ -247,10 +247,10 @@ def test_a_psd2_account_expires_and_is_relinked_by_email(
         holder.get_by_role("button", name="Continue").click()
         holder.get_by_role("button", name="Link accounts").click()
         holder.wait_for_url(return_url)
-        linked = client.v1.financial_connections.sessions.retrieve(linking.id)
+        linked = wire(client.v1.financial_connections.sessions.retrieve(linking.id))
         assert linked.status == "succeeded"
         account = next(a for a in linked.accounts.data if a.last4 == ibans[0][-4:])
-        old_consent = _consent_id(runtime, account.authorization)
+        old_consent = _consent_id(runtime, account["authorization"])
         old_valid_until = dt.date.fromisoformat(bank.consent(old_consent)["validUntil"])
         ends = account.status_details.active.expected_deactivation_date
         assert dt.datetime.fromtimestamp(ends, dt.UTC).date() == old_valid_until + dt.timedelta(
@@ -275,14 +275,17 @@ def test_a_psd2_account_expires_and_is_relinked_by_email(
     _advance_to(client, ends + 60)
     worker.drain()
     expired = client.v1.financial_connections.accounts.retrieve(account.id)
-    assert (expired.status, expired.status_details.inactive.cause) == ("inactive", "access_expired")
+    assert (expired.status, wire(expired).status_details.inactive.cause) == (
+        "inactive",
+        "access_expired",
+    )
 
     # A hosted relink by email; the holder follows its link and signs in at the bank again.
     relinking = raw(
         client,
         "post",
         "/v1/financial_connections/sessions",
-        relink_options={"authorization": account.authorization, "account": account.id},
+        relink_options={"authorization": account["authorization"], "account": account.id},
         permissions=["balances"],
         ui_mode="hosted",
         hosted={"delivery_method": "email"},
@@ -300,17 +303,18 @@ def test_a_psd2_account_expires_and_is_relinked_by_email(
     assert _heading(holder) == "Your account is reconnected"
     worker.drain()
 
-    relinked = client.v1.financial_connections.sessions.retrieve(str(relinking["id"]))
+    relinked = wire(client.v1.financial_connections.sessions.retrieve(str(relinking["id"])))
     assert relinked.status == "succeeded"
     assert relinked.relink_result.account == account.id
     repaired = client.v1.financial_connections.accounts.retrieve(account.id)
     assert repaired.status == "active"
-    assert repaired.authorization == account.authorization
-    new_consent = _consent_id(runtime, account.authorization)
+    assert repaired["authorization"] == account["authorization"]
+    new_consent = _consent_id(runtime, account["authorization"])
     assert new_consent != old_consent
     new = bank.consent(new_consent)
     new_valid_until = dt.date.fromisoformat(new["validUntil"])
     assert new_valid_until > old_valid_until
+    assert repaired.status_details is not None and repaired.status_details.active is not None
     assert dt.datetime.fromtimestamp(
         repaired.status_details.active.expected_deactivation_date, dt.UTC
     ).date() == new_valid_until + dt.timedelta(days=1)
@@ -324,4 +328,5 @@ def test_a_psd2_account_expires_and_is_relinked_by_email(
     client.v1.financial_connections.accounts.refresh(account.id, params={"features": ["balance"]})
     worker.drain()
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+    assert refreshed.balance_refresh is not None
     assert (refreshed.status, refreshed.balance_refresh.status) == ("active", "succeeded")

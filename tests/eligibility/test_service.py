@@ -8,10 +8,10 @@ from relink.eligibility.rules import MESSAGES, RECENT_REQUEST, Reason
 from relink.eligibility.service import Eligibility, render_eligibility
 from relink.kit.clock import to_unix
 from tests.eligibility import cases
-from tests.eligibility.factories import NOW, Book, create_relink_request
+from tests.eligibility.factories import NOW, Book, CaseBuilder, create_relink_request
 
 
-def reasons(book: Book, case: cases.CaseBuilder) -> list[Reason]:
+def reasons(book: Book, case: CaseBuilder) -> list[Reason]:
     return book.check(book.build(case).id).reasons
 
 

@@ -11,7 +11,14 @@ from relink.models import EmailDelivery, OutboxMessage, SessionTimelineEntry
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sessions.service import RELINK_EMAIL
-from tests.factories import create_customer, create_test_account, deactivate
+from tests.factories import (
+    WireObject,
+    create_customer,
+    create_session,
+    create_test_account,
+    deactivate,
+    relink_params,
+)
 
 
 def eligible_account(
@@ -33,16 +40,9 @@ def eligible_account(
 
 def request_relink_email(
     client: stripe.StripeClient, account: stripe.financial_connections.Account
-) -> stripe.financial_connections.Session:
+) -> WireObject:
     """A hosted email relink session for ``account`` (the dashboard's "Request relink")."""
-    return client.v1.financial_connections.sessions.create(
-        params={
-            "permissions": ["payment_method"],
-            "relink_options": {"authorization": account.authorization, "account": account.id},
-            "ui_mode": "hosted",
-            "hosted": {"delivery_method": "email"},
-        }  # type: ignore[typeddict-unknown-key]
-    )
+    return create_session(client, **relink_params(account, "email"))
 
 
 def timeline_kinds(runtime: Runtime, session_id: str) -> list[str]:

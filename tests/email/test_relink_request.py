@@ -28,7 +28,7 @@ from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.tenancy import Scope
 from tests.email.factories import eligible_account, request_relink_email
-from tests.factories import create_customer, create_test_account, raw
+from tests.factories import create_customer, create_session, create_test_account, raw
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 RELINK = Path(__file__).resolve().parents[2] / "relink"
@@ -214,13 +214,12 @@ def test_authorization_wide_request_names_the_bank_but_no_account(
     client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime
 ) -> None:
     account = eligible_account(client, platform)
-    session = client.v1.financial_connections.sessions.create(
-        params={
-            "permissions": ["payment_method"],
-            "relink_options": {"authorization": account.authorization},
-            "ui_mode": "hosted",
-            "hosted": {"delivery_method": "email"},
-        }  # type: ignore[typeddict-unknown-key]
+    session = create_session(
+        client,
+        permissions=["payment_method"],
+        relink_options={"authorization": account["authorization"]},
+        ui_mode="hosted",
+        hosted={"delivery_method": "email"},
     )
 
     email = render_email(runtime, platform, session.id)

@@ -26,6 +26,7 @@ from tests.email.factories import (
     timeline_kinds,
 )
 from tests.email.smtp_server import SmtpServer
+from tests.factories import create_session, relink_params
 
 
 def drain(runtime: Runtime) -> None:
@@ -260,14 +261,7 @@ def test_email_of_a_session_no_longer_pending_is_not_sent(
     account = eligible_account(client, platform)
     session = request_relink_email(client, account)
     # A newer hosted session for the account supersedes (cancels) the first one.
-    client.v1.financial_connections.sessions.create(
-        params={
-            "permissions": ["payment_method"],
-            "relink_options": {"authorization": account.authorization, "account": account.id},
-            "ui_mode": "hosted",
-            "hosted": {"delivery_method": "url"},
-        }  # type: ignore[typeddict-unknown-key]
-    )
+    create_session(client, **relink_params(account, "url"))
 
     drain(smtp_runtime)
 
@@ -385,4 +379,4 @@ def test_an_email_given_up_frees_its_account_for_a_new_request(
 
     second = request_relink_email(client, account)
     assert second.id != first.id
-    assert client.v1.financial_connections.sessions.retrieve(first.id).status == "cancelled"
+    assert client.v1.financial_connections.sessions.retrieve(first.id)["status"] == "cancelled"

@@ -8,7 +8,7 @@ import stripe
 
 from relink.kit import clock
 from relink.kit.clock import FrozenClock
-from tests.factories import create_customer, create_test_account, deactivate
+from tests.factories import create_customer, create_test_account, deactivate, unchecked
 from tests.schema import assert_event_valid
 
 CREATED = "financial_connections.account.created"
@@ -25,7 +25,7 @@ def frozen_clock() -> Iterator[FrozenClock]:
     clock.reset()
 
 
-def _account(client: stripe.StripeClient) -> stripe.StripeObject:
+def _account(client: stripe.StripeClient) -> stripe.financial_connections.Account:
     return create_test_account(client, customer=create_customer(client).id)
 
 
@@ -141,7 +141,7 @@ def test_a_created_filter_in_milliseconds_or_negative_is_a_400_naming_the_param(
     client: stripe.StripeClient, created: object
 ) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        client.v1.events.list(params={"created": created})  # type: ignore[typeddict-item]
+        client.v1.events.list(params=unchecked({"created": created}))
     assert raised.value.http_status == 400
     [operator] = created if isinstance(created, dict) else [None]
     assert raised.value.param == (f"created[{operator}]" if operator else "created")

@@ -16,7 +16,7 @@ from relink.sandbox_bank.store import SANDBOX_CLIENT_NAME
 from relink.sandbox_bank.testing import BankDriver
 from relink.worker import HANDLERS
 from tests.conftest import RunningServer
-from tests.factories import create_customer, create_test_account, raw
+from tests.factories import create_customer, create_test_account, raw, unchecked, wire
 from tests.receivers import webhook_receiver
 from tests.schema import assert_valid
 
@@ -52,8 +52,9 @@ def test_revoked_at_the_bank_security_center_the_next_refresh_deactivates_with_a
 
         refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
         assert refreshed.status == "inactive"
-        assert refreshed.status_details.inactive.cause == "access_denied"
-        assert refreshed.status_details.inactive.action == "relink_required"
+        assert wire(refreshed).status_details.inactive.cause == "access_denied"
+        assert wire(refreshed).status_details.inactive.action == "relink_required"
+        assert refreshed.balance_refresh is not None
         assert refreshed.balance_refresh.status == "failed"
         [delivery] = receiver.deliveries
         event = stripe.Webhook.construct_event(
@@ -71,9 +72,11 @@ def test_balance_refresh_goes_pending_then_succeeded_with_the_bank_balance(
     pending = client.v1.financial_connections.accounts.refresh(
         account.id, params={"features": ["balance"]}
     )
+    assert pending.balance_refresh is not None
     assert pending.balance_refresh.status == "pending"
     _drain(runtime)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+    assert refreshed.balance_refresh is not None and refreshed.balance is not None
     assert refreshed.balance_refresh.status == "succeeded"
     assert refreshed.balance.type == "cash"
     assert isinstance(refreshed.balance.current["usd"], int)
@@ -97,7 +100,7 @@ def test_inactive_accounts_institution_turns_inactive_on_the_first_refresh(
     _drain(runtime)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
     assert refreshed.status == "inactive"
-    assert refreshed.status_details.inactive.action == "relink_required"
+    assert wire(refreshed).status_details.inactive.action == "relink_required"
 
 
 @pytest.mark.parametrize("institution", ["fcinst_down_scheduled", "fcinst_down_unscheduled"])
@@ -110,6 +113,7 @@ def test_a_down_bank_never_deactivates_and_the_refresh_is_retried_later(
     _drain(runtime)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
     assert refreshed.status == "active"
+    assert refreshed.balance_refresh is not None
     assert refreshed.balance_refresh.status == "pending"
     with runtime.database.read_only() as session:
         row = session.scalars(
@@ -138,6 +142,7 @@ def test_subscribing_to_transactions_refreshes_them_and_lists_them(
     assert listed.data, "the sandbox bank has transactions for every cash account"
     assert all(t.account == account.id for t in listed.data)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+    assert refreshed.transaction_refresh is not None
     assert refreshed.transaction_refresh.status == "succeeded"
     assert listed.data[0].transaction_refresh == refreshed.transaction_refresh.id
 
@@ -181,6 +186,7 @@ def test_refreshing_an_inactive_account_is_refused(
 def test_a_tan_the_bank_deactivated_is_recorded_on_the_next_refresh(
     client: stripe.StripeClient, runtime: Runtime, platform: NewPlatform
 ) -> None:
+    from relink.connectors.sandbox.connector import SandboxConnector
     from relink.institutions.connectors import connector_for
     from relink.lifecycle.grants import open_grant
     from relink.models import Account, Authorization
@@ -192,17 +198,19 @@ def test_a_tan_the_bank_deactivated_is_recorded_on_the_next_refresh(
     )
     with runtime.database.read_only() as session:
         row = session.get(Account, account.id)
-        authorization = session.get(Authorization, row.authorization_id)  # type: ignore[union-attr]
-        institution = session.get(Institution, row.institution_id)  # type: ignore[union-attr]
-        connector = connector_for(runtime, institution, Scope(platform.platform.id, False))  # type: ignore[arg-type]
-        connector.update_test_account_numbers(  # type: ignore[attr-defined]
-            open_grant(runtime, authorization),
-            row.bank_account_id,
-            status="deactivated",  # type: ignore[arg-type, union-attr]
+        assert row is not None
+        authorization = session.get(Authorization, row.authorization_id)
+        institution = session.get(Institution, row.institution_id)
+        assert authorization is not None and institution is not None
+        connector = connector_for(runtime, institution, Scope(platform.platform.id, False))
+        assert isinstance(connector, SandboxConnector)
+        connector.update_test_account_numbers(
+            open_grant(runtime, authorization), row.bank_account_id, status="deactivated"
         )
     client.v1.financial_connections.accounts.refresh(account.id, params={"features": ["balance"]})
     _drain(runtime)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+    assert refreshed.account_numbers is not None
     assert refreshed.account_numbers[-1].status == "deactivated"
     updates = client.v1.events.list(
         params={"type": "financial_connections.account.account_numbers_updated"}
@@ -218,10 +226,10 @@ def test_inferred_balances_refresh_lists_end_of_day_balances_that_the_transactio
     pending = client.v1.financial_connections.accounts.refresh(
         account.id, params={"features": ["balance", "transactions", "inferred_balances"]}
     )
-    assert pending.inferred_balances_refresh.status == "pending"
+    assert pending["inferred_balances_refresh"]["status"] == "pending"
     _drain(runtime)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
-    assert refreshed.inferred_balances_refresh.status == "succeeded"
+    assert refreshed["inferred_balances_refresh"]["status"] == "succeeded"
     assert_valid(refreshed.to_dict(), "financial_connections.account")
     listed = raw(
         client,
@@ -235,6 +243,7 @@ def test_inferred_balances_refresh_lists_end_of_day_balances_that_the_transactio
         assert_valid(balance, "financial_connections.account_inferred_balance")
     # Newest first; the newest is the bank's balance now, every earlier one a day's end.
     assert [b["as_of"] for b in balances] == sorted((b["as_of"] for b in balances), reverse=True)
+    assert refreshed.balance is not None
     assert balances[0]["current"] == refreshed.balance.current.to_dict()
     assert all(b["as_of"] % 86400 == 86399 for b in balances[1:])
     transactions = client.v1.financial_connections.transactions.list(
@@ -258,11 +267,11 @@ def test_inferred_balances_can_be_subscribed_to_and_unsubscribed_from(
     customer = create_customer(client, email=platform.owner.email)
     account = create_test_account(client, customer=customer.id, institution="fcinst_test_non_oauth")
     subscribed = client.v1.financial_connections.accounts.subscribe(
-        account.id, params={"features": ["inferred_balances"]}
+        account.id, params=unchecked({"features": ["inferred_balances"]})
     )
     assert subscribed.subscriptions == ["inferred_balances"]
-    assert subscribed.inferred_balances_refresh.status == "pending"
+    assert subscribed["inferred_balances_refresh"]["status"] == "pending"
     unsubscribed = client.v1.financial_connections.accounts.unsubscribe(
-        account.id, params={"features": ["inferred_balances"]}
+        account.id, params=unchecked({"features": ["inferred_balances"]})
     )
     assert unsubscribed.subscriptions == []

@@ -36,11 +36,11 @@ def test_disconnecting_the_last_account_queues_one_revocation_and_the_grant_is_f
 ) -> None:
     customer = create_customer(client, email=platform.owner.email)
     account = create_test_account(client, customer=customer.id)
-    assert _grant_sealed(runtime, account.authorization) is not None
+    assert _grant_sealed(runtime, account["authorization"]) is not None
 
     client.v1.financial_connections.accounts.disconnect(account.id)
     client.v1.financial_connections.accounts.disconnect(account.id)
 
-    assert len(_revokes(runtime, account.authorization)) == 1
+    assert len(_revokes(runtime, account["authorization"])) == 1
     OutboxDispatcher(runtime, HANDLERS).drain()
-    assert _grant_sealed(runtime, account.authorization) is None
+    assert _grant_sealed(runtime, account["authorization"]) is None

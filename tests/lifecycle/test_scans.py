@@ -13,12 +13,12 @@ from relink.models import Event
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.tenancy import load_platform_scope
-from tests.factories import create_customer, create_test_account, raw
+from tests.factories import WireObject, create_customer, create_test_account, raw, wire
 
 DAY = 86400
 
 
-def _advance(client: stripe.StripeClient, seconds: int) -> stripe.StripeObject:
+def _advance(client: stripe.StripeClient, seconds: int) -> WireObject:
     return raw(client, "post", "/v1/test_helpers/clock/advance", seconds=seconds)
 
 
@@ -51,6 +51,7 @@ def test_tan_expiry_warning_is_emitted_once_then_the_tan_expires_when_its_date_p
 
     _advance(client, 30 * DAY)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
+    assert refreshed.account_numbers is not None
     assert refreshed.account_numbers[0].status == "expired"
     types = _event_types(runtime, platform, account.id)
     assert types[-1] == "financial_connections.account.account_numbers_updated"
@@ -78,8 +79,8 @@ def test_expected_deactivation_warns_thirty_days_ahead_and_deactivates_when_the_
     _advance(client, 30 * DAY)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
     assert refreshed.status == "inactive"
-    assert refreshed.status_details.inactive.cause == "access_expired"
-    assert refreshed.status_details.inactive.action == "relink_required"
+    assert wire(refreshed).status_details.inactive.cause == "access_expired"
+    assert wire(refreshed).status_details.inactive.action == "relink_required"
 
 
 def test_scans_running_twice_at_once_emit_each_event_once(

@@ -45,6 +45,6 @@ def test_transacted_at_as_one_timestamp_lists_the_transactions_of_that_second(
     ).data
     moment = every[len(every) // 2].transacted_at
     listed = client.v1.financial_connections.transactions.list(
-        params={"account": account.id, "limit": 100, "transacted_at": moment}  # type: ignore[typeddict-item]
+        params={"account": account.id, "limit": 100, "transacted_at": moment}
     ).data
     assert [t.id for t in listed] == [t.id for t in every if t.transacted_at == moment]

@@ -362,7 +362,7 @@ def test_decoupled_refused_in_the_app_fails(http: httpx.Client, bank: StandInBan
         connector(http).poll(carried=begun.carried)
 
 
-OAUTH = {
+OAUTH: dict[str, Any] = {
     "sca_approaches": ["oauth"],
     "oauth_authorize_url": "https://bank.test/authorize",
     "oauth_token_url": f"{BASE_URL}/oauth/token",

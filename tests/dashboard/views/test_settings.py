@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Mapping
 
 import httpx
 import pytest
@@ -72,11 +73,17 @@ def _platform(server: RunningServer, platform: NewPlatform) -> Platform:
 def _save(
     client: httpx.Client,
     current: Platform,
+    fields: Mapping[str, str] | None = None,
     *,
     logo: tuple[str, bytes, str] | None = None,
     **changes: str,
 ) -> httpx.Response:
-    data = {"csrf_token": page_csrf(client, "/settings"), **_form(current, **changes)}
+    """Post the settings form: ``current`` with ``fields`` (a field named at run time)
+    and ``changes``."""
+    data = {
+        "csrf_token": page_csrf(client, "/settings"),
+        **_form(current, **(fields or {}), **changes),
+    }
     return client.post("/settings", data=data, files={"logo": logo} if logo else None)
 
 
@@ -409,7 +416,7 @@ def test_a_line_break_in_a_name_for_the_emails_is_refused_by_the_field_and_saves
     server: RunningServer, platform: NewPlatform, owner: httpx.Client, field: str, breaking: str
 ) -> None:
     before = _platform(server, platform)
-    response = _save(owner, before, **{field: f"Acme{breaking}Bcc: someone@example.com"})
+    response = _save(owner, before, {field: f"Acme{breaking}Bcc: someone@example.com"})
     assert response.status_code == 400
     assert f'id="{field}-error"' in response.text
     assert "without line breaks or control characters" in response.text

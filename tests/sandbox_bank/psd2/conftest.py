@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -23,8 +23,10 @@ class Psd2Client:
             base_url=self.server, timeout=10, event_hooks={"response": [checking_hook(self.server)]}
         )
 
-    def headers(self, *, present: bool = True, **extra: str) -> dict[str, str]:
-        headers = {"X-Request-ID": str(uuid.uuid4()), **extra}
+    def headers(
+        self, extra: Mapping[str, str] | None = None, *, present: bool = True
+    ) -> dict[str, str]:
+        headers = {"X-Request-ID": str(uuid.uuid4()), **(extra or {})}
         if present:
             headers["PSU-IP-Address"] = HOLDER_IP
         return headers
@@ -56,7 +58,7 @@ class Psd2Client:
             headers
             if headers is not None
             else self.headers(
-                **{
+                {
                     "TPP-Redirect-URI": "https://tpp.test/ok?state=s1",
                     "TPP-Nok-Redirect-URI": "https://tpp.test/nok?state=s1",
                 }

@@ -10,7 +10,7 @@ root as the client calls it (e.g. `https://bank.test/psd2`).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -40,6 +40,15 @@ def contract(server: str) -> OpenAPI:
 @dataclass
 class _Request:
     request: httpx.Request
+    # openapi-core's Request protocol declares `parameters` a settable attribute.
+    parameters: RequestParameters = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(parse_qs(self.request.url.query.decode())),
+            header=Headers(dict(self.request.headers)),
+            cookie=ImmutableMultiDict(),
+        )
 
     @property
     def host_url(self) -> str:
@@ -59,15 +68,7 @@ class _Request:
 
     @property
     def content_type(self) -> str:
-        return self.request.headers.get("content-type", "")
-
-    @functools.cached_property
-    def parameters(self) -> RequestParameters:
-        return RequestParameters(
-            query=ImmutableMultiDict(parse_qs(self.request.url.query.decode())),
-            header=Headers(dict(self.request.headers)),
-            cookie=ImmutableMultiDict(),
-        )
+        return str(self.request.headers.get("content-type", ""))
 
 
 @dataclass
@@ -80,7 +81,7 @@ class _Response:
 
     @property
     def content_type(self) -> str:
-        return self.response.headers.get("content-type", "")
+        return str(self.response.headers.get("content-type", ""))
 
     @property
     def headers(self) -> Headers:

@@ -58,7 +58,7 @@ def test_oauth_pre_step_token_makes_the_consent_valid_at_once(
     ).json()  # fmt: skip
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
 
-    created = client.create_consent(headers=client.headers(**bearer))
+    created = client.create_consent(headers=client.headers(bearer))
     consent = created.json()["consentId"]
     without_token = client.get("/v1/accounts", consent=consent)
     with_token = client.http.get(
@@ -76,7 +76,7 @@ def test_decoupled_consent_is_valid_once_approved_in_the_security_center(
     psd2: Callable[[str], Psd2Client], bank_url: str, username: str
 ) -> None:
     client = psd2("psd2/decoupled")
-    created = client.create_consent(headers=client.headers(**{"PSU-ID": username}))
+    created = client.create_consent(headers=client.headers({"PSU-ID": username}))
     sca_link = created.json()["_links"]["scaStatus"]["href"]
     waiting = client.http.get(sca_link, headers=client.headers()).json()["scaStatus"]
 
@@ -95,7 +95,7 @@ def test_decoupled_deny_rejects_the_consent(
     psd2: Callable[[str], Psd2Client], bank_url: str, username: str
 ) -> None:
     client = psd2("psd2/decoupled")
-    created = client.create_consent(headers=client.headers(**{"PSU-ID": username}))
+    created = client.create_consent(headers=client.headers({"PSU-ID": username}))
 
     with httpx.Client(base_url=bank_url + "/", timeout=10) as browser:
         press(browser, security_center(browser, "psd2_decoupled", username), "approve",

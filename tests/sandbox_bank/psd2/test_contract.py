@@ -4,6 +4,7 @@ the contract tests that lean on it can fail."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 
 import httpx
 import pytest
@@ -30,7 +31,7 @@ def consent_request(**headers: str) -> httpx.Request:
     )
 
 
-def created(body: dict[str, object]) -> httpx.Response:
+def created(body: Mapping[str, object]) -> httpx.Response:
     return httpx.Response(201, json=body, headers={"X-Request-ID": str(uuid.uuid4())})
 
 
