@@ -101,4 +101,4 @@ def test_a_given_up_email_is_listed_and_sent_again_from_the_dashboard(
 
         OutboxDispatcher(runtime, HANDLERS).drain()
         assert len(smtp.handler.to(platform.owner.email)) == 1
-    assert delivery(runtime, session.id).state == DeliveryState.sent  # type: ignore[union-attr]
+        assert delivery(runtime, session.id).state == DeliveryState.sent  # type: ignore[union-attr]
