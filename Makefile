@@ -34,13 +34,14 @@ run: .venv/.runtime
 	.venv/bin/relink demo
 	.venv/bin/relink serve --host 127.0.0.1 --port 8000
 
-## Install test dependencies, Chromium, Node.js and stripe-node, then run every test.
+## Install test dependencies, Chromium, Node.js and stripe-node, then run every test (with coverage).
 test: .venv/.dev chromium tests/node/node_modules/.installed
 	.venv/bin/ruff check relink tests bench
 	.venv/bin/ruff format --check relink tests bench
 	.venv/bin/lint-imports
 	.venv/bin/mypy
-	.venv/bin/pytest -n $(TEST_PROCESSES)
+	.venv/bin/pytest -n $(TEST_PROCESSES) --cov --cov-report=
+	.venv/bin/python -m tests.coverage_complete
 
 ## The quick loop: lint, then the tests on SQLite only, without Chromium or PostgreSQL.
 test-fast: .venv/.dev
