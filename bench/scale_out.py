@@ -48,11 +48,11 @@ from bench._common import (
 from bench.bulk_request import seed_platform
 from bench.email_delivery import smtp_server
 from relink.bulk_requests.service import enqueue_bulk_request
-from relink.events.repository import WebhookEndpointRepository
 from relink.institutions.service import register_institutions
 from relink.models import Account, OutboxMessage, OutboxStatus
 from relink.platforms.service import create_platform
 from relink.tenancy import Scope
+from relink.webhooks.repository import WebhookEndpointRepository
 from relink.webhooks.service import EndpointChanges, create_endpoint
 
 MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>]+>)", re.MULTILINE | re.IGNORECASE)

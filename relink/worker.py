@@ -15,7 +15,6 @@ from relink.bulk_requests.service import BULK_REQUEST
 from relink.bulk_requests.tasks import run_bulk_request
 from relink.email.account import PASSWORD_RESET, TEAM_INVITATION, send_account_email
 from relink.email.tasks import send_relink_email, start_relink_emails
-from relink.events.service import WEBHOOK_DELIVERY
 from relink.hosted.scans import SCOPE_SCANS
 from relink.lifecycle.refresh import REFRESH, run_end_replaced, run_refresh, run_revoke
 from relink.lifecycle.revocation import END_REPLACED_GRANT, REVOKE
@@ -24,6 +23,7 @@ from relink.outbox.worker import DEFAULT_BATCH_SIZE, Batched, Handler, Laned, Ou
 from relink.runtime import Runtime
 from relink.sessions.service import RELINK_EMAIL
 from relink.webhooks.notices import ENDPOINT_DISABLED, send_endpoint_disabled
+from relink.webhooks.service import WEBHOOK_DELIVERY
 from relink.webhooks.tasks import deliver_webhook
 
 log = structlog.get_logger("relink.worker")

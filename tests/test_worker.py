@@ -16,7 +16,13 @@ from sqlalchemy import func, select
 
 from relink.config import Settings
 from relink.events.service import EventContext, emit
-from relink.models import EmailDelivery, OutboxMessage, OutboxStatus, SessionTimelineEntry
+from relink.models import (
+    EmailDelivery,
+    EventType,
+    OutboxMessage,
+    OutboxStatus,
+    SessionTimelineEntry,
+)
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.tenancy import Scope
@@ -57,7 +63,7 @@ def _start_worker(
 def _emit_events(
     runtime: Runtime, platform: NewPlatform, count: int, receiver: Receiver, client_url: str
 ) -> list[str]:
-    from relink.events.repository import WebhookEndpointRepository
+    from relink.webhooks.repository import WebhookEndpointRepository
     from relink.webhooks.service import EndpointChanges, create_endpoint
 
     scope = Scope(platform.platform.id, False)
@@ -73,7 +79,7 @@ def _emit_events(
             emit(
                 session,
                 scope,
-                "financial_connections.account.refreshed_balance",
+                EventType.account_refreshed_balance,
                 {"id": f"fca_test{index}", "object": "financial_connections.account"},
                 EventContext(),
             ).id

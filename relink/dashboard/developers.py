@@ -1,5 +1,7 @@
-"""Developers: API keys (create, roll, revoke), webhook endpoints (create, enable/disable,
-roll the signing secret, delete, resend one event) from the dashboard.
+"""Developers: API keys (create, roll, revoke), and the dashboard's side of webhook
+endpoints: the form that adds one and the overlaps a secret roll offers. What is done to
+an endpoint (enable/disable, roll the signing secret, delete, resend one event) is
+:mod:`relink.webhooks.service`, as for the API.
 
 Keys belong to one mode; the dashboard works on the mode it shows. A plain key exists
 only in the answer to "create" or "roll": the database keeps its digest.
@@ -17,23 +19,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from relink.events.repository import EventRepository, WebhookEndpointRepository
-from relink.events.service import WEBHOOK_DELIVERY
-from relink.kit import clock, ids
+from relink.kit import clock
 from relink.kit.errors import ApiError
 from relink.models import ApiKey, WebhookEndpoint
-from relink.outbox.service import enqueue
 from relink.platforms.repository import ApiKeyRepository
 from relink.platforms.service import create_api_key
 from relink.runtime import Runtime
 from relink.tenancy import Scope
-from relink.webhooks.service import (
-    EVENT_TYPES,
-    EndpointChanges,
-    create_endpoint,
-    roll_secret,
-    update_endpoint,
-)
+from relink.webhooks.repository import ALL_EVENTS, WebhookEndpointRepository
+from relink.webhooks.service import EndpointChanges, create_endpoint, known_event_type
 
 ROLL_GRACE = dt.timedelta(hours=24)
 KEY_NAME_LIMIT = 200
@@ -111,7 +105,7 @@ class EndpointForm:
             form.errors["url"] = "Enter the URL that should receive events."
         if not form.events:
             form.errors["events"] = "Choose at least one event type, or all events."
-        elif any(e != "*" and e not in EVENT_TYPES for e in form.events):
+        elif any(e != ALL_EVENTS and not known_event_type(e) for e in form.events):
             form.errors["events"] = "Choose event types from the list."
         if len(form.description) > 5000:
             form.errors["description"] = "Use at most 5,000 characters."
@@ -123,7 +117,7 @@ def create_webhook_endpoint(
 ) -> tuple[WebhookEndpoint, str] | None:
     """The endpoint and its signing secret; None with ``form.errors`` filled when refused."""
     assert not form.errors
-    events = ["*"] if "*" in form.events else form.events
+    events = [ALL_EVENTS] if ALL_EVENTS in form.events else form.events
     try:
         return create_endpoint(
             WebhookEndpointRepository(db, scope),
@@ -137,27 +131,6 @@ def create_webhook_endpoint(
         return None
 
 
-def set_endpoint_enabled(
-    db: Session, scope: Scope, runtime: Runtime, endpoint_id: str, enabled: bool
-) -> WebhookEndpoint | None:
-    endpoint = WebhookEndpointRepository(db, scope).find(endpoint_id)
-    if endpoint is not None:
-        update_endpoint(
-            endpoint,
-            EndpointChanges(disabled=not enabled),
-            livemode=scope.livemode,
-            allow_private=runtime.settings.webhook_allow_private_networks,
-        )
-    return endpoint
-
-
-def delete_endpoint(db: Session, scope: Scope, endpoint_id: str) -> WebhookEndpoint | None:
-    endpoint = WebhookEndpointRepository(db, scope).find(endpoint_id)
-    if endpoint is not None:
-        endpoint.deleted = True
-    return endpoint
-
-
 # When the old signing secret stops signing after a roll, as Stripe's dashboard offers.
 SECRET_OVERLAPS = {
     "0": dt.timedelta(0),
@@ -167,37 +140,3 @@ SECRET_OVERLAPS = {
     "24h": dt.timedelta(hours=24),
 }
 DEFAULT_SECRET_OVERLAP = "24h"
-
-
-def roll_endpoint_secret(
-    db: Session, scope: Scope, runtime: Runtime, endpoint_id: str, overlap: dt.timedelta
-) -> WebhookEndpoint | None:
-    """Give the endpoint a new signing secret (shown to the user once, from the stored
-    one); the old secret keeps signing for ``overlap``."""
-    endpoint = WebhookEndpointRepository(db, scope).find(endpoint_id)
-    if endpoint is not None:
-        roll_secret(endpoint, runtime.secret_box, now=clock.now(), overlap=overlap)
-    return endpoint
-
-
-def endpoint_secret(runtime: Runtime, endpoint: WebhookEndpoint) -> str:
-    return str(runtime.secret_box.open(endpoint.secret_sealed)["secret"])
-
-
-def resend_event(db: Session, scope: Scope, endpoint_id: str, event_id: str) -> bool:
-    """Queue one more delivery of the event to the endpoint (a fresh dedupe key, so it
-    is a new outbox row even though the event was delivered before). False if either
-    is not in this scope."""
-    endpoint = WebhookEndpointRepository(db, scope).find(endpoint_id)
-    event = EventRepository(db, scope).find(event_id)
-    if endpoint is None or event is None:
-        return False
-    enqueue(
-        db,
-        WEBHOOK_DELIVERY,
-        {"event_id": event.id, "endpoint_id": endpoint.id},
-        dedupe_key=f"webhook:{event.id}:{endpoint.id}:resend:{ids.new('resend')}",
-        platform_id=scope.platform_id,
-        livemode=scope.livemode,
-    )
-    return True

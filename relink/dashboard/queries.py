@@ -18,11 +18,7 @@ from relink.customers.repository import CustomerRepository
 from relink.eligibility.rules import MESSAGES
 from relink.eligibility.service import Eligibility, eligible_for_hosted_relink
 from relink.email.repository import MailboxRepository
-from relink.events.repository import (
-    EventRepository,
-    WebhookAttemptRepository,
-    WebhookEndpointRepository,
-)
+from relink.events.repository import EventRepository
 from relink.institutions.repository import InstitutionRepository
 from relink.kit.pagination import Cursor, Page, paginate
 from relink.models import (
@@ -48,6 +44,7 @@ from relink.platforms.repository import ApiKeyRepository
 from relink.sessions import timeline
 from relink.sessions.repository import SessionRepository
 from relink.tenancy import Scope
+from relink.webhooks.repository import WebhookAttemptRepository, WebhookEndpointRepository
 
 PAGE_SIZE = 50
 # Counts stop here, so a count on a million rows stays cheap ("10,000+").
@@ -480,7 +477,6 @@ def mailbox_page(
 # -- developers ---------------------------------------------------------------------------
 
 KEYS_LIMIT = 100
-ATTEMPTS_LIMIT = 50
 
 
 def api_keys(db: Session, scope: Scope) -> list[ApiKey]:
@@ -492,7 +488,7 @@ def api_keys(db: Session, scope: Scope) -> list[ApiKey]:
 
 
 def webhook_endpoints_page(db: Session, scope: Scope, cursor: Cursor) -> Page[WebhookEndpoint]:
-    return paginate(db, WebhookEndpointRepository(db, scope).select(), WebhookEndpoint.id, cursor)
+    return WebhookEndpointRepository(db, scope).page(cursor)
 
 
 @dataclass(frozen=True)
@@ -505,16 +501,7 @@ def endpoint_detail(db: Session, scope: Scope, endpoint_id: str) -> EndpointDeta
     endpoint = WebhookEndpointRepository(db, scope).find(endpoint_id)
     if endpoint is None:
         return None
-    attempts = list(
-        db.scalars(
-            WebhookAttemptRepository(db, scope)
-            .select()
-            .where(WebhookAttempt.endpoint_id == endpoint.id)
-            .order_by(WebhookAttempt.attempted_at.desc(), WebhookAttempt.id.desc())
-            .limit(ATTEMPTS_LIMIT)
-        )
-    )
-    return EndpointDetail(endpoint, attempts)
+    return EndpointDetail(endpoint, WebhookAttemptRepository(db, scope).of_endpoint(endpoint.id))
 
 
 def events_page(db: Session, scope: Scope, event_type: str | None, cursor: Cursor) -> Page[Event]:
@@ -535,24 +522,11 @@ def event_detail(db: Session, scope: Scope, event_id: str) -> EventDetail | None
     event = EventRepository(db, scope).find(event_id)
     if event is None:
         return None
-    attempts = list(
-        db.scalars(
-            WebhookAttemptRepository(db, scope)
-            .select()
-            .where(WebhookAttempt.event_id == event.id)
-            .order_by(WebhookAttempt.attempted_at.desc(), WebhookAttempt.id.desc())
-            .limit(ATTEMPTS_LIMIT)
-        )
+    return EventDetail(
+        event,
+        WebhookAttemptRepository(db, scope).of_event(event.id),
+        WebhookEndpointRepository(db, scope).newest(),
     )
-    endpoints = list(
-        db.scalars(
-            WebhookEndpointRepository(db, scope)
-            .select()
-            .order_by(WebhookEndpoint.id.desc())
-            .limit(KEYS_LIMIT)
-        )
-    )
-    return EventDetail(event, attempts, endpoints)
 
 
 def given_up_emails(

@@ -8,13 +8,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from relink.events.repository import WebhookEndpointRepository
 from relink.kit import ids
-from relink.models import Event, Platform, WebhookEndpoint
-from relink.outbox.service import enqueue
+from relink.models import Event, EventType, Platform
 from relink.tenancy import Scope
-
-WEBHOOK_DELIVERY = "webhook.deliver"
+from relink.webhooks.service import queue_deliveries
 
 
 @dataclass(frozen=True)
@@ -27,16 +24,10 @@ class EventContext:
     idempotency_key: str | None = None
 
 
-def endpoint_wants(endpoint: WebhookEndpoint, event_type: str) -> bool:
-    return endpoint.status == "enabled" and (
-        "*" in endpoint.enabled_events or event_type in endpoint.enabled_events
-    )
-
-
 def emit(
     session: Session,
     scope: Scope,
-    event_type: str,
+    event_type: EventType,
     data_object: dict[str, Any],
     context: EventContext,
     *,
@@ -58,15 +49,5 @@ def emit(
         created_at=scope.now(),
     )
     session.add(event)
-    endpoints = WebhookEndpointRepository(session, scope)
-    for endpoint in session.scalars(endpoints.select()):
-        if endpoint_wants(endpoint, event_type):
-            enqueue(
-                session,
-                WEBHOOK_DELIVERY,
-                {"event_id": event.id, "endpoint_id": endpoint.id},
-                dedupe_key=f"webhook:{event.id}:{endpoint.id}",
-                platform_id=scope.platform_id,
-                livemode=scope.livemode,
-            )
+    queue_deliveries(session, scope, event)
     return event

@@ -32,6 +32,7 @@ from relink.models import (
     Account,
     Authorization,
     ConnectionStatus,
+    EventType,
     Institution,
     Session,
     SessionStatus,
@@ -232,7 +233,7 @@ def add_account(
     db.flush()
     number = lifecycle.add_account_number(account, tan) if tan is not None else None
     lifecycle.refresh_relink_due(account)
-    lifecycle.emit_account_event("created", account)
+    lifecycle.emit_account_event(EventType.account_created, account)
     if number is not None:
         lifecycle.warn_upcoming_expiry(account, number)
     return account

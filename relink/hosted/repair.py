@@ -21,7 +21,7 @@ from relink.hosted.links import HostedLink
 from relink.lifecycle.grants import open_grant, store_grant
 from relink.lifecycle.revocation import request_end_replaced
 from relink.lifecycle.service import Lifecycle
-from relink.models import Account, ConnectionStatus, SessionStatus, TanStatus
+from relink.models import Account, ConnectionStatus, EventType, SessionStatus, TanStatus
 from relink.runtime import Runtime
 from relink.sessions.service import SessionService
 
@@ -90,9 +90,11 @@ def repair(
         account.updated_at = now
         lifecycle.refresh_relink_due(account)
         if was_inactive:
-            lifecycle.emit_account_event("reactivated", account, previous)
+            lifecycle.emit_account_event(EventType.account_reactivated, account, previous)
         elif deactivation_changed:
-            lifecycle.emit_account_event("expected_deactivation_date_updated", account, previous)
+            lifecycle.emit_account_event(
+                EventType.account_expected_deactivation_date_updated, account, previous
+            )
         _store_number(lifecycle, account, numbers.get(bank_account.stable_id))
         result.repaired.append(account)
 

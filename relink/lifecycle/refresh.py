@@ -51,6 +51,7 @@ from relink.models import (
     AccountOwner,
     AccountTransaction,
     ConnectionStatus,
+    EventType,
     InactiveCause,
     InstitutionHealth,
     TanStatus,
@@ -68,10 +69,10 @@ REFRESH_FIELDS = {
     "inferred_balances": "inferred_balances_refresh",
 }
 EVENTS = {
-    "balance": "refreshed_balance",
-    "ownership": "refreshed_ownership",
-    "transactions": "refreshed_transactions",
-    "inferred_balances": "refreshed_inferred_balances",
+    "balance": EventType.account_refreshed_balance,
+    "ownership": EventType.account_refreshed_ownership,
+    "transactions": EventType.account_refreshed_transactions,
+    "inferred_balances": EventType.account_refreshed_inferred_balances,
 }
 # What the lifecycle does with each "access is gone" answer from the bank.
 DEACTIVATING: dict[type[ConnectorError], InactiveCause] = {

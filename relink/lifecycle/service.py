@@ -26,16 +26,15 @@ from relink.models import (
     AccountNumber,
     Authorization,
     ConnectionStatus,
+    EventType,
     InactiveCause,
     RelinkAction,
     TanStatus,
 )
 from relink.tenancy import Scope
 
-ACCOUNT = "financial_connections.account."
 # Causes that concern one account, not the consent behind its authorization.
 ACCOUNT_ONLY_CAUSES = (InactiveCause.account_closed, InactiveCause.account_unavailable)
-AUTHORIZATION = "financial_connections.authorization."
 
 
 class Lifecycle:
@@ -67,24 +66,24 @@ class Lifecycle:
         }
 
     def emit_account_event(
-        self, event_type: str, account: Account, previous: dict[str, Any] | None = None
+        self, event_type: EventType, account: Account, previous: dict[str, Any] | None = None
     ) -> None:
         self.session.flush()
         emit(
             self.session,
             self.scope,
-            ACCOUNT + event_type,
+            event_type,
             render_account(self.session, self.scope, account),
             self.context,
             previous_attributes=previous,
         )
 
-    def emit_authorization_event(self, event_type: str, authorization: Authorization) -> None:
+    def emit_authorization_event(self, event_type: EventType, authorization: Authorization) -> None:
         self.session.flush()
         emit(
             self.session,
             self.scope,
-            AUTHORIZATION + event_type,
+            event_type,
             render_authorization(self.session, self.scope, authorization),
             self.context,
         )
@@ -130,7 +129,7 @@ class Lifecycle:
             target.expected_deactivation_cause = None
             target.updated_at = now
             self.refresh_relink_due(target)
-            self.emit_account_event("deactivated", target, previous)
+            self.emit_account_event(EventType.account_deactivated, target, previous)
             changed.append(target)
         return changed
 
@@ -166,7 +165,7 @@ class Lifecycle:
         self.session.flush()
         self.refresh_relink_due(account)
         account.updated_at = now
-        self.emit_account_event("account_numbers_updated", account, previous)
+        self.emit_account_event(EventType.account_account_numbers_updated, account, previous)
         self.warn_upcoming_expiry(account, number)
         return number
 
@@ -183,7 +182,7 @@ class Lifecycle:
         ):
             return False
         number.expiry_warned_for = expiry
-        self.emit_account_event("upcoming_account_number_expiry", account)
+        self.emit_account_event(EventType.account_upcoming_account_number_expiry, account)
         return True
 
     def add_account_number(self, account: Account, tan: Tan) -> AccountNumber:
@@ -217,7 +216,7 @@ class Lifecycle:
         account.updated_at = self.scope.now()
         self.session.flush()
         self.refresh_relink_due(account)
-        self.emit_account_event("account_numbers_updated", account, previous)
+        self.emit_account_event(EventType.account_account_numbers_updated, account, previous)
 
     def warn_upcoming_deactivation(self, account: Account) -> bool:
         """Emit ``upcoming_deactivation`` once per expected deactivation date (and once for
@@ -233,11 +232,13 @@ class Lifecycle:
         ):
             return False
         account.deactivation_warned_for = expected
-        self.emit_account_event("upcoming_deactivation", account)
+        self.emit_account_event(EventType.account_upcoming_deactivation, account)
         authorization = self.authorizations.get(account.authorization_id)
         if authorization.deactivation_warned_for != expected:
             authorization.deactivation_warned_for = expected
-            self.emit_authorization_event("upcoming_deactivation", authorization)
+            self.emit_authorization_event(
+                EventType.authorization_upcoming_deactivation, authorization
+            )
         return True
 
     def set_expected_deactivation(
@@ -258,9 +259,13 @@ class Lifecycle:
             target.expected_deactivation_cause = "access_expired" if expected_at else None
             target.updated_at = now
             self.refresh_relink_due(target)
-            self.emit_account_event("expected_deactivation_date_updated", target, previous)
+            self.emit_account_event(
+                EventType.account_expected_deactivation_date_updated, target, previous
+            )
             changed.append(target)
-        self.emit_authorization_event("expected_deactivation_date_updated", authorization)
+        self.emit_authorization_event(
+            EventType.authorization_expected_deactivation_date_updated, authorization
+        )
         return changed
 
     def disconnect(self, account: Account) -> Account:
@@ -276,7 +281,7 @@ class Lifecycle:
         account.subscriptions = []
         account.updated_at = now
         self.refresh_relink_due(account)
-        self.emit_account_event("disconnected", account, previous)
+        self.emit_account_event(EventType.account_disconnected, account, previous)
         siblings = self.accounts.of_authorization(account.authorization_id)
         if all(s.status == ConnectionStatus.disconnected for s in siblings):
             authorization = self.authorizations.get(account.authorization_id)

@@ -21,7 +21,13 @@ from relink.models.dashboard import (
     LoginAttempt,
     PasswordReset,
 )
-from relink.models.events import Event, WebhookAttempt, WebhookEndpoint
+from relink.models.events import (
+    EndpointStatus,
+    Event,
+    EventType,
+    WebhookAttempt,
+    WebhookEndpoint,
+)
 from relink.models.holders import ConnectedAccount, Customer
 from relink.models.hosted import FlowStep, HostedFlow
 from relink.models.idempotency import IdempotencyRecord
@@ -48,7 +54,9 @@ __all__ = [
     "DeliveryState",
     "EmailConfirmation",
     "EmailDelivery",
+    "EndpointStatus",
     "Event",
+    "EventType",
     "FlowStep",
     "HolderType",
     "HostedFlow",

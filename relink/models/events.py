@@ -3,12 +3,51 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Any
 
 from sqlalchemy import Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from relink.models.base import Base, TenantMixin, id_column
+
+
+class EventType(enum.StrEnum):
+    """Every event type Relink emits (an endpoint subscribes to some, or to all with ``*``)."""
+
+    account_created = "financial_connections.account.created"
+    account_deactivated = "financial_connections.account.deactivated"
+    account_disconnected = "financial_connections.account.disconnected"
+    account_reactivated = "financial_connections.account.reactivated"
+    account_refreshed_balance = "financial_connections.account.refreshed_balance"
+    account_refreshed_ownership = "financial_connections.account.refreshed_ownership"
+    account_refreshed_transactions = "financial_connections.account.refreshed_transactions"
+    account_refreshed_inferred_balances = (
+        "financial_connections.account.refreshed_inferred_balances"
+    )
+    account_account_numbers_updated = "financial_connections.account.account_numbers_updated"
+    account_upcoming_account_number_expiry = (
+        "financial_connections.account.upcoming_account_number_expiry"
+    )
+    account_expected_deactivation_date_updated = (
+        "financial_connections.account.expected_deactivation_date_updated"
+    )
+    account_upcoming_deactivation = "financial_connections.account.upcoming_deactivation"
+    authorization_expected_deactivation_date_updated = (
+        "financial_connections.authorization.expected_deactivation_date_updated"
+    )
+    authorization_upcoming_deactivation = (
+        "financial_connections.authorization.upcoming_deactivation"
+    )
+    session_updated = "financial_connections.session.updated"
+
+
+class EndpointStatus(enum.StrEnum):
+    """A webhook endpoint's ``status``: only an enabled endpoint is sent events. The
+    platform disables and enables it; Relink disables one that kept failing."""
+
+    enabled = "enabled"
+    disabled = "disabled"
 
 
 class Event(TenantMixin, Base):
@@ -39,7 +78,7 @@ class WebhookEndpoint(TenantMixin, Base):
     description: Mapped[str | None] = mapped_column(String(5000), default=None)
     enabled_events: Mapped[list[str]] = mapped_column(default=list)
     api_version: Mapped[str | None] = mapped_column(String(40), default=None)
-    status: Mapped[str] = mapped_column(String(10), default="enabled")
+    status: Mapped[str] = mapped_column(String(10), default=EndpointStatus.enabled)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     # The signing secret is needed to sign, so it is encrypted rather than hashed.
     secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)

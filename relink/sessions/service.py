@@ -33,6 +33,7 @@ from relink.models import (
     ConnectionStatus,
     DeliveryState,
     EmailDelivery,
+    EventType,
     Platform,
     Session,
     SessionStatus,
@@ -46,7 +47,6 @@ from relink.sessions.schemas import render_session
 from relink.tenancy import Scope
 
 RELINK_EMAIL = "email.relink_request"
-SESSION_UPDATED = "financial_connections.session.updated"
 SANDBOX_RETURN_HOSTS = ("localhost", "127.0.0.1")
 
 
@@ -452,7 +452,7 @@ class SessionService:
         emit(
             self.db,
             self.scope,
-            SESSION_UPDATED,
+            EventType.session_updated,
             render_session(self.db, self.scope, self.runtime, session),
             self.context,
             previous_attributes=previous,

@@ -28,6 +28,7 @@ from relink.models import (
     Account,
     Authorization,
     ConnectionStatus,
+    EventType,
     Institution,
     TanStatus,
 )
@@ -214,7 +215,7 @@ def create_test_account(lifecycle: Lifecycle, runtime: Runtime, request: NewTest
     if grant.rotated:
         store_grant(runtime, authorization, grant)
     lifecycle.refresh_relink_due(account)
-    lifecycle.emit_account_event("created", account)
+    lifecycle.emit_account_event(EventType.account_created, account)
     return account
 
 

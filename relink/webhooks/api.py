@@ -20,12 +20,9 @@ from relink.api.params import (
 )
 from relink.api.rendering import render_list
 from relink.api.router import ApiCall, ApiRouter
-from relink.events.repository import WebhookEndpointRepository
-from relink.kit import clock
-from relink.kit.pagination import paginate
-from relink.models import WebhookEndpoint
 from relink.webhooks import service
-from relink.webhooks.schemas import render_webhook_endpoint
+from relink.webhooks.repository import WebhookEndpointRepository
+from relink.webhooks.schemas import render_deleted_webhook_endpoint, render_webhook_endpoint
 
 router = ApiRouter()
 
@@ -105,11 +102,10 @@ def retrieve_webhook_endpoint(call: ApiCall[NoParams]) -> dict[str, Any]:
 @router.post("/v1/webhook_endpoints/{id}", UpdateWebhookEndpoint)
 def update_webhook_endpoint(call: ApiCall[UpdateWebhookEndpoint]) -> dict[str, Any]:
     changes = _changes(call.params)
-    endpoint = WebhookEndpointRepository(call.session, call.scope).get(call.path["id"])
-    service.update_endpoint(
-        endpoint,
+    endpoint = service.update_endpoint(
+        WebhookEndpointRepository(call.session, call.scope),
+        call.path["id"],
         changes,
-        livemode=call.scope.livemode,
         allow_private=call.runtime.settings.webhook_allow_private_networks,
     )
     return render_webhook_endpoint(endpoint)
@@ -123,12 +119,10 @@ def roll_webhook_endpoint_secret(call: ApiCall[RollSecret]) -> dict[str, Any]:
     `Stripe-Signature`), so a receiver verifying with either accepts them; rolling again
     in that time stops the older secret at once."""
     expires_in = call.params.previous_secret_expires_in
-    endpoint = WebhookEndpointRepository(call.session, call.scope).get(call.path["id"])
-    secret = service.roll_secret(
-        endpoint,
+    endpoint, secret = service.roll_secret(
+        WebhookEndpointRepository(call.session, call.scope),
+        call.path["id"],
         call.runtime.secret_box,
-        # Real time, not the sandbox clock: the receivers that verify are real.
-        now=clock.now(),
         overlap=dt.timedelta(seconds=OVERLAP_SECONDS if expires_in is None else expires_in),
     )
     return render_webhook_endpoint(endpoint, secret=secret)
@@ -136,17 +130,18 @@ def roll_webhook_endpoint_secret(call: ApiCall[RollSecret]) -> dict[str, Any]:
 
 @router.delete("/v1/webhook_endpoints/{id}", NoParams)
 def delete_webhook_endpoint(call: ApiCall[NoParams]) -> dict[str, Any]:
-    endpoint = WebhookEndpointRepository(call.session, call.scope).get(call.path["id"])
-    endpoint.deleted = True
-    return {"id": endpoint.id, "object": "webhook_endpoint", "deleted": True}
+    endpoint = service.delete_endpoint(
+        WebhookEndpointRepository(call.session, call.scope), call.path["id"]
+    )
+    return render_deleted_webhook_endpoint(endpoint)
 
 
 @router.get("/v1/webhook_endpoints", ListParams)
 def list_webhook_endpoints(call: ApiCall[ListParams]) -> dict[str, Any]:
     cursor = call.params.cursor
-    repository = WebhookEndpointRepository(call.session, call.scope)
-    repository.check_cursor(cursor)
-    page = paginate(call.session, repository.select(), WebhookEndpoint.id, cursor)
+    endpoints = WebhookEndpointRepository(call.session, call.scope)
+    endpoints.check_cursor(cursor)
+    page = endpoints.page(cursor)
     return render_list(
         "/v1/webhook_endpoints", [render_webhook_endpoint(e) for e in page.items], page.has_more
     )

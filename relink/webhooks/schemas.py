@@ -25,3 +25,7 @@ def render_webhook_endpoint(
     if secret is not None:
         body["secret"] = secret
     return body
+
+
+def render_deleted_webhook_endpoint(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {"id": endpoint.id, "object": "webhook_endpoint", "deleted": True}

@@ -14,15 +14,16 @@ import time
 
 import httpx
 import structlog
-from sqlalchemy import select
 
 from relink.events.schemas import render_event
 from relink.kit import clock, ids
 from relink.kit.metrics import WEBHOOK_ATTEMPTS
-from relink.models import Event, WebhookAttempt, WebhookEndpoint
+from relink.models import EndpointStatus, Event, WebhookAttempt, WebhookEndpoint
 from relink.outbox.worker import GiveUp, Job, RetryLater, backoff
 from relink.webhooks.notices import notify_endpoint_disabled
+from relink.webhooks.repository import lock_endpoint
 from relink.webhooks.sending import post_to_target
+from relink.webhooks.service import signing_secrets
 from relink.webhooks.signing import sign
 from relink.webhooks.urls import UnsafeUrl, resolve_webhook_target
 
@@ -35,32 +36,25 @@ DISABLE_AFTER = dt.timedelta(days=3)
 USER_AGENT = "Relink/1.0 (+webhooks)"
 
 
-def _secrets(job: Job, endpoint: WebhookEndpoint) -> list[str]:
-    box = job.runtime.secret_box
-    secrets = [str(box.open(endpoint.secret_sealed)["secret"])]
-    if (
-        endpoint.previous_secret_sealed is not None
-        and endpoint.previous_secret_expires_at is not None
-        and endpoint.previous_secret_expires_at > clock.now()
-    ):
-        secrets.append(str(box.open(endpoint.previous_secret_sealed)["secret"]))
-    return secrets
-
-
 def deliver_webhook(job: Job) -> None:
     payload = job.message.payload
     database = job.runtime.database
     with database.read_only() as session:
         event = session.get(Event, payload["event_id"])
         endpoint = session.get(WebhookEndpoint, payload["endpoint_id"])
-        if event is None or endpoint is None or endpoint.deleted or endpoint.status != "enabled":
+        if (
+            event is None
+            or endpoint is None
+            or endpoint.deleted
+            or endpoint.status != EndpointStatus.enabled
+        ):
             return  # nothing to deliver any more
         body = json.dumps(
             render_event(event, api_version=endpoint.api_version),
             separators=(",", ":"),
             ensure_ascii=False,
         )
-        secrets = _secrets(job, endpoint)
+        secrets = signing_secrets(job.runtime.secret_box, endpoint)
         url = endpoint.url
         livemode = endpoint.livemode
     allow_private = job.runtime.settings.webhook_allow_private_networks
@@ -107,18 +101,17 @@ def deliver_webhook(job: Job) -> None:
                 succeeded=succeeded,
             )
         )
-        endpoint_row = session.scalars(
-            select(WebhookEndpoint)
-            .where(WebhookEndpoint.id == payload["endpoint_id"])
-            .with_for_update()
-        ).one()
+        endpoint_row = lock_endpoint(session, payload["endpoint_id"])
         if succeeded:
             endpoint_row.failing_since = None
             return
         if endpoint_row.failing_since is None:
             endpoint_row.failing_since = now
-        elif now - endpoint_row.failing_since >= DISABLE_AFTER and endpoint_row.status == "enabled":
-            endpoint_row.status = "disabled"
+        elif (
+            now - endpoint_row.failing_since >= DISABLE_AFTER
+            and endpoint_row.status == EndpointStatus.enabled
+        ):
+            endpoint_row.status = EndpointStatus.disabled
             notify_endpoint_disabled(session, endpoint_row)
             log.warning("webhooks.endpoint_disabled", endpoint=endpoint_row.id)
     reason = error or f"HTTP {status_code}"

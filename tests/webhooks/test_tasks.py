@@ -14,13 +14,13 @@ import stripe
 import trustme
 from sqlalchemy import select
 
-from relink.events.service import WEBHOOK_DELIVERY
 from relink.kit import clock
 from relink.models import MailboxMessage, OutboxMessage, WebhookAttempt
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.webhooks import tasks as webhook_tasks
+from relink.webhooks.service import WEBHOOK_DELIVERY
 from relink.worker import HANDLERS
 from tests.email.factories import eligible_account, request_relink_email
 from tests.factories import create_customer, create_test_account, deactivate

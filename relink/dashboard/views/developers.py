@@ -14,6 +14,8 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -36,10 +38,12 @@ from relink.dashboard.web import (
     redirect,
     secure_cookies,
 )
-from relink.events.repository import WebhookEndpointRepository
 from relink.events.schemas import render_event
 from relink.kit import clock
-from relink.webhooks.service import EVENT_TYPES
+from relink.kit.errors import ResourceMissing
+from relink.models import EndpointStatus, EventType
+from relink.webhooks import service
+from relink.webhooks.repository import WebhookEndpointRepository
 
 router = APIRouter()
 
@@ -113,6 +117,18 @@ def revoke_api_key(request: Request, key_id: str, viewer: Viewer = Depends(owner
 # -- webhook endpoints ------------------------------------------------------------------------
 
 
+@contextmanager
+def _endpoints(viewer: Viewer, *, writing: bool = True) -> Iterator[WebhookEndpointRepository]:
+    """The viewer's endpoints, in a unit of work (or a read-only transaction); what is
+    not in the viewer's scope (another platform's, the other mode's, deleted) is a 404."""
+    database = viewer.runtime.database
+    try:
+        with database.unit_of_work() if writing else database.read_only() as db:
+            yield WebhookEndpointRepository(db, viewer.scope)
+    except ResourceMissing:
+        raise NotFound() from None
+
+
 def _webhooks_page(
     request: Request,
     viewer: Viewer,
@@ -130,7 +146,7 @@ def _webhooks_page(
             "endpoints": found.items,
             "has_more": found.has_more,
             "form": form or developers.EndpointForm(),
-            "event_types": EVENT_TYPES,
+            "event_types": list(EventType),
             "cursor_given": bool(params.get("starting_after") or params.get("ending_before")),
         },
         status_code=status_code,
@@ -150,7 +166,7 @@ def _endpoint_page(
     with viewer.runtime.database.read_only() as db:
         detail = queries.endpoint_detail(db, viewer.scope, endpoint_id)
         if detail is not None and rolled:
-            secret = developers.endpoint_secret(viewer.runtime, detail.endpoint)
+            secret = service.signing_secret(viewer.runtime.secret_box, detail.endpoint)
     if detail is None:
         raise NotFound()
     return page(
@@ -287,12 +303,8 @@ def roll_webhook_secret(
     if overlap is None:
         error = "Choose when the current secret stops signing."
         return _roll_page(request, viewer, endpoint_id, error=error, status_code=400)
-    with viewer.runtime.database.unit_of_work() as db:
-        endpoint = developers.roll_endpoint_secret(
-            db, viewer.scope, viewer.runtime, endpoint_id, overlap
-        )
-    if endpoint is None:
-        raise NotFound()
+    with _endpoints(viewer) as endpoints:
+        service.roll_secret(endpoints, endpoint_id, viewer.runtime.secret_box, overlap=overlap)
     response = redirect(f"/developers/webhooks/{endpoint_id}")
     _remember_roll(response, viewer, endpoint_id)
     return response
@@ -302,11 +314,8 @@ def roll_webhook_secret(
 def reveal_webhook_secret(
     request: Request, endpoint_id: str, viewer: Viewer = Depends(editor)
 ) -> Response:
-    with viewer.runtime.database.read_only() as db:
-        endpoint = WebhookEndpointRepository(db, viewer.scope).find(endpoint_id)
-        if endpoint is None:
-            raise NotFound()
-        secret = developers.endpoint_secret(viewer.runtime, endpoint)
+    with _endpoints(viewer, writing=False) as endpoints:
+        secret = service.reveal_secret(endpoints, endpoint_id, viewer.runtime.secret_box)
     return _endpoint_page(request, viewer, endpoint_id, secret=secret)
 
 
@@ -315,24 +324,16 @@ def set_webhook_status(
     endpoint_id: str, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
 ) -> Response:
     enabled = form_text(form, "enabled") == "1"
-    with viewer.runtime.database.unit_of_work() as db:
-        endpoint = developers.set_endpoint_enabled(
-            db, viewer.scope, viewer.runtime, endpoint_id, enabled
-        )
-    if endpoint is None:
-        raise NotFound()
-    return redirect(
-        f"/developers/webhooks/{endpoint_id}",
-        notice="webhook_enabled" if enabled else "webhook_disabled",
-    )
+    status = EndpointStatus.enabled if enabled else EndpointStatus.disabled
+    with _endpoints(viewer) as endpoints:
+        service.set_endpoint_status(endpoints, endpoint_id, status)
+    return redirect(f"/developers/webhooks/{endpoint_id}", notice=f"webhook_{status}")
 
 
 @router.post("/developers/webhooks/{endpoint_id}/delete")
 def delete_webhook(endpoint_id: str, viewer: Viewer = Depends(editor)) -> Response:
-    with viewer.runtime.database.unit_of_work() as db:
-        endpoint = developers.delete_endpoint(db, viewer.scope, endpoint_id)
-    if endpoint is None:
-        raise NotFound()
+    with _endpoints(viewer) as endpoints:
+        service.delete_endpoint(endpoints, endpoint_id)
     return redirect("/developers/webhooks", notice="webhook_deleted")
 
 
@@ -341,10 +342,8 @@ def resend_webhook_event(
     endpoint_id: str, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
 ) -> Response:
     event_id = form_text(form, "event", 40)
-    with viewer.runtime.database.unit_of_work() as db:
-        queued = developers.resend_event(db, viewer.scope, endpoint_id, event_id)
-    if not queued:
-        raise NotFound()
+    with _endpoints(viewer) as endpoints:
+        service.redeliver(endpoints, endpoint_id, event_id)
     back = "/developers/events/" + event_id if form_text(form, "back") == "event" else None
     return redirect(back or f"/developers/webhooks/{endpoint_id}", notice="webhook_resent")
 
@@ -355,7 +354,8 @@ def resend_webhook_event(
 @router.get("/developers/events")
 def events(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
     params = request.query_params
-    event_type = params.get("type") if params.get("type") in EVENT_TYPES else None
+    chosen = params.get("type") or ""
+    event_type = EventType(chosen) if service.known_event_type(chosen) else None
     with viewer.runtime.database.read_only() as db:
         found = queries.events_page(db, viewer.scope, event_type, read_cursor(request))
     return page(
@@ -366,7 +366,7 @@ def events(request: Request, viewer: Viewer = Depends(current_viewer)) -> Respon
             "events": found.items,
             "has_more": found.has_more,
             "event_type": event_type or "",
-            "event_types": EVENT_TYPES,
+            "event_types": list(EventType),
             "query": {"type": event_type} if event_type else {},
             "cursor_given": bool(params.get("starting_after") or params.get("ending_before")),
         },

@@ -12,11 +12,11 @@ import stripe
 from sqlalchemy import select
 
 from relink.dashboard.developers import ROLL_GRACE
-from relink.events.service import WEBHOOK_DELIVERY
 from relink.kit import clock
 from relink.models import ApiKey, OutboxMessage, Role, WebhookEndpoint
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
+from relink.webhooks.service import WEBHOOK_DELIVERY
 from relink.worker import HANDLERS
 from tests.conftest import RunningServer, make_platform, stripe_client
 from tests.dashboard.conftest import csrf_of, member, page_csrf
