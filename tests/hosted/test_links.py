@@ -7,7 +7,16 @@ from typing import Any
 import httpx
 import stripe
 
+from relink.hosted.links import (
+    Holder,
+    LinkAddress,
+    LinkKind,
+    _holder_of,
+    address_of,
+    resolve,
+)
 from relink.kit.ratelimit import SlidingWindowThrottle
+from relink.models import ConnectedAccount, Customer, Session
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.factories import raw
@@ -136,3 +145,88 @@ def test_throttle_allows_again_once_old_hits_leave_the_window() -> None:
 def test_throttle_counts_keys_separately() -> None:
     throttle = SlidingWindowThrottle(limit=1, window=10.0, clock=lambda: 0.0)
     assert (throttle.hit("a"), throttle.hit("b"), throttle.hit("a")) == (True, True, False)
+
+
+# -- addresses and holders ----------------------------------------------------------------
+
+
+def test_a_modal_session_is_addressed_by_its_client_secret(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime
+) -> None:
+    customer = raw(client, "post", "/v1/customers", email=platform.owner.email)
+    created = raw(
+        client,
+        "post",
+        "/v1/financial_connections/sessions",
+        account_holder={"type": "customer", "customer": customer.id},
+        permissions=["payment_method"],
+    )
+    with runtime.database.read_only() as db:
+        session = db.get(Session, created.id)
+        assert session is not None
+        address = address_of(runtime, session)
+        assert address == LinkAddress(LinkKind.modal, created.client_secret)
+        found = resolve(db, address)
+        assert found is not None and found.session.id == created.id
+        # The same secret under another kind's path is not this link.
+        assert resolve(db, LinkAddress(LinkKind.relink, created.client_secret)) is None
+
+
+def test_malformed_addresses_resolve_to_nothing(runtime: Runtime) -> None:
+    with runtime.database.read_only() as db:
+        assert resolve(db, LinkAddress(LinkKind.modal, "fcsess_not_a_secret")) is None
+        assert resolve(db, LinkAddress(LinkKind.relink, "short")) is None
+        assert resolve(db, LinkAddress(LinkKind.connect, "x" * 43 + "!")) is None
+
+
+def test_the_holder_is_the_customer_then_the_connected_account_then_nobody() -> None:
+    customer = Customer(name="Ada", email="ada@example.com", preferred_locales=["de"])
+    connected = ConnectedAccount(business_name="Ada Ltd", email="ltd@example.com")
+    assert _holder_of(customer, connected) == Holder("Ada", "ada@example.com", ["de"])
+    assert _holder_of(None, connected) == Holder("Ada Ltd", "ltd@example.com", [])
+    assert _holder_of(None, None) == Holder(None, None, [])
+
+
+# -- states and new links -----------------------------------------------------------------
+
+
+def test_an_expired_link_still_says_expired_after_the_visit_that_renewed_its_mark(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    # The first visit to the expired page stores a fresh visit mark, so the link no
+    # longer looks stale from its dates; the timeline's "expired" entry still says so.
+    case = relink_case(client, platform.owner.email, delivery_method="email")
+    _advance(client, 31 * DAY)
+    assert "This link has expired" in text_of(HostedPages(http, case.url).open())
+    assert "This link has expired" in text_of(HostedPages(http, case.url).open())
+
+
+def test_email_me_a_new_link_for_a_whole_authorization_asks_for_the_whole_authorization(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(client, platform.owner.email, delivery_method="email", with_account=False)
+    _advance(client, 31 * DAY)
+    pages = HostedPages(http, case.url)
+    pages.open()
+    assert "Check your email" in text_of(pages.email_new_link())
+    listed = raw(
+        client,
+        "get",
+        "/v1/financial_connections/sessions",
+        relink_options={"authorization": case.account["authorization"]},
+    )
+    newest = listed["data"][0].to_dict()
+    assert newest["id"] != case.session.id
+    assert newest["relink_options"].get("account") is None
+
+
+def test_email_me_a_new_link_for_a_holder_no_longer_reachable_sends_nothing_and_says_the_same(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(client, platform.owner.email, delivery_method="email")
+    _advance(client, 31 * DAY)
+    raw(client, "post", f"/v1/customers/{case.customer.id}", email="")
+    pages = HostedPages(http, case.url)
+    pages.open()
+    assert "Check your email" in text_of(pages.email_new_link())
+    assert [found["id"] for found in _sessions_of(client, case.account.id)] == [case.session.id]
