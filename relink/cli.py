@@ -308,7 +308,6 @@ def seed_demo_book(runtime: Runtime, platform_id: str, accounts: int | None) -> 
         DEMO_OWNER_EMAIL,
         OWNER_HOLDERS,
         ensure_demo_book,
-        owner_holder_username,
     )
 
     target = DEFAULT_BOOK_ACCOUNTS if accounts is None else accounts
@@ -343,13 +342,11 @@ def seed_demo_book(runtime: Runtime, platform_id: str, accounts: int | None) -> 
         "accounts show why they would be skipped.",
         highlight=False,
     )
-    username = owner_holder_username(runtime, platform_id)
-    if username is not None:
-        console.print(
-            "  To relink one at the sandbox bank, sign in with the holder's id in lower case "
-            f"as the username (for example {username}).",
-            highlight=False,
-        )
+    console.print(
+        "  To relink one at the sandbox bank, sign in with any username and password (a "
+        "username starting with 'other' plays a holder who signed in to a different login).",
+        highlight=False,
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry point

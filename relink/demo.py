@@ -512,19 +512,3 @@ def _request_a_few(runtime: Runtime, scope: Scope) -> int:
         )
         result = request_relinks(db, scope, runtime, selection, actor=f"user:{owner.id}")
         return result.created
-
-
-def owner_holder_username(runtime: Runtime, platform_id: str) -> str | None:
-    """The sandbox bank username of one of the owner's holders (for the demo's output)."""
-    with runtime.database.read_only() as db:
-        holder = db.scalar(
-            select(Customer.id)
-            .where(
-                Customer.platform_id == platform_id,
-                Customer.livemode.is_(False),
-                Customer.email == DEMO_OWNER_EMAIL,
-            )
-            .order_by(Customer.id)
-            .limit(1)
-        )
-    return None if holder is None else _username(holder)

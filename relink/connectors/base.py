@@ -297,6 +297,10 @@ class Grant:
     secrets: dict[str, str]
     expected_deactivation_date: datetime | None = None
     rotated: bool = field(default=False, compare=False)
+    # The bank-side login the holder signed in to, when the bank says (the sandbox bank
+    # does); Relink keeps it as the authorization's ``bank_user``. Not a secret, not stored
+    # in the grant.
+    login: str | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
         return (
@@ -364,13 +368,19 @@ class Connector(ABC):
 
     @abstractmethod
     def begin_auth(
-        self, *, state: str, redirect_uri: str, accounts: Sequence[str] = ()
+        self,
+        *,
+        state: str,
+        redirect_uri: str,
+        accounts: Sequence[str] = (),
+        login_hint: str | None = None,
     ) -> Redirect | CredentialForm | Waiting:
         """Start an authentication: a bank redirect (OAuth), a form to show (credentials),
         or a wait while the holder approves in the bank's app.
 
         `accounts` are the stable ids a relink asks access to again (empty: the holder
-        chooses at the bank)."""
+        chooses at the bank); `login_hint` the bank-side login a relink repairs, when
+        Relink knows it (OpenID Connect's ``login_hint``; a bank may ignore it)."""
 
     @abstractmethod
     def complete_oauth(self, *, code: str, code_verifier: str, redirect_uri: str) -> Grant:
@@ -411,8 +421,12 @@ class Connector(ABC):
         raise Unexpected("this institution does not authorise in the bank's app")
 
     @abstractmethod
-    def submit_credentials(self, *, username: str, password: str) -> Grant | Challenge:
-        """Log in with credentials. Raises InvalidCredentials (retry) or Unexpected (give up)."""
+    def submit_credentials(
+        self, *, username: str, password: str, login_hint: str | None = None
+    ) -> Grant | Challenge:
+        """Log in with credentials. Raises InvalidCredentials (retry) or Unexpected (give up).
+
+        `login_hint` is the bank-side login a relink repairs (as for `begin_auth`)."""
 
     @abstractmethod
     def answer_challenge(self, challenge: Challenge, answer: str) -> Grant | Challenge:

@@ -330,7 +330,10 @@ class HostedFlowService:
         state = random_token()
         try:
             begun = connector.begin_auth(
-                state=state, redirect_uri=self.callback_url(), accounts=self._relinked(link)
+                state=state,
+                redirect_uri=self.callback_url(),
+                accounts=self._relinked(link),
+                login_hint=self._login_hint(link),
             )
         except ConnectorError as error:
             return self._bank_failed(link, flow, error)
@@ -351,6 +354,11 @@ class HostedFlowService:
         if link.target is not None:
             return [link.target.bank_account_id]
         return [a.bank_account_id for a in link.accounts]
+
+    @staticmethod
+    def _login_hint(link: HostedLink) -> str | None:
+        """The bank-side login a relink repairs, when Relink knows it."""
+        return link.authorization.bank_user if link.authorization is not None else None
 
     def _away(self, link: HostedLink, flow: HostedFlow, step: Redirect | Waiting) -> Reply:
         """The holder authorises at the bank: its page (bound to this browser) or its app
@@ -574,7 +582,9 @@ class HostedFlowService:
             return self._show(link, flow, "credentials", error="missing_credentials", status=400)
         connector = self._connector(link)
         try:
-            answer = connector.submit_credentials(username=username, password=password)
+            answer = connector.submit_credentials(
+                username=username, password=password, login_hint=self._login_hint(link)
+            )
         except InvalidCredentials:
             return self._refused(link, flow, attempt, "credentials", "invalid_credentials")
         except ConnectorError as error:
@@ -662,6 +672,7 @@ class HostedFlowService:
         *,
         bank_user: str | None,
     ) -> Reply:
+        bank_user = grant.login or bank_user  # the login the bank says, over what was typed
         if flow.authenticated_at is None:
             flow.authenticated_at = link.scope.now()
             self._timeline(link, TimelineKind.authenticated)

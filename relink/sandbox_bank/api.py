@@ -127,6 +127,7 @@ def start_login(
             username=str(payload.get("username", "")),
             password=str(payload.get("password", "")),
             now=now,
+            login_hint=str(payload.get("login_hint") or "") or None,
         )
     return _no_store(body)
 

@@ -42,6 +42,26 @@ def normalize_username(username: str) -> str:
     return username.strip().lower()
 
 
+# A username starting with this plays a holder who signed in to another login of theirs.
+OTHER_LOGIN_PREFIX = "other"
+
+
+def login_reached(username: str, login_hint: str | None) -> str:
+    """The login a sign-in reaches, by the sandbox's rule for relinks.
+
+    When the app names the login it is reconnecting (OpenID Connect's ``login_hint``),
+    any username reaches that login, so a holder who types whatever the page allows
+    repairs the connection; a username starting with ``other`` reaches its own login
+    instead (whose accounts are not the ones being relinked). Without a hint (a first
+    link) the username is the login.
+    """
+    user = normalize_username(username)
+    hint = normalize_username(login_hint or "")
+    if not hint or user.startswith(OTHER_LOGIN_PREFIX):
+        return user
+    return hint
+
+
 def _digest(*parts: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 

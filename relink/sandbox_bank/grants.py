@@ -115,6 +115,7 @@ class IssuedTokens:
             "scope": self.grant.scope,
             "consent_expires_at": _unix(self.grant.expires_at),
             "accounts": list(self.grant.account_ids),
+            "username": self.grant.username,  # the login signed in to (sandbox only)
         }
         if self.access_expires_at is not None:
             body["expires_in"] = int((self.access_expires_at - now).total_seconds())

@@ -15,7 +15,7 @@ from relink.sandbox_bank.challenges import (
     password_outcome,
 )
 from relink.sandbox_bank.challenges import answer_outcome as _answer_outcome
-from relink.sandbox_bank.data import accounts_for, normalize_username
+from relink.sandbox_bank.data import accounts_for, login_reached, normalize_username
 from relink.sandbox_bank.errors import BankError
 from relink.sandbox_bank.grants import create_grant, ensure_available, known_institution
 from relink.sandbox_bank.institutions import SandboxInstitution
@@ -107,17 +107,25 @@ def _conclude(
 
 
 def start_login(
-    session: Session, *, institution_key: str, username: str, password: str, now: datetime
+    session: Session,
+    *,
+    institution_key: str,
+    username: str,
+    password: str,
+    now: datetime,
+    login_hint: str | None = None,
 ) -> dict[str, Any]:
+    """A credential sign-in; `login_hint` names the login a relink reconnects (any
+    username then reaches it, see `data.login_reached`)."""
     inst = known_institution(institution_key)
     if inst.auth_kind != "credentials":
         raise BankError(
             400, "invalid_request", f"{inst.display_name} signs in through OAuth, not here."
         )
     ensure_available(inst, now)
-    user = normalize_username(username)
-    if not user or not password:
+    if not normalize_username(username) or not password:
         raise BankError(400, "invalid_request", "username and password are required.")
+    user = login_reached(username, login_hint)
     return _conclude(session, inst, user, password_outcome(inst, password), now, login=None)
 
 

@@ -83,6 +83,8 @@ class AuthorizeFlow(Base):
     username: Mapped[str | None] = mapped_column(String(200))
     account_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The login the app is reconnecting (``login_hint``); see data.login_reached.
+    login_hint: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class AuthorizationCode(Base):

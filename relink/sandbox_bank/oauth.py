@@ -25,7 +25,12 @@ from relink.sandbox_bank.challenges import (
     password_outcome,
 )
 from relink.sandbox_bank.clock import wall_clock
-from relink.sandbox_bank.data import SandboxAccount, accounts_for, normalize_username
+from relink.sandbox_bank.data import (
+    SandboxAccount,
+    accounts_for,
+    login_reached,
+    normalize_username,
+)
 from relink.sandbox_bank.errors import BankError
 from relink.sandbox_bank.grants import (
     authenticate_client,
@@ -121,6 +126,7 @@ def start_authorize(
         username=None,
         account_ids=[],
         created_at=wall_clock(),
+        login_hint=normalize_username(params.get("login_hint", "")) or None,
     )
     session.add(flow)
     return token, flow
@@ -174,10 +180,9 @@ def _advance(flow: AuthorizeFlow, outcome: str) -> BackToApp | None:
 
 
 def submit_login(flow: AuthorizeFlow, username: str, password: str) -> BackToApp | None:
-    user = normalize_username(username)
-    if not user or not password:
+    if not normalize_username(username) or not password:
         raise RetryStep("Enter your username and password.")
-    flow.username = user
+    flow.username = login_reached(username, flow.login_hint)
     return _advance(flow, password_outcome(known_institution(flow.institution), password))
 
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -21,6 +21,10 @@ from relink.sandbox_bank.psd2.errors import Psd2Error
 SANDBOX_CLIENT_ID = "relink-sandbox"
 SANDBOX_CLIENT_SECRET = "relink-sandbox-secret"
 SANDBOX_CLIENT_NAME = "Relink (sandbox)"
+
+# Columns added to tables a bank database made by an earlier version already has
+# (create_all adds missing tables, never missing columns): (table, column, type).
+ADDED_COLUMNS = (("sandbox_bank_authorize_flows", "login_hint", "VARCHAR(200)"),)
 
 
 def hash_secret(value: str) -> str:
@@ -87,6 +91,7 @@ class Store:
         race reads the winner's rows.
         """
         Base.metadata.create_all(self.engine)
+        self._add_missing_columns()
         for attempt in range(3):
             try:
                 return self._seed()
@@ -94,6 +99,18 @@ class Store:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def _add_missing_columns(self) -> None:
+        for table, column, sql_type in ADDED_COLUMNS:
+            if column in {c["name"] for c in inspect(self.engine).get_columns(table)}:
+                continue
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+            except (OperationalError, ProgrammingError):
+                # Another process starting on this database added it first.
+                if column not in {c["name"] for c in inspect(self.engine).get_columns(table)}:
+                    raise
 
     def _seed(self) -> str:
         with self.transaction() as session:

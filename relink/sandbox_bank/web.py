@@ -77,6 +77,7 @@ def _flow_page(
     if flow.step == "login":
         name = "authorize_login.html"
         context["username"] = flow.username
+        context["reconnecting"] = flow.login_hint is not None
         context["keyword_logins"] = inst is not None and inst.has(Feature.keyword_logins)
     elif flow.step == "challenge":
         name = "authorize_challenge.html"

@@ -88,7 +88,7 @@ def _pages_in_every_state(
     urls["superseded"] = superseded.url
     needed = relink_case(client, owner_email, institution="bank_oauth")
     pages = HostedPages(http, needed.url)
-    pages.through_bank(pages.post("continue"), username="someone-else")
+    pages.through_bank(pages.post("continue"), username="other-login")
     urls["account needed"] = needed.url
     urls["not found"] = needed.url.rsplit("/", 1)[0] + "/" + "A" * 43
     return urls

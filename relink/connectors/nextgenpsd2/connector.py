@@ -236,7 +236,12 @@ class NextGenPsd2Connector(Connector):
     # ------------------------------------------------------------------ auth
 
     def begin_auth(
-        self, *, state: str, redirect_uri: str, accounts: Sequence[str] = ()
+        self,
+        *,
+        state: str,
+        redirect_uri: str,
+        accounts: Sequence[str] = (),
+        login_hint: str | None = None,
     ) -> Redirect | CredentialForm | Waiting:
         wanted = json.dumps(list(accounts))
         if self.settings.approach == ScaApproach.oauth:
@@ -479,7 +484,9 @@ class NextGenPsd2Connector(Connector):
             expected_deactivation_date=wire.expected_deactivation(until, self.settings.zone),
         )
 
-    def submit_credentials(self, *, username: str, password: str) -> Grant | Challenge:
+    def submit_credentials(
+        self, *, username: str, password: str, login_hint: str | None = None
+    ) -> Grant | Challenge:
         raise Unexpected("this institution authorises at the bank, not with a password here")
 
     def answer_challenge(self, challenge: Challenge, answer: str) -> Grant | Challenge:

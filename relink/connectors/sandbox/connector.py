@@ -65,6 +65,7 @@ def _utc_now() -> datetime:
 
 class SandboxConnector(OAuth2Connector):
     supports_relink = True
+    sends_login_hint = True
 
     def __init__(
         self,
@@ -104,14 +105,25 @@ class SandboxConnector(OAuth2Connector):
     # ------------------------------------------------------------------ auth
 
     def begin_auth(
-        self, *, state: str, redirect_uri: str, accounts: Sequence[str] = ()
+        self,
+        *,
+        state: str,
+        redirect_uri: str,
+        accounts: Sequence[str] = (),
+        login_hint: str | None = None,
     ) -> Redirect | CredentialForm | Waiting:
         if self.institution.auth_kind == "oauth":
-            return super().begin_auth(state=state, redirect_uri=redirect_uri)
+            return super().begin_auth(state=state, redirect_uri=redirect_uri, login_hint=login_hint)
         return CredentialForm(
             hint="Sandbox: any username and password work; see the sandbox bank docs "
             "for the keywords that trigger challenges."
         )
+
+    def _grant_from_tokens(self, tokens: dict[str, Any], previous: Grant | None = None) -> Grant:
+        grant = super()._grant_from_tokens(tokens, previous)
+        # The bank names the login the holder signed in to (Relink's ``bank_user``).
+        grant.login = str(tokens["username"]) if tokens.get("username") else None
+        return grant
 
     def _login_answer(self, response: httpx.Response) -> Grant | Challenge:
         if response.status_code == 200:
@@ -144,14 +156,15 @@ class SandboxConnector(OAuth2Connector):
             hint=str(data["hint"]) if data.get("hint") else None,
         )
 
-    def submit_credentials(self, *, username: str, password: str) -> Grant | Challenge:
+    def submit_credentials(
+        self, *, username: str, password: str, login_hint: str | None = None
+    ) -> Grant | Challenge:
         if self.institution.auth_kind == "oauth":
             return super().submit_credentials(username=username, password=password)
-        response = self._send(
-            "POST",
-            f"{self._base}/api/v1/logins",
-            json={"institution": self.institution.key, "username": username, "password": password},
-        )
+        payload = {"institution": self.institution.key, "username": username, "password": password}
+        if login_hint:
+            payload["login_hint"] = login_hint
+        response = self._send("POST", f"{self._base}/api/v1/logins", json=payload)
         return self._login_answer(response)
 
     def answer_challenge(self, challenge: Challenge, answer: str) -> Grant | Challenge:
