@@ -291,7 +291,8 @@ def demo(
     console.print(f"  Test key:  {credentials['test_secret_key']}", highlight=False)
     console.print("\n  Try:", highlight=False)
     console.print(
-        f"  1. curl {base}/v1/financial_connections/institutions -u {credentials['test_secret_key']}:",
+        f'  1. curl "{base}/v1/financial_connections/institutions?limit=100"'
+        f" -u {credentials['test_secret_key']}:",
         highlight=False,
     )
     console.print(

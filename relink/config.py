@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RELINK_", env_file=".env", extra="ignore")
 
     env: Literal["development", "production", "test"] = "development"
+    # Unset: ``relink.db`` in ``var_dir`` (see _database_in_var_dir).
     database_url: str = "sqlite:///./var/relink.db"
     public_url: str = "http://127.0.0.1:8000"
     secret_key: str | None = None
@@ -99,6 +100,14 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or network") from None
         return networks
+
+    @model_validator(mode="after")
+    def _database_in_var_dir(self) -> Settings:
+        """Without RELINK_DATABASE_URL, the SQLite file lives in RELINK_VAR_DIR, as the
+        secret and the sandbox bank's database do."""
+        if "database_url" not in self.model_fields_set:
+            self.database_url = f"sqlite:///{self.var_dir / 'relink.db'}"
+        return self
 
     @cached_property
     def resolved_secret_key(self) -> str:

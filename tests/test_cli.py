@@ -106,6 +106,22 @@ def test_migrate_creates_the_missing_database_directory(cli: Relink) -> None:
     assert (cli.var_dir / "relink.db").is_file()
 
 
+def test_migrate_without_a_database_url_puts_relink_db_in_the_var_dir(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    home = tmp_path_factory.mktemp("home")
+    var_dir = tmp_path_factory.mktemp("elsewhere") / "state"
+    relink = relink_in(home, tmp_path_factory)
+    env = {**relink.env, "RELINK_VAR_DIR": str(var_dir)}
+    del env["RELINK_DATABASE_URL"]
+    result = subprocess.run(
+        relink.command("migrate"), env=env, cwd=home, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stderr
+    assert (var_dir / "relink.db").is_file()
+    assert not (home / "var").exists()
+
+
 def test_migrate_of_an_unreachable_database_fails_with_one_line(cli: Relink) -> None:
     env = {**cli.env, "RELINK_DATABASE_URL": "postgresql+psycopg://relink:pw@127.0.0.1:1/relink"}
     result = subprocess.run(
