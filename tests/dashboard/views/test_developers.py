@@ -274,6 +274,66 @@ def test_a_viewer_cannot_change_webhook_endpoints(
     ]
 
 
+def _endpoint_changes(endpoint_id: str, event_id: str) -> list[tuple[str, dict[str, str]]]:
+    """Every dashboard POST that changes an endpoint, reveals its secret or resends to it."""
+    return [
+        (f"/developers/webhooks/{endpoint_id}/status", {"enabled": "0"}),
+        (f"/developers/webhooks/{endpoint_id}/secret", {}),
+        (f"/developers/webhooks/{endpoint_id}/roll", {"expires": "0"}),
+        (f"/developers/webhooks/{endpoint_id}/resend", {"event": event_id}),
+        (f"/developers/webhooks/{endpoint_id}/delete", {}),
+    ]
+
+
+@pytest.mark.usefixtures("private_webhooks")
+def test_another_platforms_endpoint_cannot_be_changed_revealed_or_resent_to_from_the_dashboard(
+    server: RunningServer, owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    with server.runtime.database.unit_of_work() as db:
+        other = make_platform(db, name="Other Lending")
+    other_client = stripe_client(server, other.test_secret_key)
+    theirs = _create_endpoint(other_client, "http://127.0.0.1:9/theirs")
+    mine = _create_endpoint(client, "http://127.0.0.1:9/mine")
+    create_test_account(client, customer=create_customer(client).id)
+    create_test_account(other_client, customer=create_customer(other_client).id)
+    [my_delivery] = _delivery_rows(server, mine.id)
+    [their_delivery] = _delivery_rows(server, theirs.id)
+    their_secret = _stored_secrets(server, theirs.id)
+    token = page_csrf(owner, "/developers/webhooks")
+    their_event = their_delivery.payload["event_id"]
+    attempts = [
+        *_endpoint_changes(theirs.id, their_event),
+        # My endpoint, their event: the event is as missing as their endpoint.
+        (f"/developers/webhooks/{mine.id}/resend", {"event": their_event}),
+    ]
+    for path, data in attempts:
+        response = owner.post(path, data={"csrf_token": token, **data})
+        assert response.status_code == 404, path
+        assert "whsec_" not in response.text, path
+    assert other_client.v1.webhook_endpoints.retrieve(theirs.id).status == "enabled"
+    assert _stored_secrets(server, theirs.id) == their_secret
+    assert [row.id for row in _delivery_rows(server, theirs.id)] == [their_delivery.id]
+    assert [row.id for row in _delivery_rows(server, mine.id)] == [my_delivery.id]
+
+
+@pytest.mark.usefixtures("private_webhooks")
+def test_a_test_mode_endpoint_cannot_be_changed_from_the_live_mode_dashboard(
+    server: RunningServer, owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    endpoint = _create_endpoint(client, "http://127.0.0.1:9/hook")
+    create_test_account(client, customer=create_customer(client).id)
+    [delivery] = _delivery_rows(server, endpoint.id)
+    secret = _stored_secrets(server, endpoint.id)
+    token = page_csrf(owner)
+    owner.post("/mode", data={"csrf_token": token, "livemode": "1", "next": "/developers"})
+    token = page_csrf(owner, "/developers/webhooks")
+    for path, data in _endpoint_changes(endpoint.id, delivery.payload["event_id"]):
+        assert owner.post(path, data={"csrf_token": token, **data}).status_code == 404, path
+    assert client.v1.webhook_endpoints.retrieve(endpoint.id).status == "enabled"
+    assert _stored_secrets(server, endpoint.id) == secret
+    assert [row.id for row in _delivery_rows(server, endpoint.id)] == [delivery.id]
+
+
 def _stored_secrets(server: RunningServer, endpoint_id: str) -> tuple[str, str | None, Any]:
     with server.runtime.database.read_only() as db:
         row = db.get(WebhookEndpoint, endpoint_id)
