@@ -80,6 +80,19 @@ def roll_key(db: Session, scope: Scope, key_id: str) -> RevealedKey | None:
     return RevealedKey(key, plain, replaces=old)
 
 
+def revealed_again(
+    db: Session, scope: Scope, key_id: str, plain: str, replaces_id: str | None
+) -> RevealedKey | None:
+    """The key just created or rolled, to show its plain value on the page the POST
+    redirected to (None when it is not this scope's)."""
+    keys = ApiKeyRepository(db, scope)
+    key = keys.find(key_id)
+    if key is None:
+        return None
+    replaces = keys.find(replaces_id) if replaces_id else None
+    return RevealedKey(key, plain, replaces=replaces)
+
+
 def revoke_key(db: Session, scope: Scope, key_id: str) -> ApiKey | None:
     """Stop the key at once (the API refuses it from the next request on)."""
     key = _usable_key(db, scope, key_id)

@@ -487,6 +487,10 @@ def api_keys(db: Session, scope: Scope) -> list[ApiKey]:
     )
 
 
+def api_key(db: Session, scope: Scope, key_id: str) -> ApiKey | None:
+    return ApiKeyRepository(db, scope).find(key_id)
+
+
 def webhook_endpoints_page(db: Session, scope: Scope, cursor: Cursor) -> Page[WebhookEndpoint]:
     return WebhookEndpointRepository(db, scope).page(cursor)
 

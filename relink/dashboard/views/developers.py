@@ -1,5 +1,10 @@
 """Developers: API keys, webhook endpoints with their delivery attempts, the events log.
 
+A new API key (created or rolled) is shown once on the keys page its POST redirects to:
+the POST seals the plain key, the sign-in and an expiry into a short-lived cookie scoped
+to ``/developers``; the keys page shows the key and clears the cookie, so a reload neither
+shows it again nor makes another key. Revoking a key asks first, on a page of its own.
+
 Keys are the owner's (create, roll, revoke); webhook endpoints are managed by owners
 and admins; everyone on the team can read. A plain key or signing secret appears only
 in the answer to the POST that created (or, for a secret, revealed) it — or, after a
@@ -76,9 +81,68 @@ def _keys_page(
     )
 
 
+NEW_KEY_COOKIE = "relink_new_key"
+NEW_KEY_COOKIE_SECONDS = 120
+NEW_KEY_COOKIE_PATH = "/developers"
+
+
+def _show_once(viewer: Viewer, revealed: developers.RevealedKey) -> Response:
+    """Redirect to the keys page, which shows this new key once (see the module's doc)."""
+    response = redirect("/developers")
+    sealed = viewer.runtime.secret_box.seal(
+        {
+            "key": revealed.key.id,
+            "plain": revealed.plain,
+            "replaces": revealed.replaces.id if revealed.replaces is not None else None,
+            "login": viewer.signed_in.login.id,
+            "until": time.time() + NEW_KEY_COOKIE_SECONDS,
+        }
+    )
+    response.set_cookie(
+        NEW_KEY_COOKIE,
+        base64.urlsafe_b64encode(sealed).decode(),
+        max_age=NEW_KEY_COOKIE_SECONDS,
+        path=NEW_KEY_COOKIE_PATH,
+        secure=secure_cookies(viewer.runtime),
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+def _just_made(request: Request, viewer: Viewer) -> developers.RevealedKey | None:
+    """The key this sign-in just created or rolled, if this view follows that POST."""
+    value = request.cookies.get(NEW_KEY_COOKIE)
+    if not value:
+        return None
+    try:
+        sealed = viewer.runtime.secret_box.open(base64.urlsafe_b64decode(value.encode()))
+    except (binascii.Error, ValueError):
+        return None
+    if sealed.get("login") != viewer.signed_in.login.id or float(sealed.get("until", 0)) <= (
+        time.time()
+    ):
+        return None
+    replaces = sealed.get("replaces")
+    with viewer.runtime.database.read_only() as db:
+        return developers.revealed_again(
+            db,
+            viewer.scope,
+            str(sealed.get("key")),
+            str(sealed.get("plain")),
+            str(replaces) if replaces else None,
+        )
+
+
 @router.get("/developers")
 def api_keys(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
-    return _keys_page(request, viewer)
+    pending = NEW_KEY_COOKIE in request.cookies
+    response = _keys_page(
+        request, viewer, revealed=_just_made(request, viewer) if pending else None
+    )
+    if pending:  # shown once: a reload shows the key no more
+        response.delete_cookie(NEW_KEY_COOKIE, path=NEW_KEY_COOKIE_PATH)
+    return response
 
 
 @router.post("/developers/api-keys")
@@ -87,7 +151,7 @@ def create_api_key(
 ) -> Response:
     with viewer.runtime.database.unit_of_work() as db:
         revealed = developers.create_key(db, viewer.scope, form_text(form, "name", 200))
-    return _keys_page(request, viewer, revealed=revealed, status_code=201)
+    return _show_once(viewer, revealed)
 
 
 @router.post("/developers/api-keys/{key_id}/roll")
@@ -99,7 +163,27 @@ def roll_api_key(request: Request, key_id: str, viewer: Viewer = Depends(owner))
         return _keys_page(request, viewer, error=str(unavailable), status_code=409)
     if revealed is None:
         raise NotFound()
-    return _keys_page(request, viewer, revealed=revealed, status_code=201)
+    return _show_once(viewer, revealed)
+
+
+@router.get("/developers/api-keys/{key_id}/revoke")
+def confirm_revoke_api_key(
+    request: Request, key_id: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    """Revoking stops a key at once: this page asks first (the POST below does it)."""
+    if not viewer.is_owner:
+        raise Forbidden("Only owners can manage the team and API keys.")
+    with viewer.runtime.database.read_only() as db:
+        key = queries.api_key(db, viewer.scope, key_id)
+    if key is None:
+        raise NotFound()
+    state = developers.key_state(key, clock.now())
+    return page(
+        request,
+        viewer,
+        "developers_key_revoke.html",
+        {"key": key, "usable": state in ("active", "expiring")},
+    )
 
 
 @router.post("/developers/api-keys/{key_id}/revoke")

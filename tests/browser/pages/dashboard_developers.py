@@ -28,7 +28,9 @@ class ApiKeysPage:
         return self
 
     def revoke(self, text: str) -> ApiKeysPage:
-        self.row(text).get_by_role("button", name="Revoke").click()
+        """Revoke asks first, on a page of its own: confirm there."""
+        self.row(text).get_by_role("link", name="Revoke").click()
+        self.page.get_by_role("button", name="Revoke key").click()
         self.page.wait_for_load_state()
         return self
 

@@ -73,18 +73,34 @@ def _delivery_rows(server: RunningServer, endpoint_id: str) -> list[OutboxMessag
 # -- API keys ---------------------------------------------------------------------------------
 
 
-def test_a_created_key_is_shown_once_and_then_only_redacted(
-    server: RunningServer, owner: httpx.Client
+def test_a_created_key_is_shown_once_after_a_redirect_and_then_only_redacted(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
 ) -> None:
     created = owner.post(
         "/developers/api-keys", data={"csrf_token": page_csrf(owner, "/developers"), "name": "CI"}
     )
-    assert created.status_code == 201
-    plain = _revealed_key(created.text)
+    assert (created.status_code, created.headers["location"]) == (303, "/developers")
+    shown = owner.get("/developers")
+    plain = _revealed_key(shown.text)
     assert _works(server, plain)
-    listing = owner.get("/developers").text
-    assert plain not in listing
-    assert plain[:8] + "…" + plain[-4:] in listing
+    reloaded = owner.get("/developers").text
+    assert plain not in reloaded
+    assert plain[:8] + "…" + plain[-4:] in reloaded
+    assert len(_keys(server, platform)) == 2  # the reload made no second key
+
+
+def test_a_new_key_is_not_shown_to_another_sign_in(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    created = owner.post(
+        "/developers/api-keys", data={"csrf_token": page_csrf(owner, "/developers"), "name": "CI"}
+    )
+    cookie = owner.cookies.get("relink_new_key")
+    assert created.status_code == 303 and cookie
+    with member(server, platform, Role.owner) as other_owner:
+        other_owner.cookies.set("relink_new_key", cookie)
+        html = other_owner.get("/developers").text
+    assert 'id="revealed-key"' not in html
 
 
 def test_rolling_a_key_makes_a_new_one_and_the_old_one_expires_after_the_grace_period(
@@ -95,13 +111,26 @@ def test_rolling_a_key_makes_a_new_one_and_the_old_one_expires_after_the_grace_p
     rolled = owner.post(
         f"/developers/api-keys/{old.id}/roll", data={"csrf_token": page_csrf(owner, "/developers")}
     )
-    assert rolled.status_code == 201
-    new_plain = _revealed_key(rolled.text)
+    assert (rolled.status_code, rolled.headers["location"]) == (303, "/developers")
+    new_plain = _revealed_key(owner.get("/developers").text)
     old_after, new = _keys(server, platform)
     assert old_after.expires_at is not None
     assert before + ROLL_GRACE <= old_after.expires_at <= clock.now() + ROLL_GRACE
     assert (new.name, new.expires_at) == (old.name, None)
     assert _works(server, platform.test_secret_key) and _works(server, new_plain)
+
+
+def test_revoking_a_key_asks_first_and_the_question_changes_nothing(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    [key] = _keys(server, platform)
+    listing = owner.get("/developers").text
+    assert f'href="/developers/api-keys/{key.id}/revoke"' in listing
+    question = owner.get(f"/developers/api-keys/{key.id}/revoke")
+    assert question.status_code == 200
+    assert "stops working at once" in question.text
+    assert f'action="/developers/api-keys/{key.id}/revoke"' in question.text
+    assert _works(server, platform.test_secret_key)
 
 
 def test_a_revoked_key_is_refused_by_the_api_at_once(
@@ -110,7 +139,7 @@ def test_a_revoked_key_is_refused_by_the_api_at_once(
     [key] = _keys(server, platform)
     response = owner.post(
         f"/developers/api-keys/{key.id}/revoke",
-        data={"csrf_token": page_csrf(owner, "/developers")},
+        data={"csrf_token": page_csrf(owner, f"/developers/api-keys/{key.id}/revoke")},
     )
     assert response.status_code == 303
     assert not _works(server, platform.test_secret_key)
@@ -130,6 +159,8 @@ def test_only_owners_can_create_roll_or_revoke_keys(
         ):
             response = client_of_role.post(path, data={"csrf_token": token})
             assert response.status_code == 403, path
+        question = client_of_role.get(f"/developers/api-keys/{key.id}/revoke")
+        assert question.status_code == 403
     [unchanged] = _keys(server, platform)
     assert (unchanged.expires_at, unchanged.revoked_at) == (None, None)
     assert _works(server, platform.test_secret_key)
