@@ -22,7 +22,7 @@ from relink.runtime import Runtime
 from relink.worker import HANDLERS
 from tests.browser.pages.hosted import HostedRelinkPage
 from tests.email.smtp_server import SmtpServer, smtp_server
-from tests.hosted.factories import broken_account, relink_session
+from tests.hosted.factories import broken_account, relink_session, retrieve_session
 from tests.receivers import webhook_receiver
 
 pytestmark = pytest.mark.browser
@@ -88,10 +88,11 @@ def test_email_to_relinked_account_with_a_one_time_code(
 
         after = client.v1.financial_connections.accounts.retrieve(account.id)
         assert after.status == "active"
+        assert after.status_details is not None and after.account_numbers is not None
         assert after.status_details.to_dict() == {}
         [number] = [n for n in after.account_numbers if n.status == "transactable"][:1]
         assert number.status == "transactable"
-        finished = client.v1.financial_connections.sessions.retrieve(session.id)
+        finished = retrieve_session(client, session.id)
         assert finished.status == "succeeded"
         assert finished.relink_result.account == account.id
         assert finished.relink_result.authorization == account.authorization

@@ -8,7 +8,7 @@ import stripe
 
 from relink.models import Account, Authorization
 from relink.runtime import Runtime
-from tests.factories import create_customer
+from tests.factories import WireObject, create_customer, create_session
 
 RETURN_URL = "http://localhost/done"
 
@@ -20,7 +20,7 @@ def link_session(
     ui_mode: str = "hosted",
     return_url: str = RETURN_URL,
     **params: Any,
-) -> Any:
+) -> WireObject:
     """A link session for a (new) customer, asking for payment_method and balances."""
     customer = customer or create_customer(client, name="Ada Lovelace")
     request: dict[str, Any] = {
@@ -30,7 +30,7 @@ def link_session(
     }
     if ui_mode == "hosted":
         request |= {"ui_mode": "hosted", "hosted": {"return_url": return_url}}
-    return client.v1.financial_connections.sessions.create(params=request)
+    return create_session(client, **request)
 
 
 def stored_authorization(runtime: Runtime, authorization_id: str) -> Authorization:

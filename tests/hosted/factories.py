@@ -28,7 +28,7 @@ from relink.runtime import Runtime
 from relink.sandbox_bank.data import accounts_for
 from relink.sandbox_bank.institutions import INSTITUTIONS_BY_KEY
 from relink.sessions import timeline
-from tests.factories import create_customer, create_test_account, deactivate, raw
+from tests.factories import WireObject, create_customer, create_test_account, deactivate, raw, wire
 
 SESSIONS = "/v1/financial_connections/sessions"
 
@@ -36,8 +36,8 @@ SESSIONS = "/v1/financial_connections/sessions"
 @dataclass
 class RelinkCase:
     customer: stripe.Customer
-    account: stripe.StripeObject
-    session: stripe.StripeObject
+    account: WireObject
+    session: WireObject
 
     @property
     def url(self) -> str:
@@ -68,7 +68,7 @@ def broken_account(
     customer_name: str = "Ada Lovelace",
     preferred_locales: list[str] | None = None,
     subcategory: str = "checking",
-) -> tuple[stripe.Customer, stripe.StripeObject]:
+) -> tuple[stripe.Customer, WireObject]:
     """A customer (emailable in test mode) with an account that needs a relink."""
     customer = create_customer(
         client,
@@ -79,8 +79,10 @@ def broken_account(
     params: dict[str, Any] = {"permissions": ["payment_method"], "subcategory": subcategory}
     if tan_expires_at is not None:
         params["account_numbers"] = {"expected_expiry_date": int(tan_expires_at.timestamp())}
-    account = create_test_account(
-        client, customer=customer.id, institution=f"fcinst_{institution}", **params
+    account = wire(
+        create_test_account(
+            client, customer=customer.id, institution=f"fcinst_{institution}", **params
+        )
     )
     if cause is not None:
         account = deactivate(client, account.id, cause)
@@ -89,12 +91,12 @@ def broken_account(
 
 def relink_session(
     client: stripe.StripeClient,
-    account: stripe.StripeObject,
+    account: WireObject,
     *,
     delivery_method: str = "url",
     with_account: bool = True,
     return_url: str | None = None,
-) -> stripe.StripeObject:
+) -> WireObject:
     options = {"authorization": account["authorization"]}
     if with_account:
         options["account"] = account.id
@@ -132,8 +134,9 @@ def relink_case(
     return RelinkCase(customer, broken, session)
 
 
-def retrieve_session(client: stripe.StripeClient, session_id: str) -> Any:
-    return client.v1.financial_connections.sessions.retrieve(session_id)
+def retrieve_session(client: stripe.StripeClient, session_id: str) -> WireObject:
+    """A session as Relink answers it (``status``, ``url``, ``relink_result`` included)."""
+    return wire(client.v1.financial_connections.sessions.retrieve(session_id))
 
 
 def account_without_grant(

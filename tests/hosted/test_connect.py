@@ -18,7 +18,7 @@ from relink.sandbox_bank.store import SANDBOX_CLIENT_NAME
 from relink.sandbox_bank.testing import BankDriver
 from relink.worker import HANDLERS
 from tests.conftest import RunningServer
-from tests.factories import create_customer
+from tests.factories import create_customer, wire
 from tests.hosted.connect_factories import (
     RETURN_URL,
     link_session,
@@ -331,8 +331,8 @@ def test_revoked_at_the_bank_a_linked_account_turns_inactive_with_a_signed_webho
 
         refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
         assert refreshed.status == "inactive"
-        assert refreshed.status_details.inactive.cause == "access_denied"
-        assert refreshed.status_details.inactive.action == "relink_required"
+        assert wire(refreshed).status_details.inactive.cause == "access_denied"
+        assert wire(refreshed).status_details.inactive.action == "relink_required"
         [delivery] = receiver.deliveries
         event = stripe.Webhook.construct_event(
             delivery.body, delivery.headers["stripe-signature"], endpoint.secret

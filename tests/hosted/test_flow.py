@@ -56,6 +56,7 @@ def test_credential_bank_with_mfa_repairs_the_account(
     )
     account = client.v1.financial_connections.accounts.retrieve(case.account.id)
     assert account.status == "active"
+    assert account.status_details is not None and account.account_numbers is not None
     assert account.status_details.to_dict() == {}
     [number] = account.account_numbers
     # Bank (Non-OAuth) reports its plain account number now, which does not expire.
@@ -87,8 +88,10 @@ def test_relink_stores_the_fresh_tan_with_its_new_expiry(
     assert "Your account is reconnected" in text_of(done)
 
     account = client.v1.financial_connections.accounts.retrieve(case.account.id)
+    assert account.account_numbers is not None and before.account_numbers is not None
     [number] = account.account_numbers
     assert number.status == "transactable"
+    assert number.expected_expiry_date is not None
     assert from_unix(number.expected_expiry_date) - dt.datetime.now(dt.UTC) > dt.timedelta(days=360)
     assert number.expected_expiry_date != before.account_numbers[0].expected_expiry_date
     assert timeline_kinds(runtime, case.session.id) == [
@@ -204,9 +207,9 @@ def test_down_bank_keeps_the_session_pending_and_says_try_later(
         "post",
         "/v1/financial_connections/sessions",
         relink_options={
-            "authorization": client.v1.financial_connections.accounts.retrieve(
-                account_id
-            ).authorization,
+            "authorization": client.v1.financial_connections.accounts.retrieve(account_id)[
+                "authorization"
+            ],
             "account": account_id,
         },
         permissions=["payment_method"],

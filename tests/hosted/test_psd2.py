@@ -29,7 +29,7 @@ from relink.sessions import timeline
 from relink.worker import HANDLERS
 from tests.conftest import free_port
 from tests.connectors.nextgenpsd2.aspsp import AsgiBank, StandInBank
-from tests.factories import create_customer, raw
+from tests.factories import create_customer, raw, wire
 from tests.hosted.connect_factories import RETURN_URL, link_session
 from tests.hosted.factories import retrieve_session
 from tests.hosted.pages import HostedPages, text_of
@@ -272,7 +272,7 @@ def test_a_relink_renews_the_consent_for_the_same_iban_and_ends_the_old_one(
     old = aspsp.bank.last
     raw(client, "post", "/v1/test_helpers/clock/advance", seconds=100 * DAY)
     expired = client.v1.financial_connections.accounts.retrieve(account.id)
-    assert expired.status_details.inactive.cause == "access_expired"
+    assert wire(expired).status_details.inactive.cause == "access_expired"
     session = raw(
         client,
         "post",
@@ -292,7 +292,8 @@ def test_a_relink_renews_the_consent_for_the_same_iban_and_ends_the_old_one(
 
     repaired = client.v1.financial_connections.accounts.retrieve(account.id)
     assert repaired.status == "active"
-    assert repaired.authorization == account.authorization
+    assert repaired["authorization"] == account.authorization
+    assert repaired.status_details is not None and repaired.status_details.active is not None
     ends = repaired.status_details.active.expected_deactivation_date
     assert ends > account.status_details.active.expected_deactivation_date
     assert old.status == "valid"  # not ended inside the holder's request

@@ -73,7 +73,7 @@ def test_get_of_a_link_only_marks_it_viewed(
     assert timeline_kinds(runtime, case.session.id) == ["created", "viewed"]
     assert hosted_flow(runtime, case.session.id) is None
     assert stored_session(runtime, case.session.id).link_last_visit_at is not None
-    assert client.v1.financial_connections.sessions.retrieve(case.session.id).status == "pending"
+    assert retrieve_session(client, case.session.id).status == "pending"
 
 
 def test_continue_without_csrf_is_refused(
