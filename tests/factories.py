@@ -37,6 +37,15 @@ def unchecked(params: Mapping[str, object]) -> Any:
     return params
 
 
+def error_of(raised: stripe.StripeError) -> dict[str, Any]:
+    """The ``error`` object of the JSON body Relink refused a request with."""
+    body = raised.json_body
+    assert isinstance(body, dict), body
+    error = body["error"]
+    assert isinstance(error, dict), error
+    return error
+
+
 def request(
     client: stripe.StripeClient, method: str, path: str, **params: Any
 ) -> stripe.StripeObject:

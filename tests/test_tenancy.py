@@ -17,7 +17,7 @@ from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.tenancy import Scope, in_scope, platform_scope
 from tests.conftest import RunningServer, make_platform, stripe_client
-from tests.factories import create_customer, create_test_account, deactivate, raw
+from tests.factories import create_customer, create_test_account, deactivate, error_of, raw
 
 HELPERS = "/v1/test_helpers/financial_connections"
 
@@ -75,8 +75,8 @@ def assert_answers_like_missing(
     assert foreign.http_status == missing.http_status == 404
     assert foreign.code == missing.code == "resource_missing"
     assert foreign.user_message == f"No such {object_name}: '{foreign_id}'"
-    foreign_body = dict(foreign.json_body["error"])  # type: ignore[index]
-    missing_body = dict(missing.json_body["error"])  # type: ignore[index]
+    foreign_body = error_of(foreign)
+    missing_body = error_of(missing)
     foreign_body["message"] = foreign_body["message"].replace(foreign_id, "<id>")
     missing_body["message"] = missing_body["message"].replace(missing_id, "<id>")
     assert foreign_body == missing_body

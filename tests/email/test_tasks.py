@@ -26,7 +26,7 @@ from tests.email.factories import (
     timeline_kinds,
 )
 from tests.email.smtp_server import SmtpServer
-from tests.factories import create_session, relink_params
+from tests.factories import create_session, error_of, relink_params
 
 
 def drain(runtime: Runtime) -> None:
@@ -370,7 +370,7 @@ def test_an_email_given_up_frees_its_account_for_a_new_request(
         request_relink_email(client, account)
     # While its email may still arrive, the request holds the account, and says so
     # without claiming the email was sent.
-    [reason] = refused.value.json_body["error"]["reasons"]  # type: ignore[index]
+    [reason] = error_of(refused.value)["reasons"]
     assert reason["code"] == "recent_request"
     assert "still being retried" in reason["message"]
 

@@ -13,43 +13,45 @@ from relink.models import OutboxMessage
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sessions.service import RELINK_EMAIL
-from tests.factories import create_customer, create_test_account, deactivate, raw
+from tests.factories import (
+    WireObject,
+    create_customer,
+    create_session,
+    create_test_account,
+    deactivate,
+    error_of,
+    raw,
+    relink_params,
+)
 from tests.hosted.connect_factories import link_session
+from tests.hosted.factories import retrieve_session
 from tests.schema import assert_valid
 
 
 def _broken_account(
     client: stripe.StripeClient, platform: NewPlatform, **params: Any
-) -> stripe.StripeObject:
+) -> stripe.financial_connections.Account:
     customer = create_customer(client, email=platform.owner.email)
     account = create_test_account(client, customer=customer.id, **params)
     deactivate(client, account.id, "access_expired")
     return account
 
 
-def _create(client: stripe.StripeClient, **params: Any) -> stripe.StripeObject:
+def _create(client: stripe.StripeClient, **params: Any) -> WireObject:
     params.setdefault("permissions", ["payment_method"])
-    return client.v1.financial_connections.sessions.create(params=params)  # type: ignore[arg-type]
-
-
-def _relink(account: stripe.StripeObject, delivery: str = "email", **extra: Any) -> dict[str, Any]:
-    return {
-        "relink_options": {"authorization": account.authorization, "account": account.id},
-        "ui_mode": "hosted",
-        "hosted": {"delivery_method": delivery},
-        **extra,
-    }
+    return create_session(client, **params)
 
 
 def test_hosted_email_relink_session_is_pending_with_a_url_and_validates(
     client: stripe.StripeClient, platform: NewPlatform
 ) -> None:
     account = _broken_account(client, platform)
-    session = _create(client, **_relink(account))
+    session = _create(client, **relink_params(account))
     assert session.status == "pending"
     assert "/relink/" in session.url
     assert session.relink_options.account == account.id
     assert session.relink_result.failure_reason is None
+    assert account.account_holder is not None
     assert session.account_holder.customer == account.account_holder.customer
     assert_valid(session.to_dict(), "financial_connections.session")
 
@@ -58,7 +60,7 @@ def test_the_url_reveals_no_ids_or_emails(
     client: stripe.StripeClient, platform: NewPlatform
 ) -> None:
     account = _broken_account(client, platform)
-    session = _create(client, **_relink(account))
+    session = _create(client, **relink_params(account))
     token = session.url.rsplit("/", 1)[1]
     assert len(token) >= 43
     for secret in (
@@ -66,7 +68,7 @@ def test_the_url_reveals_no_ids_or_emails(
         session.id,
         platform.platform.id,
         platform.owner.email,
-        account.authorization,
+        account["authorization"],
     ):
         assert secret not in session.url
 
@@ -75,7 +77,7 @@ def test_account_holder_is_taken_from_the_authorization_when_omitted(
     client: stripe.StripeClient, platform: NewPlatform
 ) -> None:
     account = _broken_account(client, platform)
-    session = _create(client, **_relink(account, "url"))
+    session = _create(client, **relink_params(account, "url"))
     assert session.account_holder.type == "customer"
 
 
@@ -85,10 +87,10 @@ def test_an_email_session_for_an_ineligible_account_is_refused_with_reasons(
     customer = create_customer(client, email=platform.owner.email)
     healthy = create_test_account(client, customer=customer.id)
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        _create(client, **_relink(healthy))
+        _create(client, **relink_params(healthy))
     assert raised.value.code == "relink_not_eligible"
     assert raised.value.param == "relink_options[account]"
-    assert [r["code"] for r in raised.value.json_body["error"]["reasons"]] == ["not_broken"]
+    assert [r["code"] for r in error_of(raised.value)["reasons"]] == ["not_broken"]
 
 
 def test_test_mode_refuses_emailing_an_address_that_is_not_a_confirmed_team_member(
@@ -98,10 +100,8 @@ def test_test_mode_refuses_emailing_an_address_that_is_not_a_confirmed_team_memb
     account = create_test_account(client, customer=customer.id)
     deactivate(client, account.id, "access_expired")
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        _create(client, **_relink(account))
-    assert [r["code"] for r in raised.value.json_body["error"]["reasons"]] == [
-        "unconfirmed_test_email"
-    ]
+        _create(client, **relink_params(account))
+    assert [r["code"] for r in error_of(raised.value)["reasons"]] == ["unconfirmed_test_email"]
 
 
 def test_a_url_session_skips_the_email_rules_and_sends_no_email(
@@ -110,7 +110,7 @@ def test_a_url_session_skips_the_email_rules_and_sends_no_email(
     customer = create_customer(client)  # no email at all
     account = create_test_account(client, customer=customer.id)
     deactivate(client, account.id, "access_expired")
-    session = _create(client, **_relink(account, "url"))
+    session = _create(client, **relink_params(account, "url"))
     assert session.url is not None
     with runtime.database.read_only() as db:
         emails = db.scalar(
@@ -130,7 +130,7 @@ def test_a_url_session_for_a_healthy_account_asking_nothing_new_is_refused(
     customer = create_customer(client, email=platform.owner.email)
     healthy = create_test_account(client, customer=customer.id)
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        _create(client, **_relink(healthy, "url"))
+        _create(client, **relink_params(healthy, "url"))
     assert raised.value.code == "relink_not_eligible"
 
 
@@ -140,7 +140,7 @@ def test_a_url_session_may_ask_a_healthy_account_for_more_permissions(
     customer = create_customer(client, email=platform.owner.email)
     healthy = create_test_account(client, customer=customer.id, permissions=["payment_method"])
     session = _create(
-        client, permissions=["payment_method", "transactions"], **_relink(healthy, "url")
+        client, **relink_params(healthy, "url", permissions=["payment_method", "transactions"])
     )
     assert session.status == "pending"
 
@@ -149,23 +149,23 @@ def test_a_new_hosted_session_supersedes_the_pending_one(
     client: stripe.StripeClient, platform: NewPlatform
 ) -> None:
     account = _broken_account(client, platform)
-    first = _create(client, **_relink(account, "url"))
-    second = _create(client, **_relink(account, "url"))
-    old = client.v1.financial_connections.sessions.retrieve(first.id)
+    first = _create(client, **relink_params(account, "url"))
+    second = _create(client, **relink_params(account, "url"))
+    old = retrieve_session(client, first.id)
     assert old.status == "cancelled"
     assert old.status_details.cancelled.reason == "other"
     assert old.url is None
-    assert client.v1.financial_connections.sessions.retrieve(second.id).status == "pending"
+    assert retrieve_session(client, second.id).status == "pending"
 
 
 def test_a_second_email_request_within_48_hours_is_refused_as_recent(
     client: stripe.StripeClient, platform: NewPlatform
 ) -> None:
     account = _broken_account(client, platform)
-    _create(client, **_relink(account))
+    _create(client, **relink_params(account))
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        _create(client, **_relink(account))
-    assert [r["code"] for r in raised.value.json_body["error"]["reasons"]] == ["recent_request"]
+        _create(client, **relink_params(account))
+    assert [r["code"] for r in error_of(raised.value)["reasons"]] == ["recent_request"]
 
 
 def test_two_concurrent_email_requests_make_one_session_and_one_email(
@@ -178,7 +178,7 @@ def test_two_concurrent_email_requests_make_one_session_and_one_email(
     def request() -> None:
         barrier.wait()
         try:
-            _create(client, **_relink(account))
+            _create(client, **relink_params(account))
             outcomes.append("created")
         except stripe.InvalidRequestError as error:
             outcomes.append(str(error.code))
@@ -245,7 +245,7 @@ def test_relink_account_must_belong_to_the_authorization(
     with pytest.raises(stripe.InvalidRequestError) as raised:
         _create(
             client,
-            relink_options={"authorization": one.authorization, "account": other.id},
+            relink_options={"authorization": one["authorization"], "account": other.id},
             ui_mode="hosted",
             hosted={"delivery_method": "url"},
         )
@@ -261,7 +261,7 @@ def test_account_holder_must_match_the_authorization(
         _create(
             client,
             account_holder={"type": "customer", "customer": stranger.id},
-            **_relink(account, "url"),
+            **relink_params(account, "url"),
         )
     assert raised.value.param == "account_holder"
 
@@ -272,7 +272,7 @@ def test_a_disconnected_authorization_cannot_be_relinked(
     account = _broken_account(client, platform)
     client.v1.financial_connections.accounts.disconnect(account.id)
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        _create(client, **_relink(account, "url"))
+        _create(client, **relink_params(account, "url"))
     assert raised.value.param == "relink_options[authorization]"
 
 
@@ -311,8 +311,8 @@ def test_sessions_list_filters_by_relink_account_and_status(
     client: stripe.StripeClient, platform: NewPlatform
 ) -> None:
     account = _broken_account(client, platform)
-    first = _create(client, **_relink(account, "url"))
-    second = _create(client, **_relink(account, "url"))
+    first = _create(client, **relink_params(account, "url"))
+    second = _create(client, **relink_params(account, "url"))
     pending = raw(
         client,
         "get",
@@ -342,6 +342,7 @@ def test_filters_require_payment_method_support_is_kept_and_rendered(
     session = link_session(client, filters={"require_payment_method_support": support})
     assert session.filters.require_payment_method_support == support
     retrieved = client.v1.financial_connections.sessions.retrieve(session.id)
+    assert retrieved.filters is not None
     assert retrieved.filters.require_payment_method_support == support
     assert_valid(retrieved.to_dict(), "financial_connections.session")
 

@@ -9,9 +9,8 @@ import stripe
 from relink.models import Platform
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
-from tests.factories import raw
 from tests.hosted.connect_factories import link_session
-from tests.hosted.factories import broken_account
+from tests.hosted.factories import broken_account, relink_session
 
 SESSIONS = "/v1/financial_connections/sessions"
 
@@ -23,27 +22,13 @@ def turn_hosted_relink_off(runtime: Runtime, platform: NewPlatform) -> None:
         found.hosted_relink_enabled = False
 
 
-def _hosted_session(
-    client: stripe.StripeClient, account: stripe.StripeObject, delivery_method: str
-) -> stripe.StripeObject:
-    return raw(
-        client,
-        "post",
-        SESSIONS,
-        relink_options={"authorization": account["authorization"], "account": account.id},
-        permissions=["payment_method"],
-        ui_mode="hosted",
-        hosted={"delivery_method": delivery_method},
-    )
-
-
 def test_hosted_email_sessions_are_refused_while_hosted_relink_is_off(
     runtime: Runtime, platform: NewPlatform, client: stripe.StripeClient
 ) -> None:
     _, account = broken_account(client, platform.owner.email)
     turn_hosted_relink_off(runtime, platform)
     with pytest.raises(stripe.InvalidRequestError) as refused:
-        _hosted_session(client, account, "email")
+        relink_session(client, account, delivery_method="email")
     assert refused.value.http_status == 400
     assert refused.value.code == "hosted_relink_disabled"
     assert refused.value.param == "hosted[delivery_method]"
@@ -54,7 +39,7 @@ def test_hosted_url_sessions_are_still_allowed_while_hosted_relink_is_off(
 ) -> None:
     _, account = broken_account(client, platform.owner.email)
     turn_hosted_relink_off(runtime, platform)
-    assert _hosted_session(client, account, "url")["status"] == "pending"
+    assert relink_session(client, account, delivery_method="url")["status"] == "pending"
 
 
 def test_an_unknown_filters_institution_is_refused(

@@ -9,7 +9,7 @@ import stripe
 
 from relink.kit import clock
 from relink.kit.clock import FrozenClock
-from tests.factories import create_customer, create_test_account, deactivate, raw
+from tests.factories import WireObject, create_customer, create_test_account, deactivate, raw, wire
 from tests.schema import assert_event_valid, assert_valid
 
 HELPERS = "/v1/test_helpers/financial_connections"
@@ -31,8 +31,9 @@ def frozen_clock() -> Iterator[FrozenClock]:
     clock.reset()
 
 
-def _account(client: stripe.StripeClient, **params: Any) -> stripe.StripeObject:
-    return create_test_account(client, customer=create_customer(client).id, **params)
+def _account(client: stripe.StripeClient, **params: Any) -> WireObject:
+    """An account made by the test helper, read as the helper answers it."""
+    return wire(create_test_account(client, customer=create_customer(client).id, **params))
 
 
 def _events(client: stripe.StripeClient, event_type: str) -> list[dict[str, Any]]:
@@ -51,7 +52,7 @@ def _unix(moment: dt.datetime) -> int:
 # -- create -------------------------------------------------------------------------------
 
 
-def _tans(account: stripe.StripeObject) -> list[dict[str, Any]]:
+def _tans(account: WireObject) -> list[dict[str, Any]]:
     return [
         number.to_dict()
         for number in account.account_numbers
@@ -86,9 +87,9 @@ def test_create_with_authorization_joins_the_existing_authorization(
     customer = create_customer(client)
     first = create_test_account(client, customer=customer.id)
     second = create_test_account(
-        client, customer=customer.id, authorization=first.authorization, subcategory="savings"
+        client, customer=customer.id, authorization=first["authorization"], subcategory="savings"
     )
-    assert second.authorization == first.authorization
+    assert second["authorization"] == first["authorization"]
     assert second.id != first.id
     assert second.subcategory == "savings"
 
@@ -98,7 +99,7 @@ def test_create_with_an_authorization_of_another_holder_is_refused(
 ) -> None:
     first = _account(client)
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        _account(client, authorization=first.authorization)
+        _account(client, authorization=first["authorization"])
     assert raised.value.http_status == 400
     assert raised.value.param == "authorization"
 
@@ -159,7 +160,7 @@ def test_deactivate_makes_account_and_authorization_inactive_with_relink_require
         "inactive": {"action": "relink_required", "cause": cause}
     }
     assert_valid(deactivated.to_dict(), "financial_connections.account")
-    authorization = _authorization(client, account.authorization)
+    authorization = _authorization(client, account["authorization"])
     assert authorization["status"] == "inactive"
     assert authorization["status_details"] == {"inactive": {"action": "relink_required"}}
     assert_valid(authorization, "financial_connections.authorization")
@@ -170,11 +171,11 @@ def test_deactivate_makes_every_account_of_the_authorization_inactive(
 ) -> None:
     customer = create_customer(client)
     first = create_test_account(client, customer=customer.id)
-    second = create_test_account(client, customer=customer.id, authorization=first.authorization)
+    second = create_test_account(client, customer=customer.id, authorization=first["authorization"])
     deactivate(client, first.id, "access_expired")
     sibling = client.v1.financial_connections.accounts.retrieve(second.id)
     assert sibling.status == "inactive"
-    assert sibling.status_details.inactive.cause == "access_expired"
+    assert wire(sibling).status_details.inactive.cause == "access_expired"
 
 
 def test_deactivate_account_closed_affects_only_that_account_with_action_none(
@@ -182,13 +183,13 @@ def test_deactivate_account_closed_affects_only_that_account_with_action_none(
 ) -> None:
     customer = create_customer(client)
     first = create_test_account(client, customer=customer.id)
-    second = create_test_account(client, customer=customer.id, authorization=first.authorization)
+    second = create_test_account(client, customer=customer.id, authorization=first["authorization"])
     closed = deactivate(client, first.id, "account_closed")
     assert closed.status_details.to_dict() == {
         "inactive": {"action": "none", "cause": "account_closed"}
     }
     assert client.v1.financial_connections.accounts.retrieve(second.id).status == "active"
-    assert _authorization(client, first.authorization)["status"] == "active"
+    assert _authorization(client, first["authorization"])["status"] == "active"
 
 
 def test_deactivate_emits_account_deactivated(client: stripe.StripeClient) -> None:
@@ -213,9 +214,7 @@ def test_deactivate_with_an_unknown_cause_is_refused(client: stripe.StripeClient
 # -- update_account_numbers ---------------------------------------------------------------
 
 
-def _update_numbers(
-    client: stripe.StripeClient, account_id: str, **params: Any
-) -> stripe.StripeObject:
+def _update_numbers(client: stripe.StripeClient, account_id: str, **params: Any) -> WireObject:
     return raw(client, "post", f"{HELPERS}/accounts/{account_id}/update_account_numbers", **params)
 
 
@@ -256,9 +255,7 @@ def test_update_account_numbers_more_than_thirty_days_away_emits_no_upcoming_exp
 # -- update_expected_deactivation ---------------------------------------------------------
 
 
-def _expect_deactivation(
-    client: stripe.StripeClient, account_id: str, when: int
-) -> stripe.StripeObject:
+def _expect_deactivation(client: stripe.StripeClient, account_id: str, when: int) -> WireObject:
     return raw(
         client,
         "post",
@@ -309,7 +306,7 @@ def test_update_expected_deactivation_emits_the_authorization_event(
     )
     assert len(events) == 1
     obj = events[0]["data"]["object"]
-    assert obj["id"] == account.authorization
+    assert obj["id"] == account["authorization"]
     assert obj["status_details"] == {
         "active": {"action": "relink_required", "expected_deactivation_date": when}
     }
@@ -322,7 +319,7 @@ def test_update_expected_deactivation_shows_on_the_authorization(
     account = _account(client)
     when = _unix(dt.datetime.now(dt.UTC) + dt.timedelta(days=10))
     _expect_deactivation(client, account.id, when)
-    authorization = _authorization(client, account.authorization)
+    authorization = _authorization(client, account["authorization"])
     assert authorization["status_details"]["active"]["expected_deactivation_date"] == when
     assert_valid(authorization, "financial_connections.authorization")
 
