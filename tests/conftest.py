@@ -7,6 +7,7 @@ one migrated database per engine.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 import threading
@@ -25,9 +26,13 @@ from starlette.types import ASGIApp
 from relink.app import create_app
 from relink.config import Settings
 from relink.institutions.service import register_institutions
+from relink.kit import clock
+from relink.kit.clock import FrozenClock
 from relink.migrate import upgrade
 from relink.platforms.service import NewPlatform, create_platform
 from relink.runtime import Runtime
+from tests.email.smtp_server import SmtpServer, smtp_server
+from tests.factories import sending_to
 from tests.receivers import FakeDns, install_fake_dns
 
 # One Chromium per test process, shared by every folder that drives it: a second
@@ -153,6 +158,30 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     # Close pooled connections before the database is dropped; otherwise they are
     # garbage-collected still open (a ResourceWarning, an error under filterwarnings).
     runtime.database.engine.dispose()
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[FrozenClock]:
+    """Relink's clock stopped at now (whole seconds); a test moves it by setting ``at``.
+    The clock is process-global and the server runs in this process: always reset it."""
+    frozen = FrozenClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
+    clock.set_now(frozen)
+    yield frozen
+    clock.reset()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free port, keeping what it receives."""
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_runtime(settings: Settings, smtp: SmtpServer) -> Iterator[Runtime]:
+    """A runtime on the test database whose email backend sends to ``smtp``."""
+    with sending_to(smtp, settings) as runtime:
+        yield runtime
 
 
 @pytest.fixture

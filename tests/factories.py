@@ -1,11 +1,21 @@
-"""Plain factory functions that build data through the public API (the stripe SDK)."""
+"""The one home of the tests' plain helpers: factory functions that build data through
+the public API (the stripe SDK), and the few that read or drive Relink directly."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Protocol, cast
 
 import stripe
+
+from relink.config import Settings
+from relink.email.backends import backend_for
+from relink.outbox.worker import OutboxDispatcher
+from relink.runtime import Runtime
+from relink.sessions import timeline
+from relink.worker import HANDLERS
+from tests.email.smtp_server import SmtpServer
 
 
 class WireObject(Protocol):
@@ -114,3 +124,50 @@ def deactivate(client: stripe.StripeClient, account_id: str, cause: str) -> Wire
         f"/v1/test_helpers/financial_connections/accounts/{account_id}/deactivate",
         cause=cause,
     )
+
+
+def advance_clock(client: stripe.StripeClient, seconds: int) -> WireObject:
+    """Move Relink's test clock on by ``seconds`` (and run what falls due)."""
+    return raw(client, "post", "/v1/test_helpers/clock/advance", seconds=seconds)
+
+
+def events_of_type(client: stripe.StripeClient, event_type: str) -> list[dict[str, Any]]:
+    """The platform's events of ``event_type``, newest first, as JSON."""
+    return [e.to_dict() for e in client.v1.events.list(params={"type": event_type}).data]
+
+
+# -- straight from the database -----------------------------------------------------------
+
+
+def drain_outbox(runtime: Runtime) -> None:
+    """Run every outbox message that is due, as the worker would."""
+    OutboxDispatcher(runtime, HANDLERS).drain()
+
+
+def runtime_with(settings: Settings, **changes: object) -> Runtime:
+    """A separate runtime on the same database with some settings changed."""
+    return Runtime.from_settings(settings.model_copy(update=changes))
+
+
+@contextmanager
+def sending_to(smtp: SmtpServer, settings: Settings, **changes: object) -> Iterator[Runtime]:
+    """A runtime whose SMTP backend sends to ``smtp``; its connections and pool closed after."""
+    runtime = runtime_with(
+        settings,
+        email_backend="smtp",
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_security="none",
+        **changes,
+    )
+    try:
+        yield runtime
+    finally:
+        backend_for(runtime).close()
+        runtime.database.engine.dispose()
+
+
+def timeline_kinds(runtime: Runtime, session_id: str) -> list[str]:
+    """The kinds of a session's timeline entries, in the order the dashboard shows them."""
+    with runtime.database.read_only() as db:
+        return [entry.kind for entry in timeline.entries(db, session_id)]

@@ -1,24 +1,24 @@
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import stripe
 
 from relink.outbox.worker import OutboxDispatcher
 from relink.runtime import Runtime
 from relink.worker import HANDLERS
-from tests.factories import create_customer, create_test_account, deactivate, raw, unchecked
+from tests.factories import (
+    create_customer,
+    create_test_account,
+    deactivate,
+    events_of_type,
+    raw,
+    unchecked,
+)
 from tests.schema import assert_event_valid, assert_valid
 
 
 def _connected_account(client: stripe.StripeClient) -> stripe.Account:
     return client.v1.accounts.create(params={"email": "merchant@example.com"})
-
-
-def _events(client: stripe.StripeClient, event_type: str) -> list[dict[str, Any]]:
-    listed = client.v1.events.list(params={"type": event_type})
-    return [event.to_dict() for event in listed.data]
 
 
 def test_test_helper_creates_an_active_schema_valid_account_for_a_customer(
@@ -107,7 +107,7 @@ def test_account_created_event_carries_a_schema_valid_account(
     client: stripe.StripeClient,
 ) -> None:
     account = create_test_account(client, customer=create_customer(client).id)
-    events = _events(client, "financial_connections.account.created")
+    events = events_of_type(client, "financial_connections.account.created")
     assert [e["data"]["object"]["id"] for e in events] == [account.id]
     assert_event_valid(events[0])
 
@@ -216,7 +216,7 @@ def test_disconnect_makes_the_account_disconnected(client: stripe.StripeClient) 
 def test_disconnect_emits_account_disconnected(client: stripe.StripeClient) -> None:
     created = create_test_account(client, customer=create_customer(client).id)
     client.v1.financial_connections.accounts.disconnect(created.id)
-    events = _events(client, "financial_connections.account.disconnected")
+    events = events_of_type(client, "financial_connections.account.disconnected")
     assert len(events) == 1
     assert events[0]["data"]["object"]["id"] == created.id
     assert events[0]["data"]["object"]["status"] == "disconnected"

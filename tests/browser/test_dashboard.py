@@ -15,10 +15,9 @@ from tests.browser.dashboard_fixtures import screenshot, serious_violations
 from tests.browser.pages.dashboard_accounts import AccountPage, AccountsPage
 from tests.browser.pages.dashboard_login import LoginPage
 from tests.dashboard.factories import SCRIPT, broken_account
-from tests.email.conftest import sending_to
 from tests.email.factories import delivery, eligible_account, request_relink_email
 from tests.email.smtp_server import smtp_server
-from tests.factories import create_customer, create_test_account
+from tests.factories import create_customer, create_test_account, sending_to
 
 pytestmark = pytest.mark.browser
 

@@ -15,11 +15,9 @@ from tests.browser.pages.dashboard_settings import SettingsPage, TeamPage
 from tests.conftest import RunningServer
 from tests.dashboard.conftest import PASSWORD, emailed_link
 from tests.dashboard.views.test_settings import png
-from tests.email.conftest import smtp, smtp_runtime
 from tests.email.smtp_server import SmtpServer
 
 pytestmark = pytest.mark.browser
-__all__ = ["smtp", "smtp_runtime"]  # fixtures
 
 
 def test_branding_refuses_a_bad_logo_and_saves_a_png(dashboard_page: Page, tmp_path: Path) -> None:

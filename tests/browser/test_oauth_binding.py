@@ -24,8 +24,7 @@ from tests.browser.dashboard_fixtures import serious_violations
 from tests.browser.hosted_fixtures import hosted_screenshot
 from tests.browser.pages.hosted import HostedRelinkPage, SandboxBankAuthorizePage
 from tests.conftest import free_port, start_server
-from tests.email.conftest import runtime_with
-from tests.factories import create_customer
+from tests.factories import create_customer, runtime_with
 from tests.hosted.connect_factories import link_session
 from tests.hosted.factories import hosted_flow, relink_case, retrieve_session
 

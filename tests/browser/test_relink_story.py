@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 import stripe
 from playwright.sync_api import Page
 
-from relink.config import Settings
-from relink.email.backends import backend_for
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.worker import HANDLERS
 from tests.browser.pages.hosted import HostedRelinkPage
-from tests.email.smtp_server import SmtpServer, smtp_server
+from tests.email.smtp_server import SmtpServer
 from tests.hosted.factories import broken_account, relink_session, retrieve_session
 from tests.receivers import webhook_receiver
 
@@ -29,27 +26,9 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
-def smtp_worker(settings: Settings, smtp: SmtpServer) -> Iterator[OutboxDispatcher]:
+def smtp_worker(smtp_runtime: Runtime) -> OutboxDispatcher:
     """A worker on the same database whose email backend is the SMTP server."""
-    runtime = Runtime.from_settings(
-        settings.model_copy(
-            update={
-                "email_backend": "smtp",
-                "smtp_host": smtp.host,
-                "smtp_port": smtp.port,
-                "smtp_security": "none",
-            }
-        )
-    )
-    yield OutboxDispatcher(runtime, HANDLERS)
-    backend_for(runtime).close()
-    runtime.database.engine.dispose()
+    return OutboxDispatcher(smtp_runtime, HANDLERS)
 
 
 @pytest.mark.usefixtures("private_webhooks")

@@ -8,7 +8,7 @@ from collections import Counter
 from sqlalchemy import Select, select
 
 from relink.eligibility.query import primary_reason
-from relink.models import Account, OutboxMessage, Session, SessionTimelineEntry
+from relink.models import Account, OutboxMessage, Session
 from relink.tenancy import Scope
 from tests.eligibility.cases import CASES, Case
 from tests.eligibility.factories import Book, scope_of
@@ -59,17 +59,6 @@ def bulk_sessions(book: Book, actor: str = ACTOR) -> list[Session]:
                 select(Session)
                 .where(Session.platform_id == book.platform_id, Session.created_by == actor)
                 .order_by(Session.id)
-            )
-        )
-
-
-def timeline_kinds(book: Book, session_id: str) -> list[str]:
-    with book.runtime.database.read_only() as db:
-        return list(
-            db.scalars(
-                select(SessionTimelineEntry.kind)
-                .where(SessionTimelineEntry.session_id == session_id)
-                .order_by(SessionTimelineEntry.id)
             )
         )
 

@@ -40,7 +40,6 @@ from tests.bulk_requests.bulk_factories import (
     eligible_ids,
     email_outbox_rows,
     expected_skips,
-    timeline_kinds,
 )
 from tests.eligibility.cases import CASES, Case
 from tests.eligibility.conftest import book, frozen_clock
@@ -51,6 +50,7 @@ from tests.eligibility.factories import (
     create_platform,
     delete_institution,
 )
+from tests.factories import timeline_kinds
 
 __all__ = ["book", "frozen_clock"]  # fixtures used by this module
 
@@ -228,7 +228,9 @@ def test_each_created_session_gets_created_and_email_queued_timeline_entries(boo
     _request(book, [a.id for a, _ in built])
     sessions = bulk_sessions(book)
     assert len(sessions) == 2
-    assert [timeline_kinds(book, s.id) for s in sessions] == [["created", "email_queued"]] * 2
+    assert [timeline_kinds(book.runtime, s.id) for s in sessions] == [
+        ["created", "email_queued"]
+    ] * 2
 
 
 def test_each_created_session_gets_one_relink_email_outbox_row(book: Book) -> None:
@@ -255,7 +257,7 @@ def test_pending_hosted_session_of_an_eligible_account_is_superseded(book: Book)
         events = list(db.scalars(select(Event).where(Event.object_id == old.id)))
     assert result.created == 1
     assert (previous.status, previous.cancelled_reason) == (SessionStatus.cancelled, "other")
-    assert timeline_kinds(book, old.id)[-1] == "cancelled"
+    assert timeline_kinds(book.runtime, old.id)[-1] == "cancelled"
     assert [e.type for e in events] == ["financial_connections.session.updated"]
 
 

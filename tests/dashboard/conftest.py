@@ -15,10 +15,7 @@ from relink.platforms.service import NewPlatform, create_user
 from relink.runtime import Runtime
 from relink.worker import HANDLERS
 from tests.conftest import RunningServer
-from tests.email.conftest import smtp, smtp_runtime
 from tests.email.smtp_server import SmtpServer
-
-__all__ = ["smtp", "smtp_runtime"]  # fixtures: a real SMTP server, a runtime sending to it
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

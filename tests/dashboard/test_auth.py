@@ -20,8 +20,7 @@ from relink.platforms.service import NewPlatform
 from tests.conftest import RunningServer, start_server
 from tests.dashboard.conftest import PASSWORD, csrf_of, page_csrf, sign_in, signed_in_client
 from tests.dashboard.factories import live_account
-from tests.email.conftest import runtime_with
-from tests.factories import create_customer, create_test_account
+from tests.factories import create_customer, create_test_account, runtime_with
 
 
 def _client(server: RunningServer) -> httpx.Client:

@@ -34,7 +34,6 @@ from cryptography.hazmat.primitives import serialization
 from playwright.sync_api import Browser, Page
 
 from relink.config import Settings
-from relink.email.backends import backend_for
 from relink.institutions.configure import import_catalog, read_catalog
 from relink.institutions.connectors import close_http_clients
 from relink.lifecycle.grants import open_grant
@@ -49,8 +48,8 @@ from relink.sandbox_bank.testing import BankProcess, free_port
 from relink.worker import HANDLERS
 from tests.browser.chromium import CHROMIUM_ARGS
 from tests.conftest import RunningServer
-from tests.email.smtp_server import SmtpServer, smtp_server
-from tests.factories import create_customer, raw, wire
+from tests.email.smtp_server import SmtpServer
+from tests.factories import create_customer, raw, sending_to, wire
 from tests.hosted.connect_factories import link_session
 from tests.receivers import webhook_receiver
 
@@ -128,28 +127,11 @@ def institution(bank: Bank, runtime: Runtime) -> str:
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
 def worker(settings: Settings, smtp: SmtpServer) -> Iterator[OutboxDispatcher]:
     """The worker on the same database, its email backend the SMTP server."""
-    runtime = Runtime.from_settings(
-        settings.model_copy(
-            update={
-                "email_backend": "smtp",
-                "smtp_host": smtp.host,
-                "smtp_port": smtp.port,
-                "smtp_security": "none",
-            }
-        )
-    )
-    yield OutboxDispatcher(runtime, HANDLERS)
-    backend_for(runtime).close()
-    close_http_clients(runtime)
-    runtime.database.engine.dispose()
+    with sending_to(smtp, settings) as runtime:
+        yield OutboxDispatcher(runtime, HANDLERS)
+        close_http_clients(runtime)
 
 
 @pytest.fixture(scope="module")

@@ -45,17 +45,6 @@ def request_relink_email(
     return create_session(client, **relink_params(account, "email"))
 
 
-def timeline_kinds(runtime: Runtime, session_id: str) -> list[str]:
-    with runtime.database.read_only() as db:
-        return list(
-            db.scalars(
-                select(SessionTimelineEntry.kind)
-                .where(SessionTimelineEntry.session_id == session_id)
-                .order_by(SessionTimelineEntry.at, SessionTimelineEntry.id)
-            )
-        )
-
-
 def timeline_entry(runtime: Runtime, session_id: str, kind: str) -> SessionTimelineEntry:
     with runtime.database.read_only() as db:
         return db.scalars(

@@ -19,8 +19,8 @@ from relink.models import MailboxMessage
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.conftest import free_port
-from tests.email.conftest import runtime_with
 from tests.email.smtp_server import SmtpServer, accept_login, smtp_server
+from tests.factories import runtime_with
 
 TAGS = MessageTags(platform_id="acct_unused", livemode=False)
 

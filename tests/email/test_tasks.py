@@ -12,25 +12,25 @@ from relink.config import Settings
 from relink.email.tasks import send_relink_email
 from relink.kit.clock import FrozenClock
 from relink.models import DeliveryState, MailboxMessage, OutboxStatus, Platform
-from relink.outbox.worker import Job, OutboxDispatcher
+from relink.outbox.worker import Job
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
-from relink.worker import HANDLERS
-from tests.email.conftest import sending_to
 from tests.email.factories import (
     delivery,
     eligible_account,
     email_row,
     request_relink_email,
     timeline_entry,
-    timeline_kinds,
 )
 from tests.email.smtp_server import SmtpServer
-from tests.factories import create_session, error_of, relink_params
-
-
-def drain(runtime: Runtime) -> None:
-    OutboxDispatcher(runtime, HANDLERS).drain()
+from tests.factories import (
+    create_session,
+    drain_outbox,
+    error_of,
+    relink_params,
+    sending_to,
+    timeline_kinds,
+)
 
 
 def test_worker_delivers_one_relink_email_to_the_holder_over_smtp(
@@ -43,7 +43,7 @@ def test_worker_delivers_one_relink_email_to_the_holder_over_smtp(
     account = eligible_account(client, platform, name="Dana Holder")
     session = request_relink_email(client, account)
 
-    drain(smtp_runtime)
+    drain_outbox(smtp_runtime)
 
     [received] = smtp.handler.to(platform.owner.email)
     message = received.message
@@ -79,7 +79,7 @@ def test_email_is_written_in_the_holders_preferred_language(
     account = eligible_account(client, platform, preferred_locales=["de"])
     request_relink_email(client, account)
 
-    drain(smtp_runtime)
+    drain_outbox(smtp_runtime)
 
     [received] = smtp.handler.to(platform.owner.email)
     text = received.message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
@@ -99,7 +99,7 @@ def test_sent_email_is_recorded_on_the_timeline_and_as_delivered(
 ) -> None:
     session = request_relink_email(client, eligible_account(client, platform))
 
-    drain(smtp_runtime)
+    drain_outbox(smtp_runtime)
 
     [received] = smtp.handler.to(platform.owner.email)
     assert timeline_kinds(smtp_runtime, session.id) == ["created", "email_queued", "email_sent"]
@@ -125,12 +125,12 @@ def test_transient_smtp_failure_is_retried_later_and_sent_once(
     session = request_relink_email(client, eligible_account(client, platform))
     smtp.handler.replies_for[platform.owner.email] = ["451 4.3.0 Mailbox busy, try again later"]
 
-    drain(smtp_runtime)
+    drain_outbox(smtp_runtime)
     assert smtp.handler.to(platform.owner.email) == []
     assert email_row(smtp_runtime, session.id).status == OutboxStatus.pending
 
     frozen_clock.advance(hours=2)
-    drain(smtp_runtime)
+    drain_outbox(smtp_runtime)
 
     assert len(smtp.handler.to(platform.owner.email)) == 1
     assert timeline_kinds(smtp_runtime, session.id) == [
@@ -157,7 +157,7 @@ def test_transient_failure_waits_for_backoff_before_the_next_attempt(
     session = request_relink_email(client, eligible_account(client, platform))
     smtp.handler.replies_for[platform.owner.email] = ["421 4.7.0 Too many connections"]
 
-    drain(smtp_runtime)
+    drain_outbox(smtp_runtime)
     row = email_row(smtp_runtime, session.id)
 
     assert row.run_after > frozen_clock.at
@@ -175,9 +175,9 @@ def test_permanent_smtp_failure_is_dead_lettered_and_not_retried(
     session = request_relink_email(client, eligible_account(client, platform))
     smtp.handler.replies_for[platform.owner.email] = ["550 5.1.1 No such mailbox"]
 
-    drain(smtp_runtime)
+    drain_outbox(smtp_runtime)
     frozen_clock.advance(days=1)
-    drain(smtp_runtime)
+    drain_outbox(smtp_runtime)
 
     assert smtp.handler.to(platform.owner.email) == []
     row = email_row(smtp_runtime, session.id)
@@ -200,7 +200,7 @@ def test_a_batch_of_emails_travels_over_the_pooled_smtp_connections(
     # pool's other connections.
     smtp.handler.data_delay_seconds = 0.05
     try:
-        drain(smtp_runtime)
+        drain_outbox(smtp_runtime)
     finally:
         smtp.handler.data_delay_seconds = 0.0
 
@@ -215,7 +215,7 @@ def test_with_one_smtp_connection_every_email_travels_over_it(
     with sending_to(smtp, settings, smtp_connections=1) as runtime:
         for _ in range(5):
             request_relink_email(client, eligible_account(client, platform))
-        drain(runtime)
+        drain_outbox(runtime)
 
     received = smtp.handler.to(platform.owner.email)
     assert len(received) == 5
@@ -245,7 +245,7 @@ def test_mailbox_is_the_default_backend_and_keeps_the_sent_email(
 ) -> None:
     session = request_relink_email(client, eligible_account(client, platform))
 
-    drain(runtime)
+    drain_outbox(runtime)
 
     with runtime.database.read_only() as db:
         [stored] = db.scalars(select(MailboxMessage).where(MailboxMessage.session_id == session.id))
@@ -263,7 +263,7 @@ def test_email_of_a_session_no_longer_pending_is_not_sent(
     # A newer hosted session for the account supersedes (cancels) the first one.
     create_session(client, **relink_params(account, "url"))
 
-    drain(smtp_runtime)
+    drain_outbox(smtp_runtime)
 
     assert smtp.handler.to(platform.owner.email) == []
     state = delivery(smtp_runtime, session.id)
@@ -281,7 +281,7 @@ def test_test_mode_email_to_an_address_no_longer_confirmed_is_refused(
         params={"email": "someone.real@example.org"},
     )
 
-    drain(smtp_runtime)
+    drain_outbox(smtp_runtime)
 
     assert smtp.handler.received == [] or all(
         "someone.real@example.org" not in item.rcpt_tos for item in smtp.handler.received
@@ -296,7 +296,7 @@ def test_link_in_the_email_opens_the_hosted_page(
 ) -> None:
     session = request_relink_email(client, eligible_account(client, platform))
 
-    drain(smtp_runtime)
+    drain_outbox(smtp_runtime)
 
     [received] = smtp.handler.to(platform.owner.email)
     text = received.message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
@@ -320,7 +320,7 @@ def test_a_stored_sender_name_with_a_line_break_still_sends_the_email_on_one_lin
         row.support_email = "help@acme.example\r\nBcc: stranger@example.com"
     session = request_relink_email(client, eligible_account(client, platform))
 
-    drain(smtp_runtime)
+    drain_outbox(smtp_runtime)
 
     [received] = smtp.handler.to(platform.owner.email)
     assert received.message["From"].startswith('"Acme Bcc: stranger@example.com" <')
@@ -343,14 +343,14 @@ def test_an_smtp_outage_of_hours_is_retried_through_and_the_email_sent_when_it_e
     smtp.handler.replies_for[platform.owner.email] = ["421 4.3.2 Service not available"] * 1000
     outage_ends = frozen_clock.at + dt.timedelta(hours=3)
     while frozen_clock.at < outage_ends:
-        drain(smtp_runtime)
+        drain_outbox(smtp_runtime)
         frozen_clock.advance(minutes=10)
     assert smtp.handler.to(platform.owner.email) == []
     assert email_row(smtp_runtime, session.id).status == OutboxStatus.pending
 
     smtp.handler.replies_for.clear()
     frozen_clock.advance(hours=1)  # past the capped backoff
-    drain(smtp_runtime)
+    drain_outbox(smtp_runtime)
 
     assert len(smtp.handler.to(platform.owner.email)) == 1
     state = delivery(smtp_runtime, session.id)
@@ -375,7 +375,7 @@ def test_an_email_given_up_frees_its_account_for_a_new_request(
     assert "still being retried" in reason["message"]
 
     smtp.handler.replies_for[platform.owner.email] = ["550 5.1.1 No such mailbox"]
-    drain(smtp_runtime)
+    drain_outbox(smtp_runtime)
 
     second = request_relink_email(client, account)
     assert second.id != first.id

@@ -1,12 +1,8 @@
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator
-
 import pytest
 import stripe
 
-from relink.kit import clock
 from relink.kit.clock import FrozenClock
 from tests.factories import create_customer, create_test_account, deactivate, unchecked
 from tests.schema import assert_event_valid
@@ -14,15 +10,6 @@ from tests.schema import assert_event_valid
 CREATED = "financial_connections.account.created"
 DEACTIVATED = "financial_connections.account.deactivated"
 DISCONNECTED = "financial_connections.account.disconnected"
-
-
-@pytest.fixture
-def frozen_clock() -> Iterator[FrozenClock]:
-    # The clock is process-global and the server runs in this process: always reset it.
-    frozen = FrozenClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
-    clock.set_now(frozen)
-    yield frozen
-    clock.reset()
 
 
 def _account(client: stripe.StripeClient) -> stripe.financial_connections.Account:

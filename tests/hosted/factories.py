@@ -27,7 +27,6 @@ from relink.models import (
 from relink.runtime import Runtime
 from relink.sandbox_bank.data import accounts_for
 from relink.sandbox_bank.institutions import INSTITUTIONS_BY_KEY
-from relink.sessions import timeline
 from tests.factories import WireObject, create_customer, create_test_account, deactivate, raw, wire
 
 SESSIONS = "/v1/financial_connections/sessions"
@@ -182,11 +181,6 @@ def account_without_grant(
         )
         db.add(account)
         return account.id
-
-
-def timeline_kinds(runtime: Runtime, session_id: str) -> list[str]:
-    with runtime.database.read_only() as db:
-        return [entry.kind for entry in timeline.entries(db, session_id)]
 
 
 def hosted_flow(runtime: Runtime, session_id: str) -> HostedFlow | None:

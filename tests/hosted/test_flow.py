@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import httpx
 import stripe
@@ -17,7 +16,7 @@ from relink.kit.metrics import REGISTRY
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sandbox_bank.testing import parse_forms
-from tests.factories import create_customer, raw
+from tests.factories import create_customer, events_of_type, raw, timeline_kinds
 from tests.hosted.factories import (
     account_without_grant,
     bank_account_ids,
@@ -25,13 +24,8 @@ from tests.hosted.factories import (
     relink_case,
     relink_session,
     retrieve_session,
-    timeline_kinds,
 )
 from tests.hosted.pages import HostedPages, text_of
-
-
-def _events(client: stripe.StripeClient, event_type: str) -> list[dict[str, Any]]:
-    return [e.to_dict() for e in client.v1.events.list(params={"type": event_type}).data]
 
 
 def test_credential_bank_with_mfa_repairs_the_account(
@@ -61,11 +55,11 @@ def test_credential_bank_with_mfa_repairs_the_account(
     [number] = account.account_numbers
     # Bank (Non-OAuth) reports its plain account number now, which does not expire.
     assert (number.status, number.expected_expiry_date) == ("transactable", None)
-    reactivated = _events(client, "financial_connections.account.reactivated")
+    reactivated = events_of_type(client, "financial_connections.account.reactivated")
     assert [e["data"]["object"]["id"] for e in reactivated] == [case.account.id]
-    numbers = _events(client, "financial_connections.account.account_numbers_updated")
+    numbers = events_of_type(client, "financial_connections.account.account_numbers_updated")
     assert numbers[0]["data"]["object"]["account_numbers"][0]["status"] == "transactable"
-    updated = _events(client, "financial_connections.session.updated")
+    updated = events_of_type(client, "financial_connections.session.updated")
     assert updated[0]["data"]["object"]["status"] == "succeeded"
 
 

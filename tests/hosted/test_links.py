@@ -19,15 +19,11 @@ from relink.kit.ratelimit import SlidingWindowThrottle
 from relink.models import ConnectedAccount, Customer, Session
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
-from tests.factories import raw
-from tests.hosted.factories import relink_case, retrieve_session, timeline_kinds
+from tests.factories import advance_clock, raw, timeline_kinds
+from tests.hosted.factories import relink_case, retrieve_session
 from tests.hosted.pages import HostedPages, text_of
 
 DAY = 86_400
-
-
-def _advance(client: stripe.StripeClient, seconds: int) -> Any:
-    return raw(client, "post", "/v1/test_helpers/clock/advance", seconds=seconds)
 
 
 def _sessions_of(client: stripe.StripeClient, account_id: str) -> list[Any]:
@@ -41,7 +37,7 @@ def test_link_unvisited_for_30_days_expires_as_cancelled_no_authorization(
     client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime
 ) -> None:
     case = relink_case(client, platform.owner.email, delivery_method="email")
-    _advance(client, 30 * DAY + 60)
+    advance_clock(client, 30 * DAY + 60)
     session = retrieve_session(client, case.session.id)
     assert session.status == "cancelled"
     assert session.status_details.cancelled.reason == "other"
@@ -53,9 +49,9 @@ def test_a_visit_keeps_the_link_alive_for_30_more_days(
     client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
 ) -> None:
     case = relink_case(client, platform.owner.email)
-    _advance(client, 20 * DAY)
+    advance_clock(client, 20 * DAY)
     HostedPages(http, case.url).open()
-    _advance(client, 20 * DAY)
+    advance_clock(client, 20 * DAY)
     assert retrieve_session(client, case.session.id).status == "pending"
     assert "Reconnect your bank account" in text_of(HostedPages(http, case.url).open())
 
@@ -64,7 +60,7 @@ def test_expired_link_shows_the_expired_page_with_email_me_a_new_link(
     client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
 ) -> None:
     case = relink_case(client, platform.owner.email, delivery_method="email")
-    _advance(client, 31 * DAY)
+    advance_clock(client, 31 * DAY)
     page = text_of(HostedPages(http, case.url).open())
     assert "This link has expired" in page
     assert "Email me a new link" in page
@@ -74,7 +70,7 @@ def test_email_me_a_new_link_creates_an_email_session_with_the_same_options(
     client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
 ) -> None:
     case = relink_case(client, platform.owner.email, delivery_method="email")
-    _advance(client, 31 * DAY)
+    advance_clock(client, 31 * DAY)
     pages = HostedPages(http, case.url)
     pages.open()
     assert "Check your email" in text_of(pages.email_new_link())
@@ -88,7 +84,7 @@ def test_email_me_a_new_link_sends_at_most_three_a_day_and_always_answers_the_sa
     client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
 ) -> None:
     case = relink_case(client, platform.owner.email, delivery_method="email")
-    _advance(client, 31 * DAY)
+    advance_clock(client, 31 * DAY)
     pages = HostedPages(http, case.url)
     pages.open()
     answers = []
@@ -196,7 +192,7 @@ def test_an_expired_link_still_says_expired_after_the_visit_that_renewed_its_mar
     # The first visit to the expired page stores a fresh visit mark, so the link no
     # longer looks stale from its dates; the timeline's "expired" entry still says so.
     case = relink_case(client, platform.owner.email, delivery_method="email")
-    _advance(client, 31 * DAY)
+    advance_clock(client, 31 * DAY)
     assert "This link has expired" in text_of(HostedPages(http, case.url).open())
     assert "This link has expired" in text_of(HostedPages(http, case.url).open())
 
@@ -205,7 +201,7 @@ def test_email_me_a_new_link_for_a_whole_authorization_asks_for_the_whole_author
     client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
 ) -> None:
     case = relink_case(client, platform.owner.email, delivery_method="email", with_account=False)
-    _advance(client, 31 * DAY)
+    advance_clock(client, 31 * DAY)
     pages = HostedPages(http, case.url)
     pages.open()
     assert "Check your email" in text_of(pages.email_new_link())
@@ -224,7 +220,7 @@ def test_email_me_a_new_link_for_a_holder_no_longer_reachable_sends_nothing_and_
     client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
 ) -> None:
     case = relink_case(client, platform.owner.email, delivery_method="email")
-    _advance(client, 31 * DAY)
+    advance_clock(client, 31 * DAY)
     raw(client, "post", f"/v1/customers/{case.customer.id}", email="")
     pages = HostedPages(http, case.url)
     pages.open()

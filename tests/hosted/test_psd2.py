@@ -20,16 +20,14 @@ import stripe
 
 from relink.institutions.catalog import InstitutionSpec
 from relink.institutions.service import register_institutions
-from relink.outbox.worker import OutboxDispatcher
 from relink.runtime import Runtime
 from relink.sandbox_bank.psd2.aspsps import ASPSPS_BY_KEY
 from relink.sandbox_bank.psd2.data import accounts_for
 from relink.sandbox_bank.testing import parse_forms, serve_in_thread
 from relink.sessions import timeline
-from relink.worker import HANDLERS
 from tests.conftest import free_port
 from tests.connectors.nextgenpsd2.aspsp import AsgiBank, StandInBank
-from tests.factories import create_customer, raw, wire
+from tests.factories import create_customer, drain_outbox, raw, wire
 from tests.hosted.connect_factories import RETURN_URL, link_session
 from tests.hosted.factories import retrieve_session
 from tests.hosted.pages import HostedPages, text_of
@@ -91,10 +89,6 @@ def _fresh_bank(aspsp: Aspsp) -> None:
     aspsp.bank.failures.clear()
     aspsp.bank.approach = "REDIRECT"
     aspsp.app.checked.requests.clear()
-
-
-def _drain(runtime: Runtime) -> None:
-    OutboxDispatcher(runtime, HANDLERS).drain()
 
 
 def _session(client: stripe.StripeClient, aspsp: Aspsp, **params: Any) -> Any:
@@ -194,7 +188,7 @@ def test_a_consent_the_bank_rejects_fails_the_session_with_its_reason_kept(
 
 def _refresh(client: stripe.StripeClient, runtime: Runtime, account_id: str) -> Any:
     client.v1.financial_connections.accounts.refresh(account_id, params={"features": ["balance"]})
-    _drain(runtime)
+    drain_outbox(runtime)
     return client.v1.financial_connections.accounts.retrieve(account_id)
 
 
@@ -297,7 +291,7 @@ def test_a_relink_renews_the_consent_for_the_same_iban_and_ends_the_old_one(
     ends = repaired.status_details.active.expected_deactivation_date
     assert ends > account.status_details.active.expected_deactivation_date
     assert old.status == "valid"  # not ended inside the holder's request
-    _drain(runtime)
+    drain_outbox(runtime)
     assert (old.status, new.status) == ("terminatedByTpp", "valid")
 
 
@@ -307,7 +301,7 @@ def test_disconnect_ends_the_consent_at_the_bank(
     [account] = _link(client, http, aspsp).accounts.data
 
     client.v1.financial_connections.accounts.disconnect(account.id)
-    _drain(runtime)
+    drain_outbox(runtime)
 
     assert aspsp.bank.last.status == "terminatedByTpp"
 

@@ -20,14 +20,8 @@ from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sandbox_bank.testing import authorize_in_bank
 from tests.conftest import RunningServer, free_port, start_server
-from tests.email.conftest import runtime_with
-from tests.hosted.factories import (
-    hosted_flow,
-    relink_case,
-    retrieve_session,
-    stored_session,
-    timeline_kinds,
-)
+from tests.factories import runtime_with, timeline_kinds
+from tests.hosted.factories import hosted_flow, relink_case, retrieve_session, stored_session
 from tests.hosted.pages import HostedPages, text_of
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16

@@ -9,20 +9,14 @@ from sqlalchemy import select
 
 from relink.lifecycle.refresh import REFRESH
 from relink.models import Institution, OutboxMessage
-from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sandbox_bank.store import SANDBOX_CLIENT_NAME
 from relink.sandbox_bank.testing import BankDriver
-from relink.worker import HANDLERS
 from tests.conftest import RunningServer
-from tests.factories import create_customer, create_test_account, raw, unchecked, wire
+from tests.factories import create_customer, create_test_account, drain_outbox, raw, unchecked, wire
 from tests.receivers import webhook_receiver
 from tests.schema import assert_valid
-
-
-def _drain(runtime: Runtime) -> None:
-    OutboxDispatcher(runtime, HANDLERS).drain()
 
 
 @pytest.mark.usefixtures("private_webhooks")
@@ -48,7 +42,7 @@ def test_revoked_at_the_bank_security_center_the_next_refresh_deactivates_with_a
         client.v1.financial_connections.accounts.refresh(
             account.id, params={"features": ["balance"]}
         )
-        _drain(runtime)
+        drain_outbox(runtime)
 
         refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
         assert refreshed.status == "inactive"
@@ -74,7 +68,7 @@ def test_balance_refresh_goes_pending_then_succeeded_with_the_bank_balance(
     )
     assert pending.balance_refresh is not None
     assert pending.balance_refresh.status == "pending"
-    _drain(runtime)
+    drain_outbox(runtime)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
     assert refreshed.balance_refresh is not None and refreshed.balance is not None
     assert refreshed.balance_refresh.status == "succeeded"
@@ -97,7 +91,7 @@ def test_inactive_accounts_institution_turns_inactive_on_the_first_refresh(
         client, customer=customer.id, institution="fcinst_inactive_accounts"
     )
     client.v1.financial_connections.accounts.refresh(account.id, params={"features": ["balance"]})
-    _drain(runtime)
+    drain_outbox(runtime)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
     assert refreshed.status == "inactive"
     assert wire(refreshed).status_details.inactive.action == "relink_required"
@@ -110,7 +104,7 @@ def test_a_down_bank_never_deactivates_and_the_refresh_is_retried_later(
     customer = create_customer(client, email=platform.owner.email)
     account = create_test_account(client, customer=customer.id, institution=institution)
     client.v1.financial_connections.accounts.refresh(account.id, params={"features": ["balance"]})
-    _drain(runtime)
+    drain_outbox(runtime)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
     assert refreshed.status == "active"
     assert refreshed.balance_refresh is not None
@@ -135,7 +129,7 @@ def test_subscribing_to_transactions_refreshes_them_and_lists_them(
         account.id, params={"features": ["transactions"]}
     )
     assert subscribed.subscriptions == ["transactions"]
-    _drain(runtime)
+    drain_outbox(runtime)
     listed = client.v1.financial_connections.transactions.list(
         params={"account": account.id, "limit": 100}
     )
@@ -153,7 +147,7 @@ def test_ownership_refresh_makes_owners_listable(
     customer = create_customer(client, email=platform.owner.email)
     account = create_test_account(client, customer=customer.id, institution="fcinst_test_non_oauth")
     client.v1.financial_connections.accounts.refresh(account.id, params={"features": ["ownership"]})
-    _drain(runtime)
+    drain_outbox(runtime)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
     owners = raw(
         client,
@@ -208,7 +202,7 @@ def test_a_tan_the_bank_deactivated_is_recorded_on_the_next_refresh(
             open_grant(runtime, authorization), row.bank_account_id, status="deactivated"
         )
     client.v1.financial_connections.accounts.refresh(account.id, params={"features": ["balance"]})
-    _drain(runtime)
+    drain_outbox(runtime)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
     assert refreshed.account_numbers is not None
     assert refreshed.account_numbers[-1].status == "deactivated"
@@ -227,7 +221,7 @@ def test_inferred_balances_refresh_lists_end_of_day_balances_that_the_transactio
         account.id, params={"features": ["balance", "transactions", "inferred_balances"]}
     )
     assert pending["inferred_balances_refresh"]["status"] == "pending"
-    _drain(runtime)
+    drain_outbox(runtime)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
     assert refreshed["inferred_balances_refresh"]["status"] == "succeeded"
     assert_valid(refreshed.to_dict(), "financial_connections.account")

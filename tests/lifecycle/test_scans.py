@@ -13,13 +13,15 @@ from relink.models import Event
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.tenancy import load_platform_scope
-from tests.factories import WireObject, create_customer, create_test_account, raw, wire
+from tests.factories import (
+    advance_clock,
+    create_customer,
+    create_test_account,
+    raw,
+    wire,
+)
 
 DAY = 86400
-
-
-def _advance(client: stripe.StripeClient, seconds: int) -> WireObject:
-    return raw(client, "post", "/v1/test_helpers/clock/advance", seconds=seconds)
 
 
 def _event_types(runtime: Runtime, platform: NewPlatform, account_id: str) -> list[str]:
@@ -44,12 +46,12 @@ def test_tan_expiry_warning_is_emitted_once_then_the_tan_expires_when_its_date_p
         institution="fcinst_tokenized_account_numbers",
         account_numbers={"expected_expiry_date": expiry},
     )
-    _advance(client, 11 * DAY)
-    _advance(client, 60)  # the scan runs again: no second warning
+    advance_clock(client, 11 * DAY)
+    advance_clock(client, 60)  # the scan runs again: no second warning
     types = _event_types(runtime, platform, account.id)
     assert types.count("financial_connections.account.upcoming_account_number_expiry") == 1
 
-    _advance(client, 30 * DAY)
+    advance_clock(client, 30 * DAY)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
     assert refreshed.account_numbers is not None
     assert refreshed.account_numbers[0].status == "expired"
@@ -71,12 +73,12 @@ def test_expected_deactivation_warns_thirty_days_ahead_and_deactivates_when_the_
         f"/v1/test_helpers/financial_connections/accounts/{account.id}/update_expected_deactivation",
         expected_deactivation_date=int(time.time()) + 45 * DAY,
     )
-    _advance(client, 20 * DAY)
+    advance_clock(client, 20 * DAY)
     assert "financial_connections.account.upcoming_deactivation" in _event_types(
         runtime, platform, account.id
     )
 
-    _advance(client, 30 * DAY)
+    advance_clock(client, 30 * DAY)
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
     assert refreshed.status == "inactive"
     assert wire(refreshed).status_details.inactive.cause == "access_expired"

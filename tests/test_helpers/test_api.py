@@ -1,15 +1,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import stripe
 
-from relink.kit import clock
 from relink.kit.clock import FrozenClock
-from tests.factories import WireObject, create_customer, create_test_account, deactivate, raw, wire
+from tests.factories import (
+    WireObject,
+    create_customer,
+    create_test_account,
+    deactivate,
+    events_of_type,
+    raw,
+    wire,
+)
 from tests.schema import assert_event_valid, assert_valid
 
 HELPERS = "/v1/test_helpers/financial_connections"
@@ -22,22 +28,9 @@ RELINKABLE_CAUSES = (
 )
 
 
-@pytest.fixture
-def frozen_clock() -> Iterator[FrozenClock]:
-    # The clock is process-global and the server runs in this process: always reset it.
-    frozen = FrozenClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
-    clock.set_now(frozen)
-    yield frozen
-    clock.reset()
-
-
 def _account(client: stripe.StripeClient, **params: Any) -> WireObject:
     """An account made by the test helper, read as the helper answers it."""
     return wire(create_test_account(client, customer=create_customer(client).id, **params))
-
-
-def _events(client: stripe.StripeClient, event_type: str) -> list[dict[str, Any]]:
-    return [e.to_dict() for e in client.v1.events.list(params={"type": event_type}).data]
 
 
 def _authorization(client: stripe.StripeClient, authorization_id: str) -> dict[str, Any]:
@@ -195,7 +188,7 @@ def test_deactivate_account_closed_affects_only_that_account_with_action_none(
 def test_deactivate_emits_account_deactivated(client: stripe.StripeClient) -> None:
     account = _account(client)
     deactivate(client, account.id, "access_denied")
-    events = _events(client, "financial_connections.account.deactivated")
+    events = events_of_type(client, "financial_connections.account.deactivated")
     assert len(events) == 1
     assert events[0]["data"]["object"]["id"] == account.id
     assert events[0]["data"]["object"]["status"] == "inactive"
@@ -224,7 +217,7 @@ def test_update_account_numbers_changes_the_tan_and_emits_account_numbers_update
     account = _account(client)
     updated = _update_numbers(client, account.id, status="deactivated")
     assert updated.account_numbers[-1].status == "deactivated"
-    events = _events(client, "financial_connections.account.account_numbers_updated")
+    events = events_of_type(client, "financial_connections.account.account_numbers_updated")
     assert [e["data"]["object"]["id"] for e in events] == [account.id]
     assert events[0]["data"]["object"]["account_numbers"][-1]["status"] == "deactivated"
     assert_event_valid(events[0])
@@ -236,7 +229,7 @@ def test_update_account_numbers_thirty_days_away_emits_upcoming_expiry(
     account = _account(client)
     expiry = _unix(frozen_clock.at + dt.timedelta(days=30))
     _update_numbers(client, account.id, expected_expiry_date=expiry)
-    events = _events(client, "financial_connections.account.upcoming_account_number_expiry")
+    events = events_of_type(client, "financial_connections.account.upcoming_account_number_expiry")
     assert [e["data"]["object"]["id"] for e in events] == [account.id]
     assert events[0]["data"]["object"]["account_numbers"][-1]["expected_expiry_date"] == expiry
     assert_event_valid(events[0])
@@ -248,8 +241,10 @@ def test_update_account_numbers_more_than_thirty_days_away_emits_no_upcoming_exp
     account = _account(client)
     expiry = _unix(frozen_clock.at + dt.timedelta(days=30, seconds=1))
     _update_numbers(client, account.id, expected_expiry_date=expiry)
-    assert _events(client, "financial_connections.account.account_numbers_updated")
-    assert _events(client, "financial_connections.account.upcoming_account_number_expiry") == []
+    assert events_of_type(client, "financial_connections.account.account_numbers_updated")
+    assert (
+        events_of_type(client, "financial_connections.account.upcoming_account_number_expiry") == []
+    )
 
 
 # -- update_expected_deactivation ---------------------------------------------------------
@@ -287,7 +282,9 @@ def test_update_expected_deactivation_emits_the_account_event(
     account = _account(client)
     when = _unix(dt.datetime.now(dt.UTC) + dt.timedelta(days=10))
     _expect_deactivation(client, account.id, when)
-    events = _events(client, "financial_connections.account.expected_deactivation_date_updated")
+    events = events_of_type(
+        client, "financial_connections.account.expected_deactivation_date_updated"
+    )
     assert len(events) == 1
     obj = events[0]["data"]["object"]
     assert obj["id"] == account.id
@@ -301,7 +298,7 @@ def test_update_expected_deactivation_emits_the_authorization_event(
     account = _account(client)
     when = _unix(dt.datetime.now(dt.UTC) + dt.timedelta(days=10))
     _expect_deactivation(client, account.id, when)
-    events = _events(
+    events = events_of_type(
         client, "financial_connections.authorization.expected_deactivation_date_updated"
     )
     assert len(events) == 1
