@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from relink.kit.clock import FrozenClock
 from relink.migrate import upgrade
 from relink.platforms.service import NewPlatform, create_platform
 from relink.runtime import Runtime
+from relink.sandbox_bank.testing import free_port
 from tests.email.smtp_server import SmtpServer, smtp_server
 from tests.factories import sending_to
 from tests.receivers import FakeDns, install_fake_dns
@@ -41,12 +41,6 @@ pytest_plugins = ["tests.browser.chromium"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 DEFAULT_POSTGRES_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/relink_test_{os.getpid()}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _postgres_admin_dsn(url: str) -> tuple[str, str]:

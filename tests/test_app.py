@@ -12,7 +12,8 @@ from sqlalchemy import event
 from relink.app import create_app
 from relink.config import Settings
 from relink.runtime import Runtime
-from tests.conftest import RunningServer, free_port, start_server
+from relink.sandbox_bank.testing import free_port
+from tests.conftest import RunningServer, start_server
 
 
 @contextmanager

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from relink.institutions.catalog import SANDBOX_CATALOG
+from relink.sandbox_bank.testing import free_port
 from tests.commands import relink_in
-from tests.conftest import free_port
 
 STARTUP_SECONDS = 90
 

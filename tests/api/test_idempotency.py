@@ -190,7 +190,7 @@ def test_a_stored_answer_keeps_no_secret_in_the_clear_and_still_replays(
 ) -> None:
     # A webhook endpoint's answer carries its signing secret; the record keeps it for 24 h.
     options: stripe.RequestOptions = {"idempotency_key": str(uuid.uuid4())}
-    params: stripe.WebhookEndpointService.CreateParams = {
+    params: stripe.params.WebhookEndpointCreateParams = {
         "url": "https://hooks.example.com/relink",
         "enabled_events": ["*"],
     }

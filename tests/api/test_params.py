@@ -332,7 +332,7 @@ def test_a_time_filter_with_bounds_compares_whole_seconds() -> None:
         "events.at < :at_1",
         "events.at <= :at_1",
     ]
-    values = [condition.right.value for condition in created.conditions(AT_COLUMN)]  # type: ignore[attr-defined]
+    values = [condition.right.value for condition in created.conditions(AT_COLUMN)]
     almost = dt.timedelta(seconds=1) - dt.timedelta(microseconds=1)
     assert values == [AT + almost, AT, AT, AT + almost]
 

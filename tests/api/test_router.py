@@ -173,7 +173,8 @@ def test_body_that_is_not_utf8_gets_400(server: RunningServer, platform: NewPlat
 
 
 def _no_customers(api: httpx.Client) -> bool:
-    return api.get("/v1/customers").json()["data"] == []
+    listed: list[object] = api.get("/v1/customers").json()["data"]
+    return listed == []
 
 
 @pytest.mark.parametrize("depth", [5_000, 100_000])

@@ -20,10 +20,11 @@ from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sandbox_bank.data import accounts_for
 from relink.sandbox_bank.institutions import INSTITUTIONS_BY_KEY
+from relink.sandbox_bank.testing import free_port
 from tests.browser.dashboard_fixtures import serious_violations
 from tests.browser.hosted_fixtures import hosted_screenshot
 from tests.browser.pages.hosted import HostedRelinkPage, SandboxBankAuthorizePage
-from tests.conftest import free_port, start_server
+from tests.conftest import start_server
 from tests.factories import create_customer, runtime_with
 from tests.hosted.connect_factories import link_session
 from tests.hosted.factories import hosted_flow, relink_case, retrieve_session

@@ -18,7 +18,7 @@ from relink.kit import ids
 from relink.models import MailboxMessage
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
-from tests.conftest import free_port
+from relink.sandbox_bank.testing import free_port
 from tests.email.smtp_server import SmtpServer, accept_login, smtp_server
 from tests.factories import runtime_with
 

@@ -23,9 +23,8 @@ from relink.institutions.service import register_institutions
 from relink.runtime import Runtime
 from relink.sandbox_bank.psd2.aspsps import ASPSPS_BY_KEY
 from relink.sandbox_bank.psd2.data import accounts_for
-from relink.sandbox_bank.testing import parse_forms, serve_in_thread
+from relink.sandbox_bank.testing import free_port, parse_forms, serve_in_thread
 from relink.sessions import timeline
-from tests.conftest import free_port
 from tests.connectors.nextgenpsd2.aspsp import AsgiBank, StandInBank
 from tests.factories import create_customer, drain_outbox, raw, wire
 from tests.hosted.connect_factories import RETURN_URL, link_session

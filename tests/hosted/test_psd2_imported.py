@@ -19,7 +19,7 @@ import uvicorn
 
 from relink.institutions.configure import import_catalog, read_catalog
 from relink.runtime import Runtime
-from tests.conftest import free_port
+from relink.sandbox_bank.testing import free_port
 from tests.connectors.nextgenpsd2.aspsp import AsgiBank, StandInBank
 from tests.factories import create_customer, raw
 from tests.hosted.connect_factories import link_session

@@ -18,8 +18,8 @@ from relink.kit.ratelimit import SlidingWindowThrottle
 from relink.models import Platform
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
-from relink.sandbox_bank.testing import authorize_in_bank
-from tests.conftest import RunningServer, free_port, start_server
+from relink.sandbox_bank.testing import authorize_in_bank, free_port
+from tests.conftest import RunningServer, start_server
 from tests.factories import runtime_with, timeline_kinds
 from tests.hosted.factories import hosted_flow, relink_case, retrieve_session, stored_session
 from tests.hosted.pages import HostedPages, text_of

@@ -4,6 +4,7 @@ default version, whoever caused them (an API client at another version, the work
 from __future__ import annotations
 
 import json
+from typing import Final
 
 import pytest
 import stripe
@@ -16,10 +17,10 @@ from relink.runtime import Runtime
 from relink.worker import HANDLERS
 from tests.conftest import RunningServer
 from tests.dashboard.factories import broken_account
-from tests.factories import create_customer, create_test_account
+from tests.factories import create_customer, create_test_account, unchecked
 from tests.receivers import Receiver, webhook_receiver
 
-PINNED = "2025-03-31.basil"
+PINNED: Final = "2025-03-31.basil"
 PLATFORM_DEFAULT = "2025-06-30.basil"
 
 
@@ -104,11 +105,13 @@ def test_a_new_platform_defaults_to_the_newest_version_relink_knows(
 def test_an_unknown_endpoint_api_version_is_refused(client: stripe.StripeClient) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.webhook_endpoints.create(
-            params={
-                "url": "https://93.184.216.34/hooks",
-                "enabled_events": ["*"],
-                "api_version": "2099-01-01.future",
-            }
+            params=unchecked(
+                {
+                    "url": "https://93.184.216.34/hooks",
+                    "enabled_events": ["*"],
+                    "api_version": "2099-01-01.future",
+                }
+            )
         )
     assert raised.value.http_status == 400
     assert raised.value.param == "api_version"
@@ -128,7 +131,7 @@ def test_an_endpoints_api_version_cannot_be_changed_by_an_update(
     with pytest.raises(stripe.InvalidRequestError) as raised:
         client.v1.webhook_endpoints.update(
             endpoint.id,
-            params={"api_version": "2025-06-30.basil"},  # type: ignore[typeddict-unknown-key]
+            params=unchecked({"api_version": "2025-06-30.basil"}),
         )
     assert raised.value.code == "parameter_unknown"
     assert client.v1.webhook_endpoints.retrieve(endpoint.id).api_version == PINNED
