@@ -75,7 +75,7 @@ fmt: .venv/.dev
 	.venv/bin/ruff check --fix relink tests bench
 	.venv/bin/ruff format relink tests bench
 
-## Type-check relink/ and tests/ with mypy (strict).
+## Type-check relink/, tests/ and bench/ with mypy (strict).
 typecheck: .venv/.dev
 	.venv/bin/mypy
 
