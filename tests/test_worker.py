@@ -15,7 +15,8 @@ import stripe
 from sqlalchemy import func, select
 
 from relink.config import Settings
-from relink.events.service import EventContext, emit
+from relink.events.service import emit
+from relink.kit.provenance import EventContext
 from relink.models import (
     EmailDelivery,
     EventType,

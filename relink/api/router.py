@@ -29,7 +29,6 @@ from relink.api.auth import Caller, authenticate
 from relink.api.idempotency import IdempotencyGate, Replay
 from relink.api.params import EndpointParams, parse
 from relink.db import database_unavailable
-from relink.events.service import EventContext
 from relink.kit.api_versions import LATEST_API_VERSION, is_known_api_version
 from relink.kit.errors import (
     ApiError,
@@ -40,6 +39,7 @@ from relink.kit.errors import (
 )
 from relink.kit.forms import MAX_DEPTH as MAX_FORM_DEPTH
 from relink.kit.forms import FormError, decode_query
+from relink.kit.provenance import EventContext
 from relink.runtime import Runtime
 from relink.tenancy import Scope
 from relink.web.unavailable import UNAVAILABLE_MESSAGE, retry_after

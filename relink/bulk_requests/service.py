@@ -47,10 +47,10 @@ from relink.accounts.filters import (
 )
 from relink.eligibility.query import skip_reason as account_skip_reason
 from relink.eligibility.rules import Reason
-from relink.events.service import EventContext
 from relink.kit import clock, ids
 from relink.kit.crypto import token_digest
 from relink.kit.errors import ApiError, ResourceMissing
+from relink.kit.provenance import EventContext
 from relink.kit.sql import insert_or_ignore
 from relink.models import (
     Account,

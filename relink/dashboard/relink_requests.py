@@ -25,7 +25,7 @@ from relink.bulk_requests.service import (
     skip_reason,
 )
 from relink.eligibility.rules import MESSAGES, Reason
-from relink.events.service import EventContext
+from relink.kit.provenance import EventContext
 from relink.models import Account, Session
 from relink.runtime import Runtime
 from relink.sessions.service import NewSession, SessionService

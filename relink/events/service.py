@@ -3,25 +3,15 @@ all in the caller's transaction."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from relink.kit import ids
+from relink.kit.provenance import EventContext
 from relink.models import Event, EventType, Platform
 from relink.tenancy import Scope
 from relink.webhooks.service import queue_deliveries
-
-
-@dataclass(frozen=True)
-class EventContext:
-    """Where a state change came from, recorded on its events. Not its API version: an
-    event is rendered at the platform's default version whoever caused it, and a webhook
-    endpoint with a version of its own gets it at that version."""
-
-    request_id: str | None = None
-    idempotency_key: str | None = None
 
 
 def emit(

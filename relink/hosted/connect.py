@@ -22,10 +22,10 @@ from typing import Any
 from sqlalchemy.orm import Session as DbSession
 
 from relink.connectors.base import BankAccount, Grant, Tan
-from relink.events.service import EventContext
 from relink.hosted.links import HostedLink
 from relink.institutions.repository import InstitutionRepository
 from relink.kit import ids
+from relink.kit.provenance import EventContext
 from relink.lifecycle.grants import store_grant
 from relink.lifecycle.service import Lifecycle
 from relink.models import (

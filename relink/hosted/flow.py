@@ -63,7 +63,6 @@ from relink.connectors.base import (
     SignInCancelled,
     Waiting,
 )
-from relink.events.service import EventContext
 from relink.hosted import connect, links
 from relink.hosted.connect import Shared
 from relink.hosted.links import (
@@ -77,6 +76,7 @@ from relink.hosted.repair import fetch_numbers, repair, wants_number
 from relink.hosted.screens import Screen, bare, screen
 from relink.institutions.connectors import ConnectorUnavailable, connector_for
 from relink.kit.crypto import constant_time_equals, random_token, token_digest
+from relink.kit.provenance import EventContext
 from relink.lifecycle.service import Lifecycle
 from relink.models import (
     Account,

@@ -31,10 +31,10 @@ from sqlalchemy.orm import Session as DbSession
 
 from relink.accounts.repository import AccountRepository
 from relink.authorizations.repository import AuthorizationRepository
-from relink.events.service import EventContext
 from relink.institutions.repository import InstitutionRepository
 from relink.kit.crypto import constant_time_equals, token_digest
 from relink.kit.errors import ApiError
+from relink.kit.provenance import EventContext
 from relink.kit.ratelimit import SlidingWindowThrottle
 from relink.models import (
     Account,

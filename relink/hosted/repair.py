@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session as DbSession
 
 from relink.connectors.base import BankAccount, Connector, Grant, Tan
-from relink.events.service import EventContext
 from relink.hosted.connect import EXPECTED_DEACTIVATION_CAUSE, add_account
 from relink.hosted.links import HostedLink
+from relink.kit.provenance import EventContext
 from relink.lifecycle.grants import open_grant, store_grant
 from relink.lifecycle.revocation import request_end_replaced
 from relink.lifecycle.service import Lifecycle

@@ -18,12 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from relink.connectors.base import PsuContext
-from relink.events.service import EventContext
 from relink.hosted.branding import brand_css, platform_logo
 from relink.hosted.flow import CALLBACK_PATH, Attempt, HostedFlowService, Reply
 from relink.hosted.links import LinkAddress, LinkKind, throttle_for
 from relink.hosted.rendering import redirect, render_screen, secure_cookies, set_cookies
 from relink.hosted.screens import bare
+from relink.kit.provenance import EventContext
 from relink.models import FlowStep
 from relink.runtime import Runtime
 

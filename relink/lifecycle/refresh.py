@@ -34,11 +34,11 @@ from relink.connectors.base import (
     Tan,
     Transaction,
 )
-from relink.events.service import EventContext
 from relink.institutions.connectors import ConnectorUnavailable, connector_for
 from relink.institutions.repository import InstitutionRepository
 from relink.kit import ids
 from relink.kit.clock import to_unix
+from relink.kit.provenance import EventContext
 from relink.lifecycle.grants import GrantMissing, open_grant, store_grant
 from relink.lifecycle.inferred_balances import (
     DailyBalance,

@@ -18,7 +18,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from relink.eligibility.rules import ABOUT_TO_BREAK
-from relink.events.service import EventContext
+from relink.kit.provenance import EventContext
 from relink.lifecycle.refresh import due_subscription_refreshes
 from relink.lifecycle.service import Lifecycle
 from relink.models import (

@@ -17,9 +17,10 @@ from relink.authorizations.repository import AuthorizationRepository
 from relink.authorizations.schemas import render_authorization
 from relink.connectors.base import Tan
 from relink.eligibility.rules import ABOUT_TO_BREAK, relink_due_at
-from relink.events.service import EventContext, emit
+from relink.events.service import emit
 from relink.kit import ids
 from relink.kit.clock import to_unix
+from relink.kit.provenance import EventContext
 from relink.lifecycle.revocation import request_revoke
 from relink.models import (
     Account,

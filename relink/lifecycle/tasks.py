@@ -9,9 +9,9 @@ import structlog
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from relink.events.service import EventContext
 from relink.kit import clock
 from relink.kit.metrics import SCANS
+from relink.kit.provenance import EventContext
 from relink.kit.sql import insert_or_ignore
 from relink.lifecycle.scans import (
     SCAN_EVERY,

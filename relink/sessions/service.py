@@ -22,11 +22,12 @@ from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.customers.repository import CustomerRepository
 from relink.eligibility.rules import MESSAGES, RECENT_REQUEST, Reason
 from relink.eligibility.service import Eligibility, eligible_for_hosted_relink
-from relink.events.service import EventContext, emit
+from relink.events.service import emit
 from relink.institutions.repository import InstitutionRepository
 from relink.kit import ids
 from relink.kit.crypto import token_digest
 from relink.kit.errors import ApiError, ParameterMissing
+from relink.kit.provenance import EventContext
 from relink.models import (
     Account,
     Authorization,

@@ -20,11 +20,11 @@ from relink.bulk_requests.service import (
 )
 from relink.eligibility.query import primary_reason
 from relink.eligibility.rules import Reason
-from relink.events.service import EventContext
 from relink.hosted.scans import SCOPE_SCANS
 from relink.kit import clock
 from relink.kit.clock import FrozenClock
 from relink.kit.crypto import token_digest
+from relink.kit.provenance import EventContext
 from relink.lifecycle.scans import advance_test_clock
 from relink.models import Account, Event, OutboxMessage, Platform, Session, SessionStatus
 from relink.outbox.worker import claim

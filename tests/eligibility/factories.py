@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from relink.eligibility.query import eligible_accounts
 from relink.eligibility.service import Eligibility, eligible_for_hosted_relink
-from relink.events.service import EventContext
 from relink.kit import ids
 from relink.kit.crypto import token_digest
+from relink.kit.provenance import EventContext
 from relink.lifecycle.service import Lifecycle
 from relink.models import (
     Account,

@@ -6,8 +6,8 @@ import time
 import stripe
 from sqlalchemy import select
 
-from relink.events.service import EventContext
 from relink.hosted.scans import SCOPE_SCANS
+from relink.kit.provenance import EventContext
 from relink.lifecycle.scans import run_scope_scans
 from relink.models import Event
 from relink.platforms.service import NewPlatform

@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relink.events.service import EventContext, emit
+from relink.events.service import emit
 from relink.kit import clock, ids
 from relink.kit.clock import FrozenClock
 from relink.kit.errors import ResourceMissing
+from relink.kit.provenance import EventContext
 from relink.models import EndpointStatus, Event, EventType, OutboxMessage, WebhookEndpoint
 from relink.runtime import Runtime
 from relink.tenancy import Scope

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from relink.dashboard import queries
 from relink.dashboard.views.accounts import read_cursor
 from relink.dashboard.web import NotFound, Viewer, current_viewer, editor, page, redirect
-from relink.events.service import EventContext
+from relink.kit.provenance import EventContext
 from relink.models import SessionStatus
 from relink.sessions.service import SessionService
 
