@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page
 from relink.platforms.service import NewPlatform
 from tests.browser.pages.dashboard_login import LoginPage
 from tests.conftest import RunningServer
-from tests.dashboard.conftest import PASSWORD
+from tests.dashboard.factories import PASSWORD
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 

@@ -18,19 +18,22 @@ from relink.dashboard.auth import MAX_FAILURES_PER_CLIENT, MAX_FAILURES_PER_EMAI
 from relink.models import LoginAttempt, User
 from relink.platforms.service import NewPlatform
 from tests.conftest import RunningServer, start_server
-from tests.dashboard.conftest import PASSWORD, csrf_of, page_csrf, sign_in, signed_in_client
-from tests.dashboard.factories import live_account
+from tests.dashboard.factories import (
+    PASSWORD,
+    csrf_of,
+    dashboard_client,
+    live_account,
+    page_csrf,
+    sign_in,
+    signed_in_client,
+)
 from tests.factories import create_customer, create_test_account, runtime_with
-
-
-def _client(server: RunningServer) -> httpx.Client:
-    return httpx.Client(base_url=server.url, follow_redirects=False, timeout=20)
 
 
 def test_login_with_the_right_password_sets_an_httponly_lax_cookie(
     server: RunningServer, platform: NewPlatform
 ) -> None:
-    with _client(server) as client:
+    with dashboard_client(server) as client:
         response = sign_in(client, platform.owner.email)
     assert response.status_code == 303
     assert response.headers["location"] == "/accounts"
@@ -41,7 +44,7 @@ def test_login_with_the_right_password_sets_an_httponly_lax_cookie(
 
 
 def test_pages_redirect_to_login_when_signed_out(server: RunningServer) -> None:
-    with _client(server) as client:
+    with dashboard_client(server) as client:
         response = client.get("/customers")
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=%2Fcustomers"
@@ -50,7 +53,7 @@ def test_pages_redirect_to_login_when_signed_out(server: RunningServer) -> None:
 def test_login_follows_only_same_site_next_paths(
     server: RunningServer, platform: NewPlatform
 ) -> None:
-    with _client(server) as client:
+    with dashboard_client(server) as client:
         form = client.get("/login")
         response = client.post(
             "/login",
@@ -67,7 +70,7 @@ def test_login_follows_only_same_site_next_paths(
 def test_unknown_email_and_wrong_password_get_the_same_answer(
     server: RunningServer, platform: NewPlatform
 ) -> None:
-    with _client(server) as client:
+    with dashboard_client(server) as client:
         unknown = sign_in(client, "nobody-" + platform.owner.email, PASSWORD)
         wrong = sign_in(client, platform.owner.email, "wrong password")
     assert unknown.status_code == wrong.status_code == 400
@@ -80,7 +83,7 @@ def test_unknown_email_and_wrong_password_get_the_same_answer(
 def test_login_is_throttled_after_repeated_failures_even_with_the_right_password(
     server: RunningServer, platform: NewPlatform
 ) -> None:
-    with _client(server) as client:
+    with dashboard_client(server) as client:
         for _ in range(MAX_FAILURES_PER_EMAIL):
             assert sign_in(client, platform.owner.email, "wrong password").status_code == 400
         response = sign_in(client, platform.owner.email, PASSWORD)
@@ -91,7 +94,7 @@ def test_login_is_throttled_after_repeated_failures_even_with_the_right_password
 def test_login_without_the_form_token_is_refused(
     server: RunningServer, platform: NewPlatform
 ) -> None:
-    with _client(server) as client:
+    with dashboard_client(server) as client:
         response = client.post("/login", data={"email": platform.owner.email, "password": PASSWORD})
     assert response.status_code == 403
     assert "relink_dashboard=" not in response.headers.get("set-cookie", "")
@@ -160,7 +163,7 @@ def _login_forms(server: RunningServer, count: int) -> list[tuple[httpx.Client, 
     """``count`` browsers, each with the sign-in form open (its CSRF cookie and token)."""
     forms = []
     for _ in range(count):
-        client = _client(server)
+        client = dashboard_client(server)
         forms.append((client, csrf_of(client.get("/login").text)))
     return forms
 

@@ -18,9 +18,10 @@ from relink.models import DashboardLogin, PasswordReset, Role, User
 from relink.platforms.service import NewPlatform, create_user
 from relink.runtime import Runtime
 from tests.conftest import RunningServer
-from tests.dashboard.conftest import (
+from tests.dashboard.factories import (
     PASSWORD,
     csrf_of,
+    dashboard_client,
     emailed_link,
     page_csrf,
     sign_in,
@@ -29,10 +30,6 @@ from tests.dashboard.conftest import (
 from tests.email.smtp_server import SmtpServer
 
 NEW_PASSWORD = "a brand new passphrase"
-
-
-def _client(server: RunningServer) -> httpx.Client:
-    return httpx.Client(base_url=server.url, follow_redirects=False, timeout=20)
 
 
 def _change(client: httpx.Client, current: str, new: str) -> httpx.Response:
@@ -47,7 +44,7 @@ def _change(client: httpx.Client, current: str, new: str) -> httpx.Response:
 
 
 def _signs_in(server: RunningServer, email: str, password: str) -> bool:
-    with _client(server) as client:
+    with dashboard_client(server) as client:
         return sign_in(client, email, password).status_code == 303
 
 
@@ -148,7 +145,7 @@ def test_reset_requests_from_one_client_are_throttled(
 
 
 def _ask_for_reset(server: RunningServer, email: str) -> httpx.Response:
-    with _client(server) as client:
+    with dashboard_client(server) as client:
         form = client.get("/forgot-password")
         return client.post(
             "/forgot-password", data={"email": email, "csrf_token": csrf_of(form.text)}
@@ -172,7 +169,7 @@ def test_a_reset_link_is_emailed_works_once_and_signs_out_everywhere(
     link = emailed_link(smtp, smtp_runtime, platform.owner.email, "/reset-password/")
     [reset] = _resets_of(server, platform.owner.id)
     assert link.rsplit("/", 1)[1] not in reset.token_digest  # only the digest is kept
-    with _client(server) as browser:
+    with dashboard_client(server) as browser:
         form = browser.get(link)
         assert form.status_code == 200 and platform.owner.email in form.text
         done = browser.post(link, data={"csrf_token": csrf_of(form.text), "password": NEW_PASSWORD})
@@ -214,7 +211,7 @@ def test_a_reset_link_expires(
     clock.set_now(frozen)
     try:
         frozen.advance(seconds=RESET_LIFETIME.total_seconds() + 1)
-        with _client(server) as browser:
+        with dashboard_client(server) as browser:
             page = browser.get(link)
     finally:
         clock.reset()
@@ -226,7 +223,7 @@ def test_a_reset_link_refuses_a_weak_password_and_stays_usable(
 ) -> None:
     _ask_for_reset(server, platform.owner.email)
     link = emailed_link(smtp, smtp_runtime, platform.owner.email, "/reset-password/")
-    with _client(server) as browser:
+    with dashboard_client(server) as browser:
         form = browser.get(link)
         weak = browser.post(link, data={"csrf_token": csrf_of(form.text), "password": "short"})
         assert weak.status_code == 400 and "Use at least 12 characters." in weak.text
@@ -237,7 +234,7 @@ def test_a_reset_link_refuses_a_weak_password_and_stays_usable(
 def test_a_reset_request_without_the_form_token_is_refused(
     server: RunningServer, platform: NewPlatform
 ) -> None:
-    with _client(server) as client:
+    with dashboard_client(server) as client:
         response = client.post("/forgot-password", data={"email": platform.owner.email})
     assert response.status_code == 403
     assert _resets_of(server, platform.owner.id) == []
@@ -251,7 +248,7 @@ def test_a_reset_sets_an_unconfirmed_users_address_confirmed(
         create_user(db, platform.platform.id, email, Role.viewer, password=PASSWORD)
     _ask_for_reset(server, email)
     link = emailed_link(smtp, smtp_runtime, email, "/reset-password/")
-    with _client(server) as browser:
+    with dashboard_client(server) as browser:
         form = browser.get(link)
         browser.post(link, data={"csrf_token": csrf_of(form.text), "password": NEW_PASSWORD})
     with server.runtime.database.read_only() as db:

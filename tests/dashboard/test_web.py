@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from relink.models import ApiKey, OutboxMessage, Platform, User, WebhookEndpoint
 from relink.platforms.service import NewPlatform
 from tests.conftest import RunningServer
-from tests.dashboard.conftest import page_csrf
+from tests.dashboard.factories import page_csrf
 
 
 def _state(server: RunningServer, platform: NewPlatform) -> tuple[object, ...]:

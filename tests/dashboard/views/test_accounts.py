@@ -9,8 +9,7 @@ from sqlalchemy import select
 from relink.models import BulkRelinkJob, Session
 from relink.platforms.service import NewPlatform
 from tests.conftest import RunningServer, make_platform
-from tests.dashboard.conftest import page_csrf, signed_in_client
-from tests.dashboard.factories import SCRIPT, broken_account
+from tests.dashboard.factories import SCRIPT, broken_account, page_csrf, signed_in_client
 
 
 def _sessions_of(server: RunningServer, account_id: str) -> list[Session]:

@@ -19,8 +19,7 @@ from relink.platforms.service import NewPlatform
 from relink.webhooks.service import WEBHOOK_DELIVERY
 from relink.worker import HANDLERS
 from tests.conftest import RunningServer, make_platform, stripe_client
-from tests.dashboard.conftest import csrf_of, member, page_csrf
-from tests.dashboard.factories import SCRIPT
+from tests.dashboard.factories import SCRIPT, csrf_of, member, page_csrf
 from tests.factories import create_customer, create_test_account, deactivate
 from tests.receivers import webhook_receiver
 

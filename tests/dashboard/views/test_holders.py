@@ -6,7 +6,7 @@ import httpx
 import pytest
 import stripe
 
-from tests.dashboard.conftest import page_csrf
+from tests.dashboard.factories import page_csrf
 from tests.factories import create_customer
 
 

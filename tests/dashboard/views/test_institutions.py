@@ -14,7 +14,7 @@ from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.tenancy import Scope
 from tests.conftest import RunningServer, make_platform, stripe_client
-from tests.dashboard.conftest import page_csrf
+from tests.dashboard.factories import page_csrf
 from tests.factories import create_customer, create_test_account
 from tests.institutions.catalogs import remove_institutions, unique_bic
 

@@ -16,8 +16,7 @@ from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.worker import HANDLERS
 from tests.conftest import RunningServer, make_platform
-from tests.dashboard.conftest import page_csrf, sign_in
-from tests.dashboard.factories import SCRIPT, broken_account
+from tests.dashboard.factories import SCRIPT, broken_account, page_csrf, sign_in
 
 
 def store_email(

@@ -18,16 +18,17 @@ from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.worker import HANDLERS
 from tests.conftest import RunningServer
-from tests.dashboard.conftest import (
+from tests.dashboard.factories import (
     PASSWORD,
+    SCRIPT,
     add_user,
+    broken_account,
     csrf_of,
     emailed_link,
     member,
     page_csrf,
     sign_in,
 )
-from tests.dashboard.factories import SCRIPT, broken_account
 from tests.email.smtp_server import SmtpServer
 
 
