@@ -232,8 +232,11 @@ def page(
 
 
 def redirect(path: str, *, notice: str | None = None) -> RedirectResponse:
+    """A 303 to ``path``; a ``notice`` goes in its query, before any ``#fragment`` (a
+    notice inside the fragment never reaches the server, so it was never shown)."""
     if notice is not None:
-        path += ("&" if "?" in path else "?") + f"notice={notice}"
+        path, hash_mark, fragment = path.partition("#")
+        path += ("&" if "?" in path else "?") + f"notice={notice}" + hash_mark + fragment
     return RedirectResponse(path, status_code=303)
 
 

@@ -63,6 +63,8 @@ def test_account_page_requests_a_relink_and_shows_its_timeline(
     assert serious_violations(dashboard_page) == []
     page.request_relink()
     assert "email_queued" in page.history and platform.owner.email in page.history
+    notice = dashboard_page.locator("p.notice")
+    assert notice.inner_text() == "Relink request created; the email is on its way."
     screenshot(dashboard_page, "account")
 
 

@@ -30,6 +30,20 @@ def test_request_relink_creates_a_hosted_email_session_by_the_user(
     assert (session.delivery_method, session.created_by) == ("email", f"user:{platform.owner.id}")
 
 
+def test_request_relink_on_the_account_page_shows_its_notice_after_the_redirect(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    account = broken_account(client, platform.owner.email)
+    response = owner.post(
+        f"/accounts/{account.id}/request-relink",
+        data={"csrf_token": page_csrf(owner, f"/accounts/{account.id}")},
+    )
+    target = response.headers["location"]
+    assert target == f"/accounts/{account.id}?notice=relink_requested#relink"
+    shown = owner.get(target.partition("#")[0]).text  # a browser never sends the fragment
+    assert "Relink request created; the email is on its way." in shown
+
+
 def test_a_viewer_is_refused_request_relink_by_the_server(
     server: RunningServer, platform: NewPlatform, viewer: httpx.Client, client: stripe.StripeClient
 ) -> None:
