@@ -20,6 +20,7 @@ import pytest
 import stripe
 import uvicorn
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 from starlette.types import ASGIApp
 
 from relink.app import create_app
@@ -241,11 +242,11 @@ def platform(runtime: Runtime) -> NewPlatform:
 _platform_counter = 0
 
 
-def make_platform(session: object, *, name: str = "Acme Lending") -> NewPlatform:
+def make_platform(session: Session, *, name: str = "Acme Lending") -> NewPlatform:
     global _platform_counter
     _platform_counter += 1
     email = f"owner-{os.getpid()}-{_platform_counter}-{time.monotonic_ns()}@example.com"
-    return create_platform(session, name, email, password="correct horse battery")  # type: ignore[arg-type]
+    return create_platform(session, name, email, password="correct horse battery")
 
 
 def stripe_client(server: RunningServer, key: str) -> stripe.StripeClient:

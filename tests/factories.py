@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from email.message import EmailMessage
 from typing import Any, Protocol, cast
 
 import stripe
@@ -38,7 +39,7 @@ def wire(value: stripe.StripeObject) -> WireObject:
 
 
 def create_customer(client: stripe.StripeClient, **params: Any) -> stripe.Customer:
-    return client.v1.customers.create(params=params)  # type: ignore[arg-type]
+    return client.v1.customers.create(params=unchecked(params))
 
 
 def unchecked(params: Mapping[str, object]) -> Any:
@@ -124,6 +125,13 @@ def deactivate(client: stripe.StripeClient, account_id: str, cause: str) -> Wire
         f"/v1/test_helpers/financial_connections/accounts/{account_id}/deactivate",
         cause=cause,
     )
+
+
+def body_of(message: EmailMessage, subtype: str = "plain") -> str:
+    """The text/``subtype`` part of an email, decoded."""
+    part = message.get_body(preferencelist=(subtype,))
+    assert part is not None, f"no text/{subtype} part"
+    return str(part.get_content())
 
 
 def advance_clock(client: stripe.StripeClient, seconds: int) -> WireObject:

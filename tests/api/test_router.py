@@ -20,7 +20,7 @@ from relink.runtime import Runtime
 from relink.tenancy import Scope
 from tests.conftest import RunningServer, stripe_client
 from tests.factories import create_customer as create_customer_via_api
-from tests.factories import raw
+from tests.factories import raw, unchecked
 
 
 def http(server: RunningServer, key: str | None) -> httpx.Client:
@@ -234,7 +234,7 @@ def test_unknown_parameter_raises_parameter_unknown_naming_it(
     client: stripe.StripeClient,
 ) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        client.v1.customers.create(params={"email": "a@example.com", "colour": "red"})  # type: ignore[arg-type]
+        client.v1.customers.create(params=unchecked({"email": "a@example.com", "colour": "red"}))
     assert raised.value.http_status == 400
     assert raised.value.code == "parameter_unknown"
     assert raised.value.param == "colour"
@@ -291,7 +291,7 @@ def test_bad_enum_value_raises_parameter_invalid_naming_the_nested_param(
 
 def test_bad_integer_raises_parameter_invalid_integer(client: stripe.StripeClient) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        client.v1.customers.list(params={"limit": "ten"})  # type: ignore[arg-type]
+        client.v1.customers.list(params=unchecked({"limit": "ten"}))
     assert raised.value.code == "parameter_invalid_integer"
     assert raised.value.param == "limit"
 

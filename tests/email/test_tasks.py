@@ -24,6 +24,7 @@ from tests.email.factories import (
 )
 from tests.email.smtp_server import SmtpServer
 from tests.factories import (
+    body_of,
     create_session,
     drain_outbox,
     error_of,
@@ -49,8 +50,8 @@ def test_worker_delivers_one_relink_email_to_the_holder_over_smtp(
     message = received.message
     assert message["To"] == platform.owner.email
     assert message.get_content_type() == "multipart/alternative"
-    text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-    html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    text = body_of(message)
+    html = body_of(message, "html")
     expiry = format_date(
         frozen_clock.at + dt.timedelta(days=30),
         format="long",
@@ -82,7 +83,7 @@ def test_email_is_written_in_the_holders_preferred_language(
     drain_outbox(smtp_runtime)
 
     [received] = smtp.handler.to(platform.owner.email)
-    text = received.message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    text = body_of(received.message)
     expiry = format_date(
         frozen_clock.at + dt.timedelta(days=30),
         format="long",
@@ -91,7 +92,7 @@ def test_email_is_written_in_the_holders_preferred_language(
     assert received.message["Subject"].startswith("Handlungsbedarf: Verbinden Sie Ihr Konto")
     assert "Ihre Erlaubnis, dieses Konto zu teilen, ist abgelaufen." in text
     assert f"gilt bis zum {expiry}" in text
-    assert 'lang="de"' in received.message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert 'lang="de"' in body_of(received.message, "html")
 
 
 def test_sent_email_is_recorded_on_the_timeline_and_as_delivered(
@@ -299,7 +300,7 @@ def test_link_in_the_email_opens_the_hosted_page(
     drain_outbox(smtp_runtime)
 
     [received] = smtp.handler.to(platform.owner.email)
-    text = received.message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    text = body_of(received.message)
     [link] = [line for line in text.splitlines() if line.startswith("http")]
     assert link == session.url
     assert httpx.get(link, timeout=10).status_code == 200

@@ -11,6 +11,7 @@ from relink.models import WebhookEndpoint
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.conftest import RunningServer, make_platform, stripe_client
+from tests.factories import unchecked
 
 ALL_TYPES_EXAMPLE = "financial_connections.account.created"
 # A public address as a literal, so saving it needs no DNS and makes no traffic.
@@ -37,7 +38,7 @@ def live_checker(server: RunningServer, url_checker: NewPlatform) -> stripe.Stri
 def _create(client: stripe.StripeClient, **params: Any) -> stripe.WebhookEndpoint:
     params.setdefault("url", "https://93.184.216.34/hooks")
     params.setdefault("enabled_events", [ALL_TYPES_EXAMPLE])
-    return client.v1.webhook_endpoints.create(params=params)  # type: ignore[arg-type]
+    return client.v1.webhook_endpoints.create(params=unchecked(params))
 
 
 def _refused(client: stripe.StripeClient, **params: Any) -> stripe.InvalidRequestError:
@@ -136,7 +137,7 @@ def test_enabled_events_refuses_an_unknown_event_type(client: stripe.StripeClien
 
 def test_enabled_events_is_required(client: stripe.StripeClient) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        client.v1.webhook_endpoints.create(params={"url": PUBLIC_URL})  # type: ignore[typeddict-item]
+        client.v1.webhook_endpoints.create(params=unchecked({"url": PUBLIC_URL}))
     assert raised.value.code == "parameter_missing"
     assert raised.value.param == "enabled_events"
 
