@@ -55,6 +55,26 @@ def test_oauth_bank_needs_the_same_account_and_succeeds_on_retry(
     assert retrieve_session(client, case.session.id).status == "succeeded"
 
 
+def test_any_username_the_pages_allow_reconnects_and_other_is_a_different_login(
+    holder_page: Page, platform: NewPlatform, client: stripe.StripeClient
+) -> None:
+    # The README's tour, step 3, as the pages word it: any username repairs the
+    # connection; a username starting with "other" plays a different login.
+    case = relink_case(client, platform.owner.email, institution="bank_oauth")
+    hosted = HostedRelinkPage(holder_page).open(case.url)
+    hosted.press("Continue")
+    bank = SandboxBankAuthorizePage(holder_page)
+    assert "whatever username you type signs in to it" in holder_page.locator("main").inner_text()
+    bank.sign_in("other-login", "pw").share_only("Savings").allow()
+    assert hosted.heading == "The account was not shared"
+    hosted.press("Try again")
+    label = f"Checking ••••{case.account.last4}"
+    bank.sign_in("Ada Lovelace", "pw").share_only(label).allow()
+    assert hosted.heading == "Your account is reconnected"
+    session = retrieve_session(client, case.session.id)
+    assert (session.status, session.relink_result.account) == ("succeeded", case.account.id)
+
+
 def _pages_in_every_state(
     client: stripe.StripeClient, owner_email: str, http: httpx.Client
 ) -> dict[str, str]:
