@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 __all__ = [
     "AccessDenied",
@@ -462,3 +462,41 @@ class Connector(ABC):
     @abstractmethod
     def health(self) -> Health:
         """Live health of the institution; never raises."""
+
+    def sandbox_controls(self) -> SandboxControls | None:
+        """The test-mode controls of a bank that offers them (the sandbox bank); None for
+        a real bank. Test helpers ask this instead of checking the connector's class."""
+        return None
+
+
+class SandboxControls(Protocol):
+    """What a sandbox bank lets Relink's test helpers do at the bank."""
+
+    def create_test_grant(
+        self,
+        *,
+        username: str,
+        account_stable_ids: list[str] | None = None,
+        reauthentication: bool = False,
+    ) -> Grant: ...
+
+    def deactivate_test_grant(
+        self, grant: Grant, cause: str, *, account_stable_id: str | None = None
+    ) -> None: ...
+
+    def update_test_account_numbers(
+        self,
+        grant: Grant,
+        account_stable_id: str,
+        *,
+        status: str | None = None,
+        expected_expiry_date: datetime | None = None,
+    ) -> None: ...
+
+    def set_test_outage(self, health: Health) -> None:
+        """Put the institution down (``inactive``), ``degraded`` or back up (``active``)."""
+        ...
+
+    def account_numbers(self, grant: Grant, account_stable_id: str) -> list[Tan]: ...
+
+    def health(self) -> Health: ...

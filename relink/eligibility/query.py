@@ -35,6 +35,7 @@ from relink.models import (
     DeliveryState,
     EmailDelivery,
     Institution,
+    InstitutionHealth,
     RelinkAction,
     Session,
     SessionStatus,
@@ -205,6 +206,17 @@ def rules(scope: Scope, now: dt.datetime) -> tuple[Rule, ...]:
                 )
             ),
         ),
+        # An outage is not the holder's to fix: no email while the bank is in trouble
+        # (a url session, which the holder opens when they choose, is still allowed).
+        Rule(
+            Reason.institution_unavailable,
+            exists().where(
+                Institution.id == Account.institution_id,
+                Institution.supports_relink.is_(True),
+                Institution.health != InstitutionHealth.active,
+            ),
+            delivery=True,
+        ),
     ]
     return tuple(every)
 
@@ -245,6 +257,7 @@ REASON_PRIORITY: tuple[Reason, ...] = (
     Reason.not_repairable,
     Reason.institution_unsupported,
     Reason.not_broken,
+    Reason.institution_unavailable,
     Reason.recent_request,
     Reason.missing_email,
     Reason.unconfirmed_test_email,

@@ -30,6 +30,7 @@ class Reason(enum.StrEnum):
     missing_email = "missing_email"
     unconfirmed_test_email = "unconfirmed_test_email"
     institution_unsupported = "institution_unsupported"
+    institution_unavailable = "institution_unavailable"
 
 
 MESSAGES: dict[Reason, str] = {
@@ -46,6 +47,10 @@ MESSAGES: dict[Reason, str] = {
         "the holder's email is not one of them."
     ),
     Reason.institution_unsupported: "The account's institution does not support relink.",
+    Reason.institution_unavailable: (
+        "The bank is having trouble; a relink would not help now. Relink asks again once "
+        "the bank is back."
+    ),
 }
 
 

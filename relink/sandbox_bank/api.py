@@ -150,6 +150,10 @@ def answer_login(
 @router.get("/api/v1/institutions", name="sandbox_bank_institutions")
 def list_institutions(request: Request) -> JSONResponse:
     now = request_now(request)
+    with bank_of(request).store.transaction() as session:
+        outages = {
+            inst.key: grants.played_outage(session, inst.key) for inst in SANDBOX_INSTITUTIONS
+        }
     return JSONResponse(
         {
             "object": "list",
@@ -158,7 +162,7 @@ def list_institutions(request: Request) -> JSONResponse:
                     "key": inst.key,
                     "display_name": inst.display_name,
                     "auth_kind": inst.auth_kind,
-                    **grants.institution_status(inst, now),
+                    **grants.institution_status(inst, now, outages[inst.key]),
                 }
                 for inst in SANDBOX_INSTITUTIONS
             ],
@@ -169,14 +173,34 @@ def list_institutions(request: Request) -> JSONResponse:
 @router.get("/api/v1/institutions/{key}", name="sandbox_bank_institution")
 def institution_status(request: Request, key: str) -> JSONResponse:
     inst = grants.known_institution(key)
+    with bank_of(request).store.transaction() as session:
+        outage = grants.played_outage(session, inst.key)
     return JSONResponse(
         {
             "key": inst.key,
             "display_name": inst.display_name,
             "auth_kind": inst.auth_kind,
-            **grants.institution_status(inst, request_now(request)),
+            **grants.institution_status(inst, request_now(request), outage),
         }
     )
+
+
+@router.post("/sandbox/institutions/{key}/outage", name="sandbox_bank_play_outage")
+def play_outage(
+    request: Request,
+    key: str,
+    payload: Annotated[dict[str, Any], Body()],
+    authorization: AuthHeader = None,
+) -> Response:
+    """Put an institution down (``inactive``), ``degraded`` or back up (``active``): its
+    status answers so, and while it is not active its sign-ins and API calls fail as a
+    bank in trouble does. For registered clients (Relink's test helpers)."""
+    cid, secret = _client_credentials(authorization, "", "")
+    with bank_of(request).store.transaction() as session:
+        grants.authenticate_client(session, cid, secret)
+        inst = grants.known_institution(key)
+        grants.play_outage(session, inst.key, str(payload.get("status", "")))
+    return Response(status_code=204)
 
 
 @router.get("/api/v1/consent", name="sandbox_bank_consent")

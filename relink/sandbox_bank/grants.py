@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from relink.sandbox_bank.errors import BankError, invalid_token
 from relink.sandbox_bank.institutions import Feature, SandboxInstitution, institution
-from relink.sandbox_bank.models import Client, Grant, Token
+from relink.sandbox_bank.models import Client, Grant, Setting, Token
 from relink.sandbox_bank.store import hash_secret, new_secret
 
 ACCESS_TOKEN_LIFETIME = timedelta(hours=1)
@@ -58,7 +58,20 @@ def maintenance_window(now: datetime) -> tuple[datetime, datetime]:
     return start, start + MAINTENANCE_LENGTH
 
 
-def ensure_available(inst: SandboxInstitution, now: datetime) -> None:
+def ensure_available(session: Session, inst: SandboxInstitution, now: datetime) -> None:
+    """Refuse a call to an institution that is down (by its features, or by a test's
+    played outage: ``inactive`` answers like an unscheduled outage, ``degraded`` like a
+    bank failing with errors)."""
+    outage = played_outage(session, inst.key)
+    if outage == "inactive":
+        raise BankError(
+            503,
+            "temporarily_unavailable",
+            f"{inst.display_name} is unavailable.",
+            reason="unscheduled_outage",
+        )
+    if outage == "degraded":
+        raise BankError(500, "server_error", "An unknown error occurred.")
     if inst.has(Feature.down_scheduled):
         start, end = maintenance_window(now)
         raise BankError(
@@ -85,7 +98,41 @@ def ensure_available(inst: SandboxInstitution, now: datetime) -> None:
         raise BankError(500, "server_error", "An unknown error occurred.")
 
 
-def institution_status(inst: SandboxInstitution, now: datetime) -> dict[str, Any]:
+OUTAGE_STATUSES = ("active", "degraded", "inactive")
+
+
+def _outage_setting(key: str) -> str:
+    return f"outage:{key}"
+
+
+def played_outage(session: Session, key: str) -> str | None:
+    """The status a test put this institution in (None: as its features say)."""
+    setting = session.get(Setting, _outage_setting(key))
+    return setting.value if setting is not None else None
+
+
+def play_outage(session: Session, key: str, status: str) -> None:
+    """Put an institution down (``inactive``), ``degraded`` or back up (``active``)."""
+    if status not in OUTAGE_STATUSES:
+        raise BankError(
+            400, "invalid_request", f"status must be one of {', '.join(OUTAGE_STATUSES)}."
+        )
+    setting = session.get(Setting, _outage_setting(key))
+    if status == "active":
+        if setting is not None:
+            session.delete(setting)
+        return
+    if setting is None:
+        session.add(Setting(name=_outage_setting(key), value=status))
+    else:
+        setting.value = status
+
+
+def institution_status(
+    inst: SandboxInstitution, now: datetime, outage: str | None = None
+) -> dict[str, Any]:
+    if outage is not None:
+        return {"status": outage, "maintenance_window": None}
     if inst.has(Feature.down_scheduled):
         start, end = maintenance_window(now)
         return {
@@ -247,7 +294,7 @@ def authenticate(session: Session, authorization: str | None, now: datetime) -> 
     grant = session.get(Grant, token.grant_id)
     if grant is None:
         raise invalid_token("The access token is unknown.", "token_unknown")
-    ensure_available(known_institution(grant.institution), now)
+    ensure_available(session, known_institution(grant.institution), now)
     problem = grant_problem(grant, now)
     if problem is not None:
         raise problem

@@ -122,7 +122,7 @@ def start_login(
         raise BankError(
             400, "invalid_request", f"{inst.display_name} signs in through OAuth, not here."
         )
-    ensure_available(inst, now)
+    ensure_available(session, inst, now)
     if not normalize_username(username) or not password:
         raise BankError(400, "invalid_request", "username and password are required.")
     user = login_reached(username, login_hint)
@@ -136,7 +136,7 @@ def answer_challenge(
     if login is None or login.finished or login.created_at + LOGIN_LIFETIME <= now:
         raise BankError(404, "login_not_found", "This sign-in is unknown, finished or expired.")
     inst = known_institution(login.institution)
-    ensure_available(inst, now)
+    ensure_available(session, inst, now)
     outcome = _answer_outcome(inst, challenge_kind(login), answer)
     return _conclude(session, inst, login.username, outcome, now, login=login, login_id=login_id)
 

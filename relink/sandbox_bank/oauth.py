@@ -109,7 +109,7 @@ def start_authorize(
     if inst is None or inst.auth_kind != "oauth":
         return refuse("invalid_request", "institution must name an OAuth sandbox institution.")
     try:
-        ensure_available(inst, now)
+        ensure_available(session, inst, now)
     except BankError:
         return refuse("temporarily_unavailable", f"{inst.display_name} is unavailable.")
     token = new_secret("sbflow")
@@ -289,7 +289,7 @@ def _exchange_code(
     ):
         raise _invalid_grant("The PKCE code_verifier does not match.")
     inst = known_institution(code.institution)
-    ensure_available(inst, now)
+    ensure_available(session, inst, now)
     issued = create_grant(
         session,
         inst=inst,
@@ -310,7 +310,7 @@ def _refresh(session: Session, client: Client, raw: str, now: datetime) -> dict[
         raise _invalid_grant("The refresh token is unknown.")
     if grant.client_id != client.client_id:
         raise _invalid_grant("The refresh token belongs to another app.")
-    ensure_available(known_institution(grant.institution), now)
+    ensure_available(session, known_institution(grant.institution), now)
     problem = grant_problem(grant, now)
     if problem is not None:
         raise BankError(400, "invalid_grant", problem.description, reason=problem.reason)

@@ -20,7 +20,10 @@ from relink.api.params import (
 )
 from relink.api.router import ApiCall, ApiRouter
 from relink.authorizations.schemas import render_authorization
+from relink.connectors.base import Health
 from relink.hosted.scans import SCOPE_SCANS
+from relink.institutions.repository import InstitutionRepository
+from relink.institutions.schemas import render_institution
 from relink.kit.clock import to_unix
 from relink.kit.errors import ApiError, LivemodeMismatch
 from relink.lifecycle.scans import advance_test_clock
@@ -30,6 +33,7 @@ from relink.test_helpers.service import (
     CATEGORY_OF_SUBCATEGORY,
     NewTestAccount,
     create_test_account,
+    play_outage,
     revoke_at_bank,
     update_account_numbers_at_bank,
 )
@@ -37,6 +41,8 @@ from relink.test_helpers.service import (
 router = ApiRouter()
 
 PERMISSIONS = ("balances", "ownership", "payment_method", "transactions")
+# The outage a test plays, as the institution's health (Stripe's institution status).
+OUTAGE_HEALTH = {"down": Health.inactive, "degraded": Health.degraded, "active": Health.active}
 
 
 def _sandbox_only(call: ApiCall[Any]) -> None:
@@ -81,6 +87,10 @@ class UpdateAccountNumbers(EndpointParams):
 
 class UpdateExpectedDeactivation(EndpointParams):
     expected_deactivation_date: Annotated[dt.datetime | None, UnixTime(clearable=True)]
+
+
+class PlayOutage(EndpointParams):
+    status: Annotated[str, Enum(tuple(OUTAGE_HEALTH))]
 
 
 class AdvanceClock(EndpointParams):
@@ -173,6 +183,16 @@ def revoke_authorization(call: ApiCall[NoParams]) -> dict[str, Any]:
     authorization = lifecycle.authorizations.get(call.path["id"])
     revoke_at_bank(call.runtime, lifecycle, authorization)
     return render_authorization(call.session, call.scope, authorization)
+
+
+@router.post("/v1/test_helpers/financial_connections/institutions/{id}/outage", PlayOutage)
+def play_institution_outage(call: ApiCall[PlayOutage]) -> dict[str, Any]:
+    """Put a sandbox institution down, degraded or back up; its health follows at once."""
+    _sandbox_only(call)
+    institution = InstitutionRepository(call.session, livemode=False).get(call.path["id"])
+    lifecycle = Lifecycle(call.session, call.scope, call.event_context)
+    play_outage(call.runtime, lifecycle, institution, OUTAGE_HEALTH[call.params.status])
+    return render_institution(institution)
 
 
 @router.post("/v1/test_helpers/clock/advance", AdvanceClock)

@@ -14,13 +14,19 @@ from dataclasses import dataclass
 from relink.accounts.repository import AccountRepository
 from relink.authorizations.repository import AuthorizationRepository
 from relink.connect_accounts.repository import ConnectedAccountRepository
-from relink.connectors.base import ConnectorError, Grant, InstitutionDown, Tan
+from relink.connectors.base import (
+    ConnectorError,
+    Grant,
+    Health,
+    InstitutionDown,
+    SandboxControls,
+    Tan,
+)
 from relink.connectors.base import TanStatus as BankTanStatus
-from relink.connectors.sandbox import SandboxConnector
 from relink.customers.repository import CustomerRepository
 from relink.institutions.connectors import connector_for
 from relink.institutions.repository import InstitutionRepository
-from relink.kit import ids
+from relink.kit import clock, ids
 from relink.kit.errors import ApiError
 from relink.lifecycle.grants import open_grant, store_grant
 from relink.lifecycle.service import Lifecycle
@@ -78,12 +84,12 @@ class SandboxUnavailable(ApiError):
 
 
 def sandbox_connector(
-    runtime: Runtime, lifecycle: Lifecycle, institution: Institution
-) -> SandboxConnector:
-    connector = connector_for(runtime, institution, lifecycle.scope)
-    if not isinstance(connector, SandboxConnector):
-        raise ApiError("Test helpers only work with sandbox institutions.", param="institution")
-    return connector
+    runtime: Runtime, lifecycle: Lifecycle, institution: Institution, *, param: str = "institution"
+) -> SandboxControls:
+    controls = connector_for(runtime, institution, lifecycle.scope).sandbox_controls()
+    if controls is None:
+        raise ApiError("Test helpers only work with sandbox institutions.", param=param)
+    return controls
 
 
 def _bank_username(holder_id: str) -> str:
@@ -220,7 +226,7 @@ def create_test_account(lifecycle: Lifecycle, runtime: Runtime, request: NewTest
 
 
 def _bank_tans(
-    connector: SandboxConnector, grant: Grant, account: Account, request: NewTestAccount
+    connector: SandboxControls, grant: Grant, account: Account, request: NewTestAccount
 ) -> list[Tan]:
     """The account numbers the bank reports, after applying the requested TAN state."""
     wants_tan = request.tan_expected_expiry_at is not None or request.tan_status is not None
@@ -251,7 +257,7 @@ def _bank_tans(
 
 def _bank_side(
     runtime: Runtime, lifecycle: Lifecycle, authorization: Authorization
-) -> tuple[SandboxConnector, Grant] | None:
+) -> tuple[SandboxControls, Grant] | None:
     """The sandbox connector and grant behind an authorization (None if it has no grant)."""
     if authorization.grant_sealed is None:
         return None
@@ -315,3 +321,17 @@ def revoke_at_bank(runtime: Runtime, lifecycle: Lifecycle, authorization: Author
         connector.deactivate_test_grant(grant, "access_denied")
     except ConnectorError as error:
         raise SandboxUnavailable(f"The sandbox bank did not take the change: {error}") from None
+
+
+def play_outage(
+    runtime: Runtime, lifecycle: Lifecycle, institution: Institution, health: Health
+) -> None:
+    """Put a sandbox institution down, degraded or back up at the bank, then run its
+    health check at once, so Relink's health follows now rather than within minutes."""
+    controls = sandbox_connector(runtime, lifecycle, institution, param="id")
+    try:
+        controls.set_test_outage(health)
+    except ConnectorError as error:
+        raise SandboxUnavailable(f"The sandbox bank did not take the change: {error}") from None
+    institution.health = controls.health().value
+    institution.health_checked_at = clock.now()

@@ -46,9 +46,8 @@ from tests.eligibility.conftest import book, frozen_clock
 from tests.eligibility.factories import (
     NOW,
     Book,
-    create_institution,
-    create_platform,
-    delete_institution,
+    create_book,
+    delete_book_institutions,
 )
 from tests.factories import timeline_kinds
 
@@ -90,18 +89,12 @@ class EveryCase:
 def every_case(runtime: Runtime) -> Iterator[EveryCase]:
     clock.set_now(FrozenClock(NOW))
     try:
-        with runtime.database.unit_of_work() as session:
-            platform, owner = create_platform(session)
-            unsupported = create_institution(session, livemode=False, supports_relink=False).id
-            live = create_institution(session, livemode=True, supports_relink=True).id
-        book = Book(runtime, platform.id, owner.email, unsupported, live)
+        book = create_book(runtime)
         built = build_cases(book)
     finally:
         clock.reset()
     yield EveryCase(book, built)
-    with runtime.database.unit_of_work() as session:
-        delete_institution(session, unsupported)
-        delete_institution(session, live)
+    delete_book_institutions(runtime, book)
 
 
 def _request_rolled_back(

@@ -226,6 +226,12 @@ def institution_without_relink(book: Builder) -> Account:
     return account
 
 
+def institution_unavailable(book: Builder) -> Account:
+    account = book.account(institution_id=book.unavailable_institution)
+    book.lifecycle().deactivate(account, InactiveCause.access_expired)
+    return account
+
+
 def every_rule_failing(book: Builder) -> Account:
     account = book.account(email=None, institution_id=book.unsupported_institution)
     book.lifecycle().disconnect(account)
@@ -275,6 +281,7 @@ CASES: tuple[Case, ...] = (
     Case(live_mode_email_of_no_team_user, ()),
     Case(live_mode_without_email, (Reason.missing_email,)),
     Case(institution_without_relink, (Reason.institution_unsupported,)),
+    Case(institution_unavailable, (Reason.institution_unavailable,)),
     Case(
         every_rule_failing,
         (

@@ -12,9 +12,8 @@ from relink.runtime import Runtime
 from tests.eligibility.factories import (
     NOW,
     Book,
-    create_institution,
-    create_platform,
-    delete_institution,
+    create_book,
+    delete_book_institutions,
 )
 
 
@@ -28,13 +27,7 @@ def frozen_clock() -> Iterator[FrozenClock]:
 
 @pytest.fixture
 def book(runtime: Runtime) -> Iterator[Book]:
-    """A fresh platform plus two institutions of the test's own (removed afterwards, since
-    institutions are global): one without relink support, one live."""
-    with runtime.database.unit_of_work() as session:
-        platform, owner = create_platform(session)
-        unsupported = create_institution(session, livemode=False, supports_relink=False).id
-        live = create_institution(session, livemode=True, supports_relink=True).id
-    yield Book(runtime, platform.id, owner.email, unsupported, live)
-    with runtime.database.unit_of_work() as session:
-        delete_institution(session, unsupported)
-        delete_institution(session, live)
+    """A fresh platform plus institutions of the test's own (see create_book)."""
+    book = create_book(runtime)
+    yield book
+    delete_book_institutions(runtime, book)

@@ -30,6 +30,7 @@ from relink.models import (
     Customer,
     HolderType,
     Institution,
+    InstitutionHealth,
     Platform,
     Role,
     SessionStatus,
@@ -52,7 +53,13 @@ def lifecycle(session: Session, scope: Scope) -> Lifecycle:
     return Lifecycle(session, scope, CONTEXT)
 
 
-def create_institution(session: Session, *, livemode: bool, supports_relink: bool) -> Institution:
+def create_institution(
+    session: Session,
+    *,
+    livemode: bool,
+    supports_relink: bool,
+    health: InstitutionHealth = InstitutionHealth.active,
+) -> Institution:
     institution = Institution(
         id=f"fcinst_eligibility_{secrets.token_hex(6)}",
         livemode=livemode,
@@ -61,11 +68,36 @@ def create_institution(session: Session, *, livemode: bool, supports_relink: boo
         settings={"base_url": "{sandbox_bank_url}", "institution": "bank_oauth"},
         name="Eligibility Test Bank",
         supports_relink=supports_relink,
+        health=health,
         created_at=NOW,
     )
     session.add(institution)
     session.flush()
     return institution
+
+
+def create_book(runtime: Runtime) -> Book:
+    """A fresh platform plus the test's own institutions (global: remove them with
+    :func:`delete_book_institutions`): one without relink support, one live, and one whose
+    bank is in trouble."""
+    with runtime.database.unit_of_work() as session:
+        platform, owner = create_platform(session)
+        unsupported = create_institution(session, livemode=False, supports_relink=False).id
+        live = create_institution(session, livemode=True, supports_relink=True).id
+        unavailable = create_institution(
+            session, livemode=False, supports_relink=True, health=InstitutionHealth.degraded
+        ).id
+    return Book(runtime, platform.id, owner.email, unsupported, live, unavailable)
+
+
+def delete_book_institutions(runtime: Runtime, book: Book) -> None:
+    with runtime.database.unit_of_work() as session:
+        for institution_id in (
+            book.unsupported_institution,
+            book.live_institution,
+            book.unavailable_institution,
+        ):
+            delete_institution(session, institution_id)
 
 
 def delete_institution(session: Session, institution_id: str) -> None:
@@ -228,6 +260,7 @@ class Builder:
     owner_email: str
     unsupported_institution: str
     live_institution: str
+    unavailable_institution: str
 
     def scope(self, *, livemode: bool = False) -> Scope:
         return scope_of(self.platform_id, livemode=livemode)
@@ -269,6 +302,7 @@ class Book:
     owner_email: str
     unsupported_institution: str
     live_institution: str
+    unavailable_institution: str
 
     @contextmanager
     def builder(self) -> Iterator[Builder]:
@@ -279,6 +313,7 @@ class Book:
                 self.owner_email,
                 self.unsupported_institution,
                 self.live_institution,
+                self.unavailable_institution,
             )
 
     def build(self, case: CaseBuilder) -> Account:

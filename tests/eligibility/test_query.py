@@ -93,6 +93,7 @@ def test_without_delivery_rules_only_the_repair_rules_are_checked(book: Book) ->
         Reason.recent_request,
         Reason.missing_email,
         Reason.unconfirmed_test_email,
+        Reason.institution_unavailable,
     }
     with book.builder() as builder:
         built = {case.name: case.build(builder).id for case in CASES}

@@ -191,3 +191,47 @@ def test_invalid_payment_accounts_have_no_usable_ach_number(
 
     assert tan(http, tokens, no_ach, T0) == {}
     assert tan(http, tokens, deactivated, T0)["status"] == "deactivated"
+
+
+def _play(http: httpx.Client, driver: BankDriver, key: str, status: str) -> httpx.Response:
+    return http.post(
+        f"sandbox/institutions/{key}/outage", json={"status": status}, auth=driver.client_auth
+    )
+
+
+def _status(http: httpx.Client, key: str) -> str:
+    status: str = http.get(f"api/v1/institutions/{key}").json()["status"]
+    return status
+
+
+def test_a_played_outage_takes_an_institution_down_and_back_up(
+    driver: BankDriver, http: httpx.Client, username: str
+) -> None:
+    tokens = driver.login("test_non_oauth", username).json()
+    try:
+        assert _play(http, driver, "test_non_oauth", "inactive").status_code == 204
+        assert _status(http, "test_non_oauth") == "inactive"
+        assert driver.login("test_non_oauth", username).status_code == 503
+        assert http.get("api/v1/accounts", headers=auth(tokens)).status_code == 503
+
+        assert _play(http, driver, "test_non_oauth", "degraded").status_code == 204
+        assert _status(http, "test_non_oauth") == "degraded"
+        assert driver.login("test_non_oauth", username).status_code == 500
+        listed = {i["key"]: i["status"] for i in http.get("api/v1/institutions").json()["data"]}
+        assert listed["test_non_oauth"] == "degraded"
+        assert listed["test_oauth"] == "active"
+    finally:
+        assert _play(http, driver, "test_non_oauth", "active").status_code == 204
+    assert _status(http, "test_non_oauth") == "active"
+    assert driver.login("test_non_oauth", username).status_code == 200
+    assert http.get("api/v1/accounts", headers=auth(tokens)).status_code == 200
+
+
+def test_an_outage_is_played_only_by_a_registered_client_and_with_a_known_status(
+    driver: BankDriver, http: httpx.Client
+) -> None:
+    anonymous = http.post("sandbox/institutions/test_oauth/outage", json={"status": "inactive"})
+    assert anonymous.status_code == 401
+    assert _play(http, driver, "test_oauth", "exploded").status_code == 400
+    assert _play(http, driver, "no_such_bank", "inactive").status_code == 400
+    assert _status(http, "test_oauth") == "active"

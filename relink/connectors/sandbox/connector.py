@@ -30,6 +30,7 @@ from relink.connectors.base import (
     ChallengeKind,
     CredentialForm,
     Grant,
+    Health,
     IncorrectAnswer,
     InvalidCredentials,
     Redirect,
@@ -176,6 +177,20 @@ class SandboxConnector(OAuth2Connector):
         return self._login_answer(response)
 
     # ------------------------------------------------------------------ test helpers
+
+    def sandbox_controls(self) -> SandboxConnector:
+        return self
+
+    def set_test_outage(self, health: Health) -> None:
+        """Put this institution down, degraded or back up at the sandbox bank."""
+        response = self._send(
+            "POST",
+            f"{self._base}/sandbox/institutions/{self.institution.key}/outage",
+            json={"status": health.value},
+            auth=self._client_auth(),
+        )
+        if response.status_code != 204:
+            wire.raise_bank_error(response)
 
     def create_test_grant(
         self,
