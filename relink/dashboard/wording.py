@@ -12,6 +12,7 @@ REASON_LABELS = {
     "missing_email": "No email",
     "unconfirmed_test_email": "Not a confirmed team email",
     "institution_unsupported": "Bank unsupported",
+    "institution_unavailable": "Bank having trouble",
     "hosted_relink_disabled": "Hosted relink is off",
 }
 

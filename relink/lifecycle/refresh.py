@@ -220,8 +220,7 @@ def _apply(
     institution = InstitutionRepository(db, scope.livemode).get(account.institution_id)
     error = answers.error
     if isinstance(error, InstitutionDown):
-        institution.health = InstitutionHealth.degraded
-        institution.health_checked_at = now
+        institution.record_health(InstitutionHealth.degraded, now)
         return error.retry_after or 300
     if isinstance(error, RateLimited):
         # Relink asked too often (frequencyPerDay): back off; the bank and the account
@@ -253,8 +252,7 @@ def _apply(
     if error is None and answers.tans is not None and account.status == ConnectionStatus.active:
         _reconcile_account_numbers(lifecycle, account, answers.tans)
     if error is None and institution.health != InstitutionHealth.active:
-        institution.health = InstitutionHealth.active
-        institution.health_checked_at = now
+        institution.record_health(InstitutionHealth.active, now)
     account.updated_at = now
     return None
 

@@ -112,8 +112,7 @@ def check_institution_health(runtime: Runtime, worker_id: str) -> int | None:
     with database.unit_of_work() as session:
         now = clock.now()
         for institution in session.scalars(select(Institution).where(Institution.id.in_(answers))):
-            institution.health = answers[institution.id]
-            institution.health_checked_at = now
+            institution.record_health(answers[institution.id], now)
         row = session.scalars(
             select(ScheduledScan).where(ScheduledScan.name == INSTITUTION_HEALTH_SCAN)
         ).one()

@@ -80,8 +80,18 @@ class Institution(Base):
     supports_relink: Mapped[bool] = mapped_column(default=True)
     health: Mapped[str] = mapped_column(String(10), default=InstitutionHealth.active)
     health_checked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # When the institution entered its current health (None: never changed since added).
+    health_since: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    def record_health(self, health: InstitutionHealth | str, at: dt.datetime) -> None:
+        """A health answer (a check, or a connector call's outcome): ``health_since`` moves
+        only when the health changes."""
+        if self.health != health:
+            self.health = InstitutionHealth(health)
+            self.health_since = at
+        self.health_checked_at = at
 
 
 class Authorization(TenantMixin, Base):

@@ -333,5 +333,4 @@ def play_outage(
         controls.set_test_outage(health)
     except ConnectorError as error:
         raise SandboxUnavailable(f"The sandbox bank did not take the change: {error}") from None
-    institution.health = controls.health().value
-    institution.health_checked_at = clock.now()
+    institution.record_health(controls.health().value, clock.now())

@@ -10,12 +10,13 @@ import stripe
 
 from relink.dashboard.queries import institutions_page
 from relink.institutions.configure import InstitutionConfig, add_institution, set_disabled
+from relink.models import Institution
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.tenancy import Scope
 from tests.conftest import RunningServer, make_platform, stripe_client
 from tests.dashboard.factories import page_csrf
-from tests.factories import create_customer, create_test_account
+from tests.factories import create_customer, create_test_account, raw
 from tests.institutions.catalogs import remove_institutions, unique_bic
 
 SETTINGS = {
@@ -82,3 +83,32 @@ def test_the_live_mode_page_lists_configured_banks_and_says_which_are_disabled(
         set_disabled(session, live_bank, disabled=True)
     row = owner.get("/institutions").text.split(f'id="institution-{live_bank}"')[1]
     assert "No: disabled" in row.split("</tr>")[0]
+
+
+def test_the_page_says_since_when_a_bank_has_been_in_trouble(
+    owner: httpx.Client, client: stripe.StripeClient, runtime: Runtime
+) -> None:
+    outage = "/v1/test_helpers/financial_connections/institutions/fcinst_test_oauth/outage"
+    try:
+        raw(client, "post", outage, status="degraded")
+        with runtime.database.read_only() as db:
+            institution = db.get(Institution, "fcinst_test_oauth")
+            assert institution is not None
+            since = institution.health_since
+        assert since is not None
+        row = _row(owner.get("/institutions").text, "fcinst_test_oauth")
+        assert "Having trouble" in row and "since" in row
+        # A second answer of the same health keeps the moment the trouble began.
+        raw(client, "post", outage, status="degraded")
+        with runtime.database.read_only() as db:
+            again = db.get(Institution, "fcinst_test_oauth")
+            assert again is not None and again.health_since == since
+    finally:
+        raw(client, "post", outage, status="active")
+    row = _row(owner.get("/institutions").text, "fcinst_test_oauth")
+    assert "Working normally" in row
+
+
+def _row(html: str, institution_id: str) -> str:
+    start = html.index(f'id="institution-{institution_id}"')
+    return html[start : html.index("</tr>", start)]
