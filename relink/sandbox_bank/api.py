@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Body, Form, Header, Request
+from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from relink.sandbox_bank import bank_api, grants, logins, oauth
 from relink.sandbox_bank.clock import request_now
 from relink.sandbox_bank.data import accounts_for, normalize_username
 from relink.sandbox_bank.errors import BankError
+from relink.sandbox_bank.forms import FormStr, TokenRequest
 from relink.sandbox_bank.institutions import SANDBOX_INSTITUTIONS
 from relink.sandbox_bank.models import Client
 from relink.sandbox_bank.store import hash_secret, new_secret
@@ -26,7 +27,6 @@ from relink.sandbox_bank.web import bank_of
 router = APIRouter()
 
 AuthHeader = Annotated[str | None, Header(alias="Authorization")]
-FormStr = Annotated[str, Form()]
 
 
 def _no_store(body: dict[str, Any]) -> JSONResponse:
@@ -53,23 +53,12 @@ def _client_credentials(
 @router.post("/oauth/token", name="sandbox_bank_token")
 def token(
     request: Request,
+    form: TokenRequest,
     authorization: AuthHeader = None,
-    grant_type: FormStr = "",
-    code: FormStr = "",
-    redirect_uri: FormStr = "",
-    code_verifier: FormStr = "",
-    refresh_token: FormStr = "",
     client_id: FormStr = "",
     client_secret: FormStr = "",
 ) -> JSONResponse:
     cid, secret = _client_credentials(authorization, client_id, client_secret)
-    form = {
-        "grant_type": grant_type,
-        "code": code,
-        "redirect_uri": redirect_uri,
-        "code_verifier": code_verifier,
-        "refresh_token": refresh_token,
-    }
     now = request_now(request)
     with bank_of(request).store.transaction() as session:
         body = oauth.token_endpoint(session, form, client_id=cid, client_secret=secret, now=now)

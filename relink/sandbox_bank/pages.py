@@ -69,6 +69,14 @@ class Pages:
 
     # ------------------------------------------------------------------ CSRF
 
+    def csrf_failure(self, request: Request, token: str) -> Response | None:
+        """The refusal page when ``token`` is not this browser's CSRF token; None when it is."""
+        try:
+            self.check_csrf(request, token)
+        except CsrfRejected:
+            return self.error_page(request, "The form expired. Go back and try again.", 403)
+        return None
+
     def check_csrf(self, request: Request, token: str) -> None:
         nonce = request.cookies.get(CSRF_COOKIE, "")
         try:

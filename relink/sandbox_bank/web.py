@@ -19,6 +19,7 @@ from relink.sandbox_bank import oauth
 from relink.sandbox_bank.challenges import CHALLENGES
 from relink.sandbox_bank.clock import wall_clock
 from relink.sandbox_bank.data import normalize_username
+from relink.sandbox_bank.forms import FormList, FormStr
 from relink.sandbox_bank.institutions import (
     SANDBOX_INSTITUTIONS,
     Feature,
@@ -27,15 +28,13 @@ from relink.sandbox_bank.institutions import (
 )
 from relink.sandbox_bank.models import AuthorizeFlow, Client
 from relink.sandbox_bank.oauth import BackToApp, PageError, RetryStep
-from relink.sandbox_bank.pages import CsrfRejected, Pages
+from relink.sandbox_bank.pages import Pages
 from relink.sandbox_bank.psd2.aspsps import PSD2_ASPSPS, Psd2Aspsp
 from relink.sandbox_bank.psd2.aspsps import aspsp as psd2_aspsp
 from relink.sandbox_bank.security_center import apps_with_access, revoke_by_holder
 from relink.sandbox_bank.store import Store
 
 router = APIRouter()
-
-FormStr = Annotated[str, Form()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +130,8 @@ def _step(
     action: Callable[[Session, AuthorizeFlow], BackToApp | None],
 ) -> Response:
     bank = bank_of(request)
-    try:
-        bank.pages.check_csrf(request, csrf_token)
-    except CsrfRejected:
-        return bank.pages.error_page(request, "The form expired. Go back and try again.", 403)
+    if (failure := bank.pages.csrf_failure(request, csrf_token)) is not None:
+        return failure
     try:
         with bank.store.transaction() as session:
             flow = oauth.load_flow(session, flow_token, step)
@@ -180,7 +177,7 @@ def authorize_accounts(
     request: Request,
     flow: FormStr = "",
     csrf_token: FormStr = "",
-    account: Annotated[list[str] | None, Form()] = None,
+    account: FormList = None,
 ) -> Response:
     def step(session: Session, f: AuthorizeFlow) -> None:
         oauth.submit_accounts(f, account or [])
@@ -252,16 +249,6 @@ def security_center(
     )
 
 
-def _csrf_failure(request: Request, csrf_token: str) -> Response | None:
-    try:
-        bank_of(request).pages.check_csrf(request, csrf_token)
-    except CsrfRejected:
-        return bank_of(request).pages.error_page(
-            request, "The form expired. Go back and try again.", 403
-        )
-    return None
-
-
 @router.post("/security-center/login", name="sandbox_bank_security_center_login")
 def security_center_login(
     request: Request,
@@ -269,7 +256,7 @@ def security_center_login(
     institution_key: Annotated[str, Form(alias="institution")] = "",
     username: FormStr = "",
 ) -> Response:
-    if (failure := _csrf_failure(request, csrf_token)) is not None:
+    if (failure := bank_of(request).pages.csrf_failure(request, csrf_token)) is not None:
         return failure
     inst: SandboxInstitution | Psd2Aspsp | None = institution(institution_key) or psd2_aspsp(
         institution_key
@@ -284,7 +271,7 @@ def security_center_login(
 
 @router.post("/security-center/logout", name="sandbox_bank_security_center_logout")
 def security_center_logout(request: Request, csrf_token: FormStr = "") -> Response:
-    if (failure := _csrf_failure(request, csrf_token)) is not None:
+    if (failure := bank_of(request).pages.csrf_failure(request, csrf_token)) is not None:
         return failure
     response = RedirectResponse(request.url_for("sandbox_bank_security_center"), status_code=303)
     bank_of(request).pages.sign_out_security_center(request, response)
@@ -295,7 +282,7 @@ def security_center_logout(request: Request, csrf_token: FormStr = "") -> Respon
     "/security-center/grants/{grant_id}/revoke", name="sandbox_bank_security_center_revoke"
 )
 def security_center_revoke(request: Request, grant_id: str, csrf_token: FormStr = "") -> Response:
-    if (failure := _csrf_failure(request, csrf_token)) is not None:
+    if (failure := bank_of(request).pages.csrf_failure(request, csrf_token)) is not None:
         return failure
     bank = bank_of(request)
     user = bank.pages.security_center_user(request)

@@ -7,14 +7,14 @@ requests) lives here too; `relink.sandbox_bank.web` renders it for PSD2 banks.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from relink.sandbox_bank.challenges import ONE_TIME_CODE
 from relink.sandbox_bank.errors import BankError
-from relink.sandbox_bank.pages import CsrfRejected
+from relink.sandbox_bank.forms import FormList, FormStr, TokenRequest
 from relink.sandbox_bank.psd2 import consents as service
 from relink.sandbox_bank.psd2 import oauth, sca
 from relink.sandbox_bank.psd2.aspsps import PSD2_ASPSPS, Approach, Psd2Aspsp, aspsp
@@ -23,23 +23,12 @@ from relink.sandbox_bank.psd2.data import accounts_for
 from relink.sandbox_bank.web import bank_of
 
 router = APIRouter()
-FormStr = Annotated[str, Form()]
-FormList = Annotated[list[str] | None, Form()]
 
 
 def _redirect(url: str) -> Response:
     response = RedirectResponse(url, status_code=303)
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
-
-
-def _csrf_failure(request: Request, csrf_token: str) -> Response | None:
-    bank = bank_of(request)
-    try:
-        bank.pages.check_csrf(request, csrf_token)
-    except CsrfRejected:
-        return bank.pages.error_page(request, "The form expired. Go back and try again.", 403)
-    return None
 
 
 def _gone(request: Request) -> Response:
@@ -92,7 +81,7 @@ def sca_step(
     code: FormStr = "",
     account: FormList = None,
 ) -> Response:
-    if (failure := _csrf_failure(request, csrf_token)) is not None:
+    if (failure := bank_of(request).pages.csrf_failure(request, csrf_token)) is not None:
         return failure
     bank = bank_of(request)
     with bank.store.transaction() as session:
@@ -166,23 +155,8 @@ def _oauth_routes(bank_aspsp: Psd2Aspsp) -> None:
         return _redirect(str(request.url_for("sandbox_bank_psd2_sca", token=token)))
 
     @router.post(token_path, name=f"sandbox_bank_{bank_aspsp.key}_token")
-    def token(
-        request: Request,
-        grant_type: FormStr = "",
-        code: FormStr = "",
-        redirect_uri: FormStr = "",
-        code_verifier: FormStr = "",
-        refresh_token: FormStr = "",
-        client_id: FormStr = "",
-    ) -> Response:
-        form = {
-            "grant_type": grant_type,
-            "code": code,
-            "redirect_uri": redirect_uri,
-            "code_verifier": code_verifier,
-            "refresh_token": refresh_token,
-            "client_id": client_id,
-        }
+    def token(request: Request, form: TokenRequest, client_id: FormStr = "") -> Response:
+        form = {**form, "client_id": client_id}  # a public client: it names itself only
         bank = bank_of(request)
         with bank.store.transaction() as session:
             # The TPP's clock (Relink-Sandbox-Time) as on its XS2A calls, so the tokens
@@ -263,31 +237,31 @@ def psd2_security_center_context(
     }
 
 
-def _signed_in(request: Request) -> tuple[Psd2Aspsp, str] | None:
-    user = bank_of(request).pages.security_center_user(request)
-    if user is None:
-        return None
-    bank_aspsp = aspsp(user[0])
-    return (bank_aspsp, user[1]) if bank_aspsp is not None else None
-
-
 def _back_to_security_center(request: Request, **params: str) -> Response:
     target = request.url_for("sandbox_bank_security_center").include_query_params(**params)
     return _redirect(str(target))
 
 
+def _form_holder(request: Request, csrf_token: str) -> tuple[Psd2Aspsp, str] | Response:
+    """Who posts a PSD2 security-center form (their ASPSP and username), or the answer
+    instead: the CSRF refusal, or back to the security center to sign in."""
+    pages = bank_of(request).pages
+    if (failure := pages.csrf_failure(request, csrf_token)) is not None:
+        return failure
+    user = pages.security_center_user(request)
+    bank_aspsp = aspsp(user[0]) if user is not None else None
+    if user is None or bank_aspsp is None:
+        return _back_to_security_center(request)
+    return bank_aspsp, user[1]
+
+
 @router.post("/security-center/psd2/consents/{consent_id}/revoke", name="sandbox_bank_psd2_revoke")
 def revoke(request: Request, consent_id: str, csrf_token: FormStr = "") -> Response:
-    if (failure := _csrf_failure(request, csrf_token)) is not None:
-        return failure
-    signed_in = _signed_in(request)
-    if signed_in is None:
-        return _back_to_security_center(request)
+    if isinstance(holder := _form_holder(request, csrf_token), Response):
+        return holder
     bank = bank_of(request)
     with bank.store.transaction() as session:
-        found = service.revoke_by_psu(
-            session, signed_in[0], signed_in[1], consent_id, bank_clock(session)
-        )
+        found = service.revoke_by_psu(session, *holder, consent_id, bank_clock(session))
     if not found:
         return bank.pages.error_page(request, "No such consent gives access to your accounts.", 404)
     return _back_to_security_center(request, psd2="revoked")
@@ -304,17 +278,13 @@ def decide(
     decision: FormStr = "",
     account: FormList = None,
 ) -> Response:
-    if (failure := _csrf_failure(request, csrf_token)) is not None:
-        return failure
-    signed_in = _signed_in(request)
-    if signed_in is None:
-        return _back_to_security_center(request)
+    if isinstance(holder := _form_holder(request, csrf_token), Response):
+        return holder
     bank = bank_of(request)
     with bank.store.transaction() as session:
         problem = service.decide_decoupled(
             session,
-            signed_in[0],
-            signed_in[1],
+            *holder,
             authorisation_id,
             approve=decision == "approve",
             chosen=account or [],
