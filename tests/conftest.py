@@ -29,9 +29,11 @@ from relink.institutions.service import register_institutions
 from relink.kit import clock
 from relink.kit.clock import FrozenClock
 from relink.migrate import upgrade
+from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform, create_platform
 from relink.runtime import Runtime
 from relink.sandbox_bank.testing import free_port
+from relink.worker import HANDLERS
 from tests.email.smtp_server import SmtpServer, smtp_server
 from tests.factories import sending_to
 from tests.receivers import FakeDns, install_fake_dns
@@ -177,6 +179,12 @@ def smtp_runtime(settings: Settings, smtp: SmtpServer) -> Iterator[Runtime]:
     """A runtime on the test database whose email backend sends to ``smtp``."""
     with sending_to(smtp, settings) as runtime:
         yield runtime
+
+
+@pytest.fixture
+def smtp_worker(smtp_runtime: Runtime) -> OutboxDispatcher:
+    """The outbox worker on the test database, its email backend the SMTP server."""
+    return OutboxDispatcher(smtp_runtime, HANDLERS)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import stripe
 
 from relink.config import Settings
 from relink.email.backends import backend_for
+from relink.institutions.connectors import close_http_clients
 from relink.outbox.worker import OutboxDispatcher
 from relink.runtime import Runtime
 from relink.sessions import timeline
@@ -159,7 +160,8 @@ def runtime_with(settings: Settings, **changes: object) -> Runtime:
 
 @contextmanager
 def sending_to(smtp: SmtpServer, settings: Settings, **changes: object) -> Iterator[Runtime]:
-    """A runtime whose SMTP backend sends to ``smtp``; its connections and pool closed after."""
+    """A runtime whose SMTP backend sends to ``smtp``; its SMTP connections, HTTP clients
+    and database pool closed after (so it is not used after the block)."""
     runtime = runtime_with(
         settings,
         email_backend="smtp",
@@ -172,6 +174,7 @@ def sending_to(smtp: SmtpServer, settings: Settings, **changes: object) -> Itera
         yield runtime
     finally:
         backend_for(runtime).close()
+        close_http_clients(runtime)
         runtime.database.engine.dispose()
 
 

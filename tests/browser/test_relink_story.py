@@ -15,20 +15,12 @@ from playwright.sync_api import Page
 
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform
-from relink.runtime import Runtime
-from relink.worker import HANDLERS
 from tests.browser.pages.hosted import HostedRelinkPage
 from tests.email.smtp_server import SmtpServer
 from tests.hosted.factories import broken_account, relink_session, retrieve_session
 from tests.receivers import webhook_receiver
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def smtp_worker(smtp_runtime: Runtime) -> OutboxDispatcher:
-    """A worker on the same database whose email backend is the SMTP server."""
-    return OutboxDispatcher(smtp_runtime, HANDLERS)
 
 
 @pytest.mark.usefixtures("private_webhooks")

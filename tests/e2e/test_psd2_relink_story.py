@@ -33,9 +33,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from playwright.sync_api import Browser, Page
 
-from relink.config import Settings
 from relink.institutions.configure import import_catalog, read_catalog
-from relink.institutions.connectors import close_http_clients
 from relink.lifecycle.grants import open_grant
 from relink.models import Authorization
 from relink.outbox.worker import OutboxDispatcher
@@ -45,11 +43,10 @@ from relink.sandbox_bank import TlsFiles
 from relink.sandbox_bank.psd2.aspsps import ASPSPS_BY_KEY
 from relink.sandbox_bank.psd2.data import accounts_for
 from relink.sandbox_bank.testing import BankProcess, free_port
-from relink.worker import HANDLERS
 from tests.browser.chromium import CHROMIUM_ARGS
 from tests.conftest import RunningServer
 from tests.email.smtp_server import SmtpServer
-from tests.factories import create_customer, raw, sending_to, wire
+from tests.factories import create_customer, raw, wire
 from tests.hosted.connect_factories import link_session
 from tests.receivers import webhook_receiver
 
@@ -126,14 +123,6 @@ def institution(bank: Bank, runtime: Runtime) -> str:
     return institution_id
 
 
-@pytest.fixture
-def worker(settings: Settings, smtp: SmtpServer) -> Iterator[OutboxDispatcher]:
-    """The worker on the same database, its email backend the SMTP server."""
-    with sending_to(smtp, settings) as runtime:
-        yield OutboxDispatcher(runtime, HANDLERS)
-        close_http_clients(runtime)
-
-
 @pytest.fixture(scope="module")
 def holder_browser(dashboard_browser: Browser, bank: Bank) -> Iterator[Browser]:
     """Chromium that accepts the bank's server certificate by its pinned public key (no
@@ -203,7 +192,7 @@ def test_a_psd2_account_expires_and_is_relinked_by_email(
     bank: Bank,
     institution: str,
     smtp: SmtpServer,
-    worker: OutboxDispatcher,
+    smtp_worker: OutboxDispatcher,
 ) -> None:
     customer = create_customer(client, name="Erika Mustermann", email=platform.owner.email)
     username = customer.id.lower()
@@ -241,7 +230,7 @@ def test_a_psd2_account_expires_and_is_relinked_by_email(
 
         # 30 days before validUntil: the upcoming_deactivation webhook.
         _advance_to(client, ends - 30 * DAY)
-        worker.drain()
+        smtp_worker.drain()
         events = [
             stripe.Webhook.construct_event(
                 delivery.body, delivery.headers["stripe-signature"], endpoint.secret
@@ -255,7 +244,7 @@ def test_a_psd2_account_expires_and_is_relinked_by_email(
 
     # Past validUntil: inactive, access_expired.
     _advance_to(client, ends + 60)
-    worker.drain()
+    smtp_worker.drain()
     expired = client.v1.financial_connections.accounts.retrieve(account.id)
     assert (expired.status, wire(expired).status_details.inactive.cause) == (
         "inactive",
@@ -272,7 +261,7 @@ def test_a_psd2_account_expires_and_is_relinked_by_email(
         ui_mode="hosted",
         hosted={"delivery_method": "email"},
     )
-    worker.drain()
+    smtp_worker.drain()
     [email] = smtp.handler.to(platform.owner.email)
     text = email.message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     link = re.search(r"https?://\S+/relink/[A-Za-z0-9_-]+", text)
@@ -283,7 +272,7 @@ def test_a_psd2_account_expires_and_is_relinked_by_email(
     holder.get_by_role("button", name="Continue").click()
     _authenticate_at_the_bank(holder, username)
     assert _heading(holder) == "Your account is reconnected"
-    worker.drain()
+    smtp_worker.drain()
 
     relinked = wire(client.v1.financial_connections.sessions.retrieve(str(relinking["id"])))
     assert relinked.status == "succeeded"
@@ -308,7 +297,7 @@ def test_a_psd2_account_expires_and_is_relinked_by_email(
 
     # The new consent serves unattended reads: a balance refresh at the bank succeeds.
     client.v1.financial_connections.accounts.refresh(account.id, params={"features": ["balance"]})
-    worker.drain()
+    smtp_worker.drain()
     refreshed = client.v1.financial_connections.accounts.retrieve(account.id)
     assert refreshed.balance_refresh is not None
     assert (refreshed.status, refreshed.balance_refresh.status) == ("active", "succeeded")
