@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from relink.sandbox_bank import create_sandbox_bank_app
 from relink.sandbox_bank.testing import serve_in_thread
+from tests.sandbox_bank.psd2.tpp import consent_body
 
 
 def _tpp_page(request: Request) -> PlainTextResponse:
@@ -41,16 +42,9 @@ def page(dashboard_browser: Browser) -> Iterator[Page]:
 
 
 def _consent(bank_url: str, tpp_url: str) -> tuple[str, str]:
-    body = {
-        "access": {"accounts": [], "balances": [], "transactions": []},
-        "recurringIndicator": True,
-        "validUntil": "9999-12-31",
-        "frequencyPerDay": 4,
-        "combinedServiceIndicator": False,
-    }
     created = httpx.post(
         f"{bank_url}/psd2/v1/consents",
-        json=body,
+        json=consent_body(),
         headers={
             "X-Request-ID": str(uuid.uuid4()),
             "PSU-IP-Address": "198.51.100.7",

@@ -24,7 +24,7 @@ from relink.sandbox_bank.psd2.aspsps import ASPSPS_BY_KEY
 from relink.sandbox_bank.psd2.data import accounts_for
 from relink.sandbox_bank.testing import BankProcess, free_port
 from tests.sandbox_bank.psd2.contract import validate_request, validate_response
-from tests.sandbox_bank.psd2.test_api import authorise_in_pages
+from tests.sandbox_bank.psd2.tpp import authorise_in_pages
 
 CALLBACK = "https://relink.test/relink/oauth/callback"
 REDIRECT = ASPSPS_BY_KEY["psd2_redirect"]

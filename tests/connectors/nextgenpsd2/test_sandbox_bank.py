@@ -25,9 +25,9 @@ from relink.connectors.registry import CONNECTORS, Wiring
 from relink.institutions.catalog import SANDBOX_CATALOG
 from relink.sandbox_bank.psd2.aspsps import ASPSPS_BY_KEY
 from relink.sandbox_bank.psd2.data import accounts_for
-from relink.sandbox_bank.testing import parse_forms
 from tests.connectors.conftest import Clock
 from tests.sandbox_bank.psd2.contract import validate_request, validate_response
+from tests.sandbox_bank.psd2.tpp import authorise_in_pages
 
 CALLBACK = "https://relink.test/relink/oauth/callback"
 HOLDER = PsuContext(ip_address="198.51.100.7", user_agent="Firefox/140", accept_language="de")
@@ -83,31 +83,11 @@ def connector(
 
 
 def through_pages(url: str, username: str, *, cancel: bool = False) -> str:
-    """The holder's browser on the bank's pages (no JavaScript); where it is sent back."""
+    """The holder's browser on the bank's pages; where it is sent back to Relink."""
     with httpx.Client(timeout=10) as browser:
-        response = browser.get(url)
-        answers = {
-            "login": {"username": username, "password": "pw", "action": "sign_in"},
-            "method": {"method": "sms_otp", "action": "choose"},
-            "code": {"code": "123456", "action": "code"},
-        }
-        for _ in range(12):
-            if response.status_code in (302, 303):
-                location = str(response.url.join(response.headers["location"]))
-                if location.startswith(CALLBACK):
-                    return location
-                response = browser.get(location)
-                continue
-            form = next(f for f in parse_forms(response.text) if f.step)
-            data: dict[str, str | list[str]] = dict(form.fields)
-            if cancel:
-                data["action"] = "cancel"
-            elif form.step == "accounts":
-                data.update(action="accounts", account=[v for v, _ in form.checkboxes["account"]])
-            else:
-                data.update(answers[form.step or ""])
-            response = browser.post(str(response.url.join(form.action)), data=data)
-    raise AssertionError(f"the bank's pages never sent the holder back: {response.text[:800]}")
+        return authorise_in_pages(
+            browser, url, username, cancel=cancel, tpp_host=urlsplit(CALLBACK).netloc
+        )
 
 
 def _params(location: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.sandbox_bank.psd2.contract import checking_hook
+from tests.sandbox_bank.psd2.tpp import consent_body
 
 HOLDER_IP = "198.51.100.7"
 
@@ -39,18 +40,7 @@ class Psd2Client:
         frequency: int = 4,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        references = [{"iban": iban} for iban in ibans or []]
-        body = {
-            "access": {
-                "accounts": references,
-                "balances": references,
-                "transactions": references,
-            },
-            "recurringIndicator": True,
-            "validUntil": valid_until,
-            "frequencyPerDay": frequency,
-            "combinedServiceIndicator": False,
-        }
+        body = consent_body(ibans, valid_until=valid_until, frequency=frequency)
         return self.post_consent(body, headers=headers)
 
     def post_consent(self, body: Any, *, headers: dict[str, str] | None = None) -> httpx.Response:

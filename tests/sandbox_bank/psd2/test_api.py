@@ -3,50 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import httpx
 
 from relink.sandbox_bank.psd2.aspsps import ASPSPS_BY_KEY
 from relink.sandbox_bank.psd2.data import accounts_for
-from relink.sandbox_bank.testing import parse_forms
 from tests.sandbox_bank.psd2.conftest import Psd2Client
+from tests.sandbox_bank.psd2.tpp import authorise_in_pages
 
 REDIRECT = ASPSPS_BY_KEY["psd2_redirect"]
-
-
-def authorise_in_pages(
-    http: httpx.Client,
-    sca_url: str,
-    username: str,
-    *,
-    cancel: bool = False,
-    tpp_host: str = "tpp.test",
-) -> str:
-    """Walk the SCA pages as the holder would (without JavaScript); the URL the bank
-    sends the holder back to."""
-    response = http.get(sca_url)
-    answers = {
-        "login": {"username": username, "password": "pw", "action": "sign_in"},
-        "method": {"method": "sms_otp", "action": "choose"},
-        "code": {"code": "123456", "action": "code"},
-    }
-    for _ in range(6):
-        form = next(f for f in parse_forms(response.text) if f.step)
-        data: dict[str, str | list[str]] = dict(form.fields)
-        if cancel:
-            data["action"] = "cancel"
-        elif form.step == "accounts":
-            data.update(action="accounts", account=[v for v, _ in form.checkboxes["account"]])
-        else:
-            data.update(answers[form.step or ""])
-        answer = http.post(str(response.url.join(form.action)), data=data)
-        assert answer.status_code == 303
-        location = answer.headers["location"]
-        if urlsplit(location).netloc == tpp_host:
-            return location
-        response = http.get(str(answer.url.join(location)))
-    raise AssertionError("the pages never sent the holder back")
 
 
 def linked_consent(client: Psd2Client, bank_url: str, username: str) -> str:

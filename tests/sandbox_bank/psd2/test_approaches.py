@@ -11,7 +11,8 @@ from relink.sandbox_bank.psd2.aspsps import ASPSPS_BY_KEY
 from relink.sandbox_bank.psd2.data import accounts_for
 from relink.sandbox_bank.testing import new_pkce, parse_forms
 from tests.sandbox_bank.psd2.conftest import Psd2Client
-from tests.sandbox_bank.psd2.test_api import authorise_in_pages, linked_consent
+from tests.sandbox_bank.psd2.test_api import linked_consent
+from tests.sandbox_bank.psd2.tpp import authorise_in_pages
 
 REDIRECT_URI = "https://tpp.test/callback"
 

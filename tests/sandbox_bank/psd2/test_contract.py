@@ -11,15 +11,10 @@ import pytest
 from openapi_core.exceptions import OpenAPIError
 
 from tests.sandbox_bank.psd2.contract import validate_exchange, validate_request
+from tests.sandbox_bank.psd2.tpp import consent_body
 
 SERVER = "https://xs2a.bank.test/psd2"
-CONSENT = {
-    "access": {"accounts": [], "balances": [], "transactions": []},
-    "recurringIndicator": True,
-    "validUntil": "2027-05-30",
-    "frequencyPerDay": 4,
-    "combinedServiceIndicator": False,
-}
+CONSENT = consent_body(valid_until="2027-05-30")
 
 
 def consent_request(**headers: str) -> httpx.Request:

@@ -15,6 +15,7 @@ import trustme
 from relink.sandbox_bank import TlsFiles
 from relink.sandbox_bank.testing import BankProcess, free_port
 from tests.sandbox_bank.psd2.contract import validate_response
+from tests.sandbox_bank.psd2.tpp import consent_body
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +89,7 @@ def test_tpp_with_a_certificate_of_another_ca_is_refused(aspsp: str, pki: dict[s
 def test_holders_reach_the_sca_pages_on_the_pages_port_without_a_certificate(
     aspsp: str, pki: dict[str, Path]
 ) -> None:
-    body = {
-        "access": {"accounts": [], "balances": [], "transactions": []},
-        "recurringIndicator": True,
-        "validUntil": "9999-12-31",
-        "frequencyPerDay": 4,
-        "combinedServiceIndicator": False,
-    }
+    body = consent_body()
     with _client(pki, "tpp") as tpp:
         created = tpp.post(
             f"{aspsp}/psd2/v1/consents",
