@@ -203,16 +203,28 @@ def job(request: Request, job_id: str, viewer: Viewer = Depends(current_viewer))
     )
 
 
-@router.get("/accounts/{account_id}")
-def account(
-    request: Request, account_id: str, viewer: Viewer = Depends(current_viewer)
+def _account_page(
+    request: Request,
+    viewer: Viewer,
+    account_id: str,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
 ) -> Response:
     scope = viewer.scope
     with viewer.runtime.database.read_only() as db:
         detail = queries.account_detail(db, scope, scope.now(), account_id)
     if detail is None:
         raise NotFound()
-    return page(request, viewer, "account.html", {"detail": detail, "error": None})
+    context = {"detail": detail, "error": error}
+    return page(request, viewer, "account.html", context, status_code=status_code)
+
+
+@router.get("/accounts/{account_id}")
+def account(
+    request: Request, account_id: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    return _account_page(request, viewer, account_id)
 
 
 @router.post("/accounts/{account_id}/request-relink")
@@ -224,15 +236,7 @@ def request_one(request: Request, account_id: str, viewer: Viewer = Depends(edit
     except ResourceMissing:
         raise NotFound() from None
     except ApiError as refused:
-        with viewer.runtime.database.read_only() as db:
-            detail = queries.account_detail(db, scope, scope.now(), account_id)
-        return page(
-            request,
-            viewer,
-            "account.html",
-            {"detail": detail, "error": refused.message},
-            status_code=400,
-        )
+        return _account_page(request, viewer, account_id, error=refused.message, status_code=400)
     return redirect(f"/accounts/{account_id}#relink", notice="relink_requested")
 
 

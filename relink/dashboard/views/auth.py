@@ -19,6 +19,7 @@ from relink.dashboard.web import (
     checked_viewer,
     current_viewer,
     form_data,
+    form_text,
     page,
     redirect,
     runtime_of,
@@ -41,9 +42,71 @@ FORGOT_CSRF_PURPOSE = "dashboard-forgot-password"
 FORGOT_THROTTLE_KEY = "dashboard_forgot_throttle"
 
 
-def _text(form: FormData, name: str, limit: int = 320) -> str:
-    value = form.get(name)
-    return value.strip()[:limit] if isinstance(value, str) else ""
+def _page_with_csrf_cookie(
+    request: Request,
+    template: str,
+    context: dict[str, object],
+    *,
+    cookie: str,
+    path: str,
+    purpose: str,
+    status_code: int,
+) -> Response:
+    """A signed-out visitor's form page: with no login to bind its CSRF token to, the
+    token is bound to a random value in a cookie of the form's own ``path``."""
+    runtime = runtime_of(request)
+    binding = request.cookies.get(cookie) or random_token(16)
+    context = {"csrf": csrf_token(runtime.csrf_key, purpose, binding), **context}
+    response = page(request, None, template, context, status_code=status_code)
+    response.set_cookie(
+        cookie,
+        binding,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(runtime),
+        path=path,
+    )
+    return response
+
+
+def _link_page(
+    request: Request,
+    template: str,
+    context: dict[str, object],
+    *,
+    token: str,
+    purpose: str,
+    status_code: int,
+) -> Response:
+    """The password form of an emailed link: its CSRF token is bound to the link."""
+    csrf = csrf_token(runtime_of(request).csrf_key, purpose, token_digest(token))
+    context = {"csrf": csrf, "min_length": MIN_LENGTH, "max_length": MAX_LENGTH, **context}
+    return page(request, None, template, context, status_code=status_code)
+
+
+def _link_expired(request: Request, invalid: Exception) -> Response:
+    return page(
+        request,
+        None,
+        "error.html",
+        {"title": "Link expired", "message": str(invalid)},
+        status_code=404,
+    )
+
+
+def _csrf_refusal(request: Request, form: FormData, purpose: str, binding: str) -> str | None:
+    """Why a signed-out visitor's form fails its CSRF check; None when it passes."""
+    submitted = form.get(CSRF_FIELD)
+    try:
+        verify_csrf(
+            runtime_of(request).csrf_key,
+            purpose,
+            binding,
+            submitted if isinstance(submitted, str) else None,
+        )
+    except CsrfError as error:
+        return str(error)
+    return None
 
 
 @router.get("/")
@@ -54,29 +117,15 @@ def home() -> Response:
 def _login_page(
     request: Request, *, email: str = "", error: str | None = None, status_code: int = 200
 ) -> Response:
-    runtime = runtime_of(request)
-    binding = request.cookies.get(LOGIN_CSRF_COOKIE) or random_token(16)
-    response = page(
+    return _page_with_csrf_cookie(
         request,
-        None,
         "login.html",
-        {
-            "csrf": csrf_token(runtime.csrf_key, LOGIN_CSRF_PURPOSE, binding),
-            "email": email,
-            "error": error,
-            "next": safe_next(request.query_params.get("next")),
-        },
+        {"email": email, "error": error, "next": safe_next(request.query_params.get("next"))},
+        cookie=LOGIN_CSRF_COOKIE,
+        path="/login",
+        purpose=LOGIN_CSRF_PURPOSE,
         status_code=status_code,
     )
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        binding,
-        httponly=True,
-        samesite="lax",
-        secure=secure_cookies(runtime),
-        path="/login",
-    )
-    return response
 
 
 @router.get("/login")
@@ -87,17 +136,11 @@ def login_form(request: Request) -> Response:
 @router.post("/login")
 def login_submit(request: Request, form: FormData = Depends(form_data)) -> Response:
     runtime = runtime_of(request)
-    email = _text(form, "email")
+    email = form_text(form, "email")
     password = form.get("password")
-    try:
-        verify_csrf(
-            runtime.csrf_key,
-            LOGIN_CSRF_PURPOSE,
-            request.cookies.get(LOGIN_CSRF_COOKIE, ""),
-            form.get(CSRF_FIELD) if isinstance(form.get(CSRF_FIELD), str) else None,  # type: ignore[arg-type]
-        )
-    except CsrfError as error:
-        return _login_page(request, email=email, error=str(error), status_code=403)
+    binding = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if (refused := _csrf_refusal(request, form, LOGIN_CSRF_PURPOSE, binding)) is not None:
+        return _login_page(request, email=email, error=refused, status_code=403)
     client = request.client.host if request.client else "unknown"
     with runtime.database.unit_of_work() as db:
         attempt = auth.count_attempt(db, email, client)
@@ -113,7 +156,7 @@ def login_submit(request: Request, form: FormData = Depends(form_data)) -> Respo
         return _login_page(request, email=email, error=str(throttled), status_code=429)
     except auth.SignInRefused as refused:
         return _login_page(request, email=email, error=str(refused), status_code=400)
-    response = redirect(safe_next(_text(form, "next", 2000)))
+    response = redirect(safe_next(form_text(form, "next", 2000)))
     response.set_cookie(
         COOKIE,
         started.token,
@@ -144,7 +187,7 @@ def switch_mode(
     with viewer.runtime.database.unit_of_work() as db:
         auth.switch_mode(db, viewer.signed_in, livemode)
     return redirect(
-        safe_next(_text(form, "next", 2000)), notice="mode_live" if livemode else "mode_test"
+        safe_next(form_text(form, "next", 2000)), notice="mode_live" if livemode else "mode_test"
     )
 
 
@@ -156,25 +199,13 @@ def _confirm_page(
         with runtime.database.read_only() as db:
             confirmation, user = auth.pending_confirmation(db, token)
     except auth.ConfirmationInvalid as invalid:
-        return page(
-            request,
-            None,
-            "error.html",
-            {"title": "Link expired", "message": str(invalid)},
-            status_code=404,
-        )
-    return page(
+        return _link_expired(request, invalid)
+    return _link_page(
         request,
-        None,
         "confirm_email.html",
-        {
-            "csrf": csrf_token(runtime.csrf_key, CONFIRM_PURPOSE, token_digest(token)),
-            "email": user.email,
-            "invitation": confirmation.invitation,
-            "error": error,
-            "min_length": MIN_LENGTH,
-            "max_length": MAX_LENGTH,
-        },
+        {"email": user.email, "invitation": confirmation.invitation, "error": error},
+        token=token,
+        purpose=CONFIRM_PURPOSE,
         status_code=status_code,
     )
 
@@ -188,16 +219,8 @@ def confirm_email_form(request: Request, token: str) -> Response:
 @router.post("/confirm-email/{token}")
 def confirm_email(request: Request, token: str, form: FormData = Depends(form_data)) -> Response:
     runtime = runtime_of(request)
-    submitted = form.get(CSRF_FIELD)
-    try:
-        verify_csrf(
-            runtime.csrf_key,
-            CONFIRM_PURPOSE,
-            token_digest(token),
-            submitted if isinstance(submitted, str) else None,
-        )
-    except CsrfError as error:
-        return _confirm_page(request, token, error=str(error), status_code=403)
+    if (refused := _csrf_refusal(request, form, CONFIRM_PURPOSE, token_digest(token))) is not None:
+        return _confirm_page(request, token, error=refused, status_code=403)
     password = form.get("password")
     try:
         with runtime.database.unit_of_work() as db:
@@ -276,28 +299,15 @@ def _password(form: FormData, name: str) -> str:
 def _forgot_page(
     request: Request, *, email: str = "", error: str | None = None, status_code: int = 200
 ) -> Response:
-    runtime = runtime_of(request)
-    binding = request.cookies.get(FORGOT_CSRF_COOKIE) or random_token(16)
-    response = page(
+    return _page_with_csrf_cookie(
         request,
-        None,
         "forgot_password.html",
-        {
-            "csrf": csrf_token(runtime.csrf_key, FORGOT_CSRF_PURPOSE, binding),
-            "email": email,
-            "error": error,
-        },
+        {"email": email, "error": error},
+        cookie=FORGOT_CSRF_COOKIE,
+        path="/forgot-password",
+        purpose=FORGOT_CSRF_PURPOSE,
         status_code=status_code,
     )
-    response.set_cookie(
-        FORGOT_CSRF_COOKIE,
-        binding,
-        httponly=True,
-        samesite="lax",
-        secure=secure_cookies(runtime),
-        path="/forgot-password",
-    )
-    return response
 
 
 def _forgot_throttle(request: Request) -> SlidingWindowThrottle:
@@ -316,17 +326,10 @@ def forgot_password_form(request: Request) -> Response:
 @router.post("/forgot-password")
 def forgot_password(request: Request, form: FormData = Depends(form_data)) -> Response:
     runtime = runtime_of(request)
-    email = _text(form, "email")
-    submitted = form.get(CSRF_FIELD)
-    try:
-        verify_csrf(
-            runtime.csrf_key,
-            FORGOT_CSRF_PURPOSE,
-            request.cookies.get(FORGOT_CSRF_COOKIE, ""),
-            submitted if isinstance(submitted, str) else None,
-        )
-    except CsrfError as error:
-        return _forgot_page(request, email=email, error=str(error), status_code=403)
+    email = form_text(form, "email")
+    binding = request.cookies.get(FORGOT_CSRF_COOKIE, "")
+    if (refused := _csrf_refusal(request, form, FORGOT_CSRF_PURPOSE, binding)) is not None:
+        return _forgot_page(request, email=email, error=refused, status_code=403)
     client = request.client.host if request.client else "unknown"
     if not _forgot_throttle(request).hit(client):
         message = "Too many requests from this network. Please wait 15 minutes and try again."
@@ -347,24 +350,13 @@ def _reset_page(
         with runtime.database.read_only() as db:
             _, user = auth.pending_reset(db, token)
     except auth.ResetInvalid as invalid:
-        return page(
-            request,
-            None,
-            "error.html",
-            {"title": "Link expired", "message": str(invalid)},
-            status_code=404,
-        )
-    return page(
+        return _link_expired(request, invalid)
+    return _link_page(
         request,
-        None,
         "reset_password.html",
-        {
-            "csrf": csrf_token(runtime.csrf_key, RESET_PURPOSE, token_digest(token)),
-            "email": user.email,
-            "error": error,
-            "min_length": MIN_LENGTH,
-            "max_length": MAX_LENGTH,
-        },
+        {"email": user.email, "error": error},
+        token=token,
+        purpose=RESET_PURPOSE,
         status_code=status_code,
     )
 
@@ -378,16 +370,8 @@ def reset_password_form(request: Request, token: str) -> Response:
 @router.post("/reset-password/{token}")
 def reset_password(request: Request, token: str, form: FormData = Depends(form_data)) -> Response:
     runtime = runtime_of(request)
-    submitted = form.get(CSRF_FIELD)
-    try:
-        verify_csrf(
-            runtime.csrf_key,
-            RESET_PURPOSE,
-            token_digest(token),
-            submitted if isinstance(submitted, str) else None,
-        )
-    except CsrfError as error:
-        return _reset_page(request, token, error=str(error), status_code=403)
+    if (refused := _csrf_refusal(request, form, RESET_PURPOSE, token_digest(token))) is not None:
+        return _reset_page(request, token, error=refused, status_code=403)
     try:
         with runtime.database.unit_of_work() as db:
             auth.reset_password(db, token, _password(form, "password"))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
@@ -154,16 +157,29 @@ def invite(
     return redirect("/settings/team", notice="invitation_sent")
 
 
-@router.post("/settings/team/{user_id}/resend-invitation")
-def resend_invitation(request: Request, user_id: str, viewer: Viewer = Depends(owner)) -> Response:
+def _change_member(
+    request: Request, viewer: Viewer, change: Callable[[Session], object | None], notice: str
+) -> Response:
+    """One change to a team member in its transaction: refused, the team page says why;
+    no such member, 404; done, back to the team page with ``notice``."""
     try:
         with viewer.runtime.database.unit_of_work() as db:
-            invited = team.resend_invitation(db, viewer.runtime, viewer.platform_id, user_id)
+            changed = change(db)
     except team.TeamChangeRefused as refused:
         return _team_page(request, viewer, error=str(refused), status_code=400)
-    if invited is None:
+    if changed is None:
         raise NotFound()
-    return redirect("/settings/team", notice="invitation_resent")
+    return redirect("/settings/team", notice=notice)
+
+
+@router.post("/settings/team/{user_id}/resend-invitation")
+def resend_invitation(request: Request, user_id: str, viewer: Viewer = Depends(owner)) -> Response:
+    return _change_member(
+        request,
+        viewer,
+        lambda db: team.resend_invitation(db, viewer.runtime, viewer.platform_id, user_id),
+        "invitation_resent",
+    )
 
 
 @router.post("/settings/team/{user_id}/role")
@@ -176,23 +192,19 @@ def change_role(
     role = _role(form)
     if role is None:
         return _team_page(request, viewer, error="Choose a role.", status_code=400)
-    try:
-        with viewer.runtime.database.unit_of_work() as db:
-            changed = team.change_role(db, viewer.platform_id, user_id, role)
-    except team.TeamChangeRefused as refused:
-        return _team_page(request, viewer, error=str(refused), status_code=400)
-    if changed is None:
-        raise NotFound()
-    return redirect("/settings/team", notice="role_changed")
+    return _change_member(
+        request,
+        viewer,
+        lambda db: team.change_role(db, viewer.platform_id, user_id, role),
+        "role_changed",
+    )
 
 
 @router.post("/settings/team/{user_id}/remove")
 def remove(request: Request, user_id: str, viewer: Viewer = Depends(owner)) -> Response:
-    try:
-        with viewer.runtime.database.unit_of_work() as db:
-            removed = team.remove_member(db, viewer.platform_id, viewer.user_id, user_id)
-    except team.TeamChangeRefused as refused:
-        return _team_page(request, viewer, error=str(refused), status_code=400)
-    if removed is None:
-        raise NotFound()
-    return redirect("/settings/team", notice="user_removed")
+    return _change_member(
+        request,
+        viewer,
+        lambda db: team.remove_member(db, viewer.platform_id, viewer.user_id, user_id),
+        "user_removed",
+    )
