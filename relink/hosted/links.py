@@ -374,9 +374,9 @@ def state_of(db: DbSession, link: HostedLink) -> str:
     # it: otherwise the page would tell whether "Email me a new link" sent one.
     if session.finished_at is not None and is_stale(session, session.finished_at):
         return LinkState.expired
+    # (Only the expiry scan cancels a session as expired, and it leaves the link stale as
+    # of its finish, so the dates above say "expired" without reading the timeline.)
     last = timeline.entries(db, session.id)[-1:] if session.delivery_method else []
-    if last and last[0].kind == TimelineKind.expired:
-        return LinkState.expired
     if last and last[0].detail.get("superseded"):
         return LinkState.superseded
     return LinkState.cancelled

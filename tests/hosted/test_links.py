@@ -20,7 +20,7 @@ from relink.models import ConnectedAccount, Customer, Session
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.factories import advance_clock, raw, timeline_kinds
-from tests.hosted.factories import relink_case, retrieve_session
+from tests.hosted.factories import relink_case, retrieve_session, stored_session
 from tests.hosted.pages import HostedPages, text_of
 
 DAY = 86_400
@@ -186,15 +186,16 @@ def test_the_holder_is_the_customer_then_the_connected_account_then_nobody() -> 
 # -- states and new links -----------------------------------------------------------------
 
 
-def test_an_expired_link_still_says_expired_after_the_visit_that_renewed_its_mark(
-    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+def test_an_expired_link_says_expired_on_every_visit_and_keeps_its_expiry(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
 ) -> None:
-    # The first visit to the expired page stores a fresh visit mark, so the link no
-    # longer looks stale from its dates; the timeline's "expired" entry still says so.
     case = relink_case(client, platform.owner.email, delivery_method="email")
     advance_clock(client, 31 * DAY)
     assert "This link has expired" in text_of(HostedPages(http, case.url).open())
+    advance_clock(client, 2 * 3600)  # past the visit-mark granularity
     assert "This link has expired" in text_of(HostedPages(http, case.url).open())
+    # An outcome page writes no visit mark: the dates keep saying the link went stale.
+    assert stored_session(runtime, case.session.id).link_last_visit_at is None
 
 
 def test_email_me_a_new_link_for_a_whole_authorization_asks_for_the_whole_authorization(
