@@ -32,7 +32,7 @@ from relink.migrate import upgrade
 from relink.outbox.worker import OutboxDispatcher
 from relink.platforms.service import NewPlatform, create_platform
 from relink.runtime import Runtime
-from relink.sandbox_bank.testing import free_port
+from relink.sandbox_bank.testing import STARTUP_SECONDS, free_port
 from relink.worker import HANDLERS
 from tests.email.smtp_server import SmtpServer, smtp_server
 from tests.factories import sending_to
@@ -223,7 +223,7 @@ def start_server(
     server = _ThreadedServer(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + STARTUP_SECONDS
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")

@@ -34,6 +34,11 @@ from starlette.types import ASGIApp
 from relink.sandbox_bank.app import TlsFiles
 from relink.sandbox_bank.store import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
+# How long a test server or bank process may take to listen before the test fails. Generous:
+# on a loaded machine (parallel test processes, coverage) start-up takes many seconds, and a
+# wait that gives up early fails a test for the machine's speed, not for Relink.
+STARTUP_SECONDS = 60.0
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -52,7 +57,7 @@ def serve_in_thread(app: ASGIApp, *, port: int | None = None) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + STARTUP_SECONDS
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
@@ -95,7 +100,7 @@ class BankProcess:
     ) -> None:
         self.stop()
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = STARTUP_SECONDS) -> None:
         command = [
             sys.executable,
             "-m",

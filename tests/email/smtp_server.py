@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from relink.sandbox_bank.testing import free_port
+from relink.sandbox_bank.testing import STARTUP_SECONDS, free_port
 
 HOST = "127.0.0.1"
 
@@ -156,7 +156,10 @@ def smtp_server(*, starttls: bool = False, **smtp_options: Any) -> Iterator[Smtp
             tls_context=_server_tls_context(certificate, key), require_starttls=True
         )
     port = free_port()
-    controller = Controller(handler, hostname=HOST, port=port, **smtp_options)
+    # aiosmtpd waits 1 s for its thread by default; a loaded machine needs longer.
+    controller = Controller(
+        handler, hostname=HOST, port=port, ready_timeout=STARTUP_SECONDS, **smtp_options
+    )
     controller.start()
     try:
         yield SmtpServer(HOST, port, handler, certificate)
