@@ -4,7 +4,7 @@ Builds its own data: a live-mode platform with N eligible accounts (holders with
 email) and one queued relink email each, made by the real bulk request
 (:func:`relink.bulk_requests.service.request_relinks`: pending hosted email sessions and their
 ``email.relink_request`` outbox rows). Then it times the real path: the worker's
-dispatcher (:class:`relink.outbox.worker.OutboxDispatcher` with the registered
+dispatcher (:class:`relink.outbox.dispatcher.OutboxDispatcher` with the registered
 :data:`relink.worker.HANDLERS`, as ``relink worker`` runs it) draining the
 queue through the SMTP backend (``RELINK_EMAIL_BACKEND=smtp``): claim, render, send,
 timeline, delivery state, outbox bookkeeping.
@@ -44,7 +44,7 @@ from relink.email.backends import backend_for
 from relink.institutions.service import register_institutions
 from relink.kit.heap import freeze_startup_heap
 from relink.models import Account
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.runtime import Runtime
 from relink.worker import HANDLERS
 

@@ -19,7 +19,8 @@ from relink.hosted.scans import SCOPE_SCANS
 from relink.lifecycle.refresh import REFRESH, run_end_replaced, run_refresh, run_revoke
 from relink.lifecycle.revocation import END_REPLACED_GRANT, REVOKE
 from relink.lifecycle.tasks import check_institution_health, run_lifecycle_scans
-from relink.outbox.worker import DEFAULT_BATCH_SIZE, Batched, Handler, Laned, OutboxDispatcher
+from relink.outbox.dispatcher import DEFAULT_BATCH_SIZE, OutboxDispatcher
+from relink.outbox.handlers import Batched, Handler, Laned
 from relink.runtime import Runtime
 from relink.sessions.service import RELINK_EMAIL
 from relink.webhooks.notices import ENDPOINT_DISABLED, send_endpoint_disabled

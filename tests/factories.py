@@ -13,7 +13,7 @@ import stripe
 from relink.config import Settings
 from relink.email.backends import backend_for
 from relink.institutions.connectors import close_http_clients
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.runtime import Runtime
 from relink.sessions import timeline
 from relink.worker import HANDLERS

@@ -63,7 +63,7 @@ from relink.models import (
     SessionTimelineEntry,
     TimelineKind,
 )
-from relink.outbox.service import enqueue, enqueue_many
+from relink.outbox.store import enqueue, enqueue_many
 from relink.runtime import Runtime
 from relink.sessions.repository import SessionRepository
 from relink.sessions.service import RELINK_EMAIL, SessionService

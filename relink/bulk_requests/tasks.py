@@ -32,14 +32,14 @@ from relink.bulk_requests.service import (
 )
 from relink.kit import clock
 from relink.models import BulkJobStatus, BulkRelinkJob, OutboxMessage, OutboxStatus
-from relink.outbox.service import enqueue
-from relink.outbox.worker import DEFAULT_MAX_ATTEMPTS, LEASE, GiveUp, Job, RetryLater
+from relink.outbox.handlers import DEFAULT_MAX_ATTEMPTS, GiveUp, Job, RetryLater
+from relink.outbox.store import enqueue
 from relink.runtime import Runtime
 from relink.tenancy import Scope, load_platform_scope
 
 log = structlog.get_logger("relink.bulk")
 
-JOB_LEASE = dt.timedelta(seconds=60)
+JOB_LEASE = LEASE = dt.timedelta(seconds=60)
 SLICE_SECONDS = 20.0
 
 # Called after each batch's writes, inside its transaction (tests simulate crashes).

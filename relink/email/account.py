@@ -19,8 +19,8 @@ from relink.email.messages import RenderedEmail, build_message, message_id_for
 from relink.kit import clock
 from relink.kit.crypto import derived_token
 from relink.models import EmailConfirmation, PasswordReset, Platform, User
-from relink.outbox.service import enqueue
-from relink.outbox.worker import GiveUp, Job, RetryLater
+from relink.outbox.handlers import GiveUp, Job, RetryLater
+from relink.outbox.store import enqueue
 from relink.runtime import Runtime
 from relink.web.templating import render
 

@@ -68,7 +68,7 @@ from relink.models import (
     TimelineKind,
     User,
 )
-from relink.outbox.worker import (
+from relink.outbox.handlers import (
     BatchResult,
     GiveUp,
     Job,

@@ -56,8 +56,8 @@ from relink.models import (
     InstitutionHealth,
     TanStatus,
 )
-from relink.outbox.service import enqueue
-from relink.outbox.worker import Job, RetryLater
+from relink.outbox.handlers import Job, RetryLater
+from relink.outbox.store import enqueue
 from relink.tenancy import Scope, load_platform_scope
 
 REFRESH = "connector.refresh"

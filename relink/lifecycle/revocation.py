@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session as DbSession
 
 from relink.kit.crypto import token_digest
-from relink.outbox.service import enqueue
+from relink.outbox.store import enqueue
 from relink.tenancy import Scope
 
 REVOKE = "connector.revoke"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import func, select
 
 from relink.kit import clock
@@ -25,10 +23,8 @@ def outbox_stats(runtime: Runtime) -> list[tuple[str, str, int, float]]:
             .where(OutboxMessage.status.in_([OutboxStatus.pending, OutboxStatus.dead]))
             .group_by(OutboxMessage.kind, OutboxMessage.status)
         ).all()
-    stats = []
-    for kind, status, count, oldest in rows:
-        if oldest is not None and oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=dt.UTC)
-        age = (now - oldest).total_seconds() if oldest is not None else 0.0
-        stats.append((str(kind), str(status), int(count), max(0.0, age)))
-    return stats
+    # min() reads back as the column's type: an aware UTC datetime on either engine.
+    return [
+        (str(kind), str(status), int(count), max(0.0, (now - oldest).total_seconds()))
+        for kind, status, count, oldest in rows
+    ]

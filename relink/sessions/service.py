@@ -40,7 +40,7 @@ from relink.models import (
     SessionStatus,
     TimelineKind,
 )
-from relink.outbox.service import enqueue
+from relink.outbox.store import enqueue
 from relink.runtime import Runtime
 from relink.sessions import timeline
 from relink.sessions.repository import SessionRepository

@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session as DbSession
 from relink.email.backends import MessageTags, SendOutcome, backend_for
 from relink.email.messages import RenderedEmail, build_message, message_id_for
 from relink.models import Platform, Role, User, WebhookEndpoint
-from relink.outbox.service import enqueue
-from relink.outbox.worker import GiveUp, Job, RetryLater
+from relink.outbox.handlers import GiveUp, Job, RetryLater
+from relink.outbox.store import enqueue
 from relink.web.templating import render
 
 ENDPOINT_DISABLED = "email.webhook_endpoint_disabled"

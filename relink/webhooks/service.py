@@ -21,7 +21,7 @@ from relink.kit.crypto import SecretBox
 from relink.kit.errors import ApiError, InvalidEnum
 from relink.kit.metadata import merge_metadata
 from relink.models import EndpointStatus, Event, EventType, WebhookEndpoint
-from relink.outbox.service import enqueue
+from relink.outbox.store import enqueue
 from relink.tenancy import Scope
 from relink.webhooks.repository import ALL_EVENTS, WebhookEndpointRepository
 from relink.webhooks.urls import UnsafeUrl, check_webhook_url

@@ -19,7 +19,7 @@ from relink.events.schemas import render_event
 from relink.kit import clock, ids
 from relink.kit.metrics import WEBHOOK_ATTEMPTS
 from relink.models import EndpointStatus, Event, WebhookAttempt, WebhookEndpoint
-from relink.outbox.worker import GiveUp, Job, RetryLater, backoff
+from relink.outbox.handlers import GiveUp, Job, RetryLater, backoff
 from relink.webhooks.notices import notify_endpoint_disabled
 from relink.webhooks.repository import lock_endpoint
 from relink.webhooks.sending import post_to_target

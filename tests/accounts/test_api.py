@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.runtime import Runtime
 from relink.worker import HANDLERS
 from tests.factories import (

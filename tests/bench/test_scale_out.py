@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bench.scale_out import run_scenario
-from relink.outbox.worker import Batched
+from relink.outbox.handlers import Batched
 from relink.sessions.service import RELINK_EMAIL
 from relink.worker import HANDLERS
 from tests.conftest import postgres_url

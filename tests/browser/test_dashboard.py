@@ -8,7 +8,7 @@ from playwright.sync_api import Page
 
 from relink.config import Settings
 from relink.models import DeliveryState
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.worker import HANDLERS
 from tests.browser.dashboard_fixtures import screenshot, serious_violations

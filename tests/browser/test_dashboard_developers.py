@@ -7,7 +7,7 @@ import pytest
 import stripe
 from playwright.sync_api import Page
 
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.worker import HANDLERS
 from tests.browser.dashboard_fixtures import screenshot, serious_violations

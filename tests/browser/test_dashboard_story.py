@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from relink.kit.crypto import token_digest
 from relink.models import Session
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.worker import HANDLERS
 from tests.browser.dashboard_fixtures import screenshot, serious_violations

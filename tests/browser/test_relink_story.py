@@ -13,7 +13,7 @@ import pytest
 import stripe
 from playwright.sync_api import Page
 
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from tests.browser.pages.hosted import HostedRelinkPage
 from tests.email.smtp_server import SmtpServer

@@ -27,7 +27,8 @@ from relink.kit.crypto import token_digest
 from relink.kit.provenance import EventContext
 from relink.lifecycle.scans import advance_test_clock
 from relink.models import Account, Event, OutboxMessage, Platform, Session, SessionStatus
-from relink.outbox.worker import claim
+from relink.outbox.lease import Lease
+from relink.outbox.store import claim
 from relink.runtime import Runtime
 from relink.sessions.service import RELINK_EMAIL, NewSession, SessionService
 from tests.bulk_requests.bulk_factories import (
@@ -344,7 +345,13 @@ def test_bulk_request_emails_are_due_now_after_the_test_clock_was_advanced(book:
     assert result.created == 2
     sessions = bulk_sessions(book)
     with book.runtime.database.read_only() as db:  # the claim is rolled back
-        claimed = claim(db, "worker-test", limit=1000, kinds={RELINK_EMAIL})
+        claimed = claim(
+            db,
+            "worker-test",
+            lease=Lease.of(book.runtime.settings),
+            limit=1000,
+            kinds={RELINK_EMAIL},
+        )
         mine = {m.payload["session_id"] for m in claimed if m.platform_id == book.platform_id}
     assert mine == {s.id for s in sessions}
     # The session itself lives on the sandbox clock: its rules see the advanced time.

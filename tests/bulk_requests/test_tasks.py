@@ -19,7 +19,8 @@ from relink.bulk_requests.tasks import JOB_LEASE, run_bulk_job
 from relink.kit.clock import FrozenClock
 from relink.kit.errors import ResourceMissing
 from relink.models import BulkJobStatus, BulkRelinkJob, OutboxMessage, OutboxStatus, Session
-from relink.outbox.worker import DEFAULT_MAX_ATTEMPTS, GiveUp, OutboxDispatcher, RetryLater
+from relink.outbox.dispatcher import OutboxDispatcher
+from relink.outbox.handlers import DEFAULT_MAX_ATTEMPTS, GiveUp, RetryLater
 from relink.worker import HANDLERS
 from tests.bulk_requests.bulk_factories import ACTOR, build_cases, bulk_scope, case_named
 from tests.eligibility import cases

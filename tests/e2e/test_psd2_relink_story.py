@@ -36,7 +36,7 @@ from playwright.sync_api import Browser, Page
 from relink.institutions.configure import import_catalog, read_catalog
 from relink.lifecycle.grants import open_grant
 from relink.models import Authorization
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sandbox_bank import TlsFiles

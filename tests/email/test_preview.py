@@ -8,7 +8,7 @@ from relink.email.messages import RenderedEmail
 from relink.email.preview import preview_link, preview_relink_email
 from relink.kit.clock import FrozenClock
 from relink.models import MailboxMessage
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.tenancy import Scope

@@ -12,7 +12,7 @@ from relink.config import Settings
 from relink.email.tasks import send_relink_email
 from relink.kit.clock import FrozenClock
 from relink.models import DeliveryState, MailboxMessage, OutboxStatus, Platform
-from relink.outbox.worker import Job
+from relink.outbox.handlers import Job
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.email.factories import (

@@ -12,7 +12,7 @@ import pytest
 import stripe
 from sqlalchemy import text
 
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.runtime import Runtime
 from relink.sandbox_bank.store import SANDBOX_CLIENT_NAME
 from relink.sandbox_bank.testing import BankDriver

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from relink.lifecycle.revocation import REVOKE
 from relink.models import Authorization, OutboxMessage
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.worker import HANDLERS

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from relink.kit import clock
 from relink.models import MailboxMessage, OutboxMessage, WebhookAttempt
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.webhooks import tasks as webhook_tasks

@@ -11,7 +11,7 @@ import stripe
 
 from relink.kit.api_versions import API_VERSIONS, LATEST_API_VERSION
 from relink.models import Platform
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.worker import HANDLERS

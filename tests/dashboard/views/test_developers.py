@@ -14,7 +14,7 @@ from sqlalchemy import select
 from relink.dashboard.developers import ROLL_GRACE
 from relink.kit import clock
 from relink.models import ApiKey, OutboxMessage, Role, WebhookEndpoint
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.webhooks.service import WEBHOOK_DELIVERY
 from relink.worker import HANDLERS

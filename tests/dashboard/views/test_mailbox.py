@@ -11,7 +11,7 @@ import stripe
 from relink.email.backends import MailboxBackend, MessageTags
 from relink.email.messages import RenderedEmail, build_message
 from relink.kit import ids
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.worker import HANDLERS

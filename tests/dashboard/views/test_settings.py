@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from relink.dashboard.branding import LOGO_MAX_BYTES
 from relink.models import EmailConfirmation, MailboxMessage, Platform, Role, User
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.worker import HANDLERS
