@@ -1,4 +1,10 @@
-"""Running the lifecycle scans from the worker, one worker at a time per interval."""
+"""Running the lifecycle scans from the worker, one worker at a time per interval.
+
+A worker takes a scan with the outbox's lease (``RELINK_OUTBOX_LEASE_SECONDS``) and renews
+it as it goes (after each scope, each institution), so a crashed worker's scan is taken
+over a lease later and a long one is not run twice at once. A worker that finds its lease
+gone stops, and leaves the scan's row to the worker that took it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from relink.kit import clock
@@ -21,12 +27,12 @@ from relink.lifecycle.scans import (
 )
 from relink.lifecycle.scopes import all_scopes
 from relink.models import ScheduledScan
+from relink.outbox.lease import Lease, held_by
 from relink.runtime import Runtime
 
 log = structlog.get_logger("relink.scans")
 
 LIFECYCLE_SCAN = "lifecycle"
-LEASE = dt.timedelta(minutes=5)
 
 
 def _ensure_row(session: Session, name: str) -> None:
@@ -36,28 +42,56 @@ def _ensure_row(session: Session, name: str) -> None:
     )
 
 
-def claim_scan(session: Session, name: str, worker_id: str) -> bool:
+def claim_scan(session: Session, name: str, worker_id: str, lease: Lease) -> bool:
     """Take the scan's lease if it is due and nobody holds it."""
     now = clock.now()
     _ensure_row(session, name)
     taken = session.execute(
-        update(ScheduledScan)
-        .where(
-            ScheduledScan.name == name,
-            ScheduledScan.next_run_at <= now,
-            or_(ScheduledScan.locked_until.is_(None), ScheduledScan.locked_until < now),
+        lease.take(ScheduledScan, worker_id, now).where(
+            ScheduledScan.name == name, ScheduledScan.next_run_at <= now
         )
-        .values(locked_until=now + LEASE, locked_by=worker_id)
     )
     return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+def renew_scan(session: Session, name: str, worker_id: str, lease: Lease) -> bool:
+    """Keep the scan's lease a lease ahead; False if another worker has taken it."""
+    renewed = session.execute(
+        lease.renew(ScheduledScan, worker_id, clock.now()).where(ScheduledScan.name == name)
+    )
+    if not renewed.rowcount:  # type: ignore[attr-defined]
+        log.warning("scans.lease_lost", scan=name, worker_id=worker_id)
+        return False
+    return True
+
+
+def finish_scan(
+    session: Session,
+    name: str,
+    worker_id: str,
+    next_run_at: dt.datetime,
+    error: str | None = None,
+) -> None:
+    """Record the scan's run and end its lease (unless another worker has taken it)."""
+    session.execute(
+        update(ScheduledScan)
+        .where(ScheduledScan.name == name, held_by(ScheduledScan, worker_id))
+        .values(
+            next_run_at=next_run_at,
+            last_finished_at=clock.now(),
+            locked_until=None,
+            last_error=error,
+        )
+    )
 
 
 def run_lifecycle_scans(
     runtime: Runtime, worker_id: str, scans: Sequence[ScopeScan]
 ) -> ScanResult | None:
     database = runtime.database
+    lease = Lease.of(runtime.settings)
     with database.unit_of_work() as session:
-        if not claim_scan(session, LIFECYCLE_SCAN, worker_id):
+        if not claim_scan(session, LIFECYCLE_SCAN, worker_id, lease):
             return None
         scopes = all_scopes(session)
     SCANS.labels(LIFECYCLE_SCAN).inc()
@@ -68,18 +102,15 @@ def run_lifecycle_scans(
         try:
             with database.unit_of_work() as session:
                 total += run_scope_scans(session, scope, context, scans)
+                held = renew_scan(session, LIFECYCLE_SCAN, worker_id, lease)
         except Exception as failure:  # one scope's failure must not stop the others
             error = f"{scope.platform_id}/{scope.mode}: {failure}"
             log.exception("scans.scope_failed", platform=scope.platform_id, mode=scope.mode)
+            continue
+        if not held:
+            return total
     with database.unit_of_work() as session:
-        row = session.scalars(
-            select(ScheduledScan).where(ScheduledScan.name == LIFECYCLE_SCAN)
-        ).one()
-        now = clock.now()
-        row.next_run_at = now + SCAN_EVERY
-        row.last_finished_at = now
-        row.locked_until = None
-        row.last_error = error
+        finish_scan(session, LIFECYCLE_SCAN, worker_id, clock.now() + SCAN_EVERY, error)
     return total
 
 
@@ -94,8 +125,9 @@ def check_institution_health(runtime: Runtime, worker_id: str) -> int | None:
     from relink.tenancy import Scope
 
     database = runtime.database
+    lease = Lease.of(runtime.settings)
     with database.unit_of_work() as session:
-        if not claim_scan(session, INSTITUTION_HEALTH_SCAN, worker_id):
+        if not claim_scan(session, INSTITUTION_HEALTH_SCAN, worker_id, lease):
             return None
         institutions = list(session.scalars(select(Institution)))
     SCANS.labels(INSTITUTION_HEALTH_SCAN).inc()
@@ -109,14 +141,12 @@ def check_institution_health(runtime: Runtime, worker_id: str) -> int | None:
             answers[institution.id] = connector.health().value
         except Exception:  # a health probe must never stop the worker
             log.exception("scans.health_failed", institution=institution.id)
+        with database.unit_of_work() as session:
+            if not renew_scan(session, INSTITUTION_HEALTH_SCAN, worker_id, lease):
+                return None
     with database.unit_of_work() as session:
         now = clock.now()
         for institution in session.scalars(select(Institution).where(Institution.id.in_(answers))):
             institution.record_health(answers[institution.id], now)
-        row = session.scalars(
-            select(ScheduledScan).where(ScheduledScan.name == INSTITUTION_HEALTH_SCAN)
-        ).one()
-        row.next_run_at = now + HEALTH_EVERY
-        row.last_finished_at = now
-        row.locked_until = None
+        finish_scan(session, INSTITUTION_HEALTH_SCAN, worker_id, now + HEALTH_EVERY)
     return len(answers)
