@@ -5,7 +5,8 @@ and outbox rows, the job's counters and its cursor (the last account id done) co
 together. A crash therefore loses at most the batch in flight, which rolled back, and
 the job resumes after its cursor with no duplicate.
 
-One runner at a time: a runner holds a lease on the job (renewed every batch); another
+One runner at a time: a runner holds the outbox's lease (``RELINK_OUTBOX_LEASE_SECONDS``)
+on the job, renewed every batch with the lease of its outbox row; another
 worker finding a live lease retries later, and a crashed runner's lease expires. A
 runner works for at most a time slice and then queues a continuation row, so no
 outbox lease (nor the worker's other rows) waits on one long job.
@@ -31,15 +32,15 @@ from relink.bulk_requests.service import (
     selection_accounts,
 )
 from relink.kit import clock
-from relink.models import BulkJobStatus, BulkRelinkJob, OutboxMessage, OutboxStatus
+from relink.models import BulkJobStatus, BulkRelinkJob
 from relink.outbox.handlers import DEFAULT_MAX_ATTEMPTS, GiveUp, Job, RetryLater
-from relink.outbox.store import enqueue
+from relink.outbox.lease import Lease
+from relink.outbox.store import enqueue, renew
 from relink.runtime import Runtime
 from relink.tenancy import Scope, load_platform_scope
 
 log = structlog.get_logger("relink.bulk")
 
-JOB_LEASE = LEASE = dt.timedelta(seconds=60)
 SLICE_SECONDS = 20.0
 
 # Called after each batch's writes, inside its transaction (tests simulate crashes).
@@ -61,27 +62,17 @@ def _scope_of(db: DbSession, job: BulkRelinkJob) -> Scope:
     return load_platform_scope(db, job.platform_id, job.livemode)
 
 
-def _take_lease(db: DbSession, job_id: str, worker_id: str) -> BulkRelinkJob | None:
-    """Lease the job to this worker; None if it is finished. Raises RetryLater while
-    another live runner holds it."""
+def _take_lease(db: DbSession, job_id: str, worker_id: str, lease: Lease) -> BulkRelinkJob | None:
+    """Lease the job to this worker (again, if it already holds it); None if it is
+    finished. Raises RetryLater while another live runner holds it."""
     now = clock.now()
     claimed = db.execute(
-        update(BulkRelinkJob)
+        lease.take(BulkRelinkJob, worker_id, now, again=True)
         .where(
             BulkRelinkJob.id == job_id,
             BulkRelinkJob.status.in_((BulkJobStatus.queued, BulkJobStatus.running)),
-            or_(
-                BulkRelinkJob.locked_until.is_(None),
-                BulkRelinkJob.locked_until < now,
-                BulkRelinkJob.locked_by == worker_id,
-            ),
         )
-        .values(
-            status=BulkJobStatus.running,
-            locked_by=worker_id,
-            locked_until=now + JOB_LEASE,
-        )
-        .execution_options(synchronize_session=False)
+        .values(status=BulkJobStatus.running)
     )
     job = db.scalars(
         select(BulkRelinkJob)
@@ -99,19 +90,12 @@ def _take_lease(db: DbSession, job_id: str, worker_id: str) -> BulkRelinkJob | N
     return job
 
 
-def _renew_outbox_lease(db: DbSession, message_id: str | None, worker_id: str) -> None:
+def _renew_outbox_lease(
+    db: DbSession, message_id: str | None, worker_id: str, lease: Lease
+) -> None:
     if message_id is None:
         return
-    db.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id == message_id,
-            OutboxMessage.locked_by == worker_id,
-            OutboxMessage.status == OutboxStatus.pending,
-        )
-        .values(locked_until=clock.now() + LEASE)
-        .execution_options(synchronize_session=False)
-    )
+    renew(db, [message_id], worker_id, lease)
 
 
 def run_bulk_job(
@@ -128,12 +112,13 @@ def run_bulk_job(
     """Run the job batch by batch, committing each; returns the job as last committed
     (None if it does not exist). Stops after ``slice_seconds`` and queues a continuation."""
     database = runtime.database
+    lease = Lease.of(runtime.settings)
     started = time.monotonic()
     last: BulkRelinkJob | None = None
     try:
         while True:
             with database.unit_of_work() as db:
-                job = _take_lease(db, job_id, worker_id)
+                job = _take_lease(db, job_id, worker_id, lease)
                 if job is None:
                     return last
                 last = job
@@ -168,7 +153,7 @@ def run_bulk_job(
                 job.cursor = through
                 # The selection can grow while the job runs; the total follows.
                 job.total = max(job.total, job.processed)
-                _renew_outbox_lease(db, outbox_message_id, worker_id)
+                _renew_outbox_lease(db, outbox_message_id, worker_id, lease)
                 if after_batch is not None:
                     after_batch(job)
                 if time.monotonic() - started >= slice_seconds:

@@ -3,10 +3,11 @@ progress, resumable after a crash without duplicates."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from relink.bulk_requests.service import (
     BULK_REQUEST,
@@ -15,12 +16,13 @@ from relink.bulk_requests.service import (
     enqueue_bulk_request,
     job_progress,
 )
-from relink.bulk_requests.tasks import JOB_LEASE, run_bulk_job
+from relink.bulk_requests.tasks import run_bulk_job
 from relink.kit.clock import FrozenClock
 from relink.kit.errors import ResourceMissing
 from relink.models import BulkJobStatus, BulkRelinkJob, OutboxMessage, OutboxStatus, Session
 from relink.outbox.dispatcher import OutboxDispatcher
 from relink.outbox.handlers import DEFAULT_MAX_ATTEMPTS, GiveUp, RetryLater
+from relink.runtime import Runtime
 from relink.worker import HANDLERS
 from tests.bulk_requests.bulk_factories import ACTOR, build_cases, bulk_scope, case_named
 from tests.eligibility import cases
@@ -130,7 +132,7 @@ def test_resumed_job_after_a_crash_mid_batch_creates_no_duplicates(
         )
     assert (_job(book, job_id).processed, len(_sessions_per_account(book))) == (2, 2)
 
-    frozen_clock.advance(seconds=JOB_LEASE.total_seconds() + 1)
+    frozen_clock.advance(seconds=book.runtime.settings.outbox_lease_seconds + 1)
     run_bulk_job(book.runtime, job_id, worker_id="w2", batch_size=2)
     job = _job(book, job_id)
     assert (job.status, job.processed, job.created) == (BulkJobStatus.succeeded, 5, 5)
@@ -154,6 +156,38 @@ def test_job_leased_by_a_runner_is_not_taken_by_another_before_the_lease_ends(
     with pytest.raises(RetryLater):
         run_bulk_job(book.runtime, job_id, worker_id="w2", batch_size=1)
     assert _job(book, job_id).processed == 1
+
+
+def test_a_runner_leases_its_job_and_outbox_row_for_the_outbox_lease_seconds(
+    book: Book, frozen_clock: FrozenClock
+) -> None:
+    build_cases(book, (ELIGIBLE,))
+    job_id = _queue(book, {"filter": {}})
+    [row] = _job_outbox_rows(book, job_id)
+    with book.runtime.database.unit_of_work() as db:
+        db.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id)
+            .values(locked_by="w1", locked_until=frozen_clock.at)
+        )
+    runtime = Runtime.from_settings(
+        book.runtime.settings.model_copy(update={"outbox_lease_seconds": 45})
+    )
+    leased_until: list[dt.datetime | None] = []
+    try:
+        run_bulk_job(
+            runtime,
+            job_id,
+            worker_id="w1",
+            outbox_message_id=row.id,
+            after_batch=lambda job: leased_until.append(job.locked_until),
+        )
+    finally:
+        runtime.database.engine.dispose()
+    lease_end = frozen_clock.at + dt.timedelta(seconds=45)
+    assert leased_until == [lease_end]
+    [renewed] = _job_outbox_rows(book, job_id)
+    assert renewed.locked_until == lease_end
 
 
 def test_long_job_hands_over_to_a_continuation_outbox_row(book: Book) -> None:
