@@ -29,7 +29,7 @@ from relink.institutions.service import register_institutions
 from relink.kit import clock
 from relink.kit.clock import FrozenClock
 from relink.migrate import upgrade
-from relink.outbox.worker import OutboxDispatcher
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform, create_platform
 from relink.runtime import Runtime
 from relink.sandbox_bank.testing import STARTUP_SECONDS, free_port
