@@ -107,7 +107,9 @@ def test_a_victim_signing_in_through_an_attackers_relink_link_changes_nothing(
     hosted.press("Continue")
     assert attacker.url.startswith(f"{cross_site.url.replace('127.0.0.1', 'localhost')}/")
 
-    problems = _victim_signs_in_through(victim, attacker.url, "victim-of-a-relink")
+    # A username starting with "other" is another login at the sandbox bank (any other
+    # username would reach the login the relink reconnects: the attacker's).
+    problems = _victim_signs_in_through(victim, attacker.url, "other-victim-of-a-relink")
 
     assert problems == []
     assert retrieve_session(client, case.session.id).status == "pending"
