@@ -21,7 +21,7 @@ from relink.sandbox_bank.psd2 import api as psd2_api
 from relink.sandbox_bank.psd2 import web as psd2_web
 from relink.sandbox_bank.store import Store
 
-DEFAULT_DATABASE_URL = "sqlite:///sandbox_bank.sqlite3"
+DEFAULT_DATABASE_URL = "sqlite:///sandbox_bank.db"
 STATIC_DIR = Path(__file__).parent / "static"
 
 _BASELINE_HEADERS = (
