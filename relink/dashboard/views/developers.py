@@ -6,11 +6,11 @@ to ``/developers``; the keys page shows the key and clears the cookie, so a relo
 shows it again nor makes another key. Revoking a key asks first, on a page of its own.
 
 Keys are the owner's (create, roll, revoke); webhook endpoints are managed by owners
-and admins; everyone on the team can read. A plain key or signing secret appears only
-in the answer to the POST that created (or, for a secret, revealed) it — or, after a
-roll, once on the page the roll redirects to: the roll sets a short-lived sealed cookie
-naming the endpoint and the sign-in, that page shows the secret and clears the cookie,
-so reloading it shows the secret no more and cannot roll again.
+and admins; everyone on the team can read. A signing secret appears once, on the
+endpoint page that adding the endpoint, rolling or revealing its secret redirects to:
+the POST sets a short-lived sealed cookie naming the endpoint, the sign-in and why, that
+page shows the secret and clears the cookie, so reloading it shows the secret no more
+and can neither add a second endpoint nor roll again. Deleting an endpoint asks first.
 """
 
 from __future__ import annotations
@@ -238,18 +238,12 @@ def _webhooks_page(
 
 
 def _endpoint_page(
-    request: Request,
-    viewer: Viewer,
-    endpoint_id: str,
-    *,
-    secret: str | None = None,
-    created: bool = False,
-    rolled: bool = False,
-    status_code: int = 200,
+    request: Request, viewer: Viewer, endpoint_id: str, *, because: str | None = None
 ) -> Response:
+    secret = None
     with viewer.runtime.database.read_only() as db:
         detail = queries.endpoint_detail(db, viewer.scope, endpoint_id)
-        if detail is not None and rolled:
+        if detail is not None and because is not None:
             secret = service.signing_secret(viewer.runtime.secret_box, detail.endpoint)
     if detail is None:
         raise NotFound()
@@ -257,52 +251,69 @@ def _endpoint_page(
         request,
         viewer,
         "developers_webhook.html",
-        {"detail": detail, "secret": secret, "created": created, "rolled": rolled},
-        status_code=status_code,
+        {
+            "detail": detail,
+            "secret": secret,
+            "created": because == "created",
+            "rolled": because == "rolled",
+        },
     )
 
 
-ROLLED_COOKIE = "relink_rolled_secret"
-ROLLED_COOKIE_SECONDS = 120
+SECRET_COOKIE = "relink_endpoint_secret"
+SECRET_COOKIE_SECONDS = 120
+# Why the endpoint page shows the signing secret once: what the POST before it did.
+SHOWN_BECAUSE = ("created", "rolled", "revealed")
 
 
-def _rolled_cookie_path(endpoint_id: str) -> str:
+def _secret_cookie_path(endpoint_id: str) -> str:
     return f"/developers/webhooks/{endpoint_id}"
 
 
-def _remember_roll(response: Response, viewer: Viewer, endpoint_id: str) -> None:
+def _show_secret_once(viewer: Viewer, endpoint_id: str, because: str) -> Response:
+    """Redirect to the endpoint's page, which shows its signing secret once: the cookie
+    names the endpoint, the sign-in and why (never the secret itself, which stays sealed
+    in the database); the page clears it, so a reload shows the secret no more."""
+    response = redirect(f"/developers/webhooks/{endpoint_id}")
     sealed = viewer.runtime.secret_box.seal(
         {
             "endpoint": endpoint_id,
             "login": viewer.signed_in.login.id,
-            "until": time.time() + ROLLED_COOKIE_SECONDS,
+            "because": because,
+            "until": time.time() + SECRET_COOKIE_SECONDS,
         }
     )
     response.set_cookie(
-        ROLLED_COOKIE,
+        SECRET_COOKIE,
         base64.urlsafe_b64encode(sealed).decode(),
-        max_age=ROLLED_COOKIE_SECONDS,
-        path=_rolled_cookie_path(endpoint_id),
+        max_age=SECRET_COOKIE_SECONDS,
+        path=_secret_cookie_path(endpoint_id),
         secure=secure_cookies(viewer.runtime),
         httponly=True,
         samesite="strict",
     )
+    return response
 
 
-def _just_rolled(request: Request, viewer: Viewer, endpoint_id: str) -> bool:
-    """Whether this page view follows this sign-in's roll of this endpoint's secret."""
-    value = request.cookies.get(ROLLED_COOKIE)
+def _shown_because(request: Request, viewer: Viewer, endpoint_id: str) -> str | None:
+    """Why this page view shows the secret (see :data:`SHOWN_BECAUSE`), when it follows
+    this sign-in's POST on this endpoint; None otherwise."""
+    value = request.cookies.get(SECRET_COOKIE)
     if not value:
-        return False
+        return None
     try:
         sealed = viewer.runtime.secret_box.open(base64.urlsafe_b64decode(value.encode()))
     except (binascii.Error, ValueError):
-        return False
-    return (
+        return None
+    because = sealed.get("because")
+    if (
         sealed.get("endpoint") == endpoint_id
         and sealed.get("login") == viewer.signed_in.login.id
         and float(sealed.get("until", 0)) > time.time()
-    )
+        and because in SHOWN_BECAUSE
+    ):
+        return str(because)
+    return None
 
 
 @router.get("/developers/webhooks")
@@ -327,22 +338,23 @@ def create_webhook(
             )
     if created is None:
         return _webhooks_page(request, viewer, endpoint_form, status_code=400)
-    endpoint, secret = created
-    return _endpoint_page(
-        request, viewer, endpoint.id, secret=secret, created=True, status_code=201
-    )
+    endpoint, _secret = created
+    return _show_secret_once(viewer, endpoint.id, "created")
 
 
 @router.get("/developers/webhooks/{endpoint_id}")
 def webhook(
     request: Request, endpoint_id: str, viewer: Viewer = Depends(current_viewer)
 ) -> Response:
-    rolled = ROLLED_COOKIE in request.cookies
+    pending = SECRET_COOKIE in request.cookies
     response = _endpoint_page(
-        request, viewer, endpoint_id, rolled=rolled and _just_rolled(request, viewer, endpoint_id)
+        request,
+        viewer,
+        endpoint_id,
+        because=_shown_because(request, viewer, endpoint_id) if pending else None,
     )
-    if rolled:  # shown once: a reload shows the secret no more
-        response.delete_cookie(ROLLED_COOKIE, path=_rolled_cookie_path(endpoint_id))
+    if pending:  # shown once: a reload shows the secret no more
+        response.delete_cookie(SECRET_COOKIE, path=_secret_cookie_path(endpoint_id))
     return response
 
 
@@ -389,9 +401,7 @@ def roll_webhook_secret(
         return _roll_page(request, viewer, endpoint_id, error=error, status_code=400)
     with _endpoints(viewer) as endpoints:
         service.roll_secret(endpoints, endpoint_id, viewer.runtime.secret_box, overlap=overlap)
-    response = redirect(f"/developers/webhooks/{endpoint_id}")
-    _remember_roll(response, viewer, endpoint_id)
-    return response
+    return _show_secret_once(viewer, endpoint_id, "rolled")
 
 
 @router.post("/developers/webhooks/{endpoint_id}/secret")
@@ -399,8 +409,8 @@ def reveal_webhook_secret(
     request: Request, endpoint_id: str, viewer: Viewer = Depends(editor)
 ) -> Response:
     with _endpoints(viewer, writing=False) as endpoints:
-        secret = service.reveal_secret(endpoints, endpoint_id, viewer.runtime.secret_box)
-    return _endpoint_page(request, viewer, endpoint_id, secret=secret)
+        service.reveal_secret(endpoints, endpoint_id, viewer.runtime.secret_box)
+    return _show_secret_once(viewer, endpoint_id, "revealed")
 
 
 @router.post("/developers/webhooks/{endpoint_id}/status")
@@ -412,6 +422,20 @@ def set_webhook_status(
     with _endpoints(viewer) as endpoints:
         service.set_endpoint_status(endpoints, endpoint_id, status)
     return redirect(f"/developers/webhooks/{endpoint_id}", notice=f"webhook_{status}")
+
+
+@router.get("/developers/webhooks/{endpoint_id}/delete")
+def confirm_delete_webhook(
+    request: Request, endpoint_id: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    """Deleting stops every delivery at once: this page asks first (the POST does it)."""
+    if not viewer.can_edit:
+        raise Forbidden("Viewers have read-only access; ask an owner or admin.")
+    with viewer.runtime.database.read_only() as db:
+        endpoint = WebhookEndpointRepository(db, viewer.scope).find(endpoint_id)
+    if endpoint is None:
+        raise NotFound()
+    return page(request, viewer, "developers_webhook_delete.html", {"endpoint": endpoint})
 
 
 @router.post("/developers/webhooks/{endpoint_id}/delete")

@@ -182,8 +182,17 @@ def test_keys_of_another_platform_cannot_be_revoked_by_their_id(
 # -- webhook endpoints ------------------------------------------------------------------------
 
 
+def _endpoints_of(server: RunningServer, platform: NewPlatform) -> list[WebhookEndpoint]:
+    with server.runtime.database.read_only() as db:
+        return list(
+            db.scalars(
+                select(WebhookEndpoint).where(WebhookEndpoint.platform_id == platform.platform.id)
+            )
+        )
+
+
 @pytest.mark.usefixtures("private_webhooks")
-def test_an_endpoint_added_in_the_dashboard_shows_its_signing_secret(
+def test_an_endpoint_added_in_the_dashboard_shows_its_signing_secret_once_after_a_redirect(
     server: RunningServer, platform: NewPlatform, owner: httpx.Client
 ) -> None:
     response = owner.post(
@@ -194,16 +203,50 @@ def test_an_endpoint_added_in_the_dashboard_shows_its_signing_secret(
             "events": ["financial_connections.account.deactivated"],
         },
     )
-    assert response.status_code == 201
-    secret = _SECRET.search(response.text)
-    assert secret is not None
-    with server.runtime.database.read_only() as db:
-        endpoint = db.scalars(
-            select(WebhookEndpoint).where(WebhookEndpoint.platform_id == platform.platform.id)
-        ).one()
-        stored = server.runtime.secret_box.open(endpoint.secret_sealed)["secret"]
+    assert response.status_code == 303 and "whsec_" not in response.text
+    [endpoint] = _endpoints_of(server, platform)
+    assert response.headers["location"] == f"/developers/webhooks/{endpoint.id}"
+    shown = owner.get(response.headers["location"])
+    secret = _SECRET.search(shown.text)
+    assert secret is not None and 'id="created-note"' in shown.text
+    stored = server.runtime.secret_box.open(endpoint.secret_sealed)["secret"]
     assert stored == secret.group(1)
     assert endpoint.enabled_events == ["financial_connections.account.deactivated"]
+    reloaded = owner.get(response.headers["location"])
+    assert reloaded.status_code == 200 and stored not in reloaded.text
+    assert len(_endpoints_of(server, platform)) == 1
+
+
+@pytest.mark.usefixtures("private_webhooks")
+def test_revealing_the_secret_redirects_to_the_endpoint_page_that_shows_it_once(
+    server: RunningServer, owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    endpoint = _create_endpoint(client, "http://127.0.0.1:9/hook")
+    revealed = owner.post(
+        f"/developers/webhooks/{endpoint.id}/secret",
+        data={"csrf_token": page_csrf(owner, "/developers/webhooks")},
+    )
+    assert revealed.status_code == 303 and "whsec_" not in revealed.text
+    assert revealed.headers["location"] == f"/developers/webhooks/{endpoint.id}"
+    shown = owner.get(revealed.headers["location"]).text
+    found = _SECRET.search(shown)
+    assert found is not None and found.group(1) == endpoint.secret
+    assert _SECRET.search(owner.get(revealed.headers["location"]).text) is None
+    assert _stored_secrets(server, endpoint.id) == (endpoint.secret, None, None)
+
+
+@pytest.mark.usefixtures("private_webhooks")
+def test_deleting_an_endpoint_asks_first_and_the_question_changes_nothing(
+    owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    endpoint = _create_endpoint(client, "http://127.0.0.1:9/hook")
+    detail = owner.get(f"/developers/webhooks/{endpoint.id}").text
+    assert f'href="/developers/webhooks/{endpoint.id}/delete"' in detail
+    assert f'action="/developers/webhooks/{endpoint.id}/delete"' not in detail
+    confirm = owner.get(f"/developers/webhooks/{endpoint.id}/delete")
+    assert confirm.status_code == 200
+    assert f'action="/developers/webhooks/{endpoint.id}/delete"' in confirm.text
+    assert client.v1.webhook_endpoints.retrieve(endpoint.id).status == "enabled"
 
 
 @pytest.mark.parametrize("url", ["http://10.0.0.1/hook", "http://127.0.0.1:9/hook"])
@@ -298,6 +341,7 @@ def test_a_viewer_cannot_change_webhook_endpoints(
     ):
         assert viewer.post(path, data={"csrf_token": token, **data}).status_code == 403, path
     assert viewer.get(f"/developers/webhooks/{endpoint.id}/roll").status_code == 403
+    assert viewer.get(f"/developers/webhooks/{endpoint.id}/delete").status_code == 403
     assert "/roll" not in viewer.get(f"/developers/webhooks/{endpoint.id}").text
     assert client.v1.webhook_endpoints.list().data == [
         client.v1.webhook_endpoints.retrieve(endpoint.id)
@@ -340,6 +384,7 @@ def test_another_platforms_endpoint_cannot_be_changed_revealed_or_resent_to_from
         response = owner.post(path, data={"csrf_token": token, **data})
         assert response.status_code == 404, path
         assert "whsec_" not in response.text, path
+    assert owner.get(f"/developers/webhooks/{theirs.id}/delete").status_code == 404
     assert other_client.v1.webhook_endpoints.retrieve(theirs.id).status == "enabled"
     assert _stored_secrets(server, theirs.id) == their_secret
     assert [row.id for row in _delivery_rows(server, theirs.id)] == [their_delivery.id]
@@ -434,10 +479,10 @@ def test_the_rolled_secret_is_not_shown_to_another_sign_in(
         f"/developers/webhooks/{endpoint.id}/roll",
         data={"csrf_token": page_csrf(owner, "/developers/webhooks"), "expires": "0"},
     )
-    cookie = owner.cookies.get("relink_rolled_secret")
+    cookie = owner.cookies.get("relink_endpoint_secret")
     assert rolled.status_code == 303 and cookie
     with member(server, platform, Role.admin) as admin:
-        admin.cookies.set("relink_rolled_secret", cookie)
+        admin.cookies.set("relink_endpoint_secret", cookie)
         html = admin.get(f"/developers/webhooks/{endpoint.id}").text
     assert _SECRET.search(html) is None
 

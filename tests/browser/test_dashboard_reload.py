@@ -1,0 +1,148 @@
+"""Back and reload after every dashboard form, in real Chromium: each POST redirects to a
+page that reloads with a GET, so neither Reload nor Back sends the form again, and the
+database holds exactly the objects the one submission made."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import stripe
+from playwright.sync_api import Page, Request
+from sqlalchemy import func, select
+
+from relink.models import ApiKey, Event, OutboxMessage, WebhookEndpoint
+from relink.platforms.service import NewPlatform
+from relink.webhooks.service import WEBHOOK_DELIVERY
+from tests.browser.pages.dashboard_developers import ApiKeysPage, WebhooksPage
+from tests.conftest import RunningServer
+from tests.factories import create_customer, create_test_account
+
+pytestmark = pytest.mark.browser
+
+
+def _posts_during(page: Page, action: Callable[[], object]) -> list[str]:
+    posts: list[str] = []
+
+    def seen(request: Request) -> None:
+        if request.method == "POST":
+            posts.append(request.url)
+
+    page.on("request", seen)
+    try:
+        action()
+    finally:
+        page.remove_listener("request", seen)
+    return posts
+
+
+def back_and_reload_send_nothing(page: Page) -> None:
+    """Reload the page a form landed on, go Back, reload there: not one POST."""
+
+    def reload_back_reload() -> None:
+        page.reload()
+        page.go_back()
+        page.reload()
+        page.go_forward()
+
+    assert _posts_during(page, reload_back_reload) == []
+
+
+def _keys(server: RunningServer, platform: NewPlatform) -> int:
+    with server.runtime.database.read_only() as db:
+        found = db.scalar(
+            select(func.count())
+            .select_from(ApiKey)
+            .where(ApiKey.platform_id == platform.platform.id)
+        )
+        return int(found or 0)
+
+
+def test_api_key_forms_survive_back_and_reload(
+    dashboard_page: Page, server: RunningServer, platform: NewPlatform
+) -> None:
+    keys = ApiKeysPage(dashboard_page).open()
+    before = _keys(server, platform)
+    keys.create("Billing server")
+    back_and_reload_send_nothing(dashboard_page)
+    assert _keys(server, platform) == before + 1
+    keys.open().roll("Billing server")
+    back_and_reload_send_nothing(dashboard_page)
+    assert _keys(server, platform) == before + 2
+    keys.open().revoke("Default test key")
+    back_and_reload_send_nothing(dashboard_page)
+    assert _keys(server, platform) == before + 2
+
+
+@pytest.mark.usefixtures("private_webhooks")
+def test_webhook_endpoint_forms_survive_back_and_reload(
+    dashboard_page: Page,
+    server: RunningServer,
+    platform: NewPlatform,
+    client: stripe.StripeClient,
+) -> None:
+    detail = WebhooksPage(dashboard_page).open().add("http://127.0.0.1:9/hook")
+    shown = detail.secret
+    back_and_reload_send_nothing(dashboard_page)
+    assert _endpoints(server, platform) == 1
+    endpoint_id = detail.endpoint_id
+    assert dashboard_page.locator("#endpoint-secret").count() == 0  # shown once
+
+    detail.press("Reveal signing secret")
+    assert detail.secret == shown
+    back_and_reload_send_nothing(dashboard_page)
+
+    detail.open(endpoint_id).open_roll_secret().confirm_roll_secret("in 1 hour")
+    rolled = detail.secret
+    back_and_reload_send_nothing(dashboard_page)
+    detail.open(endpoint_id).press("Reveal signing secret")
+    assert detail.secret == rolled  # the reload did not roll again
+
+    create_test_account(client, customer=create_customer(client).id)
+    queued = _deliveries(server, endpoint_id)
+    detail.open(endpoint_id)
+    dashboard_page.get_by_label("Resend an event (id)").fill(_newest_event(server, platform))
+    dashboard_page.get_by_role("button", name="Resend", exact=True).click()
+    dashboard_page.wait_for_load_state()
+    back_and_reload_send_nothing(dashboard_page)
+    assert _deliveries(server, endpoint_id) == queued + 1
+
+    detail.open(endpoint_id).press("Disable")
+    back_and_reload_send_nothing(dashboard_page)
+    assert detail.status == "disabled"
+
+    dashboard_page.get_by_role("link", name="Delete endpoint…").click()
+    dashboard_page.get_by_role("button", name="Delete endpoint").click()
+    dashboard_page.wait_for_load_state()
+    back_and_reload_send_nothing(dashboard_page)
+    with server.runtime.database.read_only() as db:
+        endpoint = db.get(WebhookEndpoint, endpoint_id)
+        assert endpoint is not None and endpoint.deleted
+
+
+def _endpoints(server: RunningServer, platform: NewPlatform) -> int:
+    with server.runtime.database.read_only() as db:
+        found = db.scalar(
+            select(func.count())
+            .select_from(WebhookEndpoint)
+            .where(WebhookEndpoint.platform_id == platform.platform.id)
+        )
+        return int(found or 0)
+
+
+def _deliveries(server: RunningServer, endpoint_id: str) -> int:
+    with server.runtime.database.read_only() as db:
+        rows = db.scalars(select(OutboxMessage).where(OutboxMessage.kind == WEBHOOK_DELIVERY))
+        return sum(1 for row in rows if row.payload.get("endpoint_id") == endpoint_id)
+
+
+def _newest_event(server: RunningServer, platform: NewPlatform) -> str:
+    with server.runtime.database.read_only() as db:
+        found = db.scalar(
+            select(Event.id)
+            .where(Event.platform_id == platform.platform.id, Event.livemode.is_(False))
+            .order_by(Event.id.desc())
+            .limit(1)
+        )
+    assert found is not None
+    return found
