@@ -87,6 +87,8 @@ class Screen:
     preferred_locales: list[str] = field(default_factory=list)
     holder_name: str | None = None
     bank_name: str | None = None
+    # The holder signs in on Relink's own form (no account choice at the bank).
+    credentials_bank: bool = False
     accounts: list[MaskedAccount] = field(default_factory=list)
     reason: Reason | None = None
     permissions: list[str] = field(default_factory=list)
@@ -156,6 +158,7 @@ def screen(
         preferred_locales=link.holder.preferred_locales,
         holder_name=link.holder.name,
         bank_name=link.institution.name if link.institution is not None else None,
+        credentials_bank=link.institution is not None and link.institution.auth_kind != "oauth",
         accounts=accounts,
         reason=reason_for(db, link) if link.is_relink else None,
         permissions=[p for p in PERMISSION_ORDER if p in session.permissions],

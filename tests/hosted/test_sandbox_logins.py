@@ -86,7 +86,11 @@ def test_a_username_starting_with_other_at_a_credentials_bank_is_a_different_log
     client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
 ) -> None:
     case = relink_case(client, platform.owner.email)
-    assert "The account was not shared" in _relinked_with_credentials(http, case.url, "Other Ada")
+    page = _relinked_with_credentials(http, case.url, "Other Ada")
+    # Nothing is chosen at a credentials bank: the page speaks of the login, not a choice.
+    assert "This login does not hold the account" in page
+    assert "sign in with the username of the login that holds" in page
+    assert "choose" not in page
     assert retrieve_session(client, case.session.id).status == "pending"
     assert client.v1.financial_connections.accounts.retrieve(case.account.id).status == "inactive"
 

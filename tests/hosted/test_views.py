@@ -4,6 +4,7 @@ protected (scanner-safe GETs, CSRF, escaping, headers, throttling)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from urllib.parse import urljoin
 
@@ -328,3 +329,22 @@ def test_a_holders_state_replayed_with_another_code_fails_nothing(
     assert retrieve_session(client, case.session.id).status == "pending"
     done = holder.through_bank(to_bank, username=case.bank_username)
     assert "Your account is reconnected" in text_of(done)
+
+
+def _first_field(page: httpx.Response) -> str:
+    """The first input a holder types into (hidden fields aside)."""
+    fields = re.findall(r"<input(?![^>]*type=\"hidden\")[^>]*>", page.text)
+    assert fields, page.text[:300]
+    return str(fields[0])
+
+
+def test_the_sign_in_and_code_pages_focus_their_first_field_without_javascript(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(client, platform.owner.email)
+    pages = HostedPages(http, case.url)
+    pages.open()
+    sign_in = _first_field(pages.press_continue())
+    code = _first_field(pages.sign_in(case.bank_username, "pw-mfa"))
+    assert 'id="username"' in sign_in and " autofocus" in sign_in
+    assert 'id="answer"' in code and " autofocus" in code
