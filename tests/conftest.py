@@ -11,7 +11,7 @@ import datetime as dt
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from relink.runtime import Runtime
 from relink.sandbox_bank.testing import STARTUP_SECONDS, free_port
 from relink.worker import HANDLERS
 from tests.email.smtp_server import SmtpServer, smtp_server
-from tests.factories import sending_to
+from tests.factories import WireObject, play_outage, play_outage_at_bank, sending_to
 from tests.receivers import FakeDns, install_fake_dns
 
 # One Chromium per test process, shared by every folder that drives it: a second
@@ -269,6 +269,30 @@ def stripe_client(server: RunningServer, key: str) -> stripe.StripeClient:
 def client(server: RunningServer, platform: NewPlatform) -> stripe.StripeClient:
     """The official stripe SDK, pointed at Relink, with the platform's test key."""
     return stripe_client(server, platform.test_secret_key)
+
+
+@pytest.fixture
+def outage(
+    client: stripe.StripeClient, runtime: Runtime
+) -> Iterator[Callable[..., WireObject | None]]:
+    """Play an outage of a sandbox institution (:func:`play_outage`): ``outage("down")``;
+    ``outage("down", quietly=True)`` plays it at the sandbox bank only, so Relink learns
+    of it from its next call to the bank. Institutions are shared by every test: each one
+    played is back up afterwards."""
+    played: set[str] = set()
+
+    def play(
+        status: str, institution: str = "fcinst_bank_non_oauth", *, quietly: bool = False
+    ) -> WireObject | None:
+        played.add(institution)
+        if quietly:
+            play_outage_at_bank(runtime, status, institution)
+            return None
+        return play_outage(client, status, institution)
+
+    yield play
+    for institution in sorted(played):
+        play_outage(client, "active", institution)
 
 
 @pytest.fixture

@@ -11,11 +11,14 @@ from typing import Any, Protocol, cast
 import stripe
 
 from relink.config import Settings
+from relink.connectors.base import Health
 from relink.email.backends import backend_for
-from relink.institutions.connectors import close_http_clients
+from relink.institutions.connectors import close_http_clients, connector_for
+from relink.models import Institution
 from relink.outbox.dispatcher import OutboxDispatcher
 from relink.runtime import Runtime
 from relink.sessions import timeline
+from relink.tenancy import Scope
 from relink.worker import HANDLERS
 from tests.email.smtp_server import SmtpServer
 
@@ -68,6 +71,32 @@ def request(
 def raw(client: stripe.StripeClient, method: str, path: str, **params: Any) -> WireObject:
     """Call any Relink endpoint and read the answer untyped (see :class:`WireObject`)."""
     return wire(request(client, method, path, **params))
+
+
+def play_outage(
+    client: stripe.StripeClient, status: str, institution: str = "fcinst_bank_non_oauth"
+) -> WireObject:
+    """Put a sandbox institution ``down``, ``degraded`` or back ``active`` (the test
+    helper plays it at the sandbox bank and runs the health check at once). Institutions
+    are shared by every test: a test that plays one uses the ``bank_back_up`` fixture."""
+    path = f"/v1/test_helpers/financial_connections/institutions/{institution}/outage"
+    return raw(client, "post", path, status=status)
+
+
+OUTAGE_HEALTH = {"down": Health.inactive, "degraded": Health.degraded, "active": Health.active}
+
+
+def play_outage_at_bank(
+    runtime: Runtime, status: str, institution: str = "fcinst_bank_non_oauth"
+) -> None:
+    """Play an outage at the sandbox bank only: Relink's recorded health stays as it was
+    until a call to the bank (or the health check) tells it otherwise."""
+    with runtime.database.read_only() as db:
+        row = db.get(Institution, institution)
+        assert row is not None
+    controls = connector_for(runtime, row, Scope("", row.livemode)).sandbox_controls()
+    assert controls is not None
+    controls.set_test_outage(OUTAGE_HEALTH[status])
 
 
 def create_test_account(

@@ -30,6 +30,7 @@ __all__ = [
     "AccountUnavailable",
     "Balance",
     "BankAccount",
+    "BankServerError",
     "Challenge",
     "ChallengeKind",
     "ChallengeRequired",
@@ -130,6 +131,11 @@ class ChallengeRequired(ConnectorError):
 
 class Unexpected(ConnectorError):
     """The bank or the connector failed in a way nobody planned for."""
+
+
+class BankServerError(Unexpected):
+    """The bank answered with a server error (HTTP 5xx) where it has no way to say it is
+    down: unexpected for the call, and a sign of trouble at the bank (its health)."""
 
 
 class InvalidConnectorSettings(ValueError):

@@ -61,6 +61,7 @@ from relink.models import (
     DeliveryState,
     EmailDelivery,
     Institution,
+    InstitutionHealth,
     Platform,
     Session,
     SessionStatus,
@@ -73,6 +74,7 @@ from relink.outbox.handlers import (
     GiveUp,
     Job,
     Outcome,
+    Postponed,
     RetryLater,
     Withheld,
     backoff,
@@ -82,6 +84,9 @@ from relink.tenancy import Scope, platform_scope
 log = structlog.get_logger("relink.email")
 
 RETRY_BASE = dt.timedelta(seconds=30)
+# How soon an email held back for its bank looks at the bank's health again (the health
+# check's interval; a recovery also wakes the waiting emails at once).
+INSTITUTION_RECHECK = dt.timedelta(minutes=5)
 
 
 def send_relink_email(job: Job) -> None:
@@ -302,7 +307,7 @@ class _Writes:
             "sent_at": existing.sent_at if existing else None,
             "updated_at": now,
         }
-        if state != DeliveryState.skipped:
+        if state not in (DeliveryState.skipped, DeliveryState.waiting):
             row["last_attempt_at"] = now
         if state == DeliveryState.sent:
             row["sent_at"] = now
@@ -449,6 +454,8 @@ def _prepare(job: Job, loaded: _Loaded, writes: _Writes) -> _Ready | Outcome:
     refused: str | None = None
     try:
         data = loaded.data(session)
+        if data.institution.health != InstitutionHealth.active:
+            return _wait_for_institution(scope, session_id, data.institution, delivery, writes)
         rendered = render_loaded(
             job.runtime, session, data, holder_locale(data.holder, data.platform)
         )
@@ -481,6 +488,32 @@ def _prepare(job: Job, loaded: _Loaded, writes: _Writes) -> _Ready | Outcome:
         return GiveUp(refused)
     message_id = message_id_for(job.message.id, rendered.sender)
     return _Ready(job, scope, session_id, replace(rendered, message_id=message_id), delivery)
+
+
+def _wait_for_institution(
+    scope: Scope,
+    session_id: str,
+    institution: Institution,
+    delivery: EmailDelivery | None,
+    writes: _Writes,
+) -> Postponed:
+    """Hold the email back while its bank is in trouble: asking the holder to repair a
+    connection now would not help. Not an attempt: the delivery's attempts stay as they
+    are, and the timeline says so once per wait."""
+    now = scope.now()
+    if delivery is None or delivery.state != DeliveryState.waiting:
+        writes.entry(
+            session_id,
+            TimelineKind.email_waiting,
+            now,
+            institution=institution.id,
+            health=institution.health,
+        )
+    writes.delivery(delivery, scope, session_id, state=DeliveryState.waiting, attempt=0, now=now)
+    log.info("email.waiting", session=session_id, institution=institution.id)
+    return Postponed(
+        f"waiting for {institution.id} ({institution.health})", delay=INSTITUTION_RECHECK
+    )
 
 
 def _result(item: _Ready, backend: str, result: SendResult, writes: _Writes) -> Outcome:

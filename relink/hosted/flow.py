@@ -75,6 +75,8 @@ from relink.hosted.links import (
 from relink.hosted.repair import fetch_numbers, repair, wants_number
 from relink.hosted.screens import Screen, bare, screen
 from relink.institutions.connectors import ConnectorUnavailable, connector_for
+from relink.institutions.health import record_call_outcome
+from relink.kit import clock
 from relink.kit.crypto import constant_time_equals, random_token, token_digest
 from relink.kit.provenance import EventContext
 from relink.lifecycle.service import Lifecycle
@@ -874,6 +876,8 @@ class HostedFlowService:
     # ------------------------------------------------------------------ helpers
 
     def _bank_failed(self, link: HostedLink, flow: HostedFlow, error: ConnectorError) -> Reply:
+        if link.institution is not None:
+            record_call_outcome(self.db, link.institution, error, clock.now())
         if isinstance(error, InstitutionDown):
             flow.step = FlowStep.unavailable
             flow.sealed = None

@@ -35,8 +35,9 @@ from relink.connectors.base import (
     Transaction,
 )
 from relink.institutions.connectors import ConnectorUnavailable, connector_for
+from relink.institutions.health import record_call_outcome
 from relink.institutions.repository import InstitutionRepository
-from relink.kit import ids
+from relink.kit import clock, ids
 from relink.kit.clock import to_unix
 from relink.kit.provenance import EventContext
 from relink.lifecycle.grants import GrantMissing, open_grant, store_grant
@@ -53,7 +54,6 @@ from relink.models import (
     ConnectionStatus,
     EventType,
     InactiveCause,
-    InstitutionHealth,
     TanStatus,
 )
 from relink.outbox.handlers import Job, RetryLater
@@ -219,8 +219,9 @@ def _apply(
     now = scope.now()
     institution = InstitutionRepository(db, scope.livemode).get(account.institution_id)
     error = answers.error
+    # The institution is every platform's: its health is told in real time, not a test clock's.
+    record_call_outcome(db, institution, error, clock.now())
     if isinstance(error, InstitutionDown):
-        institution.record_health(InstitutionHealth.degraded, now)
         return error.retry_after or 300
     if isinstance(error, RateLimited):
         # Relink asked too often (frequencyPerDay): back off; the bank and the account
@@ -251,8 +252,6 @@ def _apply(
             lifecycle.emit_account_event(EVENTS[feature], account)
     if error is None and answers.tans is not None and account.status == ConnectionStatus.active:
         _reconcile_account_numbers(lifecycle, account, answers.tans)
-    if error is None and institution.health != InstitutionHealth.active:
-        institution.record_health(InstitutionHealth.active, now)
     account.updated_at = now
     return None
 

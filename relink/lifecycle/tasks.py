@@ -121,6 +121,7 @@ HEALTH_EVERY = dt.timedelta(minutes=5)
 def check_institution_health(runtime: Runtime, worker_id: str) -> int | None:
     """Ask each institution's connector how it is (every few minutes, one worker at a time)."""
     from relink.institutions.connectors import ConnectorUnavailable, connector_for
+    from relink.institutions.health import record_health
     from relink.models import Institution
     from relink.tenancy import Scope
 
@@ -147,6 +148,6 @@ def check_institution_health(runtime: Runtime, worker_id: str) -> int | None:
     with database.unit_of_work() as session:
         now = clock.now()
         for institution in session.scalars(select(Institution).where(Institution.id.in_(answers))):
-            institution.record_health(answers[institution.id], now)
+            record_health(session, institution, answers[institution.id], now)
         finish_scan(session, INSTITUTION_HEALTH_SCAN, worker_id, now + HEALTH_EVERY)
     return len(answers)

@@ -45,6 +45,8 @@ class DeliveryState(enum.StrEnum):
     failed = "failed"
     # The session was no longer pending when the worker came to send its email.
     skipped = "skipped"
+    # Held back while the account's bank is down or degraded; sent once it is back.
+    waiting = "waiting"
 
 
 class EmailDelivery(TenantMixin, Base):

@@ -80,6 +80,8 @@ class TimelineKind(enum.StrEnum):
     email_queued = "email_queued"
     email_sent = "email_sent"
     email_failed = "email_failed"
+    # The email waits for the bank to be healthy again (not an attempt, not a failure).
+    email_waiting = "email_waiting"
     viewed = "viewed"
     opened = "opened"
     authenticated = "authenticated"

@@ -22,8 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import structlog
+from sqlalchemy.orm import Session
 
 from relink.db import Database
+from relink.kit import clock
 from relink.models import OutboxMessage
 from relink.outbox import store
 from relink.outbox.handlers import (
@@ -35,6 +37,7 @@ from relink.outbox.handlers import (
     Job,
     Laned,
     Outcome,
+    Postponed,
     RetryLater,
     Withheld,
 )
@@ -367,6 +370,9 @@ class OutboxDispatcher:
             if isinstance(outcome, Withheld):
                 store.release(session, [message.id], owner)
                 return
+            if isinstance(outcome, Postponed):
+                _postpone(session, [(message.id, outcome)], owner)
+                return
             failure = self.failure(message, outcome)
             store.fail(session, [failure], owner)
         _log_failure(failure, outcome)
@@ -438,6 +444,7 @@ class OutboxDispatcher:
         result = _outcomes(chunk)
         done: list[str] = []
         withheld: list[str] = []
+        postponed: list[tuple[str, Postponed]] = []
         failed: list[tuple[store.Failure, BaseException]] = []
         for message in mine:
             outcome = result.outcomes.get(message.id)
@@ -445,6 +452,8 @@ class OutboxDispatcher:
                 done.append(message.id)
             elif isinstance(outcome, Withheld):
                 withheld.append(message.id)
+            elif isinstance(outcome, Postponed):
+                postponed.append((message.id, outcome))
             else:
                 failed.append((self.failure(message, outcome), outcome))
         try:
@@ -455,6 +464,7 @@ class OutboxDispatcher:
                 store.finish(session, [m for m in done if m in held], owner)
                 store.fail(session, [f for f, _ in failed if f.message.id in held], owner)
                 store.release(session, [m for m in withheld if m in held], owner)
+                _postpone(session, [p for p in postponed if p[0] in held], owner)
         finally:
             self.leases.drop([m.id for m in mine])
         lost = {m.id for m in mine} - held
@@ -463,6 +473,16 @@ class OutboxDispatcher:
         for failure, outcome in failed:
             if failure.message.id in held:
                 _log_failure(failure, outcome)
+
+
+def _postpone(session: Session, rows: Sequence[tuple[str, Postponed]], owner: str) -> None:
+    """Hand postponed rows back, each to run again after its own delay."""
+    now = clock.now()
+    for message_id, outcome in rows:
+        store.release(
+            session, [message_id], owner, run_after=now + outcome.delay, reason=outcome.reason
+        )
+        log.info("outbox.postponed", id=message_id, reason=outcome.reason)
 
 
 def _failed_chunk(messages: list[OutboxMessage], error: Exception) -> StartedChunk:

@@ -40,6 +40,18 @@ class Withheld(Exception):
     stopping): nothing is recorded and the row is handed back."""
 
 
+class Postponed(Exception):
+    """The row's side effect must wait for something outside Relink (a bank that is down):
+    it was not attempted, so the claim's attempt is not counted and the row runs again
+    after ``delay``. Unlike :class:`Withheld`, the handler's writes are recorded (the row
+    was this worker's to decide about)."""
+
+    def __init__(self, reason: str, *, delay: dt.timedelta) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
+
+
 def _always_held() -> bool:
     return True
 

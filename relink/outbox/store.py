@@ -149,19 +149,31 @@ def still_held(session: Session, message_ids: Sequence[str], owner: str) -> set[
     return set(session.scalars(query))
 
 
-def release(session: Session, message_ids: Sequence[str], owner: str) -> set[str]:
+def release(
+    session: Session,
+    message_ids: Sequence[str],
+    owner: str,
+    *,
+    run_after: dt.datetime | None = None,
+    reason: str | None = None,
+) -> set[str]:
     """Hand rows back unstarted: their lease ends now and the claim's attempt is not
-    counted, so another worker (or this one, later) takes them at once."""
+    counted, so another worker (or this one, later) takes them at once, or at
+    ``run_after`` when the rows must wait (``reason`` says for what)."""
     if not message_ids:
         return set()
+    values: dict[str, Any] = {
+        "locked_until": None,
+        "locked_by": None,
+        "attempts": case((OutboxMessage.attempts > 0, OutboxMessage.attempts - 1), else_=0),
+    }
+    if run_after is not None:
+        values["run_after"] = run_after
+        values["last_error"] = reason
     released = (
         update(OutboxMessage)
         .where(_mine(message_ids, owner))
-        .values(
-            locked_until=None,
-            locked_by=None,
-            attempts=case((OutboxMessage.attempts > 0, OutboxMessage.attempts - 1), else_=0),
-        )
+        .values(**values)
         .returning(OutboxMessage.id)
     )
     return set(session.scalars(released))

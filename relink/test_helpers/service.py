@@ -25,6 +25,7 @@ from relink.connectors.base import (
 from relink.connectors.base import TanStatus as BankTanStatus
 from relink.customers.repository import CustomerRepository
 from relink.institutions.connectors import connector_for
+from relink.institutions.health import record_health
 from relink.institutions.repository import InstitutionRepository
 from relink.kit import clock, ids
 from relink.kit.errors import ApiError
@@ -333,4 +334,4 @@ def play_outage(
         controls.set_test_outage(health)
     except ConnectorError as error:
         raise SandboxUnavailable(f"The sandbox bank did not take the change: {error}") from None
-    institution.record_health(controls.health().value, clock.now())
+    record_health(lifecycle.session, institution, controls.health().value, clock.now())

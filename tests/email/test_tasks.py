@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ from tests.email.factories import (
 )
 from tests.email.smtp_server import SmtpServer
 from tests.factories import (
+    WireObject,
     body_of,
     create_session,
     drain_outbox,
@@ -381,3 +383,44 @@ def test_an_email_given_up_frees_its_account_for_a_new_request(
     second = request_relink_email(client, account)
     assert second.id != first.id
     assert client.v1.financial_connections.sessions.retrieve(first.id)["status"] == "cancelled"
+
+
+def test_an_email_for_a_bank_in_trouble_waits_uncounted_and_goes_out_when_it_is_back(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    frozen_clock: FrozenClock,
+    outage: Callable[..., WireObject | None],
+) -> None:
+    session = request_relink_email(client, eligible_account(client, platform))
+    outage("degraded")
+
+    drain_outbox(smtp_runtime)
+    frozen_clock.advance(minutes=5)
+    drain_outbox(smtp_runtime)  # still in trouble at the second look
+
+    assert smtp.handler.to(platform.owner.email) == []
+    row = email_row(smtp_runtime, session.id)
+    assert (row.status, row.attempts) == (OutboxStatus.pending, 0)
+    assert row.run_after > frozen_clock.at
+    waiting = delivery(smtp_runtime, session.id)
+    assert waiting is not None
+    assert (waiting.state, waiting.attempts, waiting.last_attempt_at) == (
+        DeliveryState.waiting,
+        0,
+        None,
+    )
+    assert timeline_kinds(smtp_runtime, session.id) == ["created", "email_queued", "email_waiting"]
+    noted = timeline_entry(smtp_runtime, session.id, "email_waiting")
+    assert noted.detail == {"institution": "fcinst_bank_non_oauth", "health": "degraded"}
+
+    outage("active")
+    frozen_clock.advance(minutes=5)
+    drain_outbox(smtp_runtime)
+
+    assert len(smtp.handler.to(platform.owner.email)) == 1
+    sent = delivery(smtp_runtime, session.id)
+    assert sent is not None
+    assert (sent.state, sent.attempts) == (DeliveryState.sent, 1)
+    assert timeline_kinds(smtp_runtime, session.id)[-2:] == ["email_waiting", "email_sent"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -16,7 +17,7 @@ from relink.kit.metrics import REGISTRY
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sandbox_bank.testing import parse_forms
-from tests.factories import create_customer, events_of_type, raw, timeline_kinds
+from tests.factories import WireObject, create_customer, events_of_type, raw, timeline_kinds
 from tests.hosted.factories import (
     account_without_grant,
     bank_account_ids,
@@ -341,3 +342,41 @@ def test_parallel_wrong_passwords_reach_the_bank_at_most_the_limit(
     flow = hosted_flow(runtime, case.session.id)
     assert flow is not None and flow.credential_failures == MAX_CREDENTIAL_FAILURES
     assert "Too many attempts" in text_of(pages.sign_in(case.bank_username, "pw"))
+
+
+def test_a_bank_found_down_during_the_flow_is_recorded_in_trouble(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    outage: Callable[..., WireObject | None],
+) -> None:
+    case = relink_case(client, platform.owner.email)
+    outage("down", quietly=True)  # Relink still thinks the bank works
+    assert institution_status(client) == "active"
+    pages = HostedPages(http, case.url)
+    pages.open()
+    pages.press_continue()
+    page = pages.sign_in(case.bank_username, "pw")
+    assert "Your bank is unavailable right now, try again later." in text_of(page)
+    assert institution_status(client) == "degraded"
+
+
+def test_a_bank_server_error_during_the_flow_is_recorded_in_trouble(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    outage: Callable[..., WireObject | None],
+) -> None:
+    case = relink_case(client, platform.owner.email)
+    outage("degraded", quietly=True)  # the bank answers 500 to every call
+    pages = HostedPages(http, case.url)
+    pages.open()
+    pages.press_continue()
+    pages.sign_in(case.bank_username, "pw")
+    assert retrieve_session(client, case.session.id).status == "failed"
+    assert institution_status(client) == "degraded"
+
+
+def institution_status(client: stripe.StripeClient) -> str:
+    path = "/v1/financial_connections/institutions/fcinst_bank_non_oauth"
+    return str(raw(client, "get", path)["status"])

@@ -26,6 +26,7 @@ from relink.outbox.handlers import (
     Job,
     Laned,
     Outcome,
+    Postponed,
     RetryLater,
     Withheld,
 )
@@ -143,6 +144,25 @@ def test_an_unexpected_error_of_a_row_out_of_attempts_makes_it_dead(
     message_id = add_row(lease_runtime, kind)
     dispatchers({kind: raising(ValueError("boom"))}, max_attempts={kind: 1}).run_once()
     assert row(lease_runtime, message_id).status == OutboxStatus.dead
+
+
+def test_a_postponed_row_waits_its_delay_with_its_attempt_not_counted(
+    lease_runtime: Runtime,
+    dispatchers: Callable[..., OutboxDispatcher],
+    kind: str,
+    frozen_clock: FrozenClock,
+) -> None:
+    message_id = add_row(lease_runtime, kind)
+    wait = Postponed("the bank is down", delay=dt.timedelta(minutes=5))
+    dispatchers({kind: raising(wait)}).run_once()
+    waiting = row(lease_runtime, message_id)
+    assert (waiting.status, waiting.locked_by, waiting.attempts, waiting.last_error) == (
+        OutboxStatus.pending,
+        None,
+        0,
+        "the bank is down",
+    )
+    assert waiting.run_after == frozen_clock.at + dt.timedelta(minutes=5)
 
 
 def test_a_withheld_row_is_handed_back_with_its_attempt_not_counted(
@@ -276,6 +296,7 @@ def _outcome(message: OutboxMessage) -> Outcome:
         "give_up": GiveUp("never"),
         "error": KeyError("missing"),
         "withheld": Withheld(),
+        "postponed": Postponed("wait", delay=dt.timedelta(minutes=7)),
     }[message.payload.get("outcome", "done")]
 
 
@@ -313,6 +334,30 @@ def test_a_batched_handler_gets_its_rows_a_chunk_at_a_time_and_each_outcome_is_r
         (OutboxStatus.pending, "KeyError: 'missing'", "worker-a/1"),
         (OutboxStatus.pending, None, None),
     ]
+
+
+def test_a_postponed_row_of_a_batch_is_recorded_and_waits_uncounted(
+    lease_runtime: Runtime,
+    dispatchers: Callable[..., OutboxDispatcher],
+    kind: str,
+    frozen_clock: FrozenClock,
+) -> None:
+    [done_id, waiting_id] = _rows(
+        lease_runtime, kind, "done", "postponed", frozen_clock=frozen_clock
+    )
+    recorder = Recorder()
+    dispatchers({kind: Batched(done, recorder.start)}).run_once()
+    # The handler decided about the postponed row: its writes are recorded with the rest.
+    assert recorder.recorded == [{done_id, waiting_id}]
+    waiting = row(lease_runtime, waiting_id)
+    assert (waiting.status, waiting.locked_by, waiting.attempts, waiting.last_error) == (
+        OutboxStatus.pending,
+        None,
+        0,
+        "wait",
+    )
+    assert waiting.run_after == frozen_clock.at + dt.timedelta(minutes=7)
+    assert row(lease_runtime, done_id).status == OutboxStatus.done
 
 
 def test_a_batched_handler_that_gives_up_itself_keeps_retrying_past_the_attempt_limit(

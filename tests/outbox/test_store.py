@@ -171,6 +171,29 @@ def test_release_hands_a_row_back_unstarted_without_counting_the_attempt(
     assert claim(lease_runtime, "worker-b/1", lease, kind) == [message_id]
 
 
+def test_release_with_a_time_hands_a_row_back_to_run_then_uncounted(
+    lease_runtime: Runtime, lease: Lease, kind: str, frozen_clock: FrozenClock
+) -> None:
+    message_id = add_row(lease_runtime, kind)
+    claim(lease_runtime, "worker-a/1", lease, kind)
+    later = frozen_clock.at + dt.timedelta(minutes=5)
+    with lease_runtime.database.unit_of_work() as session:
+        released = store.release(
+            session, [message_id], "worker-a/1", run_after=later, reason="bank down"
+        )
+    assert released == {message_id}
+    waiting = row(lease_runtime, message_id)
+    assert (waiting.locked_by, waiting.attempts, waiting.run_after, waiting.last_error) == (
+        None,
+        0,
+        later,
+        "bank down",
+    )
+    assert claim(lease_runtime, "worker-b/1", lease, kind) == []
+    frozen_clock.at = later
+    assert claim(lease_runtime, "worker-b/1", lease, kind) == [message_id]
+
+
 def test_finish_marks_the_row_done(
     lease_runtime: Runtime, lease: Lease, kind: str, frozen_clock: FrozenClock
 ) -> None:

@@ -19,6 +19,7 @@ from relink.connectors.base import (
     AccountUnavailable,
     Balance,
     BankAccount,
+    BankServerError,
     ChallengeRequired,
     ConnectorError,
     InstitutionDown,
@@ -75,7 +76,7 @@ def raise_bank_error(response: httpx.Response) -> NoReturn:
         scheduled = "maintenance_window" in body or reason == "scheduled_maintenance"
         raise InstitutionDown(message, retry_after=_retry_after(response), scheduled=scheduled)
     if status >= 500:
-        raise Unexpected(message)
+        raise BankServerError(message)
     if reason == "mfa_required":
         raise ChallengeRequired(message)
     if reason == "consent_expired":
