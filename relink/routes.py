@@ -15,6 +15,7 @@ from relink.api.router import ApiCall, ApiRouter, Fetcher
 from relink.authorizations.api import router as authorizations
 from relink.authorizations.repository import AuthorizationRepository
 from relink.authorizations.schemas import render_authorization
+from relink.automatic_relink.api import router as relink_policy
 from relink.connect_accounts.api import router as connected_accounts
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.connect_accounts.schemas import render_connected_account
@@ -41,6 +42,7 @@ API_ROUTERS: list[ApiRouter] = [
     transactions,
     events,
     webhook_endpoints,
+    relink_policy,
     test_helpers,
 ]
 

@@ -277,6 +277,48 @@ class Strings(Kind):
 
 
 @dataclass(frozen=True)
+class Integers(Kind):
+    """A list of whole numbers, each within bounds; ``x=""`` means an empty list."""
+
+    minimum: int | None = None
+    maximum: int | None = None
+    max_items: int | None = None
+
+    def read(self, value: Any, name: str, required: bool, later: Later) -> list[int] | None:
+        if value is MISSING or value is None:
+            if required:
+                raise ParameterMissing(name)
+            return None
+        if value == "":
+            return []
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            value = [value]
+        if isinstance(value, dict) and all(key.isdigit() for key in value):
+            value = [value[key] for key in sorted(value, key=int)]
+        if not isinstance(value, list):
+            raise ParameterInvalid(name, f"Invalid array: {name}", code="parameter_invalid_array")
+        if self.max_items is not None and len(value) > self.max_items:
+            raise ParameterInvalid(
+                name,
+                f"Invalid array: {name} can have at most {self.max_items} items",
+                code="parameter_invalid_array",
+            )
+        item = Integer(self.minimum, self.maximum)
+        numbers: list[int] = []
+        for index, entry in enumerate(value):
+            number = item.read(entry, f"{name}[{index}]", True, later)
+            assert number is not None  # required: a blank item is refused as missing
+            numbers.append(number)
+        return numbers
+
+    def schema(self) -> Schema:
+        schema: Schema = {"type": "array", "items": Integer(self.minimum, self.maximum).schema()}
+        if self.max_items is not None:
+            schema["maxItems"] = self.max_items
+        return schema
+
+
+@dataclass(frozen=True)
 class Metadata(Kind):
     """Stripe metadata: string values; ``""`` unsets a key; ``metadata=""`` clears all."""
 

@@ -1,5 +1,6 @@
 """All tables, one module per aggregate. Importing this package registers them all."""
 
+from relink.models.automation import AutomaticRelink, RelinkPolicy
 from relink.models.bank_data import AccountInferredBalance, AccountOwner, AccountTransaction
 from relink.models.base import Base
 from relink.models.bulk import BulkJobStatus, BulkRelinkJob
@@ -44,6 +45,7 @@ __all__ = [
     "AccountTransaction",
     "ApiKey",
     "Authorization",
+    "AutomaticRelink",
     "Base",
     "BulkJobStatus",
     "BulkRelinkJob",
@@ -71,6 +73,7 @@ __all__ = [
     "PasswordReset",
     "Platform",
     "RelinkAction",
+    "RelinkPolicy",
     "Role",
     "ScheduledScan",
     "Session",

@@ -50,6 +50,7 @@ class Base(DeclarativeBase):
         dt.datetime: UTCDateTime(),
         dict[str, Any]: JSONType,
         list[str]: JSONType,
+        list[int]: JSONType,
         list[dict[str, Any]]: JSONType,
     }
 

@@ -89,6 +89,8 @@ class TimelineKind(enum.StrEnum):
     failed = "failed"
     cancelled = "cancelled"
     expired = "expired"
+    # A reminder of a pending request, with the same link (automatic relink).
+    reminder_sent = "reminder_sent"
 
 
 class SessionTimelineEntry(Base):

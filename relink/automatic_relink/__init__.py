@@ -1,0 +1,1 @@
+"""Automatic relink: a per platform and mode policy that requests and reminds by itself."""
