@@ -458,6 +458,42 @@ def request_rows(db: Session, scope: Scope, sessions: list[FcSession]) -> dict[s
     return {"holders": holders_of(db, scope, sessions), "accounts": accounts}
 
 
+@dataclass(frozen=True)
+class RequestDetail:
+    session: FcSession
+    entries: list[SessionTimelineEntry]
+    delivery: EmailDelivery | None
+    account: Account | None
+    holder: Holder | None
+    created_by: str
+
+
+def request_detail(db: Session, scope: Scope, session_id: str) -> RequestDetail | None:
+    """One relink request (a hosted email session) of this scope, with what the page shows."""
+    session = (
+        SessionRepository(db, scope)
+        .select()
+        .where(FcSession.id == session_id, FcSession.delivery_method.is_not(None))
+    )
+    found = db.scalars(session).first()
+    if found is None:
+        return None
+    account = (
+        AccountRepository(db, scope).find(found.relink_account_id)
+        if found.relink_account_id
+        else None
+    )
+    holder_key = found.customer_id or found.connected_account_id
+    return RequestDetail(
+        found,
+        timeline.entries(db, found.id),
+        db.get(EmailDelivery, found.id),
+        account,
+        holders_of(db, scope, [found]).get(holder_key) if holder_key else None,
+        describe_actor(db, scope.platform_id, found.created_by),
+    )
+
+
 # -- mailbox ------------------------------------------------------------------------------
 
 MAILBOX_PAGE_SIZE = 10

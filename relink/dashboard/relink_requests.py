@@ -25,9 +25,11 @@ from relink.bulk_requests.service import (
     skip_reason,
 )
 from relink.eligibility.rules import MESSAGES, Reason
+from relink.email.relink_request import session_holder
 from relink.kit.provenance import EventContext
 from relink.models import Account, Session
 from relink.runtime import Runtime
+from relink.sessions.repository import SessionRepository
 from relink.sessions.service import NewSession, SessionService
 from relink.tenancy import Scope
 
@@ -146,4 +148,27 @@ def request_relink(
             hosted_given=True,
             created_by=actor,
         )
+    )
+
+
+def cancel_request(
+    db: DbSession, scope: Scope, runtime: Runtime, session_id: str, actor: str
+) -> bool:
+    """Cancel a pending relink request (False when it is not this scope's or not pending)."""
+    return SessionService(db, scope, runtime, EventContext()).cancel_request(
+        session_id, actor=actor
+    )
+
+
+def resend_request(db: DbSession, scope: Scope, runtime: Runtime, session_id: str) -> bool:
+    """Send a pending request's email again to the address it went to (False when it is
+    not this scope's, not pending, has no address, or its email is still queued)."""
+    session = SessionRepository(db, scope).find(session_id)
+    if session is None:
+        return False
+    holder = session_holder(db, scope, session)
+    if not holder.email:
+        return False
+    return SessionService(db, scope, runtime, EventContext()).resend_email(
+        session_id, to=holder.email
     )

@@ -202,6 +202,10 @@ NOTICES = {
     "webhook_enabled": "The webhook endpoint is enabled.",
     "webhook_disabled": "The webhook endpoint is disabled; it receives no events.",
     "webhook_deleted": "The webhook endpoint was deleted.",
+    "request_cancelled": "The relink request was cancelled; its link no longer works.",
+    "request_finished": "The relink request had already ended; nothing was changed.",
+    "email_not_resent": "The email was not sent again: the request has ended, its email is "
+    "still on its way, or the holder has no email address.",
 }
 
 

@@ -62,6 +62,53 @@ HEALTH = {
     "inactive": "Down: no requests succeed",
 }
 
+# A relink request's timeline, as the operator reads it (the code stays beside it).
+TIMELINE = {
+    "created": "Requested",
+    "email_queued": "Email queued",
+    "email_sent": "Email sent",
+    "email_failed": "Email not delivered",
+    "viewed": "The holder opened the link",
+    "opened": "The holder went on to the bank",
+    "authenticated": "The holder signed in at the bank",
+    "succeeded": "Repaired: the account works again",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+    "expired": "Expired: the link was not used in time",
+}
+
+SESSION_STATUS = {
+    "pending": "Waiting for the holder",
+    "succeeded": "Repaired",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+}
+
+FAILURE_REASONS = {
+    "no_authorization": "the holder did not share the account",
+    "other": "something else went wrong",
+    "no_account": "the holder shared no account",
+}
+
+CANCELLED_REASONS = {
+    "no_authorization": "the holder did not share the account",
+    "other": "cancelled",
+}
+
+
+def outcome(session: Any) -> str:
+    """A finished request's outcome in words ("" while it is pending)."""
+    if session.status == "succeeded":
+        return "Repaired: the account works again."
+    if session.status == "cancelled":
+        reason = FAILURE_REASONS.get(session.failure_reason or "", "")
+        return "Cancelled" + (f": {reason}." if reason else ".")
+    if session.status == "failed":
+        reason = FAILURE_REASONS.get(session.failure_reason or "", "the bank gave no reason")
+        return f"Failed: {reason}."
+    return ""
+
+
 WORDS = {
     "connectors": CONNECTORS,
     "health": HEALTH,
@@ -69,4 +116,7 @@ WORDS = {
     "causes": CAUSES,
     "status_sentence": status_sentence,
     "badge": badge,
+    "timeline": TIMELINE,
+    "session_status": SESSION_STATUS,
+    "outcome": outcome,
 }

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+
 from sqlalchemy.orm import Session as DbSession
 
 from relink.email.messages import RenderedEmail
-from relink.email.relink_request import email_locale, render_relink_request
+from relink.email.relink_request import (
+    NoRecipient,
+    email_locale,
+    render_relink_request,
+)
 from relink.models import Account, Session, SessionStatus
 from relink.runtime import Runtime
 from relink.tenancy import Scope
@@ -51,3 +57,33 @@ def preview_relink_email(
         email_locale(db, scope, session),
         link=preview_link(runtime),
     )
+
+
+def html_for_browser(email: RenderedEmail) -> str:
+    """The HTML part as a browser can show it: a mail client finds the logo in the
+    message's ``cid:`` part, a browser cannot, so the preview inlines it as a ``data:``
+    URI (only here: the email itself keeps the ``cid:`` reference)."""
+    html = email.html
+    for image in email.inline_images:
+        data = base64.b64encode(image.data).decode("ascii")
+        html = html.replace(f"cid:{image.cid}", f"data:{image.content_type};base64,{data}")
+    return html
+
+
+def request_email(
+    db: DbSession, scope: Scope, runtime: Runtime, session: Session
+) -> RenderedEmail | None:
+    """The email of an existing relink request as it is sent (its link shown as a
+    placeholder: the real one would let the reader act as the holder); None when the
+    holder has no email address."""
+    try:
+        return render_relink_request(
+            db,
+            scope,
+            runtime,
+            session,
+            email_locale(db, scope, session),
+            link=preview_link(runtime),
+        )
+    except NoRecipient:
+        return None

@@ -466,6 +466,10 @@ def _prepare(job: Job, loaded: _Loaded, writes: _Writes) -> _Ready | Outcome:
         # holder's address changed after the session was created.
         if not scope.livemode and (scope.platform_id, rendered.to.lower()) not in loaded.confirmed:
             refused = "In test mode, relink emails go only to confirmed team members' addresses."
+        pinned = job.message.payload.get("to")
+        if isinstance(pinned, str) and pinned.lower() != rendered.to.lower():
+            # A resend goes to the address the operator saw, or not at all.
+            refused = "The holder's email address changed after the resend was asked for."
     if refused is not None:
         now = scope.now()
         writes.entry(

@@ -381,24 +381,61 @@ class SessionService:
         """Queue the email of a pending request once more after it was given up (the
         operator's "Send again", once the mail server is fixed). False unless the session
         is this scope's, still pending, and its email was given up."""
-        session = self.sessions.find(session_id)
+        return self._requeue_email(session_id, (DeliveryState.failed,), to=None)
+
+    def resend_email(self, session_id: str, *, to: str) -> bool:
+        """Send a pending request's email again, with the same link, to ``to`` (the
+        address it went to: the worker refuses to send if the holder's address changed
+        meanwhile). False unless the session is this scope's, still pending, and its
+        email was sent or given up (a queued one is on its way already)."""
+        return self._requeue_email(session_id, (DeliveryState.sent, DeliveryState.failed), to=to)
+
+    def _requeue_email(
+        self, session_id: str, states: tuple[DeliveryState, ...], *, to: str | None
+    ) -> bool:
+        session = self.db.scalars(
+            self.sessions.select().where(Session.id == session_id).with_for_update()
+        ).first()
         if session is None or session.status != SessionStatus.pending:
             return False
         delivery = self.db.get(EmailDelivery, session.id, with_for_update=True)
-        if delivery is None or delivery.state != DeliveryState.failed:
+        if delivery is None or delivery.state not in states:
             return False
         now = self.scope.now()
         delivery.state = DeliveryState.queued
         delivery.updated_at = now
+        payload: dict[str, object] = {"session_id": session.id}
+        if to is not None:
+            payload["to"] = to
         enqueue(
             self.db,
             RELINK_EMAIL,
-            {"session_id": session.id},
+            payload,
             dedupe_key=f"email:relink:{session.id}:resend:{ids.new('resend')}",
             platform_id=self.scope.platform_id,
             livemode=self.scope.livemode,
         )
         timeline.record(self.db, session.id, TimelineKind.email_queued, now, resent=True)
+        return True
+
+    def cancel_request(self, session_id: str, *, actor: str) -> bool:
+        """The operator's Cancel: a pending hosted request ends as cancelled (its link
+        stops working, an email not yet sent is not sent). False unless the session is
+        this scope's, a hosted email request, and still pending."""
+        session = self.db.scalars(
+            self.sessions.select()
+            .where(Session.id == session_id, Session.delivery_method.is_not(None))
+            .with_for_update()
+        ).first()
+        if session is None or session.status != SessionStatus.pending:
+            return False
+        self.finish(
+            session,
+            SessionStatus.cancelled,
+            failure_reason="no_authorization",
+            cancelled_reason="other",
+            failure_detail={"by": actor},
+        )
         return True
 
     def _email_given_up(self, session: Session) -> bool:

@@ -11,12 +11,17 @@ import stripe
 from playwright.sync_api import Page, Request
 from sqlalchemy import func, select
 
-from relink.models import ApiKey, Event, OutboxMessage, WebhookEndpoint
+from relink.models import ApiKey, Event, OutboxMessage, Session, WebhookEndpoint
 from relink.platforms.service import NewPlatform
+from relink.runtime import Runtime
+from relink.sessions.service import RELINK_EMAIL
 from relink.webhooks.service import WEBHOOK_DELIVERY
+from tests.browser.dashboard_fixtures import screenshot, serious_violations
+from tests.browser.pages.dashboard_accounts import AccountPage
 from tests.browser.pages.dashboard_developers import ApiKeysPage, WebhooksPage
 from tests.conftest import RunningServer
-from tests.factories import create_customer, create_test_account
+from tests.email.factories import eligible_account
+from tests.factories import create_customer, create_test_account, drain_outbox
 
 pytestmark = pytest.mark.browser
 
@@ -146,3 +151,46 @@ def _newest_event(server: RunningServer, platform: NewPlatform) -> str:
         )
     assert found is not None
     return found
+
+
+def test_relink_request_forms_survive_back_and_reload_and_the_page_is_accessible(
+    dashboard_page: Page,
+    server: RunningServer,
+    platform: NewPlatform,
+    client: stripe.StripeClient,
+    smtp_runtime: Runtime,
+) -> None:
+    account = eligible_account(client, platform)
+    AccountPage(dashboard_page).open(account.id).request_relink()
+    back_and_reload_send_nothing(dashboard_page)
+    [session_id] = _sessions(server, account.id)
+    drain_outbox(smtp_runtime)
+
+    dashboard_page.goto(f"/relink-requests/{session_id}")
+    assert serious_violations(dashboard_page) == []
+    screenshot(dashboard_page, "relink-request")
+    dashboard_page.get_by_role("button", name=f"Resend to {platform.owner.email}").click()
+    dashboard_page.wait_for_load_state()
+    assert "queued to be sent again" in dashboard_page.locator("main").inner_text()
+    back_and_reload_send_nothing(dashboard_page)
+    assert _email_rows(server, session_id) == 2
+
+    dashboard_page.get_by_role("link", name="Cancel request…").click()
+    assert serious_violations(dashboard_page) == []
+    dashboard_page.get_by_role("button", name="Cancel request").click()
+    dashboard_page.wait_for_load_state()
+    assert dashboard_page.locator("#request-status").inner_text() == "Cancelled"
+    back_and_reload_send_nothing(dashboard_page)
+    assert _sessions(server, account.id) == [session_id]
+    assert serious_violations(dashboard_page) == []
+
+
+def _sessions(server: RunningServer, account_id: str) -> list[str]:
+    with server.runtime.database.read_only() as db:
+        return list(db.scalars(select(Session.id).where(Session.relink_account_id == account_id)))
+
+
+def _email_rows(server: RunningServer, session_id: str) -> int:
+    with server.runtime.database.read_only() as db:
+        rows = db.scalars(select(OutboxMessage).where(OutboxMessage.kind == RELINK_EMAIL))
+        return sum(1 for row in rows if row.payload.get("session_id") == session_id)

@@ -1,4 +1,6 @@
-"""Relink requests: every hosted relink session, filterable, with the funnel of the range."""
+"""Relink requests: every hosted relink session, filterable, with the funnel of the range;
+one request's page (timeline, the email as sent, the outcome) with Cancel, which asks
+first, and Resend for a pending one."""
 
 from __future__ import annotations
 
@@ -6,11 +8,21 @@ import datetime as dt
 
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from relink.dashboard import queries
-from relink.dashboard.views.accounts import read_cursor
-from relink.dashboard.web import NotFound, Viewer, current_viewer, editor, page, redirect
+from relink.dashboard.relink_requests import cancel_request, resend_request
+from relink.dashboard.views.accounts import EMAIL_PREVIEW_CSP, read_cursor
+from relink.dashboard.web import (
+    Forbidden,
+    NotFound,
+    Viewer,
+    current_viewer,
+    editor,
+    page,
+    redirect,
+)
+from relink.email.preview import html_for_browser, request_email
 from relink.kit.provenance import EventContext
 from relink.models import SessionStatus
 from relink.sessions.service import SessionService
@@ -77,3 +89,77 @@ def resend_email(session_id: str, viewer: Viewer = Depends(editor)) -> Response:
     if not queued:
         raise NotFound()
     return redirect("/relink-requests", notice="email_resent")
+
+
+def _detail(viewer: Viewer, session_id: str) -> queries.RequestDetail:
+    with viewer.runtime.database.read_only() as db:
+        detail = queries.request_detail(db, viewer.scope, session_id)
+    if detail is None:
+        raise NotFound()
+    return detail
+
+
+@router.get("/relink-requests/{session_id}")
+def relink_request(
+    request: Request, session_id: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    scope = viewer.scope
+    with viewer.runtime.database.read_only() as db:
+        detail = queries.request_detail(db, scope, session_id)
+        if detail is None:
+            raise NotFound()
+        email = request_email(db, scope, viewer.runtime, detail.session)
+    return page(request, viewer, "request.html", {"detail": detail, "email": email})
+
+
+@router.get("/relink-requests/{session_id}/email.html")
+def relink_request_email(session_id: str, viewer: Viewer = Depends(current_viewer)) -> Response:
+    scope = viewer.scope
+    with viewer.runtime.database.read_only() as db:
+        detail = queries.request_detail(db, scope, session_id)
+        email = request_email(db, scope, viewer.runtime, detail.session) if detail else None
+    if email is None:
+        raise NotFound()
+    return HTMLResponse(
+        html_for_browser(email),
+        headers={
+            "content-security-policy": EMAIL_PREVIEW_CSP,
+            "x-frame-options": "SAMEORIGIN",
+            "cache-control": "no-store",
+        },
+    )
+
+
+@router.get("/relink-requests/{session_id}/cancel")
+def confirm_cancel(
+    request: Request, session_id: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    """Cancelling ends the holder's link at once: this page asks first."""
+    if not viewer.can_edit:
+        raise Forbidden("Viewers have read-only access; ask an owner or admin.")
+    detail = _detail(viewer, session_id)
+    return page(request, viewer, "request_cancel.html", {"detail": detail})
+
+
+@router.post("/relink-requests/{session_id}/cancel")
+def cancel(session_id: str, viewer: Viewer = Depends(editor)) -> Response:
+    with viewer.runtime.database.unit_of_work() as db:
+        found = queries.request_detail(db, viewer.scope, session_id) is not None
+        cancelled = found and cancel_request(
+            db, viewer.scope, viewer.runtime, session_id, viewer.actor
+        )
+    if not found:
+        raise NotFound()
+    notice = "request_cancelled" if cancelled else "request_finished"
+    return redirect(f"/relink-requests/{session_id}", notice=notice)
+
+
+@router.post("/relink-requests/{session_id}/resend")
+def resend(session_id: str, viewer: Viewer = Depends(editor)) -> Response:
+    with viewer.runtime.database.unit_of_work() as db:
+        found = queries.request_detail(db, viewer.scope, session_id) is not None
+        queued = found and resend_request(db, viewer.scope, viewer.runtime, session_id)
+    if not found:
+        raise NotFound()
+    notice = "email_resent" if queued else "email_not_resent"
+    return redirect(f"/relink-requests/{session_id}", notice=notice)
