@@ -1,24 +1,28 @@
-"""The ``relink`` command line."""
+"""The ``relink`` command line.
+
+Start-up is part of the interface: this module and the command modules it registers
+import only typer and rich at the top, and each command imports what it needs when it
+runs, so that ``relink --help`` or a dry run does not pay for the web app, the
+connectors or the ORM it does not use (tests/test_cli_imports.py holds it).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from relink.bulk_requests.commands import relink_app
 from relink.bulk_requests.commands import request as request_relink
-from relink.config import InvalidSettings, Settings, load_settings
 from relink.institutions.commands import institutions_app
-from relink.models import Role
-from relink.platforms.service import PlatformError, create_platform, create_user
-from relink.production import check_production_settings
-from relink.runtime import Runtime
+
+if TYPE_CHECKING:
+    from relink.config import Settings
+    from relink.runtime import Runtime
 
 app = typer.Typer(
     help="Relink: self-hosted bank connections with hosted relink.", no_args_is_help=True
@@ -43,12 +47,16 @@ def fail(message: str) -> typer.Exit:
 
 
 def _runtime() -> Runtime:
+    from relink.config import load_settings
+    from relink.runtime import Runtime
+
     return Runtime.from_settings(load_settings())
 
 
 def _runtime_on_usable_database(settings: Settings) -> Runtime:
     """A long-running process starts only on a reachable, migrated database."""
     from relink.migrate import database_problem, sqlite_file_missing
+    from relink.runtime import Runtime
 
     if sqlite_file_missing(settings.database_url):  # before opening creates an empty one
         raise fail(f"no database at {settings.database_url}: run `relink migrate` first")
@@ -69,8 +77,10 @@ def migrate() -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import OperationalError
 
+    from relink.config import load_settings
     from relink.institutions.service import register_institutions
     from relink.migrate import upgrade
+    from relink.runtime import Runtime
 
     settings = load_settings()
     try:
@@ -98,6 +108,9 @@ def serve(
     import os
 
     import uvicorn
+
+    from relink.config import load_settings
+    from relink.production import check_production_settings
 
     if not 1 <= port <= MAX_PORT:
         raise fail(f"--port must be between 1 and {MAX_PORT} (got {port})")
@@ -131,8 +144,10 @@ def worker(
     """Drain the outbox and run scheduled scans until stopped (SIGTERM/SIGINT)."""
     import signal
 
+    from relink.config import load_settings
     from relink.kit.heap import freeze_startup_heap
     from relink.kit.logs import configure_logging
+    from relink.production import check_production_settings
     from relink.worker import Worker
 
     if concurrency < 1:
@@ -179,6 +194,7 @@ def sandbox_bank(
     """Run the sandbox bank alone (for the oauth2 and nextgenpsd2 connectors or a separate
     deployment); with --tls-cert/--tls-key over HTTPS, and with --client-ca as an ASPSP
     that refuses a TPP without a certificate its CA signed."""
+    from relink.config import load_settings
     from relink.hosted.flow import CALLBACK_PATH
     from relink.sandbox_bank import TlsFiles, run
 
@@ -207,6 +223,8 @@ def platforms_create(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create a platform with an owner and test/live secret keys."""
+    from relink.platforms.service import PlatformError, create_platform
+
     runtime = _runtime()
     try:
         with runtime.database.unit_of_work() as session:
@@ -231,21 +249,24 @@ def platforms_create(
 def users_create(
     platform: Annotated[str, typer.Option(help="Platform id (acct_…).")],
     email: Annotated[str, typer.Option(help="The user's email.")],
-    role: Annotated[Role, typer.Option(help="owner, admin or viewer.")] = Role.viewer,
+    role: Annotated[str, typer.Option(help="owner, admin or viewer.")] = "viewer",
     password: Annotated[str | None, typer.Option(help="Password (generated if omitted).")] = None,
     confirmed: Annotated[bool, typer.Option(help="Mark the email address as confirmed.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Add a team user to a platform."""
-    from relink.models import Platform
+    from relink.models import Platform, Role
+    from relink.platforms.service import PlatformError, create_user
 
+    if role not in Role.__members__:
+        raise fail(f"--role must be one of {', '.join(Role)} (got {role!r})")
     runtime = _runtime()
     try:
         with runtime.database.unit_of_work() as session:
             if session.get(Platform, platform) is None:
                 raise PlatformError(f"no such platform: {platform}")
             user, plain = create_user(
-                session, platform, email, role, password=password, confirmed=confirmed
+                session, platform, email, Role(role), password=password, confirmed=confirmed
             )
     except PlatformError as error:
         raise fail(str(error)) from None
@@ -272,7 +293,9 @@ def demo(
     ] = None,
 ) -> None:
     """Create the demo platform and its sandbox book once; print the login and test key."""
+    from relink.config import load_settings
     from relink.demo import ensure_demo_platform
+    from relink.runtime import Runtime
 
     settings = load_settings()
     runtime = Runtime.from_settings(settings)
@@ -304,6 +327,14 @@ def demo(
 
 def seed_demo_book(runtime: Runtime, platform_id: str, accounts: int | None) -> None:
     """``relink demo``'s book: build it (once, or up to ``accounts``) and say what it holds."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from relink.demo import (
         DEFAULT_BOOK_ACCOUNTS,
         DEMO_OWNER_EMAIL,
@@ -353,6 +384,11 @@ def seed_demo_book(runtime: Runtime, platform_id: str, accounts: int | None) -> 
 def main() -> None:  # pragma: no cover - console entry point
     try:
         app()
-    except InvalidSettings as error:
+    except Exception as error:
+        # Settings are loaded by the command that needs them: relink.config is imported
+        # only then, and an InvalidSettings can only come from it once it is.
+        config = sys.modules.get("relink.config")
+        if config is None or not isinstance(error, config.InvalidSettings):
+            raise
         errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         sys.exit(1)

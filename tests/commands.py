@@ -70,3 +70,32 @@ def relink_in(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Relink:
         COLUMNS="80",
     )
     return Relink(home, env)
+
+
+@dataclass
+class Book:
+    """A console script whose database holds the demo platform and its sandbox book."""
+
+    cli: Relink
+    platform: str
+
+
+def demo_book(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Book:
+    """The book is built in this process (as ``relink migrate`` and ``relink demo``
+    would); only the command under test runs as a subprocess."""
+    from relink.demo import ensure_demo_book, ensure_demo_platform
+    from relink.institutions.service import register_institutions
+    from relink.migrate import upgrade
+    from relink.runtime import Runtime
+
+    cli = relink_in(home, tmp_path_factory)
+    upgrade(cli.database_url)
+    runtime = Runtime.from_settings(cli.settings())
+    try:
+        with runtime.database.unit_of_work() as db:
+            register_institutions(db)
+        platform = ensure_demo_platform(runtime)["platform"]
+        ensure_demo_book(runtime, platform)
+    finally:
+        runtime.database.engine.dispose()
+    return Book(cli, platform)

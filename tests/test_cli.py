@@ -313,3 +313,22 @@ def test_demo_test_key_authenticates(
         f"{api}/v1/customers", headers={"Authorization": f"Bearer {stored['test_secret_key']}"}
     )
     assert response.status_code == 200, response.text
+
+
+def test_users_create_with_an_unknown_role_fails_and_creates_nothing(
+    cli: Relink, created: dict[str, str]
+) -> None:
+    before = count(cli, User)
+    result = cli.run(
+        "users",
+        "create",
+        "--platform",
+        created["platform"],
+        "--email",
+        "someone@example.com",
+        "--role",
+        "superuser",
+    )
+    assert_one_line_error(result)
+    assert "--role must be one of owner, admin, viewer (got 'superuser')" in result.stderr
+    assert count(cli, User) == before

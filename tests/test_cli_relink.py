@@ -5,44 +5,22 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import func, select
 
 from relink.accounts.filters import AccountFilter, filtered_accounts
 from relink.bulk_requests.commands import CLI_ACTOR
-from relink.bulk_requests.service import preview_bulk_request
-from relink.demo import ensure_demo_book, ensure_demo_platform
-from relink.institutions.service import register_institutions
-from relink.migrate import upgrade
+from relink.bulk_requests.preview import preview_bulk_request
 from relink.models import Session
 from relink.runtime import Runtime
 from relink.tenancy import Scope
-from tests.commands import Relink, relink_in
-
-
-@dataclass
-class Book:
-    cli: Relink
-    platform: str
+from tests.commands import Book, demo_book
 
 
 @pytest.fixture(scope="module")
 def book(tmp_path_factory: pytest.TempPathFactory) -> Book:
-    cli = relink_in(tmp_path_factory.mktemp("cli-relink"), tmp_path_factory)
-    # The book is built in this process (as `relink migrate` and `relink demo` would);
-    # only the command under test runs as a subprocess.
-    upgrade(cli.database_url)
-    runtime = Runtime.from_settings(cli.settings())
-    try:
-        with runtime.database.unit_of_work() as db:
-            register_institutions(db)
-        platform = ensure_demo_platform(runtime)["platform"]
-        ensure_demo_book(runtime, platform)
-    finally:
-        runtime.database.engine.dispose()
-    return Book(cli, platform)
+    return demo_book(tmp_path_factory.mktemp("cli-relink"), tmp_path_factory)
 
 
 def _cli_sessions(book: Book) -> int:

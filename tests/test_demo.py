@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import ColumnElement, func, select, text
 
 from relink.accounts.filters import AccountFilter, filtered_accounts
-from relink.bulk_requests.service import preview_bulk_request
+from relink.bulk_requests.preview import preview_bulk_request
 from relink.demo import (
     DEFAULT_BOOK_ACCOUNTS,
     DEMO_OWNER_EMAIL,

@@ -6,23 +6,20 @@ request is one transaction (it commits at the end), with a progress bar per batc
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from relink.accounts.filters import AccountFilter, filtered_accounts
-from relink.bulk_requests.service import DEFAULT_BATCH_SIZE, preview_bulk_request, request_relinks
-from relink.config import load_settings
-from relink.eligibility.rules import MESSAGES, Reason
-from relink.kit.errors import ApiError
-from relink.models import ConnectionStatus, InactiveCause, Platform
-from relink.runtime import Runtime
-from relink.tenancy import Scope, load_platform_scope
+from relink.bulk_requests.limits import DEFAULT_BATCH_SIZE
+
+if TYPE_CHECKING:  # imported by the command when it runs (relink/cli.py: start-up)
+    from rich.table import Table
+
+    from relink.accounts.filters import AccountFilter
+    from relink.runtime import Runtime
+    from relink.tenancy import Scope
 
 relink_app = typer.Typer(help="Hosted relink requests.", no_args_is_help=True)
 
@@ -50,6 +47,10 @@ def _choice(name: str, value: str | None, allowed: list[str]) -> str | None:
 
 
 def _skipped_table(skipped: dict[str, int]) -> Table:
+    from rich.table import Table
+
+    from relink.eligibility.rules import MESSAGES, Reason
+
     table = Table(box=None, show_header=False, pad_edge=False)
     for code, count in sorted(skipped.items(), key=lambda item: (-item[1], item[0])):
         message = MESSAGES.get(Reason(code), "") if code in Reason.__members__ else ""
@@ -78,6 +79,14 @@ def request(
     batch_size: Annotated[int, typer.Option(help="Accounts per batch.")] = DEFAULT_BATCH_SIZE,
 ) -> None:
     """Request a hosted relink (one email each) for the matching eligible accounts."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from relink.accounts.filters import AccountFilter
+    from relink.config import load_settings
+    from relink.kit.errors import ApiError
+    from relink.models import ConnectionStatus, InactiveCause
+    from relink.runtime import Runtime
+
     try:
         _choice("mode", mode, list(MODES))
         account_filter = AccountFilter(
@@ -98,6 +107,9 @@ def request(
 
 
 def _scope(runtime: Runtime, platform_id: str, livemode: bool) -> Scope:
+    from relink.models import Platform
+    from relink.tenancy import load_platform_scope
+
     with runtime.database.read_only() as db:
         if db.get(Platform, platform_id) is None:
             raise CommandError(f"no such platform: {platform_id}")
@@ -112,11 +124,15 @@ def _run(
     dry_run: bool,
     batch_size: int,
 ) -> None:
+    from relink.accounts.filters import filtered_accounts
+
     scope = _scope(runtime, platform_id, livemode)
     now = scope.now()
     accounts = filtered_accounts(scope, now, account_filter)
     mode = "live" if livemode else "test"
     if dry_run:
+        from relink.bulk_requests.preview import preview_bulk_request
+
         with runtime.database.read_only() as db:
             preview = preview_bulk_request(db, scope, now, accounts)
         console.print(
@@ -129,6 +145,16 @@ def _run(
             console.print("Skipped, by reason:", highlight=False)
             console.print(_skipped_table(preview.skipped))
         return
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from relink.bulk_requests.service import request_relinks
 
     with Progress(
         TextColumn("Requesting relinks"),

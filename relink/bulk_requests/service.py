@@ -22,18 +22,13 @@ same rules, so counts here and reasons there agree.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
     Table,
-    case,
-    exists,
-    func,
     select,
     text,
 )
@@ -45,7 +40,16 @@ from relink.accounts.filters import (
     filtered_accounts,
     selected_accounts,
 )
-from relink.eligibility.query import skip_reason as account_skip_reason
+from relink.bulk_requests.limits import DEFAULT_BATCH_SIZE
+from relink.bulk_requests.preview import (
+    count_by_reason,
+    count_selected,
+    in_id_range,
+    merge_counts,
+    next_batch_end,
+    scoped,
+    skip_reason,
+)
 from relink.eligibility.rules import Reason
 from relink.kit import clock, ids
 from relink.kit.crypto import token_digest
@@ -57,7 +61,6 @@ from relink.models import (
     BulkJobStatus,
     BulkRelinkJob,
     OutboxStatus,
-    Platform,
     Session,
     SessionStatus,
     SessionTimelineEntry,
@@ -67,29 +70,12 @@ from relink.outbox.store import enqueue, enqueue_many
 from relink.runtime import Runtime
 from relink.sessions.repository import SessionRepository
 from relink.sessions.service import RELINK_EMAIL, SessionService
-from relink.tenancy import Scope, ScopedRepository, in_scope
+from relink.tenancy import Scope, ScopedRepository
 
-# Not an eligibility rule of one account but the platform's switch (dashboard Settings):
-# while hosted relink is off, every selected account is skipped for this reason.
-HOSTED_RELINK_DISABLED = "hosted_relink_disabled"
-SKIP_MESSAGES: dict[str, str] = {
-    HOSTED_RELINK_DISABLED: (
-        "Hosted relink is turned off for this platform (Settings), so no relink emails are sent."
-    ),
-}
-DEFAULT_BATCH_SIZE = 5000
 # Ids per IN (…) when reading inserted sessions back (well under SQLite's variable limit).
 ID_LOOKUP_CHUNK = 2000
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass
-class BulkPreview:
-    selected: int
-    eligible: int
-    # Reason code -> number of selected accounts skipped for it.
-    skipped: dict[str, int]
 
 
 @dataclass
@@ -104,94 +90,6 @@ class BulkResult:
     def add(self, other: BulkResult) -> None:
         self.created += other.created
         self.skipped = merge_counts(self.skipped, other.skipped)
-
-
-def merge_counts(left: Mapping[str, int], right: Mapping[str, int]) -> dict[str, int]:
-    merged = Counter(left)
-    merged.update(right)
-    return {reason: merged[reason] for reason in sorted(merged) if merged[reason]}
-
-
-# -- SQL -------------------------------------------------------------------------------
-
-
-def hosted_relink_off(scope: Scope) -> ColumnElement[bool]:
-    # Uncorrelated: the database evaluates it once per statement, not per account.
-    return exists().where(
-        Platform.id == scope.platform_id, Platform.hosted_relink_enabled.is_(False)
-    )
-
-
-def skip_reason(scope: Scope, now: dt.datetime) -> ColumnElement[str | None]:
-    """The account's skip reason code, or ``NULL`` when it is eligible: the platform's
-    switch first, then the eligibility rules' (:func:`relink.eligibility.query.skip_reason`)."""
-    return case(
-        (hosted_relink_off(scope), HOSTED_RELINK_DISABLED), else_=account_skip_reason(scope, now)
-    )
-
-
-def scoped(scope: Scope, accounts: Select[Account]) -> Select[Account]:
-    """The selection limited to the scope, without ordering (callers key by id)."""
-    return accounts.where(in_scope(Account, scope)).order_by(None)
-
-
-def _in_range(accounts: Select[Account], after: str | None, through: str | None) -> Select[Account]:
-    if after is not None:
-        accounts = accounts.where(Account.id > after)
-    if through is not None:
-        accounts = accounts.where(Account.id <= through)
-    return accounts
-
-
-def count_selected(db: DbSession, scope: Scope, accounts: Select[Account]) -> int:
-    ids_ = scoped(scope, accounts).with_only_columns(Account.id).subquery()
-    return int(db.scalar(select(func.count()).select_from(ids_)) or 0)
-
-
-def count_by_reason(
-    db: DbSession,
-    scope: Scope,
-    now: dt.datetime,
-    accounts: Select[Account],
-    *,
-    after: str | None = None,
-    through: str | None = None,
-) -> dict[str | None, int]:
-    """How many selected accounts (in the id range) have each skip reason; None = eligible."""
-    reasons = (
-        _in_range(scoped(scope, accounts), after, through)
-        .with_only_columns(skip_reason(scope, now).label("reason"))
-        .subquery()
-    )
-    rows = db.execute(select(reasons.c.reason, func.count()).group_by(reasons.c.reason))
-    return {reason: int(count) for reason, count in rows}
-
-
-def next_batch_end(
-    db: DbSession, scope: Scope, accounts: Select[Account], after: str | None, size: int
-) -> str | None:
-    """The id of the last account of the next keyset batch after ``after`` (None: done)."""
-    batch = (
-        _in_range(scoped(scope, accounts), after, None)
-        .with_only_columns(Account.id)
-        .order_by(Account.id)
-        .limit(size)
-        .subquery()
-    )
-    end: str | None = db.scalar(select(func.max(batch.c.id)))
-    return end
-
-
-def preview_bulk_request(
-    db: DbSession, scope: Scope, now: dt.datetime, accounts: Select[Account]
-) -> BulkPreview:
-    """How many emails a bulk request would send, and how many accounts it would skip why."""
-    counts = count_by_reason(db, scope, now, accounts)
-    eligible = counts.pop(None, 0)
-    skipped = {str(reason): count for reason, count in sorted(counts.items(), key=str)}
-    return BulkPreview(
-        selected=eligible + sum(skipped.values()), eligible=eligible, skipped=skipped
-    )
 
 
 # -- writing ---------------------------------------------------------------------------
@@ -284,7 +182,7 @@ def request_batch(
         return BulkResult(0, merge_counts({}, skipped))
 
     eligible = db.execute(
-        _in_range(scoped(scope, accounts), after, through)
+        in_id_range(scoped(scope, accounts), after, through)
         .with_only_columns(
             Account.id,
             Account.authorization_id,

@@ -22,15 +22,9 @@ import structlog
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session as DbSession
 
-from relink.bulk_requests.service import (
-    BULK_REQUEST,
-    DEFAULT_BATCH_SIZE,
-    count_selected,
-    merge_counts,
-    next_batch_end,
-    request_batch,
-    selection_accounts,
-)
+from relink.bulk_requests.limits import DEFAULT_BATCH_SIZE
+from relink.bulk_requests.preview import count_selected, merge_counts, next_batch_end
+from relink.bulk_requests.service import BULK_REQUEST, request_batch, selection_accounts
 from relink.kit import clock
 from relink.models import BulkJobStatus, BulkRelinkJob
 from relink.outbox.handlers import DEFAULT_MAX_ATTEMPTS, GiveUp, Job, RetryLater

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from relink.accounts.filters import AccountFilter, filtered_accounts, selected_accounts
 from relink.accounts.repository import AccountRepository
-from relink.bulk_requests.service import (
+from relink.bulk_requests.preview import (
     SKIP_MESSAGES,
     BulkPreview,
     preview_bulk_request,

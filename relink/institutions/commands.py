@@ -12,28 +12,16 @@ import os
 import sys
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from relink.config import load_settings
-from relink.institutions.configure import (
-    InstitutionChanges,
-    InstitutionConfig,
-    InstitutionConfigError,
-    Outcome,
-    add_institution,
-    import_catalog,
-    list_configured,
-    read_catalog,
-    set_disabled,
-    update_institution,
-)
-from relink.institutions.secrets import CA_CERTIFICATE, CLIENT_CERTIFICATE, CLIENT_KEY
-from relink.runtime import Runtime
+# Each command imports the configuration machinery when it runs (relink/cli.py: start-up).
+if TYPE_CHECKING:
+    from relink.institutions.configure import Outcome
+    from relink.runtime import Runtime
 
 institutions_app = typer.Typer(help="Configure institutions (banks).", no_args_is_help=True)
 
@@ -70,6 +58,9 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _runtime() -> Runtime:
+    from relink.config import load_settings
+    from relink.runtime import Runtime
+
     return Runtime.from_settings(load_settings())
 
 
@@ -83,6 +74,8 @@ def _value(text: str) -> Any:
 def _settings(
     settings: list[str] | None, secrets: list[str] | None, base_url: str | None
 ) -> dict[str, Any]:
+    from relink.institutions.configure import InstitutionConfigError
+
     parsed: dict[str, Any] = {}
     if base_url is not None:
         parsed["base_url"] = base_url
@@ -103,6 +96,8 @@ def _settings(
 
 
 def _files(cert: Path | None, key: Path | None, ca: Path | None) -> dict[str, Path]:
+    from relink.institutions.secrets import CA_CERTIFICATE, CLIENT_CERTIFICATE, CLIENT_KEY
+
     given = {CLIENT_CERTIFICATE: cert, CLIENT_KEY: key, CA_CERTIFICATE: ca}
     return {name: path for name, path in given.items() if path is not None}
 
@@ -132,6 +127,12 @@ def add(
     ca_certificate: CaOption = None,
 ) -> None:
     """Add an institution (live mode unless --test)."""
+    from relink.institutions.configure import (
+        InstitutionConfig,
+        InstitutionConfigError,
+        add_institution,
+    )
+
     runtime = _runtime()
     try:
         config = InstitutionConfig(
@@ -170,6 +171,12 @@ def update(
     ca_certificate: CaOption = None,
 ) -> None:
     """Change what is given; the rest stays."""
+    from relink.institutions.configure import (
+        InstitutionChanges,
+        InstitutionConfigError,
+        update_institution,
+    )
+
     runtime = _runtime()
     try:
         settings: dict[str, Any | None] = dict(_settings(setting, secret_from_env, base_url))
@@ -190,6 +197,8 @@ def update(
 
 
 def _set_disabled(institution_id: str, *, disabled: bool) -> None:
+    from relink.institutions.configure import InstitutionConfigError, set_disabled
+
     runtime = _runtime()
     try:
         with runtime.database.unit_of_work() as session:
@@ -224,6 +233,10 @@ def list_(
     """The institutions with their connector and settings (secrets by name only)."""
     if live and test:
         raise _fail("--live and --test exclude each other")
+    from rich.table import Table
+
+    from relink.institutions.configure import list_configured
+
     runtime = _runtime()
     with runtime.database.read_only() as session:
         rows = list_configured(session, runtime, livemode=True if live else False if test else None)
@@ -254,6 +267,8 @@ def import_(
     file: Annotated[Path, typer.Argument(help="A TOML catalog: one [[institution]] per bank.")],
 ) -> None:
     """Create or update the catalog's institutions; all or nothing."""
+    from relink.institutions.configure import InstitutionConfigError, import_catalog, read_catalog
+
     runtime = _runtime()
     try:
         configs = read_catalog(file)

@@ -12,12 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from relink.accounts.filters import AccountFilter, filtered_accounts
-from relink.bulk_requests.service import (
-    HOSTED_RELINK_DISABLED,
-    BulkResult,
-    preview_bulk_request,
-    request_relinks,
-)
+from relink.bulk_requests.preview import HOSTED_RELINK_DISABLED, preview_bulk_request
+from relink.bulk_requests.service import BulkResult, request_relinks
 from relink.eligibility.query import primary_reason
 from relink.eligibility.rules import Reason
 from relink.hosted.scans import SCOPE_SCANS

@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from relink.accounts.filters import AccountFilter, InvalidFilter, filtered_accounts
-from relink.bulk_requests.service import SKIP_MESSAGES, enqueue_bulk_request, job_progress
+from relink.bulk_requests.preview import SKIP_MESSAGES
+from relink.bulk_requests.service import enqueue_bulk_request, job_progress
 from relink.dashboard import queries
 from relink.dashboard.relink_requests import (
     Selection,
