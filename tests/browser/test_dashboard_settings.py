@@ -13,8 +13,7 @@ from tests.browser.dashboard_fixtures import screenshot, serious_violations
 from tests.browser.pages.dashboard_login import LoginPage
 from tests.browser.pages.dashboard_settings import SettingsPage, TeamPage
 from tests.conftest import RunningServer
-from tests.dashboard.factories import PASSWORD, emailed_link
-from tests.dashboard.views.test_settings import png
+from tests.dashboard.factories import PASSWORD, emailed_link, png
 from tests.email.smtp_server import SmtpServer
 
 pytestmark = pytest.mark.browser

@@ -4,6 +4,8 @@ and accounts built through the API."""
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -139,3 +141,22 @@ def live_account(runtime: Runtime, platform_id: str, *, email: str = "holder@exa
         db.flush()
         db.add(account)
     return account.id
+
+
+def png(extra: int = 0) -> bytes:
+    """A real 1×1 PNG, padded with an ancillary chunk of ``extra`` bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    padding = chunk(b"tEXt", b"x" * extra) if extra else b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + padding
+        + chunk(b"IDAT", pixels)
+        + chunk(b"IEND", b"")
+    )

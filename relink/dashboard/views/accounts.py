@@ -28,7 +28,7 @@ from relink.dashboard.web import (
     redirect,
 )
 from relink.eligibility.rules import Reason
-from relink.email.preview import preview_relink_email
+from relink.email.preview import html_for_browser, preview_relink_email
 from relink.kit.crypto import random_token
 from relink.kit.errors import ApiError, ResourceMissing
 from relink.kit.pagination import Cursor
@@ -38,7 +38,7 @@ router = APIRouter()
 
 # The email is shown in a sandboxed frame with its own policy: emails need inline styles.
 EMAIL_PREVIEW_CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data: cid:; "
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
     "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
 )
 
@@ -263,7 +263,7 @@ def email_preview_frame(account_id: str, viewer: Viewer = Depends(current_viewer
             raise NotFound()
         email = preview_relink_email(db, scope, viewer.runtime, found.row.account)
     return HTMLResponse(
-        email.html,
+        html_for_browser(email),
         headers={
             "content-security-policy": EMAIL_PREVIEW_CSP,
             "x-frame-options": "SAMEORIGIN",

@@ -6,10 +6,10 @@ import httpx
 import stripe
 from sqlalchemy import select
 
-from relink.models import BulkRelinkJob, Session
+from relink.models import BulkRelinkJob, Platform, Session
 from relink.platforms.service import NewPlatform
-from tests.conftest import RunningServer, make_platform
-from tests.dashboard.factories import SCRIPT, broken_account, page_csrf, signed_in_client
+from tests.conftest import RunningServer, make_platform, stripe_client
+from tests.dashboard.factories import SCRIPT, broken_account, page_csrf, png, signed_in_client
 
 
 def _sessions_of(server: RunningServer, account_id: str) -> list[Session]:
@@ -158,3 +158,29 @@ def test_a_viewer_gets_no_bulk_request_controls(
     broken_account(client, platform.owner.email)
     assert 'id="bulk-request"' not in viewer.get("/accounts").text
     assert viewer.get("/accounts/request-relink?account=fca_x").status_code == 403
+
+
+def test_the_email_preview_shows_the_logo_as_a_data_uri_a_browser_can_show(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    with server.runtime.database.unit_of_work() as db:
+        row = db.get(Platform, platform.platform.id)
+        assert row is not None
+        row.logo_png, row.logo_content_type = png(), "image/png"
+    account = broken_account(client, platform.owner.email)
+    preview = owner.get(f"/accounts/{account.id}/email-preview")
+    assert preview.status_code == 200
+    assert f'src="/accounts/{account.id}/email-preview.html"' in preview.text
+    frame = owner.get(f"/accounts/{account.id}/email-preview.html")
+    assert "cid:" not in frame.text and 'src="data:image/png;base64,' in frame.text
+    assert "img-src data:;" in frame.headers["content-security-policy"]
+
+
+def test_another_platforms_account_has_no_email_preview(
+    server: RunningServer, owner: httpx.Client
+) -> None:
+    with server.runtime.database.unit_of_work() as db:
+        other = make_platform(db, name="Other Lending")
+    theirs = broken_account(stripe_client(server, other.test_secret_key), other.owner.email)
+    for path in ("email-preview", "email-preview.html"):
+        assert owner.get(f"/accounts/{theirs.id}/{path}").status_code == 404, path

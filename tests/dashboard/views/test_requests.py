@@ -10,8 +10,7 @@ from relink.models import DeliveryState, Platform, Role, Session, SessionStatus
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.conftest import RunningServer, make_platform, stripe_client
-from tests.dashboard.factories import SCRIPT, add_user, member, page_csrf
-from tests.dashboard.views.test_settings import png
+from tests.dashboard.factories import SCRIPT, add_user, member, page_csrf, png
 from tests.email.factories import delivery, eligible_account, request_relink_email
 from tests.email.smtp_server import SmtpServer
 from tests.factories import WireObject, drain_outbox

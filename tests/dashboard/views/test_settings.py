@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Mapping
 
 import httpx
@@ -27,28 +25,10 @@ from tests.dashboard.factories import (
     emailed_link,
     member,
     page_csrf,
+    png,
     sign_in,
 )
 from tests.email.smtp_server import SmtpServer
-
-
-def png(extra: int = 0) -> bytes:
-    """A real 1×1 PNG, padded with an ancillary chunk of ``extra`` bytes."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\x00\xff\x00\x00")
-    padding = chunk(b"tEXt", b"x" * extra) if extra else b""
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + padding
-        + chunk(b"IDAT", pixels)
-        + chunk(b"IEND", b"")
-    )
 
 
 def _form(platform: Platform, **changes: str) -> dict[str, str]:
