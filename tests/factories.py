@@ -211,3 +211,9 @@ def timeline_kinds(runtime: Runtime, session_id: str) -> list[str]:
     """The kinds of a session's timeline entries, in the order the dashboard shows them."""
     with runtime.database.read_only() as db:
         return [entry.kind for entry in timeline.entries(db, session_id)]
+
+
+def timeline_details(runtime: Runtime, session_id: str, kind: str) -> list[dict[str, Any]]:
+    """The details of a session's timeline entries of one kind, oldest first."""
+    with runtime.database.read_only() as db:
+        return [entry.detail for entry in timeline.entries(db, session_id) if entry.kind == kind]

@@ -35,6 +35,7 @@ from relink.models import (
     MailboxMessage,
     SessionStatus,
     SessionTimelineEntry,
+    TimelineKind,
     User,
     WebhookAttempt,
     WebhookEndpoint,
@@ -109,6 +110,9 @@ class LastRequest:
     session_id: str
     status: str
     created_at: dt.datetime
+    # The relink succeeded but the first refresh after it failed: why (a reason code of
+    # ``relink.lifecycle.refresh.REFRESH_FAILURE_REASONS``, or ``account_inactive``).
+    refresh_failed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,12 +142,44 @@ def latest_requests(db: Session, scope: Scope, account_ids: list[str]) -> dict[s
         .group_by(FcSession.relink_account_id)
     )
     found: dict[str, LastRequest] = {}
-    for session in db.scalars(sessions.select().where(FcSession.id.in_(newest))):
+    newest_sessions = list(db.scalars(sessions.select().where(FcSession.id.in_(newest))))
+    failed_refreshes = first_refresh_failures(
+        db, [s.id for s in newest_sessions if s.status == SessionStatus.succeeded]
+    )
+    for session in newest_sessions:
         assert session.relink_account_id is not None
         found[session.relink_account_id] = LastRequest(
-            session.id, session.status, session.created_at
+            session.id,
+            session.status,
+            session.created_at,
+            failed_refreshes.get((session.id, session.relink_account_id)),
         )
     return found
+
+
+def first_refresh_failures(db: Session, session_ids: list[str]) -> dict[tuple[str, str], str]:
+    """Of these (already scoped) sessions, the repaired accounts whose first refresh after
+    the repair failed, by (session, account): the failure's reason."""
+    if not session_ids:
+        return {}
+    entries = db.scalars(
+        select(SessionTimelineEntry)
+        .where(
+            SessionTimelineEntry.session_id.in_(session_ids),
+            SessionTimelineEntry.kind.in_(
+                [TimelineKind.data_refreshed, TimelineKind.refresh_failed]
+            ),
+        )
+        .order_by(SessionTimelineEntry.at, SessionTimelineEntry.id)
+    )
+    first: dict[tuple[str, str], SessionTimelineEntry] = {}
+    for entry in entries:
+        first.setdefault((entry.session_id, str(entry.detail.get("account"))), entry)
+    return {
+        key: str(entry.detail.get("reason") or "bank_error")
+        for key, entry in first.items()
+        if entry.kind == TimelineKind.refresh_failed
+    }
 
 
 def account_rows(

@@ -50,6 +50,26 @@ def badge(account: Any) -> str:
     return str(account.status)
 
 
+# Why the first refresh after a repair failed (``LastRequest.refresh_failed``).
+REFRESH_FAILURES = {
+    "access_denied": "the bank refused access again",
+    "access_expired": "the bank said the consent had expired again",
+    "account_closed": "the bank said the account is closed",
+    "account_unavailable": "the bank no longer offers this account",
+    "institution_requirement": "the bank asked the holder to sign in again",
+    "institution_down": "the bank stayed unavailable",
+    "rate_limited": "the bank refused to be asked so often",
+    "account_inactive": "the account was no longer working",
+    "bank_error": "the bank answered with an error",
+}
+
+
+def refresh_failure_sentence(reason: str) -> str:
+    """The flag of an account whose first refresh after its repair failed."""
+    why = REFRESH_FAILURES.get(reason, REFRESH_FAILURES["bank_error"])
+    return f"Repair not confirmed: the first data refresh after the relink failed ({why})."
+
+
 CONNECTORS = {
     "nextgenpsd2": "NextGenPSD2 (Berlin Group)",
     "oauth2": "OAuth 2 bank API",
@@ -75,6 +95,8 @@ TIMELINE = {
     "failed": "Failed",
     "cancelled": "Cancelled",
     "expired": "Expired: the link was not used in time",
+    "data_refreshed": "Proved: the first data refresh after the repair worked",
+    "refresh_failed": "Not proved: the first data refresh after the repair failed",
 }
 
 SESSION_STATUS = {
@@ -119,4 +141,6 @@ WORDS = {
     "timeline": TIMELINE,
     "session_status": SESSION_STATUS,
     "outcome": outcome,
+    "refresh_failure": refresh_failure_sentence,
+    "refresh_failures": REFRESH_FAILURES,
 }

@@ -5,7 +5,9 @@ In the caller's transaction: the authorization and the repaired accounts become
 the bank reports one), the new grant is sealed on the authorization, a fresh account
 number (TAN) is fetched from the bank and stored with its new expiry, ``relink_due_at``
 is recomputed, account events are emitted, and the session succeeds with its
-``relink_result``. Newly shared accounts of an authorization-wide relink are added.
+``relink_result``. Newly shared accounts of an authorization-wide relink are added, and
+each repaired account's first refresh is queued (its outcome, ``data_refreshed`` or
+``refresh_failed``, goes on the session's timeline).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from relink.hosted.connect import EXPECTED_DEACTIVATION_CAUSE, add_account
 from relink.hosted.links import HostedLink
 from relink.kit.provenance import EventContext
 from relink.lifecycle.grants import open_grant, store_grant
+from relink.lifecycle.refresh import request_repair_proof
 from relink.lifecycle.revocation import request_end_replaced
 from relink.lifecycle.service import Lifecycle
 from relink.models import Account, ConnectionStatus, EventType, SessionStatus, TanStatus
@@ -113,6 +116,10 @@ def repair(
         result_authorization=authorization.id,
         result_account=link.target.id if link.target is not None else None,
     )
+    if session.delivery_method is not None:
+        # Proof of repair: the worker refreshes each repaired account once this commits.
+        for account in result.repaired:
+            request_repair_proof(db, scope, account, session.id)
     return result
 
 

@@ -54,10 +54,13 @@ from relink.models import (
     ConnectionStatus,
     EventType,
     InactiveCause,
+    Session,
     TanStatus,
+    TimelineKind,
 )
-from relink.outbox.handlers import Job, RetryLater
+from relink.outbox.handlers import DEFAULT_MAX_ATTEMPTS, Job, RetryLater
 from relink.outbox.store import enqueue
+from relink.sessions import timeline
 from relink.tenancy import Scope, load_platform_scope
 
 REFRESH = "connector.refresh"
@@ -84,6 +87,12 @@ DEACTIVATING: dict[type[ConnectorError], InactiveCause] = {
     AccountUnavailable: InactiveCause.account_unavailable,
 }
 TRANSACTIONS_LOOKBACK = dt.timedelta(days=180)
+# The data a repaired account is refreshed for, by the permission that allows it.
+REPAIR_PROOF_FEATURES = {
+    "balances": "balance",
+    "ownership": "ownership",
+    "transactions": "transactions",
+}
 
 
 def _refresh_state(
@@ -99,9 +108,20 @@ def _refresh_state(
     return state
 
 
-def request_refresh(db: DbSession, scope: Scope, account: Account, features: list[str]) -> None:
+def request_refresh(
+    db: DbSession,
+    scope: Scope,
+    account: Account,
+    features: list[str],
+    *,
+    after_repair: str | None = None,
+) -> None:
     """Mark the features ``pending`` and queue the bank call (balance, ownership,
-    transactions, inferred balances)."""
+    transactions, inferred balances).
+
+    ``after_repair``: the relink session that just repaired the account. The refresh is
+    its proof of repair: it is queued even with no feature to fetch (the account
+    numbers are always asked for), and its outcome goes on that session's timeline."""
     now = scope.now()
     wanted = [f for f in dict.fromkeys(features) if f in REFRESH_FIELDS]
     for feature in wanted:
@@ -110,15 +130,25 @@ def request_refresh(db: DbSession, scope: Scope, account: Account, features: lis
             account, REFRESH_FIELDS[feature], _refresh_state("pending", now, refresh_id=refresh_id)
         )
     account.updated_at = now
-    if wanted:
+    if wanted or after_repair is not None:
+        payload: dict[str, Any] = {"account_id": account.id, "features": wanted}
+        if after_repair is not None:
+            payload["after_repair"] = after_repair
         enqueue(
             db,
             REFRESH,
-            {"account_id": account.id, "features": wanted},
+            payload,
             dedupe_key=f"refresh:{account.id}:{ids.new('rq')}",
             platform_id=scope.platform_id,
             livemode=scope.livemode,
         )
+
+
+def request_repair_proof(db: DbSession, scope: Scope, account: Account, session_id: str) -> None:
+    """Refresh an account a relink session has just repaired, for the data its
+    permissions allow (spec: proof of repair)."""
+    features = [f for p, f in REPAIR_PROOF_FEATURES.items() if p in account.permissions]
+    request_refresh(db, scope, account, features, after_repair=session_id)
 
 
 def _scope_of(db: DbSession, job: Job) -> Scope:
@@ -200,11 +230,62 @@ def run_refresh(job: Job) -> None:
         if grant is not None and grant.rotated and authorization is not None:
             store_grant(runtime, lifecycle.authorizations.get(authorization.id), grant)
         retry_after = _apply(db, lifecycle, current, features, answers)
+        repaired_by = payload.get("after_repair")
+        if repaired_by and (retry_after is None or job.message.attempts >= DEFAULT_MAX_ATTEMPTS):
+            # The bank stayed unavailable for every attempt: the proof failed for good.
+            _record_repair_proof(
+                db, scope, str(repaired_by), current.id, features, answers, authorization is None
+            )
+            retry_after = None
     if retry_after is not None:
         raise RetryLater(
             f"bank unavailable: {answers.error}",
             delay=dt.timedelta(seconds=max(30, retry_after)),
         )
+
+
+# Why a refresh after a repair failed, by the bank's answer (the deactivating ones by
+# the cause they give the account).
+REFRESH_FAILURE_REASONS: dict[type[ConnectorError], str] = {
+    **{error: cause.value for error, cause in DEACTIVATING.items()},
+    InstitutionDown: "institution_down",
+    RateLimited: "rate_limited",
+}
+
+
+def _record_repair_proof(
+    db: DbSession,
+    scope: Scope,
+    session_id: str,
+    account_id: str,
+    features: list[str],
+    answers: BankAnswers,
+    account_inactive: bool,
+) -> None:
+    """``data_refreshed`` or ``refresh_failed`` (with the reason) on the repairing
+    session's timeline."""
+    session = db.get(Session, session_id)
+    if session is None or (session.platform_id, session.livemode) != (
+        scope.platform_id,
+        scope.livemode,
+    ):
+        return
+    now = scope.now()
+    error = answers.error
+    if error is None:
+        timeline.record(
+            db, session_id, TimelineKind.data_refreshed, now, account=account_id, features=features
+        )
+        return
+    detail: dict[str, object] = {"account": account_id}
+    if account_inactive:
+        detail["reason"] = "account_inactive"
+    else:
+        detail["reason"] = REFRESH_FAILURE_REASONS.get(type(error), "bank_error")
+        detail["error"] = type(error).__name__
+        if error.bank_codes:
+            detail["bank_codes"] = list(error.bank_codes)
+    timeline.record(db, session_id, TimelineKind.refresh_failed, now, **detail)
 
 
 def _context(job: Job) -> EventContext:

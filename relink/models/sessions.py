@@ -91,6 +91,9 @@ class TimelineKind(enum.StrEnum):
     expired = "expired"
     # A reminder of a pending request, with the same link (automatic relink).
     reminder_sent = "reminder_sent"
+    # After a succeeded relink: the worker's first refresh of a repaired account.
+    data_refreshed = "data_refreshed"
+    refresh_failed = "refresh_failed"
 
 
 class SessionTimelineEntry(Base):

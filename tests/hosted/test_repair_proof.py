@@ -1,0 +1,143 @@
+"""Proof of repair: after a succeeded relink the worker refreshes the repaired account
+at the sandbox bank (over HTTP); the session's timeline records the outcome and the
+dashboard flags an account whose first refresh failed."""
+
+from __future__ import annotations
+
+from contextlib import closing
+
+import httpx
+import stripe
+from sqlalchemy import select
+
+from relink.models import OutboxMessage
+from relink.platforms.service import NewPlatform
+from relink.runtime import Runtime
+from tests.conftest import RunningServer
+from tests.dashboard.factories import signed_in_client
+from tests.factories import (
+    create_customer,
+    create_test_account,
+    deactivate,
+    drain_outbox,
+    raw,
+    timeline_details,
+    timeline_kinds,
+    wire,
+)
+from tests.hosted.factories import RelinkCase, relink_session
+from tests.hosted.pages import HostedPages, text_of
+
+
+def _relinked(client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client) -> RelinkCase:
+    """An account with balances permission, broken, then relinked through the hosted pages."""
+    customer = create_customer(client, email=platform.owner.email, name="Ada Lovelace")
+    account = create_test_account(
+        client,
+        customer=customer.id,
+        institution="fcinst_bank_non_oauth",
+        permissions=["payment_method", "balances"],
+    )
+    broken = deactivate(client, account.id, "access_expired")
+    case = RelinkCase(customer, broken, relink_session(client, broken))
+    pages = HostedPages(http, case.url)
+    pages.open()
+    pages.press_continue()
+    assert "Your account is reconnected" in text_of(pages.sign_in(case.bank_username, "pw"))
+    return case
+
+
+def test_the_worker_refreshes_the_repaired_account_and_the_timeline_says_data_refreshed(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
+) -> None:
+    case = _relinked(client, platform, http)
+    assert timeline_kinds(runtime, case.session.id)[-1] == "succeeded"
+
+    drain_outbox(runtime)
+
+    assert timeline_kinds(runtime, case.session.id)[-2:] == ["succeeded", "data_refreshed"]
+    [detail] = timeline_details(runtime, case.session.id, "data_refreshed")
+    assert detail == {"account": case.account.id, "features": ["balance"]}
+    account = client.v1.financial_connections.accounts.retrieve(case.account.id)
+    assert account.status == "active"
+    assert account.balance_refresh is not None and account.balance_refresh.status == "succeeded"
+    assert account.balance is not None
+
+
+def test_a_refresh_the_bank_refuses_after_the_repair_is_refresh_failed_and_flagged(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    runtime: Runtime,
+    server: RunningServer,
+) -> None:
+    case = _relinked(client, platform, http)
+    # The holder revokes the new consent at the bank before the worker gets to it.
+    raw(
+        client,
+        "post",
+        f"/v1/test_helpers/financial_connections/authorizations/{case.account['authorization']}/revoke",
+    )
+
+    drain_outbox(runtime)
+
+    assert timeline_kinds(runtime, case.session.id)[-2:] == ["succeeded", "refresh_failed"]
+    [detail] = timeline_details(runtime, case.session.id, "refresh_failed")
+    assert detail == {
+        "account": case.account.id,
+        "reason": "access_denied",
+        "error": "AccessDenied",
+    }
+    account = wire(client.v1.financial_connections.accounts.retrieve(case.account.id))
+    assert (account.status, account.status_details.inactive.cause) == ("inactive", "access_denied")
+
+    with closing(signed_in_client(server, platform.owner.email)) as dashboard:
+        listed = text_of(dashboard.get("/accounts"))
+        page = text_of(dashboard.get(f"/accounts/{case.account.id}"))
+    assert "Repair not confirmed: the first refresh failed" in listed
+    assert (
+        "Repair not confirmed: the first data refresh after the relink failed "
+        "(the bank refused access again)."
+    ) in page
+
+
+def test_an_account_whose_repair_refresh_succeeded_is_not_flagged(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    runtime: Runtime,
+    server: RunningServer,
+) -> None:
+    case = _relinked(client, platform, http)
+    drain_outbox(runtime)
+    with closing(signed_in_client(server, platform.owner.email)) as dashboard:
+        listed = text_of(dashboard.get("/accounts"))
+        page = text_of(dashboard.get(f"/accounts/{case.account.id}"))
+    assert "Repair not confirmed" not in listed
+    assert "Repair not confirmed" not in page
+
+
+def test_an_account_with_only_payment_method_is_proved_by_its_account_numbers(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    account = create_test_account(client, customer=customer.id, institution="fcinst_bank_non_oauth")
+    broken = deactivate(client, account.id, "access_expired")
+    session = relink_session(client, broken)
+    pages = HostedPages(http, str(session["url"]))
+    pages.open()
+    pages.press_continue()
+    pages.sign_in(customer.id.lower(), "pw")
+    with runtime.database.read_only() as db:
+        [proof] = db.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.kind == "connector.refresh",
+                OutboxMessage.platform_id == platform.platform.id,
+            )
+        )
+    assert proof.payload == {"account_id": account.id, "features": [], "after_repair": session.id}
+
+    drain_outbox(runtime)
+
+    [detail] = timeline_details(runtime, session.id, "data_refreshed")
+    assert detail == {"account": account.id, "features": []}
