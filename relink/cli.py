@@ -19,6 +19,7 @@ from rich.markup import escape
 from relink.bulk_requests.commands import relink_app
 from relink.bulk_requests.commands import request as request_relink
 from relink.institutions.commands import institutions_app
+from relink.sessions.commands import report_app
 
 if TYPE_CHECKING:
     from relink.config import Settings
@@ -35,6 +36,7 @@ app.command("request-relink")(request_relink)
 # The first spelling, `relink relink request`, stays as a hidden alias.
 app.add_typer(relink_app, name="relink", hidden=True)
 app.add_typer(institutions_app, name="institutions")
+app.add_typer(report_app, name="report")
 
 # Soft wrap: long lines (keys, curl commands, error messages) stay one line when piped.
 console = Console(soft_wrap=True)

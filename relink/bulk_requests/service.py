@@ -50,6 +50,7 @@ from relink.bulk_requests.preview import (
     scoped,
     skip_reason,
 )
+from relink.eligibility.relink_reason import relink_reason_column
 from relink.eligibility.rules import Reason
 from relink.kit import clock, ids
 from relink.kit.crypto import token_digest
@@ -190,6 +191,7 @@ def request_batch(
             Account.customer_id,
             Account.connected_account_id,
             Account.permissions,
+            relink_reason_column().label("relink_reason"),
         )
         .where(skip_reason(scope, now).is_(None))
         .order_by(Account.id)
@@ -222,6 +224,7 @@ def request_batch(
                 "collected_account_ids": [],
                 "link_token_digest": token_digest(runtime.link_token(session_id)),
                 "created_by": actor,
+                "relink_reason": row.relink_reason,
                 "created_at": now,
                 "updated_at": now,
             }

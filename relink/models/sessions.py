@@ -55,6 +55,8 @@ class Session(TenantMixin, Base):
     link_last_visit_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     # Who asked: "user:<id>", "api_key:<id>", "automation".
     created_by: Mapped[str | None] = mapped_column(String(60), default=None)
+    # Hosted relink: why the account needed it when asked (relink.eligibility.relink_reason).
+    relink_reason: Mapped[str | None] = mapped_column(String(30), default=None)
     locale: Mapped[str | None] = mapped_column(String(10), default=None)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
@@ -64,6 +66,7 @@ class Session(TenantMixin, Base):
         Index("ix_sessions_scope_id", "platform_id", "livemode", "id"),
         Index("ix_sessions_relink_account", "relink_account_id", "created_at"),
         Index("ix_sessions_relink_authorization", "relink_authorization_id"),
+        Index("ix_sessions_scope_created", "platform_id", "livemode", "created_at"),
         # One pending hosted session per account, enforced by the database.
         Index(
             "uq_sessions_pending_hosted_account",

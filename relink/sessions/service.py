@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
@@ -20,6 +21,7 @@ from relink.accounts.repository import AccountRepository
 from relink.authorizations.repository import AuthorizationRepository
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.customers.repository import CustomerRepository
+from relink.eligibility.relink_reason import RelinkReason, relink_reason_column
 from relink.eligibility.rules import MESSAGES, RECENT_REQUEST, Reason
 from relink.eligibility.service import Eligibility, eligible_for_hosted_relink
 from relink.events.service import emit
@@ -175,6 +177,7 @@ class SessionService:
             relink_account_id=target.id if target else None,
             status=SessionStatus.pending,
             created_by=request.created_by,
+            relink_reason=self._relink_reason(request, authorization, target),
             created_at=now,
             updated_at=now,
         )
@@ -437,6 +440,18 @@ class SessionService:
             failure_detail={"by": actor},
         )
         return True
+
+    def _relink_reason(
+        self, request: NewSession, authorization: Authorization | None, target: Account | None
+    ) -> str | None:
+        """Why the account needs this hosted relink (the outreach report's "by reason")."""
+        if request.delivery_method is None or authorization is None:
+            return None
+        if target is not None:
+            return self.db.scalar(select(relink_reason_column()).where(Account.id == target.id))
+        if authorization.status == ConnectionStatus.inactive:
+            return authorization.inactive_cause or RelinkReason.unspecified.value
+        return RelinkReason.other.value
 
     def _email_given_up(self, session: Session) -> bool:
         """A request whose email was finally given up never reached the holder: it does

@@ -11,6 +11,7 @@ from relink.dashboard.views import (
     holders,
     institutions,
     mailbox,
+    reports,
     requests,
     settings,
 )
@@ -20,6 +21,7 @@ ROUTERS: list[APIRouter] = [
     accounts.router,
     holders.router,
     requests.router,
+    reports.router,
     institutions.router,
     mailbox.router,
     developers.router,

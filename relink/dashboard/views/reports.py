@@ -1,0 +1,75 @@
+"""Reports: the outreach report (what hosted relink requests achieved over a period)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from relink.dashboard.charts import outreach_charts, percent
+from relink.dashboard.web import Viewer, current_viewer, page
+from relink.sessions.report import (
+    STEPS,
+    Grain,
+    Period,
+    PeriodInvalid,
+    duration_words,
+    outreach_report,
+)
+
+router = APIRouter()
+
+DEFAULT_DAYS = 30
+
+
+def _period(values: dict[str, str], today: dt.date) -> Period:
+    """The period the filter form asks for; the last 30 days by day when it asks none."""
+    since, until = values.get("since", "").strip(), values.get("until", "").strip()
+    grain = values.get("by", "").strip() or Grain.day
+    if not since and not until:
+        return Period.of(today - dt.timedelta(days=DEFAULT_DAYS - 1), today, grain)
+    try:
+        first = dt.date.fromisoformat(since) if since else today - dt.timedelta(DEFAULT_DAYS - 1)
+        last = dt.date.fromisoformat(until) if until else today
+    except ValueError:
+        raise PeriodInvalid("Dates must be given as YYYY-MM-DD.") from None
+    return Period.of(first, last, grain)
+
+
+@router.get("/reports/outreach")
+def outreach(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    values = {key: request.query_params.get(key, "")[:20] for key in ("since", "until", "by")}
+    today = viewer.scope.now().date()
+    try:
+        period = _period(values, today)
+    except PeriodInvalid as invalid:
+        return page(
+            request,
+            viewer,
+            "report_outreach.html",
+            {"error": str(invalid), "values": values, "grains": list(Grain)},
+            status_code=400,
+        )
+    with viewer.runtime.database.read_only() as db:
+        report = outreach_report(db, viewer.scope, period)
+    return page(
+        request,
+        viewer,
+        "report_outreach.html",
+        {
+            "error": None,
+            "report": report,
+            "charts": outreach_charts(report),
+            "steps": STEPS,
+            "values": {
+                "since": period.first_day.isoformat(),
+                "until": period.last_day.isoformat(),
+                "by": period.grain.value,
+            },
+            "grains": list(Grain),
+            "duration": duration_words,
+            "percent": percent,
+        },
+    )
