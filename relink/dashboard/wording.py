@@ -44,7 +44,26 @@ def status_sentence(account: Any) -> str:
     return "Disconnected: the connection was ended and needs a new link, not a relink."
 
 
+# The status badge: a few words; the API's code goes beside it (see :func:`badge_code`).
+STATUS_WORDS = {"active": "Working", "disconnected": "Disconnected"}
+INACTIVE_WORDS = {
+    "access_denied": "Access revoked",
+    "access_expired": "Consent expired",
+    "account_closed": "Account closed",
+    "account_unavailable": "No longer offered",
+    "institution_requirement": "Needs the holder to sign in again",
+    "unspecified": "Not working",
+}
+
+
 def badge(account: Any) -> str:
+    if account.status == "inactive":
+        return INACTIVE_WORDS.get(account.inactive_cause or "unspecified", "Not working")
+    return STATUS_WORDS.get(str(account.status), str(account.status))
+
+
+def badge_code(account: Any) -> str:
+    """The status as the API names it, for developers: ``inactive · access_expired``."""
     if account.status == "inactive":
         return f"inactive · {account.inactive_cause or 'unspecified'}"
     return str(account.status)
@@ -138,6 +157,7 @@ WORDS = {
     "causes": CAUSES,
     "status_sentence": status_sentence,
     "badge": badge,
+    "badge_code": badge_code,
     "timeline": TIMELINE,
     "session_status": SESSION_STATUS,
     "outcome": outcome,

@@ -116,7 +116,7 @@ def test_an_operator_requests_relinks_and_a_holder_reconnects_from_the_email(
     holder_tab.close()
 
     account = AccountPage(page).open(session.relink_account_id)
-    assert page.locator("h1 .badge").inner_text() == "active"
+    assert page.locator("h1 .badge").inner_text() == "Working"
     history = account.history
     assert "succeeded" in history
     for step in ("created", "email_queued", "email_sent", "opened", "succeeded"):
