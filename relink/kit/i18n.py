@@ -15,9 +15,17 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
-SUPPORTED_LOCALES: tuple[str, ...] = ("en", "de")
+# The holder's languages: hosted pages, emails and the sandbox bank's pages.
+SUPPORTED_LOCALES: tuple[str, ...] = ("en", "de", "fr", "es", "nl")
 DEFAULT_LOCALE = "en"
-LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
+# Each language by its own name (what a holder looks for in the switcher).
+LANGUAGE_NAMES = {
+    "en": "English",
+    "de": "Deutsch",
+    "fr": "Français",
+    "es": "Español",
+    "nl": "Nederlands",
+}
 
 
 @cache

@@ -8,6 +8,7 @@ import pytest
 import stripe
 from playwright.sync_api import Page
 
+from relink.kit.i18n import SUPPORTED_LOCALES
 from relink.platforms.service import NewPlatform
 from tests.browser.dashboard_fixtures import serious_violations
 from tests.browser.hosted_fixtures import hosted_screenshot
@@ -114,13 +115,12 @@ def _pages_in_every_state(
     return urls
 
 
-@pytest.mark.parametrize("language", ["English", "Deutsch"])
+@pytest.mark.parametrize("code", SUPPORTED_LOCALES)
 def test_every_hosted_page_is_accessible(
-    holder_page: Page, platform: NewPlatform, client: stripe.StripeClient, language: str
+    holder_page: Page, platform: NewPlatform, client: stripe.StripeClient, code: str
 ) -> None:
     with httpx.Client(timeout=15.0) as http:
         urls = _pages_in_every_state(client, platform.owner.email, http)
-    code = "en" if language == "English" else "de"
     problems = {}
     for name, url in urls.items():
         holder_page.goto(f"{url}?lang={code}")
