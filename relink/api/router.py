@@ -10,6 +10,7 @@ they never commit.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -25,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from relink.api import expand as expansion
-from relink.api.auth import Caller, authenticate
+from relink.api.auth import Caller, authenticate, record_key_use
 from relink.api.idempotency import IdempotencyGate, Replay
 from relink.api.params import EndpointParams, parse
 from relink.db import database_unavailable
@@ -282,6 +284,27 @@ def _run(
     request_id: str,
     headers: dict[str, str],
 ) -> Response:
+    callers: list[Caller] = []
+    try:
+        return _run_in_transaction(runtime, request, operation, data, request_id, headers, callers)
+    finally:
+        # After the request's transaction has ended, so its own short write holds no
+        # lock while a handler runs (and SQLite has one writer at a time). A mark lost to
+        # a database error is harmless and must not replace the request's own answer.
+        for caller in callers:
+            with contextlib.suppress(SQLAlchemyError):
+                record_key_use(runtime.database, caller)
+
+
+def _run_in_transaction(
+    runtime: Runtime,
+    request: Request,
+    operation: Operation,
+    data: dict[str, Any],
+    request_id: str,
+    headers: dict[str, str],
+    callers: list[Caller],
+) -> Response:
     method = operation.method
     database = runtime.database
     # One session for the whole request: the key is looked up in the handler's own
@@ -290,6 +313,7 @@ def _run(
     # committed (by the gate, in its own transaction) before the handler runs.
     with database.unit_of_work() as session:
         caller = authenticate(session, request.headers.get("authorization"))
+        callers.append(caller)
         headers["Stripe-Version"] = caller.default_api_version  # if the asked one is unknown
         api_version = headers["Stripe-Version"] = _api_version(request, caller)
         limiter = request.app.state.rate_limiters[caller.scope.livemode]

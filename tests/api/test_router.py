@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import httpx
 import pytest
 import stripe
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from relink.customers.repository import CustomerRepository
 from relink.customers.service import CustomerChanges, create_customer
 from relink.kit import clock
 from relink.kit.api_versions import LATEST_API_VERSION
+from relink.kit.clock import FrozenClock
 from relink.kit.crypto import token_digest
 from relink.models import ApiKey, Platform
 from relink.platforms.service import NewPlatform
@@ -537,3 +539,31 @@ def test_rows_inserted_during_pagination_cause_no_duplicates_or_skips(
             inserted.append(create_customer_via_api(client, email="new@example.com").id)
     assert walked == ids
     assert not set(inserted) & set(walked)
+
+
+def _last_used(server: RunningServer, platform: NewPlatform) -> Any:
+    with server.runtime.database.read_only() as db:
+        return db.scalar(
+            select(ApiKey.last_used_at).where(
+                ApiKey.digest == token_digest(platform.test_secret_key)
+            )
+        )
+
+
+def test_a_keys_last_use_is_written_at_most_once_a_minute(
+    server: RunningServer,
+    platform: NewPlatform,
+    client: stripe.StripeClient,
+    frozen_clock: FrozenClock,
+) -> None:
+    assert _last_used(server, platform) is None
+    client.v1.customers.list()
+    first = _last_used(server, platform)
+    assert first == frozen_clock.at
+    frozen_clock.advance(seconds=59)
+    client.v1.customers.list()
+    assert _last_used(server, platform) == first  # within the minute: not written again
+    frozen_clock.advance(seconds=1)
+    with pytest.raises(stripe.InvalidRequestError):  # a refused request used the key too
+        client.v1.customers.retrieve("cus_missing")
+    assert _last_used(server, platform) == first + dt.timedelta(seconds=60)
