@@ -353,37 +353,46 @@ def account_detail(
 # -- holders (customers / connected accounts) ---------------------------------------------
 
 
-def holder_search(model: type[Any], text: str | None) -> list[Any]:
+def holder_search(model: type[Any], text: str | None, *, without_email: bool = False) -> list[Any]:
+    """Conditions of the holder lists' search box, and of "Without email" (the holders a
+    relink email cannot reach; ``email IS NULL`` is served by the scope's email index)."""
+    conditions: list[Any] = [model.email.is_(None)] if without_email else []
     if not text:
-        return []
+        return conditions
     text = text.strip()
     if text.startswith(("cus_", "acct_")):
-        return [model.id == text]
+        return [*conditions, model.id == text]
     name = model.name if model is Customer else model.business_name
     return [
+        *conditions,
         or_(
             model.email.istartswith(text, autoescape=True),
             name.istartswith(text, autoescape=True),
-        )
+        ),
     ]
 
 
-def customers_page(db: Session, scope: Scope, search: str | None, cursor: Cursor) -> Page[Customer]:
+def customers_page(
+    db: Session, scope: Scope, search: str | None, cursor: Cursor, *, without_email: bool = False
+) -> Page[Customer]:
     query = (
         CustomerRepository(db, scope)
         .select()
-        .where(Customer.deleted.is_(False), *holder_search(Customer, search))
+        .where(
+            Customer.deleted.is_(False),
+            *holder_search(Customer, search, without_email=without_email),
+        )
     )
     return paginate(db, query, Customer.id, cursor)
 
 
 def connected_accounts_page(
-    db: Session, scope: Scope, search: str | None, cursor: Cursor
+    db: Session, scope: Scope, search: str | None, cursor: Cursor, *, without_email: bool = False
 ) -> Page[ConnectedAccount]:
     query = (
         ConnectedAccountRepository(db, scope)
         .select()
-        .where(*holder_search(ConnectedAccount, search))
+        .where(*holder_search(ConnectedAccount, search, without_email=without_email))
     )
     return paginate(db, query, ConnectedAccount.id, cursor)
 

@@ -38,8 +38,16 @@ KINDS: dict[str, dict[str, Any]] = {
 
 def _list(kind: str, request: Request, viewer: Viewer) -> Response:
     search = (request.query_params.get("search") or "").strip()[:320] or None
+    without_email = request.query_params.get("without_email") == "1"
     with viewer.runtime.database.read_only() as db:
-        found = KINDS[kind]["list"](db, viewer.scope, search, read_cursor(request))
+        found = KINDS[kind]["list"](
+            db, viewer.scope, search, read_cursor(request), without_email=without_email
+        )
+    query = {
+        key: value
+        for key, value in (("search", search), ("without_email", "1" if without_email else None))
+        if value
+    }
     return page(
         request,
         viewer,
@@ -50,6 +58,8 @@ def _list(kind: str, request: Request, viewer: Viewer) -> Response:
             "holders": found.items,
             "has_more": found.has_more,
             "search": search or "",
+            "without_email": without_email,
+            "query": query,
             "name_of": KINDS[kind]["name"],
             "cursor_given": bool(
                 request.query_params.get("starting_after")

@@ -37,3 +37,15 @@ def test_saving_sets_the_email_and_preferred_language(
     assert response.status_code == 303
     saved = client.v1.customers.retrieve(customer.id)
     assert (saved.email, saved.preferred_locales) == ("fixed@example.com", ["de"])
+
+
+def test_without_email_lists_only_the_customers_a_relink_email_cannot_reach(
+    owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    missing = create_customer(client, name="No Address")
+    reachable = create_customer(client, email="reach@example.com", name="Has Address")
+    listed = owner.get("/customers?without_email=1").text
+    assert missing.id in listed and reachable.id not in listed
+    assert 'name="without_email" value="1" checked' in listed
+    both = owner.get("/customers").text
+    assert missing.id in both and reachable.id in both
