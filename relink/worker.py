@@ -14,6 +14,7 @@ import structlog
 from relink.bulk_requests.service import BULK_REQUEST
 from relink.bulk_requests.tasks import run_bulk_request
 from relink.email.account import PASSWORD_RESET, TEAM_INVITATION, send_account_email
+from relink.email.dkim import log_signing
 from relink.email.tasks import send_relink_email, start_relink_emails
 from relink.hosted.scans import SCOPE_SCANS
 from relink.lifecycle.refresh import REFRESH, run_end_replaced, run_refresh, run_revoke
@@ -77,6 +78,8 @@ class Worker:
 
     def run_forever(self) -> None:
         log.info("worker.started", worker_id=self.dispatcher.worker_id)
+        if self.runtime.settings.email_backend == "smtp":
+            log_signing(self.runtime.database, self.runtime.settings.email_from)
         failures = 0
         while not self.stopping.is_set():
             try:

@@ -15,12 +15,14 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
 from typing import Protocol
 
 from relink.config import Settings
 from relink.db import Database
-from relink.email.messages import text_and_html
+from relink.email.dkim import DkimSigner, key_box
+from relink.email.messages import envelope_address, text_and_html
 from relink.kit import clock, ids
 from relink.kit.sql import insert_or_ignore
 from relink.models import MailboxMessage
@@ -60,6 +62,13 @@ class MessageTags:
     session_id: str | None = None
     # An email about this team user's own account (the mailbox shows it to them only).
     user_id: str | None = None
+    # The envelope sender (SMTP MAIL FROM) when it is not the From address: where
+    # bounces of this message go.
+    return_path: str | None = None
+
+
+class Signer(Protocol):
+    def sign(self, raw: bytes) -> bytes: ...
 
 
 class EmailBackend(Protocol):
@@ -139,6 +148,7 @@ class SmtpBackend:
         ssl_context: ssl.SSLContext | None = None,
         local_hostname: str | None = None,
         connections: int = 1,
+        signer: Signer | None = None,
     ) -> None:
         if security not in ("starttls", "ssl", "none"):
             raise ValueError(f"unknown SMTP security {security!r}")
@@ -154,6 +164,7 @@ class SmtpBackend:
         self.timeout = timeout
         self.ssl_context = ssl_context
         self.local_hostname = local_hostname
+        self.signer = signer
         self._local = threading.local()
         self._open: set[smtplib.SMTP] = set()
         self._lock = threading.Lock()
@@ -237,13 +248,31 @@ class SmtpBackend:
     # -- sending ----------------------------------------------------------------------------
 
     def send(self, message: EmailMessage, tags: MessageTags) -> SendResult:
-        return self._deliver(lambda connection: connection.send_message(message))
+        if self.signer is None and tags.return_path is None:
+            return self._deliver(lambda connection: connection.send_message(message))
+        addresses = [envelope_address(str(message[name] or "")) for name in ("From", "To")]
+        utf8 = not all(address.isascii() for address in addresses)
+        raw = message.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
+        sender = tags.return_path or addresses[0]
+        return self.send_raw(sender, [addresses[1]], raw, tags, utf8=utf8)
 
     def send_raw(
-        self, sender: str, recipients: list[str], raw: bytes, tags: MessageTags
+        self,
+        sender: str,
+        recipients: list[str],
+        raw: bytes,
+        tags: MessageTags,
+        *,
+        utf8: bool = False,
     ) -> SendResult:
-        """Send an already serialised message (CRLF lines) from and to bare addresses."""
-        return self._deliver(lambda connection: connection.sendmail(sender, recipients, raw))
+        """Send an already serialised message (CRLF lines) from and to bare addresses
+        (signed first, when the signer has a key for its From domain)."""
+        if self.signer is not None:
+            raw = self.signer.sign(raw)
+        options = ["SMTPUTF8"] if utf8 else []
+        return self._deliver(
+            lambda connection: connection.sendmail(sender, recipients, raw, mail_options=options)
+        )
 
     def submit(
         self,
@@ -329,7 +358,8 @@ BACKEND_KEY = "email.backend"
 def make_backend(runtime: Runtime) -> EmailBackend:
     settings = runtime.settings
     if settings.email_backend == "smtp":
-        return SmtpBackend.from_settings(settings)
+        signer = DkimSigner(runtime.database, key_box(settings.resolved_secret_key))
+        return SmtpBackend.from_settings(settings, signer=signer)
     return MailboxBackend(runtime.database)
 
 

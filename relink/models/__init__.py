@@ -32,7 +32,7 @@ from relink.models.events import (
 from relink.models.holders import ConnectedAccount, Customer
 from relink.models.hosted import FlowStep, HostedFlow
 from relink.models.idempotency import IdempotencyRecord
-from relink.models.mailbox import DeliveryState, EmailDelivery, MailboxMessage
+from relink.models.mailbox import DeliveryState, DkimKey, EmailDelivery, MailboxMessage
 from relink.models.outbox import OutboxMessage, OutboxStatus, ScheduledScan
 from relink.models.platforms import ApiKey, Platform, Role, User
 from relink.models.sessions import Session, SessionStatus, SessionTimelineEntry, TimelineKind
@@ -54,6 +54,7 @@ __all__ = [
     "Customer",
     "DashboardLogin",
     "DeliveryState",
+    "DkimKey",
     "EmailConfirmation",
     "EmailDelivery",
     "EndpointStatus",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from relink.models.base import Base, TenantMixin, id_column
@@ -68,3 +68,17 @@ class EmailDelivery(TenantMixin, Base):
     updated_at: Mapped[dt.datetime]
 
     __table_args__ = (Index("ix_email_deliveries_scope_state", "platform_id", "livemode", "state"),)
+
+
+class DkimKey(Base):
+    """The DKIM signing key of one sender domain (instance-wide: every platform sends
+    from the configured sender address). The private key is sealed at rest."""
+
+    __tablename__ = "dkim_keys"
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    selector: Mapped[str] = mapped_column(String(63))
+    private_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    # The base64 DER public key: the ``p=`` of the DNS TXT record.
+    public_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]

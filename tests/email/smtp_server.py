@@ -36,6 +36,8 @@ class Received:
     tls: bool
     authenticated_as: str | None
     message: EmailMessage
+    # The message as it came over the wire (what a DKIM verifier reads).
+    raw: bytes = b""
 
 
 @dataclass
@@ -67,6 +69,7 @@ class CollectingHandler:
                 tls=session.ssl is not None,
                 authenticated_as=login.login.decode() if session.authenticated else None,
                 message=message,
+                raw=envelope.original_content,
             )
         )
         return "250 2.0.0 Message accepted"

@@ -24,6 +24,8 @@ from relink.dashboard.web import (
     page,
     redirect,
 )
+from relink.email.dkim import key_of
+from relink.email.messages import address_domain
 from relink.kit.i18n import LANGUAGE_NAMES
 from relink.models import Platform, Role
 
@@ -35,6 +37,15 @@ def _platform(viewer: Viewer) -> Platform:
         platform = db.get(Platform, viewer.platform_id)
     assert platform is not None
     return platform
+
+
+def _signing(viewer: Viewer) -> dict[str, str | None]:
+    """The sender domain and the selector of its DKIM key (None: emails go unsigned)."""
+    domain = address_domain(viewer.runtime.settings.email_from)
+    with viewer.runtime.database.read_only() as db:
+        key = key_of(db, domain)
+        selector = key.selector if key is not None else None
+    return {"domain": domain, "selector": selector}
 
 
 def _settings_page(
@@ -50,6 +61,7 @@ def _settings_page(
             "has_logo": platform.logo_png is not None,
             "languages": LANGUAGE_NAMES,
             "logo_max_kb": LOGO_MAX_BYTES // 1024,
+            "signing": _signing(viewer),
         },
         status_code=status_code,
     )
