@@ -20,7 +20,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 .venv/.runtime: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --no-dev
+	$(UV) sync --frozen --no-dev --compile-bytecode
 	@rm -f .venv/.dev
 	@touch $@
 

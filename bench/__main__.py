@@ -162,6 +162,15 @@ BENCHMARKS = (
         ),
     ),
     Benchmark(
+        "cli start-up",
+        "bench.cli_startup",
+        (Check("interpreter time", _value, 0.3, False, " s"),),
+        notes=(
+            "The console script's user + system CPU time (rusage) for `relink --help` and for "
+            "`relink request-relink --dry-run` over the demo book; floor `python -c pass`.",
+        ),
+    ),
+    Benchmark(
         "scale out",
         "bench.scale_out",
         (

@@ -103,3 +103,11 @@ def test_eligibility_filter_smoke_run_prints_its_figures_and_the_query_plan() ->
     plan = [line.strip() for line in lines if line.startswith("    ")]
     assert any(line.startswith("Execution Time:") for line in plan), lines
     assert any(" on accounts" in line for line in plan), lines
+
+
+def test_cli_startup_smoke_run_prints_a_figure_per_command() -> None:
+    lines = smoke("bench.cli_startup")
+    assert figure_lines(lines, rf"cli start-up \[([a-z ]+)\]: {NUMBER} s of interpreter") == [
+        "help",
+        "dry run",
+    ]
