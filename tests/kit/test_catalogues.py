@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.catalog import Catalog, Message
@@ -29,19 +30,26 @@ TRANSLATED = [locale for locale in SUPPORTED_LOCALES if locale != DEFAULT_LOCALE
 PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[-#0 +]*\d*(?:\.\d+)?[sdifr]|\{(\w*)\}")
 
 
+def forms(value: Any) -> tuple[str, ...]:
+    """A message's id or translation as its forms: one, or one per plural form."""
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(form) for form in value or ())
+
+
 @dataclass(frozen=True)
 class Source:
-    id: str | tuple[str, str]
+    id: tuple[str, ...]  # the singular (and the plural)
     where: str
 
     @property
     def key(self) -> str:
-        return self.id if isinstance(self.id, str) else self.id[0]
+        return self.id[0]
 
 
 def holder_messages() -> dict[str, Source]:
     with (ROOT / "babel.cfg").open() as config:
-        method_map, options_map = parse_mapping_cfg(config)
+        method_map, options_map = parse_mapping_cfg(config)  # type: ignore[no-untyped-call]
     found: dict[str, Source] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
         str(ROOT), method_map, options_map
@@ -49,8 +57,8 @@ def holder_messages() -> dict[str, Source]:
         path = Path(filename).as_posix()
         if path.startswith(OPERATOR_SOURCES) or not message:
             continue
-        source = Source(message if isinstance(message, str) else tuple(message[:2]), "")
-        found.setdefault(source.key, Source(source.id, f"{path}:{lineno}"))
+        source = Source(forms(message)[:2], f"{path}:{lineno}")
+        found.setdefault(source.key, source)
     return found
 
 
@@ -71,7 +79,7 @@ def placeholders(text: str) -> set[str]:
 
 
 def key_of(message: Message) -> str:
-    return message.id if isinstance(message.id, str) else message.id[0]
+    return forms(message.id)[0]
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +95,7 @@ def test_every_holder_message_is_translated(locale: str, sources: dict[str, Sour
     missing = [
         f"{source.where}: {source.key!r}"
         for key, source in sorted(sources.items())
-        if key not in catalogue
-        or not all(
-            catalogue[key].string
-            if isinstance(catalogue[key].string, tuple)
-            else [catalogue[key].string]
-        )
+        if key not in catalogue or not all(forms(catalogue[key].string) or [""])
     ]
     assert missing == []
 
@@ -111,10 +114,8 @@ def test_no_translation_is_fuzzy(locale: str) -> None:
 def test_translations_keep_the_placeholders(locale: str) -> None:
     wrong = []
     for path, message, _ in catalogue_entries(locale):
-        ids = message.id if isinstance(message.id, tuple) else (message.id,)
-        strings = message.string if isinstance(message.string, tuple) else (message.string,)
-        expected = set().union(*(placeholders(text) for text in ids))
-        for text in strings:
+        expected = set().union(*(placeholders(text) for text in forms(message.id)))
+        for text in forms(message.string):
             if text and placeholders(text) != expected:
                 wrong.append(f"{path.name}: {message.id!r} → {text!r}")
     assert wrong == []
@@ -124,9 +125,8 @@ def test_translations_keep_the_placeholders(locale: str) -> None:
 def test_plural_messages_have_every_form_of_the_language(locale: str) -> None:
     short = []
     for path, message, catalog in catalogue_entries(locale):
-        if message.pluralizable and (
-            len(message.string) != catalog.num_plurals or not all(message.string)
-        ):
+        strings = forms(message.string)
+        if message.pluralizable and (len(strings) != catalog.num_plurals or not all(strings)):
             short.append(f"{path.name}: {message.id!r}")
     assert short == []
 
@@ -152,7 +152,7 @@ def test_every_language_has_the_same_catalogue_files() -> None:
 @pytest.mark.parametrize("locale", TRANSLATED)
 def test_the_compiled_catalogue_translates(locale: str, sources: dict[str, Source]) -> None:
     translated = translations(locale)
-    singular = [source.key for source in sources.values() if isinstance(source.id, str)]
+    singular = [source.key for source in sources.values() if len(source.id) == 1]
     unchanged = [text for text in singular if len(text) > 12 and translated.gettext(text) == text]
     assert unchanged == []
 
