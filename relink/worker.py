@@ -14,9 +14,12 @@ import structlog
 from relink.bulk_requests.service import BULK_REQUEST
 from relink.bulk_requests.tasks import run_bulk_request
 from relink.email.account import PASSWORD_RESET, TEAM_INVITATION, send_account_email
+from relink.email.bank_back import BANK_BACK_EMAIL, send_bank_back_email
 from relink.email.dkim import log_signing
 from relink.email.tasks import send_relink_email, start_relink_emails
+from relink.hosted.bank_back import run_institution_recovered
 from relink.hosted.scans import SCOPE_SCANS
+from relink.institutions.health import INSTITUTION_RECOVERED
 from relink.lifecycle.refresh import REFRESH, run_end_replaced, run_refresh, run_revoke
 from relink.lifecycle.revocation import END_REPLACED_GRANT, REVOKE
 from relink.lifecycle.tasks import check_institution_health, run_lifecycle_scans
@@ -43,6 +46,8 @@ HANDLERS: dict[str, Handler] = {
     END_REPLACED_GRANT: run_end_replaced,
     RELINK_EMAIL: Batched(send_relink_email, start_relink_emails, gives_up_itself=True),
     BULK_REQUEST: run_bulk_request,
+    INSTITUTION_RECOVERED: run_institution_recovered,
+    BANK_BACK_EMAIL: send_bank_back_email,
 }
 
 # After a failed round the worker waits twice as long as after the previous one, up to

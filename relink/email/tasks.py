@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as DbSession
 
@@ -62,6 +62,7 @@ from relink.models import (
     EmailDelivery,
     Institution,
     InstitutionHealth,
+    OutboxMessage,
     Platform,
     Session,
     SessionStatus,
@@ -79,6 +80,8 @@ from relink.outbox.handlers import (
     Withheld,
     backoff,
 )
+from relink.outbox.store import wake
+from relink.sessions.service import RELINK_EMAIL
 from relink.tenancy import Scope, platform_scope
 
 log = structlog.get_logger("relink.email")
@@ -87,6 +90,32 @@ RETRY_BASE = dt.timedelta(seconds=30)
 # How soon an email held back for its bank looks at the bank's health again (the health
 # check's interval; a recovery also wakes the waiting emails at once).
 INSTITUTION_RECHECK = dt.timedelta(minutes=5)
+
+
+def wake_waiting_relink_emails(db: DbSession, institution_id: str) -> int:
+    """The relink emails that wait for ``institution`` (it is healthy again) go out now,
+    not at their next look; returns how many were woken."""
+    waiting = (
+        select(EmailDelivery.session_id)
+        .join(Session, Session.id == EmailDelivery.session_id)
+        .join(Authorization, Authorization.id == Session.relink_authorization_id)
+        .where(
+            EmailDelivery.state == DeliveryState.waiting,
+            Authorization.institution_id == institution_id,
+        )
+    )
+    session_ids = list(db.scalars(waiting))
+    woken = 0
+    for start in range(0, len(session_ids), 500):
+        chunk = session_ids[start : start + 500]
+        woken += wake(
+            db,
+            and_(
+                OutboxMessage.kind == RELINK_EMAIL,
+                OutboxMessage.payload["session_id"].as_string().in_(chunk),
+            ),
+        )
+    return woken
 
 
 def send_relink_email(job: Job) -> None:

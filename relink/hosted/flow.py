@@ -64,6 +64,7 @@ from relink.connectors.base import (
     Waiting,
 )
 from relink.hosted import connect, links
+from relink.hosted.bank_back import note_bank_unavailable
 from relink.hosted.connect import Shared
 from relink.hosted.links import (
     CSRF_PURPOSE,
@@ -879,6 +880,8 @@ class HostedFlowService:
         if link.institution is not None:
             record_call_outcome(self.db, link.institution, error, clock.now())
         if isinstance(error, InstitutionDown):
+            if link.institution is not None:
+                note_bank_unavailable(self.db, link, link.institution)
             flow.step = FlowStep.unavailable
             flow.sealed = None
             flow.oauth_state_digest = None

@@ -15,14 +15,31 @@ from sqlalchemy.orm import Session as DbSession
 
 from relink.connectors.base import BankServerError, ConnectorError, InstitutionDown
 from relink.models import Institution, InstitutionHealth
+from relink.outbox.store import enqueue
+
+# Outbox kind: an institution is healthy again (what waited for it may go on).
+INSTITUTION_RECOVERED = "institution.recovered"
 
 
 def record_health(
     db: DbSession, institution: Institution, health: InstitutionHealth | str, at: dt.datetime
 ) -> None:
     """Record a health answer about ``institution`` (``health_since`` moves only when the
-    health changes)."""
+    health changes). A bank that is ``active`` again after trouble queues
+    :data:`INSTITUTION_RECOVERED`, in the same transaction: the emails that waited for it
+    go out, and holders who met "your bank is unavailable" are told it is back."""
+    recovered = (
+        institution.health != InstitutionHealth.active and health == InstitutionHealth.active
+    )
     institution.record_health(health, at)
+    if recovered:
+        enqueue(
+            db,
+            INSTITUTION_RECOVERED,
+            {"institution_id": institution.id},
+            dedupe_key=f"institution.recovered:{institution.id}:{at.isoformat()}",
+            livemode=institution.livemode,
+        )
 
 
 def health_after_call(

@@ -30,7 +30,7 @@ from relink.models.events import (
     WebhookEndpoint,
 )
 from relink.models.holders import ConnectedAccount, Customer
-from relink.models.hosted import FlowStep, HostedFlow
+from relink.models.hosted import FlowStep, HostedFlow, InstitutionWait
 from relink.models.idempotency import IdempotencyRecord
 from relink.models.mailbox import DeliveryState, DkimKey, EmailDelivery, MailboxMessage
 from relink.models.outbox import OutboxMessage, OutboxStatus, ScheduledScan
@@ -67,6 +67,7 @@ __all__ = [
     "InactiveCause",
     "Institution",
     "InstitutionHealth",
+    "InstitutionWait",
     "LoginAttempt",
     "MailboxMessage",
     "OutboxMessage",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from relink.models.base import Base, TenantMixin
@@ -51,3 +51,20 @@ class HostedFlow(TenantMixin, Base):
     authenticated_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+
+
+class InstitutionWait(TenantMixin, Base):
+    """A holder met "your bank is unavailable" on a pending session that Relink emailed:
+    once the bank is healthy again they get one email saying so ("your bank is back")."""
+
+    __tablename__ = "institution_waits"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institutions.id"))
+    met_at: Mapped[dt.datetime]
+    # When the "your bank is back" email went out (None: not yet); it goes out once.
+    notified_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (Index("ix_institution_waits_institution", "institution_id", "notified_at"),)

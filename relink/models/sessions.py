@@ -97,6 +97,9 @@ class TimelineKind(enum.StrEnum):
     # After a succeeded relink: the worker's first refresh of a repaired account.
     data_refreshed = "data_refreshed"
     refresh_failed = "refresh_failed"
+    # The holder met "your bank is unavailable"; later, the one "your bank is back" email.
+    bank_unavailable = "bank_unavailable"
+    bank_back_sent = "bank_back_sent"
 
 
 class SessionTimelineEntry(Base):

@@ -179,6 +179,23 @@ def release(
     return set(session.scalars(released))
 
 
+def wake(session: Session, which: ColumnElement[bool]) -> int:
+    """Make the pending rows ``which`` selects that wait for later (postponed, or backing
+    off) due now, unless a worker holds them; returns how many."""
+    now = clock.now()
+    woken = session.execute(
+        update(OutboxMessage)
+        .where(
+            which,
+            OutboxMessage.status == OutboxStatus.pending,
+            OutboxMessage.run_after > now,
+            free(OutboxMessage, now),
+        )
+        .values(run_after=now)
+    )
+    return int(woken.rowcount)  # type: ignore[attr-defined]
+
+
 def finish(session: Session, message_ids: Sequence[str], owner: str) -> None:
     """Mark claimed rows done (rows whose lease was lost are left alone)."""
     if not message_ids:

@@ -415,8 +415,7 @@ def test_an_email_for_a_bank_in_trouble_waits_uncounted_and_goes_out_when_it_is_
     noted = timeline_entry(smtp_runtime, session.id, "email_waiting")
     assert noted.detail == {"institution": "fcinst_bank_non_oauth", "health": "degraded"}
 
-    outage("active")
-    frozen_clock.advance(minutes=5)
+    outage("active")  # the recovery wakes the waiting email: no need to wait for its next look
     drain_outbox(smtp_runtime)
 
     assert len(smtp.handler.to(platform.owner.email)) == 1

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import and_, event, update
 from sqlalchemy.orm import Session
 
 from relink.kit.clock import FrozenClock
-from relink.models import OutboxStatus
+from relink.models import OutboxMessage, OutboxStatus
 from relink.outbox import store
 from relink.outbox.lease import Lease
 from relink.runtime import Runtime
@@ -192,6 +192,25 @@ def test_release_with_a_time_hands_a_row_back_to_run_then_uncounted(
     assert claim(lease_runtime, "worker-b/1", lease, kind) == []
     frozen_clock.at = later
     assert claim(lease_runtime, "worker-b/1", lease, kind) == [message_id]
+
+
+def test_wake_makes_waiting_rows_due_now_but_leaves_held_and_other_rows(
+    lease_runtime: Runtime, lease: Lease, kind: str, frozen_clock: FrozenClock
+) -> None:
+    later = frozen_clock.at + dt.timedelta(hours=1)
+    waiting = add_row(lease_runtime, kind, {"n": 1}, run_after=later)
+    other = add_row(lease_runtime, kind, {"n": 2}, run_after=later)
+    held = add_row(lease_runtime, kind, {"n": 1})
+    claim(lease_runtime, "worker-a/1", lease, kind)
+    with lease_runtime.database.unit_of_work() as session:
+        session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == held).values(run_after=later)
+        )
+        picked = OutboxMessage.payload["n"].as_integer() == 1
+        assert store.wake(session, and_(OutboxMessage.kind == kind, picked)) == 1
+    assert row(lease_runtime, waiting).run_after == frozen_clock.at
+    assert row(lease_runtime, other).run_after == later
+    assert row(lease_runtime, held).run_after == later
 
 
 def test_finish_marks_the_row_done(
