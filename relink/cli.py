@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from relink.bulk_requests.commands import relink_app
 from relink.bulk_requests.commands import request as request_relink
-from relink.email_commands import dkim_app
+from relink.email_commands import bounces_app, dkim_app
 from relink.institutions.commands import institutions_app
 from relink.sessions.commands import report_app
 
@@ -39,6 +39,7 @@ app.add_typer(relink_app, name="relink", hidden=True)
 app.add_typer(institutions_app, name="institutions")
 app.add_typer(report_app, name="report")
 app.add_typer(dkim_app, name="dkim")
+app.add_typer(bounces_app, name="bounces")
 
 # Soft wrap: long lines (keys, curl commands, error messages) stay one line when piped.
 console = Console(soft_wrap=True)

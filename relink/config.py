@@ -32,6 +32,18 @@ class Settings(BaseSettings):
     # SMTP connections a worker process keeps open and sends on at once.
     smtp_connections: int = Field(default=8, ge=1, le=64)
 
+    # Bounces (docs/email.md). Every email's envelope sender is bounces+<token>@ this
+    # domain (default: the domain of EMAIL_FROM). They come back either to
+    # `relink bounces serve` (SMTP or LMTP) or to an IMAP mailbox `relink bounces poll` reads.
+    bounce_domain: str | None = None
+    bounce_imap_host: str | None = None
+    bounce_imap_port: int = Field(default=993, ge=1, le=65535)
+    bounce_imap_security: Literal["ssl", "starttls", "none"] = "ssl"
+    bounce_imap_username: str | None = None
+    bounce_imap_password: str | None = None
+    bounce_imap_mailbox: str = "INBOX"
+    bounce_imap_interval_seconds: float = Field(default=60.0, gt=0)
+
     allow_sqlite_in_production: bool = False
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)

@@ -103,3 +103,43 @@ def show(
         console.print("No DKIM keys: email goes out unsigned.", highlight=False, markup=False)
     for key_domain, key_selector, record in shown:
         _print_record(key_domain, key_selector, record.name, record.value, record.zone_line())
+
+
+bounces_app = typer.Typer(help="Receive bounces and complaints.", no_args_is_help=True)
+
+
+@bounces_app.command("serve")
+def bounces_serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 2525,
+    lmtp: Annotated[bool, typer.Option("--lmtp", help="Speak LMTP instead of SMTP.")] = False,
+) -> None:
+    """Receive bounces over SMTP (or LMTP) until stopped (SIGTERM/SIGINT)."""
+    import signal
+    import threading
+
+    from relink.config import load_settings
+    from relink.email.receiver import bounce_receiver
+    from relink.kit.logs import configure_logging
+    from relink.runtime import Runtime
+
+    if not 1 <= port <= 65535:
+        raise _fail(f"--port must be between 1 and 65535 (got {port})")
+    settings = load_settings()
+    configure_logging(json_lines=settings.env == "production")
+    runtime = Runtime.from_settings(settings)
+    receiver = bounce_receiver(runtime, host, port, lmtp=lmtp)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    receiver.start()
+    console.print(
+        f"Receiving bounces over {'LMTP' if lmtp else 'SMTP'} on {host}:{port}",
+        highlight=False,
+        markup=False,
+    )
+    try:
+        stopping.wait()
+    finally:
+        receiver.stop()
+        runtime.database.engine.dispose()

@@ -22,13 +22,13 @@ from relink.events.repository import EventRepository
 from relink.institutions.repository import InstitutionRepository
 from relink.kit.pagination import Cursor, Page, paginate
 from relink.models import (
+    GIVEN_UP,
     Account,
     AccountNumber,
     ApiKey,
     Authorization,
     ConnectedAccount,
     Customer,
-    DeliveryState,
     EmailDelivery,
     Event,
     Institution,
@@ -624,7 +624,7 @@ def given_up_emails(
         .join(EmailDelivery, EmailDelivery.session_id == FcSession.id)
         .where(
             FcSession.status == SessionStatus.pending,
-            EmailDelivery.state == DeliveryState.failed,
+            EmailDelivery.state.in_(GIVEN_UP),
         )
         .add_columns(EmailDelivery)
         .order_by(FcSession.id.desc())

@@ -184,6 +184,8 @@ def owner(viewer: Viewer = Depends(checked_viewer)) -> Viewer:
 NOTICES = {
     "relink_requested": "Relink request created; the email is on its way.",
     "saved": "Saved.",
+    "suppression_lifted": "The address is no longer suppressed: relink emails go to it again.",
+    "not_suppressed": "The address was not suppressed (any more): nothing changed.",
     "mode_live": "You are now viewing live data.",
     "mode_test": "You are now viewing test data.",
     "signed_out": "You have been signed out.",

@@ -13,6 +13,7 @@ REASON_LABELS = {
     "unconfirmed_test_email": "Not a confirmed team email",
     "institution_unsupported": "Bank unsupported",
     "institution_unavailable": "Bank having trouble",
+    "email_undeliverable": "Email address bounces",
     "hosted_relink_disabled": "Hosted relink is off",
 }
 
@@ -107,6 +108,7 @@ TIMELINE = {
     "email_queued": "Email queued",
     "email_sent": "Email sent",
     "email_failed": "Email not delivered",
+    "email_bounced": "Email bounced",
     "viewed": "The holder opened the link",
     "opened": "The holder went on to the bank",
     "authenticated": "The holder signed in at the bank",

@@ -28,12 +28,13 @@ from sqlalchemy.orm import Session as DbSession
 
 from relink.eligibility.rules import RECENT_REQUEST, Reason
 from relink.models import (
+    GIVEN_UP,
     Account,
     ConnectedAccount,
     ConnectionStatus,
     Customer,
-    DeliveryState,
     EmailDelivery,
+    EmailSuppression,
     Institution,
     InstitutionHealth,
     RelinkAction,
@@ -110,8 +111,19 @@ def email_given_up() -> Any:
     """The session's email was finally given up (a permanent refusal, or transient
     failures for longer than the retry window): the holder never got the request, so it
     does not count as an open one and the account may be asked again."""
+    return exists().where(EmailDelivery.session_id == Session.id, EmailDelivery.state.in_(GIVEN_UP))
+
+
+def suppressed_address(scope: Scope, now: dt.datetime, address: Any) -> Any:
+    """``address`` is on the scope's suppression list (an email to it bounced for good,
+    or its holder complained, or it failed again and again over days)."""
     return exists().where(
-        EmailDelivery.session_id == Session.id, EmailDelivery.state == DeliveryState.failed
+        EmailSuppression.platform_id == scope.platform_id,
+        EmailSuppression.livemode.is_(scope.livemode),
+        EmailSuppression.address == func.lower(address),
+        EmailSuppression.suppressed_at.is_not(None),
+        EmailSuppression.lifted_at.is_(None),
+        or_(EmailSuppression.until.is_(None), EmailSuppression.until > now),
     )
 
 
@@ -196,6 +208,11 @@ def rules(scope: Scope, now: dt.datetime) -> tuple[Rule, ...]:
             )
         )
     every += [
+        Rule(
+            Reason.email_undeliverable,
+            and_(has_email, suppressed_address(scope, now, email)),
+            delivery=True,
+        ),
         Rule(Reason.disconnected, Account.status == ConnectionStatus.disconnected),
         Rule(
             Reason.institution_unsupported,
@@ -261,6 +278,7 @@ REASON_PRIORITY: tuple[Reason, ...] = (
     Reason.recent_request,
     Reason.missing_email,
     Reason.unconfirmed_test_email,
+    Reason.email_undeliverable,
 )
 
 

@@ -31,6 +31,7 @@ class Reason(enum.StrEnum):
     unconfirmed_test_email = "unconfirmed_test_email"
     institution_unsupported = "institution_unsupported"
     institution_unavailable = "institution_unavailable"
+    email_undeliverable = "email_undeliverable"
 
 
 MESSAGES: dict[Reason, str] = {
@@ -47,6 +48,10 @@ MESSAGES: dict[Reason, str] = {
         "the holder's email is not one of them."
     ),
     Reason.institution_unsupported: "The account's institution does not support relink.",
+    Reason.email_undeliverable: (
+        "Emails to the account holder's address bounced; it is on the suppression list "
+        "until the address is changed or an operator lifts it."
+    ),
     Reason.institution_unavailable: (
         "The bank is having trouble; a relink would not help now. Relink asks again once "
         "the bank is back."

@@ -9,12 +9,13 @@ is permanent.
 from __future__ import annotations
 
 import enum
+import re
 import smtplib
 import ssl
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email import policy
 from email.message import EmailMessage
 from typing import Protocol
@@ -47,10 +48,30 @@ class SendResult:
     code: int | None = None
     # The mailbox already held this Message-ID: a replay, nothing new was stored.
     duplicate: bool = False
+    # The server refused the recipient itself (its reply to RCPT TO).
+    recipient_refused: bool = False
 
     @property
     def accepted(self) -> bool:
         return self.outcome == SendOutcome.accepted
+
+    @property
+    def address_failed(self) -> bool:
+        """A permanent refusal that is about the address, not about the message or the
+        sender: an enhanced status 5.1.x (bad mailbox or domain) or 5.2.1 (mailbox
+        disabled), or a 550/551/553 reply to RCPT TO without an enhanced status. Other
+        5xx replies (5.7.1 relaying denied, a refused sender) say nothing about the
+        holder's address and do not suppress it."""
+        if self.outcome != SendOutcome.permanent or self.code is None or not self.reply:
+            return False
+        enhanced = _ENHANCED_STATUS.search(self.reply)
+        if enhanced is not None:
+            status = enhanced.group(1)
+            return status.startswith("5.1.") or status == "5.2.1"
+        return self.recipient_refused and self.code in (550, 551, 553)
+
+
+_ENHANCED_STATUS = re.compile(r"^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b")
 
 
 @dataclass(frozen=True)
@@ -331,7 +352,7 @@ class SmtpBackend:
                 return SendResult(SendOutcome.transient, reply=f"disconnected: {error}")
             except smtplib.SMTPRecipientsRefused as error:
                 code, reply = next(iter(error.recipients.values()))
-                return classify_reply(code, reply)
+                return replace(classify_reply(code, reply), recipient_refused=True)
             except smtplib.SMTPResponseException as error:
                 # Sender refused, data refused, auth failed, HELO refused: the reply says
                 # whether it is worth another try. 421 means the server is closing.

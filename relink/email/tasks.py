@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, insert, select
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as DbSession
 
@@ -32,6 +32,7 @@ from relink.email.backends import (
     SmtpBackend,
     backend_for,
 )
+from relink.email.bounces import return_path, suppress, token_row
 from relink.email.messages import (
     RenderedEmail,
     build_message,
@@ -52,14 +53,17 @@ from relink.email.relink_request import (
 from relink.kit import clock, ids
 from relink.kit.errors import ResourceMissing
 from relink.kit.metrics import EMAILS
+from relink.kit.sql import insert_or_ignore
 from relink.models import (
     Account,
     AccountNumber,
     Authorization,
+    BounceToken,
     ConnectedAccount,
     Customer,
     DeliveryState,
     EmailDelivery,
+    EmailSuppression,
     Institution,
     InstitutionHealth,
     OutboxMessage,
@@ -67,6 +71,7 @@ from relink.models import (
     Session,
     SessionStatus,
     SessionTimelineEntry,
+    SuppressionReason,
     TimelineKind,
     User,
 )
@@ -144,6 +149,8 @@ class _Loaded:
     institutions: dict[tuple[str, bool], Institution] = field(default_factory=dict)
     numbers: dict[str, list[AccountNumber]] = field(default_factory=dict)
     confirmed: set[tuple[str, str]] = field(default_factory=set)
+    # (platform, livemode, address) of the batch's holders on the suppression list.
+    suppressed: set[tuple[str, bool, str]] = field(default_factory=set)
 
     def scope(self, session: Session) -> Scope:
         platform = self.platforms.get(session.platform_id)
@@ -277,6 +284,23 @@ def _load(db: DbSession, session_ids: set[str]) -> _Loaded:
         *loaded.customers.values(),
         *loaded.connected.values(),
     ]
+    addresses = {str(h.email).lower() for h in holders if h.email}
+    if addresses:
+        scopes = {(s.platform_id, s.livemode) for s in pending}
+        query_suppressed = select(
+            EmailSuppression.platform_id, EmailSuppression.livemode, EmailSuppression.address
+        ).where(
+            EmailSuppression.address.in_(addresses),
+            EmailSuppression.platform_id.in_({p for p, _ in scopes}),
+            EmailSuppression.suppressed_at.is_not(None),
+            EmailSuppression.lifted_at.is_(None),
+            or_(EmailSuppression.until.is_(None), EmailSuppression.until > clock.now()),
+        )
+        loaded.suppressed = {
+            (str(p), bool(m), str(a))
+            for p, m, a in db.execute(query_suppressed)
+            if (p, m) in scopes
+        }
     emails = {str(h.email).lower() for h in holders if h.email and not h.livemode}
     if test_platforms and emails:
         query_users = select(User.platform_id, User.email).where(
@@ -297,6 +321,10 @@ class _Writes:
     # The outbox row each session's writes belong to: only the rows the worker still
     # holds are recorded.
     rows: dict[str, str] = field(default_factory=dict)
+    # The VERP token of each message that went on the wire, and the addresses a
+    # permanent refusal suppresses (session id → row / (scope, address, reply)).
+    tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    suppressions: dict[str, tuple[Scope, str, str | None]] = field(default_factory=dict)
 
     def entry(self, session_id: str, kind: TimelineKind, at: dt.datetime, **detail: Any) -> None:
         self.timeline.append(
@@ -352,6 +380,17 @@ class _Writes:
         ]
         if timeline:
             db.execute(insert(SessionTimelineEntry), timeline)
+        tokens = [
+            row for session_id, row in self.tokens.items() if self.rows.get(session_id) in held
+        ]
+        if tokens:
+            statement = insert_or_ignore(db, BounceToken, index_elements=["digest"])
+            db.execute(statement, tokens)
+        for session_id, (scope, address, reply) in self.suppressions.items():
+            if self.rows.get(session_id) in held:
+                suppress(
+                    db, scope, address, SuppressionReason.bounced, reply, session_id, scope.now()
+                )
         if deliveries:
             dialect = db.get_bind().dialect.name
             upsert: Any = (
@@ -377,6 +416,9 @@ class _Ready:
     session_id: str
     rendered: RenderedEmail
     delivery: EmailDelivery | None
+    # The envelope sender (bounces+<token>@…) and its token.
+    return_path: str
+    token: str
 
     @property
     def message_id(self) -> str:
@@ -385,7 +427,12 @@ class _Ready:
 
     @property
     def tags(self) -> MessageTags:
-        return MessageTags(self.scope.platform_id, self.scope.livemode, session_id=self.session_id)
+        return MessageTags(
+            self.scope.platform_id,
+            self.scope.livemode,
+            session_id=self.session_id,
+            return_path=self.return_path,
+        )
 
     def submit(self, backend: SmtpBackend) -> Future[SendResult]:
         """Put the email on the wire from a sender thread; the future holds the outcome."""
@@ -394,8 +441,9 @@ class _Ready:
         if raw is None:
             return backend.submit(build_message(self.rendered), self.tags, unless=self.withheld)
         recipients = [envelope_address(self.rendered.to)]
-        sender = envelope_address(self.rendered.sender)
-        return backend.submit_raw(sender, recipients, raw, self.tags, unless=self.withheld)
+        return backend.submit_raw(
+            self.return_path, recipients, raw, self.tags, unless=self.withheld
+        )
 
     def withheld(self) -> bool:
         """Asked by the sender thread right before the email goes on the wire: it may
@@ -495,6 +543,11 @@ def _prepare(job: Job, loaded: _Loaded, writes: _Writes) -> _Ready | Outcome:
         # holder's address changed after the session was created.
         if not scope.livemode and (scope.platform_id, rendered.to.lower()) not in loaded.confirmed:
             refused = "In test mode, relink emails go only to confirmed team members' addresses."
+        elif (scope.platform_id, scope.livemode, rendered.to.lower()) in loaded.suppressed:
+            refused = (
+                "The address is on the suppression list (an earlier email to it bounced); "
+                "lift it on the holder's page once the address is fixed."
+            )
         pinned = job.message.payload.get("to")
         if isinstance(pinned, str) and pinned.lower() != rendered.to.lower():
             # A resend goes to the address the operator saw, or not at all.
@@ -520,7 +573,16 @@ def _prepare(job: Job, loaded: _Loaded, writes: _Writes) -> _Ready | Outcome:
         )
         return GiveUp(refused)
     message_id = message_id_for(job.message.id, rendered.sender)
-    return _Ready(job, scope, session_id, replace(rendered, message_id=message_id), delivery)
+    path, token = return_path(job.runtime.settings, job.runtime.link_key, job.message.id)
+    return _Ready(
+        job,
+        scope,
+        session_id,
+        replace(rendered, message_id=message_id),
+        delivery,
+        path,
+        token,
+    )
 
 
 def _wait_for_institution(
@@ -566,6 +628,16 @@ def _result(item: _Ready, backend: str, result: SendResult, writes: _Writes) -> 
     )
     EMAILS.labels("sent" if result.accepted else ("failed" if final else "deferred")).inc()
     now = scope.now()
+    if result.accepted or result.code is not None:
+        # It reached a server: a later bounce may come back to its envelope sender.
+        writes.tokens[session_id] = token_row(
+            scope,
+            item.token,
+            recipient=envelope_address(item.rendered.to),
+            message_id=item.message_id,
+            session_id=session_id,
+            now=now,
+        )
     if result.accepted:
         writes.entry(
             session_id,
@@ -596,12 +668,18 @@ def _result(item: _Ready, backend: str, result: SendResult, writes: _Writes) -> 
     }
     if not final:
         detail["retry_at"] = int((now + delay).timestamp())
-    writes.entry(session_id, TimelineKind.email_failed, now, **detail)
+    bounced = result.address_failed
+    kind = TimelineKind.email_bounced if bounced else TimelineKind.email_failed
+    writes.entry(session_id, kind, now, **detail)
+    if bounced:
+        address = envelope_address(item.rendered.to)
+        writes.suppressions[session_id] = (scope, address, result.reply)
+    state = DeliveryState.failed if final else DeliveryState.queued
     writes.delivery(
         item.delivery,
         scope,
         session_id,
-        state=DeliveryState.failed if final else DeliveryState.queued,
+        state=DeliveryState.bounced if bounced else state,
         attempt=attempt,
         now=now,
         backend=backend,

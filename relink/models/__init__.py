@@ -32,12 +32,22 @@ from relink.models.events import (
 from relink.models.holders import ConnectedAccount, Customer
 from relink.models.hosted import FlowStep, HostedFlow, InstitutionWait
 from relink.models.idempotency import IdempotencyRecord
-from relink.models.mailbox import DeliveryState, DkimKey, EmailDelivery, MailboxMessage
+from relink.models.mailbox import (
+    GIVEN_UP,
+    BounceToken,
+    DeliveryState,
+    DkimKey,
+    EmailDelivery,
+    EmailSuppression,
+    MailboxMessage,
+    SuppressionReason,
+)
 from relink.models.outbox import OutboxMessage, OutboxStatus, ScheduledScan
 from relink.models.platforms import ApiKey, Platform, Role, User
 from relink.models.sessions import Session, SessionStatus, SessionTimelineEntry, TimelineKind
 
 __all__ = [
+    "GIVEN_UP",
     "Account",
     "AccountInferredBalance",
     "AccountNumber",
@@ -47,6 +57,7 @@ __all__ = [
     "Authorization",
     "AutomaticRelink",
     "Base",
+    "BounceToken",
     "BulkJobStatus",
     "BulkRelinkJob",
     "ConnectedAccount",
@@ -57,6 +68,7 @@ __all__ = [
     "DkimKey",
     "EmailConfirmation",
     "EmailDelivery",
+    "EmailSuppression",
     "EndpointStatus",
     "Event",
     "EventType",
@@ -81,6 +93,7 @@ __all__ = [
     "Session",
     "SessionStatus",
     "SessionTimelineEntry",
+    "SuppressionReason",
     "TanStatus",
     "TimelineKind",
     "User",

@@ -45,8 +45,14 @@ class DeliveryState(enum.StrEnum):
     failed = "failed"
     # The session was no longer pending when the worker came to send its email.
     skipped = "skipped"
+    # Refused for good by the receiving side: a 5xx at send time, or a bounce later.
+    bounced = "bounced"
     # Held back while the account's bank is down or degraded; sent once it is back.
     waiting = "waiting"
+
+
+# An email that will not be sent again by itself (the operator may send it again).
+GIVEN_UP = (DeliveryState.failed, DeliveryState.bounced)
 
 
 class EmailDelivery(TenantMixin, Base):
@@ -82,3 +88,63 @@ class DkimKey(Base):
     # The base64 DER public key: the ``p=`` of the DNS TXT record.
     public_key: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime]
+
+
+class BounceToken(TenantMixin, Base):
+    """The VERP token of one sent message (its envelope sender is
+    ``bounces+<token>@<bounce domain>``), stored as a digest. A bounce is believed only
+    when it comes back to such an address, and only about the address it was sent to."""
+
+    __tablename__ = "bounce_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # No foreign key: the record of what was sent outlives the session it was about.
+    session_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    recipient: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[str] = mapped_column(String(250))
+    created_at: Mapped[dt.datetime]
+
+
+class SuppressionReason(enum.StrEnum):
+    # A permanent failure: a 5xx reply at send time, or a bounce saying so.
+    bounced = "bounced"
+    # The recipient reported the email as abuse (RFC 5965 feedback report).
+    complained = "complained"
+    # Transient failures repeated over days: suppressed for a while, then tried again.
+    deferred = "deferred"
+
+
+class EmailSuppression(TenantMixin, Base):
+    """An address Relink does not email in one platform and mode (the suppression list).
+
+    One row per address, kept after it is lifted (the history the holder page shows).
+    It suppresses while ``suppressed_at`` is set, ``lifted_at`` is not, and ``until`` (if
+    any) is in the future; a row with only transient failures counted suppresses nothing.
+    """
+
+    __tablename__ = "email_suppressions"
+
+    id: Mapped[str] = id_column()
+    # Lower case.
+    address: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str | None] = mapped_column(String(20), default=None)
+    diagnostic: Mapped[str | None] = mapped_column(Text, default=None)
+    session_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    suppressed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    lifted_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    lifted_by: Mapped[str | None] = mapped_column(String(320), default=None)
+    # The current run of transient failures (reset when it suppresses or goes stale).
+    transient_failures: Mapped[int] = mapped_column(default=0)
+    first_transient_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        Index(
+            "ix_email_suppressions_scope_address",
+            "platform_id",
+            "livemode",
+            "address",
+            unique=True,
+        ),
+    )

@@ -83,6 +83,8 @@ class TimelineKind(enum.StrEnum):
     email_queued = "email_queued"
     email_sent = "email_sent"
     email_failed = "email_failed"
+    # The receiving side refused the email for good (a bounce or a 5xx), with its reason.
+    email_bounced = "email_bounced"
     # The email waits for the bank to be healthy again (not an attempt, not a failure).
     email_waiting = "email_waiting"
     viewed = "viewed"

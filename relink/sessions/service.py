@@ -31,6 +31,7 @@ from relink.kit.crypto import token_digest
 from relink.kit.errors import ApiError, ParameterMissing
 from relink.kit.provenance import EventContext
 from relink.models import (
+    GIVEN_UP,
     Account,
     Authorization,
     ConnectionStatus,
@@ -384,14 +385,14 @@ class SessionService:
         """Queue the email of a pending request once more after it was given up (the
         operator's "Send again", once the mail server is fixed). False unless the session
         is this scope's, still pending, and its email was given up."""
-        return self._requeue_email(session_id, (DeliveryState.failed,), to=None)
+        return self._requeue_email(session_id, GIVEN_UP, to=None)
 
     def resend_email(self, session_id: str, *, to: str) -> bool:
         """Send a pending request's email again, with the same link, to ``to`` (the
         address it went to: the worker refuses to send if the holder's address changed
         meanwhile). False unless the session is this scope's, still pending, and its
         email was sent or given up (a queued one is on its way already)."""
-        return self._requeue_email(session_id, (DeliveryState.sent, DeliveryState.failed), to=to)
+        return self._requeue_email(session_id, (DeliveryState.sent, *GIVEN_UP), to=to)
 
     def _requeue_email(
         self, session_id: str, states: tuple[DeliveryState, ...], *, to: str | None
@@ -457,7 +458,7 @@ class SessionService:
         """A request whose email was finally given up never reached the holder: it does
         not hold the account for 48 hours (see ``eligibility.query.email_given_up``)."""
         delivery = self.db.get(EmailDelivery, session.id)
-        return delivery is not None and delivery.state == DeliveryState.failed
+        return delivery is not None and delivery.state in GIVEN_UP
 
     def finish(
         self,

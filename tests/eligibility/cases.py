@@ -10,7 +10,16 @@ import datetime as dt
 from dataclasses import dataclass
 
 from relink.eligibility.rules import ABOUT_TO_BREAK, RECENT_REQUEST, Reason
-from relink.models import Account, Customer, InactiveCause, SessionStatus, TanStatus
+from relink.kit import ids
+from relink.models import (
+    Account,
+    Customer,
+    EmailSuppression,
+    InactiveCause,
+    SessionStatus,
+    SuppressionReason,
+    TanStatus,
+)
 from tests.eligibility.factories import (
     NOW,
     Builder,
@@ -232,6 +241,52 @@ def institution_unavailable(book: Builder) -> Account:
     return account
 
 
+def _suppressed(
+    book: Builder, *, livemode: bool = False, lifted: bool = False, until_days: int | None = None
+) -> Account:
+    """A confirmed team address on the suppression list of the test mode (unless
+    ``livemode``), lifted or expiring as asked."""
+    user = create_team_user(book.session, book.platform_id, confirmed=True)
+    account = book.account(email=user.email)
+    book.lifecycle().deactivate(account, InactiveCause.access_expired)
+    book.session.add(
+        EmailSuppression(
+            id=ids.new("sup"),
+            platform_id=book.platform_id,
+            livemode=livemode,
+            address=user.email.lower(),
+            reason=SuppressionReason.bounced,
+            suppressed_at=NOW - dt.timedelta(days=1),
+            until=NOW + dt.timedelta(days=until_days) if until_days is not None else None,
+            lifted_at=NOW if lifted else None,
+            transient_failures=0,
+            updated_at=NOW,
+        )
+    )
+    book.session.flush()
+    return account
+
+
+def suppressed_address(book: Builder) -> Account:
+    return _suppressed(book)
+
+
+def suppressed_address_lifted(book: Builder) -> Account:
+    return _suppressed(book, lifted=True)
+
+
+def suppressed_address_for_a_while_still_suppressed(book: Builder) -> Account:
+    return _suppressed(book, until_days=1)
+
+
+def suppressed_address_for_a_while_that_passed(book: Builder) -> Account:
+    return _suppressed(book, until_days=0)
+
+
+def address_suppressed_in_live_mode_only(book: Builder) -> Account:
+    return _suppressed(book, livemode=True)
+
+
 def every_rule_failing(book: Builder) -> Account:
     account = book.account(email=None, institution_id=book.unsupported_institution)
     book.lifecycle().disconnect(account)
@@ -282,6 +337,11 @@ CASES: tuple[Case, ...] = (
     Case(live_mode_without_email, (Reason.missing_email,)),
     Case(institution_without_relink, (Reason.institution_unsupported,)),
     Case(institution_unavailable, (Reason.institution_unavailable,)),
+    Case(suppressed_address, (Reason.email_undeliverable,)),
+    Case(suppressed_address_lifted, ()),
+    Case(suppressed_address_for_a_while_still_suppressed, (Reason.email_undeliverable,)),
+    Case(suppressed_address_for_a_while_that_passed, ()),
+    Case(address_suppressed_in_live_mode_only, ()),
     Case(
         every_rule_failing,
         (

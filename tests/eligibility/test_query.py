@@ -94,6 +94,7 @@ def test_without_delivery_rules_only_the_repair_rules_are_checked(book: Book) ->
         Reason.missing_email,
         Reason.unconfirmed_test_email,
         Reason.institution_unavailable,
+        Reason.email_undeliverable,
     }
     with book.builder() as builder:
         built = {case.name: case.build(builder).id for case in CASES}

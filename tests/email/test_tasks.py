@@ -185,13 +185,13 @@ def test_permanent_smtp_failure_is_dead_lettered_and_not_retried(
     assert smtp.handler.to(platform.owner.email) == []
     row = email_row(smtp_runtime, session.id)
     assert (row.status, row.attempts) == (OutboxStatus.dead, 1)
-    assert timeline_kinds(smtp_runtime, session.id) == ["created", "email_queued", "email_failed"]
-    failed = timeline_entry(smtp_runtime, session.id, "email_failed")
+    assert timeline_kinds(smtp_runtime, session.id) == ["created", "email_queued", "email_bounced"]
+    failed = timeline_entry(smtp_runtime, session.id, "email_bounced")
     assert failed.detail["reply"] == "550 5.1.1 No such mailbox"
     assert failed.detail["permanent"] is True
     state = delivery(smtp_runtime, session.id)
     assert state is not None
-    assert (state.state, state.last_reply) == (DeliveryState.failed, "550 5.1.1 No such mailbox")
+    assert (state.state, state.last_reply) == (DeliveryState.bounced, "550 5.1.1 No such mailbox")
 
 
 def test_a_batch_of_emails_travels_over_the_pooled_smtp_connections(

@@ -15,6 +15,7 @@ from relink.dashboard import queries
 from relink.dashboard.holders import HolderEdit, apply_holder_edit
 from relink.dashboard.views.accounts import read_cursor
 from relink.dashboard.web import NotFound, Viewer, current_viewer, editor, form_data, page, redirect
+from relink.email.bounces import is_active, lift, suppression_of
 from relink.kit.i18n import LANGUAGE_NAMES
 from relink.tenancy import ScopedRepository
 
@@ -82,6 +83,8 @@ def _detail(
         holder = repository.find(holder_id)
         if holder is None:
             raise NotFound()
+        suppression = suppression_of(db, viewer.scope, holder.email)
+        suppressed = suppression is not None and is_active(suppression, viewer.scope.now())
         accounts = queries.account_rows(
             db,
             viewer.scope,
@@ -102,6 +105,8 @@ def _detail(
             "rows": accounts,
             "edit": edit,
             "languages": LANGUAGE_NAMES,
+            "suppression": suppression,
+            "suppressed": suppressed,
         },
         status_code=status_code,
     )
@@ -164,3 +169,68 @@ def save_connected_account(
     form: FormData = Depends(form_data),
 ) -> Response:
     return _save("connected-accounts", request, viewer, holder_id, form)
+
+
+# -- the suppression list: the operator lifts it once the address is fixed ---------------
+
+
+def _lift_page(kind: str, request: Request, viewer: Viewer, holder_id: str) -> Response:
+    with viewer.runtime.database.read_only() as db:
+        holder = KINDS[kind]["repository"](db, viewer.scope).find(holder_id)
+        if holder is None:
+            raise NotFound()
+        suppression = suppression_of(db, viewer.scope, holder.email)
+        suppressed = suppression is not None and is_active(suppression, viewer.scope.now())
+    return page(
+        request,
+        viewer,
+        "holder_lift.html",
+        {
+            "kind": kind,
+            "holder": holder,
+            "name": KINDS[kind]["name"](holder),
+            "suppression": suppression,
+            "suppressed": suppressed,
+        },
+    )
+
+
+def _lift(kind: str, viewer: Viewer, holder_id: str) -> Response:
+    with viewer.runtime.database.unit_of_work() as db:
+        holder = KINDS[kind]["repository"](db, viewer.scope).find(holder_id)
+        if holder is None:
+            raise NotFound()
+        lifted = bool(holder.email) and lift(
+            db, viewer.scope, holder.email, actor=viewer.email, now=viewer.scope.now()
+        )
+    return redirect(
+        f"/{kind}/{holder_id}", notice="suppression_lifted" if lifted else "not_suppressed"
+    )
+
+
+@router.get("/customers/{holder_id}/lift-suppression")
+def customer_lift_page(
+    request: Request, holder_id: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    return _lift_page("customers", request, viewer, holder_id)
+
+
+@router.post("/customers/{holder_id}/lift-suppression")
+def customer_lift(
+    holder_id: str, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
+) -> Response:
+    return _lift("customers", viewer, holder_id)
+
+
+@router.get("/connected-accounts/{holder_id}/lift-suppression")
+def connected_lift_page(
+    request: Request, holder_id: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    return _lift_page("connected-accounts", request, viewer, holder_id)
+
+
+@router.post("/connected-accounts/{holder_id}/lift-suppression")
+def connected_lift(
+    holder_id: str, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
+) -> Response:
+    return _lift("connected-accounts", viewer, holder_id)

@@ -1,0 +1,363 @@
+"""Bounces: every relink email leaves with a VERP envelope sender; a DSN or complaint
+that comes back to it (over SMTP to ``relink bounces serve``) suppresses the address; a
+forged one changes nothing."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import stripe
+from sqlalchemy import select
+
+from relink.bulk_requests.service import request_relinks
+from relink.email.bounces import (
+    Outcome,
+    active_suppression,
+    ingest,
+    lift,
+    record_transient,
+)
+from relink.email.receiver import bounce_receiver
+from relink.kit.clock import FrozenClock
+from relink.kit.crypto import token_digest
+from relink.models import Account, BounceToken, DeliveryState, EmailSuppression
+from relink.platforms.service import NewPlatform
+from relink.runtime import Runtime
+from relink.sandbox_bank.testing import free_port
+from relink.tenancy import Scope, in_scope
+from tests.conftest import RunningServer
+from tests.eligibility.factories import create_team_user
+from tests.email.factories import delivery, eligible_account, request_relink_email
+from tests.email.smtp_server import Received, SmtpServer
+from tests.factories import drain_outbox, timeline_kinds
+
+DIAGNOSTIC = "smtp; 550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+
+
+def dsn(
+    received: Received,
+    *,
+    recipient: str | None = None,
+    status: str = "5.1.1",
+    action: str = "failed",
+    to: str | None = None,
+) -> bytes:
+    """An RFC 3464 delivery status notification for ``received``, as Postfix writes one."""
+    address = recipient or received.rcpt_tos[0]
+    headers = "".join(
+        f"{name}: {value}\r\n"
+        for name, value in received.message.items()
+        if name in ("From", "To", "Subject", "Date", "Message-ID")
+    )
+    text = (
+        "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
+        f"To: {to or received.mail_from}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b0"\r\n'
+        "\r\n"
+        "--b0\r\n"
+        "Content-Type: text/plain\r\n\r\n"
+        "I'm sorry to have to inform you that your message could not be delivered.\r\n"
+        "--b0\r\n"
+        "Content-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        f"Final-Recipient: rfc822; {address}\r\n"
+        f"Action: {action}\r\n"
+        f"Status: {status}\r\n"
+        f"Diagnostic-Code: {DIAGNOSTIC.format(address=address)}\r\n"
+        "\r\n"
+        "--b0\r\n"
+        "Content-Type: text/rfc822-headers\r\n\r\n"
+        f"{headers}"
+        "--b0--\r\n"
+    )
+    return text.encode()
+
+
+def complaint(received: Received, *, original_rcpt: str | None = None) -> bytes:
+    """An RFC 5965 abuse report about ``received``, carrying its headers as delivered."""
+    rcpt = f"Original-Rcpt-To: {original_rcpt}\r\n" if original_rcpt else ""
+    text = (
+        "From: fbl@isp.example\r\n"
+        "To: abuse@relink.example\r\n"
+        "Subject: Abuse report\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="b1"\r\n'
+        "\r\n"
+        "--b1\r\n"
+        "Content-Type: text/plain\r\n\r\n"
+        "This is an email abuse report.\r\n"
+        "--b1\r\n"
+        "Content-Type: message/feedback-report\r\n\r\n"
+        "Feedback-Type: abuse\r\n"
+        "User-Agent: ISP-FBL/1.0\r\n"
+        "Version: 1\r\n"
+        f"{rcpt}"
+        "\r\n"
+        "--b1\r\n"
+        "Content-Type: text/rfc822-headers\r\n\r\n"
+        f"Return-Path: <{received.mail_from}>\r\n"
+        f"Subject: {received.message['Subject']}\r\n"
+        "--b1--\r\n"
+    )
+    return text.encode()
+
+
+@pytest.fixture
+def receiver(runtime: Runtime) -> Iterator[tuple[str, int]]:
+    """``relink bounces serve``'s receiver on a free port."""
+    port = free_port()
+    controller = bounce_receiver(runtime, "127.0.0.1", port, ready_timeout=30)
+    controller.start()
+    yield "127.0.0.1", port
+    controller.stop()
+
+
+def deliver(receiver: tuple[str, int], report: bytes, to: str) -> None:
+    with smtplib.SMTP(*receiver, timeout=30) as connection:
+        connection.sendmail("", [to], report)
+
+
+def sent_email(
+    client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, runtime: Runtime
+) -> tuple[stripe.financial_connections.Account, str, Received]:
+    account = eligible_account(client, platform)
+    session = request_relink_email(client, account)
+    drain_outbox(runtime)
+    [received] = smtp.handler.to(platform.owner.email)
+    return account, session.id, received
+
+
+def scope_of(platform: NewPlatform) -> Scope:
+    return Scope(platform.platform.id, livemode=False)
+
+
+def suppressed(runtime: Runtime, platform: NewPlatform, address: str) -> EmailSuppression | None:
+    with runtime.database.read_only() as db:
+        scope = scope_of(platform)
+        return active_suppression(db, scope, address, scope.now())
+
+
+def bulk_skips(runtime: Runtime, platform: NewPlatform, account_id: str) -> dict[str, int]:
+    scope = scope_of(platform)
+    query = select(Account).where(in_scope(Account, scope), Account.id == account_id)
+    with runtime.database.unit_of_work() as db:
+        result = request_relinks(db, scope, runtime, query, actor="test")
+    assert result.created == 0
+    return dict(result.skipped)
+
+
+def test_every_relink_email_leaves_with_its_own_bounce_address_stored_as_a_digest(
+    client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, smtp_runtime: Runtime
+) -> None:
+    _, session_id, received = sent_email(client, platform, smtp, smtp_runtime)
+    local, _, domain = received.mail_from.partition("@")
+    assert local.startswith("bounces+") and domain == "localhost"
+    token = local.removeprefix("bounces+")
+    assert len(token) == 32
+    with smtp_runtime.database.read_only() as db:
+        [row] = db.scalars(select(BounceToken).where(BounceToken.session_id == session_id))
+        assert row.digest == token_digest(token)
+        assert token not in (row.digest, row.recipient, row.message_id)
+        assert row.recipient == platform.owner.email.lower()
+    assert received.message["From"].endswith("<no-reply@localhost>")
+
+
+def test_a_dsn_over_smtp_suppresses_the_address_and_the_next_bulk_request_skips_it(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    receiver: tuple[str, int],
+    server: RunningServer,
+) -> None:
+    account, session_id, received = sent_email(client, platform, smtp, smtp_runtime)
+
+    deliver(receiver, dsn(received), received.mail_from)
+
+    found = suppressed(smtp_runtime, platform, platform.owner.email)
+    assert found is not None and found.reason == "bounced"
+    assert found.diagnostic and "5.1.1" in found.diagnostic
+    state = delivery(smtp_runtime, session_id)
+    assert state is not None and state.state == DeliveryState.bounced
+    assert timeline_kinds(smtp_runtime, session_id)[-1] == "email_bounced"
+    assert bulk_skips(smtp_runtime, platform, account.id) == {"email_undeliverable": 1}
+    answer = httpx.get(
+        f"{server.url}/v1/financial_connections/accounts/{account.id}/relink_eligibility",
+        auth=(platform.test_secret_key, ""),
+    ).json()
+    assert [reason["code"] for reason in answer["reasons"]] == ["email_undeliverable"]
+
+
+def test_a_forged_dsn_without_a_token_of_a_sent_message_changes_nothing(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    receiver: tuple[str, int],
+) -> None:
+    _, session_id, received = sent_email(client, platform, smtp, smtp_runtime)
+    forged_to = "bounces+" + "0" * 32 + "@localhost"
+
+    deliver(receiver, dsn(received, to=forged_to), forged_to)
+
+    assert suppressed(smtp_runtime, platform, platform.owner.email) is None
+    state = delivery(smtp_runtime, session_id)
+    assert state is not None and state.state == DeliveryState.sent
+
+
+def test_a_dsn_to_a_real_bounce_address_naming_another_address_changes_nothing(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    receiver: tuple[str, int],
+) -> None:
+    _, session_id, received = sent_email(client, platform, smtp, smtp_runtime)
+    victim = "someone.else@example.com"
+
+    deliver(receiver, dsn(received, recipient=victim), received.mail_from)
+
+    assert suppressed(smtp_runtime, platform, victim) is None
+    assert suppressed(smtp_runtime, platform, platform.owner.email) is None
+    state = delivery(smtp_runtime, session_id)
+    assert state is not None and state.state == DeliveryState.sent
+
+
+def test_the_receiver_refuses_recipients_that_are_not_bounce_addresses(
+    receiver: tuple[str, int],
+) -> None:
+    with (
+        smtplib.SMTP(*receiver, timeout=30) as connection,
+        pytest.raises(smtplib.SMTPRecipientsRefused) as refused,
+    ):
+        connection.sendmail("", ["postmaster@localhost"], b"Subject: hi\r\n\r\nhi\r\n")
+    assert refused.value.recipients["postmaster@localhost"][0] == 550
+
+
+def test_an_abuse_complaint_suppresses_the_address(
+    client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, smtp_runtime: Runtime
+) -> None:
+    _, _, received = sent_email(client, platform, smtp, smtp_runtime)
+
+    with smtp_runtime.database.unit_of_work() as db:
+        outcome = ingest(db, complaint(received), ["abuse@relink.example"])
+
+    assert outcome == Outcome.suppressed
+    found = suppressed(smtp_runtime, platform, platform.owner.email)
+    assert found is not None and found.reason == "complained"
+
+
+def test_a_complaint_naming_another_recipient_changes_nothing(
+    client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, smtp_runtime: Runtime
+) -> None:
+    _, _, received = sent_email(client, platform, smtp, smtp_runtime)
+
+    with smtp_runtime.database.unit_of_work() as db:
+        outcome = ingest(db, complaint(received, original_rcpt="other@example.com"), [])
+
+    assert outcome == Outcome.ignored
+    assert suppressed(smtp_runtime, platform, platform.owner.email) is None
+
+
+def test_a_5xx_about_the_address_at_send_time_suppresses_it(
+    client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, smtp_runtime: Runtime
+) -> None:
+    account = eligible_account(client, platform)
+    request_relink_email(client, account)
+    smtp.handler.replies_for[platform.owner.email] = ["550 5.1.1 No such mailbox"]
+
+    drain_outbox(smtp_runtime)
+
+    found = suppressed(smtp_runtime, platform, platform.owner.email)
+    assert found is not None and found.diagnostic == "550 5.1.1 No such mailbox"
+    assert bulk_skips(smtp_runtime, platform, account.id) == {"email_undeliverable": 1}
+
+
+def test_a_5xx_that_is_not_about_the_address_does_not_suppress_it(
+    client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, smtp_runtime: Runtime
+) -> None:
+    request_relink_email(client, eligible_account(client, platform))
+    smtp.handler.replies_for[platform.owner.email] = ["550 5.7.1 Relaying denied"]
+
+    drain_outbox(smtp_runtime)
+
+    assert suppressed(smtp_runtime, platform, platform.owner.email) is None
+
+
+def test_a_holder_whose_email_changes_is_no_longer_suppressed(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    receiver: tuple[str, int],
+) -> None:
+    account, _, received = sent_email(client, platform, smtp, smtp_runtime)
+    deliver(receiver, dsn(received), received.mail_from)
+    assert bulk_skips(smtp_runtime, platform, account.id) == {"email_undeliverable": 1}
+    with smtp_runtime.database.unit_of_work() as db:
+        # Test mode emails only confirmed team addresses: the new one is one too.
+        colleague = create_team_user(db, platform.platform.id, confirmed=True).email
+    customer = account.account_holder.customer if account.account_holder else None
+    assert isinstance(customer, str)
+
+    client.v1.customers.update(customer, {"email": colleague})
+
+    scope = scope_of(platform)
+    query = select(Account).where(in_scope(Account, scope), Account.id == account.id)
+    with smtp_runtime.database.unit_of_work() as db:
+        assert request_relinks(db, scope, smtp_runtime, query, actor="test").created == 1
+
+
+def test_an_operator_lifts_a_suppression_and_a_second_lift_does_nothing(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    receiver: tuple[str, int],
+) -> None:
+    _, _, received = sent_email(client, platform, smtp, smtp_runtime)
+    deliver(receiver, dsn(received), received.mail_from)
+    scope = scope_of(platform)
+    with smtp_runtime.database.unit_of_work() as db:
+        assert lift(db, scope, platform.owner.email, actor="ops@example.com", now=scope.now())
+    assert suppressed(smtp_runtime, platform, platform.owner.email) is None
+    with smtp_runtime.database.unit_of_work() as db:
+        assert not lift(db, scope, platform.owner.email, actor="ops@example.com", now=scope.now())
+    other = Scope(platform.platform.id, livemode=True)
+    with smtp_runtime.database.unit_of_work() as db:
+        assert not lift(db, other, platform.owner.email, actor="ops@example.com", now=scope.now())
+
+
+def test_transient_failures_repeated_over_days_suppress_for_a_while_then_retry(
+    platform: NewPlatform, runtime: Runtime, frozen_clock: FrozenClock
+) -> None:
+    scope = scope_of(platform)
+    address = "slow@example.com"
+    outcomes = []
+    for _ in range(3):
+        with runtime.database.unit_of_work() as db:
+            outcomes.append(
+                record_transient(db, scope, address, "4.2.2 Mailbox full", None, scope.now())
+            )
+        frozen_clock.advance(days=1)
+    assert outcomes == [Outcome.counted, Outcome.counted, Outcome.deferred]
+    row = suppressed(runtime, platform, address)
+    assert row is not None and row.reason == "deferred"
+    frozen_clock.advance(days=7)
+    assert suppressed(runtime, platform, address) is None
+
+
+def test_transient_failures_within_a_day_do_not_suppress(
+    platform: NewPlatform, runtime: Runtime, frozen_clock: FrozenClock
+) -> None:
+    scope = scope_of(platform)
+    for _ in range(5):
+        with runtime.database.unit_of_work() as db:
+            record_transient(db, scope, "busy@example.com", None, None, scope.now())
+        frozen_clock.advance(hours=1)
+    assert suppressed(runtime, platform, "busy@example.com") is None
