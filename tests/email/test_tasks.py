@@ -377,7 +377,8 @@ def test_an_email_given_up_frees_its_account_for_a_new_request(
     assert reason["code"] == "recent_request"
     assert "still being retried" in reason["message"]
 
-    smtp.handler.replies_for[platform.owner.email] = ["550 5.1.1 No such mailbox"]
+    # Refused for good, but not because of the address (which would suppress it).
+    smtp.handler.replies_for[platform.owner.email] = ["554 5.7.1 Message rejected"]
     drain_outbox(smtp_runtime)
 
     second = request_relink_email(client, account)
