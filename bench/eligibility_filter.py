@@ -113,7 +113,10 @@ def analyze(runtime: Runtime) -> None:
 
 
 def explain(db: DbSession, statement: Select[Any]) -> str:
-    compiled = statement.compile(dialect=db.get_bind().dialect)
+    # render_postcompile: expanding IN (...) parameters become plain placeholders.
+    compiled = statement.compile(
+        dialect=db.get_bind().dialect, compile_kwargs={"render_postcompile": True}
+    )
     sql = f"EXPLAIN (ANALYZE, BUFFERS) {compiled}"
     rows = db.connection().exec_driver_sql(sql, compiled.params).all()
     return "\n".join(str(row[0]) for row in rows)
