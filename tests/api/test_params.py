@@ -18,6 +18,7 @@ from relink.api.params import (
     Id,
     Ignored,
     Integer,
+    Integers,
     ListParams,
     Metadata,
     NoParams,
@@ -432,3 +433,35 @@ def test_other_annotations_beside_the_wire_kind_are_passed_over() -> None:
 def test_a_cursor_is_documented_as_an_object_id() -> None:
     properties = object_schema(ListParams)["properties"]
     assert properties["starting_after"] == {"type": "string", "maxLength": 255, "pattern": "_"}
+
+
+class Days(EndpointParams):
+    days: Annotated[list[int], Integers(minimum=1, maximum=30, max_items=3)]
+    any_days: Annotated[list[int] | None, Integers()] = None
+
+
+def test_integers_are_read_from_a_list_an_indexed_form_or_one_value() -> None:
+    assert parse(Days, {"days": ["3", "7"]}).days == [3, 7]
+    assert parse(Days, {"days": {"1": "7", "0": "3"}}).days == [3, 7]
+    assert parse(Days, {"days": "5"}).days == [5]
+    assert parse(Days, {"days": ""}).days == []
+
+
+def test_integers_refuse_a_missing_list_a_non_list_and_too_many_items() -> None:
+    assert code_and_param(refused(Days, {})) == ("parameter_missing", "days")
+    assert code_and_param(refused(Days, {"days": {"a": "1"}})) == (
+        "parameter_invalid_array",
+        "days",
+    )
+    assert code_and_param(refused(Days, {"days": ["1", "2", "3", "4"]})) == (
+        "parameter_invalid_array",
+        "days",
+    )
+    assert code_and_param(refused(Days, {"days": ["31"]}))[1] == "days[0]"
+
+
+def test_integers_schema_names_the_bounds_and_the_size_only_when_set() -> None:
+    properties = object_schema(Days)["properties"]
+    assert properties["days"]["maxItems"] == 3
+    assert properties["days"]["items"]["minimum"] == 1
+    assert "maxItems" not in properties["any_days"]
