@@ -89,6 +89,14 @@ class Settings(BaseSettings):
     email_retry_hours: float = Field(default=24.0, gt=0, le=24 * 14)
     email_retry_max_delay_seconds: int = Field(default=1800, ge=30, le=6 * 3600)
 
+    # Incident detection: when at least this many of one institution's accounts of a
+    # platform and mode, and at least this share of them, broke within the window, Relink
+    # treats it as an incident at the bank or its connector and holds automatic outreach
+    # for that institution until an operator releases it.
+    incident_window_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    incident_min_accounts: int = Field(default=10, ge=1)
+    incident_min_share: float = Field(default=0.2, gt=0, le=1)
+
     # GET /metrics needs ``Authorization: Bearer <token>`` when set. Unset: open in
     # development and tests, not served in production.
     metrics_token: str | None = None

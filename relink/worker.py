@@ -20,6 +20,7 @@ from relink.email.tasks import send_relink_email, start_relink_emails
 from relink.hosted.bank_back import run_institution_recovered
 from relink.hosted.scans import SCOPE_SCANS
 from relink.institutions.health import INSTITUTION_RECOVERED
+from relink.institutions.incidents import INCIDENT_EMAIL, run_incident_scan, send_incident_email
 from relink.lifecycle.refresh import REFRESH, run_end_replaced, run_refresh, run_revoke
 from relink.lifecycle.revocation import END_REPLACED_GRANT, REVOKE
 from relink.lifecycle.tasks import check_institution_health, run_lifecycle_scans
@@ -48,6 +49,7 @@ HANDLERS: dict[str, Handler] = {
     BULK_REQUEST: run_bulk_request,
     INSTITUTION_RECOVERED: run_institution_recovered,
     BANK_BACK_EMAIL: send_bank_back_email,
+    INCIDENT_EMAIL: send_incident_email,
 }
 
 # After a failed round the worker waits twice as long as after the previous one, up to
@@ -79,6 +81,7 @@ class Worker:
         """One round: the lifecycle scans if they are due, then a batch of outbox rows."""
         run_lifecycle_scans(self.runtime, self.dispatcher.worker_id, SCOPE_SCANS)
         check_institution_health(self.runtime, self.dispatcher.worker_id)
+        run_incident_scan(self.runtime, self.dispatcher.worker_id)
         return self.dispatcher.run_once()
 
     def run_forever(self) -> None:

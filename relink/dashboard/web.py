@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from relink.dashboard.auth import SignedIn, find_login
 from relink.dashboard.wording import WORDS
+from relink.institutions.incidents import open_incidents
 from relink.models import Role
 from relink.runtime import Runtime
 from relink.tenancy import Scope
@@ -206,6 +207,9 @@ NOTICES = {
     "webhook_deleted": "The webhook endpoint was deleted.",
     "request_cancelled": "The relink request was cancelled; its link no longer works.",
     "request_finished": "The relink request had already ended; nothing was changed.",
+    "incident_released": "The hold is released: automatic relink emails for this bank go out "
+    "again.",
+    "incident_not_open": "That hold had already been released; nothing was changed.",
     "email_not_resent": "The email was not sent again: the request has ended, its email is "
     "still on its way, or the holder has no email address.",
 }
@@ -220,11 +224,16 @@ def page(
     status_code: int = 200,
 ) -> HTMLResponse:
     notice = NOTICES.get(request.query_params.get("notice", ""))
+    incidents = []
+    if viewer is not None:
+        with viewer.runtime.database.read_only() as db:
+            incidents = open_incidents(db, viewer.scope)
     html = render(
         f"dashboard/{template}",
         {
             "viewer": viewer,
             "notice": notice,
+            "incidents": incidents,
             "words": WORDS,
             "path": request.url.path,
             "current_url": request.url.path

@@ -128,6 +128,7 @@ class Lifecycle:
             target.inactive_cause = cause
             target.expected_deactivation_at = None
             target.expected_deactivation_cause = None
+            target.deactivated_at = now
             target.updated_at = now
             self.refresh_relink_due(target)
             self.emit_account_event(EventType.account_deactivated, target, previous)

@@ -35,8 +35,8 @@ log = structlog.get_logger("relink.scans")
 LIFECYCLE_SCAN = "lifecycle"
 
 
-def _ensure_row(session: Session, name: str) -> None:
-    values = {"name": name, "next_run_at": clock.now()}
+def _ensure_row(session: Session, name: str, now: dt.datetime) -> None:
+    values = {"name": name, "next_run_at": now}
     session.execute(
         insert_or_ignore(session, ScheduledScan, index_elements=["name"]).values(**values)
     )
@@ -45,7 +45,8 @@ def _ensure_row(session: Session, name: str) -> None:
 def claim_scan(session: Session, name: str, worker_id: str, lease: Lease) -> bool:
     """Take the scan's lease if it is due and nobody holds it."""
     now = clock.now()
-    _ensure_row(session, name)
+    # Due from the moment the row is made: a scan's very first turn is not lost.
+    _ensure_row(session, name, now)
     taken = session.execute(
         lease.take(ScheduledScan, worker_id, now).where(
             ScheduledScan.name == name, ScheduledScan.next_run_at <= now

@@ -32,6 +32,7 @@ from relink.models.events import (
 from relink.models.holders import ConnectedAccount, Customer
 from relink.models.hosted import FlowStep, HostedFlow, InstitutionWait
 from relink.models.idempotency import IdempotencyRecord
+from relink.models.incidents import Incident
 from relink.models.mailbox import (
     GIVEN_UP,
     BounceToken,
@@ -77,6 +78,7 @@ __all__ = [
     "HostedFlow",
     "IdempotencyRecord",
     "InactiveCause",
+    "Incident",
     "Institution",
     "InstitutionHealth",
     "InstitutionWait",

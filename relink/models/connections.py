@@ -149,6 +149,8 @@ class Account(TenantMixin, Base):
     inactive_cause: Mapped[str | None] = mapped_column(String(30), default=None)
     expected_deactivation_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     expected_deactivation_cause: Mapped[str | None] = mapped_column(String(30), default=None)
+    # When the account last became inactive (incident detection counts recent breaks).
+    deactivated_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     deactivation_warned_for: Mapped[dt.datetime | None] = mapped_column(default=None)
     permissions: Mapped[list[str]] = mapped_column(default=list)
     subscriptions: Mapped[list[str]] = mapped_column(default=list)
@@ -183,6 +185,14 @@ class Account(TenantMixin, Base):
             "expected_deactivation_at",
             postgresql_where=text("expected_deactivation_at IS NOT NULL"),
             sqlite_where=text("expected_deactivation_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_accounts_scope_deactivated",
+            "platform_id",
+            "livemode",
+            "deactivated_at",
+            postgresql_where=text("deactivated_at IS NOT NULL"),
+            sqlite_where=text("deactivated_at IS NOT NULL"),
         ),
         Index(
             "ix_accounts_scope_relink_due",
