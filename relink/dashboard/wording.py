@@ -110,6 +110,7 @@ TIMELINE = {
     "email_failed": "Email not delivered",
     "email_bounced": "Email bounced",
     "viewed": "The holder opened the link",
+    "scanned": "A machine fetched the link (a mail scanner, prefetch or preview)",
     "opened": "The holder went on to the bank",
     "authenticated": "The holder signed in at the bank",
     "succeeded": "Repaired: the account works again",

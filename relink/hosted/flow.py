@@ -69,12 +69,14 @@ from relink.hosted.connect import Shared
 from relink.hosted.links import (
     CSRF_PURPOSE,
     MAX_CREDENTIAL_FAILURES,
+    Confirming,
     HostedLink,
     LinkAddress,
     LinkState,
 )
 from relink.hosted.repair import fetch_numbers, repair, wants_number
 from relink.hosted.screens import Screen, bare, screen
+from relink.hosted.traffic import Visit, machine_signal
 from relink.institutions.connectors import ConnectorUnavailable, connector_for
 from relink.institutions.health import record_call_outcome
 from relink.kit import clock
@@ -184,12 +186,18 @@ class HostedFlowService:
         context: EventContext,
         *,
         psu: PsuContext | None = None,
+        visit: Visit | None = None,
     ) -> None:
-        """``psu`` is the holder's request (address, browser), for banks that want it."""
+        """``psu`` is the holder's request (address, browser), for banks that want it;
+        ``visit`` what the request says about its sender (a person or a machine)."""
         self.db = db
         self.runtime = runtime
         self.context = context
         self.psu = psu
+        self.visit = visit
+        # Set by each POST's gate: the request looks like a machine's, so what it
+        # records does not count as the holder's (the visit mark, ``opened``).
+        self.automated = False
 
     # ------------------------------------------------------------------ URLs
 
@@ -213,7 +221,7 @@ class HostedFlowService:
         state = links.state_of(self.db, link)
         if state != LinkState.pending:
             return Reply(screen=self._outcome(link, state))
-        links.mark_viewed(self.db, link)
+        links.mark_viewed(self.db, link, self.visit, key=self.runtime.link_key)
         flow = link.flow
         step = FlowStep(flow.step) if flow is not None else FlowStep.landing
         if flow is not None and flow.credential_failures >= MAX_CREDENTIAL_FAILURES:
@@ -262,20 +270,12 @@ class HostedFlowService:
         if not links.is_usable(link):
             raise _Stop(self._back_to_link(link))
         now = link.scope.now()
-        link.session.link_last_visit_at = now
-        flow = link.flow
-        if flow is None:
-            flow = HostedFlow(
-                session_id=link.session.id,
-                platform_id=link.session.platform_id,
-                livemode=link.session.livemode,
-                step=FlowStep.landing,
-                credential_failures=0,
-                created_at=now,
-                updated_at=now,
-            )
-            self.db.add(flow)
-            link.flow = flow
+        self.automated = self.visit is not None and links.looks_automated(
+            self.db, link, self.visit, key=self.runtime.link_key
+        )
+        if not self.automated:
+            link.session.link_last_visit_at = now
+        flow = links.flow_of(self.db, link)
         flow.updated_at = now
         return link, flow
 
@@ -322,10 +322,14 @@ class HostedFlowService:
     def _begin(self, link: HostedLink, flow: HostedFlow) -> Reply:
         if link.institution is None:
             return self._back_to_link(link)  # a link session picks its bank first
+        if self.visit is not None and machine_signal(self.visit) is not None:
+            # A request that says it is a machine's (a scanner's user agent) does not
+            # start signing in: the holder finds the landing as it was.
+            return self._back_to_link(link)
         if not link.is_relink:
             self._discard_shared(link, flow)  # signing in again replaces an unused consent
         now = link.scope.now()
-        if flow.opened_at is None:
+        if flow.opened_at is None and not self.automated:
             flow.opened_at = now
             self._timeline(link, TimelineKind.opened)
         self._refuse_if_locked(link, flow)
@@ -837,12 +841,33 @@ class HostedFlowService:
             self._discard(connector, shared.grant)
 
     # ------------------------------------------------------------------ give up
+    #
+    # Giving up takes two screens: the first screen's POST only opens a confirmation
+    # page; the second's carries a one-time token that only that page has. A machine
+    # replaying the first screen's forms with their tokens cancels nothing.
 
-    def give_up(self, address: LinkAddress, csrf: str | None) -> Reply:
-        return self._run(lambda: self._give_up(address, csrf))
+    def ask_to_give_up(self, address: LinkAddress, csrf: str | None) -> Reply:
+        """ "Not now, cancel this request": the confirmation page, nothing else."""
+        return self._run(lambda: self._ask_to_give_up(address, csrf))
 
-    def _give_up(self, address: LinkAddress, csrf: str | None) -> Reply:
+    def _ask_to_give_up(self, address: LinkAddress, csrf: str | None) -> Reply:
+        link, _ = self._posted(address, csrf)
+        links.ask_confirmation(self.db, link, Confirming.cancel)
+        return Reply(redirect_to=self.link_url(link) + "/cancel")
+
+    def confirm_give_up(self, address: LinkAddress) -> Reply:
+        """The confirmation page (GET: changes nothing)."""
+        return self._confirmation(address, Confirming.cancel, "confirm_cancel", "/cancel")
+
+    def give_up(self, address: LinkAddress, csrf: str | None, confirmation: str | None) -> Reply:
+        return self._run(lambda: self._give_up(address, csrf, confirmation))
+
+    def _give_up(self, address: LinkAddress, csrf: str | None, confirmation: str | None) -> Reply:
         link, flow = self._posted(address, csrf)
+        if not links.take_confirmation(
+            self.runtime.csrf_key, link, Confirming.cancel, confirmation
+        ):
+            return self._back_to_link(link)  # nothing confirmed: nothing changes
         reason: str | None = (
             "no_account" if flow.authenticated_at is not None else "no_authorization"
         )
@@ -860,10 +885,27 @@ class HostedFlowService:
         )
         return self._back_to_link(link)
 
-    # ------------------------------------------------------------------ new link
+    def _confirmation(
+        self, address: LinkAddress, action: Confirming, page: str, path: str
+    ) -> Reply:
+        link = links.resolve(self.db, address)
+        if link is None:
+            return Reply(screen=bare("not_found", 404))
+        token = links.confirmation_token(self.runtime.csrf_key, link, action)
+        if token is None or (action == Confirming.cancel and not links.is_usable(link)):
+            return self._back_to_link(link)
+        shown = screen(self.db, self.runtime, link, page)
+        shown.confirmation = token
+        shown.switch_path = link.path + path
+        return Reply(screen=shown)
 
-    def request_new_link(self, address: LinkAddress, csrf: str | None) -> Reply:
-        """ "Email me a new link": the same answer whether or not one was sent."""
+    # ------------------------------------------------------------------ new link
+    #
+    # "Email me a new link" takes two screens too: a machine that presses the button
+    # spends none of the holder's new links.
+
+    def ask_for_new_link(self, address: LinkAddress, csrf: str | None) -> Reply:
+        """ "Email me a new link": the confirmation page, nothing else."""
         link = links.resolve(self.db, address, lock=True)
         if link is None:
             return Reply(screen=bare("not_found", 404))
@@ -871,7 +913,36 @@ class HostedFlowService:
             verify_csrf(self.runtime.csrf_key, CSRF_PURPOSE, link.digest, csrf)
         except CsrfError:
             return Reply(screen=bare("forbidden", 403))
+        links.ask_confirmation(self.db, link, Confirming.new_link)
+        return Reply(redirect_to=self.link_url(link) + "/new-link")
+
+    def confirm_new_link(self, address: LinkAddress) -> Reply:
+        """The confirmation page (GET: changes nothing)."""
+        return self._confirmation(address, Confirming.new_link, "confirm_new_link", "/new-link")
+
+    def request_new_link(
+        self, address: LinkAddress, csrf: str | None, confirmation: str | None
+    ) -> Reply:
+        """The confirmed "Email me a new link": the same answer whether or not one was
+        sent (the "check your email" page)."""
+        link = links.resolve(self.db, address, lock=True)
+        if link is None:
+            return Reply(screen=bare("not_found", 404))
+        try:
+            verify_csrf(self.runtime.csrf_key, CSRF_PURPOSE, link.digest, csrf)
+        except CsrfError:
+            return Reply(screen=bare("forbidden", 403))
+        if not links.take_confirmation(
+            self.runtime.csrf_key, link, Confirming.new_link, confirmation
+        ):
+            return self._back_to_link(link)
         links.request_new_link(self.db, self.runtime, link, self.context)
+        return Reply(redirect_to=self.link_url(link) + "/new-link/sent")
+
+    def new_link_sent(self, address: LinkAddress) -> Reply:
+        link = links.resolve(self.db, address)
+        if link is None:
+            return Reply(screen=bare("not_found", 404))
         return Reply(screen=screen(self.db, self.runtime, link, "new_link_requested"))
 
     # ------------------------------------------------------------------ helpers

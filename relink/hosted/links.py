@@ -10,8 +10,10 @@ one stored (the secret itself is derived, never stored).
 
 - Valid while the session is ``pending`` and for :data:`LINK_LIFETIME` after its last
   visit (or its creation, if never visited).
-- A ``GET`` only marks the link viewed; everything else needs a ``POST`` with a CSRF token
-  bound to the token digest.
+- A ``GET`` only marks the link viewed (``scanned`` for a machine's visit, which keeps
+  nothing alive: docs/links.md); everything else needs a ``POST`` with a CSRF token
+  bound to the token digest, and giving up or asking for a new link is confirmed on a
+  second screen with a one-time token (:func:`take_confirmation`).
 - "Email me a new link" creates a fresh session with the same ``relink_options`` for the
   address on file, at most :data:`NEW_LINKS_PER_DAY` per account, and its caller answers
   the same way whether or not one was sent.
@@ -26,12 +28,14 @@ import re
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from relink.accounts.repository import AccountRepository
 from relink.authorizations.repository import AuthorizationRepository
+from relink.hosted.traffic import Visit, client_digest, machine_signal
 from relink.institutions.repository import InstitutionRepository
+from relink.kit import ids
 from relink.kit.crypto import constant_time_equals, token_digest
 from relink.kit.errors import ApiError
 from relink.kit.provenance import EventContext
@@ -42,11 +46,15 @@ from relink.models import (
     ConnectedAccount,
     ConnectionStatus,
     Customer,
+    EmailDelivery,
+    FlowStep,
     HostedFlow,
     Institution,
+    LinkVisit,
     Platform,
     Session,
     SessionStatus,
+    SessionTimelineEntry,
     TimelineKind,
 )
 from relink.runtime import Runtime
@@ -54,6 +62,7 @@ from relink.sessions import timeline
 from relink.sessions.repository import SessionRepository
 from relink.sessions.service import NewSession, SessionService
 from relink.tenancy import Scope, in_scope, platform_scope
+from relink.web.csrf import csrf_token
 
 log = structlog.get_logger("relink.links")
 
@@ -64,6 +73,14 @@ NEW_LINKS_PER_DAY = 3
 # Refused usernames/passwords and challenge answers a session takes before it locks.
 MAX_CREDENTIAL_FAILURES = 5
 NEW_LINK_WINDOW = dt.timedelta(hours=24)
+# The burst rule (docs/links.md): a visit within DELIVERY_WINDOW of the email's delivery
+# is kept; BURST_LINKS links of one platform and mode opened from one address within
+# BURST_WINDOW are a machine's.
+DELIVERY_WINDOW = dt.timedelta(minutes=2)
+BURST_WINDOW = dt.timedelta(seconds=60)
+BURST_LINKS = 3
+# A change asked for on one screen is confirmed on the next within this long.
+CONFIRM_LIFETIME = dt.timedelta(minutes=30)
 # Who created a session requested from an expired or finished link's page.
 HOLDER_REQUEST = "holder"
 # Tokens are 32 bytes, base64url without padding.
@@ -337,19 +354,193 @@ def is_usable(link: HostedLink) -> bool:
     )
 
 
-def mark_viewed(db: DbSession, link: HostedLink) -> None:
+def mark_viewed(
+    db: DbSession, link: HostedLink, visit: Visit | None = None, *, key: bytes = b""
+) -> None:
     """The one side effect of a GET: remember the visit (which keeps the link alive).
+
+    A machine's visit (:mod:`relink.hosted.traffic`: a HEAD, a prefetch, a scanner's
+    user agent, or a burst of links opened from one address right after delivery) is
+    recorded as ``scanned`` and is not a visit: it neither keeps the link alive nor
+    counts as the holder's ``viewed``. ``key`` makes the client address's digest.
 
     Only the first visit, or one :data:`VISIT_MARK_GRANULARITY` after the stored mark,
     writes: reloading a page does not update the session row each time. The link then
     expires up to that much earlier than ``LINK_LIFETIME`` after the very last visit
     (30 days less at most an hour), which the 30-day rule tolerates."""
     session, now = link.session, link.scope.now()
+    signal = machine_signal(visit) if visit is not None else None
+    if signal is None and visit is not None and visit.client and session.delivery_method:
+        signal = _burst(db, link, client_digest(key, visit.client), now)
+    if signal is not None:
+        if session.delivery_method is not None:
+            _record_scan(db, session.id, now, signal)
+        return
     previous = session.link_last_visit_at
     if previous is None and session.delivery_method is not None:
         timeline.record(db, session.id, TimelineKind.viewed, now)
     if previous is None or now - previous >= VISIT_MARK_GRANULARITY:
         session.link_last_visit_at = now
+
+
+def looks_automated(db: DbSession, link: HostedLink, visit: Visit, *, key: bytes = b"") -> bool:
+    """Whether a POST comes from a machine: its request says so, or its address is in a
+    burst (it opened this and other links right after delivery). Such a POST is served,
+    but what it records is not counted as the holder's (``opened``, the visit mark)."""
+    if machine_signal(visit) is not None:
+        return True
+    if not visit.client:
+        return False
+    since = link.scope.now() - BURST_WINDOW
+    digest = client_digest(key, visit.client)
+    return len(_burst_sessions(db, link.scope, digest, since)) >= BURST_LINKS
+
+
+def _record_scan(db: DbSession, session_id: str, now: dt.datetime, signal: str) -> None:
+    """One ``scanned`` entry per session (a scanner fetches a page several times)."""
+    seen = db.scalar(
+        select(SessionTimelineEntry.id)
+        .where(
+            SessionTimelineEntry.session_id == session_id,
+            SessionTimelineEntry.kind == TimelineKind.scanned,
+        )
+        .limit(1)
+    )
+    if seen is None:
+        timeline.record(db, session_id, TimelineKind.scanned, now, signal=signal)
+
+
+def _burst(db: DbSession, link: HostedLink, digest: str, now: dt.datetime) -> str | None:
+    """ "burst" when this visit, right after the email's delivery, makes its address one
+    that opened :data:`BURST_LINKS` links of the scope within :data:`BURST_WINDOW`; the
+    earlier visits of the burst, recorded as ``viewed``, become ``scanned`` too."""
+    session = link.session
+    delivery = db.get(EmailDelivery, session.id)
+    if delivery is None or delivery.sent_at is None:
+        return None
+    if not dt.timedelta(0) <= now - delivery.sent_at <= DELIVERY_WINDOW:
+        return None
+    db.add(
+        LinkVisit(
+            id=ids.new("lvis"),
+            platform_id=session.platform_id,
+            livemode=session.livemode,
+            session_id=session.id,
+            client_digest=digest,
+            at=now,
+        )
+    )
+    since = now - BURST_WINDOW
+    burst = _burst_sessions(db, link.scope, digest, since) | {session.id}
+    if len(burst) < BURST_LINKS:
+        return None
+    _rescan(db, burst - {session.id}, since)
+    return "burst"
+
+
+def _burst_sessions(db: DbSession, scope: Scope, digest: str, since: dt.datetime) -> set[str]:
+    return set(
+        db.scalars(
+            select(LinkVisit.session_id).where(
+                in_scope(LinkVisit, scope),
+                LinkVisit.client_digest == digest,
+                LinkVisit.at >= since,
+            )
+        )
+    )
+
+
+def _rescan(db: DbSession, session_ids: set[str], since: dt.datetime) -> None:
+    """The burst's earlier visits were a machine's: their ``viewed`` becomes ``scanned``
+    and the visit mark they left goes (a person's first visit will be ``viewed``)."""
+    entries = db.scalars(
+        select(SessionTimelineEntry).where(
+            SessionTimelineEntry.session_id.in_(session_ids),
+            SessionTimelineEntry.kind == TimelineKind.viewed,
+            SessionTimelineEntry.at >= since,
+        )
+    ).all()
+    for entry in entries:
+        entry.kind = TimelineKind.scanned
+        entry.detail = {**entry.detail, "signal": "burst"}
+    rescanned = {entry.session_id for entry in entries}
+    if rescanned:
+        db.execute(update(Session).where(Session.id.in_(rescanned)).values(link_last_visit_at=None))
+
+
+# --------------------------------------------------------------------------- confirmations
+
+
+class Confirming(enum.StrEnum):
+    """A change that takes two screens: asked for on one, confirmed on the next."""
+
+    cancel = "cancel"
+    new_link = "new_link"
+
+
+CONFIRM_PURPOSE = "hosted-confirm"
+
+
+def flow_of(db: DbSession, link: HostedLink) -> HostedFlow:
+    """The link's flow row, made when the link has none yet."""
+    if link.flow is None:
+        now = link.scope.now()
+        link.flow = HostedFlow(
+            session_id=link.session.id,
+            platform_id=link.session.platform_id,
+            livemode=link.session.livemode,
+            step=FlowStep.landing,
+            credential_failures=0,
+            created_at=now,
+            updated_at=now,
+        )
+        db.add(link.flow)
+    return link.flow
+
+
+def ask_confirmation(db: DbSession, link: HostedLink, action: Confirming) -> None:
+    """The first screen's POST: nothing changes but the confirmation it opens (a newer
+    ask replaces an older one, and its token)."""
+    flow = flow_of(db, link)
+    flow.confirming = action
+    flow.confirm_asked_at = link.scope.now()
+
+
+def is_confirming(link: HostedLink, action: Confirming) -> bool:
+    """The holder asked for ``action`` on the first screen, recently enough."""
+    flow = link.flow
+    return (
+        flow is not None
+        and flow.confirming == action
+        and flow.confirm_asked_at is not None
+        and link.scope.now() - flow.confirm_asked_at <= CONFIRM_LIFETIME
+    )
+
+
+def confirmation_token(key: bytes, link: HostedLink, action: Confirming) -> str | None:
+    """The second screen's one-time token (None: no such ask is open). It is bound to the
+    link, the action and the moment it was asked for, so only the page that the first
+    POST led to carries it, and it stops working once used (the ask it is bound to is
+    gone), replaced by a newer ask, or stale."""
+    if not is_confirming(link, action):
+        return None
+    flow = link.flow
+    assert flow is not None and flow.confirm_asked_at is not None
+    return csrf_token(
+        key, f"{CONFIRM_PURPOSE}:{action}", f"{link.digest}:{flow.confirm_asked_at.timestamp():.6f}"
+    )
+
+
+def take_confirmation(key: bytes, link: HostedLink, action: Confirming, token: str | None) -> bool:
+    """The second screen's POST: whether it confirms ``action`` (and then the ask is
+    used up); a missing, stale, replaced or forged token confirms nothing."""
+    expected = confirmation_token(key, link, action)
+    if expected is None or not token or not constant_time_equals(expected, token):
+        return False
+    assert link.flow is not None
+    link.flow.confirming = None
+    link.flow.confirm_asked_at = None
+    return True
 
 
 class LinkState:

@@ -68,7 +68,7 @@ def render_screen(request: Request, screen: Screen, *, address: LinkAddress | No
             "screen": screen,
             "link_path": link_path,
             # The switcher reloads the current page's link (or this path) in a language.
-            "switch_path": link_path or request.url.path,
+            "switch_path": screen.switch_path or link_path or request.url.path,
             "languages": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES],
         },
         locale=locale,

@@ -109,6 +109,11 @@ class Screen:
     account_limit: int | None = None
     # Decoupled: the waiting page looks again after this many seconds.
     poll_after: int | None = None
+    # A confirmation page: its form's one-time token, and where the language switcher
+    # leads (the page itself, not the link's).
+    confirmation: str | None = None
+    switch_path: str | None = None
+    relink: bool = False
 
 
 def bare(page: str, status_code: int) -> Screen:
@@ -177,6 +182,7 @@ def screen(
         offered=offered,
         account_limit=connect.account_limit(session) if not link.is_relink else None,
         poll_after=poll_after,
+        relink=link.is_relink,
     )
 
 

@@ -2,8 +2,10 @@
 
 The same routes serve every kind of link (``/relink/{token}``, ``/connect/{token}``,
 ``/link/{client_secret}``; see :class:`LinkKind`). Every page is server-rendered and
-works without JavaScript. A ``GET`` of a link only marks it viewed; every change is a
-``POST`` with the CSRF token bound to the link.
+works without JavaScript. A ``GET`` of a link only marks it viewed (or scanned, for a
+machine); every change is a ``POST`` with the CSRF token bound to the link, and the two
+that a machine pressing buttons could do harm with (giving up, "Email me a new link")
+take a second screen.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from relink.hosted.flow import CALLBACK_PATH, Attempt, HostedFlowService, Reply
 from relink.hosted.links import LinkAddress, LinkKind, throttle_for
 from relink.hosted.rendering import redirect, render_screen, secure_cookies, set_cookies
 from relink.hosted.screens import bare
+from relink.hosted.traffic import Visit
 from relink.kit.provenance import EventContext
 from relink.models import FlowStep
 from relink.runtime import Runtime
@@ -62,13 +65,23 @@ def _holder(request: Request) -> PsuContext | None:
     )
 
 
+def _visit(request: Request) -> Visit:
+    return Visit.of(
+        request.method, request.headers, request.client.host if request.client else None
+    )
+
+
 def _serve(
     request: Request, step: Callable[[HostedFlowService], _T], *, durable: bool = True
 ) -> _T:
     """Run one flow step in one transaction (called in a worker thread: bank calls block)."""
     runtime = _runtime(request)
     with runtime.database.unit_of_work(durable=durable) as db:
-        return step(HostedFlowService(db, runtime, _context(request), psu=_holder(request)))
+        return step(
+            HostedFlowService(
+                db, runtime, _context(request), psu=_holder(request), visit=_visit(request)
+            )
+        )
 
 
 def _attempt(
@@ -171,7 +184,8 @@ def _link_routes(kind: LinkKind) -> None:
     """The pages and forms of one kind of link, below ``/{kind}/{token}``."""
     base = f"/{kind.value}/{{token}}"
 
-    @router.get(base)
+    # HEAD too: a scanner's HEAD is answered (without a body) and recorded as ``scanned``.
+    @router.api_route(base, methods=["GET", "HEAD"])
     async def link_page(request: Request, token: str) -> Response:
         address, query = LinkAddress(kind, token), request.query_params.get("q")
         # A page view writes only the link's visit mark (and what a lapsed link's expiry
@@ -249,16 +263,53 @@ def _link_routes(kind: LinkKind) -> None:
         return await _respond(request, address, lambda flow: flow.consent(address, form.csrf))
 
     @router.post(f"{base}/cancel")
+    async def ask_to_give_up(request: Request, token: str) -> Response:
+        address, form = LinkAddress(kind, token), await _form(request)
+        return await _respond(
+            request, address, lambda flow: flow.ask_to_give_up(address, form.csrf)
+        )
+
+    @router.get(f"{base}/cancel")
+    async def confirm_give_up(request: Request, token: str) -> Response:
+        address = LinkAddress(kind, token)
+        return await _respond(request, address, lambda flow: flow.confirm_give_up(address))
+
+    @router.post(f"{base}/cancel/confirm")
     async def give_up(request: Request, token: str) -> Response:
         address, form = LinkAddress(kind, token), await _form(request)
-        return await _respond(request, address, lambda flow: flow.give_up(address, form.csrf))
+        return await _respond(
+            request,
+            address,
+            lambda flow: flow.give_up(address, form.csrf, form.text("confirmation") or None),
+        )
 
     @router.post(f"{base}/new-link")
+    async def ask_for_new_link(request: Request, token: str) -> Response:
+        address, form = LinkAddress(kind, token), await _form(request)
+        return await _respond(
+            request, address, lambda flow: flow.ask_for_new_link(address, form.csrf)
+        )
+
+    @router.get(f"{base}/new-link")
+    async def confirm_new_link(request: Request, token: str) -> Response:
+        address = LinkAddress(kind, token)
+        return await _respond(request, address, lambda flow: flow.confirm_new_link(address))
+
+    @router.post(f"{base}/new-link/confirm")
     async def new_link(request: Request, token: str) -> Response:
         address, form = LinkAddress(kind, token), await _form(request)
         return await _respond(
-            request, address, lambda flow: flow.request_new_link(address, form.csrf)
+            request,
+            address,
+            lambda flow: flow.request_new_link(
+                address, form.csrf, form.text("confirmation") or None
+            ),
         )
+
+    @router.get(f"{base}/new-link/sent")
+    async def new_link_sent(request: Request, token: str) -> Response:
+        address = LinkAddress(kind, token)
+        return await _respond(request, address, lambda flow: flow.new_link_sent(address))
 
     @router.get(f"{base}/brand.css")
     async def brand_stylesheet(request: Request, token: str) -> Response:

@@ -30,7 +30,7 @@ from relink.models.events import (
     WebhookEndpoint,
 )
 from relink.models.holders import ConnectedAccount, Customer
-from relink.models.hosted import FlowStep, HostedFlow, InstitutionWait
+from relink.models.hosted import FlowStep, HostedFlow, InstitutionWait, LinkVisit
 from relink.models.idempotency import IdempotencyRecord
 from relink.models.incidents import Incident
 from relink.models.mailbox import (
@@ -82,6 +82,7 @@ __all__ = [
     "Institution",
     "InstitutionHealth",
     "InstitutionWait",
+    "LinkVisit",
     "LoginAttempt",
     "MailboxMessage",
     "OutboxMessage",

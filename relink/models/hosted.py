@@ -12,7 +12,7 @@ import enum
 from sqlalchemy import ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from relink.models.base import Base, TenantMixin
+from relink.models.base import Base, TenantMixin, id_column
 
 
 class FlowStep(enum.StrEnum):
@@ -49,8 +49,32 @@ class HostedFlow(TenantMixin, Base):
     # Set once the holder authenticated at the bank in this session (giving up after it
     # is `no_account`, before it `no_authorization`).
     authenticated_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # A change the holder asked for on one screen and confirms on the next ("cancel",
+    # "new_link"), and when: the confirmation form's one-time token is bound to it.
+    confirming: Mapped[str | None] = mapped_column(String(20), default=None)
+    confirm_asked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+
+
+class LinkVisit(TenantMixin, Base):
+    """A visit of a link within minutes of its email's delivery, by a digest of the
+    client address: many links of one platform opened from one address within seconds
+    of delivery are a mail scanner, not people (``relink.hosted.traffic``). Only such
+    fresh visits are kept; the rows say nothing once the burst window has passed."""
+
+    __tablename__ = "link_visits"
+
+    id: Mapped[str] = id_column()
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    # HMAC of the client address under a server key: comparable, not readable.
+    client_digest: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        Index("ix_link_visits_client", "platform_id", "livemode", "client_digest", "at"),
+        Index("ix_link_visits_session", "session_id"),
+    )
 
 
 class InstitutionWait(TenantMixin, Base):

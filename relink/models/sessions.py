@@ -87,7 +87,10 @@ class TimelineKind(enum.StrEnum):
     email_bounced = "email_bounced"
     # The email waits for the bank to be healthy again (not an attempt, not a failure).
     email_waiting = "email_waiting"
+    # The link's page was seen by a person; ``scanned``: fetched by a machine (a mail
+    # scanner, a prefetch, a link preview), which the funnel does not count as a person.
     viewed = "viewed"
+    scanned = "scanned"
     opened = "opened"
     authenticated = "authenticated"
     succeeded = "succeeded"

@@ -4,7 +4,9 @@ outreach report; shown at ``/reports/outreach`` and by ``relink report outreach`
 Every figure is computed from the sessions and their timeline, in grouped SQL over the
 scope's hosted relink sessions created in the period (no row is loaded per session):
 
-- the funnel per day (rolled up to weeks or months here): sessions reaching each step;
+- the funnel per day (rolled up to weeks or months here): sessions reaching each step
+  (``viewed`` counts people; ``scanned`` the links only a machine fetched, see
+  docs/links.md);
 - repair rate and median time to repair (request → ``succeeded``) by institution and by
   the reason recorded on the session (``relink_reason``);
 - emails sent per repaired account.
@@ -36,6 +38,9 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("created", "Requested"),
     ("email_sent", "Email sent"),
     ("viewed", "Viewed"),
+    # Not a step of the holder's: the links a machine fetched (a mail scanner, a
+    # prefetch, a preview) and no person viewed yet, shown so "Viewed" counts people.
+    ("scanned", "Scanned by a machine"),
     ("opened", "Opened"),
     ("authenticated", "Authenticated"),
     ("succeeded", "Repaired"),

@@ -104,6 +104,11 @@ def _pages_in_every_state(
     cancelled = relink_case(client, owner_email)
     HostedPages(http, cancelled.url).give_up()
     urls["cancelled"] = cancelled.url
+    confirming = relink_case(client, owner_email)
+    pages = HostedPages(http, confirming.url)
+    pages.open()
+    pages.post("cancel")
+    urls["cancel confirmation"] = f"{confirming.url}/cancel"
     superseded = relink_case(client, owner_email)
     relink_session(client, superseded.account)
     urls["superseded"] = superseded.url
@@ -140,6 +145,11 @@ def test_every_hosted_page_is_accessible(
         problems["expired"] = found
     holder_page.locator("form[action$='/new-link'] button").click()
     holder_page.wait_for_load_state()
+    if found := serious_violations(holder_page):
+        problems["new link confirmation"] = found
+    holder_page.locator("form[action$='/new-link/confirm'] button").click()
+    holder_page.wait_for_load_state()
+    assert holder_page.url.endswith("/new-link/sent")
     if found := serious_violations(holder_page):
         problems["new link requested"] = found
     hosted_screenshot(holder_page, f"new-link-{code}")

@@ -11,6 +11,7 @@ import httpx
 from relink.sandbox_bank.testing import authorize_in_bank
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+CONFIRMATION = re.compile(r'name="confirmation" value="([^"]+)"')
 
 
 class HostedPages:
@@ -69,12 +70,24 @@ class HostedPages:
         """The consent page's "Link accounts"."""
         return self.follow(self.post("consent"))
 
+    def confirmation(self) -> str:
+        """The one-time token of the confirmation page last shown."""
+        assert self.last is not None
+        found = CONFIRMATION.search(self.last.text)
+        assert found, f"no confirmation form: {self.last.text[:300]}"
+        return found.group(1)
+
     def give_up(self) -> httpx.Response:
-        return self.follow(self.post("cancel"))
+        """ "Cancel", then "Yes, cancel this request" on the confirmation page."""
+        asked = self.follow(self.post("cancel"))
+        assert asked.status_code == 200, asked.text[:300]
+        return self.follow(self.post("cancel/confirm", confirmation=self.confirmation()))
 
     def email_new_link(self) -> httpx.Response:
-        self.last = self.http.post(f"{self.link_url}/new-link", data={"csrf_token": self.csrf()})
-        return self.last
+        """ "Email me a new link", then "Send me a new link" on the confirmation page."""
+        asked = self.follow(self.post("new-link"))
+        assert asked.status_code == 200, asked.text[:300]
+        return self.follow(self.post("new-link/confirm", confirmation=self.confirmation()))
 
     def through_bank(
         self, bank_redirect: httpx.Response, *, username: str, **walk: object
