@@ -27,6 +27,7 @@ from relink.lifecycle.tasks import check_institution_health, run_lifecycle_scans
 from relink.outbox.dispatcher import DEFAULT_BATCH_SIZE, OutboxDispatcher
 from relink.outbox.handlers import Batched, Handler, Laned
 from relink.runtime import Runtime
+from relink.sessions.rollup import run_rollup_scan
 from relink.sessions.service import RELINK_EMAIL
 from relink.webhooks.notices import ENDPOINT_DISABLED, send_endpoint_disabled
 from relink.webhooks.service import WEBHOOK_DELIVERY
@@ -82,6 +83,7 @@ class Worker:
         run_lifecycle_scans(self.runtime, self.dispatcher.worker_id, SCOPE_SCANS)
         check_institution_health(self.runtime, self.dispatcher.worker_id)
         run_incident_scan(self.runtime, self.dispatcher.worker_id)
+        run_rollup_scan(self.runtime, self.dispatcher.worker_id)
         return self.dispatcher.run_once()
 
     def run_forever(self) -> None:

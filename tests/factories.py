@@ -3,6 +3,7 @@ the public API (the stripe SDK), and the few that read or drive Relink directly.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from email.message import EmailMessage
@@ -14,6 +15,7 @@ from relink.config import Settings
 from relink.connectors.base import Health
 from relink.email.backends import backend_for
 from relink.institutions.connectors import close_http_clients, connector_for
+from relink.kit import clock
 from relink.models import Institution
 from relink.outbox.dispatcher import OutboxDispatcher
 from relink.runtime import Runtime
@@ -217,3 +219,16 @@ def timeline_details(runtime: Runtime, session_id: str, kind: str) -> list[dict[
     """The details of a session's timeline entries of one kind, oldest first."""
     with runtime.database.read_only() as db:
         return [entry.detail for entry in timeline.entries(db, session_id) if entry.kind == kind]
+
+
+def make_scan_due(runtime: Runtime, name: str) -> None:
+    """The worker's scheduled scan ``name`` is due now, and nobody holds it."""
+    from relink.models import ScheduledScan
+
+    with runtime.database.unit_of_work() as db:
+        row = db.get(ScheduledScan, name)
+        if row is None:
+            db.add(ScheduledScan(name=name, next_run_at=clock.now() - dt.timedelta(minutes=1)))
+        else:
+            row.next_run_at = clock.now() - dt.timedelta(minutes=1)
+            row.locked_until, row.locked_by = None, None

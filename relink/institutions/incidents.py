@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from relink.config import Settings
 from relink.email.owners import queue_owner_emails, send_owner_email
-from relink.kit import clock, ids
+from relink.kit import ids
 from relink.kit.sql import insert_or_ignore
 from relink.models import (
     Account,
@@ -254,33 +254,16 @@ def release(db: DbSession, scope: Scope, incident_id: str, *, actor: str) -> boo
 def run_incident_scan(runtime: Runtime, worker_id: str) -> int | None:
     """Detect incidents in every scope (every minute, one worker at a time); the number
     opened, or None when it was not this worker's turn."""
-    from relink.lifecycle.scopes import all_scopes
-    from relink.lifecycle.tasks import claim_scan, finish_scan, renew_scan
-    from relink.outbox.lease import Lease
+    from relink.lifecycle.tasks import run_scan_per_scope
 
-    database = runtime.database
-    lease = Lease.of(runtime.settings)
     thresholds = Thresholds.of(runtime.settings)
-    with database.unit_of_work() as session:
-        if not claim_scan(session, INCIDENT_SCAN, worker_id, lease):
-            return None
-        scopes = all_scopes(session)
-    opened = 0
-    error = None
-    for scope in scopes:
-        try:
-            with database.unit_of_work() as session:
-                opened += len(detect_incidents(session, scope, thresholds, scope.now()))
-                held = renew_scan(session, INCIDENT_SCAN, worker_id, lease)
-        except Exception as failure:  # one scope's failure must not stop the others
-            error = f"{scope.platform_id}/{scope.mode}: {failure}"
-            log.exception("incident.scan_failed", platform=scope.platform_id, mode=scope.mode)
-            continue
-        if not held:
-            return opened
-    with database.unit_of_work() as session:
-        finish_scan(session, INCIDENT_SCAN, worker_id, clock.now() + INCIDENT_EVERY, error)
-    return opened
+    return run_scan_per_scope(
+        runtime,
+        worker_id,
+        INCIDENT_SCAN,
+        INCIDENT_EVERY,
+        lambda db, scope: len(detect_incidents(db, scope, thresholds, scope.now())),
+    )
 
 
 def send_incident_email(job: Job) -> None:

@@ -9,7 +9,7 @@ gone stops, and leaves the scan's row to the worker that took it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 from sqlalchemy import select, update
@@ -29,14 +29,15 @@ from relink.lifecycle.scopes import all_scopes
 from relink.models import ScheduledScan
 from relink.outbox.lease import Lease, held_by
 from relink.runtime import Runtime
+from relink.tenancy import Scope
 
 log = structlog.get_logger("relink.scans")
 
 LIFECYCLE_SCAN = "lifecycle"
 
 
-def _ensure_row(session: Session, name: str, now: dt.datetime) -> None:
-    values = {"name": name, "next_run_at": now}
+def _ensure_row(session: Session, name: str) -> None:
+    values = {"name": name, "next_run_at": clock.now()}
     session.execute(
         insert_or_ignore(session, ScheduledScan, index_elements=["name"]).values(**values)
     )
@@ -45,8 +46,7 @@ def _ensure_row(session: Session, name: str, now: dt.datetime) -> None:
 def claim_scan(session: Session, name: str, worker_id: str, lease: Lease) -> bool:
     """Take the scan's lease if it is due and nobody holds it."""
     now = clock.now()
-    # Due from the moment the row is made: a scan's very first turn is not lost.
-    _ensure_row(session, name, now)
+    _ensure_row(session, name)
     taken = session.execute(
         lease.take(ScheduledScan, worker_id, now).where(
             ScheduledScan.name == name, ScheduledScan.next_run_at <= now
@@ -112,6 +112,42 @@ def run_lifecycle_scans(
             return total
     with database.unit_of_work() as session:
         finish_scan(session, LIFECYCLE_SCAN, worker_id, clock.now() + SCAN_EVERY, error)
+    return total
+
+
+def run_scan_per_scope(
+    runtime: Runtime,
+    worker_id: str,
+    name: str,
+    every: dt.timedelta,
+    work: Callable[[Session, Scope], int],
+) -> int | None:
+    """Run ``work`` for every scope, each in its own transaction, under the scan ``name``'s
+    lease (renewed after each scope), then schedule the next run ``every`` later. The sum
+    of what ``work`` returned, or None when it was not this worker's turn. One scope's
+    failure is logged and recorded on the scan; the others still run."""
+    database = runtime.database
+    lease = Lease.of(runtime.settings)
+    with database.unit_of_work() as session:
+        if not claim_scan(session, name, worker_id, lease):
+            return None
+        scopes = all_scopes(session)
+    SCANS.labels(name).inc()
+    total = 0
+    error = None
+    for scope in scopes:
+        try:
+            with database.unit_of_work() as session:
+                total += work(session, scope)
+                held = renew_scan(session, name, worker_id, lease)
+        except Exception as failure:  # one scope's failure must not stop the others
+            error = f"{scope.platform_id}/{scope.mode}: {failure}"
+            log.exception("scans.scope_failed", scan=name, platform=scope.platform_id)
+            continue
+        if not held:
+            return total
+    with database.unit_of_work() as session:
+        finish_scan(session, name, worker_id, clock.now() + every, error)
     return total
 
 

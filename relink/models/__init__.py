@@ -45,6 +45,7 @@ from relink.models.mailbox import (
 )
 from relink.models.outbox import OutboxMessage, OutboxStatus, ScheduledScan
 from relink.models.platforms import ApiKey, Platform, Role, User
+from relink.models.reports import OutreachDay, OutreachRollup
 from relink.models.sessions import Session, SessionStatus, SessionTimelineEntry, TimelineKind
 
 __all__ = [
@@ -87,6 +88,8 @@ __all__ = [
     "MailboxMessage",
     "OutboxMessage",
     "OutboxStatus",
+    "OutreachDay",
+    "OutreachRollup",
     "PasswordReset",
     "Platform",
     "RelinkAction",

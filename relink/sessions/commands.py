@@ -47,13 +47,14 @@ def outreach(
     from relink.models import Platform
     from relink.runtime import Runtime
     from relink.sessions.report import Period, PeriodInvalid, outreach_report
+    from relink.sessions.rollup import refresh_days
     from relink.tenancy import load_platform_scope
 
     try:
         if mode not in MODES:
             raise CommandError(f"--mode must be one of test, live (got {mode!r})")
         runtime = Runtime.from_settings(load_settings())
-        with runtime.database.read_only() as db:
+        with runtime.database.unit_of_work() as db:
             if db.get(Platform, platform) is None:
                 raise CommandError(f"no such platform: {platform}")
             scope = load_platform_scope(db, platform, mode == "live")
@@ -67,7 +68,10 @@ def outreach(
                 last = dt.date.fromisoformat(until) if until else today
             except ValueError:
                 raise CommandError("--since and --until must be dates (YYYY-MM-DD)") from None
-            report = outreach_report(db, scope, Period.of(first, last, by))
+            period = Period.of(first, last, by)
+            # The period's rollup rows recomputed first: the command's figures are fresh.
+            refresh_days(db, scope, period.first_day, period.last_day)
+            report = outreach_report(db, scope, period)
     except (CommandError, PeriodInvalid, SQLAlchemyError) as error:
         first_line = (str(error).strip().splitlines() or ["failed"])[0]
         errors.print(f"[red]error:[/red] {escape(first_line)}", highlight=False)

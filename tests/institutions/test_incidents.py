@@ -26,7 +26,13 @@ from relink.runtime import Runtime
 from relink.tenancy import Scope
 from relink.worker import HANDLERS
 from tests.conftest import make_platform
-from tests.factories import create_customer, create_test_account, deactivate, runtime_with
+from tests.factories import (
+    create_customer,
+    create_test_account,
+    deactivate,
+    make_scan_due,
+    runtime_with,
+)
 
 BANK = "fcinst_bank_non_oauth"
 OTHER_BANK = "fcinst_test_oauth"
@@ -245,9 +251,4 @@ def _open(runtime: Runtime, scope: Scope) -> list[str]:
 @pytest.fixture(autouse=True)
 def _scans_due(runtime: Runtime) -> None:
     """Each test starts with the incident scan due (another test may have run it)."""
-    from relink.models import ScheduledScan
-
-    with runtime.database.unit_of_work() as db:
-        db.execute(
-            ScheduledScan.__table__.delete().where(ScheduledScan.name == "incidents")  # type: ignore[attr-defined]
-        )
+    make_scan_due(runtime, "incidents")

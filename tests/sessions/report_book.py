@@ -14,6 +14,8 @@ from typing import Any
 from relink.kit import ids
 from relink.models import Account, Authorization, Customer, Session, SessionTimelineEntry
 from relink.runtime import Runtime
+from relink.sessions.rollup import refresh_days
+from relink.tenancy import Scope
 
 # A Monday, so a week of the report starts on it.
 DAY = dt.date(2026, 3, 2)
@@ -97,7 +99,16 @@ EXPECTED: dict[str, Any] = {
 }
 
 
-def seed(runtime: Runtime, platform_id: str, livemode: bool, requests: list[Request]) -> None:
+def seed(
+    runtime: Runtime,
+    platform_id: str,
+    livemode: bool,
+    requests: list[Request],
+    *,
+    roll_up: bool = True,
+) -> None:
+    """Write the requests, then (unless ``roll_up`` is false) recompute the rollup of
+    their days, as the worker's scan would."""
     with runtime.database.unit_of_work() as db:
         for request in requests:
             created = dt.datetime.combine(
@@ -168,3 +179,6 @@ def seed(runtime: Runtime, platform_id: str, livemode: bool, requests: list[Requ
                         id=ids.new("tl"), session_id=session.id, kind=kind, at=at, detail={}
                     )
                 )
+        if roll_up and requests:
+            days = [DAY + dt.timedelta(days=request.day) for request in requests]
+            refresh_days(db, Scope(platform_id, livemode), min(days), max(days))

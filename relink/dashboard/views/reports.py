@@ -5,11 +5,20 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Depends
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
 from relink.dashboard.charts import outreach_charts, percent
-from relink.dashboard.web import Viewer, current_viewer, page
+from relink.dashboard.web import (
+    Viewer,
+    checked_viewer,
+    current_viewer,
+    form_data,
+    page,
+    redirect,
+    safe_next,
+)
 from relink.sessions.report import (
     STEPS,
     Grain,
@@ -18,6 +27,7 @@ from relink.sessions.report import (
     duration_words,
     outreach_report,
 )
+from relink.sessions.rollup import refresh_scope
 
 router = APIRouter()
 
@@ -73,3 +83,17 @@ def outreach(request: Request, viewer: Viewer = Depends(current_viewer)) -> Resp
             "percent": percent,
         },
     )
+
+
+@router.post("/reports/outreach/refresh")
+def refresh(
+    viewer: Viewer = Depends(checked_viewer), form: FormData = Depends(form_data)
+) -> Response:
+    """Bring the scope's rollup up to date now (what the worker does every five minutes),
+    then back to the report as it was filtered."""
+    with viewer.runtime.database.unit_of_work() as db:
+        refresh_scope(db, viewer.scope)
+    target = safe_next(str(form.get("next", "")))
+    if not target.startswith("/reports/outreach"):
+        target = "/reports/outreach"
+    return redirect(target)

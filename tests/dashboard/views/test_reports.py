@@ -8,11 +8,13 @@ from html import unescape
 
 import httpx
 import pytest
+import stripe
 
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.conftest import make_platform
 from tests.dashboard.factories import page_csrf
+from tests.email.factories import eligible_account, request_relink_email
 from tests.sessions.report_book import (
     BOOK,
     EXPECTED,
@@ -143,3 +145,25 @@ def test_a_period_the_report_cannot_cover_is_refused_in_words(
     assert f'<p class="error" role="alert" id="period-error">{unescape(message)}' in unescape(
         page.text
     )
+
+
+def test_the_dashboard_says_how_fresh_and_brings_it_up_to_date_on_request(
+    runtime: Runtime, client: stripe.StripeClient, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    request_relink_email(client, eligible_account(client, platform))
+    before = owner.get("/reports/outreach?by=month")
+    assert "The figures have not been computed yet" in before.text
+    csrf = page_csrf(owner, "/reports/outreach")
+    refused = owner.post("/reports/outreach/refresh", data={"next": "/reports/outreach"})
+    assert refused.status_code == 403
+    done = owner.post(
+        "/reports/outreach/refresh", data={"csrf_token": csrf, "next": "/reports/outreach?by=month"}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/reports/outreach?by=month"
+    after = owner.get(done.headers["location"]).text
+    assert "Figures as of" in after
+    # Only back to the report: another target is not followed.
+    away = owner.post(
+        "/reports/outreach/refresh", data={"csrf_token": csrf, "next": "https://evil.example/"}
+    )
+    assert away.headers["location"] == "/reports/outreach"
