@@ -28,6 +28,7 @@ from relink.hosted.traffic import Visit, machine_signal
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sessions.report import OutreachReport, Period, outreach_report
+from relink.sessions.rollup import refresh_days
 from relink.tenancy import Scope
 from tests.factories import advance_clock, drain_outbox, raw, timeline_details, timeline_kinds
 from tests.hosted.factories import (
@@ -102,10 +103,14 @@ def _sessions_of(client: stripe.StripeClient, account_id: str) -> list[str]:
 
 
 def _funnel(runtime: Runtime, platform: NewPlatform) -> OutreachReport:
+    """The funnel of today and yesterday, rolled up first as the worker's scan would."""
     today = dt.datetime.now(dt.UTC).date()
+    first = today - dt.timedelta(days=1)
+    scope = Scope(platform.platform.id, False)
+    with runtime.database.unit_of_work() as db:
+        refresh_days(db, scope, first, today)
     with runtime.database.read_only() as db:
-        scope = Scope(platform.platform.id, False)
-        return outreach_report(db, scope, Period.of(today - dt.timedelta(days=1), today))
+        return outreach_report(db, scope, Period.of(first, today))
 
 
 @pytest.fixture

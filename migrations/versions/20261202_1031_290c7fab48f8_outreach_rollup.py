@@ -1,7 +1,7 @@
 """The outreach report's daily rollup, and each scope's refresh state.
 
 Revision ID: 290c7fab48f8
-Revises: 6465c1c66acf
+Revises: b7d41e9a2c55
 Create Date: 2026-12-02 10:23:03.211594
 """
 
@@ -16,7 +16,7 @@ import relink.models.base
 from sqlalchemy.dialects import postgresql
 
 revision: str = '290c7fab48f8'
-down_revision: str | None = '6465c1c66acf'
+down_revision: str | None = 'b7d41e9a2c55'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
