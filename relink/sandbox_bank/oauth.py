@@ -132,10 +132,17 @@ def start_authorize(
     return token, flow
 
 
-def load_flow(session: Session, token: str, step: str) -> AuthorizeFlow:
+def current_flow(session: Session, token: str) -> AuthorizeFlow:
+    """The flow of ``token`` at whatever step it is (its page shows that step)."""
     flow = session.get(AuthorizeFlow, hash_secret(token))
     if flow is None or flow.created_at + FLOW_LIFETIME <= wall_clock():
         raise PageError("This sign-in has expired. Go back to the app and start again.")
+    return flow
+
+
+def load_flow(session: Session, token: str, step: str) -> AuthorizeFlow:
+    """The flow of a step's form: only while the flow is at that step."""
+    flow = current_flow(session, token)
     if flow.step != step:
         raise PageError("This step of the sign-in is already done.")
     return flow
@@ -154,7 +161,17 @@ def cancel(flow: AuthorizeFlow) -> BackToApp:
 
 
 class RetryStep(Exception):
-    """The holder's input was refused; show the same step with this message."""
+    """The holder's input was refused; the same step shows why (``code``, one of
+    :data:`RETRY_CODES`)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+# Why a step was refused: "incorrect" answer or password, the login not filled in, no
+# account chosen. The pages word them.
+RETRY_CODES = ("incorrect", "missing_login", "no_accounts")
 
 
 def _advance(flow: AuthorizeFlow, outcome: str) -> BackToApp | None:
@@ -169,7 +186,7 @@ def _advance(flow: AuthorizeFlow, outcome: str) -> BackToApp | None:
             },
         )
     if outcome == "incorrect":
-        raise RetryStep("That is not correct. Try again.")
+        raise RetryStep("incorrect")
     if outcome == "authenticated":
         flow.step = "accounts"
         flow.challenge_kind = None
@@ -181,7 +198,7 @@ def _advance(flow: AuthorizeFlow, outcome: str) -> BackToApp | None:
 
 def submit_login(flow: AuthorizeFlow, username: str, password: str) -> BackToApp | None:
     if not normalize_username(username) or not password:
-        raise RetryStep("Enter your username and password.")
+        raise RetryStep("missing_login")
     flow.username = login_reached(username, flow.login_hint)
     return _advance(flow, password_outcome(known_institution(flow.institution), password))
 
@@ -213,7 +230,7 @@ def submit_accounts(flow: AuthorizeFlow, account_ids: list[str]) -> None:
     known = [a.id for a in flow_accounts(flow)]
     chosen = [a for a in known if a in set(account_ids)]
     if not chosen or len(set(account_ids)) != len(chosen):
-        raise RetryStep("Choose at least one of your accounts.")
+        raise RetryStep("no_accounts")
     flow.account_ids = chosen
     flow.step = "consent"
 

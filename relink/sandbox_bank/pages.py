@@ -69,13 +69,14 @@ class Pages:
 
     # ------------------------------------------------------------------ CSRF
 
-    def csrf_failure(self, request: Request, token: str) -> Response | None:
-        """The refusal page when ``token`` is not this browser's CSRF token; None when it is."""
+    def csrf_valid(self, request: Request, token: str) -> bool:
+        """Whether ``token`` is this browser's CSRF token (a refused form changes nothing
+        and its page says the form expired)."""
         try:
             self.check_csrf(request, token)
         except CsrfRejected:
-            return self.error_page(request, "The form expired. Go back and try again.", 403)
-        return None
+            return False
+        return True
 
     def check_csrf(self, request: Request, token: str) -> None:
         nonce = request.cookies.get(CSRF_COOKIE, "")
@@ -146,6 +147,8 @@ class Pages:
         response.headers["Content-Security-Policy"] = content_security_policy(form_targets)
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Cache-Control"] = "no-store"
+        # An authorize step's address holds its flow's token: never send it on.
+        response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
     def error_page(self, request: Request, message: str, status_code: int = 400) -> Response:

@@ -233,9 +233,17 @@ def authorize_in_bank(
     """
     pending_answers = list(answers)
     response = http.get(authorize_url, follow_redirects=False)
-    for _ in range(max_steps):
+    # Every form answers with a redirect: to the flow's own page, or back to the app.
+    flow_pages = str(response.url).split("?", 1)[0] + "/flow/"
+    steps = 0
+    while steps < max_steps:
         if response.status_code in (302, 303):
-            return str(response.headers["location"])
+            location = urljoin(str(response.url), response.headers["location"])
+            if not location.startswith(flow_pages):
+                return str(response.headers["location"])
+            response = http.get(location, follow_redirects=False)
+            continue
+        steps += 1
         forms = [f for f in parse_forms(response.text) if f.step]
         if not forms:
             raise BankPageError(f"{response.status_code}: {response.text[:500]}")

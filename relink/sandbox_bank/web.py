@@ -1,8 +1,11 @@
 """The bank's pages: the OAuth authorize steps and the security center.
 
 Routes decode, call one service function inside the unit of work, and render.
-Every step is a POST carrying the flow's secret token and a CSRF token; the next step
-is rendered in the response, and the last one redirects (303) back to the app.
+Every page is a GET that can be reloaded; every form is a POST that answers with a
+redirect (303): the authorize steps to their flow's page (``/oauth/authorize/flow/…``,
+which shows the step the flow is at, and ``?error=`` why a form was refused), the last
+one back to the app; the security center's forms to the security center.
+Each step's form carries the flow's secret token and a CSRF token.
 """
 
 from __future__ import annotations
@@ -55,6 +58,30 @@ def bank_of(request: Request) -> BankContext:
     return bank
 
 
+FLOW_PAGE = "sandbox_bank_authorize_flow"
+# What a step's page says when its form was refused (``?error=``).
+FORM_ERRORS = {
+    "incorrect": "That is not correct. Try again.",
+    "missing_login": "Enter your username and password.",
+    "no_accounts": "Choose at least one of your accounts.",
+    "form_expired": "The form expired. Please try again.",
+}
+
+
+def _see_other(url: str) -> Response:
+    response = RedirectResponse(url, status_code=303)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _to_flow(request: Request, token: str, error: str | None = None) -> Response:
+    """A step's form answers with its flow's page (and why the form was refused)."""
+    target = request.url_for(FLOW_PAGE, token=token)
+    if error is not None:
+        target = target.include_query_params(error=error)
+    return _see_other(str(target))
+
+
 def _flow_page(
     bank: BankContext,
     request: Request,
@@ -67,10 +94,11 @@ def _flow_page(
     """Render whichever step the flow is at."""
     inst = institution(flow.institution)
     client = session.get(Client, flow.client_id)
+    message = FORM_ERRORS.get(error or "")
     context: dict[str, Any] = {
         "institution": inst,
         "flow": token,
-        "error": error,
+        "error": message,
         "client_name": client.name if client else "An app",
     }
     if flow.step == "login":
@@ -85,28 +113,28 @@ def _flow_page(
         name = "authorize_accounts.html"
         context["accounts"] = oauth.flow_accounts(flow)
         context["checked"] = oauth.preselected(flow)
-    else:
+    elif flow.step == "consent":
         name = "authorize_consent.html"
         chosen = set(flow.account_ids)
         context["accounts"] = [a for a in oauth.flow_accounts(flow) if a.id in chosen]
         context["scopes"] = flow.scope.split()
+    else:
+        # Done: Back from the app after signing in. Nothing is left to do here.
+        return bank.pages.render(request, "authorize_done.html", context)
+    status = 200 if message is None else 403 if error == "form_expired" else 400
     return bank.pages.render(
-        request,
-        name,
-        context,
-        status_code=400 if error else 200,
-        form_targets=[flow.redirect_uri],
+        request, name, context, status_code=status, form_targets=[flow.redirect_uri]
     )
 
 
 def _back_to_app(target: BackToApp) -> Response:
-    response = RedirectResponse(target.url, status_code=303)
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return _see_other(target.url)
 
 
 @router.get("/oauth/authorize", name="sandbox_bank_authorize")
 def authorize(request: Request) -> Response:
+    """The app's authorize request starts a flow, then answers with the flow's page (a
+    reload there shows the same step; it never starts a second flow)."""
     bank = bank_of(request)
     params = dict(request.query_params)
     try:
@@ -116,10 +144,21 @@ def authorize(request: Request) -> Response:
             )
             if isinstance(started, BackToApp):
                 return _back_to_app(started)
-            token, flow = started
-            return _flow_page(bank, request, session, flow, token)
+            token, _ = started
     except PageError as error:
         return bank.pages.error_page(request, str(error))
+    return _to_flow(request, token)
+
+
+@router.get("/oauth/authorize/flow/{token}", name=FLOW_PAGE)
+def authorize_flow(request: Request, token: str, error: str | None = None) -> Response:
+    bank = bank_of(request)
+    try:
+        with bank.store.transaction() as session:
+            flow = oauth.current_flow(session, token)
+            return _flow_page(bank, request, session, flow, token, error=error)
+    except PageError as gone:
+        return bank.pages.error_page(request, str(gone), 404)
 
 
 def _step(
@@ -130,20 +169,24 @@ def _step(
     action: Callable[[Session, AuthorizeFlow], BackToApp | None],
 ) -> Response:
     bank = bank_of(request)
-    if (failure := bank.pages.csrf_failure(request, csrf_token)) is not None:
-        return failure
+    if not flow_token:
+        return bank.pages.error_page(request, "This sign-in has expired.")
+    if not bank.pages.csrf_valid(request, csrf_token):
+        return _to_flow(request, flow_token, "form_expired")
     try:
         with bank.store.transaction() as session:
             flow = oauth.load_flow(session, flow_token, step)
             try:
                 outcome = action(session, flow)
             except RetryStep as retry:
-                return _flow_page(bank, request, session, flow, flow_token, error=str(retry))
-            if outcome is not None:
-                return _back_to_app(outcome)
-            return _flow_page(bank, request, session, flow, flow_token)
-    except PageError as error:
-        return bank.pages.error_page(request, str(error))
+                return _to_flow(request, flow_token, retry.code)
+    except PageError:
+        # Expired, or the form of a step already done (sent again after Back): the
+        # flow's page says which, or shows the step the flow is at.
+        return _to_flow(request, flow_token)
+    if outcome is not None:
+        return _back_to_app(outcome)
+    return _to_flow(request, flow_token)
 
 
 @router.post("/oauth/authorize/login", name="sandbox_bank_authorize_login")
@@ -200,6 +243,23 @@ def authorize_consent(
 
 # ---------------------------------------------------------------------- security center
 
+# What the security center says when a form could not be done (``?problem=``).
+SECURITY_CENTER_PROBLEMS = {
+    "sign_in": "Choose your bank and enter your username.",
+    "signed_out": "Sign in again.",
+    "form_expired": "The form expired. Please try again.",
+    "unknown_grant": "No such app has access to your accounts.",
+    "unknown_consent": "No such consent gives access to your accounts.",
+    "undecided": "That request could not be decided: choose at least one account, or it "
+    "is no longer waiting.",
+}
+
+
+def to_security_center(request: Request, **params: str) -> Response:
+    """Where every security-center form answers (303), with what it says."""
+    target = request.url_for("sandbox_bank_security_center").include_query_params(**params)
+    return _see_other(str(target))
+
 
 def _security_center_page(
     request: Request, *, notice: str | None = None, error: str | None = None
@@ -232,20 +292,24 @@ def _security_center_page(
             "username": username,
             "grants": grants,
             "notice": notice,
+            "error": error,
         },
     )
 
 
 @router.get("/security-center", name="sandbox_bank_security_center")
 def security_center(
-    request: Request, revoked: str | None = None, psd2: str | None = None
+    request: Request,
+    revoked: str | None = None,
+    psd2: str | None = None,
+    problem: str | None = None,
 ) -> Response:
-    from relink.sandbox_bank.psd2.web import SECURITY_CENTER_NOTICES, SECURITY_CENTER_PROBLEMS
+    from relink.sandbox_bank.psd2.web import SECURITY_CENTER_NOTICES
 
     notice = f"{revoked} can no longer access your accounts." if revoked else None
     notice = SECURITY_CENTER_NOTICES.get(psd2 or "", notice)
     return _security_center_page(
-        request, notice=notice, error=SECURITY_CENTER_PROBLEMS.get(psd2 or "")
+        request, notice=notice, error=SECURITY_CENTER_PROBLEMS.get(problem or "")
     )
 
 
@@ -256,24 +320,24 @@ def security_center_login(
     institution_key: Annotated[str, Form(alias="institution")] = "",
     username: FormStr = "",
 ) -> Response:
-    if (failure := bank_of(request).pages.csrf_failure(request, csrf_token)) is not None:
-        return failure
+    if not bank_of(request).pages.csrf_valid(request, csrf_token):
+        return to_security_center(request, problem="form_expired")
     inst: SandboxInstitution | Psd2Aspsp | None = institution(institution_key) or psd2_aspsp(
         institution_key
     )
     user = normalize_username(username)
     if inst is None or not user:
-        return _security_center_page(request, error="Choose your bank and enter your username.")
-    response = RedirectResponse(request.url_for("sandbox_bank_security_center"), status_code=303)
+        return to_security_center(request, problem="sign_in")
+    response = to_security_center(request)
     bank_of(request).pages.sign_in_security_center(request, response, inst.key, user)
     return response
 
 
 @router.post("/security-center/logout", name="sandbox_bank_security_center_logout")
 def security_center_logout(request: Request, csrf_token: FormStr = "") -> Response:
-    if (failure := bank_of(request).pages.csrf_failure(request, csrf_token)) is not None:
-        return failure
-    response = RedirectResponse(request.url_for("sandbox_bank_security_center"), status_code=303)
+    if not bank_of(request).pages.csrf_valid(request, csrf_token):
+        return to_security_center(request, problem="form_expired")
+    response = to_security_center(request)
     bank_of(request).pages.sign_out_security_center(request, response)
     return response
 
@@ -282,18 +346,17 @@ def security_center_logout(request: Request, csrf_token: FormStr = "") -> Respon
     "/security-center/grants/{grant_id}/revoke", name="sandbox_bank_security_center_revoke"
 )
 def security_center_revoke(request: Request, grant_id: str, csrf_token: FormStr = "") -> Response:
-    if (failure := bank_of(request).pages.csrf_failure(request, csrf_token)) is not None:
-        return failure
     bank = bank_of(request)
+    if not bank.pages.csrf_valid(request, csrf_token):
+        return to_security_center(request, problem="form_expired")
     user = bank.pages.security_center_user(request)
     if user is None:
-        return _security_center_page(request, error="Sign in again.")
+        return to_security_center(request, problem="signed_out")
     with bank.store.transaction() as session:
         app_name = revoke_by_holder(session, user[0], user[1], grant_id, wall_clock())
     if app_name is None:
-        return bank.pages.error_page(request, "No such app has access to your accounts.", 404)
-    target = request.url_for("sandbox_bank_security_center").include_query_params(revoked=app_name)
-    return RedirectResponse(target, status_code=303)
+        return to_security_center(request, problem="unknown_grant")
+    return to_security_center(request, revoked=app_name)
 
 
 @router.get("/", name="sandbox_bank_home")

@@ -7,7 +7,7 @@ binding cookie survives the bank's cross-site redirect back (SameSite=Lax)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -74,6 +74,15 @@ def two_browsers(dashboard_browser: Browser) -> Iterator[tuple[Page, Page]]:
         context.close()
 
 
+def _authorize_url_after(page: Page, press: Callable[[], object]) -> str:
+    """The bank's authorize URL that pressing a button on Relink's page leads to (the
+    bank then answers with its sign-in page's own address)."""
+    with page.expect_request(lambda request: "/oauth/authorize?" in request.url) as sent:
+        press()
+    page.wait_for_load_state()
+    return sent.value.url
+
+
 def _labels(username: str) -> list[str]:
     """How the sandbox bank's account picker names this user's accounts."""
     held = accounts_for(INSTITUTIONS_BY_KEY["bank_oauth"], username)
@@ -104,12 +113,12 @@ def test_a_victim_signing_in_through_an_attackers_relink_link_changes_nothing(
     # victim shares to the attacker's authorization.
     case = relink_case(client, platform.owner.email, institution="bank_oauth", with_account=False)
     hosted = HostedRelinkPage(attacker).open(cross_site.link(case.url))
-    hosted.press("Continue")
-    assert attacker.url.startswith(f"{cross_site.url.replace('127.0.0.1', 'localhost')}/")
+    authorize_url = _authorize_url_after(attacker, lambda: hosted.press("Continue"))
+    assert authorize_url.startswith(f"{cross_site.url.replace('127.0.0.1', 'localhost')}/")
 
     # A username starting with "other" is another login at the sandbox bank (any other
     # username would reach the login the relink reconnects: the attacker's).
-    problems = _victim_signs_in_through(victim, attacker.url, "other-victim-of-a-relink")
+    problems = _victim_signs_in_through(victim, authorize_url, "other-victim-of-a-relink")
 
     assert problems == []
     assert retrieve_session(client, case.session.id).status == "pending"
@@ -134,8 +143,10 @@ def test_a_victim_signing_in_through_an_attackers_link_session_shares_nothing(
     customer = create_customer(client, name="Mallory")
     session = link_session(client, customer)
     hosted = HostedRelinkPage(attacker).open(cross_site.link(session.url))
-    hosted.press("Bank (OAuth)", exact=True)  # not "PSD2 Bank (OAuth)"
-    authorize_url = attacker.url
+    authorize_url = _authorize_url_after(
+        attacker,
+        lambda: hosted.press("Bank (OAuth)", exact=True),  # not "PSD2 Bank (OAuth)"
+    )
 
     problems = _victim_signs_in_through(victim, authorize_url, "victim-of-a-link")
 

@@ -47,7 +47,7 @@ def test_the_sign_in_pages_say_any_username_works_and_how_to_play_another_login(
     oauth = relink_case(client, platform.owner.email, institution="bank_oauth")
     pages = HostedPages(http, oauth.url)
     pages.open()
-    bank = text_of(http.get(pages.post("continue").headers["location"]))
+    bank = text_of(http.get(pages.post("continue").headers["location"], follow_redirects=True))
     assert "any username works, and a relink signs in to the login being repaired" in hosted
     assert 'a username starting with "other"' in hosted
     assert "whatever username you type signs in to it, except one starting with other" in bank

@@ -168,9 +168,13 @@ def test_bank_oauth_picker_starts_unchecked_and_shares_only_the_chosen_accounts(
     driver: BankDriver, http: httpx.Client, username: str
 ) -> None:
     held = accounts_for(INSTITUTIONS_BY_KEY["bank_oauth"], username)
-    login = http.get(driver.authorize_url("bank_oauth", new_pkce()))
+    login = http.get(driver.authorize_url("bank_oauth", new_pkce()), follow_redirects=True)
     form = parse_forms(login.text)[0]
-    picker = http.post(form.action, data={**form.fields, "username": username, "password": "pw"})
+    picker = http.post(
+        form.action,
+        data={**form.fields, "username": username, "password": "pw"},
+        follow_redirects=True,
+    )
     boxes = parse_forms(picker.text)[0].checkboxes["account"]
     assert [on for _, on in boxes] == [False] * len(held)
 

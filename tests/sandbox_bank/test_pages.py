@@ -24,7 +24,7 @@ from relink.sandbox_bank.testing import (
 def test_form_post_without_the_csrf_token_is_refused(
     driver: BankDriver, http: httpx.Client, username: str
 ) -> None:
-    page = http.get(driver.authorize_url("test_oauth", new_pkce()))
+    page = http.get(driver.authorize_url("test_oauth", new_pkce()), follow_redirects=True)
     form = parse_forms(page.text)[0]
 
     response = http.post(
@@ -32,24 +32,78 @@ def test_form_post_without_the_csrf_token_is_refused(
         data={**form.fields, "csrf_token": "forged", "username": username, "password": "pw"},
     )
 
-    assert response.status_code == 403
+    assert response.status_code == 303  # to the step's page, which says why
+    shown = http.get(response.headers["location"])
+    assert (shown.status_code, "The form expired" in shown.text) == (403, True)
+    assert [f.step for f in parse_forms(shown.text)] == ["login"]  # not signed in
+
+
+def test_authorize_answers_with_a_page_that_reloads_without_a_second_flow(
+    driver: BankDriver, http: httpx.Client
+) -> None:
+    started = http.get(driver.authorize_url("test_oauth", new_pkce()))
+    assert started.status_code == 303
+    page, reloaded = (http.get(started.headers["location"]) for _ in range(2))
+    assert (page.status_code, reloaded.status_code) == (200, 200)
+    [form], [again] = parse_forms(page.text), parse_forms(reloaded.text)
+    assert (form.step, again.fields["flow"]) == ("login", form.fields["flow"])
+    assert page.headers["referrer-policy"] == "no-referrer"
+
+
+def test_every_authorize_step_answers_with_a_redirect_to_its_flows_page(
+    driver: BankDriver, http: httpx.Client, username: str
+) -> None:
+    page = http.get(driver.authorize_url("test_oauth", new_pkce()), follow_redirects=True)
+    flow_page = str(page.url)
+    form = parse_forms(page.text)[0]
+    refused = http.post(form.action, data={**form.fields, "username": username, "password": ""})
+    assert refused.headers["location"] == f"{flow_page}?error=missing_login"
+    again = http.get(refused.headers["location"])
+    assert (again.status_code, "Enter your username" in again.text) == (400, True)
+    signed_in = http.post(form.action, data={**form.fields, "username": username, "password": "pw"})
+    assert (signed_in.status_code, signed_in.headers["location"]) == (303, flow_page)
+    # The login form sent again (Back, then resubmit) changes nothing: the flow's page
+    # shows the step it is at.
+    resent = http.post(form.action, data={**form.fields, "username": "x", "password": "pw"})
+    assert resent.headers["location"] == flow_page
+    assert [f.step for f in parse_forms(http.get(flow_page).text)] == ["accounts"]
+
+
+def test_a_finished_sign_in_says_so_when_its_page_is_opened_again(
+    driver: BankDriver, http: httpx.Client
+) -> None:
+    page = http.get(driver.authorize_url("test_oauth", new_pkce()), follow_redirects=True)
+    form = parse_forms(page.text)[0]
+    back = http.post(form.action, data={**form.fields, "action": "cancel"})
+    assert back.headers["location"].startswith(TEST_REDIRECT_URI)
+    finished = http.get(str(page.url))  # Back from the app
+    assert (finished.status_code, "This sign-in is finished" in finished.text) == (200, True)
+    assert parse_forms(finished.text) == []
+
+
+def test_an_unknown_flow_page_says_the_sign_in_expired(http: httpx.Client) -> None:
+    page = http.get("oauth/authorize/flow/sbflow_unknown")
+    assert (page.status_code, "This sign-in has expired" in page.text) == (404, True)
 
 
 def test_form_post_without_the_csrf_cookie_is_refused(
     driver: BankDriver, bank_url: str, username: str
 ) -> None:
     with httpx.Client(base_url=bank_url) as browser, httpx.Client(base_url=bank_url) as other:
-        form = parse_forms(browser.get(driver.authorize_url("test_oauth", new_pkce())).text)[0]
+        authorize = driver.authorize_url("test_oauth", new_pkce())
+        form = parse_forms(browser.get(authorize, follow_redirects=True).text)[0]
         response = other.post(
-            form.action, data={**form.fields, "username": username, "password": "pw"}
+            form.action,
+            data={**form.fields, "username": username, "password": "pw"},
+            follow_redirects=True,
         )
-    assert response.status_code == 403
+    assert (response.status_code, "The form expired" in response.text) == (403, True)
 
 
 def test_authorize_pages_allow_forms_to_reach_only_the_bank_and_the_app(
     driver: BankDriver, http: httpx.Client
 ) -> None:
-    page = http.get(driver.authorize_url("test_oauth", new_pkce()))
+    page = http.get(driver.authorize_url("test_oauth", new_pkce()), follow_redirects=True)
 
     csp = page.headers["content-security-policy"]
     assert "default-src 'none'" in csp
@@ -92,7 +146,7 @@ def mounted_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_mounted_bank_links_forms_under_its_prefix(mounted_url: str, username: str) -> None:
     with httpx.Client(base_url=f"{mounted_url}/sandbox-bank") as http:
         driver = BankDriver(http)
-        page = http.get(driver.authorize_url("test_oauth", new_pkce()))
+        page = http.get(driver.authorize_url("test_oauth", new_pkce()), follow_redirects=True)
         actions = [f.action for f in parse_forms(page.text)]
         cookie = page.headers["set-cookie"]
 
@@ -102,3 +156,12 @@ def test_mounted_bank_links_forms_under_its_prefix(mounted_url: str, username: s
     assert "Path=/sandbox-bank/" in cookie
     assert 'href="' + mounted_url + '/sandbox-bank/static/bank.css"' in page.text
     assert str(tokens["access_token"]).startswith("sbat_")
+
+
+def test_a_step_form_without_its_flow_says_the_sign_in_expired(
+    driver: BankDriver, http: httpx.Client
+) -> None:
+    page = http.get(driver.authorize_url("test_oauth", new_pkce()), follow_redirects=True)
+    form = parse_forms(page.text)[0]
+    answer = http.post(form.action, data={**form.fields, "flow": ""})
+    assert (answer.status_code, "This sign-in has expired" in answer.text) == (400, True)

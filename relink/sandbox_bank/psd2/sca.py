@@ -36,6 +36,7 @@ NOTICES: dict[str, str] = {
     "method": "Choose how you want to confirm.",
     "code": "That code is not correct. Try again.",
     "accounts": "Choose at least one account to share.",
+    "form_expired": "The form expired. Please try again.",
 }
 
 

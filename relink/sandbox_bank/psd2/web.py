@@ -20,7 +20,7 @@ from relink.sandbox_bank.psd2 import oauth, sca
 from relink.sandbox_bank.psd2.aspsps import PSD2_ASPSPS, Approach, Psd2Aspsp, aspsp
 from relink.sandbox_bank.psd2.clock import bank_clock, psd2_now, set_bank_clock
 from relink.sandbox_bank.psd2.data import accounts_for
-from relink.sandbox_bank.web import bank_of
+from relink.sandbox_bank.web import bank_of, to_security_center
 
 router = APIRouter()
 
@@ -81,14 +81,15 @@ def sca_step(
     code: FormStr = "",
     account: FormList = None,
 ) -> Response:
-    if (failure := bank_of(request).pages.csrf_failure(request, csrf_token)) is not None:
-        return failure
+    page = request.url_for("sandbox_bank_psd2_sca", token=token)
     bank = bank_of(request)
+    if not bank.pages.csrf_valid(request, csrf_token):
+        return _redirect(str(page.include_query_params(notice="form_expired")))
     with bank.store.transaction() as session:
         try:
             flow = sca.load(session, token)
         except sca.FlowGone:
-            return _gone(request)
+            return _redirect(str(page))  # which says the confirmation is gone
         now = bank_clock(session)
         step = flow.row.step
         if action == "cancel":
@@ -105,10 +106,9 @@ def sca_step(
             outcome = sca.Outcome()  # a stale form: show the current step
     if outcome.back_to_tpp is not None:
         return _redirect(outcome.back_to_tpp)
-    target = request.url_for("sandbox_bank_psd2_sca", token=token)
     if outcome.notice is not None:
-        target = target.include_query_params(notice=outcome.notice)
-    return _redirect(str(target))
+        page = page.include_query_params(notice=outcome.notice)
+    return _redirect(str(page))
 
 
 # ---------------------------------------------------------------------- OAuth2 pre-step
@@ -237,21 +237,16 @@ def psd2_security_center_context(
     }
 
 
-def _back_to_security_center(request: Request, **params: str) -> Response:
-    target = request.url_for("sandbox_bank_security_center").include_query_params(**params)
-    return _redirect(str(target))
-
-
 def _form_holder(request: Request, csrf_token: str) -> tuple[Psd2Aspsp, str] | Response:
     """Who posts a PSD2 security-center form (their ASPSP and username), or the answer
     instead: the CSRF refusal, or back to the security center to sign in."""
     pages = bank_of(request).pages
-    if (failure := pages.csrf_failure(request, csrf_token)) is not None:
-        return failure
+    if not pages.csrf_valid(request, csrf_token):
+        return to_security_center(request, problem="form_expired")
     user = pages.security_center_user(request)
     bank_aspsp = aspsp(user[0]) if user is not None else None
     if user is None or bank_aspsp is None:
-        return _back_to_security_center(request)
+        return to_security_center(request, problem="signed_out")
     return bank_aspsp, user[1]
 
 
@@ -263,8 +258,8 @@ def revoke(request: Request, consent_id: str, csrf_token: FormStr = "") -> Respo
     with bank.store.transaction() as session:
         found = service.revoke_by_psu(session, *holder, consent_id, bank_clock(session))
     if not found:
-        return bank.pages.error_page(request, "No such consent gives access to your accounts.", 404)
-    return _back_to_security_center(request, psd2="revoked")
+        return to_security_center(request, problem="unknown_consent")
+    return to_security_center(request, psd2="revoked")
 
 
 @router.post(
@@ -291,16 +286,12 @@ def decide(
             now=bank_clock(session),
         )
     if problem is not None:
-        return _back_to_security_center(request, psd2="problem")
-    return _back_to_security_center(request, psd2="approved" if decision == "approve" else "denied")
+        return to_security_center(request, problem="undecided")
+    return to_security_center(request, psd2="approved" if decision == "approve" else "denied")
 
 
 SECURITY_CENTER_NOTICES = {
     "revoked": "The provider can no longer access your accounts.",
     "approved": "You approved the request.",
     "denied": "You denied the request.",
-}
-SECURITY_CENTER_PROBLEMS = {
-    "problem": "That request could not be decided: choose at least one account, or it "
-    "is no longer waiting.",
 }

@@ -172,3 +172,51 @@ def test_oauth_authorize_without_pkce_returns_an_error_to_the_tpp(bank_url: str)
     location = answer.headers["location"]
     assert location.startswith(REDIRECT_URI)
     assert parse_qs(urlsplit(location).query)["error"] == ["invalid_request"]
+
+
+def test_refused_sca_and_security_center_forms_answer_with_redirects(
+    psd2: Callable[[str], Psd2Client], bank_url: str, username: str
+) -> None:
+    client = psd2("psd2/decoupled")
+    created = client.create_consent(headers=client.headers({"PSU-ID": username}))
+    with httpx.Client(base_url=bank_url + "/", timeout=10) as browser:
+        page = security_center(browser, "psd2_decoupled", username)
+        approve = next(f for f in parse_forms(page.text) if f.step == "approve")
+        # Nothing chosen: not decided, and said so on the security center's page.
+        undecided = browser.post(
+            str(page.url.join(approve.action)), data={**approve.fields, "decision": "approve"}
+        )
+        forged = browser.post(str(page.url.join(approve.action)), data={"csrf_token": "x"})
+        unknown = browser.post(
+            str(page.url.join("security-center/psd2/consents/nope/revoke")), data=approve.fields
+        )
+        said = {
+            answer.headers["location"].rsplit("=", 1)[1]: browser.get(answer.headers["location"])
+            for answer in (undecided, forged, unknown)
+        }
+    assert list(said) == ["undecided", "form_expired", "unknown_consent"]
+    assert "could not be decided" in said["undecided"].text
+    assert "The form expired" in said["form_expired"].text
+    assert "No such consent" in said["unknown_consent"].text
+    status = client.get(f"/v1/consents/{created.json()['consentId']}/status")
+    assert status.json()["consentStatus"] == "received"
+
+
+def test_a_refused_sca_form_answers_with_a_redirect_to_its_page(
+    psd2: Callable[[str], Psd2Client], bank_url: str, username: str
+) -> None:
+    client = psd2("psd2")
+    created = client.create_consent()
+    sca_url = created.json()["_links"]["scaRedirect"]["href"]
+    with httpx.Client(timeout=10) as browser:
+        page = browser.get(sca_url)
+        form = next(f for f in parse_forms(page.text) if f.step == "login")
+        forged = browser.post(str(page.url.join(form.action)), data={"csrf_token": "forged"})
+        assert forged.headers["location"] == f"{sca_url}?notice=form_expired"
+        shown = browser.get(forged.headers["location"])
+        assert (shown.status_code, "The form expired" in shown.text) == (400, True)
+        gone = browser.post(
+            str(page.url.join(form.action)).replace("/sca/", "/sca/x"), data=form.fields
+        )
+        assert gone.status_code == 303
+        assert browser.get(gone.headers["location"]).status_code == 404
