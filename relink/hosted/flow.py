@@ -63,7 +63,7 @@ from relink.connectors.base import (
     SignInCancelled,
     Waiting,
 )
-from relink.hosted import connect, links
+from relink.hosted import connect, links, notes
 from relink.hosted.bank_back import note_bank_unavailable
 from relink.hosted.connect import Shared
 from relink.hosted.links import (
@@ -210,14 +210,29 @@ class HostedFlowService:
     def _back_to_link(self, link: HostedLink) -> Reply:
         return Reply(redirect_to=self.link_url(link))
 
+    def _note(self, link: HostedLink, code: str) -> Reply:
+        """Back to the link's page, which then says ``code`` (:mod:`relink.hosted.notes`)."""
+        note = notes.sign(self.runtime.csrf_key, link, code)
+        return Reply(redirect_to=f"{self.link_url(link)}?{notes.PARAM}={note}")
+
+    def _unknown(self, address: LinkAddress) -> Reply:
+        """A form of no known link: to its address, which says so (404) when loaded."""
+        return Reply(redirect_to=self.runtime.settings.public_url.rstrip("/") + address.path)
+
     # ------------------------------------------------------------------ GET
 
-    def show(self, address: LinkAddress, query: str | None = None) -> Reply:
+    def show(
+        self, address: LinkAddress, query: str | None = None, note: str | None = None
+    ) -> Reply:
         """The link's page. Its only side effect is the "viewed" mark (scanner-safe);
-        ``query`` searches the institution picker."""
+        ``query`` searches the institution picker; ``note`` is what the last form's
+        redirect asked the page to say (ignored unless Relink made it for this step)."""
         link = links.resolve(self.db, address)
         if link is None:
             return Reply(screen=bare("not_found", 404))
+        said = notes.read(self.runtime.csrf_key, link, note)
+        if said is not None and said.page == "forbidden":
+            return Reply(screen=bare("forbidden", said.status_code))
         state = links.state_of(self.db, link)
         if state != LinkState.pending:
             return Reply(screen=self._outcome(link, state))
@@ -225,15 +240,20 @@ class HostedFlowService:
         flow = link.flow
         step = FlowStep(flow.step) if flow is not None else FlowStep.landing
         if flow is not None and flow.credential_failures >= MAX_CREDENTIAL_FAILURES:
-            return Reply(screen=screen(self.db, self.runtime, link, "too_many_attempts"))
+            locked = screen(self.db, self.runtime, link, "too_many_attempts", status_code=429)
+            return Reply(screen=locked)
         challenge = self._pending_challenge(flow) if step == FlowStep.challenge else None
         shared = self._shared(flow) if step in (FlowStep.accounts, FlowStep.consent) else None
+        page = self._page(link, STEP_PAGES[step])
         return Reply(
             screen=screen(
                 self.db,
                 self.runtime,
                 link,
-                self._page(link, STEP_PAGES[step]),
+                page,
+                status_code=said.status_on(page) if said is not None else 200,
+                error=said.error_on(page) if said is not None else None,
+                notice=said.notice_on(page) if said is not None else None,
                 challenge=challenge,
                 attempts_left=self._attempts_left(flow),
                 shared=shared,
@@ -262,11 +282,11 @@ class HostedFlowService:
         """The link of a POST, locked, with its flow; stops unless the flow may run."""
         link = links.resolve(self.db, address, lock=True)
         if link is None:
-            raise _Stop(Reply(screen=bare("not_found", 404)))
+            raise _Stop(self._unknown(address))
         try:
             verify_csrf(self.runtime.csrf_key, CSRF_PURPOSE, link.digest, csrf)
         except CsrfError:
-            raise _Stop(Reply(screen=bare("forbidden", 403))) from None
+            raise _Stop(self._note(link, "forbidden")) from None
         if not links.is_usable(link):
             raise _Stop(self._back_to_link(link))
         now = link.scope.now()
@@ -314,7 +334,7 @@ class HostedFlowService:
             return self._back_to_link(link)
         institution = connect.pickable(self.db, link, institution_id)
         if institution is None:
-            return self._show(link, flow, "link_institutions", error="unknown_institution")
+            return self._note(link, "unknown_institution")
         flow.institution_id = institution.id
         link.institution = institution
         return self._begin(link, flow)
@@ -434,8 +454,7 @@ class HostedFlowService:
         flow.step = FlowStep.landing
         flow.sealed = None
         flow.oauth_state_digest = None
-        landing = self._page(link, "landing")
-        return Reply(screen=screen(self.db, self.runtime, link, landing, notice="bank_cancelled"))
+        return self._note(link, "bank_cancelled")
 
     # ------------------------------------------------------------------ OAuth callback
 
@@ -525,11 +544,11 @@ class HostedFlowService:
         cannot all read the same count. A Reply when the attempt may not be made."""
         link = links.resolve(self.db, address)
         if link is None:
-            return Reply(screen=bare("not_found", 404))
+            return self._unknown(address)
         try:
             verify_csrf(self.runtime.csrf_key, CSRF_PURPOSE, link.digest, csrf)
         except CsrfError:
-            return Reply(screen=bare("forbidden", 403))
+            return self._note(link, "forbidden")
         flow = link.flow
         if not links.is_usable(link) or flow is None or flow.step != step:
             return self._back_to_link(link)
@@ -543,7 +562,7 @@ class HostedFlowService:
             .returning(HostedFlow.credential_failures)
         )
         if counted is None:
-            return self._show(link, flow, "too_many_attempts", status=429)
+            return self._back_to_link(link)  # its page says "too many attempts"
         return Attempt(link.session.id)
 
     def _attempted(self, attempt: Attempt, step: Callable[[], Reply]) -> Reply:
@@ -586,14 +605,14 @@ class HostedFlowService:
             return self._back_to_link(link)
         username = username.strip()
         if not username or not password:
-            return self._show(link, flow, "credentials", error="missing_credentials", status=400)
+            return self._note(link, "missing_credentials")
         connector = self._connector(link)
         try:
             answer = connector.submit_credentials(
                 username=username, password=password, login_hint=self._login_hint(link)
             )
         except InvalidCredentials:
-            return self._refused(link, flow, attempt, "credentials", "invalid_credentials")
+            return self._refused(link, flow, attempt, "invalid_credentials")
         except ConnectorError as error:
             return self._bank_failed(link, flow, error)
         return self._signed_in_or_asked(link, flow, connector, answer, username)
@@ -617,18 +636,14 @@ class HostedFlowService:
             return self._back_to_link(link)
         username = str(sealed.get("username") or "") or None
         if not answer.strip():
-            return self._show(
-                link, flow, "challenge", error="missing_answer", status=400, challenge=challenge
-            )
+            return self._note(link, "missing_answer")
         connector = self._connector(link)
         try:
             reply = connector.answer_challenge(challenge, answer.strip())
         except InvalidCredentials as refused:
             retry = getattr(refused, "challenge", None) or challenge
             flow.sealed = self._seal({"challenge": retry.to_dict(), "username": username})
-            return self._refused(
-                link, flow, attempt, "challenge", "incorrect_answer", challenge=retry
-            )
+            return self._refused(link, flow, attempt, "incorrect_answer")
         except ConnectorError as error:
             return self._bank_failed(link, flow, error)
         return self._signed_in_or_asked(link, flow, connector, reply, username)
@@ -648,25 +663,18 @@ class HostedFlowService:
         flow.sealed = None
         return self._authenticated(link, flow, connector, answer, bank_user=username)
 
-    def _refused(
-        self,
-        link: HostedLink,
-        flow: HostedFlow,
-        attempt: Attempt,
-        page: str,
-        error: str,
-        challenge: Challenge | None = None,
-    ) -> Reply:
+    def _refused(self, link: HostedLink, flow: HostedFlow, attempt: Attempt, error: str) -> Reply:
         """The bank refused a counted attempt: it stays counted. The count alone locks
-        the session (:meth:`count_attempt` takes no more), whatever its step."""
+        the session (:meth:`count_attempt` takes no more), whatever its step; a locked
+        link's page says "too many attempts"."""
         attempt.refused = True
         if flow.credential_failures >= MAX_CREDENTIAL_FAILURES:
-            return self._show(link, flow, "too_many_attempts", status=429)
-        return self._show(link, flow, page, error=error, status=400, challenge=challenge)
+            return self._back_to_link(link)
+        return self._note(link, error)
 
     def _refuse_if_locked(self, link: HostedLink, flow: HostedFlow) -> None:
         if flow.credential_failures >= MAX_CREDENTIAL_FAILURES:
-            raise _Stop(self._show(link, flow, "too_many_attempts", status=429))
+            raise _Stop(self._back_to_link(link))
 
     # ------------------------------------------------------------------ verify + repair
 
@@ -785,8 +793,11 @@ class HostedFlowService:
             return self._back_to_link(link)
         refused = connect.check_choice(link.session, shared, chosen)
         if refused is not None:
+            # Back to choosing (also from the consent page's Back), nothing chosen.
             shared.chosen = []
-            return self._show(link, flow, "link_accounts", error=refused, shared=shared)
+            flow.sealed = self._seal(shared.to_dict())
+            flow.step = FlowStep.accounts
+            return self._note(link, refused.value)
         shared.chosen = list(dict.fromkeys(chosen))
         flow.sealed = self._seal(shared.to_dict())
         flow.step = FlowStep.consent
@@ -908,11 +919,11 @@ class HostedFlowService:
         """ "Email me a new link": the confirmation page, nothing else."""
         link = links.resolve(self.db, address, lock=True)
         if link is None:
-            return Reply(screen=bare("not_found", 404))
+            return self._unknown(address)
         try:
             verify_csrf(self.runtime.csrf_key, CSRF_PURPOSE, link.digest, csrf)
         except CsrfError:
-            return Reply(screen=bare("forbidden", 403))
+            return self._note(link, "forbidden")
         links.ask_confirmation(self.db, link, Confirming.new_link)
         return Reply(redirect_to=self.link_url(link) + "/new-link")
 
@@ -927,11 +938,11 @@ class HostedFlowService:
         sent (the "check your email" page)."""
         link = links.resolve(self.db, address, lock=True)
         if link is None:
-            return Reply(screen=bare("not_found", 404))
+            return self._unknown(address)
         try:
             verify_csrf(self.runtime.csrf_key, CSRF_PURPOSE, link.digest, csrf)
         except CsrfError:
-            return Reply(screen=bare("forbidden", 403))
+            return self._note(link, "forbidden")
         if not links.take_confirmation(
             self.runtime.csrf_key, link, Confirming.new_link, confirmation
         ):
@@ -980,31 +991,6 @@ class HostedFlowService:
             link.session, SessionStatus.failed, failure_reason="other", failure_detail=detail
         )
         return self._back_to_link(link)
-
-    def _show(
-        self,
-        link: HostedLink,
-        flow: HostedFlow,
-        page: str,
-        *,
-        error: str | None = None,
-        status: int = 400,
-        challenge: Challenge | None = None,
-        shared: Shared | None = None,
-    ) -> Reply:
-        return Reply(
-            screen=screen(
-                self.db,
-                self.runtime,
-                link,
-                page,
-                status_code=status,
-                error=error,
-                challenge=challenge,
-                attempts_left=self._attempts_left(flow),
-                shared=shared,
-            )
-        )
 
     @staticmethod
     def _attempts_left(flow: HostedFlow | None) -> int:

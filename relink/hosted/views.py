@@ -5,7 +5,9 @@ The same routes serve every kind of link (``/relink/{token}``, ``/connect/{token
 works without JavaScript. A ``GET`` of a link only marks it viewed (or scanned, for a
 machine); every change is a ``POST`` with the CSRF token bound to the link, and the two
 that a machine pressing buttons could do harm with (giving up, "Email me a new link")
-take a second screen.
+take a second screen. Every ``POST`` answers with a redirect (303) to a page that
+reloads with a ``GET`` (what the form's outcome adds to that page travels as a signed
+note, :mod:`relink.hosted.notes`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from relink.connectors.base import PsuContext
 from relink.hosted.branding import brand_css, platform_logo
 from relink.hosted.flow import CALLBACK_PATH, Attempt, HostedFlowService, Reply
 from relink.hosted.links import LinkAddress, LinkKind, throttle_for
+from relink.hosted.notes import PARAM as NOTE_PARAM
 from relink.hosted.rendering import redirect, render_screen, secure_cookies, set_cookies
 from relink.hosted.screens import bare
 from relink.hosted.traffic import Visit
@@ -48,7 +51,12 @@ def _throttled(request: Request, address: LinkAddress | None) -> Response | None
     token = address.token if address is not None else None
     if throttle_for(_runtime(request)).allow(token=token, ip=ip):
         return None
-    response = render_screen(request, bare("throttled", 429), address=address)
+    if request.method == "POST" and address is not None:
+        # Not even a refused form answers with a page: its link's page says "throttled"
+        # (while the limit lasts, as it does for the next few seconds at least).
+        response = redirect(_runtime(request).settings.public_url.rstrip("/") + address.path)
+    else:
+        response = render_screen(request, bare("throttled", 429), address=address)
     response.headers["retry-after"] = "60"
     return response
 
@@ -159,6 +167,7 @@ def _serve_and_render(
         response = redirect(reply.redirect_to)
     else:
         assert reply.screen is not None
+        assert request.method != "POST", "a form answers with a redirect, never a page"
         response = render_screen(request, reply.screen, address=address)
     set_cookies(response, reply.cookies, secure=secure_cookies(_runtime(request)))
     return response
@@ -188,11 +197,12 @@ def _link_routes(kind: LinkKind) -> None:
     @router.api_route(base, methods=["GET", "HEAD"])
     async def link_page(request: Request, token: str) -> Response:
         address, query = LinkAddress(kind, token), request.query_params.get("q")
+        note = request.query_params.get(NOTE_PARAM)
         # A page view writes only the link's visit mark (and what a lapsed link's expiry
         # records, consistently or not at all): its commit need not wait for the disk,
         # which keeps the landing's latency off the database's fsync stalls.
         return await _respond(
-            request, address, lambda flow: flow.show(address, query), durable=False
+            request, address, lambda flow: flow.show(address, query, note), durable=False
         )
 
     @router.get(f"{base}/wait")

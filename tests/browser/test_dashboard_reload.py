@@ -4,11 +4,9 @@ database holds exactly the objects the one submission made."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 import stripe
-from playwright.sync_api import Page, Request
+from playwright.sync_api import Page
 from sqlalchemy import func, select
 
 from relink.models import ApiKey, Event, OutboxMessage, Session, WebhookEndpoint
@@ -17,6 +15,7 @@ from relink.runtime import Runtime
 from relink.sessions.service import RELINK_EMAIL
 from relink.webhooks.service import WEBHOOK_DELIVERY
 from tests.browser.dashboard_fixtures import screenshot, serious_violations
+from tests.browser.history import back_and_reload_send_nothing
 from tests.browser.pages.dashboard_accounts import AccountPage
 from tests.browser.pages.dashboard_developers import ApiKeysPage, WebhooksPage
 from tests.conftest import RunningServer
@@ -24,33 +23,6 @@ from tests.email.factories import eligible_account
 from tests.factories import create_customer, create_test_account, drain_outbox
 
 pytestmark = pytest.mark.browser
-
-
-def _posts_during(page: Page, action: Callable[[], object]) -> list[str]:
-    posts: list[str] = []
-
-    def seen(request: Request) -> None:
-        if request.method == "POST":
-            posts.append(request.url)
-
-    page.on("request", seen)
-    try:
-        action()
-    finally:
-        page.remove_listener("request", seen)
-    return posts
-
-
-def back_and_reload_send_nothing(page: Page) -> None:
-    """Reload the page a form landed on, go Back, reload there: not one POST."""
-
-    def reload_back_reload() -> None:
-        page.reload()
-        page.go_back()
-        page.reload()
-        page.go_forward()
-
-    assert _posts_during(page, reload_back_reload) == []
 
 
 def _keys(server: RunningServer, platform: NewPlatform) -> int:

@@ -57,4 +57,6 @@ def test_a_disabled_institution_is_not_offered_nor_pickable(
         set_disabled(session, configured, disabled=True)
     pages = HostedPages(http, link_session(client).url)
     assert NAME not in text_of(pages.open())
-    assert pages.pick_bank(configured).status_code == 400
+    refused = pages.follow(pages.pick_bank(configured))
+    assert refused.status_code == 400
+    assert "This bank cannot be chosen here" in text_of(refused)

@@ -76,7 +76,9 @@ def test_continue_without_csrf_is_refused(
 ) -> None:
     case = relink_case(client, platform.owner.email)
     refused = http.post(f"{case.url}/continue", data={"csrf_token": "forged"})
-    assert refused.status_code == 403
+    assert refused.status_code == 303
+    page = http.get(refused.headers["location"])
+    assert (page.status_code, "This form has expired" in text_of(page)) == (403, True)
     assert "opened" not in timeline_kinds(runtime, case.session.id)
     assert hosted_flow(runtime, case.session.id) is None
 
@@ -232,6 +234,25 @@ def test_a_link_hit_too_often_is_throttled(
     case = relink_case(client, platform.owner.email)
     statuses = [http.get(case.url).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
+
+
+def test_a_throttled_form_answers_with_a_redirect_to_its_page_which_says_so(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    runtime: Runtime,
+    strict_throttle: HostedThrottle,
+) -> None:
+    case = relink_case(client, platform.owner.email)
+    pages = HostedPages(http, case.url)
+    pages.open()
+    pages.post("continue")
+    pages.post("continue")  # the third hit of three
+    answer = pages.post("continue")
+    assert (answer.status_code, answer.headers["location"]) == (303, case.url)
+    assert answer.headers["retry-after"] == "60"
+    page = http.get(case.url)
+    assert (page.status_code, "Too many requests" in text_of(page)) == (429, True)
 
 
 def test_one_ip_guessing_many_links_is_throttled(

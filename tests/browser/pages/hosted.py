@@ -57,6 +57,14 @@ class SandboxBankAuthorizePage:
         self.page.get_by_label("Username").fill(username)
         self.page.get_by_label("Password").fill(password)
         self.page.get_by_role("button", name="Sign in").click()
+        self.page.wait_for_load_state()
+        return self
+
+    def answer(self, answer: str) -> SandboxBankAuthorizePage:
+        """The bank's own challenge (a one-time code, a security answer)."""
+        self.page.locator("#answer").fill(answer)
+        self.page.locator("form[data-step=challenge] button[type=submit]").click()
+        self.page.wait_for_load_state()
         return self
 
     def share_only(self, *account_labels: str) -> SandboxBankAuthorizePage:
