@@ -59,8 +59,13 @@ class AutomaticRelink(TenantMixin, Base):
     # days (before the expiry) are behind: a reminder is due when more have passed.
     reminders_done: Mapped[int] = mapped_column(default=0)
     expiry_reminders_done: Mapped[int] = mapped_column(default=0)
+    # When the scan next has something to do for the episode (scope time): the request
+    # after the delay, then the next reminder; NULL when nothing more is planned (the
+    # cap is reached, or the request is no longer pending). The scan reads only due rows.
+    next_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     updated_at: Mapped[dt.datetime]
 
     __table_args__ = (
         Index("ix_automatic_relinks_scope_account", "platform_id", "livemode", "account_id"),
+        Index("ix_automatic_relinks_scope_next", "platform_id", "livemode", "next_at"),
     )
