@@ -11,6 +11,8 @@ import time
 
 import structlog
 
+from relink.automatic_relink.reminders import RELINK_REMINDER, send_relink_reminder
+from relink.automatic_relink.tasks import run_automatic_relink
 from relink.bulk_requests.service import BULK_REQUEST
 from relink.bulk_requests.tasks import run_bulk_request
 from relink.email.account import PASSWORD_RESET, TEAM_INVITATION, send_account_email
@@ -51,6 +53,7 @@ HANDLERS: dict[str, Handler] = {
     INSTITUTION_RECOVERED: run_institution_recovered,
     BANK_BACK_EMAIL: send_bank_back_email,
     INCIDENT_EMAIL: send_incident_email,
+    RELINK_REMINDER: send_relink_reminder,
 }
 
 # After a failed round the worker waits twice as long as after the previous one, up to
@@ -79,11 +82,12 @@ class Worker:
         )
 
     def run_once(self) -> int:
-        """One round: the lifecycle scans if they are due, then a batch of outbox rows."""
+        """One round: the scans that are due, then a batch of outbox rows."""
         run_lifecycle_scans(self.runtime, self.dispatcher.worker_id, SCOPE_SCANS)
         check_institution_health(self.runtime, self.dispatcher.worker_id)
         run_incident_scan(self.runtime, self.dispatcher.worker_id)
         run_rollup_scan(self.runtime, self.dispatcher.worker_id)
+        run_automatic_relink(self.runtime, self.dispatcher.worker_id)
         return self.dispatcher.run_once()
 
     def run_forever(self) -> None:

@@ -16,14 +16,14 @@ from sqlalchemy.orm import Session as DbSession
 from relink.kit import clock
 from relink.kit.errors import ParameterInvalid
 from relink.kit.sql import insert_or_ignore
-from relink.models import RelinkPolicy
+from relink.models import AutomaticRelink, Platform, RelinkPolicy
 from relink.models.automation import (
     DEFAULT_DELAY_SECONDS,
     DEFAULT_EXPIRY_REMINDER_DAYS,
     DEFAULT_MAX_EMAILS_PER_ACCOUNT,
     DEFAULT_REMINDER_DAYS,
 )
-from relink.tenancy import Scope, in_scope
+from relink.tenancy import Scope, in_scope, platform_scope
 
 # The limits of each setting (the API's declaration documents them from here).
 MAX_DELAY_SECONDS = 30 * 86400
@@ -86,6 +86,20 @@ def policy_of(db: DbSession, scope: Scope) -> Policy:
         .execution_options(populate_existing=True)
     ).first()
     return _policy_of_row(row)
+
+
+def enabled_policies(db: DbSession) -> list[tuple[Scope, Policy]]:
+    """Every scope whose policy is on, with its policy (the scan's list of work)."""
+    rows = db.execute(
+        select(RelinkPolicy, Platform.test_clock_offset_seconds)
+        .join(Platform, Platform.id == RelinkPolicy.platform_id)
+        .where(RelinkPolicy.enabled.is_(True))
+        .order_by(RelinkPolicy.platform_id, RelinkPolicy.livemode)
+    ).all()
+    return [
+        (platform_scope(row.platform_id, row.livemode, offset), _policy_of_row(row))
+        for row, offset in rows
+    ]
 
 
 def _bounded(param: str, value: int, low: int, high: int, unit: str = "") -> int:
@@ -167,6 +181,13 @@ def change_policy(db: DbSession, scope: Scope, changes: PolicyChanges) -> Policy
         update(RelinkPolicy)
         .where(in_scope(RelinkPolicy, scope))
         .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    # Every episode is looked at again by the next scan, on the new schedule and cap.
+    db.execute(
+        update(AutomaticRelink)
+        .where(in_scope(AutomaticRelink, scope))
+        .values(next_at=scope.now())
         .execution_options(synchronize_session=False)
     )
     return policy_of(db, scope)
