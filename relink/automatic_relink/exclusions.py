@@ -22,6 +22,8 @@ from sqlalchemy import ColumnElement, false, or_
 
 from relink.eligibility.query import rules
 from relink.eligibility.rules import Reason
+from relink.institutions.incidents import held_institutions
+from relink.models import Account
 from relink.tenancy import Scope
 
 # The eligibility rules whose failure ends an episode. The others do not: an open request
@@ -47,7 +49,10 @@ def episode_ended(scope: Scope, now: dt.datetime) -> ColumnElement[bool]:
 def episode_held(scope: Scope, now: dt.datetime) -> ColumnElement[bool]:
     """Nothing is sent for the account while this holds (correlated on ``accounts``).
 
-    Holds go here, one line each: the holder's opt-out of reminders, an incident hold on
-    the account's institution."""
-    conditions: list[ColumnElement[bool]] = []
+    Holds go here, one line each (the holder's opt-out of reminders belongs here too)."""
+    conditions: list[ColumnElement[bool]] = [
+        # An incident at the account's bank (many accounts broke at once): not each
+        # holder's to fix. Released by an operator; the episode then goes on.
+        Account.institution_id.in_(held_institutions(scope)),
+    ]
     return or_(false(), *conditions)

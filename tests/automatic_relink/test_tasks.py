@@ -4,7 +4,7 @@ days with the same link, capped, and stopped at once by a repair or a suppressio
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -12,14 +12,18 @@ import stripe
 
 from relink.automatic_relink.reminders import EXPIRY, PENDING
 from relink.automatic_relink.service import Policy
-from relink.automatic_relink.tasks import expiry_of, schedule
+from relink.automatic_relink.tasks import expiry_of, run_automatic_relink, schedule
 from relink.eligibility.rules import ABOUT_TO_BREAK, BROKEN_SINCE_EVER
 from relink.email.bounces import suppress
+from relink.institutions.incidents import release
+from relink.kit import ids
 from relink.kit.clock import FrozenClock
-from relink.models import SuppressionReason
+from relink.kit.provenance import EventContext
+from relink.models import Incident, SuppressionReason
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sessions.schemas import hosted_url
+from relink.sessions.service import SessionService
 from relink.tenancy import load_platform_scope
 from tests.automatic_relink.factories import (
     DAY,
@@ -32,6 +36,7 @@ from tests.automatic_relink.factories import (
 )
 from tests.email.factories import eligible_account
 from tests.factories import (
+    WireObject,
     advance_clock,
     create_customer,
     create_test_account,
@@ -315,3 +320,99 @@ def test_an_account_about_to_expire_is_reminded_before_the_expiry(
     drain_outbox(runtime)
     details = timeline_details(runtime, session.id, "reminder_sent")
     assert [(d["reminder"], d["number"]) for d in details] == [(EXPIRY, 2), (EXPIRY, 3)]
+
+
+def test_an_incident_at_the_bank_holds_the_request_until_it_is_released(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime, automation: None
+) -> None:
+    account = eligible_account(client, platform)
+    with runtime.database.unit_of_work() as db:
+        scope = load_platform_scope(db, platform.platform.id, False)
+        incident = Incident(
+            id=ids.new("inc"),
+            platform_id=scope.platform_id,
+            livemode=False,
+            institution_id=str(account["institution"]),
+            opened_at=scope.now(),
+            window_started_at=scope.now(),
+            affected_count=10,
+            accounts_count=10,
+        )
+        db.add(incident)
+    scan(runtime)
+    advance_clock(client, DAY)
+    scan(runtime)
+    assert sessions_of(runtime, account.id) == []
+    assert episode(runtime, account.id) is not None
+
+    with runtime.database.unit_of_work() as db:
+        assert release(db, scope, incident.id, actor="owner@example.com")
+    scan(runtime)
+    assert len(sessions_of(runtime, account.id)) == 1
+
+
+def test_an_account_whose_bank_is_down_at_its_turn_is_requested_once_the_bank_is_back(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    runtime: Runtime,
+    automation: None,
+    outage: Callable[..., WireObject | None],
+) -> None:
+    set_policy(client, delay_seconds=600)
+    account = eligible_account(client, platform)
+    scan(runtime)
+    outage("down")
+    advance_clock(client, 600)
+    scan(runtime)
+    assert sessions_of(runtime, account.id) == []
+
+    outage("active")
+    scan(runtime)
+    assert sessions_of(runtime, account.id) == []  # looked at again a quarter hour later
+    advance_clock(client, 15 * 60)
+    scan(runtime)
+    assert len(sessions_of(runtime, account.id)) == 1
+
+
+def test_a_longer_delay_set_meanwhile_applies_to_an_episode_already_started(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime, automation: None
+) -> None:
+    set_policy(client, delay_seconds=3600)
+    account = eligible_account(client, platform)
+    scan(runtime)
+    set_policy(client, delay_seconds=7200)
+    advance_clock(client, 3600)
+    scan(runtime)
+    assert sessions_of(runtime, account.id) == []
+    advance_clock(client, 3600)
+    scan(runtime)
+    assert len(sessions_of(runtime, account.id)) == 1
+
+
+def test_a_request_the_operator_cancelled_is_not_reminded_of_nor_asked_again(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime, automation: None
+) -> None:
+    account = eligible_account(client, platform)
+    scan(runtime)
+    drain_outbox(runtime)
+    [session] = sessions_of(runtime, account.id)
+    with runtime.database.unit_of_work() as db:
+        scope = load_platform_scope(db, platform.platform.id, False)
+        service = SessionService(db, scope, runtime, EventContext())
+        assert service.cancel_request(session.id, actor="owner@example.com")
+    for _ in range(3):
+        advance_clock(client, 3 * DAY)
+        scan(runtime)
+    assert reminder_rows(runtime, session.id) == []
+    assert len(sessions_of(runtime, account.id)) == 1
+    found = episode(runtime, account.id)
+    assert found is not None and found.next_at is None
+
+
+def test_the_scan_runs_on_one_worker_once_a_minute(
+    runtime: Runtime, frozen_clock: FrozenClock
+) -> None:
+    scan(runtime, "worker-a")
+    assert run_automatic_relink(runtime, "worker-b") is None
+    frozen_clock.advance(seconds=60)
+    assert run_automatic_relink(runtime, "worker-b") is not None

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import stripe
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from relink.automatic_relink.tasks import AUTOMATIC_RELINK_SCAN
 from relink.config import Settings
@@ -26,7 +26,6 @@ from relink.runtime import Runtime
 from relink.sessions.schemas import hosted_url
 from tests.automatic_relink.factories import (
     DAY,
-    make_scan_due,
     reminder_rows,
     sessions_of,
     set_policy,
@@ -52,19 +51,30 @@ def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _scan_finished_since(runtime: Runtime, since: dt.datetime) -> bool:
+def _scan_finished(runtime: Runtime) -> bool:
     with runtime.database.read_only() as db:
-        row = db.scalars(
-            select(ScheduledScan).where(ScheduledScan.name == AUTOMATIC_RELINK_SCAN)
-        ).first()
-        return row is not None and row.last_finished_at is not None and row.last_finished_at > since
+        finished = db.scalar(
+            select(ScheduledScan.last_finished_at).where(
+                ScheduledScan.name == AUTOMATIC_RELINK_SCAN
+            )
+        )
+        return finished is not None
 
 
 def _one_scan(runtime: Runtime) -> None:
     """A minute passes for the schedule: one of the two workers runs the scan."""
-    poked = clock.now()
-    make_scan_due(runtime)
-    _wait_for(lambda: _scan_finished_since(runtime, poked), 60, "the scan")
+    with runtime.database.unit_of_work() as db:
+        db.execute(
+            update(ScheduledScan)
+            .where(ScheduledScan.name == AUTOMATIC_RELINK_SCAN)
+            .values(
+                next_run_at=clock.now() - dt.timedelta(seconds=1),
+                locked_by=None,
+                locked_until=None,
+                last_finished_at=None,
+            )
+        )
+    _wait_for(lambda: _scan_finished(runtime), 60, "the scan")
 
 
 @pytest.fixture
