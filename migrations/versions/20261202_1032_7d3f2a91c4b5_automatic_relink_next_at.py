@@ -1,7 +1,7 @@
 """Automatic relink: when the scan next acts for an episode, indexed per scope.
 
 Revision ID: 7d3f2a91c4b5
-Revises: 6465c1c66acf
+Revises: 290c7fab48f8
 Create Date: 2026-12-02 10:30:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import relink.models.base
 
 revision: str = '7d3f2a91c4b5'
-down_revision: str | None = '6465c1c66acf'
+down_revision: str | None = '290c7fab48f8'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
