@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from relink.automatic_relink.commands import policy_app
 from relink.bulk_requests.commands import relink_app
 from relink.bulk_requests.commands import request as request_relink
 from relink.email_commands import bounces_app, dkim_app
@@ -38,6 +39,7 @@ app.command("request-relink")(request_relink)
 app.add_typer(relink_app, name="relink", hidden=True)
 app.add_typer(institutions_app, name="institutions")
 app.add_typer(report_app, name="report")
+app.add_typer(policy_app, name="policy")
 app.add_typer(dkim_app, name="dkim")
 app.add_typer(bounces_app, name="bounces")
 

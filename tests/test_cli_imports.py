@@ -74,7 +74,13 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Relink:
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["request-relink", "--help"], ["institutions", "--help"], ["users", "--help"]],
+    [
+        ["--help"],
+        ["request-relink", "--help"],
+        ["institutions", "--help"],
+        ["users", "--help"],
+        ["policy", "--help"],
+    ],
     ids=" ".join,
 )
 def test_help_imports_neither_storage_nor_the_web_side(cli: Relink, args: list[str]) -> None:

@@ -60,9 +60,20 @@ class PolicyChanges:
 
 
 class PolicyInvalid(ParameterInvalid):
-    """A policy value outside its limits."""
+    """A policy value outside its limits.
+
+    ``problem`` says which rule it broke (``range``, ``too_many``, ``repeated`` or
+    ``not_days``), so that a surface that words it its own way (the dashboard) still
+    follows these rules rather than a copy of them.
+    """
 
     code = "parameter_invalid_integer"
+
+    def __init__(
+        self, param: str, message: str, *, code: str | None = None, problem: str = "range"
+    ) -> None:
+        super().__init__(param, message, code=code)
+        self.problem = problem
 
 
 def _policy_of_row(row: RelinkPolicy | None) -> Policy:
@@ -113,13 +124,34 @@ def _bounded(param: str, value: int, low: int, high: int, unit: str = "") -> int
 def _days(param: str, days: Sequence[int], high: int) -> list[int]:
     if len(days) > MAX_REMINDERS:
         raise PolicyInvalid(
-            param, f"{param} can list at most {MAX_REMINDERS} days.", code="parameter_invalid_array"
+            param,
+            f"{param} can list at most {MAX_REMINDERS} days.",
+            code="parameter_invalid_array",
+            problem="too_many",
         )
     for index, day in enumerate(days):
         _bounded(f"{param}[{index}]", day, 1, high, " of days")
     if len(set(days)) != len(days):
-        raise PolicyInvalid(param, f"{param} lists a day twice.", code="parameter_invalid_array")
+        raise PolicyInvalid(
+            param, f"{param} lists a day twice.", code="parameter_invalid_array", problem="repeated"
+        )
     return sorted(days)
+
+
+def days_of_text(param: str, text: str) -> list[int]:
+    """The days of a comma-separated list typed by a person ("3, 7"; empty: none), in the
+    order given (:func:`check_changes` checks and orders them)."""
+    items = [item.strip() for item in text.split(",")]
+    if items == [""]:
+        return []
+    if not all(item.isascii() and item.isdigit() for item in items):
+        raise PolicyInvalid(
+            param,
+            f"{param} must be whole numbers of days separated by commas, like 3,7.",
+            code="parameter_invalid_array",
+            problem="not_days",
+        )
+    return [int(item) for item in items]
 
 
 def check_changes(changes: PolicyChanges) -> PolicyChanges:
