@@ -185,6 +185,7 @@ def owner(viewer: Viewer = Depends(checked_viewer)) -> Viewer:
 NOTICES = {
     "relink_requested": "Relink request created; the email is on its way.",
     "saved": "Saved.",
+    "policy_saved": "Automatic relink settings saved for the mode you are viewing.",
     "suppression_lifted": "The address is no longer suppressed: relink emails go to it again.",
     "not_suppressed": "The address was not suppressed (any more): nothing changed.",
     "mode_live": "You are now viewing live data.",

@@ -1,4 +1,4 @@
-"""Settings: branding and email (owners and admins), the team (owners)."""
+"""Settings: branding and email, automatic relink (owners and admins), the team (owners)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from relink.automatic_relink import service as relink_policy
+from relink.automatic_relink.words import policy_words
 from relink.dashboard import team
 from relink.dashboard.auth import CONFIRMATION_LIFETIME
 from relink.dashboard.branding import LOGO_MAX_BYTES, BrandingEdit, apply_branding
+from relink.dashboard.relink_policy import MAX_DELAY_HOURS, PolicyEdit
 from relink.dashboard.web import (
     NotFound,
     Viewer,
@@ -112,6 +115,59 @@ def logo(viewer: Viewer = Depends(current_viewer)) -> Response:
     return Response(
         platform.logo_png, media_type="image/png", headers={"cache-control": "no-store"}
     )
+
+
+# -- automatic relink ----------------------------------------------------------------------
+
+
+def _policy_page(
+    request: Request, viewer: Viewer, edit: PolicyEdit | None = None, status_code: int = 200
+) -> Response:
+    with viewer.runtime.database.read_only() as db:
+        policy = relink_policy.policy_of(db, viewer.scope)
+    return page(
+        request,
+        viewer,
+        "settings_automatic_relink.html",
+        {
+            "edit": edit or PolicyEdit.of(policy),
+            "policy_words": policy_words(policy),
+            "mode": "live" if viewer.livemode else "test",
+            "max_delay_hours": MAX_DELAY_HOURS,
+            "max_reminders": relink_policy.MAX_REMINDERS,
+            "max_reminder_day": relink_policy.MAX_REMINDER_DAY,
+            "max_expiry_day": relink_policy.MAX_EXPIRY_REMINDER_DAY,
+            "max_emails": relink_policy.MAX_EMAILS_PER_ACCOUNT,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/settings/automatic-relink")
+def automatic_relink(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    return _policy_page(request, viewer)
+
+
+@router.post("/settings/automatic-relink")
+def save_automatic_relink(
+    request: Request, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
+) -> Response:
+    """The viewer's platform and mode's policy; refused, the form again with what was typed."""
+    with viewer.runtime.database.unit_of_work() as db:
+        edit = PolicyEdit.read(
+            relink_policy.policy_of(db, viewer.scope),
+            enabled=form_text(form, "enabled", 10),
+            delay_hours=form_text(form, "delay_hours", 20),
+            delay_minutes=form_text(form, "delay_minutes", 20),
+            reminder_days=form_text(form, "reminder_days", 200),
+            expiry_reminder_days=form_text(form, "expiry_reminder_days", 200),
+            max_emails_per_account=form_text(form, "max_emails_per_account", 20),
+        )
+        if not edit.errors:
+            relink_policy.change_policy(db, viewer.scope, edit.changes)
+    if edit.errors:
+        return _policy_page(request, viewer, edit, status_code=400)
+    return redirect("/settings/automatic-relink", notice="policy_saved")
 
 
 # -- team -------------------------------------------------------------------------------------
