@@ -45,21 +45,23 @@ def _whole_number(text: str) -> int | None:
     return int(text) if text.isascii() and text.isdigit() else None
 
 
-def _days_refusal(error: PolicyInvalid, high: int, example: str) -> str:
+def _days_refusal(error: PolicyInvalid, what: str, high: int, example: str) -> str:
     return {
-        "not_days": f"Enter days as whole numbers separated by commas, like {example}.",
-        "too_many": f"List at most {MAX_REMINDERS} days.",
-        "repeated": "List each day once.",
-    }.get(error.problem, f"Each day must be between 1 and {high}.")
+        "not_days": f"Enter the {what} as whole numbers separated by commas, like {example}.",
+        "too_many": f"List at most {MAX_REMINDERS} {what}.",
+        "repeated": f"List each of the {what} once.",
+    }.get(error.problem, f"Each of the {what} must be from 1 to {high}.")
 
 
 def _refusal(error: PolicyInvalid) -> tuple[str, str]:
     """The form field a refused value belongs to, and what to tell the user."""
     param = (error.param or "").split("[")[0]
     if param == "reminder_days":
-        return param, _days_refusal(error, MAX_REMINDER_DAY, "3, 7")
+        return param, _days_refusal(error, "days after the first email", MAX_REMINDER_DAY, "3, 7")
     if param == "expiry_reminder_days":
-        return param, _days_refusal(error, MAX_EXPIRY_REMINDER_DAY, "14, 7, 1")
+        return param, _days_refusal(
+            error, "days before an expiry", MAX_EXPIRY_REMINDER_DAY, "14, 7, 1"
+        )
     if param == "delay_seconds":
         return "delay", f"The delay can be at most {MAX_DELAY_HOURS} hours."
     return (

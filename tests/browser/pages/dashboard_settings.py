@@ -75,3 +75,43 @@ class TeamPage:
         self.row(email).get_by_role("button", name="Remove").click()
         self.page.wait_for_load_state()
         return self
+
+
+class AutomaticRelinkPage:
+    """Settings → Automatic relink: the policy in words and its form."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    def open(self) -> AutomaticRelinkPage:
+        self.page.goto("/settings/automatic-relink")
+        return self
+
+    def turn(self, on: bool) -> AutomaticRelinkPage:
+        self.page.get_by_label("On: ask holders" if on else "Off: ask only").check()
+        return self
+
+    def fill(self, label: str, value: str) -> AutomaticRelinkPage:
+        self.page.get_by_label(label, exact=True).fill(value)
+        return self
+
+    def save(self) -> AutomaticRelinkPage:
+        self.page.get_by_role("button", name="Save automatic relink").click()
+        self.page.wait_for_load_state()
+        return self
+
+    @property
+    def summary(self) -> list[str]:
+        """The policy in words, one sentence a setting."""
+        return self.page.locator("#policy-summary li").all_inner_texts()
+
+    @property
+    def error_summary(self) -> Locator:
+        return self.page.get_by_role("alert")
+
+    def field_error(self, name: str) -> str:
+        return self.page.locator(f"#{name}-error").inner_text()
+
+    @property
+    def notice(self) -> str:
+        return self.page.get_by_role("status").inner_text()

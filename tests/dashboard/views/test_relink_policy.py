@@ -141,7 +141,7 @@ def test_empty_day_lists_mean_no_reminders(
         ({"delay_minutes": "60"}, "delay", "p-delay-hours", "minutes as a number from 0 to 59"),
         ({"delay_hours": "720", "delay_minutes": "1"}, "delay", "p-delay-hours", "at most 720"),
         ({"reminder_days": "3, x"}, "reminder_days", "p-reminder-days", "separated by commas"),
-        ({"reminder_days": "3, 31"}, "reminder_days", "p-reminder-days", "between 1 and 30"),
+        ({"reminder_days": "3, 31"}, "reminder_days", "p-reminder-days", "from 1 to 30"),
         ({"reminder_days": "1,2,3,4,5,6"}, "reminder_days", "p-reminder-days", "at most 5"),
         ({"expiry_reminder_days": "7, 7"}, "expiry_reminder_days", "p-expiry-days", "once"),
         ({"max_emails_per_account": "0"}, "max_emails_per_account", "p-max-emails", "1 and 20"),
