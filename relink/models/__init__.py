@@ -45,7 +45,7 @@ from relink.models.mailbox import (
 )
 from relink.models.outbox import OutboxMessage, OutboxStatus, ScheduledScan
 from relink.models.platforms import ApiKey, Platform, Role, User
-from relink.models.reports import OutreachDay, OutreachRollup
+from relink.models.reports import OutreachDay, OutreachMonth, OutreachRollup
 from relink.models.sessions import Session, SessionStatus, SessionTimelineEntry, TimelineKind
 
 __all__ = [
@@ -89,6 +89,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "OutreachDay",
+    "OutreachMonth",
     "OutreachRollup",
     "PasswordReset",
     "Platform",

@@ -36,6 +36,24 @@ class OutreachDay(Base):
     repair_seconds: Mapped[dict[str, Any]]
 
 
+class OutreachMonth(Base):
+    """Repair times per month, institution and reason: the daily rows' merged, so a report
+    over a year merges a dozen rows per group instead of hundreds (refreshed with them)."""
+
+    __tablename__ = "outreach_months"
+
+    platform_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("platforms.id", ondelete="CASCADE"), primary_key=True
+    )
+    livemode: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    # The month's first day.
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    institution_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    reason_key: Mapped[str] = mapped_column(String(30), primary_key=True)
+    # Seconds from request to repair -> how many (see relink.sessions.rollup.Durations).
+    repair_seconds: Mapped[dict[str, Any]]
+
+
 class OutreachRollup(Base):
     """When a scope's rollup was last refreshed, and from which day it covers its requests."""
 

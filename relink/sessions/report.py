@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -24,7 +25,15 @@ from sqlalchemy.orm import Session as DbSession
 
 from relink.eligibility.relink_reason import label as reason_label
 from relink.institutions.repository import InstitutionRepository
-from relink.sessions.rollup import STEP_KINDS, STEPS, Durations, read_days, rollup_state
+from relink.sessions.rollup import (
+    STEP_KINDS,
+    STEPS,
+    Durations,
+    repair_times,
+    rollup_state,
+    steps_by_day,
+    totals_by_group,
+)
 from relink.tenancy import Scope
 
 __all__ = ["STEPS", "Grain", "OutreachReport", "Period", "PeriodInvalid", "outreach_report"]
@@ -155,21 +164,33 @@ def outreach_report(db: DbSession, scope: Scope, period: Period) -> OutreachRepo
     counts: dict[dt.date, dict[str, int]] = {
         start: dict.fromkeys(STEP_KINDS, 0) for start in period.buckets()
     }
+    for day, steps in steps_by_day(db, scope, period.first_day, period.last_day):
+        bucket = counts[period.bucket(day)]
+        for kind, count in steps.items():
+            bucket[kind] += count
+    # Added up per (institution, reason) first; the institutions', the reasons' and the
+    # overall figures are then a few dozen merges of those.
+    pairs: dict[tuple[str, str], _Group] = defaultdict(_Group)
+    for institution, reason, requested, repaired, emails, accounts in totals_by_group(
+        db, scope, period.first_day, period.last_day
+    ):
+        pair = pairs[(institution, reason)]
+        pair.requested, pair.repaired = requested, repaired
+        report.emails_sent += emails
+        report.repaired_accounts += accounts
+    for institution, reason, durations in repair_times(
+        db, scope, period.first_day, period.last_day
+    ):
+        pairs[(institution, reason)].durations.merge(durations)
     groups: dict[str, dict[str, _Group]] = {"institution": {}, "reason": {}}
     everything = Durations()
-    for row in read_days(db, scope, period.first_day, period.last_day):
-        bucket = counts[period.bucket(row.day)]
-        for kind in STEP_KINDS:
-            bucket[kind] += int(row.steps.get(kind, 0))
-        durations = Durations.of(row.repair_seconds)
-        everything.merge(durations)
-        report.emails_sent += row.emails
-        report.repaired_accounts += row.repaired_accounts
-        for kind, key in (("institution", row.institution_key), ("reason", row.reason_key)):
+    for (institution, reason), pair in pairs.items():
+        everything.merge(pair.durations)
+        for kind, key in (("institution", institution), ("reason", reason)):
             figures = groups[kind].setdefault(key, _Group())
-            figures.requested += row.requested
-            figures.repaired += row.repaired
-            figures.durations.merge(durations)
+            figures.requested += pair.requested
+            figures.repaired += pair.repaired
+            figures.durations.merge(pair.durations)
     report.funnel = [FunnelPoint(start, steps) for start, steps in counts.items()]
     report.totals = {
         kind: sum(point.counts[kind] for point in report.funnel) for kind in STEP_KINDS

@@ -17,6 +17,7 @@ buckets 4 % wide, and the median is the bucket's value (within 2 % of the exact 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session as DbSession
 from relink.models import (
     Authorization,
     OutreachDay,
+    OutreachMonth,
     OutreachRollup,
     Session,
     SessionStatus,
@@ -64,29 +66,48 @@ REFRESH_EVERY = dt.timedelta(minutes=5)
 @dataclass
 class Durations:
     """Seconds from request to repair -> how many: exact up to :attr:`MAX_VALUES`
-    distinct values, then in buckets of 4 % (each value its bucket's geometric middle)."""
+    distinct values, then in buckets of 4 % (each value its bucket's geometric middle).
+
+    Once bucketed, a value added is put straight into its bucket (the bucket of a bucket's
+    middle is that bucket), so adding up a year of rollup rows costs one dictionary step
+    per stored value, not a re-bucketing per row."""
 
     counts: dict[int, int] = field(default_factory=dict)
+    bucketed: bool = field(default=False, compare=False)
 
     MAX_VALUES = 256
     RATIO = 1.04
 
     @classmethod
     def of(cls, stored: Mapping[str, Any]) -> Durations:
-        return cls({int(seconds): int(count) for seconds, count in stored.items()})
+        durations = cls({int(seconds): int(count) for seconds, count in stored.items()})
+        if len(durations.counts) > cls.MAX_VALUES:
+            durations._bucket()
+        return durations
 
     def stored(self) -> dict[str, int]:
         return {str(seconds): count for seconds, count in sorted(self.counts.items())}
 
     def add(self, seconds: int, count: int = 1) -> None:
+        if self.bucketed:
+            seconds = self.bucket_value(seconds)
         self.counts[seconds] = self.counts.get(seconds, 0) + count
-        if len(self.counts) > self.MAX_VALUES:
+        if not self.bucketed and len(self.counts) > self.MAX_VALUES:
             self._bucket()
 
     def merge(self, other: Durations) -> None:
+        if other.bucketed and not self.bucketed:
+            self._bucket()
+        counts = self.counts
+        if self.bucketed and not other.bucketed:
+            bucket = self.bucket_value
+            for seconds, count in other.counts.items():
+                middle = bucket(seconds)
+                counts[middle] = counts.get(middle, 0) + count
+            return
         for seconds, count in other.counts.items():
-            self.counts[seconds] = self.counts.get(seconds, 0) + count
-        if len(self.counts) > self.MAX_VALUES:
+            counts[seconds] = counts.get(seconds, 0) + count
+        if not self.bucketed and len(counts) > self.MAX_VALUES:
             self._bucket()
 
     def _bucket(self) -> None:
@@ -94,14 +115,16 @@ class Durations:
         for seconds, count in self.counts.items():
             middle = self.bucket_value(seconds)
             bucketed[middle] = bucketed.get(middle, 0) + count
-        self.counts = bucketed
+        self.counts, self.bucketed = bucketed, True
 
-    @classmethod
-    def bucket_value(cls, seconds: int) -> int:
+    @staticmethod
+    @functools.lru_cache(maxsize=1 << 16)
+    def bucket_value(seconds: int) -> int:
         if seconds <= 1:
             return max(seconds, 0)
-        index = math.floor(math.log(seconds) / math.log(cls.RATIO))
-        middle: float = cls.RATIO ** (index + 0.5)
+        ratio = Durations.RATIO
+        index = math.floor(math.log(seconds) / math.log(ratio))
+        middle: float = ratio ** (index + 0.5)
         return round(middle)
 
     def median(self) -> float | None:
@@ -280,7 +303,54 @@ def refresh_days(db: DbSession, scope: Scope, first_day: dt.date, last_day: dt.d
     ]
     if values:
         db.execute(insert(OutreachDay), values)
+    refresh_months(db, scope, first_day, last_day)
     return len(values)
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+
+
+def refresh_months(db: DbSession, scope: Scope, first_day: dt.date, last_day: dt.date) -> None:
+    """Recompute the repair times of every month those days fall in, from its day rows."""
+    first_month, after = first_day.replace(day=1), _next_month(last_day)
+    merged: dict[Key, Durations] = defaultdict(Durations)
+    for day, institution, reason, stored in db.execute(
+        select(
+            OutreachDay.day,
+            OutreachDay.institution_key,
+            OutreachDay.reason_key,
+            OutreachDay.repair_seconds,
+        ).where(
+            in_scope(OutreachDay, scope),
+            OutreachDay.day >= first_month,
+            OutreachDay.day < after,
+            OutreachDay.repaired > 0,
+        )
+    ):
+        merged[(as_date(day).replace(day=1), institution, reason)].merge(Durations.of(stored))
+    db.execute(
+        delete(OutreachMonth).where(
+            in_scope(OutreachMonth, scope),
+            OutreachMonth.month >= first_month,
+            OutreachMonth.month < after,
+        )
+    )
+    if merged:
+        db.execute(
+            insert(OutreachMonth),
+            [
+                {
+                    "platform_id": scope.platform_id,
+                    "livemode": scope.livemode,
+                    "month": month,
+                    "institution_key": institution,
+                    "reason_key": reason,
+                    "repair_seconds": durations.stored(),
+                }
+                for (month, institution, reason), durations in merged.items()
+            ],
+        )
 
 
 def refresh_scope(db: DbSession, scope: Scope, now: dt.datetime | None = None) -> OutreachRollup:
@@ -314,16 +384,81 @@ def refresh_scope(db: DbSession, scope: Scope, now: dt.datetime | None = None) -
     return state
 
 
-def read_days(
-    db: DbSession, scope: Scope, first_day: dt.date, last_day: dt.date
-) -> Iterable[OutreachDay]:
-    return db.scalars(
-        select(OutreachDay).where(
-            in_scope(OutreachDay, scope),
-            OutreachDay.day >= first_day,
-            OutreachDay.day <= last_day,
-        )
+def _in_days(scope: Scope, first_day: dt.date, last_day: dt.date) -> ColumnElement[bool]:
+    return and_(
+        in_scope(OutreachDay, scope), OutreachDay.day >= first_day, OutreachDay.day <= last_day
     )
+
+
+def steps_by_day(
+    db: DbSession, scope: Scope, first_day: dt.date, last_day: dt.date
+) -> Iterable[tuple[dt.date, dict[str, int]]]:
+    """Each day's requests that reached each funnel step (summed in the database)."""
+    sums = [func.sum(OutreachDay.steps[kind].as_integer()) for kind in STEP_KINDS]
+    for day, *counts in db.execute(
+        select(OutreachDay.day, *sums)
+        .where(_in_days(scope, first_day, last_day))
+        .group_by(OutreachDay.day)
+    ):
+        yield as_date(day), {kind: int(n or 0) for kind, n in zip(STEP_KINDS, counts, strict=True)}
+
+
+def totals_by_group(
+    db: DbSession, scope: Scope, first_day: dt.date, last_day: dt.date
+) -> Iterable[tuple[str, str, int, int, int, int]]:
+    """Per (institution, reason): requested, repaired, emails, repaired accounts."""
+    for institution, reason, requested, repaired, emails, accounts in db.execute(
+        select(
+            OutreachDay.institution_key,
+            OutreachDay.reason_key,
+            func.sum(OutreachDay.requested),
+            func.sum(OutreachDay.repaired),
+            func.sum(OutreachDay.emails),
+            func.sum(OutreachDay.repaired_accounts),
+        )
+        .where(_in_days(scope, first_day, last_day))
+        .group_by(OutreachDay.institution_key, OutreachDay.reason_key)
+    ):
+        yield institution, reason, int(requested), int(repaired), int(emails), int(accounts)
+
+
+def repair_times(
+    db: DbSession, scope: Scope, first_day: dt.date, last_day: dt.date
+) -> Iterable[tuple[str, str, Durations]]:
+    """The repair times of those days' requests per (institution, reason), a row at a
+    time: the months the period holds whole from their month rows, the days before and
+    after them from their day rows."""
+    whole_from = first_day if first_day.day == 1 else _next_month(first_day)
+    whole_until = _next_month(last_day)  # exclusive
+    if last_day + dt.timedelta(days=1) != whole_until:
+        whole_until = last_day.replace(day=1)
+    edges: list[tuple[dt.date, dt.date]] = [(first_day, last_day)]
+    if whole_from < whole_until:
+        edges = [
+            (first_day, whole_from - dt.timedelta(days=1)),
+            (whole_until, last_day),
+        ]
+        for institution, reason, stored in db.execute(
+            select(
+                OutreachMonth.institution_key,
+                OutreachMonth.reason_key,
+                OutreachMonth.repair_seconds,
+            ).where(
+                in_scope(OutreachMonth, scope),
+                OutreachMonth.month >= whole_from,
+                OutreachMonth.month < whole_until,
+            )
+        ):
+            yield institution, reason, Durations.of(stored)
+    for since, until in edges:
+        if since > until:
+            continue
+        for institution, reason, stored in db.execute(
+            select(
+                OutreachDay.institution_key, OutreachDay.reason_key, OutreachDay.repair_seconds
+            ).where(_in_days(scope, since, until), OutreachDay.repaired > 0)
+        ):
+            yield institution, reason, Durations.of(stored)
 
 
 def rollup_state(db: DbSession, scope: Scope) -> OutreachRollup | None:

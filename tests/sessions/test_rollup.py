@@ -9,7 +9,9 @@ import statistics
 import stripe
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
+from relink.models import OutreachMonth
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sessions.report import OutreachReport, Period, outreach_report
@@ -22,10 +24,21 @@ from relink.sessions.rollup import (
     rollup_state,
     run_rollup_scan,
 )
-from relink.tenancy import Scope
+from relink.tenancy import Scope, in_scope
 from tests.email.factories import eligible_account, request_relink_email
 from tests.factories import make_scan_due
-from tests.sessions.report_book import BOOK, DAY, EXPECTED, FIRST_DAY, LAST_DAY, seed
+from tests.sessions.report_book import (
+    BOOK,
+    DAY,
+    EXPECTED,
+    FIRST_DAY,
+    FULL_PATH,
+    HOUR,
+    LAST_DAY,
+    NON_OAUTH,
+    Request,
+    seed,
+)
 
 
 def _report(runtime: Runtime, scope: Scope) -> OutreachReport:
@@ -104,6 +117,38 @@ def test_the_worker_scan_refreshes_every_scope_once_per_interval(
     with runtime.database.read_only() as db:
         report = outreach_report(db, scope, Period.of(today, today))
     assert report.requested == 1
+
+
+def test_a_long_period_takes_its_whole_months_from_month_rows_and_its_edges_from_days(
+    runtime: Runtime, platform: NewPlatform
+) -> None:
+    scope = Scope(platform.platform.id, False)
+    repaired = [FULL_PATH[-1]]
+    # Repaired after 1 h (25 Feb), 2 h (2 Mar), 4 h (6 Apr) and 8 h (2 Jun).
+    book = [
+        Request(day, 10, NON_OAUTH, "access_expired", ["created", *repaired], "succeeded", hours)
+        for day, hours in ((-5, HOUR), (0, 2 * HOUR), (35, 4 * HOUR), (92, 8 * HOUR))
+    ]
+    seed(runtime, scope.platform_id, False, book)
+    period = Period.of(dt.date(2026, 2, 20), dt.date(2026, 6, 5))
+
+    def median() -> float | None:
+        with runtime.database.read_only() as db:
+            return outreach_report(db, scope, period).median_seconds
+
+    assert median() == 3 * 3600  # (2 h + 4 h) / 2, exact
+    with runtime.database.unit_of_work() as db:
+        months = {
+            row.month: row
+            for row in db.scalars(select(OutreachMonth).where(in_scope(OutreachMonth, scope)))
+        }
+        assert sorted(months) == [dt.date(2026, m, 1) for m in (2, 3, 4, 6)]
+        # March, a whole month of the period, is read from its month row …
+        months[dt.date(2026, 3, 1)].repair_seconds = {"36000": 1}
+        # … February and June, cut by the period, from their days.
+        months[dt.date(2026, 2, 1)].repair_seconds = {"999999": 1}
+        months[dt.date(2026, 6, 1)].repair_seconds = {"999999": 1}
+    assert median() == (4 + 8) / 2 * 3600
 
 
 def test_a_small_groups_median_is_exact() -> None:
