@@ -162,6 +162,40 @@ BENCHMARKS = (
         ),
     ),
     Benchmark(
+        "outreach report",
+        "bench.outreach_report",
+        (Check("time", _value, 200, False, " ms"),),
+        needs_postgres=True,
+        notes=(
+            "The whole page through `relink serve` as a signed-in owner, over a year of "
+            "history of the demo book (one email request per account, its timeline as the "
+            "flow writes it), rolled up by the worker's scan; floor: the same page of a "
+            "platform with no history.",
+        ),
+    ),
+    Benchmark(
+        "automatic relink",
+        "bench.automatic_relink",
+        (
+            Check("time", _value, 200, False, " ms"),
+            Check(
+                "uses an index",
+                _metric("uses_index"),
+                1,
+                True,
+                boolean=True,
+                applies=lambda f: "uses_index" in f.metrics,
+            ),
+        ),
+        needs_postgres=True,
+        notes=(
+            "The scan's steps over the demo book's live copy with the policy on, a batch of "
+            "1,000 each, rolled back so every run meets the same rows; floor: the first "
+            "1,000 account ids of the scope. `start pass, none new` is one whole pass of "
+            "step 2 once every eligible account has its episode (what each minute costs).",
+        ),
+    ),
+    Benchmark(
         "cli start-up",
         "bench.cli_startup",
         (Check("interpreter time", _value, 0.3, False, " s"),),

@@ -176,16 +176,8 @@ def end_episodes(db: DbSession, scope: Scope, now: dt.datetime, limit: int) -> i
     return len(account_ids)
 
 
-def start_episodes(
-    db: DbSession,
-    scope: Scope,
-    policy: Policy,
-    now: dt.datetime,
-    after: str | None,
-    limit: int,
-) -> tuple[int, str | None]:
-    """Start an episode for up to ``limit`` eligible accounts without one (ids after
-    ``after``); returns how many, and the id to continue after (None: done)."""
+def newly_eligible(scope: Scope, now: dt.datetime, after: str | None, limit: int) -> Select[Any]:
+    """Up to ``limit`` ids (after ``after``) of eligible accounts without an episode."""
     query = (
         select(Account.id)
         .where(
@@ -197,9 +189,20 @@ def start_episodes(
         .order_by(Account.id)
         .limit(limit)
     )
-    if after is not None:
-        query = query.where(Account.id > after)
-    account_ids = list(db.scalars(query))
+    return query if after is None else query.where(Account.id > after)
+
+
+def start_episodes(
+    db: DbSession,
+    scope: Scope,
+    policy: Policy,
+    now: dt.datetime,
+    after: str | None,
+    limit: int,
+) -> tuple[int, str | None]:
+    """Start an episode for up to ``limit`` eligible accounts without one (ids after
+    ``after``); returns how many, and the id to continue after (None: done)."""
+    account_ids = list(db.scalars(newly_eligible(scope, now, after, limit)))
     if not account_ids:
         return 0, None
     due = now + dt.timedelta(seconds=policy.delay_seconds)

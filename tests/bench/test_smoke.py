@@ -111,3 +111,40 @@ def test_cli_startup_smoke_run_prints_a_figure_per_command() -> None:
         "help",
         "dry run",
     ]
+
+
+def test_outreach_report_smoke_run_prints_both_periods_with_the_history_on_the_page() -> None:
+    if postgres_url() is None:
+        pytest.skip("the outreach report benchmark runs on PostgreSQL")
+    lines = smoke("bench.outreach_report")
+    pattern = (
+        rf"^outreach report \[([\w ]+)\] N=3,000: {NUMBER} ms \| floor {NUMBER} ms "
+        rf"\| ratio {NUMBER} \| p99 {NUMBER} ms \| ({NUMBER}) requests on the page "
+    )
+    found = [m for line in lines if (m := re.match(pattern, line))]
+    assert [m.group(1) for m in found] == ["30 days by day", "year by week"], lines
+    # A year holds (nearly) every account's request; 30 days about a twelfth of them.
+    month, year = (int(m.group(2).replace(",", "")) for m in found)
+    assert 2_900 <= year <= 3_000 and 0 < month < year / 6, lines
+
+
+def test_automatic_relink_smoke_run_prints_each_step_and_the_plans() -> None:
+    if postgres_url() is None:
+        pytest.skip("the automatic relink benchmark runs on PostgreSQL")
+    lines = smoke("bench.automatic_relink")
+    pattern = (
+        rf"^automatic relink \[([\w ,]+)\] N=10,000: {NUMBER} ms \| floor {NUMBER} ms "
+        rf"\| ratio {NUMBER} \| ({NUMBER}) episodes, ({NUMBER}) requested"
+    )
+    found = [m for line in lines if (m := re.match(pattern, line))]
+    assert [m.group(1) for m in found] == [
+        "start batch",
+        "start pass, none new",
+        "request batch",
+        "remind batch",
+    ], lines
+    # The live copy's eligible accounts each got an episode; one batch was requested.
+    assert all(int(m.group(2).replace(",", "")) > 1_000 for m in found), lines
+    assert {m.group(3) for m in found} == {"1,000"}, lines
+    plan = [line.strip() for line in lines if line.startswith("    ")]
+    assert sum(line.startswith("Execution Time:") for line in plan) == 2, lines
