@@ -259,7 +259,7 @@ def relink_server(url: str, var_dir: Path, **environment: str) -> Iterator[Runni
             process.wait()
 
 
-def _wait_until_up(server: RunningServer, timeout: float = 60.0) -> None:
+def _wait_until_up(server: RunningServer, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
