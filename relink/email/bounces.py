@@ -36,9 +36,10 @@ from sqlalchemy.orm import Session as DbSession
 
 from relink.config import Settings
 from relink.email.messages import address_domain
-from relink.kit import ids
+from relink.kit import clock, ids
 from relink.kit.crypto import token_digest
 from relink.models import (
+    BounceReport,
     BounceToken,
     DeliveryState,
     EmailDelivery,
@@ -212,10 +213,17 @@ class Outcome(enum.StrEnum):
     counted = "counted"
     # No token of a message Relink sent, or the report is about another address.
     ignored = "ignored"
+    # This very report was acted on before (read twice): nothing more happens.
+    duplicate = "duplicate"
+
+
+def report_digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
 
 
 def ingest(db: DbSession, raw: bytes, envelope_recipients: Sequence[str] = ()) -> Outcome:
-    """Act on one incoming report (in the caller's transaction)."""
+    """Act on one incoming report (in the caller's transaction), once: the same bytes
+    again are a :attr:`Outcome.duplicate` (:class:`BounceReport`)."""
     report = read_report(raw, envelope_recipients)
     digests = [token_digest(token) for token in sorted(report.tokens)]
     tokens = (
@@ -223,6 +231,17 @@ def ingest(db: DbSession, raw: bytes, envelope_recipients: Sequence[str] = ()) -
         if digests
         else []
     )
+    seen: BounceReport | None = None
+    if tokens:
+        digest = report_digest(raw)
+        if db.get(BounceReport, digest) is not None:
+            log.info("bounce.duplicate", digest=digest[:12])
+            return Outcome.duplicate
+        # Written first: a second transaction acting on the same report at the same time
+        # waits on this row's key, then fails instead of acting twice.
+        seen = BounceReport(digest=digest, outcome=Outcome.ignored.value, received_at=clock.now())
+        db.add(seen)
+        db.flush()
     outcome = Outcome.ignored
     for sent in tokens:
         recipient = sent.recipient
@@ -238,6 +257,8 @@ def ingest(db: DbSession, raw: bytes, envelope_recipients: Sequence[str] = ()) -
             continue  # a report about an address this message did not go to
         diagnostic = report.diagnostics.get(recipient) or report.diagnostics.get("*")
         outcome = _apply(db, sent, kind, diagnostic)
+    if seen is not None:
+        seen.outcome = outcome.value
     if outcome == Outcome.ignored:
         log.info("bounce.ignored", tokens=len(report.tokens), matched=len(tokens))
     return outcome

@@ -35,6 +35,7 @@ from relink.models.idempotency import IdempotencyRecord
 from relink.models.incidents import Incident
 from relink.models.mailbox import (
     GIVEN_UP,
+    BounceReport,
     BounceToken,
     DeliveryState,
     DkimKey,
@@ -59,6 +60,7 @@ __all__ = [
     "Authorization",
     "AutomaticRelink",
     "Base",
+    "BounceReport",
     "BounceToken",
     "BulkJobStatus",
     "BulkRelinkJob",

@@ -105,6 +105,19 @@ class BounceToken(TenantMixin, Base):
     created_at: Mapped[dt.datetime]
 
 
+class BounceReport(Base):
+    """A report (bounce or complaint) that was acted on, by the SHA-256 of its bytes: the
+    same report read twice (an IMAP message whose Seen flag was not set before a crash,
+    two pollers of one mailbox, an SMTP client that sends again) is acted on once. Only
+    reports naming a token of a sent message are kept; others change nothing anyway."""
+
+    __tablename__ = "bounce_reports"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    received_at: Mapped[dt.datetime]
+
+
 class SuppressionReason(enum.StrEnum):
     # A permanent failure: a 5xx reply at send time, or a bounce saying so.
     bounced = "bounced"
