@@ -105,7 +105,7 @@ def show(
         _print_record(key_domain, key_selector, record.name, record.value, record.zone_line())
 
 
-bounces_app = typer.Typer(help="Receive bounces and complaints.", no_args_is_help=True)
+bounces_app = typer.Typer(help="Receive or read bounces and complaints.", no_args_is_help=True)
 
 
 @bounces_app.command("serve")
@@ -142,4 +142,47 @@ def bounces_serve(
         stopping.wait()
     finally:
         receiver.stop()
+        runtime.database.engine.dispose()
+
+
+@bounces_app.command("poll")
+def bounces_poll(
+    once: Annotated[bool, typer.Option("--once", help="Read the mailbox once and exit.")] = False,
+) -> None:
+    """Read bounces from the IMAP mailbox of RELINK_BOUNCE_IMAP_*, every
+    RELINK_BOUNCE_IMAP_INTERVAL_SECONDS until stopped (SIGTERM/SIGINT), or --once."""
+    import signal
+
+    from relink.config import load_settings
+    from relink.email.poller import BouncePoller, ImapError, poll_once
+    from relink.kit.logs import configure_logging
+    from relink.runtime import Runtime
+
+    settings = load_settings()
+    if not settings.bounce_imap_host:
+        raise _fail("RELINK_BOUNCE_IMAP_HOST is not set: there is no mailbox to read")
+    configure_logging(json_lines=settings.env == "production")
+    runtime = Runtime.from_settings(settings)
+    try:
+        if once:
+            try:
+                result = poll_once(runtime)
+            except ImapError as error:
+                raise _fail(str(error)) from None
+            console.print(result.summary(), highlight=False, markup=False)
+            if result.failed:
+                raise typer.Exit(code=1)
+            return
+        poller = BouncePoller(runtime)
+        signal.signal(signal.SIGTERM, lambda *_: poller.stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: poller.stopping.set())
+        console.print(
+            f"Reading bounces from {settings.bounce_imap_mailbox} on "
+            f"{settings.bounce_imap_host}:{settings.bounce_imap_port} every "
+            f"{settings.bounce_imap_interval_seconds:g} s",
+            highlight=False,
+            markup=False,
+        )
+        poller.run_forever()
+    finally:
         runtime.database.engine.dispose()

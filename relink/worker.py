@@ -18,6 +18,7 @@ from relink.bulk_requests.tasks import run_bulk_request
 from relink.email.account import PASSWORD_RESET, TEAM_INVITATION, send_account_email
 from relink.email.bank_back import BANK_BACK_EMAIL, send_bank_back_email
 from relink.email.dkim import log_signing
+from relink.email.poller import BouncePoller
 from relink.email.tasks import send_relink_email, start_relink_emails
 from relink.hosted.bank_back import run_institution_recovered
 from relink.hosted.scans import SCOPE_SCANS
@@ -94,6 +95,10 @@ class Worker:
         log.info("worker.started", worker_id=self.dispatcher.worker_id)
         if self.runtime.settings.email_backend == "smtp":
             log_signing(self.runtime.database, self.runtime.settings.email_from)
+        # The bounce mailbox, when there is one, is read on a thread of its own.
+        poller = BouncePoller(self.runtime) if self.runtime.settings.bounce_imap_host else None
+        if poller is not None:
+            poller.start()
         failures = 0
         while not self.stopping.is_set():
             try:
@@ -117,6 +122,8 @@ class Worker:
                 failures = 0
             if handled == 0:
                 self.stopping.wait(IDLE_SLEEP_SECONDS)
+        if poller is not None:
+            poller.stop()
         self.dispatcher.close()
         log.info("worker.stopped", worker_id=self.dispatcher.worker_id)
 
