@@ -200,7 +200,13 @@ def read_report(raw: bytes, envelope_recipients: Sequence[str] = ()) -> Report:
             # The reporter's copy of the message as delivered: its Return-Path is ours.
             report.tokens |= tokens_in(_header_values(original, ("Return-Path",)))
         return report
-    temporary, permanent = all_failures(message)
+    try:
+        temporary, permanent = all_failures(message)
+    except Exception:
+        # One of flufl.bounce's detectors trips on an odd message (one without a From
+        # header, say) and re-raises: read as no failure, rather than failing for good.
+        log.warning("bounce.unreadable", tokens=len(report.tokens))
+        temporary, permanent = frozenset(), frozenset()
     report.permanent = {address.decode("utf-8", "replace").lower() for address in permanent}
     report.transient = {address.decode("utf-8", "replace").lower() for address in temporary}
     report.diagnostics = _status_fields(message)

@@ -15,15 +15,15 @@ from sqlalchemy import select
 from relink.bulk_requests.service import request_relinks
 from relink.email.bounces import (
     Outcome,
-    active_suppression,
     ingest,
     lift,
     record_transient,
+    suppression_of,
 )
 from relink.email.receiver import bounce_receiver
 from relink.kit.clock import FrozenClock
 from relink.kit.crypto import token_digest
-from relink.models import Account, BounceToken, DeliveryState, EmailSuppression
+from relink.models import Account, BounceToken, DeliveryState
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sandbox_bank.testing import free_port
@@ -31,80 +31,9 @@ from relink.tenancy import Scope, in_scope
 from tests.conftest import RunningServer
 from tests.eligibility.factories import create_team_user
 from tests.email.factories import delivery, eligible_account, request_relink_email
-from tests.email.smtp_server import Received, SmtpServer
+from tests.email.reports import bulk_skips, complaint, dsn, scope_of, sent_email, suppressed
+from tests.email.smtp_server import SmtpServer
 from tests.factories import drain_outbox, timeline_kinds
-
-DIAGNOSTIC = "smtp; 550 5.1.1 <{address}>: Recipient address rejected: User unknown"
-
-
-def dsn(
-    received: Received,
-    *,
-    recipient: str | None = None,
-    status: str = "5.1.1",
-    action: str = "failed",
-    to: str | None = None,
-) -> bytes:
-    """An RFC 3464 delivery status notification for ``received``, as Postfix writes one."""
-    address = recipient or received.rcpt_tos[0]
-    headers = "".join(
-        f"{name}: {value}\r\n"
-        for name, value in received.message.items()
-        if name in ("From", "To", "Subject", "Date", "Message-ID")
-    )
-    text = (
-        "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
-        f"To: {to or received.mail_from}\r\n"
-        "Subject: Undelivered Mail Returned to Sender\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b0"\r\n'
-        "\r\n"
-        "--b0\r\n"
-        "Content-Type: text/plain\r\n\r\n"
-        "I'm sorry to have to inform you that your message could not be delivered.\r\n"
-        "--b0\r\n"
-        "Content-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
-        f"Final-Recipient: rfc822; {address}\r\n"
-        f"Action: {action}\r\n"
-        f"Status: {status}\r\n"
-        f"Diagnostic-Code: {DIAGNOSTIC.format(address=address)}\r\n"
-        "\r\n"
-        "--b0\r\n"
-        "Content-Type: text/rfc822-headers\r\n\r\n"
-        f"{headers}"
-        "--b0--\r\n"
-    )
-    return text.encode()
-
-
-def complaint(received: Received, *, original_rcpt: str | None = None) -> bytes:
-    """An RFC 5965 abuse report about ``received``, carrying its headers as delivered."""
-    rcpt = f"Original-Rcpt-To: {original_rcpt}\r\n" if original_rcpt else ""
-    text = (
-        "From: fbl@isp.example\r\n"
-        "To: abuse@relink.example\r\n"
-        "Subject: Abuse report\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=feedback-report; boundary="b1"\r\n'
-        "\r\n"
-        "--b1\r\n"
-        "Content-Type: text/plain\r\n\r\n"
-        "This is an email abuse report.\r\n"
-        "--b1\r\n"
-        "Content-Type: message/feedback-report\r\n\r\n"
-        "Feedback-Type: abuse\r\n"
-        "User-Agent: ISP-FBL/1.0\r\n"
-        "Version: 1\r\n"
-        f"{rcpt}"
-        "\r\n"
-        "--b1\r\n"
-        "Content-Type: text/rfc822-headers\r\n\r\n"
-        f"Return-Path: <{received.mail_from}>\r\n"
-        f"Subject: {received.message['Subject']}\r\n"
-        "--b1--\r\n"
-    )
-    return text.encode()
 
 
 @pytest.fixture
@@ -120,35 +49,6 @@ def receiver(runtime: Runtime) -> Iterator[tuple[str, int]]:
 def deliver(receiver: tuple[str, int], report: bytes, to: str) -> None:
     with smtplib.SMTP(*receiver, timeout=30) as connection:
         connection.sendmail("", [to], report)
-
-
-def sent_email(
-    client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, runtime: Runtime
-) -> tuple[stripe.financial_connections.Account, str, Received]:
-    account = eligible_account(client, platform)
-    session = request_relink_email(client, account)
-    drain_outbox(runtime)
-    [received] = smtp.handler.to(platform.owner.email)
-    return account, session.id, received
-
-
-def scope_of(platform: NewPlatform) -> Scope:
-    return Scope(platform.platform.id, livemode=False)
-
-
-def suppressed(runtime: Runtime, platform: NewPlatform, address: str) -> EmailSuppression | None:
-    with runtime.database.read_only() as db:
-        scope = scope_of(platform)
-        return active_suppression(db, scope, address, scope.now())
-
-
-def bulk_skips(runtime: Runtime, platform: NewPlatform, account_id: str) -> dict[str, int]:
-    scope = scope_of(platform)
-    query = select(Account).where(in_scope(Account, scope), Account.id == account_id)
-    with runtime.database.unit_of_work() as db:
-        result = request_relinks(db, scope, runtime, query, actor="test")
-    assert result.created == 0
-    return dict(result.skipped)
 
 
 def test_every_relink_email_leaves_with_its_own_bounce_address_stored_as_a_digest(
@@ -361,3 +261,34 @@ def test_transient_failures_within_a_day_do_not_suppress(
             record_transient(db, scope, "busy@example.com", None, None, scope.now())
         frozen_clock.advance(hours=1)
     assert suppressed(runtime, platform, "busy@example.com") is None
+
+
+def test_the_same_report_twice_is_acted_on_once(
+    client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, smtp_runtime: Runtime
+) -> None:
+    _, _, received = sent_email(client, platform, smtp, smtp_runtime)
+    report = dsn(received, status="4.2.2", action="delayed")
+    outcomes = []
+    for _ in range(2):
+        with smtp_runtime.database.unit_of_work() as db:
+            outcomes.append(ingest(db, report, [received.mail_from]))
+
+    assert outcomes == [Outcome.counted, Outcome.duplicate]
+    scope = scope_of(platform)
+    with smtp_runtime.database.read_only() as db:
+        row = suppression_of(db, scope, platform.owner.email)
+        assert row is not None and row.transient_failures == 1
+
+
+def test_a_message_that_trips_the_bounce_detectors_is_ignored_not_an_error(
+    client: stripe.StripeClient, platform: NewPlatform, smtp: SmtpServer, smtp_runtime: Runtime
+) -> None:
+    _, _, received = sent_email(client, platform, smtp, smtp_runtime)
+    # No From header: one of flufl.bounce's detectors raises on it.
+    raw = f"To: {received.mail_from}\r\nSubject: Out of office\r\n\r\nBack Monday.\r\n"
+
+    with smtp_runtime.database.unit_of_work() as db:
+        outcome = ingest(db, raw.encode(), [])
+
+    assert outcome == Outcome.ignored
+    assert suppressed(smtp_runtime, platform, platform.owner.email) is None
