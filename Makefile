@@ -9,7 +9,7 @@ UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: help run test test-fast lint fmt typecheck bench chromium node clean
+.PHONY: help run test test-fast lint fmt typecheck bench chromium dovecot node clean
 
 ## List the targets and what each does.
 help:
@@ -34,8 +34,8 @@ run: .venv/.runtime
 	.venv/bin/relink demo
 	.venv/bin/relink serve --host 127.0.0.1 --port 8000
 
-## Install test dependencies, Chromium, Node.js and stripe-node, then run every test (with coverage).
-test: .venv/.dev chromium tests/node/node_modules/.installed
+## Install test dependencies, Chromium, Dovecot, Node.js and stripe-node, then run every test (with coverage).
+test: .venv/.dev chromium dovecot tests/node/node_modules/.installed
 	.venv/bin/ruff check relink tests bench
 	.venv/bin/ruff format --check relink tests bench
 	.venv/bin/lint-imports
@@ -43,16 +43,22 @@ test: .venv/.dev chromium tests/node/node_modules/.installed
 	.venv/bin/pytest -n $(TEST_PROCESSES) --cov --cov-report=
 	.venv/bin/python -m tests.coverage_complete
 
-## The quick loop: lint, then the tests on SQLite only, without Chromium or PostgreSQL.
+## The quick loop: lint, then the tests on SQLite only, without Chromium, Dovecot or PostgreSQL.
 test-fast: .venv/.dev
 	.venv/bin/ruff check relink tests bench
 	.venv/bin/lint-imports
-	.venv/bin/pytest -k "not postgresql" -m "not browser and not postgres and not slow" -q
+	.venv/bin/pytest -k "not postgresql" -m "not browser and not imap and not postgres and not slow" -q
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Chromium from the system package manager"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# The IMAP server of the bounce-mailbox tests (tests/email/imap_server.py runs its own).
+dovecot:
+	@test -x /usr/lib/dovecot/imap || { \
+	  echo "Installing Dovecot (IMAP) from the system package manager"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; }
 
 node:
 	@{ command -v node && command -v npm; } >/dev/null 2>&1 || { \
