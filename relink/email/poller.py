@@ -27,9 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 
 from relink.config import Settings
-from relink.email.bounces import ingest
+from relink.email.bounces import Outcome, ingest
 from relink.runtime import Runtime
 
 log = structlog.get_logger("relink.email.bounces")
@@ -145,8 +146,12 @@ def _act_on(
     runtime: Runtime, connection: imaplib.IMAP4, uid: str, raw: bytes, result: PollResult
 ) -> None:
     try:
-        with runtime.database.unit_of_work() as db:
-            outcome = ingest(db, raw)
+        try:
+            outcome = _ingest(runtime, raw)
+        except IntegrityError:
+            # Another poller acted on the same report (or on the same address) at the
+            # same moment: once more, now that its transaction is committed.
+            outcome = _ingest(runtime, raw)
     except Exception:
         # Left unseen: the next poll tries again (a database that is away, a bug).
         log.exception("bounce.poll_failed", uid=uid)
@@ -158,6 +163,11 @@ def _act_on(
         log.warning("bounce.not_flagged", uid=uid, reply=_reply(data))
     result.outcomes[outcome.value] += 1
     log.info("bounce.received", outcome=outcome.value, bytes=len(raw), source="imap")
+
+
+def _ingest(runtime: Runtime, raw: bytes) -> Outcome:
+    with runtime.database.unit_of_work() as db:
+        return ingest(db, raw)
 
 
 def _quoted(mailbox: str) -> str:

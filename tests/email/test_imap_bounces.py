@@ -7,8 +7,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,16 +19,16 @@ import stripe
 from sqlalchemy import func, select
 
 from relink.config import Settings
-from relink.email.poller import ImapError, poll_once
+from relink.email.poller import ImapError, PollResult, poll_once
 from relink.models import DeliveryState, SessionTimelineEntry
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.worker import BackgroundWorker
-from tests.email.factories import delivery
+from tests.email.factories import delivery, eligible_account, request_relink_email
 from tests.email.imap_server import ImapServer, imap_server
 from tests.email.reports import bulk_skips, dsn, sent_email, suppressed
 from tests.email.smtp_server import Received, SmtpServer
-from tests.factories import runtime_with, sending_to
+from tests.factories import drain_outbox, runtime_with, sending_to
 
 pytestmark = pytest.mark.imap
 
@@ -258,6 +261,39 @@ def test_a_message_whose_processing_fails_stays_for_the_next_poll(
 
     assert dict(result.outcomes) == {"suppressed": 1}
     assert suppressed(imap_runtime, platform, platform.owner.email) is not None
+
+
+def test_two_pollers_on_one_mailbox_act_on_each_report_once(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    imap_runtime: Runtime,
+    imap: ImapServer,
+) -> None:
+    sessions = [
+        request_relink_email(client, eligible_account(client, platform, last4=f"000{n}")).id
+        for n in range(3)
+    ]
+    drain_outbox(imap_runtime)
+    sent = smtp.handler.to(platform.owner.email)
+    assert len(sent) == 3
+    for received in sent:
+        imap.append(in_mailbox(received))
+        imap.append(b"From: someone@example.com\r\nSubject: Hello\r\n\r\nHi.\r\n")
+    start = threading.Barrier(2)
+
+    def poll() -> PollResult:
+        start.wait(timeout=30)
+        return poll_once(imap_runtime, imap.client_context())
+
+    with ThreadPoolExecutor(2) as pool:
+        results = [future.result(timeout=120) for future in [pool.submit(poll) for _ in range(2)]]
+
+    outcomes = sum((result.outcomes for result in results), Counter[str]())
+    assert outcomes["suppressed"] == 3 and outcomes["ignored"] >= 3
+    assert sum(result.failed for result in results) == 0
+    assert [bounced_entries(imap_runtime, session_id) for session_id in sessions] == [1, 1, 1]
+    assert imap.flags() == [f"{n} (FLAGS (\\Seen))" for n in range(1, 7)]
 
 
 def test_the_worker_polls_the_mailbox_when_the_imap_host_is_set(
