@@ -81,6 +81,12 @@ class Worker:
         self.dispatcher = OutboxDispatcher(
             runtime, HANDLERS, batch_size=batch_size, worker_id=worker_id, stopping=self.stopping
         )
+        # The bounce mailbox, when there is one, is read on a thread of its own.
+        self.poller = (
+            BouncePoller(runtime, stopping=self.stopping)
+            if runtime.settings.bounce_imap_host
+            else None
+        )
 
     def run_once(self) -> int:
         """One round: the scans that are due, then a batch of outbox rows."""
@@ -95,10 +101,8 @@ class Worker:
         log.info("worker.started", worker_id=self.dispatcher.worker_id)
         if self.runtime.settings.email_backend == "smtp":
             log_signing(self.runtime.database, self.runtime.settings.email_from)
-        # The bounce mailbox, when there is one, is read on a thread of its own.
-        poller = BouncePoller(self.runtime) if self.runtime.settings.bounce_imap_host else None
-        if poller is not None:
-            poller.start()
+        if self.poller is not None:
+            self.poller.start()
         failures = 0
         while not self.stopping.is_set():
             try:
@@ -122,8 +126,8 @@ class Worker:
                 failures = 0
             if handled == 0:
                 self.stopping.wait(IDLE_SLEEP_SECONDS)
-        if poller is not None:
-            poller.stop()
+        if self.poller is not None:
+            self.poller.stop()
         self.dispatcher.close()
         log.info("worker.stopped", worker_id=self.dispatcher.worker_id)
 
@@ -147,3 +151,5 @@ class BackgroundWorker:
         self.worker.stop()
         deadline = time.monotonic() + timeout
         self.thread.join(max(0.0, deadline - time.monotonic()))
+        if self.worker.poller is not None:
+            self.worker.poller.stop(max(0.0, deadline - time.monotonic()))

@@ -75,6 +75,9 @@ TRANSIENT_SPAN = dt.timedelta(days=2)
 TRANSIENT_PAUSE = dt.timedelta(days=7)
 TRANSIENT_STALE = dt.timedelta(days=14)
 MAX_DIAGNOSTIC = 1000
+# A report is a few kilobytes; one that carries the whole original message with a logo
+# is well under this. Larger messages are not read (over SMTP: refused; over IMAP: left).
+MAX_REPORT_BYTES = 1024 * 1024
 
 
 def bounce_token(key: bytes, outbox_id: str) -> str:

@@ -30,7 +30,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 
 from relink.config import Settings
-from relink.email.bounces import Outcome, ingest
+from relink.email.bounces import MAX_REPORT_BYTES, Outcome, ingest
 from relink.runtime import Runtime
 
 log = structlog.get_logger("relink.email.bounces")
@@ -81,10 +81,14 @@ def connect(settings: Settings, ssl_context: ssl.SSLContext | None = None) -> im
             )
         else:
             connection = imaplib.IMAP4(host, port, timeout=TIMEOUT_SECONDS)
-            if settings.bounce_imap_security == "starttls":
-                connection.starttls(ssl_context=context)
     except (OSError, imaplib.IMAP4.error) as error:
         raise ImapError(f"cannot connect to the IMAP server {where}: {error}") from None
+    if settings.bounce_imap_security == "starttls":
+        try:
+            connection.starttls(ssl_context=context)
+        except (OSError, imaplib.IMAP4.error) as error:
+            _close(connection)
+            raise ImapError(f"STARTTLS with the IMAP server {where} failed: {error}") from None
     try:
         connection.login(settings.bounce_imap_username, settings.bounce_imap_password)
     except (OSError, imaplib.IMAP4.error) as error:
@@ -96,9 +100,12 @@ def connect(settings: Settings, ssl_context: ssl.SSLContext | None = None) -> im
 
 
 def _close(connection: imaplib.IMAP4) -> None:
-    # The server may have gone away: nothing is left to close politely then.
-    with contextlib.suppress(OSError, imaplib.IMAP4.error):
+    try:
         connection.logout()
+    except (OSError, imaplib.IMAP4.error):
+        # The server went away: close the socket without saying goodbye.
+        with contextlib.suppress(OSError):
+            connection.shutdown()
 
 
 def _messages(fetched: Sequence[object]) -> list[tuple[str, bytes]]:
@@ -113,8 +120,13 @@ def _messages(fetched: Sequence[object]) -> list[tuple[str, bytes]]:
     return found
 
 
-def poll_once(runtime: Runtime, ssl_context: ssl.SSLContext | None = None) -> PollResult:
-    """Read the bounce mailbox's unseen messages once (see the module's docstring)."""
+def poll_once(
+    runtime: Runtime,
+    ssl_context: ssl.SSLContext | None = None,
+    stopping: threading.Event | None = None,
+) -> PollResult:
+    """Read the bounce mailbox's unseen messages once (see the module's docstring); when
+    ``stopping`` is set, after the message at hand."""
     settings = runtime.settings
     mailbox = settings.bounce_imap_mailbox
     connection = connect(settings, ssl_context)
@@ -123,10 +135,17 @@ def poll_once(runtime: Runtime, ssl_context: ssl.SSLContext | None = None) -> Po
         status, data = connection.select(_quoted(mailbox))
         if status != "OK":
             raise ImapError(f"the IMAP mailbox {mailbox!r} cannot be opened: {_reply(data)}")
-        status, data = connection.uid("SEARCH", "UNSEEN")
-        uids = data[0].decode().split() if status == "OK" and data and data[0] else []
-        result.found = len(uids)
+        # Larger than any report: not read, flagged seen so it is not looked at again.
+        too_large = _search(connection, "UNSEEN", "LARGER", str(MAX_REPORT_BYTES))
+        for uid in too_large:
+            _flag_seen(connection, uid)
+            log.warning("bounce.too_large", uid=uid, limit=MAX_REPORT_BYTES)
+            result.outcomes["too_large"] += 1
+        uids = _search(connection, "UNSEEN")
+        result.found = len(too_large) + len(uids)
         for uid in uids:
+            if stopping is not None and stopping.is_set():
+                break  # the rest waits for the next poll
             status, fetched = connection.uid("FETCH", uid, "(UID BODY.PEEK[])")
             messages = _messages(fetched) if status == "OK" else []
             if not messages:
@@ -158,11 +177,20 @@ def _act_on(
         result.failed += 1
         return
     # Only after the commit: a crash here reads it again, and ingest knows it.
+    _flag_seen(connection, uid)
+    result.outcomes[outcome.value] += 1
+    log.info("bounce.received", outcome=outcome.value, bytes=len(raw), source="imap")
+
+
+def _search(connection: imaplib.IMAP4, *criteria: str) -> list[str]:
+    status, data = connection.uid("SEARCH", *criteria)
+    return data[0].decode().split() if status == "OK" and data and data[0] else []
+
+
+def _flag_seen(connection: imaplib.IMAP4, uid: str) -> None:
     status, data = connection.uid("STORE", uid, "+FLAGS.SILENT", "(\\Seen)")
     if status != "OK":
         log.warning("bounce.not_flagged", uid=uid, reply=_reply(data))
-    result.outcomes[outcome.value] += 1
-    log.info("bounce.received", outcome=outcome.value, bytes=len(raw), source="imap")
 
 
 def _ingest(runtime: Runtime, raw: bytes) -> Outcome:
@@ -181,10 +209,16 @@ class BouncePoller:
     ``RELINK_BOUNCE_IMAP_HOST`` is set. A poll that fails is logged and tried again at
     the next interval."""
 
-    def __init__(self, runtime: Runtime, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        ssl_context: ssl.SSLContext | None = None,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self.runtime = runtime
         self.ssl_context = ssl_context
-        self.stopping = threading.Event()
+        # The worker's own event: the poller stops with it, even mid-round.
+        self.stopping = stopping or threading.Event()
         self.thread: threading.Thread | None = None
 
     def run_forever(self) -> None:
@@ -197,7 +231,7 @@ class BouncePoller:
         )
         while not self.stopping.is_set():
             try:
-                poll_once(self.runtime, self.ssl_context)
+                poll_once(self.runtime, self.ssl_context, self.stopping)
             except ImapError as error:
                 log.error("bounce.poll_failed", error=str(error))
             self.stopping.wait(settings.bounce_imap_interval_seconds)

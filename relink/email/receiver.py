@@ -16,14 +16,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
-from relink.email.bounces import ingest, tokens_in
+from relink.email.bounces import MAX_REPORT_BYTES, ingest, tokens_in
 from relink.runtime import Runtime
 
 log = structlog.get_logger("relink.email.bounces")
-
-# A report is a few kilobytes; one that carries the whole original message with a logo
-# is well under this.
-MAX_REPORT_BYTES = 1024 * 1024
 
 
 class BounceHandler:

@@ -19,6 +19,7 @@ import stripe
 from sqlalchemy import func, select
 
 from relink.config import Settings
+from relink.email.bounces import MAX_REPORT_BYTES
 from relink.email.poller import ImapError, PollResult, poll_once
 from relink.models import DeliveryState, SessionTimelineEntry
 from relink.platforms.service import NewPlatform
@@ -194,6 +195,32 @@ def test_a_report_read_again_after_a_crash_before_the_seen_flag_is_acted_on_once
     assert imap.flags() == ["1 (FLAGS (\\Seen))"]
 
 
+def test_a_message_larger_than_any_report_is_not_read_and_marked_seen(
+    imap_runtime: Runtime, imap: ImapServer
+) -> None:
+    body = b"x" * 76 + b"\r\n"
+    imap.append(b"Subject: Holiday photos\r\n\r\n" + body * (MAX_REPORT_BYTES // len(body) + 1))
+    imap.append(b"Subject: Hello\r\n\r\nNot a bounce.\r\n")
+
+    result = poll_once(imap_runtime, imap.client_context())
+
+    assert result.found == 2 and dict(result.outcomes) == {"too_large": 1, "ignored": 1}
+    assert imap.flags() == ["1 (FLAGS (\\Seen))", "2 (FLAGS (\\Seen))"]
+
+
+def test_a_poll_told_to_stop_leaves_the_rest_for_the_next_one(
+    imap_runtime: Runtime, imap: ImapServer
+) -> None:
+    imap.append(b"Subject: Hello\r\n\r\nNot a bounce.\r\n")
+    stopping = threading.Event()
+    stopping.set()
+
+    result = poll_once(imap_runtime, imap.client_context(), stopping)
+
+    assert result.found == 1 and not result.outcomes
+    assert imap.flags() == ["1 (FLAGS ())"]
+
+
 @pytest.mark.parametrize("security", ["ssl", "starttls", "none"])
 def test_the_mailbox_is_read_over_each_security_mode(
     settings: Settings, imap: ImapServer, security: str
@@ -313,5 +340,8 @@ def test_the_worker_polls_the_mailbox_when_the_imap_host_is_set(
             while time.monotonic() < deadline and imap.flags() != ["1 (FLAGS (\\Seen))"]:
                 time.sleep(0.2)
         finally:
-            worker.stop()
+            worker.stop(timeout=60)
+        poller = worker.worker.poller
+        assert poller is not None and poller.thread is not None
+        assert not poller.thread.is_alive()  # it stops with the worker
     assert suppressed(imap_runtime, platform, platform.owner.email) is not None
