@@ -1,7 +1,7 @@
 """Bounce reports acted on, by digest: the same report read twice is acted on once.
 
 Revision ID: 3e8b5c0d7a16
-Revises: 7d3f2a91c4b5
+Revises: 4e8b1c9d2f70
 Create Date: 2026-12-02 14:40:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import relink.models.base
 
 revision: str = '3e8b5c0d7a16'
-down_revision: str | None = '7d3f2a91c4b5'
+down_revision: str | None = '4e8b1c9d2f70'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
