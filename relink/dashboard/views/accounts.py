@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Depends
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from relink.accounts.filters import AccountFilter, InvalidFilter, filtered_accounts
 from relink.bulk_requests.preview import SKIP_MESSAGES
 from relink.bulk_requests.service import enqueue_bulk_request, job_progress
 from relink.dashboard import queries
+from relink.dashboard.export import export_csv
 from relink.dashboard.relink_requests import (
     Selection,
     SkippedGroup,
@@ -74,6 +77,8 @@ def accounts(request: Request, viewer: Viewer = Depends(current_viewer)) -> Resp
         {
             "result": result,
             "filter": account_filter,
+            "export_url": "/accounts/export.csv"
+            + (f"?{urlencode(account_filter.to_dict())}" if not account_filter.is_empty else ""),
             "filter_fields": Selection(account_filter=account_filter).form_fields()[1:],
             "request_cursor": bool(
                 request.query_params.get("starting_after")
@@ -81,6 +86,24 @@ def accounts(request: Request, viewer: Viewer = Depends(current_viewer)) -> Resp
             ),
             **_filter_choices(),
         },
+    )
+
+
+@router.get("/accounts/export.csv")
+def export(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    """Every account the list's filter matches, as CSV, streamed (docs/decisions.md)."""
+    account_filter = AccountFilter.from_dict(request.query_params)
+    try:
+        account_filter.check()
+    except InvalidFilter as refused:
+        return _refused_filter(request, viewer, refused)
+    scope = viewer.scope
+    now = scope.now()
+    name = f"accounts-{scope.mode}-{now:%Y-%m-%d}.csv"
+    return StreamingResponse(
+        export_csv(viewer.runtime.database, scope, now, account_filter),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
