@@ -196,6 +196,18 @@ BENCHMARKS = (
         ),
     ),
     Benchmark(
+        "csv export",
+        "bench.csv_export",
+        (Check("server memory growth", _metric("peak_rss_growth_mb"), 50, False, " MB"),),
+        needs_postgres=True,
+        notes=(
+            "`GET /accounts/export.csv` of the whole demo book through `relink serve`, "
+            "signed in as its owner; memory is the server's peak resident set before and "
+            "after the exports. Floor: PostgreSQL's own `COPY … TO STDOUT (FORMAT csv)` of "
+            "the scope's plain account columns.",
+        ),
+    ),
+    Benchmark(
         "cli start-up",
         "bench.cli_startup",
         (Check("interpreter time", _value, 0.3, False, " s"),),

@@ -14,6 +14,7 @@ import gc
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -271,6 +272,23 @@ def _wait_until_up(server: RunningServer, timeout: float = 180.0) -> None:
             pass
         time.sleep(0.1)
     raise SystemExit(f"relink serve did not answer in {timeout:.0f} s:\n{server_log_tail(server)}")
+
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def signed_in(url: str, email: str, password: str, *, timeout: float = 60) -> httpx.Client:
+    """An httpx client of the dashboard at ``url``, signed in as ``email``."""
+    client = httpx.Client(base_url=url, follow_redirects=False, timeout=timeout)
+    found = _CSRF.search(client.get("/login").text)
+    if found is None:
+        raise SystemExit("the sign-in page has no CSRF token")
+    answer = client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": found.group(1)}
+    )
+    if answer.status_code != 303:
+        raise SystemExit(f"signing in as {email} failed: {answer.status_code}")
+    return client
 
 
 def server_log_tail(server: RunningServer, lines: int = 30) -> str:

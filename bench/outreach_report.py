@@ -49,6 +49,7 @@ from bench._common import (
     ms,
     percentile,
     relink_server,
+    signed_in,
 )
 from bench.eligibility_filter import analyze, build_book
 from relink.demo import DEMO_OWNER_EMAIL, DEMO_PASSWORD
@@ -73,7 +74,6 @@ TIMELINE = (
     ("data_refreshed", 6),
 )
 REASONS = ("access_expired", "access_denied", "account_number_expiring", "credentials_changed")
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def seed_history(runtime: Runtime, scope: Scope) -> int:
@@ -123,9 +123,11 @@ def seed_history(runtime: Runtime, scope: Scope) -> int:
         steps = ", ".join(
             f"('{kind}', {needs}, {order})" for order, (kind, needs) in enumerate(TIMELINE)
         )
-        written = db.connection().execute(
-            text(
-                f"""
+        written = (
+            db.connection()
+            .execute(
+                text(
+                    f"""
                 INSERT INTO session_timeline (id, session_id, kind, at, detail)
                 SELECT 'tl_' || md5(s.id || k.position), s.id, k.kind,
                        CASE WHEN k.kind IN ('succeeded', 'data_refreshed')
@@ -138,9 +140,11 @@ def seed_history(runtime: Runtime, scope: Scope) -> int:
                 WHERE s.platform_id = :platform AND s.livemode = :livemode
                   AND s.created_by = 'bench'
                 """
-            ),
-            {"platform": scope.platform_id, "livemode": scope.livemode},
-        ).rowcount
+                ),
+                {"platform": scope.platform_id, "livemode": scope.livemode},
+            )
+            .rowcount
+        )
     return int(written)
 
 
@@ -172,20 +176,6 @@ def empty_platform(runtime: Runtime) -> None:
     """A second platform with no history: the floor's page."""
     with runtime.database.unit_of_work() as db:
         create_platform(db, "Empty Lending", EMPTY_OWNER, password=DEMO_PASSWORD)
-
-
-def signed_in(url: str, email: str) -> httpx.Client:
-    client = httpx.Client(base_url=url, follow_redirects=False, timeout=60)
-    form = client.get("/login")
-    found = _CSRF.search(form.text)
-    if found is None:
-        raise SystemExit("the sign-in page has no CSRF token")
-    answer = client.post(
-        "/login", data={"email": email, "password": DEMO_PASSWORD, "csrf_token": found.group(1)}
-    )
-    if answer.status_code != 303:
-        raise SystemExit(f"signing in as {email} failed: {answer.status_code}")
-    return client
 
 
 def timed_page(client: httpx.Client, path: str, repeat: int) -> tuple[list[float], str]:
@@ -227,8 +217,8 @@ def bench(accounts: int, repeat: int) -> list[Figure]:
             cases = {"30 days by day": "/reports/outreach", "year by week": year}
             figures = []
             with relink_server(url, Path(folder)) as server:
-                owner = signed_in(server.url, DEMO_OWNER_EMAIL)
-                empty = signed_in(server.url, EMPTY_OWNER)
+                owner = signed_in(server.url, DEMO_OWNER_EMAIL, DEMO_PASSWORD)
+                empty = signed_in(server.url, EMPTY_OWNER, DEMO_PASSWORD)
                 for case, path in cases.items():
                     floors, _ = timed_page(empty, path, repeat)
                     pages, body = timed_page(owner, path, repeat)

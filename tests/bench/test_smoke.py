@@ -148,3 +148,15 @@ def test_automatic_relink_smoke_run_prints_each_step_and_the_plans() -> None:
     assert {m.group(3) for m in found} == {"1,000"}, lines
     plan = [line.strip() for line in lines if line.startswith("    ")]
     assert sum(line.startswith("Execution Time:") for line in plan) == 2, lines
+
+
+def test_csv_export_smoke_run_prints_its_rate_and_the_servers_memory() -> None:
+    if postgres_url() is None:
+        pytest.skip("the CSV export benchmark runs on PostgreSQL")
+    lines = smoke("bench.csv_export")
+    pattern = (
+        rf"^csv export \[(\w+)\] N=10,000: {NUMBER} rows/s \| floor {NUMBER} rows/s "
+        rf"\| ratio {NUMBER} \| 10,000 rows \| server peak RSS {NUMBER} MB before, "
+        rf"{NUMBER} MB after \(\+{NUMBER} MB\)$"
+    )
+    assert figure_lines(lines, pattern) == ["postgresql"], lines
