@@ -47,7 +47,13 @@ from relink.models.mailbox import (
 from relink.models.outbox import OutboxMessage, OutboxStatus, ScheduledScan
 from relink.models.platforms import ApiKey, Platform, Role, User
 from relink.models.reports import OutreachDay, OutreachMonth, OutreachRollup
-from relink.models.sessions import Session, SessionStatus, SessionTimelineEntry, TimelineKind
+from relink.models.sessions import (
+    RelinkBundle,
+    Session,
+    SessionStatus,
+    SessionTimelineEntry,
+    TimelineKind,
+)
 
 __all__ = [
     "GIVEN_UP",
@@ -96,6 +102,7 @@ __all__ = [
     "PasswordReset",
     "Platform",
     "RelinkAction",
+    "RelinkBundle",
     "RelinkPolicy",
     "Role",
     "ScheduledScan",

@@ -19,6 +19,26 @@ class SessionStatus(enum.StrEnum):
     cancelled = "cancelled"
 
 
+class RelinkBundle(TenantMixin, Base):
+    """One email for several relink sessions of one holder (a bulk request's batch found
+    more than one eligible account of theirs): one link opens a page listing them all."""
+
+    __tablename__ = "relink_bundles"
+
+    id: Mapped[str] = id_column()
+    holder_type: Mapped[str] = mapped_column(String(10))
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), default=None)
+    connected_account_id: Mapped[str | None] = mapped_column(
+        ForeignKey("connected_accounts.id"), default=None
+    )
+    # SHA-256 of the bundle page's token (derived from the id with a server key, as a
+    # session's link token is).
+    link_token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (Index("ix_relink_bundles_scope_id", "platform_id", "livemode", "id"),)
+
+
 class Session(TenantMixin, Base):
     __tablename__ = "sessions"
 
@@ -58,12 +78,15 @@ class Session(TenantMixin, Base):
     # Hosted relink: why the account needed it when asked (relink.eligibility.relink_reason).
     relink_reason: Mapped[str | None] = mapped_column(String(30), default=None)
     locale: Mapped[str | None] = mapped_column(String(10), default=None)
+    # The bundle whose one email and page carry this session's link (None: its own email).
+    bundle_id: Mapped[str | None] = mapped_column(ForeignKey("relink_bundles.id"), default=None)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
     __table_args__ = (
         Index("ix_sessions_scope_id", "platform_id", "livemode", "id"),
+        Index("ix_sessions_bundle", "bundle_id"),
         Index("ix_sessions_relink_account", "relink_account_id", "created_at"),
         Index("ix_sessions_relink_authorization", "relink_authorization_id"),
         Index("ix_sessions_scope_created", "platform_id", "livemode", "created_at"),
