@@ -19,7 +19,7 @@ from relink.email.account import PASSWORD_RESET, TEAM_INVITATION, send_account_e
 from relink.email.bank_back import BANK_BACK_EMAIL, send_bank_back_email
 from relink.email.dkim import log_signing
 from relink.email.poller import BouncePoller
-from relink.email.tasks import send_relink_email, start_relink_emails
+from relink.email.tasks import send_relink_bundle_email, send_relink_email, start_relink_emails
 from relink.hosted.bank_back import run_institution_recovered
 from relink.hosted.scans import SCOPE_SCANS
 from relink.institutions.health import INSTITUTION_RECOVERED
@@ -30,6 +30,7 @@ from relink.lifecycle.tasks import check_institution_health, run_lifecycle_scans
 from relink.outbox.dispatcher import DEFAULT_BATCH_SIZE, OutboxDispatcher
 from relink.outbox.handlers import Batched, Handler, Laned
 from relink.runtime import Runtime
+from relink.sessions.bundles import RELINK_BUNDLE_EMAIL
 from relink.sessions.rollup import run_rollup_scan
 from relink.sessions.service import RELINK_EMAIL
 from relink.webhooks.notices import ENDPOINT_DISABLED, send_endpoint_disabled
@@ -50,6 +51,7 @@ HANDLERS: dict[str, Handler] = {
     REVOKE: run_revoke,
     END_REPLACED_GRANT: run_end_replaced,
     RELINK_EMAIL: Batched(send_relink_email, start_relink_emails, gives_up_itself=True),
+    RELINK_BUNDLE_EMAIL: send_relink_bundle_email,
     BULK_REQUEST: run_bulk_request,
     INSTITUTION_RECOVERED: run_institution_recovered,
     BANK_BACK_EMAIL: send_bank_back_email,

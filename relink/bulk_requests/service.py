@@ -10,8 +10,11 @@ id), so memory stays constant however many accounts are selected:
 4. insert the sessions with one multi-row ``INSERT … ON CONFLICT DO NOTHING
    RETURNING``: the partial unique index ``uq_sessions_pending_hosted_account`` lets
    one pending hosted session per account in, so concurrent requests never create two;
-5. insert the timeline rows (``created``, ``email_queued``) and the outbox rows of the
-   sessions that were inserted.
+5. bundle the inserted sessions of each holder with more than one
+   (:mod:`relink.sessions.bundles`): one bundle row, its sessions' ``bundle_id``;
+6. insert the timeline rows (``created``, ``email_queued``) of the sessions that were
+   inserted, and the outbox rows: one relink email per session on its own, one bundle
+   email per bundle.
 
 Each session has exactly the columns :meth:`SessionService.create` would give it.
 The skip reason of an account is the most telling of the reasons the single-account
@@ -29,6 +32,7 @@ from typing import Any, cast
 from sqlalchemy import (
     Select,
     Table,
+    bindparam,
     select,
     text,
 )
@@ -62,6 +66,7 @@ from relink.models import (
     BulkJobStatus,
     BulkRelinkJob,
     OutboxStatus,
+    RelinkBundle,
     Session,
     SessionStatus,
     SessionTimelineEntry,
@@ -69,6 +74,7 @@ from relink.models import (
 )
 from relink.outbox.store import enqueue, enqueue_many
 from relink.runtime import Runtime
+from relink.sessions.bundles import BUNDLE_PREFIX, RELINK_BUNDLE_EMAIL, bundle_token
 from relink.sessions.repository import SessionRepository
 from relink.sessions.service import RELINK_EMAIL, SessionService
 from relink.tenancy import Scope, ScopedRepository
@@ -122,6 +128,78 @@ def _insert_sessions(db: DbSession, rows: list[dict[str, Any]]) -> list[tuple[st
             )
         )
     return inserted
+
+
+HolderKey = tuple[str, str | None, str | None]
+
+
+def _bundle(
+    db: DbSession,
+    scope: Scope,
+    runtime: Runtime,
+    inserted: list[tuple[str, str]],
+    holders: Mapping[str, HolderKey],
+    now: dt.datetime,
+) -> dict[str, str]:
+    """Bundle the inserted sessions of each holder who has more than one (across
+    authorizations and banks); returns the bundle id of each bundled session."""
+    by_holder: dict[HolderKey, list[str]] = {}
+    for session_id, account_id in inserted:
+        holder = holders[account_id]
+        if holder[1] is not None or holder[2] is not None:
+            by_holder.setdefault(holder, []).append(session_id)
+    bundle_rows: list[dict[str, Any]] = []
+    bundle_of: dict[str, str] = {}
+    for (holder_type, customer_id, connected_account_id), session_ids in by_holder.items():
+        if len(session_ids) < 2:
+            continue
+        bundle_id = ids.new(BUNDLE_PREFIX)
+        bundle_rows.append(
+            {
+                "id": bundle_id,
+                "platform_id": scope.platform_id,
+                "livemode": scope.livemode,
+                "holder_type": holder_type,
+                "customer_id": customer_id,
+                "connected_account_id": connected_account_id,
+                "link_token_digest": token_digest(bundle_token(runtime, bundle_id)),
+                "created_at": now,
+            }
+        )
+        bundle_of.update(dict.fromkeys(session_ids, bundle_id))
+    if bundle_rows:
+        db.execute(cast(Table, RelinkBundle.__table__).insert(), bundle_rows)
+        table = cast(Table, Session.__table__)
+        db.execute(
+            table.update()
+            .where(table.c.id == bindparam("session"))
+            .values(bundle_id=bindparam("bundle"))
+            .execution_options(synchronize_session=False),
+            [
+                {"session": session_id, "bundle": bundle_id}
+                for session_id, bundle_id in bundle_of.items()
+            ],
+        )
+    return bundle_of
+
+
+def _email_row(
+    scope: Scope, kind: str, payload: dict[str, Any], dedupe_key: str, queued_at: dt.datetime
+) -> dict[str, Any]:
+    return {
+        "id": ids.new("obx"),
+        "kind": kind,
+        "payload": payload,
+        "dedupe_key": dedupe_key,
+        "platform_id": scope.platform_id,
+        "livemode": scope.livemode,
+        "status": OutboxStatus.pending.value,
+        "attempts": 0,
+        # The worker's schedule runs on real time: a sandbox clock moved ahead
+        # changes what the rules see, never when the email goes out.
+        "run_after": queued_at,
+        "created_at": queued_at,
+    }
 
 
 def _supersede(
@@ -231,6 +309,10 @@ def request_batch(
         )
     inserted = _insert_sessions(db, session_rows)
     del session_rows
+    holders = {
+        row.id: (row.holder_type, row.customer_id, row.connected_account_id) for row in eligible
+    }
+    bundle_of = _bundle(db, scope, runtime, inserted, holders, now)
 
     created_detail: dict[str, Any] = {"by": actor}
     if job_id is not None:
@@ -239,13 +321,16 @@ def request_batch(
     outbox_rows: list[dict[str, Any]] = []
     queued_at = clock.now()
     for session_id, _account_id in inserted:
+        bundle_id = bundle_of.get(session_id)
         timeline_rows.append(
             {
                 "id": ids.new("tl"),
                 "session_id": session_id,
                 "kind": TimelineKind.created.value,
                 "at": now,
-                "detail": created_detail,
+                "detail": created_detail
+                if bundle_id is None
+                else {**created_detail, "bundle": bundle_id},
             }
         )
         timeline_rows.append(
@@ -254,24 +339,28 @@ def request_batch(
                 "session_id": session_id,
                 "kind": TimelineKind.email_queued.value,
                 "at": now,
-                "detail": {},
+                "detail": {} if bundle_id is None else {"bundle": bundle_id},
             }
         )
+        if bundle_id is None:
+            outbox_rows.append(
+                _email_row(
+                    scope,
+                    RELINK_EMAIL,
+                    {"session_id": session_id},
+                    f"email:relink:{session_id}",
+                    queued_at,
+                )
+            )
+    for bundle_id in sorted(set(bundle_of.values())):
         outbox_rows.append(
-            {
-                "id": ids.new("obx"),
-                "kind": RELINK_EMAIL,
-                "payload": {"session_id": session_id},
-                "dedupe_key": f"email:relink:{session_id}",
-                "platform_id": scope.platform_id,
-                "livemode": scope.livemode,
-                "status": OutboxStatus.pending.value,
-                "attempts": 0,
-                # The worker's schedule runs on real time: a sandbox clock moved ahead
-                # changes what the rules see, never when the email goes out.
-                "run_after": queued_at,
-                "created_at": queued_at,
-            }
+            _email_row(
+                scope,
+                RELINK_BUNDLE_EMAIL,
+                {"bundle_id": bundle_id},
+                f"email:bundle:{bundle_id}",
+                queued_at,
+            )
         )
     if timeline_rows:
         db.execute(cast(Table, SessionTimelineEntry.__table__).insert(), timeline_rows)

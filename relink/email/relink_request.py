@@ -218,24 +218,29 @@ def relink_request_context(
     return context_of(load_relink_email_data(db, scope, session), session, locale, link=link)
 
 
+def platform_context(platform: Platform) -> dict[str, Any]:
+    """The platform's branding as a holder's email shows it."""
+    color = brand_color(platform.brand_color)
+    has_logo = bool(platform.logo_png) and platform.logo_content_type in LOGO_TYPES
+    return {
+        "name": platform.name,
+        "color": color,
+        "button_text_color": text_color_on(color),
+        "support_email": platform.support_email,
+        "logo_cid": LOGO_CID if has_logo else None,
+    }
+
+
 def context_of(
     data: RelinkEmailData, session: Session, locale: str, *, link: str
 ) -> dict[str, Any]:
     """The relink request templates' context from already loaded rows."""
-    platform, account = data.platform, data.account
-    color = brand_color(platform.brand_color)
-    has_logo = bool(platform.logo_png) and platform.logo_content_type in LOGO_TYPES
+    account = data.account
     # The account is named only when the session targets it; an authorization-wide
     # request is about every account at the bank.
     targeted = account if session.relink_account_id is not None else None
     return {
-        "platform": {
-            "name": platform.name,
-            "color": color,
-            "button_text_color": text_color_on(color),
-            "support_email": platform.support_email,
-            "logo_cid": LOGO_CID if has_logo else None,
-        },
+        "platform": platform_context(data.platform),
         "holder_name": data.holder.name,
         "bank": data.institution.name,
         "account_name": targeted.display_name if targeted else None,
@@ -325,12 +330,17 @@ def _hashable(value: Any) -> Hashable:
 
 def render_relink_templates_uncached(context: dict[str, Any], locale: str) -> RenderedBodies:
     """The templates rendered directly (once per shape; and by the tests, to compare)."""
+    return render_email_folder(TEMPLATE_FOLDER, context, locale)
+
+
+def render_email_folder(folder: str, context: dict[str, Any], locale: str) -> RenderedBodies:
+    """The subject, text and HTML of the email templates in ``folder``."""
     context = dict(context)
-    subject = " ".join(render(f"{TEMPLATE_FOLDER}/subject.txt", context, locale=locale).split())
+    subject = " ".join(render(f"{folder}/subject.txt", context, locale=locale).split())
     context["subject"] = subject
     # Bodies end with one newline, as MIME carries them, so a preview equals what is sent.
-    text = render(f"{TEMPLATE_FOLDER}/body.txt", context, locale=locale).rstrip() + "\n"
-    html = render(f"{TEMPLATE_FOLDER}/body.html", context, locale=locale).rstrip() + "\n"
+    text = render(f"{folder}/body.txt", context, locale=locale).rstrip() + "\n"
+    html = render(f"{folder}/body.html", context, locale=locale).rstrip() + "\n"
     return RenderedBodies(subject, text, html)
 
 
@@ -365,6 +375,17 @@ def render_loaded(
         raise NoRecipient(f"the account holder of {session.id} has no email address")
     context = context_of(data, session, locale, link=url)
     bodies = render_relink_templates(context, locale)
+    return platform_email(runtime, platform, holder.email, bodies, context)
+
+
+def platform_email(
+    runtime: Runtime,
+    platform: Platform,
+    to: str,
+    bodies: RenderedBodies,
+    context: dict[str, Any],
+) -> RenderedEmail:
+    """A holder's email from the platform: its sender name, reply-to and logo."""
     headers = {"Auto-Submitted": "auto-generated"}
     if platform.support_email and not has_control_characters(platform.support_email):
         headers["Reply-To"] = platform.support_email
@@ -375,7 +396,7 @@ def render_loaded(
         subject=bodies.subject,
         text=bodies.text,
         html=bodies.html,
-        to=holder.email,
+        to=to,
         sender=sender_with_name(
             runtime.settings.email_from, platform.email_sender_name or platform.name
         ),

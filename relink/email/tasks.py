@@ -40,6 +40,7 @@ from relink.email.messages import (
     envelope_address,
     message_id_for,
 )
+from relink.email.relink_bundle import render_bundle_email
 from relink.email.relink_request import (
     Holder,
     NoRecipient,
@@ -68,6 +69,7 @@ from relink.models import (
     InstitutionHealth,
     OutboxMessage,
     Platform,
+    RelinkBundle,
     Session,
     SessionStatus,
     SessionTimelineEntry,
@@ -86,6 +88,7 @@ from relink.outbox.handlers import (
     backoff,
 )
 from relink.outbox.store import wake
+from relink.sessions.bundles import bundle_url
 from relink.sessions.service import RELINK_EMAIL
 from relink.tenancy import Scope, platform_scope
 
@@ -419,6 +422,13 @@ class _Ready:
     # The envelope sender (bounces+<token>@…) and its token.
     return_path: str
     token: str
+    # A bundle's email covers its other sessions too (with each one's delivery).
+    others: tuple[tuple[str, EmailDelivery | None], ...] = ()
+
+    @property
+    def covered(self) -> list[tuple[str, EmailDelivery | None]]:
+        """Every session whose email this is, with its delivery as read before sending."""
+        return [(self.session_id, self.delivery), *self.others]
 
     @property
     def message_id(self) -> str:
@@ -539,21 +549,50 @@ def _prepare(job: Job, loaded: _Loaded, writes: _Writes) -> _Ready | Outcome:
     except NoRecipient as missing:
         refused = str(missing)
     else:
-        # Test mode never emails anyone but the platform's confirmed team, even if the
-        # holder's address changed after the session was created.
-        if not scope.livemode and (scope.platform_id, rendered.to.lower()) not in loaded.confirmed:
-            refused = "In test mode, relink emails go only to confirmed team members' addresses."
-        elif (scope.platform_id, scope.livemode, rendered.to.lower()) in loaded.suppressed:
-            refused = (
-                "The address is on the suppression list (an earlier email to it bounced); "
-                "lift it on the holder's page once the address is fixed."
-            )
-        pinned = job.message.payload.get("to")
-        if isinstance(pinned, str) and pinned.lower() != rendered.to.lower():
-            # A resend goes to the address the operator saw, or not at all.
-            refused = "The holder's email address changed after the resend was asked for."
+        refused = _refusal(job, scope, loaded, rendered.to)
     if refused is not None:
-        now = scope.now()
+        return _refuse(writes, scope, [(session_id, delivery)], attempt, refused)
+    message_id = message_id_for(job.message.id, rendered.sender)
+    path, token = return_path(job.runtime.settings, job.runtime.link_key, job.message.id)
+    return _Ready(
+        job,
+        scope,
+        session_id,
+        replace(rendered, message_id=message_id),
+        delivery,
+        path,
+        token,
+    )
+
+
+def _refusal(job: Job, scope: Scope, loaded: _Loaded, to: str) -> str | None:
+    """Why the email may not go to ``to`` (None: it may)."""
+    pinned = job.message.payload.get("to")
+    if isinstance(pinned, str) and pinned.lower() != to.lower():
+        # A resend goes to the address the operator saw, or not at all.
+        return "The holder's email address changed after the resend was asked for."
+    # Test mode never emails anyone but the platform's confirmed team, even if the
+    # holder's address changed after the session was created.
+    if not scope.livemode and (scope.platform_id, to.lower()) not in loaded.confirmed:
+        return "In test mode, relink emails go only to confirmed team members' addresses."
+    if (scope.platform_id, scope.livemode, to.lower()) in loaded.suppressed:
+        return (
+            "The address is on the suppression list (an earlier email to it bounced); "
+            "lift it on the holder's page once the address is fixed."
+        )
+    return None
+
+
+def _refuse(
+    writes: _Writes,
+    scope: Scope,
+    covered: list[tuple[str, EmailDelivery | None]],
+    attempt: int,
+    refused: str,
+) -> GiveUp:
+    """The email will never go: each session it covers says why."""
+    now = scope.now()
+    for session_id, delivery in covered:
         writes.entry(
             session_id,
             TimelineKind.email_failed,
@@ -571,18 +610,7 @@ def _prepare(job: Job, loaded: _Loaded, writes: _Writes) -> _Ready | Outcome:
             now=now,
             reply=refused,
         )
-        return GiveUp(refused)
-    message_id = message_id_for(job.message.id, rendered.sender)
-    path, token = return_path(job.runtime.settings, job.runtime.link_key, job.message.id)
-    return _Ready(
-        job,
-        scope,
-        session_id,
-        replace(rendered, message_id=message_id),
-        delivery,
-        path,
-        token,
-    )
+    return GiveUp(refused)
 
 
 def _wait_for_institution(
@@ -639,24 +667,25 @@ def _result(item: _Ready, backend: str, result: SendResult, writes: _Writes) -> 
             now=now,
         )
     if result.accepted:
-        writes.entry(
-            session_id,
-            TimelineKind.email_sent,
-            now,
-            backend=backend,
-            message_id=item.message_id,
-            attempt=attempt,
-        )
-        writes.delivery(
-            item.delivery,
-            scope,
-            session_id,
-            state=DeliveryState.sent,
-            attempt=attempt,
-            now=now,
-            backend=backend,
-            message_id=item.message_id,
-        )
+        for covered_id, delivery in item.covered:
+            writes.entry(
+                covered_id,
+                TimelineKind.email_sent,
+                now,
+                backend=backend,
+                message_id=item.message_id,
+                attempt=attempt,
+            )
+            writes.delivery(
+                delivery,
+                scope,
+                covered_id,
+                state=DeliveryState.sent,
+                attempt=attempt,
+                now=now,
+                backend=backend,
+                message_id=item.message_id,
+            )
         log.info("email.sent", session=session_id, backend=backend, attempt=attempt)
         return None
     detail: dict[str, Any] = {
@@ -670,22 +699,23 @@ def _result(item: _Ready, backend: str, result: SendResult, writes: _Writes) -> 
         detail["retry_at"] = int((now + delay).timestamp())
     bounced = result.address_failed
     kind = TimelineKind.email_bounced if bounced else TimelineKind.email_failed
-    writes.entry(session_id, kind, now, **detail)
     if bounced:
         address = envelope_address(item.rendered.to)
         writes.suppressions[session_id] = (scope, address, result.reply)
     state = DeliveryState.failed if final else DeliveryState.queued
-    writes.delivery(
-        item.delivery,
-        scope,
-        session_id,
-        state=DeliveryState.bounced if bounced else state,
-        attempt=attempt,
-        now=now,
-        backend=backend,
-        message_id=item.message_id,
-        reply=result.reply,
-    )
+    for covered_id, delivery in item.covered:
+        writes.entry(covered_id, kind, now, **detail)
+        writes.delivery(
+            delivery,
+            scope,
+            covered_id,
+            state=DeliveryState.bounced if bounced else state,
+            attempt=attempt,
+            now=now,
+            backend=backend,
+            message_id=item.message_id,
+            reply=result.reply,
+        )
     log.warning(
         "email.failed", session=session_id, reply=result.reply, attempt=attempt, final=final
     )
@@ -693,3 +723,95 @@ def _result(item: _Ready, backend: str, result: SendResult, writes: _Writes) -> 
     if final:
         return GiveUp(reason)
     return RetryLater(reason, delay=delay)
+
+
+# -- the bundle email ---------------------------------------------------------------------
+
+
+def send_relink_bundle_email(job: Job) -> None:
+    """The handler of :data:`RELINK_BUNDLE_EMAIL`: one email for the bundle's sessions
+    still pending (its outcome on each one's timeline and delivery, as if each had had
+    its own); nothing once none is pending."""
+    runtime = job.runtime
+    writes = _Writes()
+    with runtime.database.read_only() as db:
+        prepared = _prepare_bundle(db, job, writes)
+    outcome: Outcome = prepared if not isinstance(prepared, _Ready) else None
+    if isinstance(prepared, _Ready):  # the mailbox writes its own rows: after the read
+        backend = backend_for(runtime)
+        outcome = _result(prepared, backend.name, prepared.send(backend), writes)
+    with runtime.database.unit_of_work() as db:
+        writes.record(db, {job.message.id})
+    if outcome is not None:
+        raise outcome
+
+
+def _prepare_bundle(db: DbSession, job: Job, writes: _Writes) -> _Ready | Outcome:
+    bundle = db.get(RelinkBundle, str(job.message.payload["bundle_id"]))
+    if bundle is None:
+        return None
+    session_ids = set(
+        db.scalars(
+            select(Session.id).where(
+                Session.bundle_id == bundle.id,
+                Session.platform_id == bundle.platform_id,
+                Session.livemode == bundle.livemode,
+            )
+        )
+    )
+    loaded = _load(db, session_ids)
+    listed: list[tuple[Session, RelinkEmailData]] = []
+    for session_id in sorted(session_ids):
+        writes.rows[session_id] = job.message.id
+        session = loaded.sessions[session_id]
+        delivery = loaded.deliveries.get(session_id)
+        if delivery is not None and delivery.state in (DeliveryState.sent, DeliveryState.skipped):
+            continue  # a replay after the outcome was recorded
+        if session.status != SessionStatus.pending:
+            scope = loaded.scope(session)
+            writes.delivery(
+                delivery, scope, session_id, state=DeliveryState.skipped, attempt=0, now=scope.now()
+            )
+            continue
+        listed.append((session, loaded.data(session)))
+    if not listed:
+        return None
+    scope = loaded.scope(listed[0][0])
+    covered = [(session.id, loaded.deliveries.get(session.id)) for session, _ in listed]
+    troubled = [
+        data.institution
+        for _, data in listed
+        if data.institution.health != InstitutionHealth.active
+    ]
+    if troubled:
+        # One email for all: it waits while any of their banks is in trouble.
+        waits = [
+            _wait_for_institution(scope, session_id, troubled[0], delivery, writes)
+            for session_id, delivery in covered
+        ]
+        return waits[0]
+    platform = listed[0][1].platform
+    try:
+        rendered = render_bundle_email(
+            job.runtime,
+            listed,
+            holder_locale(listed[0][1].holder, platform),
+            link=bundle_url(job.runtime, bundle.id),
+        )
+    except NoRecipient as missing:
+        return _refuse(writes, scope, covered, job.message.attempts, str(missing))
+    refused = _refusal(job, scope, loaded, rendered.to)
+    if refused is not None:
+        return _refuse(writes, scope, covered, job.message.attempts, refused)
+    (first_id, first_delivery), *others = covered
+    path, token = return_path(job.runtime.settings, job.runtime.link_key, job.message.id)
+    return _Ready(
+        job,
+        scope,
+        first_id,
+        replace(rendered, message_id=message_id_for(job.message.id, rendered.sender)),
+        first_delivery,
+        path,
+        token,
+        tuple(others),
+    )

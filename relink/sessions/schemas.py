@@ -85,6 +85,10 @@ def render_session(
     }
     if session.return_url is not None:
         body["return_url"] = session.return_url
+    if session.bundle_id is not None:
+        # Relink's extension (not in Stripe's schema, which allows more properties): the
+        # bundle whose one email and page carry this session's link.
+        body["relink_bundle"] = session.bundle_id
     if session.relink_authorization_id is not None:
         body["relink_options"] = {
             "authorization": session.relink_authorization_id,

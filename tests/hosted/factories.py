@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import stripe
+from sqlalchemy import select
 
+from relink.accounts.filters import selected_accounts
+from relink.bulk_requests.service import request_relinks
 from relink.eligibility.rules import BROKEN_SINCE_EVER
 from relink.kit import clock, ids
 from relink.models import (
@@ -27,6 +30,7 @@ from relink.models import (
 from relink.runtime import Runtime
 from relink.sandbox_bank.data import accounts_for
 from relink.sandbox_bank.institutions import INSTITUTIONS_BY_KEY
+from relink.tenancy import load_platform_scope
 from tests.factories import WireObject, create_customer, create_test_account, deactivate, raw, wire
 
 SESSIONS = "/v1/financial_connections/sessions"
@@ -193,3 +197,45 @@ def stored_session(runtime: Runtime, session_id: str) -> Session:
         found = db.get(Session, session_id)
         assert found is not None
         return found
+
+
+def broken_accounts_of_one_holder(
+    client: stripe.StripeClient, owner_email: str, **customer: Any
+) -> tuple[stripe.Customer, list[WireObject]]:
+    """One customer with three accounts that need a relink at two banks: checking and
+    savings at Bank (Non-OAuth) (two authorizations) and checking at Test (Non-OAuth)."""
+    holder, first = broken_account(client, owner_email, **customer)
+    accounts = [first]
+    for institution, subcategory in (("bank_non_oauth", "savings"), ("test_non_oauth", "checking")):
+        created = create_test_account(
+            client,
+            customer=holder.id,
+            institution=f"fcinst_{institution}",
+            permissions=["payment_method"],
+            subcategory=subcategory,
+        )
+        accounts.append(deactivate(client, created.id, "access_expired"))
+    return holder, accounts
+
+
+def request_in_bulk(
+    runtime: Runtime, platform_id: str, account_ids: list[str], *, livemode: bool = False
+) -> None:
+    """The dashboard's "Request relink" for these accounts (one batch of the bulk request)."""
+    with runtime.database.unit_of_work() as db:
+        scope = load_platform_scope(db, platform_id, livemode)
+        request_relinks(
+            db, scope, runtime, selected_accounts(scope, account_ids), actor="user:operator"
+        )
+
+
+def bundled_sessions_of(runtime: Runtime, account_ids: list[str]) -> list[Session]:
+    """The sessions a request made for these accounts, by account id."""
+    with runtime.database.read_only() as db:
+        return list(
+            db.scalars(
+                select(Session)
+                .where(Session.relink_account_id.in_(account_ids))
+                .order_by(Session.relink_account_id)
+            )
+        )
