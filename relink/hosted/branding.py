@@ -7,6 +7,7 @@ import re
 
 from relink.hosted import links
 from relink.hosted.links import LinkAddress
+from relink.models import Platform
 from relink.runtime import Runtime
 
 DEFAULT_BRAND = "#3a5bd9"
@@ -41,12 +42,14 @@ def brand_palette(colour: str | None) -> tuple[str, str]:
 
 
 def brand_css(runtime: Runtime, address: LinkAddress) -> str:
-    colour = None
     with runtime.database.read_only() as db:
         link = links.resolve(db, address)
-        if link is not None:
-            colour = link.platform.brand_color
-    brand, text = brand_palette(colour)
+        return brand_css_of(link.platform if link is not None else None)
+
+
+def brand_css_of(platform: Platform | None) -> str:
+    """The stylesheet of ``platform``'s colour (the default's without a platform)."""
+    brand, text = brand_palette(platform.brand_color if platform is not None else None)
     return f":root {{ --brand: {brand}; --brand-text: {text}; }}\n"
 
 
@@ -54,7 +57,11 @@ def platform_logo(runtime: Runtime, address: LinkAddress) -> bytes | None:
     """The platform's logo, only when one is set and really is a PNG."""
     with runtime.database.read_only() as db:
         link = links.resolve(db, address)
-        logo = link.platform.logo_png if link is not None else None
+        return logo_of(link.platform if link is not None else None)
+
+
+def logo_of(platform: Platform | None) -> bytes | None:
+    logo = platform.logo_png if platform is not None else None
     if logo is None or not logo.startswith(PNG_SIGNATURE):
         return None
     return logo

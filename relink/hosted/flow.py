@@ -93,6 +93,7 @@ from relink.models import (
 )
 from relink.runtime import Runtime
 from relink.sessions import timeline
+from relink.sessions.bundles import bundle_url
 from relink.sessions.service import SessionService
 from relink.web.csrf import CsrfError, csrf_token, verify_csrf
 
@@ -721,6 +722,9 @@ class HostedFlowService:
     def _done(self, link: HostedLink) -> Reply:
         # Only the return URL validated when the session was created: no open redirect.
         return_url = link.session.hosted_return_url or link.session.return_url
+        if return_url is None and link.session.bundle_id is not None:
+            # Back to the bundle's page: the holder's other connections to repair.
+            return_url = bundle_url(self.runtime, link.session.bundle_id)
         return Reply(redirect_to=return_url) if return_url else self._back_to_link(link)
 
     def _verify(

@@ -26,6 +26,7 @@ import datetime as dt
 import enum
 import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 from sqlalchemy import func, select, update
@@ -96,6 +97,16 @@ class LinkKind(enum.StrEnum):
     relink = "relink"  # hosted relink session: /relink/{token}
     connect = "connect"  # hosted link session: /connect/{token}
     modal = "link"  # modal session: /link/{client_secret}
+
+
+class Addressed(Protocol):
+    """A hosted page's address: a session's link or a bundle's page."""
+
+    @property
+    def token(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
 
 
 @dataclass(frozen=True)

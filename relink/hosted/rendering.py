@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from relink.hosted.flow import BrowserCookie
-from relink.hosted.links import LinkAddress
+from relink.hosted.links import Addressed
 from relink.hosted.screens import Screen
 from relink.kit.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, negotiate, supported
 from relink.runtime import Runtime
@@ -53,7 +53,7 @@ def redirect(url: str) -> Response:
     return _no_store(RedirectResponse(url, status_code=303))
 
 
-def render_screen(request: Request, screen: Screen, *, address: LinkAddress | None) -> Response:
+def render_screen(request: Request, screen: Screen, *, address: Addressed | None) -> Response:
     chosen = supported(request.query_params.get("lang"))
     locale = negotiate(
         explicit=chosen or request.cookies.get(LANG_COOKIE),

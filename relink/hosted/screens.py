@@ -17,7 +17,7 @@ from relink.connectors.base import BankAccount, Challenge
 from relink.eligibility.rules import ABOUT_TO_BREAK
 from relink.hosted import connect
 from relink.hosted.connect import Shared
-from relink.hosted.links import CSRF_PURPOSE, HostedLink, may_request_new_link
+from relink.hosted.links import CSRF_PURPOSE, HostedLink, LinkState, may_request_new_link
 from relink.institutions.connectors import ConnectorUnavailable, connector_for
 from relink.models import (
     Account,
@@ -29,6 +29,7 @@ from relink.models import (
     TanStatus,
 )
 from relink.runtime import Runtime
+from relink.sessions.bundles import bundle_path
 from relink.tenancy import Scope
 from relink.web.csrf import csrf_token
 
@@ -67,6 +68,36 @@ class OfferedAccount:
 class Reason:
     code: str  # consent_expired, number_expiring, access_ending, ...
     date: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class BundleItem:
+    """One connection of the bundle as its page lists it."""
+
+    bank_name: str | None
+    accounts: list[MaskedAccount]
+    reason: Reason | None
+    state: str
+    # The session's own page, while it can still be repaired there.
+    repair_path: str | None
+
+
+@dataclass(frozen=True)
+class BundlePage:
+    items: list[BundleItem]
+
+    @property
+    def total(self) -> int:
+        return len(self.items)
+
+    @property
+    def repaired(self) -> int:
+        return sum(1 for item in self.items if item.state == LinkState.succeeded)
+
+    @property
+    def done(self) -> bool:
+        """Every connection is repaired."""
+        return self.repaired == self.total
 
 
 @dataclass
@@ -114,6 +145,10 @@ class Screen:
     confirmation: str | None = None
     switch_path: str | None = None
     relink: bool = False
+    # The bundle page's facts (relink.hosted.bundles); on a bundled session's pages, the
+    # way back to its bundle's page.
+    bundle: BundlePage | None = None
+    bundle_path: str | None = None
 
 
 def bare(page: str, status_code: int) -> Screen:
@@ -183,6 +218,7 @@ def screen(
         account_limit=connect.account_limit(session) if not link.is_relink else None,
         poll_after=poll_after,
         relink=link.is_relink,
+        bundle_path=bundle_path(runtime, session.bundle_id) if session.bundle_id else None,
     )
 
 

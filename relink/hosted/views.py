@@ -22,9 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from relink.connectors.base import PsuContext
-from relink.hosted.branding import brand_css, platform_logo
+from relink.hosted.branding import brand_css, brand_css_of, logo_of, platform_logo
+from relink.hosted.bundles import BundleAddress, bundle_platform, bundle_screen
 from relink.hosted.flow import CALLBACK_PATH, Attempt, HostedFlowService, Reply
-from relink.hosted.links import LinkAddress, LinkKind, throttle_for
+from relink.hosted.links import Addressed, LinkAddress, LinkKind, throttle_for
 from relink.hosted.notes import PARAM as NOTE_PARAM
 from relink.hosted.rendering import redirect, render_screen, secure_cookies, set_cookies
 from relink.hosted.screens import bare
@@ -32,6 +33,7 @@ from relink.hosted.traffic import Visit
 from relink.kit.provenance import EventContext
 from relink.models import FlowStep
 from relink.runtime import Runtime
+from relink.sessions.bundles import BUNDLE_PATH
 
 router = APIRouter(include_in_schema=False)
 _T = TypeVar("_T")
@@ -46,7 +48,7 @@ def _context(request: Request) -> EventContext:
     return EventContext(request_id=getattr(request.state, "request_id", None))
 
 
-def _throttled(request: Request, address: LinkAddress | None) -> Response | None:
+def _throttled(request: Request, address: Addressed | None) -> Response | None:
     ip = request.client.host if request.client else None
     token = address.token if address is not None else None
     if throttle_for(_runtime(request)).allow(token=token, ip=ip):
@@ -326,23 +328,61 @@ def _link_routes(kind: LinkKind) -> None:
         address = LinkAddress(kind, token)
         if (limited := _throttled(request, address)) is not None:
             return limited
-        css = await run_in_threadpool(brand_css, _runtime(request), address)
-        return Response(
-            css, media_type="text/css", headers={"cache-control": "private, max-age=300"}
-        )
+        return _css(await run_in_threadpool(brand_css, _runtime(request), address))
 
     @router.get(f"{base}/logo")
     async def logo(request: Request, token: str) -> Response:
         address = LinkAddress(kind, token)
         if (limited := _throttled(request, address)) is not None:
             return limited
-        found = await run_in_threadpool(platform_logo, _runtime(request), address)
-        if found is None:
-            return Response(status_code=404)
-        return Response(
-            found, media_type="image/png", headers={"cache-control": "private, max-age=300"}
-        )
+        return _logo(await run_in_threadpool(platform_logo, _runtime(request), address))
 
 
 for _kind in LinkKind:
     _link_routes(_kind)
+
+
+def _css(css: str) -> Response:
+    return Response(css, media_type="text/css", headers={"cache-control": "private, max-age=300"})
+
+
+def _logo(found: bytes | None) -> Response:
+    if found is None:
+        return Response(status_code=404)
+    return Response(
+        found, media_type="image/png", headers={"cache-control": "private, max-age=300"}
+    )
+
+
+def _show_bundle(request: Request, address: BundleAddress) -> Response:
+    runtime = _runtime(request)
+    with runtime.database.read_only() as db:
+        shown = bundle_screen(db, runtime, address.token)
+    if shown is None:
+        return render_screen(request, bare("not_found", 404), address=None)
+    return render_screen(request, shown, address=address)
+
+
+# HEAD too, as a link's page: the bundle's page only reads, whoever fetches it.
+@router.api_route(f"/{BUNDLE_PATH}/{{token}}", methods=["GET", "HEAD"])
+async def bundle_page(request: Request, token: str) -> Response:
+    address = BundleAddress(token)
+    if (limited := _throttled(request, address)) is not None:
+        return limited
+    return await run_in_threadpool(_show_bundle, request, address)
+
+
+@router.get(f"/{BUNDLE_PATH}/{{token}}/brand.css")
+async def bundle_stylesheet(request: Request, token: str) -> Response:
+    if (limited := _throttled(request, BundleAddress(token))) is not None:
+        return limited
+    platform = await run_in_threadpool(bundle_platform, _runtime(request), token)
+    return _css(brand_css_of(platform))
+
+
+@router.get(f"/{BUNDLE_PATH}/{{token}}/logo")
+async def bundle_logo(request: Request, token: str) -> Response:
+    if (limited := _throttled(request, BundleAddress(token))) is not None:
+        return limited
+    platform = await run_in_threadpool(bundle_platform, _runtime(request), token)
+    return _logo(logo_of(platform))
