@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page
 
 
@@ -23,6 +25,12 @@ class HostedRelinkPage:
 
     def press(self, name: str, *, exact: bool = False) -> HostedRelinkPage:
         self.page.get_by_role("button", name=name, exact=exact).click()
+        self.page.wait_for_load_state()
+        return self
+
+    def repair(self, last4: str) -> HostedRelinkPage:
+        """A bundle page's "Repair" of the account ending in ``last4``."""
+        self.page.get_by_role("button", name=re.compile(f"••••{last4}$")).click()
         self.page.wait_for_load_state()
         return self
 
