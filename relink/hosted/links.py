@@ -26,7 +26,6 @@ import datetime as dt
 import enum
 import re
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import structlog
 from sqlalchemy import func, select, update
@@ -97,16 +96,6 @@ class LinkKind(enum.StrEnum):
     relink = "relink"  # hosted relink session: /relink/{token}
     connect = "connect"  # hosted link session: /connect/{token}
     modal = "link"  # modal session: /link/{client_secret}
-
-
-class Addressed(Protocol):
-    """A hosted page's address: a session's link or a bundle's page."""
-
-    @property
-    def token(self) -> str: ...
-
-    @property
-    def path(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -404,7 +393,7 @@ def looks_automated(db: DbSession, link: HostedLink, visit: Visit, *, key: bytes
         return False
     since = link.scope.now() - BURST_WINDOW
     digest = client_digest(key, visit.client)
-    return len(_burst_sessions(db, link.scope, digest, since)) >= BURST_LINKS
+    return _links_among(db, _burst_sessions(db, link.scope, digest, since)) >= BURST_LINKS
 
 
 def _record_scan(db: DbSession, session_id: str, now: dt.datetime, signal: str) -> None:
@@ -443,7 +432,7 @@ def _burst(db: DbSession, link: HostedLink, digest: str, now: dt.datetime) -> st
     )
     since = now - BURST_WINDOW
     burst = _burst_sessions(db, link.scope, digest, since) | {session.id}
-    if len(burst) < BURST_LINKS:
+    if _links_among(db, burst) < BURST_LINKS:
         return None
     _rescan(db, burst - {session.id}, since)
     return "burst"
@@ -459,6 +448,13 @@ def _burst_sessions(db: DbSession, scope: Scope, digest: str, since: dt.datetime
             )
         )
     )
+
+
+def _links_among(db: DbSession, session_ids: set[str]) -> int:
+    """How many emailed links these sessions are: a bundle's sessions share one (their
+    holder opening them one after the other from the bundle's page is no burst)."""
+    rows = db.execute(select(Session.id, Session.bundle_id).where(Session.id.in_(session_ids)))
+    return len({bundle_id or session_id for session_id, bundle_id in rows})
 
 
 def _rescan(db: DbSession, session_ids: set[str], since: dt.datetime) -> None:

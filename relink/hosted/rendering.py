@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from relink.hosted.flow import BrowserCookie
-from relink.hosted.links import Addressed
 from relink.hosted.screens import Screen
 from relink.kit.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, negotiate, supported
 from relink.runtime import Runtime
 from relink.web.security import csp_with_form_targets
 from relink.web.templating import render
+
+
+class Addressed(Protocol):
+    """A hosted page's address: a session's link or a bundle's page."""
+
+    @property
+    def token(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
 
 LANG_COOKIE = "relink_lang"
 LANG_COOKIE_MAX_AGE = 60 * 60 * 24 * 30

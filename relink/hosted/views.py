@@ -25,9 +25,9 @@ from relink.connectors.base import PsuContext
 from relink.hosted.branding import brand_css, brand_css_of, logo_of, platform_logo
 from relink.hosted.bundles import BundleAddress, bundle_platform, bundle_screen
 from relink.hosted.flow import CALLBACK_PATH, Attempt, HostedFlowService, Reply
-from relink.hosted.links import Addressed, LinkAddress, LinkKind, throttle_for
+from relink.hosted.links import LinkAddress, LinkKind, throttle_for
 from relink.hosted.notes import PARAM as NOTE_PARAM
-from relink.hosted.rendering import redirect, render_screen, secure_cookies, set_cookies
+from relink.hosted.rendering import Addressed, redirect, render_screen, secure_cookies, set_cookies
 from relink.hosted.screens import bare
 from relink.hosted.traffic import Visit
 from relink.kit.provenance import EventContext

@@ -15,13 +15,14 @@ from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sessions.bundles import bundle_url
 from tests.conftest import RunningServer, make_platform, stripe_client
-from tests.factories import WireObject
+from tests.factories import WireObject, drain_outbox, timeline_kinds
 from tests.hosted.factories import (
     broken_accounts_of_one_holder,
     bundled_sessions_of,
     request_in_bulk,
 )
 from tests.hosted.pages import HostedPages, text_of
+from tests.hosted.test_scanners import BROWSER_AGENT
 
 REPAIR = re.compile(r'<form method="get" action="(/relink/[A-Za-z0-9_-]+)">')
 
@@ -111,3 +112,20 @@ def test_a_bundle_never_shows_another_platforms_sessions(
     page = http.get(url)
     assert "0 of 3 repaired" in text_of(page)
     assert f"/relink/{runtime.link_token(theirs[0].id)}" not in page.text
+
+
+def test_opening_each_connection_of_a_bundle_right_after_delivery_is_a_person(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime, http: httpx.Client
+) -> None:
+    # Three links of one batch opened from one address right after delivery look like a
+    # scanner's burst; a bundle's sessions are one email's link, opened in turn.
+    _, _, sessions, _ = _bundle(client, platform, runtime)
+    drain_outbox(runtime)
+    for session in sessions:
+        link = f"{runtime.settings.public_url}/relink/{runtime.link_token(session.id)}"
+        HostedPages(http, link).open(**{"user-agent": BROWSER_AGENT})
+        HostedPages(http, link).press_continue()
+    for session in sessions:
+        kinds = timeline_kinds(runtime, session.id)
+        assert "email_sent" in kinds and "scanned" not in kinds, kinds
+        assert kinds[-2:] == ["viewed", "opened"]
