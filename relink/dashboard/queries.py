@@ -43,6 +43,7 @@ from relink.models import (
 from relink.models import Session as FcSession
 from relink.platforms.repository import ApiKeyRepository
 from relink.sessions import timeline
+from relink.sessions.bundles import bundled_sessions
 from relink.sessions.repository import SessionRepository
 from relink.tenancy import Scope
 from relink.webhooks.repository import WebhookAttemptRepository, WebhookEndpointRepository
@@ -511,6 +512,8 @@ class RequestDetail:
     account: Account | None
     holder: Holder | None
     created_by: str
+    # The requests of the same bundle (one email for all), this one included.
+    bundled: list[FcSession] = field(default_factory=list)
 
 
 def request_detail(db: Session, scope: Scope, session_id: str) -> RequestDetail | None:
@@ -536,6 +539,7 @@ def request_detail(db: Session, scope: Scope, session_id: str) -> RequestDetail 
         account,
         holders_of(db, scope, [found]).get(holder_key) if holder_key else None,
         describe_actor(db, scope.platform_id, found.created_by),
+        bundled_sessions(db, scope, found.bundle_id) if found.bundle_id else [],
     )
 
 

@@ -14,6 +14,11 @@ from tests.dashboard.factories import SCRIPT, add_user, member, page_csrf, png
 from tests.email.factories import delivery, eligible_account, request_relink_email
 from tests.email.smtp_server import SmtpServer
 from tests.factories import WireObject, drain_outbox
+from tests.hosted.factories import (
+    broken_accounts_of_one_holder,
+    bundled_sessions_of,
+    request_in_bulk,
+)
 
 
 def _sent_request(
@@ -206,3 +211,31 @@ def test_another_platforms_request_cannot_be_seen_cancelled_or_resent(
             )
             assert response.status_code == 404, action
     assert _status(server, theirs.id) == "pending"
+
+
+def test_a_bundled_request_shows_its_bundle_and_the_other_requests_in_it(
+    server: RunningServer,
+    platform: NewPlatform,
+    owner: httpx.Client,
+    client: stripe.StripeClient,
+) -> None:
+    _, accounts = broken_accounts_of_one_holder(client, platform.owner.email)
+    request_in_bulk(server.runtime, platform.platform.id, [a.id for a in accounts])
+    sessions = bundled_sessions_of(server.runtime, [a.id for a in accounts])
+    html = owner.get(f"/relink-requests/{sessions[0].id}").text
+    bundle = html.split('id="request-bundle"', 1)[1].split("</dd>", 1)[0]
+    assert str(sessions[0].bundle_id) in bundle
+    assert "One email and one page for 3 requests of this holder" in bundle
+    for other in sessions[1:]:
+        assert f'href="/relink-requests/{other.id}"' in bundle
+    assert f"{sessions[0].id}</span> (this one)" in bundle
+
+
+def test_a_request_of_its_own_shows_no_bundle(
+    server: RunningServer,
+    platform: NewPlatform,
+    owner: httpx.Client,
+    client: stripe.StripeClient,
+) -> None:
+    session = request_relink_email(client, eligible_account(client, platform))
+    assert 'id="request-bundle"' not in owner.get(f"/relink-requests/{session.id}").text
