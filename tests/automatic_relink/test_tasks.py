@@ -20,6 +20,7 @@ from relink.kit import ids
 from relink.kit.clock import FrozenClock
 from relink.kit.provenance import EventContext
 from relink.models import Incident, SuppressionReason
+from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sessions.schemas import hosted_url
@@ -35,15 +36,18 @@ from tests.automatic_relink.factories import (
     set_policy,
 )
 from tests.email.factories import eligible_account
+from tests.email.smtp_server import SmtpServer
 from tests.factories import (
     WireObject,
     advance_clock,
+    body_of,
     create_customer,
     create_test_account,
     deactivate,
     drain_outbox,
     timeline_details,
 )
+from tests.hosted.factories import broken_accounts_of_one_holder
 from tests.hosted.pages import HostedPages, text_of
 
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
@@ -416,3 +420,26 @@ def test_the_scan_runs_on_one_worker_once_a_minute(
     assert run_automatic_relink(runtime, "worker-b") is None
     frozen_clock.advance(seconds=60)
     assert run_automatic_relink(runtime, "worker-b") is not None
+
+
+def test_a_holder_with_several_broken_accounts_gets_one_automatic_email_counted_per_account(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    runtime: Runtime,
+    automation: None,
+    smtp: SmtpServer,
+    smtp_worker: OutboxDispatcher,
+) -> None:
+    _, accounts = broken_accounts_of_one_holder(client, platform.owner.email)
+    scan(runtime)
+    smtp_worker.drain()
+
+    [email] = smtp.handler.to(platform.owner.email)
+    assert "/relinks/" in body_of(email.message)
+    sessions = [s for a in accounts for s in sessions_of(runtime, a.id)]
+    assert len(sessions) == 3 and len({s.bundle_id for s in sessions}) == 1
+    assert all(s.created_by == "automation" and s.bundle_id for s in sessions)
+    # The cap counts the bundle's one email once for each account it asked about.
+    for account in accounts:
+        found = episode(runtime, account.id)
+        assert found is not None and found.emails == 1
