@@ -70,6 +70,10 @@ def test_a_holder_repairs_three_accounts_at_two_banks_from_one_email(
         assert "3 of 3 repaired" in hosted.text
         assert serious_violations(holder_page) == []
         hosted_screenshot(holder_page, "bundle-done")
+        hosted.open(f"{link.group(0)}?lang=de")
+        assert hosted.heading == "Alle Ihre Konten sind wieder verbunden"
+        assert "3 von 3 repariert" in hosted.text
+        assert serious_violations(holder_page) == []
 
         sessions = bundled_sessions_of(runtime, [a.id for a in accounts])
         assert len({s.bundle_id for s in sessions}) == 1
