@@ -6,13 +6,17 @@ from __future__ import annotations
 import re
 
 import stripe
+from sqlalchemy import select, update
 
+from relink.email.bounces import suppress
+from relink.models import DeliveryState, EmailDelivery, Session, SessionStatus, SuppressionReason
 from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sessions.bundles import bundle_token
+from relink.tenancy import load_platform_scope
 from tests.email.smtp_server import SmtpServer
-from tests.factories import body_of, timeline_kinds
+from tests.factories import body_of, timeline_details, timeline_kinds
 from tests.hosted.factories import (
     broken_account,
     broken_accounts_of_one_holder,
@@ -105,3 +109,58 @@ def test_sessions_created_through_the_api_keep_one_email_each(
         None
     ] * 3
     assert all("relink_bundle" not in retrieve_session(client, s.id).to_dict() for s in created)
+
+
+def test_a_session_that_ended_before_the_email_is_left_out_of_it(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    runtime: Runtime,
+    smtp: SmtpServer,
+    smtp_worker: OutboxDispatcher,
+) -> None:
+    _, accounts = broken_accounts_of_one_holder(client, platform.owner.email)
+    request_in_bulk(runtime, platform.platform.id, [a.id for a in accounts])
+    ended, *open_ = bundled_sessions_of(runtime, [a.id for a in accounts])
+    with runtime.database.unit_of_work() as db:
+        db.execute(
+            update(Session).where(Session.id == ended.id).values(status=SessionStatus.cancelled)
+        )
+    smtp_worker.drain()
+
+    [email] = smtp.handler.to(platform.owner.email)
+    text = body_of(email.message)
+    assert f"••••{accounts[0].last4}" not in text
+    assert all(f"••••{a.last4}" in text for a in accounts[1:])
+    with runtime.database.read_only() as db:
+        states = {d.session_id: d.state for d in db.scalars(select(EmailDelivery))}
+    assert states[ended.id] == DeliveryState.skipped
+    assert [states[s.id] for s in open_] == [DeliveryState.sent] * 2
+
+
+def test_a_suppressed_address_gets_no_bundle_email_and_each_session_says_why(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    runtime: Runtime,
+    smtp: SmtpServer,
+    smtp_worker: OutboxDispatcher,
+) -> None:
+    _, accounts = broken_accounts_of_one_holder(client, platform.owner.email)
+    request_in_bulk(runtime, platform.platform.id, [a.id for a in accounts])
+    sessions = bundled_sessions_of(runtime, [a.id for a in accounts])
+    with runtime.database.unit_of_work() as db:
+        scope = load_platform_scope(db, platform.platform.id, False)
+        suppress(
+            db,
+            scope,
+            platform.owner.email.lower(),
+            SuppressionReason.bounced,
+            "550 5.1.1 no such user",
+            sessions[0].id,
+            scope.now(),
+        )
+    smtp_worker.drain()
+
+    assert smtp.handler.to(platform.owner.email) == []
+    for session in sessions:
+        [failed] = timeline_details(runtime, session.id, "email_failed")
+        assert "suppression list" in failed["reply"] and failed["permanent"] is True
