@@ -88,7 +88,7 @@ from relink.outbox.handlers import (
     backoff,
 )
 from relink.outbox.store import wake
-from relink.sessions.bundles import bundle_url
+from relink.sessions.bundles import RELINK_BUNDLE_EMAIL, bundle_url
 from relink.sessions.service import RELINK_EMAIL
 from relink.tenancy import Scope, platform_scope
 
@@ -104,7 +104,7 @@ def wake_waiting_relink_emails(db: DbSession, institution_id: str) -> int:
     """The relink emails that wait for ``institution`` (it is healthy again) go out now,
     not at their next look; returns how many were woken."""
     waiting = (
-        select(EmailDelivery.session_id)
+        select(EmailDelivery.session_id, Session.bundle_id)
         .join(Session, Session.id == EmailDelivery.session_id)
         .join(Authorization, Authorization.id == Session.relink_authorization_id)
         .where(
@@ -112,17 +112,24 @@ def wake_waiting_relink_emails(db: DbSession, institution_id: str) -> int:
             Authorization.institution_id == institution_id,
         )
     )
-    session_ids = list(db.scalars(waiting))
+    rows = db.execute(waiting).all()
+    session_ids = [str(session_id) for session_id, _ in rows]
+    # A bundle's email waits for every bank of its sessions (woken: it looks again).
+    bundle_ids = sorted({str(bundle_id) for _, bundle_id in rows if bundle_id is not None})
     woken = 0
-    for start in range(0, len(session_ids), 500):
-        chunk = session_ids[start : start + 500]
-        woken += wake(
-            db,
-            and_(
-                OutboxMessage.kind == RELINK_EMAIL,
-                OutboxMessage.payload["session_id"].as_string().in_(chunk),
-            ),
-        )
+    for kind, key, ids_ in (
+        (RELINK_EMAIL, "session_id", session_ids),
+        (RELINK_BUNDLE_EMAIL, "bundle_id", bundle_ids),
+    ):
+        for start in range(0, len(ids_), 500):
+            chunk = ids_[start : start + 500]
+            woken += wake(
+                db,
+                and_(
+                    OutboxMessage.kind == kind,
+                    OutboxMessage.payload[key].as_string().in_(chunk),
+                ),
+            )
     return woken
 
 

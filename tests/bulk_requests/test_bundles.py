@@ -4,6 +4,7 @@ bundles their sessions and emails one link; each account keeps its own session."
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import stripe
 from sqlalchemy import select, update
@@ -164,3 +165,26 @@ def test_a_suppressed_address_gets_no_bundle_email_and_each_session_says_why(
     for session in sessions:
         [failed] = timeline_details(runtime, session.id, "email_failed")
         assert "suppression list" in failed["reply"] and failed["permanent"] is True
+
+
+def test_a_bundle_email_waits_while_one_of_its_banks_is_in_trouble(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    runtime: Runtime,
+    smtp: SmtpServer,
+    smtp_worker: OutboxDispatcher,
+    outage: Callable[..., object],
+) -> None:
+    _, accounts = broken_accounts_of_one_holder(client, platform.owner.email)
+    request_in_bulk(runtime, platform.platform.id, [a.id for a in accounts])
+    sessions = bundled_sessions_of(runtime, [a.id for a in accounts])
+    outage("degraded")  # Bank (Non-OAuth): two of the three accounts
+    smtp_worker.drain()
+    assert smtp.handler.to(platform.owner.email) == []
+    for session in sessions:
+        assert "email_waiting" in timeline_kinds(runtime, session.id)
+
+    outage("active")  # the recovery wakes the waiting bundle email
+    smtp_worker.drain()
+    [email] = smtp.handler.to(platform.owner.email)
+    assert all(f"••••{a.last4}" in body_of(email.message) for a in accounts)
