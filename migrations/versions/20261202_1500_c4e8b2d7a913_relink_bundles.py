@@ -1,7 +1,7 @@
 """Relink bundles: one email and one page for several sessions of one holder.
 
 Revision ID: c4e8b2d7a913
-Revises: 4e8b1c9d2f70
+Revises: 3e8b5c0d7a16
 Create Date: 2026-12-02 15:00:00.000000
 """
 
@@ -14,7 +14,7 @@ import relink.models.base
 
 
 revision: str = 'c4e8b2d7a913'
-down_revision: str | None = '4e8b1c9d2f70'
+down_revision: str | None = '3e8b5c0d7a16'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
