@@ -16,8 +16,8 @@ buckets 4 % wide, and the median is the bucket's value (within 2 % of the exact 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -61,6 +61,15 @@ RECENT_DAYS = 32
 # How many settled days one refresh fills in, going back to the scope's first request.
 BACKFILL_DAYS = 62
 REFRESH_EVERY = dt.timedelta(minutes=5)
+
+
+def _bucket_index(seconds: int) -> int:
+    return math.floor(math.log(seconds) / math.log(Durations.RATIO))
+
+
+def _middle(index: int) -> int:
+    middle: float = Durations.RATIO ** (index + 0.5)
+    return round(middle)
 
 
 @dataclass
@@ -118,14 +127,14 @@ class Durations:
         self.counts, self.bucketed = bucketed, True
 
     @staticmethod
-    @functools.lru_cache(maxsize=1 << 16)
     def bucket_value(seconds: int) -> int:
+        """The middle of the 4 % bucket ``seconds`` falls in (a table lookup: a report
+        puts tens of thousands of values into buckets)."""
         if seconds <= 1:
             return max(seconds, 0)
-        ratio = Durations.RATIO
-        index = math.floor(math.log(seconds) / math.log(ratio))
-        middle: float = ratio ** (index + 0.5)
-        return round(middle)
+        if seconds >= _BOUNDS[-1]:
+            return _middle(_bucket_index(seconds))
+        return _MIDDLES[bisect.bisect_right(_BOUNDS, seconds) - 1]
 
     def median(self) -> float | None:
         """The middle value, or the mean of the middle two (as SQL's would be)."""
@@ -141,6 +150,18 @@ class Durations:
                 found.append(seconds)
                 wanted.pop(0)
         return sum(found) / len(found)
+
+
+# The buckets from 2 s to about a thousand years: the least seconds of each (in order;
+# a bucket no whole second falls in shares the next one's) and its middle.
+_BOUNDS: list[int] = []
+_MIDDLES: list[int] = []
+for _index in range(_bucket_index(2), _bucket_index(2) + 800):
+    _low = max(2, math.floor(Durations.RATIO**_index) - 2)
+    while _bucket_index(_low) < _index:
+        _low += 1
+    _BOUNDS.append(_low)
+    _MIDDLES.append(_middle(_index))
 
 
 # -- dialect spellings ---------------------------------------------------------------------
