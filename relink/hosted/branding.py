@@ -40,21 +40,29 @@ def brand_palette(colour: str | None) -> tuple[str, str]:
     return brand.lower(), text
 
 
+def stylesheet(colour: str | None) -> str:
+    brand, text = brand_palette(colour)
+    return f":root {{ --brand: {brand}; --brand-text: {text}; }}\n"
+
+
+def png_logo(logo: bytes | None) -> bytes | None:
+    """The platform's logo, only when one is set and really is a PNG."""
+    if logo is None or not logo.startswith(PNG_SIGNATURE):
+        return None
+    return logo
+
+
 def brand_css(runtime: Runtime, address: LinkAddress) -> str:
     colour = None
     with runtime.database.read_only() as db:
         link = links.resolve(db, address)
         if link is not None:
             colour = link.platform.brand_color
-    brand, text = brand_palette(colour)
-    return f":root {{ --brand: {brand}; --brand-text: {text}; }}\n"
+    return stylesheet(colour)
 
 
 def platform_logo(runtime: Runtime, address: LinkAddress) -> bytes | None:
-    """The platform's logo, only when one is set and really is a PNG."""
     with runtime.database.read_only() as db:
         link = links.resolve(db, address)
         logo = link.platform.logo_png if link is not None else None
-    if logo is None or not logo.startswith(PNG_SIGNATURE):
-        return None
-    return logo
+    return png_logo(logo)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session as DbSession
 from relink.accounts.repository import AccountRepository
 from relink.connectors.base import BankAccount, Challenge
 from relink.eligibility.rules import ABOUT_TO_BREAK
+from relink.email.opt_outs import reminders_path
 from relink.hosted import connect
 from relink.hosted.connect import Shared
 from relink.hosted.links import CSRF_PURPOSE, HostedLink, may_request_new_link
@@ -114,6 +115,10 @@ class Screen:
     confirmation: str | None = None
     switch_path: str | None = None
     relink: bool = False
+    # The footer's "Stop reminder emails" (a relink's landing page), and when the
+    # holder did (the reminders page).
+    reminders_path: str | None = None
+    opted_out_at: dt.datetime | None = None
 
 
 def bare(page: str, status_code: int) -> Screen:
@@ -183,6 +188,9 @@ def screen(
         account_limit=connect.account_limit(session) if not link.is_relink else None,
         poll_after=poll_after,
         relink=link.is_relink,
+        reminders_path=reminders_path(runtime, session)
+        if link.is_relink and page == "landing"
+        else None,
     )
 
 

@@ -19,13 +19,15 @@ from typing import TypeVar
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from relink.connectors.base import PsuContext
-from relink.hosted.branding import brand_css, platform_logo
+from relink.email.opt_outs import PATH as REMINDERS_PATH
+from relink.hosted.branding import brand_css, platform_logo, png_logo, stylesheet
 from relink.hosted.flow import CALLBACK_PATH, Attempt, HostedFlowService, Reply
 from relink.hosted.links import LinkAddress, LinkKind, throttle_for
 from relink.hosted.notes import PARAM as NOTE_PARAM
+from relink.hosted.reminders import one_click, reminders_platform, reminders_screen, stop_from_page
 from relink.hosted.rendering import redirect, render_screen, secure_cookies, set_cookies
 from relink.hosted.screens import bare
 from relink.hosted.traffic import Visit
@@ -346,3 +348,69 @@ def _link_routes(kind: LinkKind) -> None:
 
 for _kind in LinkKind:
     _link_routes(_kind)
+
+
+# -- stopping reminders (relink.hosted.reminders) -------------------------------------------
+
+
+def _reminders_throttled(request: Request, token: str) -> Response | None:
+    ip = request.client.host if request.client else None
+    if throttle_for(_runtime(request)).allow(token=token, ip=ip):
+        return None
+    response = render_screen(request, bare("throttled", 429), address=None)
+    response.headers["retry-after"] = "60"
+    return response
+
+
+@router.get(REMINDERS_PATH + "/{token}")
+async def reminders_page(request: Request, token: str) -> Response:
+    """Asks before anything changes: a scanner following the link stops nothing."""
+    if (limited := _reminders_throttled(request, token)) is not None:
+        return limited
+    refused = request.query_params.get("refused") == "1"
+    found = await run_in_threadpool(reminders_screen, _runtime(request), token, refused=refused)
+    return render_screen(request, found or bare("not_found", 404), address=None)
+
+
+@router.post(REMINDERS_PATH + "/{token}")
+async def one_click_unsubscribe(request: Request, token: str) -> Response:
+    """RFC 8058: the mail client's own button, without cookies or a CSRF token."""
+    if (limited := _reminders_throttled(request, token)) is not None:
+        return limited
+    form = await _form(request)
+    answer = await run_in_threadpool(
+        one_click, _runtime(request), token, form.text("List-Unsubscribe")
+    )
+    if answer is None:
+        return PlainTextResponse("Not found.\n", status_code=404)
+    return PlainTextResponse(
+        answer.text, status_code=answer.status_code, headers={"content-language": answer.locale}
+    )
+
+
+@router.post(REMINDERS_PATH + "/{token}/stop")
+async def stop_reminders(request: Request, token: str) -> Response:
+    if (limited := _reminders_throttled(request, token)) is not None:
+        return limited
+    form = await _form(request)
+    stopped = await run_in_threadpool(stop_from_page, _runtime(request), token, form.csrf)
+    page = f"{_runtime(request).settings.public_url.rstrip('/')}{REMINDERS_PATH}/{token}"
+    return redirect(page if stopped is not False else page + "?refused=1")
+
+
+@router.get(REMINDERS_PATH + "/{token}/brand.css")
+async def reminders_stylesheet(request: Request, token: str) -> Response:
+    platform = await run_in_threadpool(reminders_platform, _runtime(request), token)
+    css = stylesheet(platform.brand_color if platform is not None else None)
+    return Response(css, media_type="text/css", headers={"cache-control": "private, max-age=300"})
+
+
+@router.get(REMINDERS_PATH + "/{token}/logo")
+async def reminders_logo(request: Request, token: str) -> Response:
+    platform = await run_in_threadpool(reminders_platform, _runtime(request), token)
+    found = png_logo(platform.logo_png if platform is not None else None)
+    if found is None:
+        return Response(status_code=404)
+    return Response(
+        found, media_type="image/png", headers={"cache-control": "private, max-age=300"}
+    )

@@ -42,14 +42,23 @@ from relink.models.mailbox import (
     EmailDelivery,
     EmailSuppression,
     MailboxMessage,
+    OptOutSource,
+    ReminderOptOut,
     SuppressionReason,
 )
 from relink.models.outbox import OutboxMessage, OutboxStatus, ScheduledScan
 from relink.models.platforms import ApiKey, Platform, Role, User
 from relink.models.reports import OutreachDay, OutreachMonth, OutreachRollup
-from relink.models.sessions import Session, SessionStatus, SessionTimelineEntry, TimelineKind
+from relink.models.sessions import (
+    AUTOMATION,
+    Session,
+    SessionStatus,
+    SessionTimelineEntry,
+    TimelineKind,
+)
 
 __all__ = [
+    "AUTOMATION",
     "GIVEN_UP",
     "Account",
     "AccountInferredBalance",
@@ -88,6 +97,7 @@ __all__ = [
     "LinkVisit",
     "LoginAttempt",
     "MailboxMessage",
+    "OptOutSource",
     "OutboxMessage",
     "OutboxStatus",
     "OutreachDay",
@@ -97,6 +107,7 @@ __all__ = [
     "Platform",
     "RelinkAction",
     "RelinkPolicy",
+    "ReminderOptOut",
     "Role",
     "ScheduledScan",
     "Session",
