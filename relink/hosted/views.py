@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +32,7 @@ from relink.hosted.reminders import one_click, reminders_platform, reminders_scr
 from relink.hosted.rendering import redirect, render_screen, secure_cookies, set_cookies
 from relink.hosted.screens import bare
 from relink.hosted.traffic import Visit
+from relink.kit.i18n import supported
 from relink.kit.provenance import EventContext
 from relink.models import FlowStep
 from relink.runtime import Runtime
@@ -395,7 +397,11 @@ async def stop_reminders(request: Request, token: str) -> Response:
     form = await _form(request)
     stopped = await run_in_threadpool(stop_from_page, _runtime(request), token, form.csrf)
     page = f"{_runtime(request).settings.public_url.rstrip('/')}{REMINDERS_PATH}/{token}"
-    return redirect(page if stopped is not False else page + "?refused=1")
+    # The page after it in the language the holder read it in (chosen there, maybe).
+    query = {"refused": "1"} if stopped is False else {}
+    if (lang := supported(form.text("lang"))) is not None:
+        query["lang"] = lang
+    return redirect(page + ("?" + urlencode(query) if query else ""))
 
 
 @router.get(REMINDERS_PATH + "/{token}/brand.css")

@@ -138,10 +138,10 @@ def test_opening_the_page_changes_nothing_and_its_button_opts_out(
     found = CSRF.search(page.text)
     assert found is not None
 
-    stopped = http.post(f"{url}/stop", data={"csrf_token": found.group(1)})
+    stopped = http.post(f"{url}/stop", data={"csrf_token": found.group(1), "lang": "en"})
 
     assert stopped.status_code == 303
-    assert stopped.headers["location"] == url
+    assert stopped.headers["location"] == f"{url}?lang=en"
     [row] = opt_outs_of(runtime, customer.id)
     assert row.source == "hosted_page"
     done = http.get(url)
