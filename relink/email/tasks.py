@@ -40,6 +40,7 @@ from relink.email.messages import (
     envelope_address,
     message_id_for,
 )
+from relink.email.opt_outs import session_holder_id
 from relink.email.relink_request import (
     Holder,
     NoRecipient,
@@ -55,6 +56,7 @@ from relink.kit.errors import ResourceMissing
 from relink.kit.metrics import EMAILS
 from relink.kit.sql import insert_or_ignore
 from relink.models import (
+    AUTOMATION,
     Account,
     AccountNumber,
     Authorization,
@@ -68,6 +70,7 @@ from relink.models import (
     InstitutionHealth,
     OutboxMessage,
     Platform,
+    ReminderOptOut,
     Session,
     SessionStatus,
     SessionTimelineEntry,
@@ -151,6 +154,8 @@ class _Loaded:
     confirmed: set[tuple[str, str]] = field(default_factory=set)
     # (platform, livemode, address) of the batch's holders on the suppression list.
     suppressed: set[tuple[str, bool, str]] = field(default_factory=set)
+    # (platform, livemode, holder id) of the automation's holders who opted out of it.
+    opted_out: set[tuple[str, bool, str]] = field(default_factory=set)
 
     def scope(self, session: Session) -> Scope:
         platform = self.platforms.get(session.platform_id)
@@ -301,6 +306,12 @@ def _load(db: DbSession, session_ids: set[str]) -> _Loaded:
             for p, m, a in db.execute(query_suppressed)
             if (p, m) in scopes
         }
+    automatic = {session_holder_id(s) for s in pending if s.created_by == AUTOMATION} - {None}
+    if automatic:
+        query_opted_out = select(
+            ReminderOptOut.platform_id, ReminderOptOut.livemode, ReminderOptOut.holder_id
+        ).where(ReminderOptOut.holder_id.in_(automatic), ReminderOptOut.cleared_at.is_(None))
+        loaded.opted_out = {(str(p), bool(m), str(h)) for p, m, h in db.execute(query_opted_out)}
     emails = {str(h.email).lower() for h in holders if h.email and not h.livemode}
     if test_platforms and emails:
         query_users = select(User.platform_id, User.email).where(
@@ -548,6 +559,14 @@ def _prepare(job: Job, loaded: _Loaded, writes: _Writes) -> _Ready | Outcome:
                 "The address is on the suppression list (an earlier email to it bounced); "
                 "lift it on the holder's page once the address is fixed."
             )
+        elif (
+            session.created_by == AUTOMATION
+            and not job.message.payload.get("resend")  # an operator's resend is theirs
+            and (scope.platform_id, scope.livemode, session_holder_id(session)) in loaded.opted_out
+        ):
+            # Opted out after the automation asked: given up, so an operator may still
+            # request a relink by hand (the holder's choice covers automatic emails only).
+            refused = "The holder opted out of reminders: automatic relink emails stay unsent."
         pinned = job.message.payload.get("to")
         if isinstance(pinned, str) and pinned.lower() != rendered.to.lower():
             # A resend goes to the address the operator saw, or not at all.

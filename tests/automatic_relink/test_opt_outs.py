@@ -12,8 +12,11 @@ import stripe
 
 from relink.email.opt_outs import clear_opt_out
 from relink.kit.clock import FrozenClock
+from relink.kit.provenance import EventContext
+from relink.models import DeliveryState
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
+from relink.sessions.service import SessionService
 from relink.tenancy import load_platform_scope
 from tests.automatic_relink.factories import (
     DAY,
@@ -24,7 +27,7 @@ from tests.automatic_relink.factories import (
     sessions_of,
     set_policy,
 )
-from tests.email.factories import eligible_account, request_relink_email
+from tests.email.factories import delivery, eligible_account, request_relink_email
 from tests.email.opt_out_factories import opt_outs_of, reminders_url
 from tests.email.smtp_server import Received, SmtpServer
 from tests.factories import advance_clock, body_of, drain_outbox, timeline_details
@@ -104,6 +107,29 @@ def test_a_reminder_queued_before_the_opt_out_is_not_sent(
 
     assert len(mailbox_of(runtime, session.id)) == 1
     assert timeline_details(runtime, session.id, "reminder_sent") == []
+
+
+def test_the_automations_request_is_not_sent_after_an_opt_out_but_a_resend_is(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime, automation: None
+) -> None:
+    account = eligible_account(client, platform)
+    scan(runtime)  # the request's email is queued, not sent yet
+    [session] = sessions_of(runtime, account.id)
+    url = reminders_url(runtime, platform.platform.id, _holder_of(account))
+    assert httpx.post(url, data=ONE_CLICK, timeout=15).status_code == 200
+
+    drain_outbox(runtime)
+
+    assert mailbox_of(runtime, session.id) == []
+    state = delivery(runtime, session.id)
+    assert state is not None and state.state == DeliveryState.failed
+    assert state.last_reply is not None and "opted out of reminders" in state.last_reply
+    # The operator's "Send again" is theirs, not the automation's: it goes out.
+    with runtime.database.unit_of_work() as db:
+        scope = load_platform_scope(db, platform.platform.id, False)
+        assert SessionService(db, scope, runtime, EventContext()).resend_given_up_email(session.id)
+    drain_outbox(runtime)
+    assert len(mailbox_of(runtime, session.id)) == 1
 
 
 def test_an_opted_out_holder_is_not_requested_until_the_opt_out_is_cleared(
