@@ -130,11 +130,10 @@ def _record(runtime: Runtime, token: str, source: OptOutSource) -> tuple[str, st
         return platform.name, locale
 
 
-def reminders_platform(runtime: Runtime, token: str) -> Platform | None:
-    """The platform whose brand the page wears (its stylesheet and logo)."""
+def reminders_brand(runtime: Runtime, token: str) -> tuple[str | None, bytes | None]:
+    """The brand colour and logo of the platform whose page the token opens."""
     with runtime.database.read_only() as db:
         found = _found(db, runtime, token)
         if found is None:
-            return None
-        db.expunge(found[1])
-        return found[1]
+            return None, None
+        return found[1].brand_color, found[1].logo_png

@@ -28,7 +28,7 @@ from relink.hosted.branding import brand_css, platform_logo, png_logo, styleshee
 from relink.hosted.flow import CALLBACK_PATH, Attempt, HostedFlowService, Reply
 from relink.hosted.links import LinkAddress, LinkKind, throttle_for
 from relink.hosted.notes import PARAM as NOTE_PARAM
-from relink.hosted.reminders import one_click, reminders_platform, reminders_screen, stop_from_page
+from relink.hosted.reminders import one_click, reminders_brand, reminders_screen, stop_from_page
 from relink.hosted.rendering import redirect, render_screen, secure_cookies, set_cookies
 from relink.hosted.screens import bare
 from relink.hosted.traffic import Visit
@@ -406,15 +406,15 @@ async def stop_reminders(request: Request, token: str) -> Response:
 
 @router.get(REMINDERS_PATH + "/{token}/brand.css")
 async def reminders_stylesheet(request: Request, token: str) -> Response:
-    platform = await run_in_threadpool(reminders_platform, _runtime(request), token)
-    css = stylesheet(platform.brand_color if platform is not None else None)
+    colour, _logo = await run_in_threadpool(reminders_brand, _runtime(request), token)
+    css = stylesheet(colour)
     return Response(css, media_type="text/css", headers={"cache-control": "private, max-age=300"})
 
 
 @router.get(REMINDERS_PATH + "/{token}/logo")
 async def reminders_logo(request: Request, token: str) -> Response:
-    platform = await run_in_threadpool(reminders_platform, _runtime(request), token)
-    found = png_logo(platform.logo_png if platform is not None else None)
+    _colour, logo = await run_in_threadpool(reminders_brand, _runtime(request), token)
+    found = png_logo(logo)
     if found is None:
         return Response(status_code=404)
     return Response(

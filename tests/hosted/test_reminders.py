@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 import httpx
 import stripe
 
-from relink.models import OutboxMessage
+from relink.hosted.branding import PNG_SIGNATURE
+from relink.models import OutboxMessage, Platform
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.conftest import make_platform
@@ -177,7 +178,15 @@ def test_the_page_speaks_the_holders_language_and_wears_the_platforms_brand(
     assert f'href="{path}/brand.css"' in page.text
     css = http.get(f"{url}/brand.css")
     assert css.status_code == 200 and "--brand:" in css.text
-    assert http.get(f"{url}/logo").status_code == 404  # the platform has no logo
+    assert http.get(f"{url}/logo").status_code == 404  # the platform has no logo yet
+    with runtime.database.unit_of_work() as db:
+        row = db.get(Platform, platform.platform.id)
+        assert row is not None
+        row.brand_color, row.logo_png = "#0b6e4f", PNG_SIGNATURE + b"logo"
+    assert "--brand: #0b6e4f;" in http.get(f"{url}/brand.css").text
+    assert f'src="{path}/logo"' in http.get(url).text
+    logo = http.get(f"{url}/logo")
+    assert (logo.status_code, logo.content) == (200, PNG_SIGNATURE + b"logo")
     assert http.get(f"{_tampered(url)}/logo").status_code == 404
 
 
