@@ -62,7 +62,8 @@ def reminders_screen(runtime: Runtime, token: str, *, refused: bool = False) -> 
             return None
         holder, platform = found
         existing = opt_out_of(db, holder.scope, holder.holder.id)
-    name = holder.holder.name if isinstance(holder.holder, Customer) else None
+    person = holder.holder
+    name = person.name if isinstance(person, Customer) else person.business_name
     return Screen(
         page="reminders_stopped" if existing is not None else "reminders",
         token=token,
