@@ -1,7 +1,7 @@
 """Reminder opt-outs: holders who asked for no more reminders, per platform and mode.
 
 Revision ID: c41f0e6b2d83
-Revises: 7d3f2a91c4b5
+Revises: 3e8b5c0d7a16
 Create Date: 2026-12-02 15:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import relink.models.base
 
 revision: str = 'c41f0e6b2d83'
-down_revision: str | None = '7d3f2a91c4b5'
+down_revision: str | None = '3e8b5c0d7a16'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
