@@ -6,8 +6,9 @@ the reminder email checks the same ones for its one account right before it is s
 
 - :func:`episode_ended` — the episode is over and its row is deleted: the account was
   repaired, disconnected, cannot be repaired, or its holder cannot be emailed (no
-  address, an address on the suppression list). An account that breaks again later
-  starts a new episode (a new delay, a new email cap).
+  address, an address on the suppression list) or asked for no more reminders
+  (:func:`holder_opted_out`; no new episode starts while that lasts). An account that
+  breaks again later starts a new episode (a new delay, a new email cap).
 - :func:`episode_held` — nothing is sent while it holds, and the episode stays as it is
   (its counters and schedule), to go on once it no longer holds.
 
@@ -18,12 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ColumnElement, false, or_
+from sqlalchemy import ColumnElement, exists, false, func, or_
 
 from relink.eligibility.query import rules
 from relink.eligibility.rules import Reason
 from relink.institutions.incidents import held_institutions
-from relink.models import Account
+from relink.models import Account, ReminderOptOut
 from relink.tenancy import Scope
 
 # The eligibility rules whose failure ends an episode. The others do not: an open request
@@ -40,16 +41,30 @@ ENDING_REASONS: tuple[Reason, ...] = (
 )
 
 
+def holder_opted_out(scope: Scope) -> ColumnElement[bool]:
+    """The account's holder opted out of reminders (correlated on ``accounts``).
+
+    It ends the episode rather than holding it: an opt-out lasts until an operator
+    clears it, so a held episode would stay due and be read again by every scan."""
+    return exists().where(
+        ReminderOptOut.platform_id == scope.platform_id,
+        ReminderOptOut.livemode.is_(scope.livemode),
+        ReminderOptOut.holder_id
+        == func.coalesce(Account.customer_id, Account.connected_account_id),
+        ReminderOptOut.cleared_at.is_(None),
+    )
+
+
 def episode_ended(scope: Scope, now: dt.datetime) -> ColumnElement[bool]:
     """The account's episode is over (correlated on ``accounts``)."""
     conditions = [rule.fails for rule in rules(scope, now) if rule.reason in ENDING_REASONS]
-    return or_(*conditions)
+    return or_(*conditions, holder_opted_out(scope))
 
 
 def episode_held(scope: Scope, now: dt.datetime) -> ColumnElement[bool]:
     """Nothing is sent for the account while this holds (correlated on ``accounts``).
 
-    Holds go here, one line each (the holder's opt-out of reminders belongs here too)."""
+    Holds go here, one line each."""
     conditions: list[ColumnElement[bool]] = [
         # An incident at the account's bank (many accounts broke at once): not each
         # holder's to fix. Released by an operator; the episode then goes on.

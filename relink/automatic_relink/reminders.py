@@ -28,6 +28,7 @@ from relink.email.messages import (
     message_id_for,
     sender_with_name,
 )
+from relink.email.opt_outs import reminders_url, unsubscribe_headers
 from relink.email.relink_request import (
     LOGO_CID,
     context_of,
@@ -37,6 +38,7 @@ from relink.email.relink_request import (
 from relink.email.tasks import INSTITUTION_RECHECK
 from relink.kit.text import has_control_characters
 from relink.models import (
+    AUTOMATION,
     Account,
     InstitutionHealth,
     Platform,
@@ -90,10 +92,13 @@ def render_reminder(
     locale = holder_locale(data.holder, data.platform)
     context: dict[str, Any] = context_of(data, session, locale, link=link)
     context["asked_on"] = format_date(session.created_at, format="long", locale=locale)
+    context["reminders_link"] = reminders_url(runtime, session)
     subject = " ".join(render(f"{TEMPLATE_FOLDER}/subject.txt", context, locale=locale).split())
     context["subject"] = subject
     platform = data.platform
     headers = {"Auto-Submitted": "auto-generated"}
+    if context["reminders_link"]:  # a reminder is always automatic
+        headers.update(unsubscribe_headers(context["reminders_link"]))
     if platform.support_email and not has_control_characters(platform.support_email):
         headers["Reply-To"] = platform.support_email
     images: tuple[InlineImage, ...] = ()
@@ -155,7 +160,7 @@ def send_relink_reminder(job: Job) -> None:
                 session_id,
                 TimelineKind.reminder_sent,
                 scope.now(),
-                by="automation",
+                by=AUTOMATION,
                 reminder=str(payload.get("reminder", PENDING)),
                 number=number,
                 message_id=message_id,

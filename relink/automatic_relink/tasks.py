@@ -6,9 +6,10 @@ steps, each in keyset batches of its own transactions, each batch a few set-base
 statements — never a loop of ORM objects over the scope's accounts:
 
 1. **end** the episodes whose account was repaired, disconnected or can no longer be
-   emailed (:func:`relink.automatic_relink.exclusions.episode_ended`): one ``DELETE``;
-2. **start** an episode for each eligible account that has none (the eligibility rules'
-   own filter, backed by the ``relink_due_at`` index): one multi-row ``INSERT``;
+   emailed, or whose holder opted out of reminders (:func:`relink.automatic_relink.exclusions.episode_ended`): one ``DELETE``;
+2. **start** an episode for each eligible account that has none and whose holder did
+   not opt out of reminders (the eligibility rules' own filter, backed by the
+   ``relink_due_at`` index): one multi-row ``INSERT``;
 3. **request** the episodes whose delay is over: the bulk request's own
    :func:`relink.bulk_requests.service.request_batch` creates one hosted email session
    each (timeline ``created`` by ``automation``, the email in the outbox);
@@ -34,7 +35,7 @@ from sqlalchemy import Select, delete, exists, not_, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from relink.accounts.filters import selected_accounts
-from relink.automatic_relink.exclusions import episode_ended, episode_held
+from relink.automatic_relink.exclusions import episode_ended, episode_held, holder_opted_out
 from relink.automatic_relink.reminders import (
     EXPIRY,
     PENDING,
@@ -51,6 +52,7 @@ from relink.kit.metrics import SCANS
 from relink.kit.sql import insert_or_ignore
 from relink.lifecycle.tasks import claim_scan, finish_scan, renew_scan
 from relink.models import (
+    AUTOMATION,
     Account,
     AutomaticRelink,
     EmailDelivery,
@@ -68,8 +70,6 @@ log = structlog.get_logger("relink.automation")
 AUTOMATIC_RELINK_SCAN = "automatic_relink"
 SCAN_EVERY = dt.timedelta(seconds=60)
 BATCH_SIZE = 1000
-# The actor of every automatic request (the session's ``created_by``, the timeline's ``by``).
-AUTOMATION = "automation"
 # How soon a due episode that could not be acted on (its account not eligible at the
 # moment: the bank in trouble, an operator's open request; its first email not out yet)
 # is looked at again.
@@ -185,6 +185,8 @@ def newly_eligible(scope: Scope, now: dt.datetime, after: str | None, limit: int
             *eligibility_conditions(scope, now),
             not_(exists().where(AutomaticRelink.account_id == Account.id)),
             not_(hosted_relink_off(scope)),
+            # An opted-out holder's episode would end at once: none starts.
+            not_(holder_opted_out(scope)),
         )
         .order_by(Account.id)
         .limit(limit)

@@ -188,6 +188,8 @@ NOTICES = {
     "policy_saved": "Automatic relink settings saved for the mode you are viewing.",
     "suppression_lifted": "The address is no longer suppressed: relink emails go to it again.",
     "not_suppressed": "The address was not suppressed (any more): nothing changed.",
+    "opt_out_cleared": "The opt-out is cleared: automatic reminders go to this holder again.",
+    "not_opted_out": "The holder had not opted out of reminders (any more): nothing changed.",
     "mode_live": "You are now viewing live data.",
     "mode_test": "You are now viewing test data.",
     "signed_out": "You have been signed out.",

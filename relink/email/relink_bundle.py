@@ -15,6 +15,7 @@ from typing import Any
 from babel.dates import format_date
 
 from relink.email.messages import RenderedEmail
+from relink.email.opt_outs import reminders_url
 from relink.email.relink_request import (
     LINK_VALIDITY,
     NoRecipient,
@@ -25,7 +26,7 @@ from relink.email.relink_request import (
     relink_reason,
     render_email_folder,
 )
-from relink.models import Session
+from relink.models import AUTOMATION, Session
 from relink.runtime import Runtime
 
 TEMPLATE_FOLDER = "email/relink_bundle"
@@ -67,5 +68,16 @@ def render_bundle_email(
     if not holder.email:
         raise NoRecipient(f"the account holder of bundle {listed[0][0].bundle_id} has no email")
     context = bundle_context(listed, locale, link=link)
+    # As the single email: every bundle says how to stop reminders; the automation's
+    # own carry the headers of a mailing one can leave.
+    context["reminders_link"] = reminders_url(runtime, listed[0][0])
     bodies = render_email_folder(TEMPLATE_FOLDER, context, locale)
-    return platform_email(runtime, listed[0][1].platform, holder.email, bodies, context)
+    automatic = all(session.created_by == AUTOMATION for session, _ in listed)
+    return platform_email(
+        runtime,
+        listed[0][1].platform,
+        holder.email,
+        bodies,
+        context,
+        unsubscribe=context["reminders_link"] if automatic else None,
+    )

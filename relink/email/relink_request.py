@@ -26,10 +26,12 @@ from relink.authorizations.repository import AuthorizationRepository
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.customers.repository import CustomerRepository
 from relink.email.messages import InlineImage, RenderedEmail, sender_with_name
+from relink.email.opt_outs import reminders_url, unsubscribe_headers
 from relink.institutions.repository import InstitutionRepository
 from relink.kit.i18n import gettext_for, negotiate
 from relink.kit.text import has_control_characters
 from relink.models import (
+    AUTOMATION,
     Account,
     AccountNumber,
     Authorization,
@@ -264,7 +266,15 @@ def context_of(
 # The result is the same text the templates would render for that email (a test renders
 # both ways and compares), at a fraction of the cost.
 
-PER_HOLDER = ("holder_name", "account_name", "account_mask", "reason", "link", "expires_on")
+PER_HOLDER = (
+    "holder_name",
+    "account_name",
+    "account_mask",
+    "reason",
+    "link",
+    "expires_on",
+    "reminders_link",
+)
 # Unguessable per process: no value a holder or platform controls can contain a marker.
 _MARKER_KEY = secrets.token_hex(8)
 
@@ -374,8 +384,19 @@ def render_loaded(
     if not holder.email:
         raise NoRecipient(f"the account holder of {session.id} has no email address")
     context = context_of(data, session, locale, link=url)
+    # Every relink email says how to stop reminders; only the automation's own carry the
+    # headers of a mailing one can leave (an operator's request is not marketing).
+    context["reminders_link"] = reminders_url(runtime, session)
     bodies = render_relink_templates(context, locale)
-    return platform_email(runtime, platform, holder.email, bodies, context)
+    automatic = session.created_by == AUTOMATION
+    return platform_email(
+        runtime,
+        platform,
+        holder.email,
+        bodies,
+        context,
+        unsubscribe=context["reminders_link"] if automatic else None,
+    )
 
 
 def platform_email(
@@ -384,9 +405,14 @@ def platform_email(
     to: str,
     bodies: RenderedBodies,
     context: dict[str, Any],
+    *,
+    unsubscribe: str | None = None,
 ) -> RenderedEmail:
-    """A holder's email from the platform: its sender name, reply-to and logo."""
+    """A holder's email from the platform: its sender name, reply-to and logo; with
+    ``unsubscribe`` (the automation's emails) the headers of a mailing one can leave."""
     headers = {"Auto-Submitted": "auto-generated"}
+    if unsubscribe:
+        headers.update(unsubscribe_headers(unsubscribe))
     if platform.support_email and not has_control_characters(platform.support_email):
         headers["Reply-To"] = platform.support_email
     images: tuple[InlineImage, ...] = ()

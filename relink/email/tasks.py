@@ -40,6 +40,7 @@ from relink.email.messages import (
     envelope_address,
     message_id_for,
 )
+from relink.email.opt_outs import session_holder_id
 from relink.email.relink_bundle import render_bundle_email
 from relink.email.relink_request import (
     Holder,
@@ -56,6 +57,7 @@ from relink.kit.errors import ResourceMissing
 from relink.kit.metrics import EMAILS
 from relink.kit.sql import insert_or_ignore
 from relink.models import (
+    AUTOMATION,
     Account,
     AccountNumber,
     Authorization,
@@ -70,6 +72,7 @@ from relink.models import (
     OutboxMessage,
     Platform,
     RelinkBundle,
+    ReminderOptOut,
     Session,
     SessionStatus,
     SessionTimelineEntry,
@@ -161,6 +164,8 @@ class _Loaded:
     confirmed: set[tuple[str, str]] = field(default_factory=set)
     # (platform, livemode, address) of the batch's holders on the suppression list.
     suppressed: set[tuple[str, bool, str]] = field(default_factory=set)
+    # (platform, livemode, holder id) of the automation's holders who opted out of it.
+    opted_out: set[tuple[str, bool, str]] = field(default_factory=set)
 
     def scope(self, session: Session) -> Scope:
         platform = self.platforms.get(session.platform_id)
@@ -311,6 +316,12 @@ def _load(db: DbSession, session_ids: set[str]) -> _Loaded:
             for p, m, a in db.execute(query_suppressed)
             if (p, m) in scopes
         }
+    automatic = {session_holder_id(s) for s in pending if s.created_by == AUTOMATION} - {None}
+    if automatic:
+        query_opted_out = select(
+            ReminderOptOut.platform_id, ReminderOptOut.livemode, ReminderOptOut.holder_id
+        ).where(ReminderOptOut.holder_id.in_(automatic), ReminderOptOut.cleared_at.is_(None))
+        loaded.opted_out = {(str(p), bool(m), str(h)) for p, m, h in db.execute(query_opted_out)}
     emails = {str(h.email).lower() for h in holders if h.email and not h.livemode}
     if test_platforms and emails:
         query_users = select(User.platform_id, User.email).where(
@@ -556,7 +567,9 @@ def _prepare(job: Job, loaded: _Loaded, writes: _Writes) -> _Ready | Outcome:
     except NoRecipient as missing:
         refused = str(missing)
     else:
-        refused = _refusal(job, scope, loaded, rendered.to)
+        refused = _refusal(job, scope, loaded, rendered.to) or _opted_out(
+            job, scope, loaded, session
+        )
     if refused is not None:
         return _refuse(writes, scope, [(session_id, delivery)], attempt, refused)
     message_id = message_id_for(job.message.id, rendered.sender)
@@ -587,6 +600,19 @@ def _refusal(job: Job, scope: Scope, loaded: _Loaded, to: str) -> str | None:
             "The address is on the suppression list (an earlier email to it bounced); "
             "lift it on the holder's page once the address is fixed."
         )
+    return None
+
+
+def _opted_out(job: Job, scope: Scope, loaded: _Loaded, session: Session) -> str | None:
+    """Why the automation's email stays unsent: its holder opted out after it asked
+    (None: it may go). An operator may still request a relink by hand, and an
+    operator's resend is theirs: the holder's choice covers automatic emails only."""
+    if (
+        session.created_by == AUTOMATION
+        and not job.message.payload.get("resend")
+        and (scope.platform_id, scope.livemode, session_holder_id(session)) in loaded.opted_out
+    ):
+        return "The holder opted out of reminders: automatic relink emails stay unsent."
     return None
 
 
@@ -807,7 +833,9 @@ def _prepare_bundle(db: DbSession, job: Job, writes: _Writes) -> _Ready | Outcom
         )
     except NoRecipient as missing:
         return _refuse(writes, scope, covered, job.message.attempts, str(missing))
-    refused = _refusal(job, scope, loaded, rendered.to)
+    refused = _refusal(job, scope, loaded, rendered.to) or _opted_out(
+        job, scope, loaded, listed[0][0]
+    )
     if refused is not None:
         return _refuse(writes, scope, covered, job.message.attempts, refused)
     (first_id, first_delivery), *others = covered

@@ -41,6 +41,18 @@ def brand_palette(colour: str | None) -> tuple[str, str]:
     return brand.lower(), text
 
 
+def stylesheet(colour: str | None) -> str:
+    brand, text = brand_palette(colour)
+    return f":root {{ --brand: {brand}; --brand-text: {text}; }}\n"
+
+
+def png_logo(logo: bytes | None) -> bytes | None:
+    """The platform's logo, only when one is set and really is a PNG."""
+    if logo is None or not logo.startswith(PNG_SIGNATURE):
+        return None
+    return logo
+
+
 def brand_css(runtime: Runtime, address: LinkAddress) -> str:
     with runtime.database.read_only() as db:
         link = links.resolve(db, address)
@@ -49,19 +61,14 @@ def brand_css(runtime: Runtime, address: LinkAddress) -> str:
 
 def brand_css_of(platform: Platform | None) -> str:
     """The stylesheet of ``platform``'s colour (the default's without a platform)."""
-    brand, text = brand_palette(platform.brand_color if platform is not None else None)
-    return f":root {{ --brand: {brand}; --brand-text: {text}; }}\n"
+    return stylesheet(platform.brand_color if platform is not None else None)
 
 
 def platform_logo(runtime: Runtime, address: LinkAddress) -> bytes | None:
-    """The platform's logo, only when one is set and really is a PNG."""
     with runtime.database.read_only() as db:
         link = links.resolve(db, address)
         return logo_of(link.platform if link is not None else None)
 
 
 def logo_of(platform: Platform | None) -> bytes | None:
-    logo = platform.logo_png if platform is not None else None
-    if logo is None or not logo.startswith(PNG_SIGNATURE):
-        return None
-    return logo
+    return png_logo(platform.logo_png if platform is not None else None)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session as DbSession
 from relink.accounts.repository import AccountRepository
 from relink.connectors.base import BankAccount, Challenge
 from relink.eligibility.rules import ABOUT_TO_BREAK
+from relink.email.opt_outs import reminders_path
 from relink.hosted import connect
 from relink.hosted.connect import Shared
 from relink.hosted.links import CSRF_PURPOSE, HostedLink, LinkState, may_request_new_link
@@ -149,6 +150,10 @@ class Screen:
     # way back to its bundle's page.
     bundle: BundlePage | None = None
     bundle_path: str | None = None
+    # The footer's "Stop reminder emails" (a relink's landing page), and when the
+    # holder did (the reminders page).
+    reminders_path: str | None = None
+    opted_out_at: dt.datetime | None = None
 
 
 def bare(page: str, status_code: int) -> Screen:
@@ -219,6 +224,9 @@ def screen(
         poll_after=poll_after,
         relink=link.is_relink,
         bundle_path=bundle_path(runtime, session.bundle_id) if session.bundle_id else None,
+        reminders_path=reminders_path(runtime, session)
+        if link.is_relink and page == "landing"
+        else None,
     )
 
 

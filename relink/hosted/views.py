@@ -15,21 +15,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from relink.connectors.base import PsuContext
-from relink.hosted.branding import brand_css, brand_css_of, logo_of, platform_logo
+from relink.email.opt_outs import PATH as REMINDERS_PATH
+from relink.hosted.branding import (
+    brand_css,
+    brand_css_of,
+    logo_of,
+    platform_logo,
+    png_logo,
+    stylesheet,
+)
 from relink.hosted.bundles import BundleAddress, bundle_platform, bundle_screen
 from relink.hosted.flow import CALLBACK_PATH, Attempt, HostedFlowService, Reply
 from relink.hosted.links import LinkAddress, LinkKind, throttle_for
 from relink.hosted.notes import PARAM as NOTE_PARAM
+from relink.hosted.reminders import one_click, reminders_brand, reminders_screen, stop_from_page
 from relink.hosted.rendering import Addressed, redirect, render_screen, secure_cookies, set_cookies
 from relink.hosted.screens import bare
 from relink.hosted.traffic import Visit
+from relink.kit.i18n import supported
 from relink.kit.provenance import EventContext
 from relink.models import FlowStep
 from relink.runtime import Runtime
@@ -386,3 +397,67 @@ async def bundle_logo(request: Request, token: str) -> Response:
         return limited
     platform = await run_in_threadpool(bundle_platform, _runtime(request), token)
     return _logo(logo_of(platform))
+
+
+# -- stopping reminders (relink.hosted.reminders) -------------------------------------------
+
+
+def _reminders_throttled(request: Request, token: str) -> Response | None:
+    ip = request.client.host if request.client else None
+    if throttle_for(_runtime(request)).allow(token=token, ip=ip):
+        return None
+    response = render_screen(request, bare("throttled", 429), address=None)
+    response.headers["retry-after"] = "60"
+    return response
+
+
+@router.get(REMINDERS_PATH + "/{token}")
+async def reminders_page(request: Request, token: str) -> Response:
+    """Asks before anything changes: a scanner following the link stops nothing."""
+    if (limited := _reminders_throttled(request, token)) is not None:
+        return limited
+    refused = request.query_params.get("refused") == "1"
+    found = await run_in_threadpool(reminders_screen, _runtime(request), token, refused=refused)
+    return render_screen(request, found or bare("not_found", 404), address=None)
+
+
+@router.post(REMINDERS_PATH + "/{token}")
+async def one_click_unsubscribe(request: Request, token: str) -> Response:
+    """RFC 8058: the mail client's own button, without cookies or a CSRF token."""
+    if (limited := _reminders_throttled(request, token)) is not None:
+        return limited
+    form = await _form(request)
+    answer = await run_in_threadpool(
+        one_click, _runtime(request), token, form.text("List-Unsubscribe")
+    )
+    if answer is None:
+        return PlainTextResponse("Not found.\n", status_code=404)
+    return PlainTextResponse(
+        answer.text, status_code=answer.status_code, headers={"content-language": answer.locale}
+    )
+
+
+@router.post(REMINDERS_PATH + "/{token}/stop")
+async def stop_reminders(request: Request, token: str) -> Response:
+    if (limited := _reminders_throttled(request, token)) is not None:
+        return limited
+    form = await _form(request)
+    stopped = await run_in_threadpool(stop_from_page, _runtime(request), token, form.csrf)
+    page = f"{_runtime(request).settings.public_url.rstrip('/')}{REMINDERS_PATH}/{token}"
+    # The page after it in the language the holder read it in (chosen there, maybe).
+    query = {"refused": "1"} if stopped is False else {}
+    if (lang := supported(form.text("lang"))) is not None:
+        query["lang"] = lang
+    return redirect(page + ("?" + urlencode(query) if query else ""))
+
+
+@router.get(REMINDERS_PATH + "/{token}/brand.css")
+async def reminders_stylesheet(request: Request, token: str) -> Response:
+    colour, _unused = await run_in_threadpool(reminders_brand, _runtime(request), token)
+    return _css(stylesheet(colour))
+
+
+@router.get(REMINDERS_PATH + "/{token}/logo")
+async def reminders_logo(request: Request, token: str) -> Response:
+    _unused, logo = await run_in_threadpool(reminders_brand, _runtime(request), token)
+    return _logo(png_logo(logo))

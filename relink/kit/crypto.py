@@ -66,8 +66,8 @@ def dummy_password_hash() -> str:
     return PasswordHasher().hash("relink-dummy-password")
 
 
-def derive_key(secret_key: str, purpose: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(
+def derive_key(secret_key: str, purpose: str, *, length: int = 32) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=purpose.encode()).derive(
         secret_key.encode()
     )
 

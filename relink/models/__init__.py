@@ -42,12 +42,15 @@ from relink.models.mailbox import (
     EmailDelivery,
     EmailSuppression,
     MailboxMessage,
+    OptOutSource,
+    ReminderOptOut,
     SuppressionReason,
 )
 from relink.models.outbox import OutboxMessage, OutboxStatus, ScheduledScan
 from relink.models.platforms import ApiKey, Platform, Role, User
 from relink.models.reports import OutreachDay, OutreachMonth, OutreachRollup
 from relink.models.sessions import (
+    AUTOMATION,
     RelinkBundle,
     Session,
     SessionStatus,
@@ -56,6 +59,7 @@ from relink.models.sessions import (
 )
 
 __all__ = [
+    "AUTOMATION",
     "GIVEN_UP",
     "Account",
     "AccountInferredBalance",
@@ -94,6 +98,7 @@ __all__ = [
     "LinkVisit",
     "LoginAttempt",
     "MailboxMessage",
+    "OptOutSource",
     "OutboxMessage",
     "OutboxStatus",
     "OutreachDay",
@@ -104,6 +109,7 @@ __all__ = [
     "RelinkAction",
     "RelinkBundle",
     "RelinkPolicy",
+    "ReminderOptOut",
     "Role",
     "ScheduledScan",
     "Session",

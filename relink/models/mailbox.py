@@ -161,3 +161,39 @@ class EmailSuppression(TenantMixin, Base):
             unique=True,
         ),
     )
+
+
+class OptOutSource(enum.StrEnum):
+    # The receiver's unsubscribe button (RFC 8058 one-click POST to List-Unsubscribe).
+    one_click = "one_click"
+    # The holder confirmed on Relink's page (from an email's footer or the landing page).
+    hosted_page = "hosted_page"
+
+
+class ReminderOptOut(TenantMixin, Base):
+    """A holder (a customer or a connected account) who asked for no more reminders, in
+    one platform and mode: the automation sends them nothing more (docs/outreach.md).
+
+    One row per holder, kept after an operator clears it (``cleared_at``): it opts the
+    holder out while ``cleared_at`` is not set.
+    """
+
+    __tablename__ = "reminder_opt_outs"
+
+    id: Mapped[str] = id_column()
+    # ``cus_…`` or ``acct_…`` (no foreign key: either table's).
+    holder_id: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime]
+    cleared_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    cleared_by: Mapped[str | None] = mapped_column(String(320), default=None)
+
+    __table_args__ = (
+        Index(
+            "ix_reminder_opt_outs_scope_holder",
+            "platform_id",
+            "livemode",
+            "holder_id",
+            unique=True,
+        ),
+    )

@@ -11,6 +11,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from relink.models.base import Base, TenantMixin, id_column
 
+# The ``created_by`` of the sessions the automatic relink scan makes (and the timeline's
+# ``by`` of what it does): its emails are automatic, the others an operator's or the API's.
+AUTOMATION = "automation"
+
 
 class SessionStatus(enum.StrEnum):
     pending = "pending"

@@ -408,7 +408,8 @@ class SessionService:
         now = self.scope.now()
         delivery.state = DeliveryState.queued
         delivery.updated_at = now
-        payload: dict[str, object] = {"session_id": session.id}
+        # An operator's: it goes out even if the holder opted out of automatic emails.
+        payload: dict[str, object] = {"session_id": session.id, "resend": True}
         if to is not None:
             payload["to"] = to
         enqueue(

@@ -270,6 +270,7 @@ def _context(**changes: Any) -> dict[str, Any]:
         "reason": "Your bank asked you to sign in again.",
         "link": "https://relink.example/relink/abc?x=1&y=2",
         "expires_on": "December 26, 2026",
+        "reminders_link": "https://relink.example/reminders/a-b_c?d=1&e=2",
     }
     context.update(changes)
     return context
@@ -289,6 +290,7 @@ def _context(**changes: Any) -> dict[str, Any]:
         {"reason": 'Bänk says <no> & "yes"', "link": "https://relink.example/relink/a'b\"c<d>"},
         {"platform": {**_context()["platform"], "support_email": None, "logo_cid": "logo@relink"}},
         {"bank": "Crédit <Mutuel> & Co"},
+        {"reminders_link": None},
     ],
 )
 def test_emails_rendered_from_a_cached_shape_equal_the_templates_rendered_directly(

@@ -31,6 +31,7 @@ from relink.dashboard.web import (
     redirect,
 )
 from relink.eligibility.rules import Reason
+from relink.email.opt_outs import opt_out_of
 from relink.email.preview import html_for_browser, preview_relink_email
 from relink.kit.crypto import random_token
 from relink.kit.errors import ApiError, ResourceMissing
@@ -238,9 +239,11 @@ def _account_page(
     scope = viewer.scope
     with viewer.runtime.database.read_only() as db:
         detail = queries.account_detail(db, scope, scope.now(), account_id)
+        holder = detail.row.holder if detail is not None else None
+        opted_out = opt_out_of(db, scope, holder.id) if holder is not None else None
     if detail is None:
         raise NotFound()
-    context = {"detail": detail, "error": error}
+    context = {"detail": detail, "error": error, "opt_out": opted_out}
     return page(request, viewer, "account.html", context, status_code=status_code)
 
 

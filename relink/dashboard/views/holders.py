@@ -16,6 +16,7 @@ from relink.dashboard.holders import HolderEdit, apply_holder_edit
 from relink.dashboard.views.accounts import read_cursor
 from relink.dashboard.web import NotFound, Viewer, current_viewer, editor, form_data, page, redirect
 from relink.email.bounces import is_active, lift, suppression_of
+from relink.email.opt_outs import clear_opt_out, opt_out_of
 from relink.kit.i18n import LANGUAGE_NAMES
 from relink.tenancy import ScopedRepository
 
@@ -85,6 +86,7 @@ def _detail(
             raise NotFound()
         suppression = suppression_of(db, viewer.scope, holder.email)
         suppressed = suppression is not None and is_active(suppression, viewer.scope.now())
+        opted_out = opt_out_of(db, viewer.scope, holder.id)
         accounts = queries.account_rows(
             db,
             viewer.scope,
@@ -107,6 +109,7 @@ def _detail(
             "languages": LANGUAGE_NAMES,
             "suppression": suppression,
             "suppressed": suppressed,
+            "opt_out": opted_out,
         },
         status_code=status_code,
     )
@@ -234,3 +237,61 @@ def connected_lift(
     holder_id: str, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
 ) -> Response:
     return _lift("connected-accounts", viewer, holder_id)
+
+
+# -- reminder opt-outs: the operator clears one when the holder asks for reminders again ---
+
+
+def _clear_opt_out_page(kind: str, request: Request, viewer: Viewer, holder_id: str) -> Response:
+    with viewer.runtime.database.read_only() as db:
+        holder = KINDS[kind]["repository"](db, viewer.scope).find(holder_id)
+        if holder is None:
+            raise NotFound()
+        opted_out = opt_out_of(db, viewer.scope, holder.id)
+    return page(
+        request,
+        viewer,
+        "holder_clear_opt_out.html",
+        {"kind": kind, "holder": holder, "name": KINDS[kind]["name"](holder), "opt_out": opted_out},
+    )
+
+
+def _clear_opt_out(kind: str, viewer: Viewer, holder_id: str) -> Response:
+    with viewer.runtime.database.unit_of_work() as db:
+        holder = KINDS[kind]["repository"](db, viewer.scope).find(holder_id)
+        if holder is None:
+            raise NotFound()
+        cleared = clear_opt_out(
+            db, viewer.scope, holder.id, actor=viewer.email, now=viewer.scope.now()
+        )
+    return redirect(
+        f"/{kind}/{holder_id}", notice="opt_out_cleared" if cleared else "not_opted_out"
+    )
+
+
+@router.get("/customers/{holder_id}/clear-opt-out")
+def customer_clear_opt_out_page(
+    request: Request, holder_id: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    return _clear_opt_out_page("customers", request, viewer, holder_id)
+
+
+@router.post("/customers/{holder_id}/clear-opt-out")
+def customer_clear_opt_out(
+    holder_id: str, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
+) -> Response:
+    return _clear_opt_out("customers", viewer, holder_id)
+
+
+@router.get("/connected-accounts/{holder_id}/clear-opt-out")
+def connected_clear_opt_out_page(
+    request: Request, holder_id: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    return _clear_opt_out_page("connected-accounts", request, viewer, holder_id)
+
+
+@router.post("/connected-accounts/{holder_id}/clear-opt-out")
+def connected_clear_opt_out(
+    holder_id: str, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
+) -> Response:
+    return _clear_opt_out("connected-accounts", viewer, holder_id)
