@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session as DbSession
 
+from relink.authorizations.consent import grant_detail, record_consent
 from relink.connectors.base import BankAccount, Connector, Grant, Tan
 from relink.hosted.connect import EXPECTED_DEACTIVATION_CAUSE, add_account
 from relink.hosted.links import HostedLink
@@ -24,7 +25,15 @@ from relink.lifecycle.grants import open_grant, store_grant
 from relink.lifecycle.refresh import request_repair_proof
 from relink.lifecycle.revocation import request_end_replaced
 from relink.lifecycle.service import Lifecycle
-from relink.models import Account, ConnectionStatus, EventType, SessionStatus, TanStatus
+from relink.models import (
+    Account,
+    ConnectionStatus,
+    ConsentActor,
+    ConsentKind,
+    EventType,
+    SessionStatus,
+    TanStatus,
+)
 from relink.runtime import Runtime
 from relink.sessions.service import SessionService
 
@@ -109,7 +118,17 @@ def repair(
             if b.stable_id not in known
         ]
 
-    session.collected_account_ids = [a.id for a in [*result.repaired, *result.added]]
+    covered = [*result.repaired, *result.added]
+    record_consent(
+        db,
+        scope,
+        authorization,
+        ConsentKind.renewed,
+        ConsentActor.holder,
+        {**grant_detail(authorization, covered, session.permissions), "session": session.id},
+        at=now,
+    )
+    session.collected_account_ids = [a.id for a in covered]
     SessionService(db, scope, runtime, context).finish(
         session,
         SessionStatus.succeeded,
