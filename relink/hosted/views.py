@@ -23,6 +23,8 @@ from starlette.responses import Response
 
 from relink.connectors.base import PsuContext
 from relink.hosted.branding import brand_css, platform_logo
+from relink.hosted.consent import PATH as CONSENT_PATH
+from relink.hosted.consent import HolderConsentService
 from relink.hosted.flow import CALLBACK_PATH, Attempt, HostedFlowService, Reply
 from relink.hosted.links import LinkAddress, LinkKind, throttle_for
 from relink.hosted.notes import PARAM as NOTE_PARAM
@@ -346,3 +348,54 @@ def _link_routes(kind: LinkKind) -> None:
 
 for _kind in LinkKind:
     _link_routes(_kind)
+
+
+# --------------------------------------------------------------------------- consent page
+
+
+def _consent(
+    request: Request, step: Callable[[HolderConsentService], Reply]
+) -> Callable[[Request], Reply]:
+    def serve(served: Request) -> Reply:
+        runtime = _runtime(served)
+        with runtime.database.unit_of_work() as db:
+            return step(HolderConsentService(db, runtime, _context(served)))
+
+    return serve
+
+
+@router.get(f"{CONSENT_PATH}/{{token}}")
+async def consent_page(request: Request, token: str) -> Response:
+    return await _respond_with(request, None, _consent(request, lambda c: c.show(token)))
+
+
+@router.post(f"{CONSENT_PATH}/{{token}}/revoke")
+async def ask_to_revoke(request: Request, token: str) -> Response:
+    form = await _form(request)
+    return await _respond_with(
+        request,
+        None,
+        _consent(request, lambda c: c.ask_to_revoke(token, form.csrf, form.text("authorization"))),
+    )
+
+
+@router.get(f"{CONSENT_PATH}/{{token}}/revoke/{{authorization_id}}")
+async def confirm_revoke(request: Request, token: str, authorization_id: str) -> Response:
+    return await _respond_with(
+        request, None, _consent(request, lambda c: c.confirm_revoke(token, authorization_id))
+    )
+
+
+@router.post(f"{CONSENT_PATH}/{{token}}/revoke/{{authorization_id}}")
+async def revoke(request: Request, token: str, authorization_id: str) -> Response:
+    form = await _form(request)
+    return await _respond_with(
+        request,
+        None,
+        _consent(
+            request,
+            lambda c: c.revoke(
+                token, form.csrf, authorization_id, form.text("confirmation") or None
+            ),
+        ),
+    )
