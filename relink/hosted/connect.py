@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from relink.authorizations.consent import grant_detail, record_consent
 from relink.connectors.base import BankAccount, Grant, Tan
+from relink.email.consent_receipt import queue_consent_receipt
 from relink.hosted.links import HostedLink
 from relink.institutions.repository import InstitutionRepository
 from relink.kit import ids
@@ -199,6 +200,7 @@ def link_accounts(
         {**grant_detail(authorization, accounts, session.permissions), "session": session.id},
         at=now,
     )
+    queue_consent_receipt(db, scope, session.id, authorization.id)
     session.collected_account_ids = [a.id for a in accounts]
     SessionService(db, scope, runtime, context).finish(session, SessionStatus.succeeded)
     return accounts

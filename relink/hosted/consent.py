@@ -17,15 +17,11 @@ at the bank through the connector, in the worker once this commits.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-from dataclasses import dataclass
-
 from sqlalchemy.orm import Session as DbSession
 
 from relink.accounts.repository import AccountRepository
 from relink.authorizations.consent import ConsentHistory
+from relink.authorizations.consent_links import PATH, ConsentHolder, read_token
 from relink.authorizations.repository import AuthorizationRepository
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.customers.repository import CustomerRepository
@@ -50,60 +46,8 @@ from relink.runtime import Runtime
 from relink.tenancy import Scope, load_platform_scope
 from relink.web.csrf import csrf_token
 
-PATH = "/consent"
-LINK_PURPOSE = "holder-consent-link"
 CSRF_PURPOSE = "holder-consent"
 CONFIRM_PURPOSE = "holder-consent-revoke"
-# How long a consent link opens the page (the receipt's link; a new one can be asked for).
-VALID_FOR = dt.timedelta(days=30)
-_MAC_CHARS = 43
-
-
-@dataclass(frozen=True)
-class ConsentHolder:
-    """Whom a consent link is for: one holder of one platform in one mode."""
-
-    platform_id: str
-    livemode: bool
-    holder_type: HolderType
-    holder_id: str
-    expires_at: dt.datetime
-
-
-def _mac(runtime: Runtime, payload: str) -> str:
-    return csrf_token(runtime.link_key, LINK_PURPOSE, payload)[:_MAC_CHARS]
-
-
-def consent_token(
-    runtime: Runtime, scope: Scope, holder_type: HolderType, holder_id: str, *, now: dt.datetime
-) -> str:
-    """A signed token for the holder's consent page, valid for :data:`VALID_FOR`."""
-    expires = int((now + VALID_FOR).timestamp())
-    payload = f"{scope.platform_id}:{int(scope.livemode)}:{holder_type}:{holder_id}:{expires}"
-    encoded = base64.urlsafe_b64encode(payload.encode()).rstrip(b"=").decode()
-    return f"{encoded}.{_mac(runtime, payload)}"
-
-
-def consent_url(runtime: Runtime, token: str) -> str:
-    return f"{runtime.settings.public_url.rstrip('/')}{PATH}/{token}"
-
-
-def read_token(runtime: Runtime, token: str, *, now: dt.datetime) -> ConsentHolder | None:
-    """The holder a token names, or ``None`` when Relink did not make it or it expired."""
-    encoded, _, mac = token.partition(".")
-    try:
-        payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    if not mac or not constant_time_equals(mac, _mac(runtime, payload)):
-        return None
-    platform_id, livemode, holder_type, holder_id, expires = payload.split(":")
-    expires_at = dt.datetime.fromtimestamp(int(expires), dt.UTC)
-    if expires_at <= now:
-        return None
-    return ConsentHolder(
-        platform_id, livemode == "1", HolderType(holder_type), holder_id, expires_at
-    )
 
 
 class HolderConsentService:

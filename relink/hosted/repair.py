@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from relink.authorizations.consent import grant_detail, record_consent
 from relink.connectors.base import BankAccount, Connector, Grant, Tan
+from relink.email.consent_receipt import queue_consent_receipt
 from relink.hosted.connect import EXPECTED_DEACTIVATION_CAUSE, add_account
 from relink.hosted.links import HostedLink
 from relink.kit.provenance import EventContext
@@ -128,6 +129,7 @@ def repair(
         {**grant_detail(authorization, covered, session.permissions), "session": session.id},
         at=now,
     )
+    queue_consent_receipt(db, scope, session.id, authorization.id)
     session.collected_account_ids = [a.id for a in covered]
     SessionService(db, scope, runtime, context).finish(
         session,

@@ -21,9 +21,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from relink.authorizations.consent_links import PATH as CONSENT_PATH
 from relink.connectors.base import PsuContext
 from relink.hosted.branding import brand_css, platform_logo
-from relink.hosted.consent import PATH as CONSENT_PATH
 from relink.hosted.consent import HolderConsentService
 from relink.hosted.flow import CALLBACK_PATH, Attempt, HostedFlowService, Reply
 from relink.hosted.links import LinkAddress, LinkKind, throttle_for

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import stripe
 
-from relink.hosted.consent import consent_token, consent_url
+from relink.authorizations.consent_links import consent_token, consent_url
 from relink.kit import clock
 from relink.models import Account, Authorization, HolderType
 from relink.platforms.service import NewPlatform
@@ -56,11 +56,16 @@ def stored_account(runtime: Runtime, account_id: str) -> Account:
 
 
 def linked_at_oauth_bank(
-    client: stripe.StripeClient, http: httpx.Client, *accounts: str, **session: Any
+    client: stripe.StripeClient,
+    http: httpx.Client,
+    *accounts: str,
+    customer: stripe.Customer | None = None,
+    **session: Any,
 ) -> tuple[Any, str]:
     """A hosted link session completed at Bank (OAuth) sharing ``accounts`` (display
-    names); returns the session (retrieved) and the bank username used."""
-    customer = create_customer(client, name="Ada Lovelace")
+    names) for ``customer`` (a new one by default); returns the session (retrieved) and
+    the bank username used."""
+    customer = customer or create_customer(client, name="Ada Lovelace")
     username = customer.id.lower()
     created = link_session(client, customer, **session)
     ids = bank_account_ids("bank_oauth", username)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import stripe
 
-from relink.hosted.consent import VALID_FOR
+from relink.authorizations.consent_links import VALID_FOR
 from relink.kit import clock
 from relink.outbox.dispatcher import OutboxDispatcher
 from relink.platforms.service import NewPlatform
