@@ -56,6 +56,13 @@ def consent_url(runtime: Runtime, token: str) -> str:
 
 def read_token(runtime: Runtime, token: str, *, now: dt.datetime) -> ConsentHolder | None:
     """The holder a token names, or ``None`` when Relink did not make it or it expired."""
+    holder = authentic_token(runtime, token)
+    return holder if holder is not None and holder.expires_at > now else None
+
+
+def authentic_token(runtime: Runtime, token: str) -> ConsentHolder | None:
+    """The holder a token names when Relink made it, expired or not (an expired link
+    may still ask for a new one, sent to the address on file)."""
     encoded, _, mac = token.partition(".")
     try:
         payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
@@ -65,8 +72,6 @@ def read_token(runtime: Runtime, token: str, *, now: dt.datetime) -> ConsentHold
         return None
     platform_id, livemode, holder_type, holder_id, expires = payload.split(":")
     expires_at = dt.datetime.fromtimestamp(int(expires), dt.UTC)
-    if expires_at <= now:
-        return None
     return ConsentHolder(
         platform_id, livemode == "1", HolderType(holder_type), holder_id, expires_at
     )

@@ -18,17 +18,22 @@ from sqlalchemy.orm import Session as DbSession
 from relink.accounts.repository import AccountRepository
 from relink.authorizations.consent_links import VALID_FOR, consent_token, consent_url
 from relink.authorizations.repository import AuthorizationRepository
+from relink.connect_accounts.repository import ConnectedAccountRepository
+from relink.customers.repository import CustomerRepository
 from relink.email.backends import MessageTags, SendOutcome, backend_for
 from relink.email.bank_back import confirmed_team_address
 from relink.email.messages import RenderedEmail, build_message, message_id_for, sender_with_name
 from relink.email.relink_request import (
     brand_color,
+    connected_holder,
+    customer_holder,
     holder_locale,
     mask,
     session_holder,
     text_color_on,
 )
 from relink.kit import clock
+from relink.kit.crypto import token_digest
 from relink.kit.text import has_control_characters
 from relink.models import HolderType, Institution, Platform, Session
 from relink.outbox.handlers import GiveUp, Job, RetryLater
@@ -68,14 +73,8 @@ def consent_receipt_context(
     *,
     renewed: bool,
 ) -> dict[str, Any]:
-    color = brand_color(platform.brand_color)
     return {
-        "platform": {
-            "name": platform.name,
-            "color": color,
-            "button_text_color": text_color_on(color),
-            "support_email": platform.support_email,
-        },
+        "platform": _platform_context(platform),
         "holder_name": holder_name,
         "bank": bank,
         "accounts": accounts,
@@ -85,6 +84,16 @@ def consent_receipt_context(
         "link": link,
         "link_until": link_until,
         "renewed": renewed,
+    }
+
+
+def _platform_context(platform: Platform) -> dict[str, Any]:
+    color = brand_color(platform.brand_color)
+    return {
+        "name": platform.name,
+        "color": color,
+        "button_text_color": text_color_on(color),
+        "support_email": platform.support_email,
     }
 
 
@@ -140,26 +149,96 @@ def send_consent_receipt(job: Job) -> None:
             renewed=session.relink_authorization_id is not None
             or session.relink_account_id is not None,
         )
-        subject = " ".join(render(f"{TEMPLATE_FOLDER}/subject.txt", context, locale=locale).split())
-        context["subject"] = subject
-        headers = {"Auto-Submitted": "auto-generated"}
-        if platform.support_email and not has_control_characters(platform.support_email):
-            headers["Reply-To"] = platform.support_email
-        sender = sender_with_name(
-            runtime.settings.email_from, platform.email_sender_name or platform.name
-        )
-        rendered = RenderedEmail(
-            subject=subject,
-            text=render(f"{TEMPLATE_FOLDER}/body.txt", context, locale=locale),
-            html=render(f"{TEMPLATE_FOLDER}/body.html", context, locale=locale),
-            to=holder.email,
-            sender=sender,
-            headers=headers,
-            message_id=message_id_for(job.message.id, sender),
-        )
+        rendered = _render(job, platform, holder.email, TEMPLATE_FOLDER, context, locale)
         tags = MessageTags(session.platform_id, session.livemode, session_id=session.id)
-    result = backend_for(runtime).send(build_message(rendered), tags)
+    _send(job, rendered, tags)
+
+
+def _render(
+    job: Job,
+    platform: Platform,
+    to: str,
+    folder: str,
+    context: dict[str, Any],
+    locale: str,
+) -> RenderedEmail:
+    subject = " ".join(render(f"{folder}/subject.txt", context, locale=locale).split())
+    context["subject"] = subject
+    headers = {"Auto-Submitted": "auto-generated"}
+    if platform.support_email and not has_control_characters(platform.support_email):
+        headers["Reply-To"] = platform.support_email
+    sender = sender_with_name(
+        job.runtime.settings.email_from, platform.email_sender_name or platform.name
+    )
+    return RenderedEmail(
+        subject=subject,
+        text=render(f"{folder}/body.txt", context, locale=locale),
+        html=render(f"{folder}/body.html", context, locale=locale),
+        to=to,
+        sender=sender,
+        headers=headers,
+        message_id=message_id_for(job.message.id, sender),
+    )
+
+
+def _send(job: Job, rendered: RenderedEmail, tags: MessageTags) -> None:
+    result = backend_for(job.runtime).send(build_message(rendered), tags)
     if not result.accepted:
         if result.outcome == SendOutcome.permanent:
             raise GiveUp(f"SMTP refused: {result.reply}")
         raise RetryLater(f"SMTP deferred: {result.reply}")
+
+
+# --------------------------------------------------------------------------- a new link
+
+CONSENT_LINK_EMAIL = "email.consent_link"
+LINK_TEMPLATE_FOLDER = "email/consent_link"
+
+
+def queue_consent_link(
+    db: DbSession, scope: Scope, holder_type: HolderType, holder_id: str, expired_token: str
+) -> None:
+    """Queue a new consent link for the holder (once per expired link asking for it)."""
+    enqueue(
+        db,
+        CONSENT_LINK_EMAIL,
+        {"holder_type": str(holder_type), "holder_id": holder_id},
+        dedupe_key=f"email:consent_link:{token_digest(expired_token)}",
+        platform_id=scope.platform_id,
+        livemode=scope.livemode,
+    )
+
+
+def send_consent_link(job: Job) -> None:
+    """The handler: a fresh consent link to the holder's address on file."""
+    runtime = job.runtime
+    payload = job.message.payload
+    with runtime.database.read_only() as db:
+        platform = db.get(Platform, job.message.platform_id or "")
+        if platform is None:
+            return
+        livemode = bool(job.message.livemode)
+        scope = platform_scope(platform.id, livemode, platform.test_clock_offset_seconds)
+        holder_type = HolderType(str(payload["holder_type"]))
+        holder_id = str(payload["holder_id"])
+        if holder_type == HolderType.customer:
+            customer = CustomerRepository(db, scope).find(holder_id)
+            holder = customer_holder(customer) if customer and not customer.deleted else None
+        else:
+            connected = ConnectedAccountRepository(db, scope).find(holder_id)
+            holder = connected_holder(connected) if connected else None
+        if holder is None or not holder.email:
+            raise GiveUp(f"the account holder {holder_id} has no email address")
+        if not livemode and not confirmed_team_address(db, platform.id, holder.email):
+            raise GiveUp("In test mode, emails go only to confirmed team members' addresses.")
+        locale = holder_locale(holder, platform)
+        now = clock.now()
+        token = consent_token(runtime, scope, holder_type, holder_id, now=now)
+        context: dict[str, Any] = {
+            "platform": _platform_context(platform),
+            "holder_name": holder.name,
+            "link": consent_url(runtime, token),
+            "link_until": _long_date(now + VALID_FOR, locale),
+        }
+        rendered = _render(job, platform, holder.email, LINK_TEMPLATE_FOLDER, context, locale)
+    _send(job, rendered, MessageTags(platform.id, livemode))

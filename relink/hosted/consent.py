@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session as DbSession
 
 from relink.accounts.repository import AccountRepository
 from relink.authorizations.consent import ConsentHistory
-from relink.authorizations.consent_links import PATH, ConsentHolder, read_token
+from relink.authorizations.consent_links import PATH, ConsentHolder, authentic_token, read_token
 from relink.authorizations.repository import AuthorizationRepository
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.customers.repository import CustomerRepository
+from relink.email.consent_receipt import queue_consent_link
 from relink.hosted.flow import Reply
 from relink.hosted.screens import PERMISSION_ORDER, Connection, MaskedAccount, Screen
 from relink.institutions.repository import InstitutionRepository
@@ -62,9 +63,36 @@ class HolderConsentService:
 
     def show(self, token: str) -> Reply:
         holder = self._holder(token)
+        if holder is not None:
+            return Reply(screen=self._screen(token, holder, "consent"))
+        expired = self._expired(token)
+        if expired is None:
+            return Reply(screen=Screen(page="not_found", status_code=404))
+        return Reply(
+            screen=self._screen(
+                token, expired, "consent_expired", status_code=410, connections=False
+            )
+        )
+
+    def new_link_sent(self, token: str) -> Reply:
+        """ "Check your email": the same page whether or not an email went out."""
+        holder = self._expired(token)
         if holder is None:
             return Reply(screen=Screen(page="not_found", status_code=404))
-        return Reply(screen=self._screen(token, holder, "consent"))
+        return Reply(screen=self._screen(token, holder, "consent_link_sent", connections=False))
+
+    def ask_for_new_link(self, token: str, csrf: str | None) -> Reply:
+        """An expired link's "Email me a new link": sent to the address on file, once
+        per expired link (a machine pressing it again sends nothing more)."""
+        holder = self._expired(token)
+        if holder is None or not self._csrf_ok(token, csrf):
+            return Reply(redirect_to=self._path(token))
+        row = self._holder_row(holder)
+        if row is not None and row.email:
+            queue_consent_link(
+                self.db, self._scope(holder), holder.holder_type, holder.holder_id, token
+            )
+        return Reply(redirect_to=f"{self._path(token)}/new-link")
 
     def confirm_revoke(self, token: str, authorization_id: str) -> Reply:
         holder = self._holder(token)
@@ -119,6 +147,13 @@ class HolderConsentService:
     def _holder(self, token: str) -> ConsentHolder | None:
         holder = read_token(self.runtime, token, now=clock.now())
         if holder is None or self._holder_row(holder) is None:
+            return None
+        return holder
+
+    def _expired(self, token: str) -> ConsentHolder | None:
+        """The holder of a link Relink made that has expired (their row still exists)."""
+        holder = authentic_token(self.runtime, token)
+        if holder is None or holder.expires_at > clock.now() or self._holder_row(holder) is None:
             return None
         return holder
 
@@ -195,12 +230,21 @@ class HolderConsentService:
             )
         return connections
 
-    def _screen(self, token: str, holder: ConsentHolder, page: str) -> Screen:
+    def _screen(
+        self,
+        token: str,
+        holder: ConsentHolder,
+        page: str,
+        *,
+        status_code: int = 200,
+        connections: bool = True,
+    ) -> Screen:
         platform = self.db.get(Platform, holder.platform_id)
         assert platform is not None  # the holder row exists, so does its platform
         row = self._holder_row(holder)
         return Screen(
             page=page,
+            status_code=status_code,
             token=token,
             csrf=csrf_token(self.runtime.csrf_key, CSRF_PURPOSE, token_digest(token)),
             platform_name=platform.name,
@@ -208,6 +252,6 @@ class HolderConsentService:
             livemode=holder.livemode,
             default_locale=platform.default_locale,
             preferred_locales=row.preferred_locales if row is not None else [],
-            connections=self._connections(holder),
+            connections=self._connections(holder) if connections else [],
             switch_path=self._path(token),
         )

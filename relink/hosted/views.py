@@ -369,6 +369,19 @@ async def consent_page(request: Request, token: str) -> Response:
     return await _respond_with(request, None, _consent(request, lambda c: c.show(token)))
 
 
+@router.post(f"{CONSENT_PATH}/{{token}}/new-link")
+async def ask_for_new_consent_link(request: Request, token: str) -> Response:
+    form = await _form(request)
+    return await _respond_with(
+        request, None, _consent(request, lambda c: c.ask_for_new_link(token, form.csrf))
+    )
+
+
+@router.get(f"{CONSENT_PATH}/{{token}}/new-link")
+async def new_consent_link_sent(request: Request, token: str) -> Response:
+    return await _respond_with(request, None, _consent(request, lambda c: c.new_link_sent(token)))
+
+
 @router.post(f"{CONSENT_PATH}/{{token}}/revoke")
 async def ask_to_revoke(request: Request, token: str) -> Response:
     form = await _form(request)

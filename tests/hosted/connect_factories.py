@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import httpx
@@ -19,6 +20,8 @@ from tests.hosted.factories import bank_account_ids, retrieve_session
 from tests.hosted.pages import HostedPages
 
 RETURN_URL = "http://localhost/done"
+# A consent page link in an email's text.
+CONSENT_LINK = re.compile(r"https?://\S+/consent/[A-Za-z0-9_.-]+")
 
 
 def link_session(

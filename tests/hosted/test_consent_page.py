@@ -18,8 +18,9 @@ from relink.sandbox_bank.store import SANDBOX_CLIENT_NAME
 from relink.sandbox_bank.testing import parse_forms
 from relink.worker import HANDLERS
 from tests.conftest import RunningServer
-from tests.factories import create_customer, create_test_account, raw
-from tests.hosted.connect_factories import holder_link, linked_at_oauth_bank
+from tests.email.smtp_server import SmtpServer
+from tests.factories import body_of, create_customer, create_test_account, drain_outbox, raw
+from tests.hosted.connect_factories import CONSENT_LINK, holder_link, linked_at_oauth_bank
 from tests.hosted.pages import text_of
 from tests.receivers import webhook_receiver
 
@@ -151,7 +152,8 @@ def test_a_tampered_or_expired_link_opens_nothing_and_changes_nothing(
             + good.rpartition(".")[2]
         )
     path = url.removeprefix(server.url)
-    assert http.get(url).status_code == 404
+    # An expired link Relink made can still ask for a new one (410); the others name no one.
+    assert http.get(url).status_code == (410 if broken == "expired" else 404)
     refused = http.post(
         f"{server.url}{path}/revoke/{account['authorization']}", data=confirm_fields
     )
@@ -199,3 +201,52 @@ def test_a_revoke_without_the_csrf_token_changes_nothing(
     forged: dict[str, Any] = {**confirm_fields, "csrf_token": "forged"}
     assert http.post(server.url + confirm_action, data=forged).status_code == 303
     assert _status(client, account.id) == "active"
+
+
+def test_an_expired_link_emails_one_new_link_to_the_address_on_file(
+    client: stripe.StripeClient,
+    http: httpx.Client,
+    runtime: Runtime,
+    server: RunningServer,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+) -> None:
+    owner = platform.owner.email
+    customer = create_customer(client, email=owner)
+    account = create_test_account(client, customer=customer.id)
+    expired = holder_link(runtime, platform, customer.id, now=clock.now() - VALID_FOR)
+    page = http.get(expired)
+    assert "This link has expired" in text_of(page)
+    action, fields = _form(page, "/new-link")
+    for _ in range(2):  # pressed twice (or by a machine): one email
+        asked = http.post(server.url + action, data=fields)
+        assert asked.headers["location"] == expired.removeprefix(server.url) + "/new-link"
+    assert "Check your email" in text_of(http.get(server.url + asked.headers["location"]))
+    drain_outbox(smtp_runtime)
+
+    [email] = smtp.handler.to(owner)
+    assert email.message["Subject"] == "Your new link to your connections with Acme Lending"
+    [fresh] = set(CONSENT_LINK.findall(body_of(email.message)))
+    assert fresh != expired
+    assert f"••••{account.last4}" in text_of(http.get(fresh))
+
+
+def test_a_tampered_link_cannot_ask_for_a_new_one(
+    client: stripe.StripeClient,
+    http: httpx.Client,
+    runtime: Runtime,
+    server: RunningServer,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+) -> None:
+    owner = platform.owner.email
+    customer = create_customer(client, email=owner)
+    expired = holder_link(runtime, platform, customer.id, now=clock.now() - VALID_FOR)
+    _, fields = _form(http.get(expired), "/new-link")
+    asked = http.post(_tampered(expired) + "/new-link", data=fields)
+    assert asked.status_code == 303
+    assert http.get(_tampered(expired) + "/new-link").status_code == 404
+    drain_outbox(smtp_runtime)
+    assert smtp.handler.to(owner) == []

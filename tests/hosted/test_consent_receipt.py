@@ -4,8 +4,6 @@ when, and the link to the page where they can revoke it."""
 
 from __future__ import annotations
 
-import re
-
 import httpx
 import stripe
 
@@ -13,11 +11,9 @@ from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.email.smtp_server import SmtpServer
 from tests.factories import body_of, create_customer, drain_outbox
-from tests.hosted.connect_factories import linked_at_oauth_bank
+from tests.hosted.connect_factories import CONSENT_LINK, linked_at_oauth_bank
 from tests.hosted.factories import relink_case
 from tests.hosted.pages import HostedPages, text_of
-
-CONSENT_LINK = re.compile(r"https?://\S+/consent/[A-Za-z0-9_.-]+")
 
 
 def test_a_hosted_link_sends_a_receipt_with_the_link_to_revoke(
