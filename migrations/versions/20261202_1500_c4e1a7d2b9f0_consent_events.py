@@ -1,7 +1,7 @@
 """Consent history: an authorization's consent granted, renewed by a relink, revoked.
 
 Revision ID: c4e1a7d2b9f0
-Revises: 7d3f2a91c4b5
+Revises: 3e8b5c0d7a16
 Create Date: 2026-12-02 15:00:00.000000
 """
 
@@ -16,7 +16,7 @@ import relink.models.base
 
 
 revision: str = 'c4e1a7d2b9f0'
-down_revision: str | None = '7d3f2a91c4b5'
+down_revision: str | None = '3e8b5c0d7a16'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
