@@ -17,6 +17,12 @@ from relink.bulk_requests.service import BULK_REQUEST
 from relink.bulk_requests.tasks import run_bulk_request
 from relink.email.account import PASSWORD_RESET, TEAM_INVITATION, send_account_email
 from relink.email.bank_back import BANK_BACK_EMAIL, send_bank_back_email
+from relink.email.consent_receipt import (
+    CONSENT_LINK_EMAIL,
+    CONSENT_RECEIPT_EMAIL,
+    send_consent_link,
+    send_consent_receipt,
+)
 from relink.email.dkim import log_signing
 from relink.email.poller import BouncePoller
 from relink.email.tasks import send_relink_bundle_email, send_relink_email, start_relink_emails
@@ -55,6 +61,8 @@ HANDLERS: dict[str, Handler] = {
     BULK_REQUEST: run_bulk_request,
     INSTITUTION_RECOVERED: run_institution_recovered,
     BANK_BACK_EMAIL: send_bank_back_email,
+    CONSENT_RECEIPT_EMAIL: send_consent_receipt,
+    CONSENT_LINK_EMAIL: send_consent_link,
     INCIDENT_EMAIL: send_incident_email,
     RELINK_REMINDER: send_relink_reminder,
 }

@@ -23,7 +23,7 @@ from relink.kit.errors import ApiError
 from relink.kit.pagination import paginate
 from relink.lifecycle.refresh import change_subscriptions, request_refresh
 from relink.lifecycle.service import Lifecycle
-from relink.models import Account, ConnectionStatus
+from relink.models import Account, ConnectionStatus, ConsentActor
 
 router = ApiRouter()
 
@@ -87,7 +87,9 @@ def retrieve_account(call: ApiCall[NoParams]) -> dict[str, Any]:
 @router.post("/v1/financial_connections/accounts/{id}/disconnect", NoParams)
 def disconnect_account(call: ApiCall[NoParams]) -> dict[str, Any]:
     account = AccountRepository(call.session, call.scope).get(call.path["id"])
-    Lifecycle(call.session, call.scope, call.event_context).disconnect(account)
+    Lifecycle(call.session, call.scope, call.event_context).disconnect(
+        account, actor=ConsentActor.platform
+    )
     return render_account(call.session, call.scope, account)
 
 

@@ -5,6 +5,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from relink.api.rendering import render_holder
+from relink.authorizations.consent import ConsentHistory, render_consent_history
 from relink.institutions.repository import InstitutionRepository
 from relink.kit.clock import to_unix
 from relink.models import Authorization, ConnectionStatus
@@ -39,4 +40,8 @@ def render_authorization(
         "livemode": authorization.livemode,
         "status": authorization.status,
         "status_details": status_details,
+        # Relink's extension: who granted, renewed and revoked the consent, and when.
+        "relink_consent_history": render_consent_history(
+            ConsentHistory(session, scope).of_authorization(authorization.id)
+        ),
     }

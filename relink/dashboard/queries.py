@@ -12,6 +12,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from relink.accounts.repository import AccountRepository
+from relink.authorizations.consent import ConsentHistory
 from relink.authorizations.repository import AuthorizationRepository
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.customers.repository import CustomerRepository
@@ -28,6 +29,7 @@ from relink.models import (
     ApiKey,
     Authorization,
     ConnectedAccount,
+    ConsentEvent,
     Customer,
     EmailDelivery,
     Event,
@@ -283,6 +285,7 @@ class AccountDetail:
     siblings: list[Account]
     history: list[RelinkHistoryItem]
     events: list[Event]
+    consent_history: list[ConsentEvent]
 
 
 HISTORY_LIMIT = 20
@@ -348,7 +351,8 @@ def account_detail(
             .limit(EVENTS_LIMIT)
         )
     )
-    return AccountDetail(row, numbers, authorization, siblings, history, events)
+    consent_history = ConsentHistory(db, scope).of_authorization(account.authorization_id)
+    return AccountDetail(row, numbers, authorization, siblings, history, events, consent_history)
 
 
 # -- holders (customers / connected accounts) ---------------------------------------------

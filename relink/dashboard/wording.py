@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 REASON_LABELS = {
@@ -153,6 +154,38 @@ def outcome(session: Any) -> str:
     return ""
 
 
+CONSENT_KINDS = {
+    "granted": "Consent given",
+    "renewed": "Consent renewed by a relink",
+    "revoked": "Consent revoked",
+}
+CONSENT_ACTORS = {
+    "holder": "the holder",
+    "operator": "an operator",
+    "platform": "the platform (API)",
+    "bank": "the bank",
+    "automation": "automatic relink",
+}
+
+
+def consent_sentence(event: Any) -> str:
+    """One entry of an authorization's consent history in words."""
+    kind = CONSENT_KINDS.get(event.kind, event.kind)
+    actor = CONSENT_ACTORS.get(event.actor, event.actor)
+    sentence = f"{kind} by {actor}"
+    permissions = event.detail.get("permissions")
+    if permissions:
+        sentence += f": shares {', '.join(permissions)}"
+    if event.kind != "revoked":
+        valid_until = event.detail.get("valid_until")
+        if valid_until is None:
+            sentence += "; the bank sets no end date"
+        else:
+            end = dt.datetime.fromtimestamp(valid_until, dt.UTC)
+            sentence += f"; valid until {end:%Y-%m-%d}"
+    return sentence + "."
+
+
 WORDS = {
     "connectors": CONNECTORS,
     "health": HEALTH,
@@ -166,4 +199,5 @@ WORDS = {
     "outcome": outcome,
     "refresh_failure": refresh_failure_sentence,
     "refresh_failures": REFRESH_FAILURES,
+    "consent_sentence": consent_sentence,
 }

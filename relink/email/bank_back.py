@@ -92,7 +92,7 @@ def bank_back_context(
     }
 
 
-def _confirmed_team_address(db: DbSession, platform_id: str, address: str) -> bool:
+def confirmed_team_address(db: DbSession, platform_id: str, address: str) -> bool:
     query = select(User.id).where(
         User.platform_id == platform_id,
         User.email_confirmed_at.is_not(None),
@@ -128,7 +128,7 @@ def send_bank_back_email(job: Job) -> None:
         holder = session_holder(db, scope, session)
         if not holder.email:
             raise GiveUp(f"the account holder of {session.id} has no email address")
-        if not session.livemode and not _confirmed_team_address(db, platform.id, holder.email):
+        if not session.livemode and not confirmed_team_address(db, platform.id, holder.email):
             raise GiveUp("In test mode, emails go only to confirmed team members' addresses.")
         locale = holder_locale(holder, platform)
         expires_on = format_date(

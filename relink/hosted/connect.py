@@ -21,7 +21,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session as DbSession
 
+from relink.authorizations.consent import grant_detail, record_consent
 from relink.connectors.base import BankAccount, Grant, Tan
+from relink.email.consent_receipt import queue_consent_receipt
 from relink.hosted.links import HostedLink
 from relink.institutions.repository import InstitutionRepository
 from relink.kit import ids
@@ -32,6 +34,8 @@ from relink.models import (
     Account,
     Authorization,
     ConnectionStatus,
+    ConsentActor,
+    ConsentKind,
     EventType,
     Institution,
     Session,
@@ -187,6 +191,16 @@ def link_accounts(
         add_account(lifecycle, session, authorization, b, numbers.get(b.stable_id))
         for b in chosen_accounts(session, shared)
     ]
+    record_consent(
+        db,
+        scope,
+        authorization,
+        ConsentKind.granted,
+        ConsentActor.holder,
+        {**grant_detail(authorization, accounts, session.permissions), "session": session.id},
+        at=now,
+    )
+    queue_consent_receipt(db, scope, session.id, authorization.id)
     session.collected_account_ids = [a.id for a in accounts]
     SessionService(db, scope, runtime, context).finish(session, SessionStatus.succeeded)
     return accounts

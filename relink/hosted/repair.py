@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session as DbSession
 
+from relink.authorizations.consent import grant_detail, record_consent
 from relink.connectors.base import BankAccount, Connector, Grant, Tan
+from relink.email.consent_receipt import queue_consent_receipt
 from relink.hosted.connect import EXPECTED_DEACTIVATION_CAUSE, add_account
 from relink.hosted.links import HostedLink
 from relink.kit.provenance import EventContext
@@ -24,7 +26,15 @@ from relink.lifecycle.grants import open_grant, store_grant
 from relink.lifecycle.refresh import request_repair_proof
 from relink.lifecycle.revocation import request_end_replaced
 from relink.lifecycle.service import Lifecycle
-from relink.models import Account, ConnectionStatus, EventType, SessionStatus, TanStatus
+from relink.models import (
+    Account,
+    ConnectionStatus,
+    ConsentActor,
+    ConsentKind,
+    EventType,
+    SessionStatus,
+    TanStatus,
+)
 from relink.runtime import Runtime
 from relink.sessions.service import SessionService
 
@@ -109,7 +119,18 @@ def repair(
             if b.stable_id not in known
         ]
 
-    session.collected_account_ids = [a.id for a in [*result.repaired, *result.added]]
+    covered = [*result.repaired, *result.added]
+    record_consent(
+        db,
+        scope,
+        authorization,
+        ConsentKind.renewed,
+        ConsentActor.holder,
+        {**grant_detail(authorization, covered, session.permissions), "session": session.id},
+        at=now,
+    )
+    queue_consent_receipt(db, scope, session.id, authorization.id)
+    session.collected_account_ids = [a.id for a in covered]
     SessionService(db, scope, runtime, context).finish(
         session,
         SessionStatus.succeeded,

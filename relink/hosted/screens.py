@@ -101,6 +101,20 @@ class BundlePage:
         return self.repaired == self.total
 
 
+@dataclass(frozen=True)
+class Connection:
+    """One of the holder's connections with the platform, on the consent page."""
+
+    authorization_id: str
+    bank_name: str
+    accounts: list[MaskedAccount]
+    permissions: list[str]
+    status: str  # active, inactive, disconnected
+    granted_at: dt.datetime | None
+    valid_until: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
 @dataclass
 class Screen:
     """One hosted page: its template and the facts it shows."""
@@ -154,6 +168,9 @@ class Screen:
     # holder did (the reminders page).
     reminders_path: str | None = None
     opted_out_at: dt.datetime | None = None
+    # The holder's consent page: their connections, the one a revocation asks about.
+    connections: list[Connection] = field(default_factory=list)
+    connection: Connection | None = None
 
 
 def bare(page: str, status_code: int) -> Screen:

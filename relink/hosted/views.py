@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from relink.authorizations.consent_links import PATH as CONSENT_PATH
 from relink.connectors.base import PsuContext
 from relink.email.opt_outs import PATH as REMINDERS_PATH
 from relink.hosted.branding import (
@@ -33,6 +34,7 @@ from relink.hosted.branding import (
     stylesheet,
 )
 from relink.hosted.bundles import BundleAddress, bundle_platform, bundle_screen
+from relink.hosted.consent import HolderConsentService
 from relink.hosted.flow import CALLBACK_PATH, Attempt, HostedFlowService, Reply
 from relink.hosted.links import LinkAddress, LinkKind, throttle_for
 from relink.hosted.notes import PARAM as NOTE_PARAM
@@ -461,3 +463,67 @@ async def reminders_stylesheet(request: Request, token: str) -> Response:
 async def reminders_logo(request: Request, token: str) -> Response:
     _unused, logo = await run_in_threadpool(reminders_brand, _runtime(request), token)
     return _logo(png_logo(logo))
+
+
+# --------------------------------------------------------------------------- consent page
+
+
+def _consent(
+    request: Request, step: Callable[[HolderConsentService], Reply]
+) -> Callable[[Request], Reply]:
+    def serve(served: Request) -> Reply:
+        runtime = _runtime(served)
+        with runtime.database.unit_of_work() as db:
+            return step(HolderConsentService(db, runtime, _context(served)))
+
+    return serve
+
+
+@router.get(f"{CONSENT_PATH}/{{token}}")
+async def consent_page(request: Request, token: str) -> Response:
+    return await _respond_with(request, None, _consent(request, lambda c: c.show(token)))
+
+
+@router.post(f"{CONSENT_PATH}/{{token}}/new-link")
+async def ask_for_new_consent_link(request: Request, token: str) -> Response:
+    form = await _form(request)
+    return await _respond_with(
+        request, None, _consent(request, lambda c: c.ask_for_new_link(token, form.csrf))
+    )
+
+
+@router.get(f"{CONSENT_PATH}/{{token}}/new-link")
+async def new_consent_link_sent(request: Request, token: str) -> Response:
+    return await _respond_with(request, None, _consent(request, lambda c: c.new_link_sent(token)))
+
+
+@router.post(f"{CONSENT_PATH}/{{token}}/revoke")
+async def ask_to_revoke(request: Request, token: str) -> Response:
+    form = await _form(request)
+    return await _respond_with(
+        request,
+        None,
+        _consent(request, lambda c: c.ask_to_revoke(token, form.csrf, form.text("authorization"))),
+    )
+
+
+@router.get(f"{CONSENT_PATH}/{{token}}/revoke/{{authorization_id}}")
+async def confirm_revoke(request: Request, token: str, authorization_id: str) -> Response:
+    return await _respond_with(
+        request, None, _consent(request, lambda c: c.confirm_revoke(token, authorization_id))
+    )
+
+
+@router.post(f"{CONSENT_PATH}/{{token}}/revoke/{{authorization_id}}")
+async def revoke(request: Request, token: str, authorization_id: str) -> Response:
+    form = await _form(request)
+    return await _respond_with(
+        request,
+        None,
+        _consent(
+            request,
+            lambda c: c.revoke(
+                token, form.csrf, authorization_id, form.text("confirmation") or None
+            ),
+        ),
+    )

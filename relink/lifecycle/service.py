@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from relink.accounts.repository import AccountRepository
 from relink.accounts.schemas import render_account, render_status_details
+from relink.authorizations.consent import record_consent
 from relink.authorizations.repository import AuthorizationRepository
 from relink.authorizations.schemas import render_authorization
 from relink.connectors.base import Tan
@@ -27,6 +28,8 @@ from relink.models import (
     AccountNumber,
     Authorization,
     ConnectionStatus,
+    ConsentActor,
+    ConsentKind,
     EventType,
     InactiveCause,
     RelinkAction,
@@ -104,6 +107,19 @@ class Lifecycle:
             affected = [account]
         else:
             authorization = self.authorizations.get(account.authorization_id)
+            if cause == InactiveCause.access_denied and not (
+                authorization.status == ConnectionStatus.inactive
+                and authorization.inactive_cause == cause
+            ):
+                # The bank says the consent was withdrawn (by the holder at the bank).
+                record_consent(
+                    self.session,
+                    self.scope,
+                    authorization,
+                    ConsentKind.revoked,
+                    ConsentActor.bank,
+                    at=now,
+                )
             authorization.status = ConnectionStatus.inactive
             authorization.inactive_action = action
             authorization.inactive_cause = cause
@@ -270,7 +286,9 @@ class Lifecycle:
         )
         return changed
 
-    def disconnect(self, account: Account) -> Account:
+    def disconnect(self, account: Account, *, actor: ConsentActor) -> Account:
+        """The account is disconnected; with its authorization's last one the consent ends
+        (revoked at the bank by the worker, and a ``revoked`` entry by ``actor``)."""
         if account.status == ConnectionStatus.disconnected:
             return account
         now = self.scope.now()
@@ -289,6 +307,9 @@ class Lifecycle:
             authorization = self.authorizations.get(account.authorization_id)
             authorization.status = ConnectionStatus.disconnected
             authorization.updated_at = now
+            record_consent(
+                self.session, self.scope, authorization, ConsentKind.revoked, actor, at=now
+            )
             # The consent is no longer used: revoke it at the bank (in the worker).
             request_revoke(self.session, self.scope, authorization.id)
         return account

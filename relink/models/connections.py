@@ -124,6 +124,44 @@ class Authorization(TenantMixin, Base):
     __table_args__ = (Index("ix_authorizations_scope_id", "platform_id", "livemode", "id"),)
 
 
+class ConsentKind(enum.StrEnum):
+    """What happened to an authorization's consent."""
+
+    granted = "granted"
+    renewed = "renewed"
+    revoked = "revoked"
+
+
+class ConsentActor(enum.StrEnum):
+    """Who made it happen: the holder (hosted pages), an operator (the dashboard), the
+    platform (the API), the bank (it ended the consent) or Relink's automation."""
+
+    holder = "holder"
+    operator = "operator"
+    platform = "platform"
+    bank = "bank"
+    automation = "automation"
+
+
+class ConsentEvent(TenantMixin, Base):
+    """One entry of an authorization's consent history, never changed once written:
+    what the holder agreed to share and until when, or that the consent ended."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[str] = id_column()
+    authorization_id: Mapped[str] = mapped_column(
+        ForeignKey("authorizations.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(10))
+    actor: Mapped[str] = mapped_column(String(12))
+    # The permissions, accounts and valid-until of a grant; the session or request behind it.
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[dt.datetime]
+
+    __table_args__ = (Index("ix_consent_events_authorization", "authorization_id", "at"),)
+
+
 class Account(TenantMixin, Base):
     """One bank account shared through an authorization (``fca_``)."""
 

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from relink.accounts.repository import AccountRepository
+from relink.authorizations.consent import grant_detail, record_consent
 from relink.authorizations.repository import AuthorizationRepository
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.connectors.base import (
@@ -35,6 +36,8 @@ from relink.models import (
     Account,
     Authorization,
     ConnectionStatus,
+    ConsentActor,
+    ConsentKind,
     EventType,
     Institution,
     TanStatus,
@@ -222,6 +225,16 @@ def create_test_account(lifecycle: Lifecycle, runtime: Runtime, request: NewTest
     if grant.rotated:
         store_grant(runtime, authorization, grant)
     lifecycle.refresh_relink_due(account)
+    if request.authorization is None:
+        record_consent(
+            session,
+            scope,
+            authorization,
+            ConsentKind.granted,
+            ConsentActor.platform,
+            grant_detail(authorization, [account], request.permissions),
+            at=now,
+        )
     lifecycle.emit_account_event(EventType.account_created, account)
     return account
 

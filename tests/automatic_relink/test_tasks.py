@@ -269,7 +269,10 @@ def test_a_repaired_account_is_never_reminded_again(
         scan(runtime)
         drain_outbox(runtime)
     assert reminder_rows(runtime, session.id) == []
-    assert len(mailbox_of(runtime, session.id)) == 1
+    # The request, then the repair's consent receipt; no reminder.
+    request, receipt = mailbox_of(runtime, session.id)
+    assert not request.subject.startswith("Reminder:")
+    assert receipt.subject.startswith("Your consent receipt:")
     assert len(sessions_of(runtime, account.id)) == 1
 
 

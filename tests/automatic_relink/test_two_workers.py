@@ -132,6 +132,7 @@ def test_a_broken_account_is_requested_once_reminded_and_left_alone_once_repaire
         pages.open()
         pages.press_continue()
         assert "Your account is reconnected" in text_of(pages.sign_in(customer.id.lower(), "pw"))
+        settle(4)  # the repair's consent receipt
         for _ in range(3):
             advance_clock(client, 10 * DAY)
             _one_scan(runtime)
@@ -140,7 +141,9 @@ def test_a_broken_account_is_requested_once_reminded_and_left_alone_once_repaire
 
     # Nothing was queued after the repair (the two reminders are all there are).
     assert [row.status for row in reminder_rows(runtime, session.id)] == ["done", "done"]
-    emails = received()
+    # The request, its two reminders and the repair's consent receipt: nothing more.
+    *emails, receipt = received()
+    assert str(receipt.message["Subject"]).startswith("Your consent receipt:")
     assert len(emails) == 3
     assert Counter(str(e.message["Message-ID"]) for e in emails).most_common(1)[0][1] == 1
     subjects = [str(e.message["Subject"]) for e in emails]

@@ -10,8 +10,7 @@ from playwright.sync_api import Page
 
 from relink.sandbox_bank.data import accounts_for
 from relink.sandbox_bank.institutions import INSTITUTIONS_BY_KEY
-from tests.browser.dashboard_fixtures import serious_violations
-from tests.browser.hosted_fixtures import hosted_screenshot
+from tests.browser.hosted_fixtures import hosted_screenshot, violations_in_both_languages
 from tests.browser.pages.hosted import HostedRelinkPage, SandboxBankAuthorizePage
 from tests.conftest import RunningServer
 from tests.factories import create_customer
@@ -19,17 +18,6 @@ from tests.hosted.connect_factories import link_session
 from tests.hosted.factories import retrieve_session
 
 pytestmark = pytest.mark.browser
-
-
-def _violations_in_both_languages(page: Page, url: str, name: str) -> dict[str, list[str]]:
-    """axe on the link's current page in German, then English (which stays chosen)."""
-    found = {}
-    for code in ("de", "en"):
-        page.goto(f"{url}?lang={code}")
-        assert page.locator("html").get_attribute("lang") == code
-        if problems := serious_violations(page):
-            found[f"{name} ({code})"] = problems
-    return found
 
 
 def test_linking_at_an_oauth_bank_through_its_pages(
@@ -41,7 +29,7 @@ def test_linking_at_an_oauth_bank_through_its_pages(
     session = link_session(client, customer, return_url=return_url)
     hosted = HostedRelinkPage(holder_page).open(session.url)
     assert hosted.heading == "Connect your bank account"
-    problems = _violations_in_both_languages(holder_page, session.url, "picker")
+    problems = violations_in_both_languages(holder_page, session.url, "picker")
     hosted_screenshot(holder_page, "link-picker")
 
     hosted.press("Bank (OAuth)", exact=True)  # not "PSD2 Bank (OAuth)"
@@ -53,19 +41,19 @@ def test_linking_at_an_oauth_bank_through_its_pages(
         f"Checking ••••{held['Checking']}", f"Savings ••••{held['Savings']}"
     ).allow()
     assert hosted.heading == "Choose the accounts to share"
-    problems |= _violations_in_both_languages(holder_page, session.url, "accounts")
+    problems |= violations_in_both_languages(holder_page, session.url, "accounts")
     hosted_screenshot(holder_page, "link-accounts")
 
     hosted.press("Continue")
     assert hosted.heading == "Link your accounts"
-    problems |= _violations_in_both_languages(holder_page, session.url, "consent")
+    problems |= violations_in_both_languages(holder_page, session.url, "consent")
     hosted_screenshot(holder_page, "link-consent")
 
     hosted.press("Link accounts")
     assert holder_page.url == return_url
     hosted.open(session.url)
     assert hosted.heading == "Your accounts are connected"
-    problems |= _violations_in_both_languages(holder_page, session.url, "success")
+    problems |= violations_in_both_languages(holder_page, session.url, "success")
     hosted_screenshot(holder_page, "link-success")
     assert problems == {}
     linked = retrieve_session(client, session.id)

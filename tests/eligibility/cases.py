@@ -13,6 +13,7 @@ from relink.eligibility.rules import ABOUT_TO_BREAK, RECENT_REQUEST, Reason
 from relink.kit import ids
 from relink.models import (
     Account,
+    ConsentActor,
     Customer,
     EmailSuppression,
     InactiveCause,
@@ -109,13 +110,13 @@ def inactive_account_closed_with_expired_tan(book: Builder) -> Account:
 
 def disconnected_with_expired_tan(book: Builder) -> Account:
     account = tan_expired(book)
-    book.lifecycle().disconnect(account)
+    book.lifecycle().disconnect(account, actor=ConsentActor.platform)
     return account
 
 
 def disconnected_after_relink_required(book: Builder) -> Account:
     account = inactive_relink_required(book)
-    book.lifecycle().disconnect(account)
+    book.lifecycle().disconnect(account, actor=ConsentActor.platform)
     return account
 
 
@@ -289,7 +290,7 @@ def address_suppressed_in_live_mode_only(book: Builder) -> Account:
 
 def every_rule_failing(book: Builder) -> Account:
     account = book.account(email=None, institution_id=book.unsupported_institution)
-    book.lifecycle().disconnect(account)
+    book.lifecycle().disconnect(account, actor=ConsentActor.platform)
     create_relink_request(book.session, account, created_at=NOW - dt.timedelta(hours=1))
     return account
 

@@ -20,8 +20,8 @@ from relink.worker import HANDLERS
 from tests.conftest import RunningServer
 from tests.factories import create_customer, wire
 from tests.hosted.connect_factories import (
-    RETURN_URL,
     link_session,
+    linked_at_oauth_bank,
     stored_account,
     stored_authorization,
 )
@@ -35,26 +35,6 @@ ACCOUNT_CREATED = "financial_connections.account.created"
 def _event_objects(client: stripe.StripeClient, event_type: str) -> list[dict[str, Any]]:
     events = client.v1.events.list(params={"type": event_type}).data
     return [e.data.object.to_dict() for e in events]
-
-
-def _linked_at_oauth_bank(
-    client: stripe.StripeClient, http: httpx.Client, *accounts: str, **session: Any
-) -> tuple[Any, str]:
-    """A hosted link session completed at Bank (OAuth) sharing ``accounts`` (display
-    names); returns the session (retrieved) and the bank username used."""
-    customer = create_customer(client, name="Ada Lovelace")
-    username = customer.id.lower()
-    created = link_session(client, customer, **session)
-    ids = bank_account_ids("bank_oauth", username)
-    pages = HostedPages(http, created.url)
-    pages.open()
-    pages.through_bank(
-        pages.pick_bank("fcinst_bank_oauth"), username=username, accounts=[ids[a] for a in accounts]
-    )
-    pages.choose_accounts(*(ids[a] for a in accounts))
-    done = pages.post("consent")
-    assert (done.status_code, done.headers["location"]) == (303, RETURN_URL)
-    return retrieve_session(client, created.id), username
 
 
 def test_hosted_link_session_url_opens_the_institution_picker(
@@ -117,7 +97,7 @@ def test_oauth_bank_link_goes_to_the_bank_with_pkce_and_state(
 def test_oauth_link_creates_the_authorization_and_the_chosen_accounts(
     client: stripe.StripeClient, http: httpx.Client, runtime: Runtime
 ) -> None:
-    session, username = _linked_at_oauth_bank(client, http, "Checking", "Savings")
+    session, username = linked_at_oauth_bank(client, http, "Checking", "Savings")
     assert session.status == "succeeded"
     linked = sorted(session.accounts.data, key=lambda a: a.display_name)
     ids = bank_account_ids("bank_oauth", username)
@@ -321,7 +301,7 @@ def test_revoked_at_the_bank_a_linked_account_turns_inactive_with_a_signed_webho
                 "enabled_events": ["financial_connections.account.deactivated"],
             }
         )
-        session, username = _linked_at_oauth_bank(client, http, "Checking")
+        session, username = linked_at_oauth_bank(client, http, "Checking")
         [account] = session.accounts.data
         with httpx.Client(base_url=server.url + "/sandbox-bank/") as bank:
             BankDriver(bank).revoke_in_security_center("bank_oauth", username, SANDBOX_CLIENT_NAME)

@@ -10,6 +10,8 @@ from relink.models import BulkRelinkJob, Platform, Session
 from relink.platforms.service import NewPlatform
 from tests.conftest import RunningServer, make_platform, stripe_client
 from tests.dashboard.factories import SCRIPT, broken_account, page_csrf, png, signed_in_client
+from tests.factories import create_customer, create_test_account, deactivate
+from tests.hosted.pages import text_of
 
 
 def _sessions_of(server: RunningServer, account_id: str) -> list[Session]:
@@ -184,3 +186,20 @@ def test_another_platforms_account_has_no_email_preview(
     theirs = broken_account(stripe_client(server, other.test_secret_key), other.owner.email)
     for path in ("email-preview", "email-preview.html"):
         assert owner.get(f"/accounts/{theirs.id}/{path}").status_code == 404, path
+
+
+def test_the_account_page_lists_the_consent_history_in_words(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    account = create_test_account(client, customer=customer.id, permissions=["payment_method"])
+    deactivate(client, account.id, "access_denied")
+    client.v1.financial_connections.accounts.disconnect(account.id)
+    shown = text_of(owner.get(f"/accounts/{account.id}"))
+    history = shown.partition("Consent history")[2]
+    given = history.index(
+        "Consent given by the platform (API): shares payment_method; the bank sets no end date."
+    )
+    by_bank = history.index("Consent revoked by the bank.")
+    by_api = history.index("Consent revoked by the platform (API).")
+    assert given < by_bank < by_api
