@@ -81,7 +81,7 @@ def seed_history(runtime: Runtime, scope: Scope) -> int:
     timeline; the number of timeline rows written."""
     now = scope.now()
     # depth 0–9 from the account's id: 0–1 stop after the email, 5+ are repaired.
-    depth = "(abs(hashtext(a.id)) % 10)"
+    depth = "(abs(hashtext(a.id)::bigint) % 10)"
     with runtime.database.unit_of_work() as db:
         # Millions of rows in two statements: longer than a request may take.
         db.execute(text("SET LOCAL statement_timeout = 0"))
@@ -100,17 +100,17 @@ def seed_history(runtime: Runtime, scope: Scope) -> int:
                     a.authorization_id, a.id,
                     CASE WHEN {depth} >= 5 THEN 'succeeded'
                          WHEN {depth} = 4 THEN 'failed' ELSE 'pending' END,
-                    (ARRAY[{", ".join(f"'{r}'" for r in REASONS)}])[abs(hashtext(a.id)) % 4 + 1],
+                    (ARRAY[{", ".join(f"'{r}'" for r in REASONS)}])[abs(hashtext(a.id)::bigint) % 4 + 1],
                     'bench',
                     h.created_at, h.created_at,
                     CASE WHEN {depth} >= 4
-                         THEN h.created_at + (abs(hashtext(a.id || 'r')) % 172800) * interval '1 second'
+                         THEN h.created_at + (abs(hashtext(a.id || 'r')::bigint) % 172800) * interval '1 second'
                     END
                 FROM accounts a
                 CROSS JOIN LATERAL (
                     SELECT CAST(:now AS timestamptz)
-                        - (abs(hashtext(a.id || 'd')) % {HISTORY_DAYS}) * interval '1 day'
-                        - (abs(hashtext(a.id || 'h')) % 86400) * interval '1 second'
+                        - (abs(hashtext(a.id || 'd')::bigint) % {HISTORY_DAYS}) * interval '1 day'
+                        - (abs(hashtext(a.id || 'h')::bigint) % 86400) * interval '1 second'
                         AS created_at
                 ) h
                 WHERE a.platform_id = :platform AND a.livemode = :livemode
@@ -136,7 +136,7 @@ def seed_history(runtime: Runtime, scope: Scope) -> int:
                        '{{}}'
                 FROM sessions s
                 JOIN (VALUES {steps}) AS k(kind, needs, position)
-                  ON (abs(hashtext(s.relink_account_id)) % 10) >= k.needs
+                  ON (abs(hashtext(s.relink_account_id)::bigint) % 10) >= k.needs
                 WHERE s.platform_id = :platform AND s.livemode = :livemode
                   AND s.created_by = 'bench'
                 """

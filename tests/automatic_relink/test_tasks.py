@@ -439,6 +439,11 @@ def test_a_holder_with_several_broken_accounts_gets_one_automatic_email_counted_
 
     [email] = smtp.handler.to(platform.owner.email)
     assert "/relinks/" in body_of(email.message)
+    # The automation's, so one a mailing list's unsubscribe button can leave.
+    unsubscribe = str(email.message["List-Unsubscribe"]).strip()
+    assert unsubscribe.startswith("<") and "/reminders/" in unsubscribe
+    assert email.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert unsubscribe.strip("<>") in body_of(email.message)
     sessions = [s for a in accounts for s in sessions_of(runtime, a.id)]
     assert len(sessions) == 3 and len({s.bundle_id for s in sessions}) == 1
     assert all(s.created_by == "automation" and s.bundle_id for s in sessions)

@@ -48,7 +48,7 @@ def test_a_holder_repairs_three_accounts_at_two_banks_from_one_email(
         request_in_bulk(runtime, platform.platform.id, [a.id for a in accounts])
         smtp_worker.drain()
 
-        [email] = smtp.handler.to(platform.owner.email)
+        [email] = smtp.handler.asking(platform.owner.email)
         link = re.search(r"https?://\S+/relinks/[A-Za-z0-9_-]+", body_of(email.message))
         assert link is not None
         hosted = HostedRelinkPage(holder_page).open(link.group(0))
@@ -101,4 +101,6 @@ def test_a_holder_repairs_three_accounts_at_two_banks_from_one_email(
                 reactivated.add(data["id"])
         assert updated >= {s.id for s in sessions}
         assert reactivated >= {a.id for a in accounts}
-        assert len(smtp.handler.to(platform.owner.email)) == 1
+        # One email asked for all three; each repair then sent its consent receipt.
+        assert len(smtp.handler.asking(platform.owner.email)) == 1
+        assert len(smtp.handler.to(platform.owner.email)) == 1 + len(accounts)

@@ -48,6 +48,9 @@ def test_three_accounts_of_one_holder_at_two_banks_get_one_email_with_one_link(
     assert text.count("Bank (Non-OAuth)") == 2 and text.count("Test (Non-OAuth)") == 1
     assert "Your permission to share this account has expired." in text
     [link] = re.findall(r"https?://\S+/relinks/[A-Za-z0-9_-]+", text)
+    # An operator's request: not a mailing one leaves, but it says how to stop reminders.
+    assert email.message["List-Unsubscribe"] is None
+    assert "To stop reminder emails, open this page:" in text
     sessions = bundled_sessions_of(runtime, account_ids)
     assert len(sessions) == 3
     [bundle_id] = {s.bundle_id for s in sessions}

@@ -262,7 +262,7 @@ def test_a_psd2_account_expires_and_is_relinked_by_email(
         hosted={"delivery_method": "email"},
     )
     smtp_worker.drain()
-    [email] = smtp.handler.to(platform.owner.email)
+    [email] = smtp.handler.asking(platform.owner.email)
     text = email.message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     link = re.search(r"https?://\S+/relink/[A-Za-z0-9_-]+", text)
     assert link is not None

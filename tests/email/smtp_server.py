@@ -77,6 +77,19 @@ class CollectingHandler:
     def to(self, address: str) -> list[Received]:
         return [item for item in self.received if address in item.rcpt_tos]
 
+    def asking(self, address: str) -> list[Received]:
+        """The emails to ``address`` that ask something of the holder: not the consent
+        receipts a successful connection or relink sends (they link to /consent/)."""
+        return [item for item in self.to(address) if not _links_to_consent(item.message)]
+
+
+def _links_to_consent(message: EmailMessage) -> bool:
+    return any(
+        "/consent/" in part.get_content()
+        for part in message.walk()
+        if part.get_content_type() == "text/plain"
+    )
+
 
 @dataclass
 class SmtpServer:
