@@ -148,7 +148,10 @@ def test_a_worker_killed_mid_batch_loses_no_webhook(
         event_ids = _emit_events(runtime, platform, 40, receiver, settings.public_url)
         first = _start_worker(settings, tmp_path, "first")
         try:
-            _wait_for(lambda: len(receiver.deliveries) >= 8, 60)
+            # A worker's first round runs every due scan before its first outbox batch;
+            # over the suite's shared database (hundreds of platforms by then) that
+            # alone took over a minute in a full run.
+            _wait_for(lambda: len(receiver.deliveries) >= 8, 180)
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(10)
