@@ -38,6 +38,7 @@ from relink.kit.ratelimit import RateLimiter
 from relink.outbox.stats import outbox_stats
 from relink.routes import API_ROUTERS, EXPANSIONS
 from relink.runtime import Runtime
+from relink.web.bench_floor import install_bench_floors
 from relink.web.limits import BodyLimit, BodyLimitMiddleware, html_refusal
 from relink.web.security import SecurityHeadersMiddleware
 from relink.web.unavailable import html_unavailable, retry_after
@@ -231,11 +232,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         )
 
     if runtime.settings.bench_hello:
-        # RELINK_BENCH_HELLO=1 (bench/ only): the bare minimum this server does for a
-        # request, the floor the API benchmarks compare against. Off by default.
-        @app.get("/bench/hello", include_in_schema=False)
-        async def bench_hello() -> Response:
-            return PlainTextResponse("hello")
+        # RELINK_BENCH_HELLO=1 (bench/ only): the floors the benchmarks compare against,
+        # measured in this server. Off by default.
+        install_bench_floors(app, runtime)
 
     document = openapi_document(op for router in API_ROUTERS for op in router.operations)
 

@@ -9,6 +9,7 @@ connectors or the ORM it does not use (tests/test_cli_imports.py holds it).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -164,6 +165,8 @@ def worker(
     if problem:
         raise fail(problem)
     configure_logging(json_lines=settings.env == "production")
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
     runner = Worker(_runtime_on_usable_database(settings), batch_size=concurrency)
     freeze_startup_heap()
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())

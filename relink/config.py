@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     in_process_worker: bool = True
     # How long a worker's claim on outbox rows lasts before another worker may take them.
     outbox_lease_seconds: int = Field(default=60, ge=1)
+    # The CPU priority `relink worker` lowers itself by (nice(2), 0-19): on a machine it
+    # shares with `relink serve`, the web side's requests come first and the drain takes
+    # what is left (docs/architecture.md, "The worker beside the web side").
+    worker_nice: int = Field(default=10, ge=0, le=19)
     # How long a relink email is retried through transient failures (an SMTP outage)
     # before it is given up, and the longest wait between two attempts.
     email_retry_hours: float = Field(default=24.0, gt=0, le=24 * 14)
@@ -101,7 +105,9 @@ class Settings(BaseSettings):
     # development and tests, not served in production.
     metrics_token: str | None = None
 
-    # Benchmarks only (bench/): serve GET /bench/hello, the floor of a request in this server.
+    # Benchmarks only (bench/): serve the floors of relink/web/bench_floor.py (GET
+    # /bench/hello, and /bench/replay, which runs SQL the benchmark sends). Refused in
+    # production (relink/production.py).
     bench_hello: bool = False
 
     @field_validator("trusted_proxies", mode="before")

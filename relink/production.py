@@ -33,6 +33,11 @@ def check_production_settings(settings: Settings) -> str | None:
         return "RELINK_EMAIL_BACKEND=mailbox is for development; configure smtp in production."
     if settings.email_backend == "smtp" and not settings.smtp_host:
         return "RELINK_EMAIL_BACKEND=smtp needs RELINK_SMTP_HOST."
+    if settings.bench_hello:
+        return (
+            "RELINK_BENCH_HELLO is for benchmarks only: its routes run SQL a benchmark sends "
+            "and must never be served in production."
+        )
     if settings.is_sqlite and not settings.allow_sqlite_in_production:
         return (
             "SQLite in production needs an explicit opt-in (RELINK_ALLOW_SQLITE_IN_PRODUCTION=true); "

@@ -7,10 +7,13 @@ from contextlib import contextmanager
 import anyio
 import anyio.to_thread
 import httpx
-from sqlalchemy import event
+import pytest
+from sqlalchemy import event, select
 
 from relink.app import create_app
 from relink.config import Settings
+from relink.models import Customer
+from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sandbox_bank.testing import free_port
 from tests.conftest import RunningServer, start_server
@@ -71,6 +74,52 @@ def test_metrics_report_requests_and_the_outbox_in_prometheus_format(server: Run
 def test_bench_hello_route_is_not_served_by_default(server: RunningServer) -> None:
     response = httpx.get(server.url + "/bench/hello")
     assert response.status_code == 404
+
+
+def test_bench_replay_route_is_not_served_by_default(server: RunningServer) -> None:
+    response = httpx.put(server.url + "/bench/replay", json={"statements": [["SELECT 1", {}]]})
+    assert response.status_code == 404
+    assert httpx.post(server.url + "/bench/replay").status_code == 404
+
+
+# The replay speaks psycopg's parameter style: only the suite's PostgreSQL variant runs it.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_bench_replay_issues_the_registered_statements_with_fresh_ids(
+    settings: Settings, platform: NewPlatform
+) -> None:
+    runtime = Runtime.from_settings(settings.model_copy(update={"bench_hello": True}))
+    insert = (
+        "INSERT INTO customers (id, email, preferred_locales, metadata, deleted, created_at, "
+        "livemode, platform_id) VALUES (%(id)s::VARCHAR, %(email)s::VARCHAR, "
+        "%(preferred_locales)s::JSON, %(metadata)s::JSON, false, "
+        "%(created_at)s::TIMESTAMP WITH TIME ZONE, false, %(platform_id)s::VARCHAR)"
+    )
+    params = {
+        "id": "cus_recorded",
+        "email": "replayed@example.com",
+        "preferred_locales": "[]",
+        "metadata": "{}",
+        "created_at": "2026-12-02T18:00:00+00:00",
+        "platform_id": platform.platform.id,
+    }
+    try:
+        server, thread, url = start_server(create_app(runtime=runtime))
+        try:
+            registered = httpx.put(url + "/bench/replay", json={"statements": [[insert, params]]})
+            replies = [httpx.post(url + "/bench/replay") for _ in range(3)]
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+        with runtime.database.read_only() as db:
+            written = list(
+                db.scalars(select(Customer.id).where(Customer.email == "replayed@example.com"))
+            )
+    finally:
+        runtime.database.engine.dispose()
+    assert registered.status_code == 200
+    assert [reply.status_code for reply in replies] == [200, 200, 200]
+    assert len(set(written)) == 3  # three rows, each with an id of its own
+    assert all(id.startswith("cus_") and id != "cus_recorded" for id in written)
 
 
 def test_bench_hello_route_answers_hello_when_enabled_for_benchmarks(settings: Settings) -> None:

@@ -42,6 +42,7 @@ def test_a_complete_production_configuration_is_accepted() -> None:
         ({"email_backend": "mailbox"}, "RELINK_EMAIL_BACKEND"),
         ({"smtp_host": None}, "RELINK_SMTP_HOST"),
         ({"database_url": "sqlite:///./var/relink.db"}, "RELINK_ALLOW_SQLITE_IN_PRODUCTION"),
+        ({"bench_hello": True}, "RELINK_BENCH_HELLO"),
     ],
 )
 def test_production_refuses_development_settings(changes: dict[str, object], names: str) -> None:

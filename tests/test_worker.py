@@ -293,3 +293,22 @@ def test_at_sigterm_a_worker_hands_unstarted_emails_back_and_stops_within_its_un
     assert {(row.locked_by, row.locked_until, row.attempts) for row in handed_back} == {
         (None, None, 0)
     }
+
+
+def test_relink_worker_lowers_its_cpu_priority_by_worker_nice(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # On a machine shared with `relink serve`, the web side's requests come first.
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)
+    worker = _start_worker(settings, tmp_path, "nice", RELINK_WORKER_NICE="7")
+    try:
+        deadline = time.monotonic() + 120
+        priority = os.getpriority(os.PRIO_PROCESS, worker.pid)
+        while priority != expected and worker.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+            priority = os.getpriority(os.PRIO_PROCESS, worker.pid)
+        assert priority == expected
+        assert worker.poll() is None  # still working, at its lower priority
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)

@@ -23,7 +23,7 @@ def session_create(ratio: float, p99: float) -> Figure:
         value=500.0,
         floor=1000.0,
         ratio=ratio,
-        metrics={"p50_ms": 10.0, "p99_ms": p99},
+        metrics={"p50_ms": 10.0, "p99_ms": 90.0, "open_p99_ms": p99},
     )
 
 
@@ -37,23 +37,26 @@ def test_results_describe_the_machine() -> None:
 
 
 def test_results_mark_a_budget_met_when_the_figure_is_within_it() -> None:
-    text = report(session_create(0.5, 20.5))
-    assert "| ratio ≥ 0.35 | 0.500 | met |" in text
-    assert "| p99 < 50 ms | 20.5 ms | met |" in text
+    text = report(session_create(0.7, 20.5))
+    assert "| ratio ≥ 0.60 | 0.700 | met |" in text
+    assert "| open-loop p99 < 50 ms | 20.5 ms | met |" in text
     assert text.rstrip().endswith("## Budgets not met\n\nNone.")
 
 
 def test_results_list_the_gap_of_a_budget_not_met_with_a_note_field() -> None:
-    text = report(session_create(0.5, 80.5))
-    assert "| p99 < 50 ms | 80.5 ms | **not met** |" in text
-    assert "- **session create API [postgresql] p99**: 30.5 ms over (1.6× the budget)." in text
+    text = report(session_create(0.7, 80.5))
+    assert "| open-loop p99 < 50 ms | 80.5 ms | **not met** |" in text
+    assert (
+        "- **session create API [postgresql] open-loop p99**: 30.5 ms over (1.6× the budget)."
+        in text
+    )
     assert "_(profile: add what explains the gap here)_" in text
 
 
 def test_results_take_the_note_of_a_gap_from_the_notes_file() -> None:
     notes = {"session create API [postgresql] ratio": "argon2 on every request"}
-    text = report(session_create(0.1, 20.0), notes=notes)
-    assert "ratio**: 0.25 short (3.5× needed). Note: argon2 on every request" in text
+    text = report(session_create(0.15, 20.0), notes=notes)
+    assert "ratio**: 0.45 short (4.0× needed). Note: argon2 on every request" in text
 
 
 def test_results_show_why_a_benchmark_did_not_run() -> None:
