@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from relink.models.base import Base, TenantMixin
@@ -67,5 +67,24 @@ class AutomaticRelink(TenantMixin, Base):
 
     __table_args__ = (
         Index("ix_automatic_relinks_scope_account", "platform_id", "livemode", "account_id"),
-        Index("ix_automatic_relinks_scope_next", "platform_id", "livemode", "next_at"),
+        # The scan's two reads of due episodes, each in its own order (next_at, then the
+        # account as the tie-break): the requests still to make, and the reminders.
+        Index(
+            "ix_automatic_relinks_scope_due_request",
+            "platform_id",
+            "livemode",
+            "next_at",
+            "account_id",
+            postgresql_where=text("requested_at IS NULL"),
+            sqlite_where=text("requested_at IS NULL"),
+        ),
+        Index(
+            "ix_automatic_relinks_scope_due_reminder",
+            "platform_id",
+            "livemode",
+            "next_at",
+            "account_id",
+            postgresql_where=text("requested_at IS NOT NULL"),
+            sqlite_where=text("requested_at IS NOT NULL"),
+        ),
     )

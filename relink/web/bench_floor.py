@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import secrets
 import threading
-from urllib.parse import parse_qs
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
