@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import re
 import time
 
@@ -51,3 +52,31 @@ def test_has_prefix_requires_the_prefix_an_underscore_and_a_body(
     value: str, prefix: str, expected: bool
 ) -> None:
     assert ids.has_prefix(value, prefix) is expected
+
+
+def _number(value: str) -> int:
+    number = 0
+    for char in value.split("_", 1)[1]:
+        number = number * 32 + "0123456789ABCDEFGHJKMNPQRSTVWXYZ".index(char)
+    return number
+
+
+def test_ids_made_many_at_once_are_well_formed_distinct_and_in_order_with_single_ones() -> None:
+    before = ids.new("tl")
+    many = ids.new_many("tl", 3000)
+    after = ids.new("tl")
+    assert len(many) == 3000
+    assert all(re.fullmatch(r"tl_[0-9A-HJKMNP-TV-Z]{26}", value) for value in many)
+    assert [before, *many, after] == sorted({before, *many, after})
+
+
+def test_ids_made_many_at_once_encode_their_millisecond_and_count_up_by_one() -> None:
+    started = time.time_ns() // 1_000_000
+    many = ids.new_many("obx", 50)
+    numbers = [_number(value) for value in many]
+    assert all(started <= number >> 80 <= time.time_ns() // 1_000_000 for number in numbers)
+    assert [b - a for a, b in itertools.pairwise(numbers)] == [1] * 49
+
+
+def test_no_ids_asked_for_makes_none() -> None:
+    assert ids.new_many("tl", 0) == []
