@@ -25,17 +25,26 @@ same rules, so counts here and reasons there agree.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
     Select,
+    String,
     Table,
     bindparam,
+    func,
+    literal,
+    literal_column,
     select,
     text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session as DbSession
 
 from relink.accounts.filters import (
@@ -60,11 +69,12 @@ from relink.kit import clock, ids
 from relink.kit.crypto import token_digest
 from relink.kit.errors import ApiError, ResourceMissing
 from relink.kit.provenance import EventContext
-from relink.kit.sql import insert_or_ignore
+from relink.kit.sql import bulk_insert, bulk_insert_or_ignore, insert_or_ignore
 from relink.models import (
     Account,
     BulkJobStatus,
     BulkRelinkJob,
+    OutboxMessage,
     OutboxStatus,
     RelinkBundle,
     Session,
@@ -72,15 +82,13 @@ from relink.models import (
     SessionTimelineEntry,
     TimelineKind,
 )
+from relink.models.base import UTCDateTime
 from relink.outbox.store import enqueue, enqueue_many
 from relink.runtime import Runtime
 from relink.sessions.bundles import BUNDLE_PREFIX, RELINK_BUNDLE_EMAIL, bundle_token
 from relink.sessions.repository import SessionRepository
 from relink.sessions.service import RELINK_EMAIL, SessionService
 from relink.tenancy import Scope, ScopedRepository
-
-# Ids per IN (…) when reading inserted sessions back (well under SQLite's variable limit).
-ID_LOOKUP_CHUNK = 2000
 
 Progress = Callable[[int, int], None]
 
@@ -105,29 +113,17 @@ class BulkResult:
 def _insert_sessions(db: DbSession, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """Insert sessions, skipping accounts that already have a pending hosted one (the
     partial unique index decides); returns (session id, account id) of the inserted."""
-    if not rows:  # pragma: no cover - a concurrent request took them all since counting
-        return []
     table = cast(Table, Session.__table__)
-    statement = insert_or_ignore(
+    inserted = bulk_insert_or_ignore(
         db,
         table,
+        rows,
         index_elements=[table.c.relink_account_id],
         # Literal (not bound) so PostgreSQL can match the partial index's predicate.
         index_where=text("status = 'pending' AND ui_mode = 'hosted'"),
+        returning=("id", "relink_account_id"),
     )
-    # A plain executemany (pipelined on PostgreSQL) is much faster than a multi-row
-    # INSERT … RETURNING; the few rows a conflict skipped are found by reading back.
-    db.execute(statement, rows)
-    inserted: list[tuple[str, str]] = []
-    for start in range(0, len(rows), ID_LOOKUP_CHUNK):
-        chunk = [row["id"] for row in rows[start : start + ID_LOOKUP_CHUNK]]
-        inserted.extend(
-            (session_id, account_id)
-            for session_id, account_id in db.execute(
-                select(table.c.id, table.c.relink_account_id).where(table.c.id.in_(chunk))
-            )
-        )
-    return inserted
+    return [(session_id, account_id) for session_id, account_id in inserted]
 
 
 HolderKey = tuple[str, str | None, str | None]
@@ -184,10 +180,15 @@ def _bundle(
 
 
 def _email_row(
-    scope: Scope, kind: str, payload: dict[str, Any], dedupe_key: str, queued_at: dt.datetime
+    scope: Scope,
+    row_id: str,
+    kind: str,
+    payload: dict[str, Any],
+    dedupe_key: str,
+    queued_at: dt.datetime,
 ) -> dict[str, Any]:
     return {
-        "id": ids.new("obx"),
+        "id": row_id,
         "kind": kind,
         "payload": payload,
         "dedupe_key": dedupe_key,
@@ -206,12 +207,13 @@ def _supersede(
     db: DbSession,
     scope: Scope,
     runtime: Runtime,
-    account_ids: set[str],
+    account_ids: set[str] | Callable[[set[str]], set[str]],
     after: str | None,
     through: str,
 ) -> None:
     """Cancel the pending hosted sessions of these accounts (superseded), as
-    :meth:`SessionService.create` does before creating a new one."""
+    :meth:`SessionService.create` does before creating a new one. ``account_ids`` is the
+    set, or a function that picks them among the accounts with a pending session."""
     sessions = SessionRepository(db, scope)
     query = sessions.select().where(
         Session.status == SessionStatus.pending,
@@ -222,11 +224,12 @@ def _supersede(
     if after is not None:
         query = query.where(Session.relink_account_id > after)
     query = query.where(Session.relink_account_id <= through)
-    pending = [
-        old
-        for old in db.scalars(query.order_by(Session.relink_account_id).with_for_update())
-        if old.relink_account_id in account_ids
-    ]
+    candidates = list(db.scalars(query.order_by(Session.relink_account_id).with_for_update()))
+    if not candidates:
+        return
+    if callable(account_ids):
+        account_ids = account_ids({str(old.relink_account_id) for old in candidates})
+    pending = [old for old in candidates if old.relink_account_id in account_ids]
     if not pending:
         return
     service = SessionService(db, scope, runtime, EventContext())
@@ -239,6 +242,30 @@ def _supersede(
             superseded=True,
         )
     db.flush()
+
+
+def _supersede_eligible(
+    db: DbSession,
+    scope: Scope,
+    runtime: Runtime,
+    accounts: Select[Account],
+    after: str | None,
+    through: str,
+    now: dt.datetime,
+) -> None:
+    """:func:`_supersede` for the batch's eligible accounts, found only among those with
+    a pending hosted session (usually none: then nothing more is read)."""
+
+    def eligible_among(account_ids: set[str]) -> set[str]:
+        return set(
+            db.scalars(
+                in_id_range(scoped(scope, accounts), after, through)
+                .with_only_columns(Account.id)
+                .where(Account.id.in_(sorted(account_ids)), skip_reason(scope, now).is_(None))
+            )
+        )
+
+    _supersede(db, scope, runtime, eligible_among, after, through)
 
 
 def request_batch(
@@ -254,15 +281,23 @@ def request_batch(
     job_id: str | None = None,
 ) -> BulkResult:
     """Request relinks for the selected accounts with ``after < id <= through``."""
-    counts = count_by_reason(db, scope, now, accounts, after=after, through=through)
-    eligible_count = counts.pop(None, 0)
-    skipped = {str(reason): count for reason, count in counts.items()}
-    if not eligible_count:
-        return BulkResult(0, merge_counts({}, skipped))
-
-    eligible = db.execute(
-        in_id_range(scoped(scope, accounts), after, through)
-        .with_only_columns(
+    if db.get_bind().dialect.name == "postgresql":
+        return _request_batch_in_sql(
+            db,
+            scope,
+            runtime,
+            accounts,
+            after=after,
+            through=through,
+            actor=actor,
+            now=now,
+            job_id=job_id,
+        )
+    # One read of the batch: every account's skip reason (None = eligible), and the few
+    # columns a session needs (eligibility is evaluated once per account).
+    batch = db.execute(
+        in_id_range(scoped(scope, accounts), after, through).with_only_columns(
+            skip_reason(scope, now).label("reason"),
             Account.id,
             Account.authorization_id,
             Account.holder_type,
@@ -271,14 +306,16 @@ def request_batch(
             Account.permissions,
             relink_reason_column().label("relink_reason"),
         )
-        .where(skip_reason(scope, now).is_(None))
-        .order_by(Account.id)
     ).all()
+    skipped = merge_counts({}, Counter(str(row.reason) for row in batch if row.reason is not None))
+    eligible = sorted((row for row in batch if row.reason is None), key=lambda row: row.id)
+    del batch
+    if not eligible:
+        return BulkResult(0, skipped)
     _supersede(db, scope, runtime, {row.id for row in eligible}, after, through)
 
     session_rows = []
-    for row in eligible:
-        session_id = ids.new("fcsess")
+    for row, session_id in zip(eligible, ids.new_many("fcsess", len(eligible)), strict=True):
         session_rows.append(
             {
                 "id": session_id,
@@ -320,11 +357,14 @@ def request_batch(
     timeline_rows: list[dict[str, Any]] = []
     outbox_rows: list[dict[str, Any]] = []
     queued_at = clock.now()
+    timeline_ids = iter(ids.new_many("tl", 2 * len(inserted)))
+    bundle_ids = sorted(set(bundle_of.values()))
+    outbox_ids = iter(ids.new_many("obx", len(inserted) - len(bundle_of) + len(bundle_ids)))
     for session_id, _account_id in inserted:
         bundle_id = bundle_of.get(session_id)
         timeline_rows.append(
             {
-                "id": ids.new("tl"),
+                "id": next(timeline_ids),
                 "session_id": session_id,
                 "kind": TimelineKind.created.value,
                 "at": now,
@@ -335,7 +375,7 @@ def request_batch(
         )
         timeline_rows.append(
             {
-                "id": ids.new("tl"),
+                "id": next(timeline_ids),
                 "session_id": session_id,
                 "kind": TimelineKind.email_queued.value,
                 "at": now,
@@ -346,30 +386,251 @@ def request_batch(
             outbox_rows.append(
                 _email_row(
                     scope,
+                    next(outbox_ids),
                     RELINK_EMAIL,
                     {"session_id": session_id},
                     f"email:relink:{session_id}",
                     queued_at,
                 )
             )
-    for bundle_id in sorted(set(bundle_of.values())):
+    for bundle_id in bundle_ids:
         outbox_rows.append(
             _email_row(
                 scope,
+                next(outbox_ids),
                 RELINK_BUNDLE_EMAIL,
                 {"bundle_id": bundle_id},
                 f"email:bundle:{bundle_id}",
                 queued_at,
             )
         )
-    if timeline_rows:
-        db.execute(cast(Table, SessionTimelineEntry.__table__).insert(), timeline_rows)
-    enqueue_many(db, outbox_rows)
+    bulk_insert(db, cast(Table, SessionTimelineEntry.__table__), timeline_rows)
+    # Every row's dedupe key names a session or bundle made in this transaction: new keys,
+    # so a plain bulk insert (COPY on PostgreSQL) cannot conflict.
+    bulk_insert(db, cast(Table, OutboxMessage.__table__), outbox_rows)
 
     # An eligible account whose session was not inserted got a pending hosted session
     # from a concurrent request in the meantime.
-    raced = eligible_count - len(inserted)
+    raced = len(eligible) - len(inserted)
     if raced:
+        skipped[Reason.recent_request.value] = skipped.get(Reason.recent_request.value, 0) + raced
+    return BulkResult(len(inserted), merge_counts({}, skipped))
+
+
+# -- PostgreSQL: the batch written by the database ---------------------------------------
+
+# The session columns the batch statement fills, in order, besides those from the account.
+_TIMELINE_INSERT = text(
+    """
+    INSERT INTO session_timeline (id, session_id, kind, at, detail)
+    SELECT t.id, t.session_id, t.kind, :at,
+        CASE WHEN t.kind = 'created' THEN CAST(:created_detail AS JSONB)
+             ELSE CAST('{}' AS JSONB) END
+        || CASE WHEN t.bundle_id IS NULL THEN CAST('{}' AS JSONB)
+                ELSE jsonb_build_object('bundle', t.bundle_id) END
+    FROM unnest(CAST(:ids AS TEXT[]), CAST(:session_ids AS TEXT[]), CAST(:kinds AS TEXT[]),
+                CAST(:bundle_ids AS TEXT[])) AS t(id, session_id, kind, bundle_id)
+    """
+).bindparams(bindparam("at", type_=UTCDateTime()))
+_OUTBOX_INSERT = text(
+    """
+    INSERT INTO outbox (id, kind, payload, dedupe_key, platform_id, livemode, status,
+                        attempts, run_after, created_at)
+    SELECT o.id, :kind, jsonb_build_object('session_id', o.session_id),
+        'email:relink:' || o.session_id, :platform_id, :livemode, :status, 0,
+        :queued_at, :queued_at
+    FROM unnest(CAST(:ids AS TEXT[]), CAST(:session_ids AS TEXT[])) AS o(id, session_id)
+    """
+).bindparams(bindparam("queued_at", type_=UTCDateTime()))
+
+
+def _session_insert(
+    scope: Scope,
+    accounts: Select[Account],
+    after: str | None,
+    through: str,
+    now: dt.datetime,
+    actor: str,
+) -> Any:
+    """One ``INSERT … SELECT`` of the batch's sessions: the eligible accounts (numbered by
+    id) joined with the fresh session ids and token digests (``unnest … WITH
+    ORDINALITY``), skipping accounts that have a pending hosted session (the partial
+    unique index); returns each inserted session's id, account and holder."""
+    eligible = (
+        in_id_range(scoped(scope, accounts), after, through)
+        .with_only_columns(
+            Account.id,
+            Account.authorization_id,
+            Account.holder_type,
+            Account.customer_id,
+            Account.connected_account_id,
+            Account.permissions,
+            relink_reason_column().label("relink_reason"),
+            func.row_number().over(order_by=Account.id).label("n"),
+        )
+        .where(skip_reason(scope, now).is_(None))
+        .cte("eligible")
+    )
+    fresh = (
+        func.unnest(
+            bindparam("session_ids", type_=ARRAY(String)),
+            bindparam("client_secret_digests", type_=ARRAY(String)),
+            bindparam("link_token_digests", type_=ARRAY(String)),
+        )
+        .table_valued(
+            "session_id", "client_secret_digest", "link_token_digest", with_ordinality="n"
+        )
+        .render_derived(name="fresh")
+    )
+    empty_list: ColumnElement[Any] = literal_column("CAST('[]' AS JSONB)")
+    json_null: ColumnElement[Any] = literal_column(
+        "CAST('null' AS JSONB)"
+    )  # as SQLAlchemy binds None to JSON
+    values = {
+        "id": fresh.c.session_id,
+        "platform_id": literal(scope.platform_id),
+        "livemode": literal(scope.livemode),
+        "holder_type": eligible.c.holder_type,
+        "customer_id": eligible.c.customer_id,
+        "connected_account_id": eligible.c.connected_account_id,
+        "client_secret_digest": fresh.c.client_secret_digest,
+        "permissions": func.coalesce(eligible.c.permissions, empty_list),
+        "prefetch": empty_list,
+        "filters": json_null,
+        "limits": json_null,
+        "ui_mode": literal("hosted"),
+        "delivery_method": literal("email"),
+        "relink_authorization_id": eligible.c.authorization_id,
+        "relink_account_id": eligible.c.id,
+        "status": literal(SessionStatus.pending.value),
+        "collected_account_ids": empty_list,
+        "link_token_digest": fresh.c.link_token_digest,
+        "created_by": literal(actor),
+        "relink_reason": eligible.c.relink_reason,
+        "created_at": literal(now, UTCDateTime()),
+        "updated_at": literal(now, UTCDateTime()),
+    }
+    table = cast(Table, Session.__table__)
+    rows = select(*values.values()).select_from(eligible.join(fresh, fresh.c.n == eligible.c.n))
+    return (
+        postgresql.insert(table)
+        .from_select(list(values), rows)
+        .on_conflict_do_nothing(
+            index_elements=[table.c.relink_account_id],
+            index_where=text("status = 'pending' AND ui_mode = 'hosted'"),
+        )
+        .returning(
+            table.c.id,
+            table.c.relink_account_id,
+            table.c.holder_type,
+            table.c.customer_id,
+            table.c.connected_account_id,
+        )
+    )
+
+
+def _request_batch_in_sql(
+    db: DbSession,
+    scope: Scope,
+    runtime: Runtime,
+    accounts: Select[Account],
+    *,
+    after: str | None,
+    through: str,
+    actor: str,
+    now: dt.datetime,
+    job_id: str | None,
+) -> BulkResult:
+    """:func:`request_batch` on PostgreSQL: the accounts never leave the database.
+
+    The batch is counted by skip reason; the eligible accounts' sessions are written by
+    one ``INSERT … SELECT`` (ids and token digests made in bulk here, one per eligible
+    account counted, with a margin for accounts that became eligible since), and their
+    timeline and outbox rows by one ``INSERT … SELECT … FROM unnest(…)`` each.
+    """
+    counts = count_by_reason(db, scope, now, accounts, after=after, through=through)
+    eligible_count = counts.pop(None, 0)
+    skipped = {str(reason): count for reason, count in counts.items()}
+    if not eligible_count:
+        return BulkResult(0, merge_counts({}, skipped))
+    _supersede_eligible(db, scope, runtime, accounts, after, through, now)
+
+    session_ids = ids.new_many("fcsess", eligible_count + eligible_count // 20 + 8)
+    inserted_rows = list(
+        db.execute(
+            _session_insert(scope, accounts, after, through, now, actor),
+            {
+                "session_ids": session_ids,
+                "client_secret_digests": [
+                    token_digest(runtime.client_secret(session_id)) for session_id in session_ids
+                ],
+                "link_token_digests": [
+                    token_digest(runtime.link_token(session_id)) for session_id in session_ids
+                ],
+            },
+        )
+    )
+    # In account order, as the other engine's path and the keyset batches go.
+    inserted_rows.sort(key=lambda row: row.relink_account_id)
+    inserted = [(row.id, row.relink_account_id) for row in inserted_rows]
+    holders = {
+        row.relink_account_id: (row.holder_type, row.customer_id, row.connected_account_id)
+        for row in inserted_rows
+    }
+    del inserted_rows
+    bundle_of = _bundle(db, scope, runtime, inserted, holders, now)
+
+    created_detail: dict[str, Any] = {"by": actor}
+    if job_id is not None:
+        created_detail["bulk_job"] = job_id
+    session_of = [session_id for session_id, _ in inserted for _kind in range(2)]
+    if session_of:
+        db.execute(
+            _TIMELINE_INSERT,
+            {
+                "ids": ids.new_many("tl", len(session_of)),
+                "session_ids": session_of,
+                "kinds": [TimelineKind.created.value, TimelineKind.email_queued.value]
+                * len(inserted),
+                "bundle_ids": [bundle_of.get(session_id) for session_id in session_of],
+                "at": now,
+                "created_detail": json.dumps(created_detail),
+            },
+        )
+    queued_at = clock.now()
+    alone = [session_id for session_id, _ in inserted if session_id not in bundle_of]
+    if alone:
+        db.execute(
+            _OUTBOX_INSERT,
+            {
+                "ids": ids.new_many("obx", len(alone)),
+                "session_ids": alone,
+                "kind": RELINK_EMAIL,
+                "platform_id": scope.platform_id,
+                "livemode": scope.livemode,
+                "status": OutboxStatus.pending.value,
+                "queued_at": queued_at,
+            },
+        )
+    bundle_ids = sorted(set(bundle_of.values()))
+    enqueue_many(
+        db,
+        [
+            _email_row(
+                scope,
+                row_id,
+                RELINK_BUNDLE_EMAIL,
+                {"bundle_id": bundle_id},
+                f"email:bundle:{bundle_id}",
+                queued_at,
+            )
+            for bundle_id, row_id in zip(
+                bundle_ids, ids.new_many("obx", len(bundle_ids)), strict=True
+            )
+        ],
+    )
+    raced = eligible_count - len(inserted)
+    if raced > 0:
         skipped[Reason.recent_request.value] = skipped.get(Reason.recent_request.value, 0) + raced
     return BulkResult(len(inserted), merge_counts({}, skipped))
 
