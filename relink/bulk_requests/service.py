@@ -470,6 +470,8 @@ def _session_insert(
         )
         .where(skip_reason(scope, now).is_(None))
         .cte("eligible")
+        # Materialized: inlined, the planner may loop over it once per fresh id.
+        .prefix_with("MATERIALIZED")
     )
     fresh = (
         func.unnest(
