@@ -41,8 +41,8 @@ from typing import Any
 from sqlalchemy import Select, text
 from sqlalchemy.orm import Session as DbSession
 
+from bench._book import ensure_live_institution
 from bench._common import Figure, database, emit, log_to_file, make_runtime, ms
-from bench.bulk_request import ensure_live_institution
 from relink.accounts.filters import AccountFilter, filtered_accounts
 from relink.dashboard.queries import accounts_page
 from relink.demo import ensure_demo_book, ensure_demo_platform

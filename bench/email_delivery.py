@@ -37,8 +37,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bench._book import ACTOR, seed_platform
 from bench._common import HOST, Figure, database, emit, free_port, log_to_file, make_runtime
-from bench.bulk_request import ACTOR, seed_platform
 from relink.bulk_requests.service import request_relinks
 from relink.email.backends import backend_for
 from relink.institutions.service import register_institutions

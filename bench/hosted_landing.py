@@ -30,6 +30,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bench._book import ACTOR, seed_platform
 from bench._common import (
     Figure,
     check_replies,
@@ -41,7 +42,6 @@ from bench._common import (
     p50_p99,
     relink_server,
 )
-from bench.bulk_request import ACTOR, seed_platform
 from relink.bulk_requests.service import request_relinks
 from relink.institutions.service import register_institutions
 from relink.models import Account, Session

@@ -35,6 +35,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
+from bench._book import seed_platform
 from bench._common import (
     BENCH_SECRET_KEY,
     HOST,
@@ -45,7 +46,6 @@ from bench._common import (
     relink_command,
     relink_server,
 )
-from bench.bulk_request import seed_platform
 from bench.email_delivery import smtp_server
 from relink.bulk_requests.service import enqueue_bulk_request
 from relink.institutions.service import register_institutions

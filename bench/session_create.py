@@ -49,6 +49,7 @@ import httpx
 from psycopg.types.json import Json, Jsonb
 from sqlalchemy import event, select
 
+from bench._book import seed_platform
 from bench._common import (
     Figure,
     check_replies,
@@ -61,7 +62,6 @@ from bench._common import (
     p50_p99,
     relink_server,
 )
-from bench.bulk_request import seed_platform
 from relink.app import create_app
 
 with warnings.catch_warnings():  # its notice about httpx, not ours to act on

@@ -11,8 +11,8 @@ from tests.conftest import postgres_url
 
 ROOT = Path(__file__).resolve().parents[2]
 LINE = re.compile(
-    r"^bulk request \[(?P<engine>\w+)\] N=300: [\d,]+ accounts/s \| floor [\d,]+ accounts/s "
-    r"\([\d,]+ rows/s\) \| ratio [\d.]+ \| peak RSS \d+ MB$"
+    r"^bulk request \[(?P<engine>\w+)\] N=300 \([\d,]+ requested\): [\d,]+ accounts/s \| "
+    r"floor \(INSERT … SELECT\) [\d,]+ accounts/s \| ratio [\d.]+ \| peak RSS \d+ MB$"
 )
 
 
