@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -38,13 +37,15 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    column,
     func,
     literal,
     literal_column,
     select,
     text,
+    true,
 )
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import table as table_
 from sqlalchemy.orm import Session as DbSession
 
 from relink.accounts.filters import (
@@ -69,17 +70,15 @@ from relink.kit import clock, ids
 from relink.kit.crypto import token_digest
 from relink.kit.errors import ApiError, ResourceMissing
 from relink.kit.provenance import EventContext
-from relink.kit.sql import bulk_insert, bulk_insert_or_ignore, insert_or_ignore
+from relink.kit.sql import insert_or_ignore
 from relink.models import (
     Account,
     BulkJobStatus,
     BulkRelinkJob,
-    OutboxMessage,
     OutboxStatus,
     RelinkBundle,
     Session,
     SessionStatus,
-    SessionTimelineEntry,
     TimelineKind,
 )
 from relink.models.base import UTCDateTime
@@ -108,22 +107,6 @@ class BulkResult:
 
 
 # -- writing ---------------------------------------------------------------------------
-
-
-def _insert_sessions(db: DbSession, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """Insert sessions, skipping accounts that already have a pending hosted one (the
-    partial unique index decides); returns (session id, account id) of the inserted."""
-    table = cast(Table, Session.__table__)
-    inserted = bulk_insert_or_ignore(
-        db,
-        table,
-        rows,
-        index_elements=[table.c.relink_account_id],
-        # Literal (not bound) so PostgreSQL can match the partial index's predicate.
-        index_where=text("status = 'pending' AND ui_mode = 'hosted'"),
-        returning=("id", "relink_account_id"),
-    )
-    return [(session_id, account_id) for session_id, account_id in inserted]
 
 
 HolderKey = tuple[str, str | None, str | None]
@@ -268,160 +251,15 @@ def _supersede_eligible(
     _supersede(db, scope, runtime, eligible_among, after, through)
 
 
-def request_batch(
-    db: DbSession,
-    scope: Scope,
-    runtime: Runtime,
-    accounts: Select[Account],
-    *,
-    after: str | None,
-    through: str,
-    actor: str,
-    now: dt.datetime,
-    job_id: str | None = None,
-) -> BulkResult:
-    """Request relinks for the selected accounts with ``after < id <= through``."""
-    if db.get_bind().dialect.name == "postgresql":
-        return _request_batch_in_sql(
-            db,
-            scope,
-            runtime,
-            accounts,
-            after=after,
-            through=through,
-            actor=actor,
-            now=now,
-            job_id=job_id,
-        )
-    # One read of the batch: every account's skip reason (None = eligible), and the few
-    # columns a session needs (eligibility is evaluated once per account).
-    batch = db.execute(
-        in_id_range(scoped(scope, accounts), after, through).with_only_columns(
-            skip_reason(scope, now).label("reason"),
-            Account.id,
-            Account.authorization_id,
-            Account.holder_type,
-            Account.customer_id,
-            Account.connected_account_id,
-            Account.permissions,
-            relink_reason_column().label("relink_reason"),
-        )
-    ).all()
-    skipped = merge_counts({}, Counter(str(row.reason) for row in batch if row.reason is not None))
-    eligible = sorted((row for row in batch if row.reason is None), key=lambda row: row.id)
-    del batch
-    if not eligible:
-        return BulkResult(0, skipped)
-    _supersede(db, scope, runtime, {row.id for row in eligible}, after, through)
+# -- the batch written by the database ----------------------------------------------------
+#
+# The eligible accounts never leave the database: one INSERT … SELECT numbers them by id
+# and joins them with session ids and token digests made here in bulk (PostgreSQL:
+# ``unnest(…) WITH ORDINALITY`` over arrays; SQLite: ``json_each`` over a JSON array),
+# and the timeline and outbox rows follow the same way.
 
-    session_rows = []
-    for row, session_id in zip(eligible, ids.new_many("fcsess", len(eligible)), strict=True):
-        session_rows.append(
-            {
-                "id": session_id,
-                "platform_id": scope.platform_id,
-                "livemode": scope.livemode,
-                "holder_type": row.holder_type,
-                "customer_id": row.customer_id,
-                "connected_account_id": row.connected_account_id,
-                "client_secret_digest": token_digest(runtime.client_secret(session_id)),
-                "permissions": list(row.permissions or []),
-                "prefetch": [],
-                "filters": None,
-                "limits": None,
-                "return_url": None,
-                "ui_mode": "hosted",
-                "delivery_method": "email",
-                "hosted_return_url": None,
-                "relink_authorization_id": row.authorization_id,
-                "relink_account_id": row.id,
-                "status": SessionStatus.pending.value,
-                "collected_account_ids": [],
-                "link_token_digest": token_digest(runtime.link_token(session_id)),
-                "created_by": actor,
-                "relink_reason": row.relink_reason,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-    inserted = _insert_sessions(db, session_rows)
-    del session_rows
-    holders = {
-        row.id: (row.holder_type, row.customer_id, row.connected_account_id) for row in eligible
-    }
-    bundle_of = _bundle(db, scope, runtime, inserted, holders, now)
-
-    created_detail: dict[str, Any] = {"by": actor}
-    if job_id is not None:
-        created_detail["bulk_job"] = job_id
-    timeline_rows: list[dict[str, Any]] = []
-    outbox_rows: list[dict[str, Any]] = []
-    queued_at = clock.now()
-    timeline_ids = iter(ids.new_many("tl", 2 * len(inserted)))
-    bundle_ids = sorted(set(bundle_of.values()))
-    outbox_ids = iter(ids.new_many("obx", len(inserted) - len(bundle_of) + len(bundle_ids)))
-    for session_id, _account_id in inserted:
-        bundle_id = bundle_of.get(session_id)
-        timeline_rows.append(
-            {
-                "id": next(timeline_ids),
-                "session_id": session_id,
-                "kind": TimelineKind.created.value,
-                "at": now,
-                "detail": created_detail
-                if bundle_id is None
-                else {**created_detail, "bundle": bundle_id},
-            }
-        )
-        timeline_rows.append(
-            {
-                "id": next(timeline_ids),
-                "session_id": session_id,
-                "kind": TimelineKind.email_queued.value,
-                "at": now,
-                "detail": {} if bundle_id is None else {"bundle": bundle_id},
-            }
-        )
-        if bundle_id is None:
-            outbox_rows.append(
-                _email_row(
-                    scope,
-                    next(outbox_ids),
-                    RELINK_EMAIL,
-                    {"session_id": session_id},
-                    f"email:relink:{session_id}",
-                    queued_at,
-                )
-            )
-    for bundle_id in bundle_ids:
-        outbox_rows.append(
-            _email_row(
-                scope,
-                next(outbox_ids),
-                RELINK_BUNDLE_EMAIL,
-                {"bundle_id": bundle_id},
-                f"email:bundle:{bundle_id}",
-                queued_at,
-            )
-        )
-    bulk_insert(db, cast(Table, SessionTimelineEntry.__table__), timeline_rows)
-    # Every row's dedupe key names a session or bundle made in this transaction: new keys,
-    # so a plain bulk insert (COPY on PostgreSQL) cannot conflict.
-    bulk_insert(db, cast(Table, OutboxMessage.__table__), outbox_rows)
-
-    # An eligible account whose session was not inserted got a pending hosted session
-    # from a concurrent request in the meantime.
-    raced = len(eligible) - len(inserted)
-    if raced:
-        skipped[Reason.recent_request.value] = skipped.get(Reason.recent_request.value, 0) + raced
-    return BulkResult(len(inserted), merge_counts({}, skipped))
-
-
-# -- PostgreSQL: the batch written by the database ---------------------------------------
-
-# The session columns the batch statement fills, in order, besides those from the account.
-_TIMELINE_INSERT = text(
-    """
+_TIMELINE_INSERT = {
+    "postgresql": """
     INSERT INTO session_timeline (id, session_id, kind, at, detail)
     SELECT t.id, t.session_id, t.kind, :at,
         CASE WHEN t.kind = 'created' THEN CAST(:created_detail AS JSONB)
@@ -430,21 +268,138 @@ _TIMELINE_INSERT = text(
                 ELSE jsonb_build_object('bundle', t.bundle_id) END
     FROM unnest(CAST(:ids AS TEXT[]), CAST(:session_ids AS TEXT[]), CAST(:kinds AS TEXT[]),
                 CAST(:bundle_ids AS TEXT[])) AS t(id, session_id, kind, bundle_id)
-    """
-).bindparams(bindparam("at", type_=UTCDateTime()))
-_OUTBOX_INSERT = text(
-    """
+    """,
+    "sqlite": """
+    INSERT INTO session_timeline (id, session_id, kind, at, detail)
+    SELECT t.id, t.session_id, t.kind, :at,
+        CASE WHEN t.bundle_id IS NULL THEN t.detail
+             ELSE json_set(t.detail, '$.bundle', t.bundle_id) END
+    FROM (
+        SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS session_id,
+            json_extract(value, '$[2]') AS kind, json_extract(value, '$[3]') AS bundle_id,
+            CASE WHEN json_extract(value, '$[2]') = 'created' THEN json(:created_detail)
+                 ELSE '{}' END AS detail
+        FROM json_each(:rows)
+    ) AS t
+    """,
+}
+_OUTBOX_INSERT = {
+    "postgresql": """
     INSERT INTO outbox (id, kind, payload, dedupe_key, platform_id, livemode, status,
                         attempts, run_after, created_at)
     SELECT o.id, :kind, jsonb_build_object('session_id', o.session_id),
         'email:relink:' || o.session_id, :platform_id, :livemode, :status, 0,
         :queued_at, :queued_at
     FROM unnest(CAST(:ids AS TEXT[]), CAST(:session_ids AS TEXT[])) AS o(id, session_id)
-    """
-).bindparams(bindparam("queued_at", type_=UTCDateTime()))
+    """,
+    "sqlite": """
+    INSERT INTO outbox (id, kind, payload, dedupe_key, platform_id, livemode, status,
+                        attempts, run_after, created_at)
+    SELECT o.id, :kind, json_object('session_id', o.session_id),
+        'email:relink:' || o.session_id, :platform_id, :livemode, :status, 0,
+        :queued_at, :queued_at
+    FROM (
+        SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS session_id
+        FROM json_each(:rows)
+    ) AS o
+    """,
+}
+
+
+def _rows_statement(statements: dict[str, str], dialect: str, *datetimes: str) -> Any:
+    return text(statements[dialect]).bindparams(
+        *(bindparam(name, type_=UTCDateTime()) for name in datetimes)
+    )
+
+
+def _columns_parameters(dialect: str, columns: dict[str, list[Any]]) -> dict[str, Any]:
+    """Equal-length columns as the rows statements take them: one array per column on
+    PostgreSQL, one JSON array of rows (``:rows``) on SQLite."""
+    if dialect == "postgresql":
+        return dict(columns)
+    return {"rows": json.dumps(list(zip(*columns.values(), strict=True)))}
+
+
+def _fresh_sessions(
+    dialect: str,
+) -> tuple[Any, ColumnElement[Any], ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]]:
+    """The fresh (session id, client secret digest, link token digest) rows and their
+    1-based position ``n``, as a FROM clause of the engine's own."""
+    if dialect == "postgresql":
+        fresh = (
+            func.unnest(
+                bindparam("session_ids", type_=ARRAY(String)),
+                bindparam("client_secret_digests", type_=ARRAY(String)),
+                bindparam("link_token_digests", type_=ARRAY(String)),
+            )
+            .table_valued(
+                "session_id", "client_secret_digest", "link_token_digest", with_ordinality="n"
+            )
+            .render_derived(name="fresh")
+        )
+        return (
+            fresh,
+            fresh.c.session_id,
+            fresh.c.client_secret_digest,
+            fresh.c.link_token_digest,
+            fresh.c.n,
+        )
+    # SQLite: a temporary table keyed by ``n``, so the join looks each row up by key (a
+    # join with json_each, or a CTE of it, is planned as a scan per eligible account).
+    staged = _STAGED_SESSIONS
+    return (
+        staged,
+        staged.c.session_id,
+        staged.c.client_secret_digest,
+        staged.c.link_token_digest,
+        staged.c.n,
+    )
+
+
+_STAGED_SESSIONS = table_(
+    "bulk_fresh_sessions",
+    column("n"),
+    column("session_id"),
+    column("client_secret_digest"),
+    column("link_token_digest"),
+    schema="temp",
+)
+
+
+def _fresh_parameters(
+    db: DbSession, dialect: str, runtime: Runtime, session_ids: list[str]
+) -> dict[str, Any]:
+    """The parameters of :func:`_fresh_sessions`' rows (on SQLite, written to its table)."""
+    columns = {
+        "session_ids": session_ids,
+        "client_secret_digests": [
+            token_digest(runtime.client_secret(session_id)) for session_id in session_ids
+        ],
+        "link_token_digests": [
+            token_digest(runtime.link_token(session_id)) for session_id in session_ids
+        ],
+    }
+    if dialect == "postgresql":
+        return columns
+    db.execute(
+        text(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS bulk_fresh_sessions (n INTEGER PRIMARY KEY,"
+            " session_id TEXT, client_secret_digest TEXT, link_token_digest TEXT)"
+        )
+    )
+    db.execute(text("DELETE FROM temp.bulk_fresh_sessions"))
+    db.execute(
+        text(
+            "INSERT INTO temp.bulk_fresh_sessions SELECT key + 1, json_extract(value, '$[0]'),"
+            " json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(:rows)"
+        ),
+        {"rows": json.dumps(list(zip(*columns.values(), strict=True)))},
+    )
+    return {}
 
 
 def _session_insert(
+    db: DbSession,
     scope: Scope,
     accounts: Select[Account],
     after: str | None,
@@ -453,9 +408,10 @@ def _session_insert(
     actor: str,
 ) -> Any:
     """One ``INSERT … SELECT`` of the batch's sessions: the eligible accounts (numbered by
-    id) joined with the fresh session ids and token digests (``unnest … WITH
-    ORDINALITY``), skipping accounts that have a pending hosted session (the partial
-    unique index); returns each inserted session's id, account and holder."""
+    id) joined with the fresh session ids and token digests, skipping accounts that have
+    a pending hosted session (the partial unique index); returns each inserted session's
+    id, account and holder."""
+    dialect = db.get_bind().dialect.name
     eligible = (
         in_id_range(scoped(scope, accounts), after, through)
         .with_only_columns(
@@ -470,32 +426,22 @@ def _session_insert(
         )
         .where(skip_reason(scope, now).is_(None))
         .cte("eligible")
-        # Materialized: inlined, the planner may loop over it once per fresh id.
+        # Materialized: inlined, PostgreSQL's planner may loop over it once per fresh id.
         .prefix_with("MATERIALIZED")
     )
-    fresh = (
-        func.unnest(
-            bindparam("session_ids", type_=ARRAY(String)),
-            bindparam("client_secret_digests", type_=ARRAY(String)),
-            bindparam("link_token_digests", type_=ARRAY(String)),
-        )
-        .table_valued(
-            "session_id", "client_secret_digest", "link_token_digest", with_ordinality="n"
-        )
-        .render_derived(name="fresh")
-    )
-    empty_list: ColumnElement[Any] = literal_column("CAST('[]' AS JSONB)")
-    json_null: ColumnElement[Any] = literal_column(
-        "CAST('null' AS JSONB)"
-    )  # as SQLAlchemy binds None to JSON
+    fresh, session_id, client_secret_digest, link_token_digest, n = _fresh_sessions(dialect)
+    # JSON values as SQLAlchemy's JSON type binds them (None is JSON null).
+    json_type = "JSONB" if dialect == "postgresql" else "TEXT"
+    empty_list: ColumnElement[Any] = literal_column(f"CAST('[]' AS {json_type})")
+    json_null: ColumnElement[Any] = literal_column(f"CAST('null' AS {json_type})")
     values = {
-        "id": fresh.c.session_id,
+        "id": session_id,
         "platform_id": literal(scope.platform_id),
         "livemode": literal(scope.livemode),
         "holder_type": eligible.c.holder_type,
         "customer_id": eligible.c.customer_id,
         "connected_account_id": eligible.c.connected_account_id,
-        "client_secret_digest": fresh.c.client_secret_digest,
+        "client_secret_digest": client_secret_digest,
         "permissions": func.coalesce(eligible.c.permissions, empty_list),
         "prefetch": empty_list,
         "filters": json_null,
@@ -506,21 +452,28 @@ def _session_insert(
         "relink_account_id": eligible.c.id,
         "status": literal(SessionStatus.pending.value),
         "collected_account_ids": empty_list,
-        "link_token_digest": fresh.c.link_token_digest,
+        "link_token_digest": link_token_digest,
         "created_by": literal(actor),
         "relink_reason": eligible.c.relink_reason,
         "created_at": literal(now, UTCDateTime()),
         "updated_at": literal(now, UTCDateTime()),
     }
     table = cast(Table, Session.__table__)
-    rows = select(*values.values()).select_from(eligible.join(fresh, fresh.c.n == eligible.c.n))
+    rows = (
+        select(*values.values())
+        .select_from(eligible.join(fresh, n == eligible.c.n))
+        # SQLite needs a WHERE to tell the join's ON from the upsert's ON CONFLICT.
+        .where(true())
+    )
     return (
-        postgresql.insert(table)
-        .from_select(list(values), rows)
-        .on_conflict_do_nothing(
+        insert_or_ignore(
+            db,
+            table,
             index_elements=[table.c.relink_account_id],
+            # Literal (not bound) so PostgreSQL can match the partial index's predicate.
             index_where=text("status = 'pending' AND ui_mode = 'hosted'"),
         )
+        .from_select(list(values), rows)
         .returning(
             table.c.id,
             table.c.relink_account_id,
@@ -531,7 +484,7 @@ def _session_insert(
     )
 
 
-def _request_batch_in_sql(
+def request_batch(
     db: DbSession,
     scope: Scope,
     runtime: Runtime,
@@ -541,15 +494,16 @@ def _request_batch_in_sql(
     through: str,
     actor: str,
     now: dt.datetime,
-    job_id: str | None,
+    job_id: str | None = None,
 ) -> BulkResult:
-    """:func:`request_batch` on PostgreSQL: the accounts never leave the database.
+    """Request relinks for the selected accounts with ``after < id <= through``.
 
     The batch is counted by skip reason; the eligible accounts' sessions are written by
     one ``INSERT … SELECT`` (ids and token digests made in bulk here, one per eligible
     account counted, with a margin for accounts that became eligible since), and their
-    timeline and outbox rows by one ``INSERT … SELECT … FROM unnest(…)`` each.
+    timeline and outbox rows by one ``INSERT … SELECT`` each.
     """
+    dialect = db.get_bind().dialect.name
     counts = count_by_reason(db, scope, now, accounts, after=after, through=through)
     eligible_count = counts.pop(None, 0)
     skipped = {str(reason): count for reason, count in counts.items()}
@@ -560,19 +514,11 @@ def _request_batch_in_sql(
     session_ids = ids.new_many("fcsess", eligible_count + eligible_count // 20 + 8)
     inserted_rows = list(
         db.execute(
-            _session_insert(scope, accounts, after, through, now, actor),
-            {
-                "session_ids": session_ids,
-                "client_secret_digests": [
-                    token_digest(runtime.client_secret(session_id)) for session_id in session_ids
-                ],
-                "link_token_digests": [
-                    token_digest(runtime.link_token(session_id)) for session_id in session_ids
-                ],
-            },
+            _session_insert(db, scope, accounts, after, through, now, actor),
+            _fresh_parameters(db, dialect, runtime, session_ids),
         )
     )
-    # In account order, as the other engine's path and the keyset batches go.
+    # In account order, as the keyset batches go.
     inserted_rows.sort(key=lambda row: row.relink_account_id)
     inserted = [(row.id, row.relink_account_id) for row in inserted_rows]
     holders = {
@@ -588,13 +534,18 @@ def _request_batch_in_sql(
     session_of = [session_id for session_id, _ in inserted for _kind in range(2)]
     if session_of:
         db.execute(
-            _TIMELINE_INSERT,
+            _rows_statement(_TIMELINE_INSERT, dialect, "at"),
             {
-                "ids": ids.new_many("tl", len(session_of)),
-                "session_ids": session_of,
-                "kinds": [TimelineKind.created.value, TimelineKind.email_queued.value]
-                * len(inserted),
-                "bundle_ids": [bundle_of.get(session_id) for session_id in session_of],
+                **_columns_parameters(
+                    dialect,
+                    {
+                        "ids": ids.new_many("tl", len(session_of)),
+                        "session_ids": session_of,
+                        "kinds": [TimelineKind.created.value, TimelineKind.email_queued.value]
+                        * len(inserted),
+                        "bundle_ids": [bundle_of.get(session_id) for session_id in session_of],
+                    },
+                ),
                 "at": now,
                 "created_detail": json.dumps(created_detail),
             },
@@ -603,10 +554,11 @@ def _request_batch_in_sql(
     alone = [session_id for session_id, _ in inserted if session_id not in bundle_of]
     if alone:
         db.execute(
-            _OUTBOX_INSERT,
+            _rows_statement(_OUTBOX_INSERT, dialect, "queued_at"),
             {
-                "ids": ids.new_many("obx", len(alone)),
-                "session_ids": alone,
+                **_columns_parameters(
+                    dialect, {"ids": ids.new_many("obx", len(alone)), "session_ids": alone}
+                ),
                 "kind": RELINK_EMAIL,
                 "platform_id": scope.platform_id,
                 "livemode": scope.livemode,
@@ -631,6 +583,8 @@ def _request_batch_in_sql(
             )
         ],
     )
+    # An eligible account whose session was not inserted got a pending hosted session
+    # from a concurrent request in the meantime.
     raced = eligible_count - len(inserted)
     if raced > 0:
         skipped[Reason.recent_request.value] = skipped.get(Reason.recent_request.value, 0) + raced
