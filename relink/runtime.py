@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from dataclasses import dataclass, field
 
@@ -49,7 +48,7 @@ class Runtime:
         Only its SHA-256 is stored; deriving it lets the API show the session's ``url``
         while it is pending without keeping the token itself.
         """
-        mac = hmac.new(self.link_key, session_id.encode(), hashlib.sha256).digest()
+        mac = hmac.digest(self.link_key, session_id.encode(), "sha256")
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
     def client_secret(self, session_id: str) -> str:

@@ -39,7 +39,8 @@ def derived_token(key: bytes, purpose: str, value: str) -> str:
 
     For a link emailed later by the worker: only the token's digest is stored, and the
     worker derives the token again from the row's id, so no token waits in the clear."""
-    mac = hmac.new(key, f"{purpose}:{value}".encode(), hashlib.sha256).digest()
+    # hmac.digest: the one-shot C path, a few times faster than hmac.new per token.
+    mac = hmac.digest(key, f"{purpose}:{value}".encode(), "sha256")
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
