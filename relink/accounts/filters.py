@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 
 from relink.eligibility.query import eligibility_conditions
 from relink.eligibility.rules import ABOUT_TO_BREAK
+from relink.kit.pagination import SortedOrder
 from relink.models import (
     Account,
     AccountNumber,
@@ -229,3 +230,50 @@ def selected_accounts(scope: Scope, account_ids: list[str]) -> Select[Account]:
         in_scope(Account, scope),
         Account.id.in_(account_ids),
     )
+
+
+# The sortable columns of the Accounts list: the column and whether a missing value sorts
+# as the highest. No TAN or consent end foreseen is "furthest away"; never requested is
+# "longest ago".
+_SORT_KEYS: dict[str, tuple[Any, bool]] = {
+    "expiry": (Account.relink_due_at, True),
+    "last_request": (Account.last_relink_request_at, False),
+}
+
+
+@dataclass(frozen=True)
+class AccountSort:
+    """The order of the Accounts list (and of its CSV export): newest first, or by one of
+    :data:`_SORT_KEYS` ascending or descending, written ``expiry`` / ``-expiry``.
+
+    "Expiry" orders by ``relink_due_at``: the sooner of the TAN expiry and the consent's
+    expected end, less the same 30 days for both, so it orders as those dates do, with
+    the accounts already broken before all of them (docs/decisions.md)."""
+
+    field: str | None = None
+    descending: bool = False
+
+    @classmethod
+    def from_param(cls, value: str | None) -> AccountSort:
+        """Read ``sort``; :class:`InvalidFilter` for a column that cannot be sorted."""
+        text = (value or "").strip()
+        if not text:
+            return cls()
+        name = text.removeprefix("-")
+        if name not in _SORT_KEYS:
+            allowed = ", ".join(f"{key}, -{key}" for key in _SORT_KEYS)
+            raise InvalidFilter("sort", f"Unknown sort {text[:40]!r}: use one of {allowed}.")
+        return cls(name, text.startswith("-"))
+
+    @property
+    def param(self) -> str | None:
+        """The ``sort`` value of this order (``None``: the default, newest first)."""
+        if self.field is None:
+            return None
+        return f"-{self.field}" if self.descending else self.field
+
+    def order(self) -> SortedOrder | None:
+        if self.field is None:
+            return None
+        key, nulls_high = _SORT_KEYS[self.field]
+        return SortedOrder(key, Account.id, self.descending, nulls_high)

@@ -35,6 +35,7 @@ from sqlalchemy import (
     bindparam,
     select,
     text,
+    update,
 )
 from sqlalchemy.orm import Session as DbSession
 
@@ -77,7 +78,7 @@ from relink.runtime import Runtime
 from relink.sessions.bundles import BUNDLE_PREFIX, RELINK_BUNDLE_EMAIL, bundle_token
 from relink.sessions.repository import SessionRepository
 from relink.sessions.service import RELINK_EMAIL, SessionService
-from relink.tenancy import Scope, ScopedRepository
+from relink.tenancy import Scope, ScopedRepository, in_scope
 
 # Ids per IN (…) when reading inserted sessions back (well under SQLite's variable limit).
 ID_LOOKUP_CHUNK = 2000
@@ -128,6 +129,19 @@ def _insert_sessions(db: DbSession, rows: list[dict[str, Any]]) -> list[tuple[st
             )
         )
     return inserted
+
+
+def _mark_requested(db: DbSession, scope: Scope, account_ids: list[str], now: dt.datetime) -> None:
+    """The accounts' newest relink request is now (the Accounts list sorts by it)."""
+    for start in range(0, len(account_ids), ID_LOOKUP_CHUNK):
+        db.execute(
+            update(Account)
+            .where(
+                in_scope(Account, scope),
+                Account.id.in_(account_ids[start : start + ID_LOOKUP_CHUNK]),
+            )
+            .values(last_relink_request_at=now)
+        )
 
 
 HolderKey = tuple[str, str | None, str | None]
@@ -309,6 +323,7 @@ def request_batch(
         )
     inserted = _insert_sessions(db, session_rows)
     del session_rows
+    _mark_requested(db, scope, [account_id for _session_id, account_id in inserted], now)
     holders = {
         row.id: (row.holder_type, row.customer_id, row.connected_account_id) for row in eligible
     }

@@ -9,7 +9,12 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
-from relink.accounts.filters import AccountFilter, InvalidFilter, filtered_accounts
+from relink.accounts.filters import (
+    AccountFilter,
+    AccountSort,
+    InvalidFilter,
+    filtered_accounts,
+)
 from relink.bulk_requests.preview import SKIP_MESSAGES
 from relink.bulk_requests.service import enqueue_bulk_request, job_progress
 from relink.dashboard import queries
@@ -47,7 +52,8 @@ EMAIL_PREVIEW_CSP = (
 )
 
 
-def read_cursor(request: Request, size: int = queries.PAGE_SIZE) -> Cursor:
+def read_cursor(request: Request, size: int | None = None) -> Cursor:
+    size = size or queries.PAGE_SIZE
     after = request.query_params.get("starting_after") or None
     before = request.query_params.get("ending_before") or None
     if after and before:
@@ -62,15 +68,49 @@ def _filter_choices() -> dict[str, object]:
     }
 
 
+# The sortable columns' first direction: the soonest expiry, the newest request.
+FIRST_DESCENDING = {"expiry": False, "last_request": True}
+
+
+def sort_links(
+    fields: list[tuple[str, str]], sort: AccountSort
+) -> dict[str, dict[str, str | None]]:
+    """Per sortable column: the header link (this filter, the other direction or the
+    column's first one, from the first page) and its ``aria-sort``."""
+    links: dict[str, dict[str, str | None]] = {}
+    for name, first_descending in FIRST_DESCENDING.items():
+        sorted_here = sort.field == name
+        descending = not sort.descending if sorted_here else first_descending
+        target = AccountSort(name, descending).param
+        links[name] = {
+            "href": f"/accounts?{urlencode([*fields, ('sort', target)])}",
+            "aria_sort": ("descending" if sort.descending else "ascending")
+            if sorted_here
+            else None,
+        }
+    return links
+
+
+def _list_url(path: str, fields: list[tuple[str, str]]) -> str:
+    return path + (f"?{urlencode(fields)}" if fields else "")
+
+
 @router.get("/accounts")
 def accounts(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
     account_filter = AccountFilter.from_dict(request.query_params)
+    try:
+        sort = AccountSort.from_param(request.query_params.get("sort"))
+    except InvalidFilter as refused:
+        return _refused_filter(request, viewer, refused)
     scope = viewer.scope
     now = scope.now()
+    cursor = read_cursor(request)
     with viewer.runtime.database.read_only() as db:
         result = queries.accounts_page(
-            db, scope, now, filtered_accounts(scope, now, account_filter), read_cursor(request)
+            db, scope, now, filtered_accounts(scope, now, account_filter), cursor, sort
         )
+    filter_fields = Selection(account_filter=account_filter).form_fields()[1:]
+    list_fields = filter_fields + ([("sort", sort.param)] if sort.param else [])
     return page(
         request,
         viewer,
@@ -78,13 +118,16 @@ def accounts(request: Request, viewer: Viewer = Depends(current_viewer)) -> Resp
         {
             "result": result,
             "filter": account_filter,
-            "export_url": "/accounts/export.csv"
-            + (f"?{urlencode(account_filter.to_dict())}" if not account_filter.is_empty else ""),
-            "filter_fields": Selection(account_filter=account_filter).form_fields()[1:],
-            "request_cursor": bool(
-                request.query_params.get("starting_after")
-                or request.query_params.get("ending_before")
-            ),
+            "sort": sort,
+            "sort_links": sort_links(filter_fields, sort),
+            "export_url": _list_url("/accounts/export.csv", list_fields),
+            "filter_fields": filter_fields,
+            "list_fields": list_fields,
+            # Read backwards (ending_before), "more" means more before this page.
+            "has_previous": result.has_more
+            if cursor.ending_before
+            else bool(cursor.starting_after),
+            "has_next": bool(cursor.ending_before) or result.has_more,
             **_filter_choices(),
         },
     )
@@ -96,13 +139,14 @@ def export(request: Request, viewer: Viewer = Depends(current_viewer)) -> Respon
     account_filter = AccountFilter.from_dict(request.query_params)
     try:
         account_filter.check()
+        sort = AccountSort.from_param(request.query_params.get("sort"))
     except InvalidFilter as refused:
         return _refused_filter(request, viewer, refused)
     scope = viewer.scope
     now = scope.now()
     name = f"accounts-{scope.mode}-{now:%Y-%m-%d}.csv"
     return StreamingResponse(
-        export_csv(viewer.runtime.database, scope, now, account_filter),
+        export_csv(viewer.runtime.database, scope, now, account_filter, sort),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
