@@ -527,6 +527,11 @@ def enqueue_bulk_request(
     return job
 
 
+def job_of_submission(db: DbSession, scope: Scope, dedupe_key: str) -> BulkRelinkJob | None:
+    """The job a form with this ``dedupe_key`` already queued, if any."""
+    return _job_by_dedupe_key(db, scope, dedupe_key)
+
+
 def _job_by_dedupe_key(db: DbSession, scope: Scope, dedupe_key: str) -> BulkRelinkJob | None:
     return db.scalars(
         BulkJobRepository(db, scope)
