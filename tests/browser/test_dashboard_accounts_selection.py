@@ -94,3 +94,35 @@ def test_with_a_selection_the_accounts_page_has_no_horizontal_scroll(
         assert "sort=expiry" in page.url
     finally:
         context.close()
+
+
+def test_at_phone_width_the_list_sorts_by_links_above_the_stacked_rows(
+    dashboard_browser: Browser,
+    server: RunningServer,
+    platform: NewPlatform,
+    client: stripe.StripeClient,
+) -> None:
+    broken_account(client, platform.owner.email)
+    context = dashboard_browser.new_context(
+        base_url=server.url, viewport={"width": 390, "height": 844}
+    )
+    page = context.new_page()
+    try:
+        LoginPage(page).open().sign_in(platform.owner.email, PASSWORD)
+        AccountsPage(page).open()
+        choices = page.locator("#sort-choices")
+        assert choices.is_visible()
+        choices.get_by_role("link", name="Last relink request").click()
+        page.wait_for_url("**/accounts?sort=-last_request")
+        assert "(newest first)" in choices.inner_text()
+        assert serious_violations(page) == []
+        desktop = dashboard_browser.new_context(
+            base_url=server.url, viewport={"width": 1280, "height": 800}
+        )
+        wide = desktop.new_page()
+        LoginPage(wide).open().sign_in(platform.owner.email, PASSWORD)
+        AccountsPage(wide).open()
+        assert not wide.locator("#sort-choices").is_visible()  # the headers sort there
+        desktop.close()
+    finally:
+        context.close()

@@ -136,6 +136,7 @@ def accounts(request: Request, viewer: Viewer = Depends(current_viewer)) -> Resp
             "filter": account_filter,
             "sort": sort,
             "sort_links": sort_links(filter_fields, sort),
+            "unsorted_url": _list_url("/accounts", filter_fields),
             "export_url": _list_url("/accounts/export.csv", list_fields),
             "filter_fields": filter_fields,
             "list_fields": list_fields,
