@@ -211,3 +211,13 @@ def test_on_postgresql_a_sorted_page_is_read_from_an_index_without_sorting(
             )
             assert re.search(r"Index Scan (Backward )?using ix_accounts_scope_", plan), plan
             assert "Sort" not in plan, plan
+
+
+def test_a_sorted_page_after_an_account_not_in_the_scope_starts_from_the_first_page(
+    server: RunningServer, owner: httpx.Client, client: stripe.StripeClient
+) -> None:
+    ids = _accounts_with_ties(server, client)
+    expected = _expected(server, ids, AccountSort.from_param("expiry"))
+    for cursor in ("starting_after", "ending_before"):
+        response = owner.get("/accounts", params={"sort": "expiry", cursor: "fca_not_ours"})
+        assert _page_ids(response) == expected, cursor
