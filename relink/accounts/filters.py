@@ -7,6 +7,8 @@ unordered; callers order it (lists by ``Account.id`` descending).
 Free-text search is index-friendly: an id, an email address or four digits are
 matched exactly; other text matches the start of a holder's email or a word of the
 holder's name (holders, not accounts, so the big table is never scanned by ``LIKE``).
+An email domain (``@example.com``, or ``example.com``) matches the end of the holders'
+emails: a scan of the scope's holders, which no index serves (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 
 from relink.eligibility.query import eligibility_conditions
 from relink.eligibility.rules import ABOUT_TO_BREAK
+from relink.kit.pagination import SortedOrder
 from relink.models import (
     Account,
     AccountNumber,
@@ -34,6 +37,8 @@ from relink.models import (
 from relink.tenancy import Scope, in_scope
 
 _LAST4 = re.compile(r"^\d{4}$")
+# What a typed email domain looks like ("example.com", "mail.example.co.uk").
+_DOMAIN = re.compile(r"^[^\s@]+\.[^\s@.]+$")
 _TRUE = ("1", "true", "on", "yes")
 MAX_SEARCH_LENGTH = 320
 
@@ -64,8 +69,11 @@ class AccountFilter:
     institution: str | None = None
     # ``cus_…`` or ``acct_…``.
     holder: str | None = None
-    # Free text on the account id, the holder's email or name, and last4.
+    # Free text on the account id, the holder's email, email domain or name, and last4.
     search: str | None = None
+    # The holder (customer or connected account) has no email address: a relink email
+    # cannot reach them.
+    without_email: bool = False
 
     @property
     def is_empty(self) -> bool:
@@ -120,6 +128,7 @@ class AccountFilter:
             institution=text("institution"),
             holder=text("holder"),
             search=text("search"),
+            without_email=flag("without_email"),
         )
 
 
@@ -157,6 +166,23 @@ def _holders_matching(
     ]
 
 
+def _holders_at_domain(scope: Scope, domain: str) -> list[ColumnElement[bool]]:
+    """Accounts whose holder's email is at ``domain`` (any case)."""
+    at = "@" + domain
+    return _holders_matching(
+        scope,
+        Customer.email.iendswith(at, autoescape=True),
+        ConnectedAccount.email.iendswith(at, autoescape=True),
+    )
+
+
+def without_email_condition(scope: Scope) -> ColumnElement[bool]:
+    """The account's holder has no email address (the scope's email indexes find them)."""
+    return or_(
+        *_holders_matching(scope, Customer.email.is_(None), ConnectedAccount.email.is_(None))
+    )
+
+
 def search_condition(scope: Scope, text: str) -> ColumnElement[bool]:
     """Exact matches first (id, email, last4); otherwise a prefix of the holder's email or
     a word of the holder's name."""
@@ -164,6 +190,8 @@ def search_condition(scope: Scope, text: str) -> ColumnElement[bool]:
         return Account.id == text
     if text.startswith(("cus_", "acct_")):
         return holder_condition(text)
+    if text.startswith("@") and _DOMAIN.match(text[1:]):
+        return or_(*_holders_at_domain(scope, text[1:]))
     if "@" in text:
         emails = sorted({text, text.lower()})
         return or_(
@@ -174,6 +202,8 @@ def search_condition(scope: Scope, text: str) -> ColumnElement[bool]:
     options: list[ColumnElement[bool]] = []
     if _LAST4.match(text):
         options.append(Account.last4 == text)
+    if _DOMAIN.match(text):
+        options.extend(_holders_at_domain(scope, text))
     options.extend(
         _holders_matching(
             scope,
@@ -210,6 +240,8 @@ def filter_conditions(
         conditions.append(and_(*eligibility_conditions(scope, now)))
     if account_filter.search is not None:
         conditions.append(search_condition(scope, account_filter.search))
+    if account_filter.without_email:
+        conditions.append(without_email_condition(scope))
     return conditions
 
 
@@ -229,3 +261,50 @@ def selected_accounts(scope: Scope, account_ids: list[str]) -> Select[Account]:
         in_scope(Account, scope),
         Account.id.in_(account_ids),
     )
+
+
+# The sortable columns of the Accounts list: the column and whether a missing value sorts
+# as the highest. No TAN or consent end foreseen is "furthest away"; never requested is
+# "longest ago".
+_SORT_KEYS: dict[str, tuple[Any, bool]] = {
+    "expiry": (Account.relink_due_at, True),
+    "last_request": (Account.last_relink_request_at, False),
+}
+
+
+@dataclass(frozen=True)
+class AccountSort:
+    """The order of the Accounts list (and of its CSV export): newest first, or by one of
+    :data:`_SORT_KEYS` ascending or descending, written ``expiry`` / ``-expiry``.
+
+    "Expiry" orders by ``relink_due_at``: the sooner of the TAN expiry and the consent's
+    expected end, less the same 30 days for both, so it orders as those dates do, with
+    the accounts already broken before all of them (docs/decisions.md)."""
+
+    field: str | None = None
+    descending: bool = False
+
+    @classmethod
+    def from_param(cls, value: str | None) -> AccountSort:
+        """Read ``sort``; :class:`InvalidFilter` for a column that cannot be sorted."""
+        text = (value or "").strip()
+        if not text:
+            return cls()
+        name = text.removeprefix("-")
+        if name not in _SORT_KEYS:
+            allowed = ", ".join(f"{key}, -{key}" for key in _SORT_KEYS)
+            raise InvalidFilter("sort", f"Unknown sort {text[:40]!r}: use one of {allowed}.")
+        return cls(name, text.startswith("-"))
+
+    @property
+    def param(self) -> str | None:
+        """The ``sort`` value of this order (``None``: the default, newest first)."""
+        if self.field is None:
+            return None
+        return f"-{self.field}" if self.descending else self.field
+
+    def order(self) -> SortedOrder | None:
+        if self.field is None:
+            return None
+        key, nulls_high = _SORT_KEYS[self.field]
+        return SortedOrder(key, Account.id, self.descending, nulls_high)

@@ -44,6 +44,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    update,
 )
 from sqlalchemy import table as table_
 from sqlalchemy.orm import Session as DbSession
@@ -87,7 +88,7 @@ from relink.runtime import Runtime
 from relink.sessions.bundles import BUNDLE_PREFIX, RELINK_BUNDLE_EMAIL, bundle_token
 from relink.sessions.repository import SessionRepository
 from relink.sessions.service import RELINK_EMAIL, SessionService
-from relink.tenancy import Scope, ScopedRepository
+from relink.tenancy import Scope, ScopedRepository, in_scope
 
 Progress = Callable[[int, int], None]
 
@@ -107,6 +108,21 @@ class BulkResult:
 
 
 # -- writing ---------------------------------------------------------------------------
+
+
+# Account ids per IN (…) of an UPDATE (well under SQLite's variable limit).
+ID_CHUNK = 2000
+
+
+def _mark_requested(db: DbSession, scope: Scope, account_ids: list[str], now: dt.datetime) -> None:
+    """The accounts' newest relink request is now (the Accounts list sorts by it)."""
+    for start in range(0, len(account_ids), ID_CHUNK):
+        db.execute(
+            update(Account)
+            .where(in_scope(Account, scope), Account.id.in_(account_ids[start : start + ID_CHUNK]))
+            .values(last_relink_request_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 HolderKey = tuple[str, str | None, str | None]
@@ -521,6 +537,7 @@ def request_batch(
     # In account order, as the keyset batches go.
     inserted_rows.sort(key=lambda row: row.relink_account_id)
     inserted = [(row.id, row.relink_account_id) for row in inserted_rows]
+    _mark_requested(db, scope, [account_id for _session_id, account_id in inserted], now)
     holders = {
         row.relink_account_id: (row.holder_type, row.customer_id, row.connected_account_id)
         for row in inserted_rows
@@ -727,6 +744,11 @@ def enqueue_bulk_request(
             livemode=scope.livemode,
         )
     return job
+
+
+def job_of_submission(db: DbSession, scope: Scope, dedupe_key: str) -> BulkRelinkJob | None:
+    """The job a form with this ``dedupe_key`` already queued, if any."""
+    return _job_by_dedupe_key(db, scope, dedupe_key)
 
 
 def _job_by_dedupe_key(db: DbSession, scope: Scope, dedupe_key: str) -> BulkRelinkJob | None:

@@ -1,7 +1,7 @@
 """CSV export of the Accounts list: any filter, every matching account, streamed.
 
 The export reads the list's own query (:func:`relink.accounts.filters.filtered_accounts`)
-in keyset batches of :data:`BATCH`, newest first as the list shows them, each batch one
+in keyset batches of :data:`BATCH`, in the list's order (newest first, or its sort), each batch one
 statement in its own short read-only transaction: the holder, the bank's name, the
 soonest TAN expiry, the newest hosted relink request and the eligibility (the rules' own
 SQL, :func:`relink.eligibility.query.skip_reason`) are columns of that statement, so
@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
-from relink.accounts.filters import AccountFilter, filtered_accounts
+from relink.accounts.filters import AccountFilter, AccountSort, filtered_accounts
 from relink.dashboard.wording import REASON_LABELS
 from relink.db import Database
 from relink.eligibility.query import skip_reason
@@ -108,17 +108,23 @@ def _columns(scope: Scope, now: dt.datetime) -> list[Any]:
     ]
 
 
-def batch_query(
-    scope: Scope, now: dt.datetime, account_filter: AccountFilter, before: str | None
-) -> Select[Any]:
-    """One batch of the export: up to :data:`BATCH` accounts with ids below ``before``."""
-    query = (
-        filtered_accounts(scope, now, account_filter)
-        .with_only_columns(*_columns(scope, now))
-        .order_by(Account.id.desc())
-        .limit(BATCH)
+def batch_statements(
+    scope: Scope,
+    now: dt.datetime,
+    account_filter: AccountFilter,
+    sort: AccountSort,
+    after: tuple[Any, str] | None,
+) -> list[Select[Any]]:
+    """The statements of one batch, run in turn until :data:`BATCH` rows: the accounts
+    after ``after`` (the last row's sort key and id) in the list's order."""
+    order = sort.order()
+    query = filtered_accounts(scope, now, account_filter).with_only_columns(
+        *_columns(scope, now), (order.key if order is not None else Account.id).label("sort_key")
     )
-    return query if before is None else query.where(Account.id < before)
+    if order is not None:
+        return order.statements(query, after)
+    query = query.order_by(Account.id.desc())
+    return [query if after is None else query.where(Account.id < after[1])]
 
 
 def _requests(db: Any, ids: list[str]) -> dict[str, tuple[str, dt.datetime]]:
@@ -140,20 +146,31 @@ def _line(writer: Any, buffer: io.StringIO, values: Any) -> str:
 
 
 def export_csv(
-    database: Database, scope: Scope, now: dt.datetime, account_filter: AccountFilter
+    database: Database,
+    scope: Scope,
+    now: dt.datetime,
+    account_filter: AccountFilter,
+    sort: AccountSort | None = None,
 ) -> Iterator[str]:
-    """The CSV text of every account the filter matches, a batch at a time."""
+    """The CSV text of every account the filter matches, in the list's order, a batch at
+    a time."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     yield _line(writer, buffer, HEADER)
-    before: str | None = None
+    after: tuple[Any, str] | None = None
     while True:
         with database.read_only() as db:
-            rows = db.execute(batch_query(scope, now, account_filter, before)).all()
+            rows: list[Any] = []
+            for statement in batch_statements(
+                scope, now, account_filter, sort or AccountSort(), after
+            ):
+                rows.extend(db.execute(statement.limit(BATCH - len(rows))).all())
+                if len(rows) >= BATCH:
+                    break
             requests = _requests(db, [row.last_request for row in rows if row.last_request])
         lines = []
         for row in rows:
-            *account, reason, last_request, created = row
+            *account, reason, last_request, created, _sort_key = row
             status, requested_at = requests.get(last_request, (None, None))
             lines.append(
                 _line(
@@ -175,4 +192,4 @@ def export_csv(
             yield "".join(lines)
         if len(rows) < BATCH:
             return
-        before = rows[-1].id
+        after = (rows[-1].sort_key, rows[-1].id)

@@ -11,17 +11,18 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from relink.accounts.filters import AccountSort
 from relink.accounts.repository import AccountRepository
 from relink.authorizations.consent import ConsentHistory
 from relink.authorizations.repository import AuthorizationRepository
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.customers.repository import CustomerRepository
-from relink.eligibility.rules import MESSAGES
+from relink.eligibility.rules import BROKEN_SINCE_EVER, MESSAGES
 from relink.eligibility.service import Eligibility, eligible_for_hosted_relink
 from relink.email.repository import MailboxRepository
 from relink.events.repository import EventRepository
 from relink.institutions.repository import InstitutionRepository
-from relink.kit.pagination import Cursor, Page, paginate
+from relink.kit.pagination import Cursor, Page, paginate, paginate_sorted
 from relink.models import (
     GIVEN_UP,
     Account,
@@ -29,6 +30,7 @@ from relink.models import (
     ApiKey,
     Authorization,
     ConnectedAccount,
+    ConnectionStatus,
     ConsentEvent,
     Customer,
     EmailDelivery,
@@ -127,6 +129,25 @@ class AccountRow:
     tan_status: str | None
     last_request: LastRequest | None
     eligibility: Eligibility
+
+    @property
+    def broken(self) -> bool:
+        """Rule 1 holds already (the "expiry" sort puts these first)."""
+        due = self.account.relink_due_at
+        return due is not None and due <= BROKEN_SINCE_EVER
+
+    @property
+    def consent_expiry(self) -> dt.datetime | None:
+        """When the consent is expected to end (an active account's only)."""
+        if self.account.status != ConnectionStatus.active:
+            return None
+        return self.account.expected_deactivation_at
+
+    @property
+    def consent_ends_first(self) -> bool:
+        """The consent ends before any TAN expires: the column shows the consent's end."""
+        consent = self.consent_expiry
+        return consent is not None and (self.tan_expiry is None or consent < self.tan_expiry)
 
     @property
     def reason_messages(self) -> list[str]:
@@ -245,9 +266,30 @@ class AccountsPage:
 
 
 def accounts_page(
-    db: Session, scope: Scope, now: dt.datetime, query: Select[Account], cursor: Cursor
+    db: Session,
+    scope: Scope,
+    now: dt.datetime,
+    query: Select[Account],
+    cursor: Cursor,
+    sort: AccountSort | None = None,
 ) -> AccountsPage:
-    page: Page[Account] = paginate(db, query, Account.id, cursor)
+    order = sort.order() if sort is not None else None
+    page: Page[Account]
+    if order is None:
+        page = paginate(db, query, Account.id, cursor)
+    else:
+        key = order.key
+
+        def anchor(account_id: str) -> tuple[Any, str] | None:
+            found = db.execute(
+                AccountRepository(db, scope)
+                .select()
+                .with_only_columns(key, Account.id)
+                .where(Account.id == account_id)
+            ).first()
+            return (found[0], found[1]) if found is not None else None
+
+        page = paginate_sorted(db, query, order, cursor, anchor)
     count, capped = capped_count(db, query.with_only_columns(Account.id))
     return AccountsPage(
         rows=account_rows(db, scope, now, page.items),

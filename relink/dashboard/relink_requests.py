@@ -42,6 +42,9 @@ SKIPPED_SAMPLE = 100
 class Selection:
     account_ids: tuple[str, ...] = ()
     account_filter: AccountFilter | None = None
+    # The ids are the user's selection kept across pages (relink.dashboard.selection):
+    # the forms carry "selection=saved", not the ids.
+    saved: bool = False
 
     @classmethod
     def from_form(cls, values: Mapping[str, Any], account_ids: list[str]) -> Selection:
@@ -74,6 +77,8 @@ class Selection:
                 (name, "1" if value is True else str(value))
                 for name, value in self.account_filter.to_dict().items()
             ]
+        if self.saved:
+            return [("selection", "saved")]
         return [("account", account_id) for account_id in self.account_ids]
 
 

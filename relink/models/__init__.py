@@ -24,6 +24,7 @@ from relink.models.dashboard import (
     EmailConfirmation,
     LoginAttempt,
     PasswordReset,
+    SelectedAccount,
 )
 from relink.models.events import (
     EndpointStatus,
@@ -118,6 +119,7 @@ __all__ = [
     "ReminderOptOut",
     "Role",
     "ScheduledScan",
+    "SelectedAccount",
     "Session",
     "SessionStatus",
     "SessionTimelineEntry",

@@ -204,11 +204,25 @@ class Account(TenantMixin, Base):
     # When the account becomes "broken or about to break" for hosted relink
     # (eligibility rule 1); derived by relink.eligibility.rules.relink_due_at.
     relink_due_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # When the newest hosted relink request (a session with a delivery method) for this
+    # account was created; written with the session, so the Accounts list can sort by it.
+    last_relink_request_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
 
     __table_args__ = (
         Index("ix_accounts_scope_id", "platform_id", "livemode", "id"),
+        # The Accounts list's sorted orders, read in keyset pages (docs/decisions.md).
+        Index(
+            "ix_accounts_scope_relink_due_order", "platform_id", "livemode", "relink_due_at", "id"
+        ),
+        Index(
+            "ix_accounts_scope_last_request_order",
+            "platform_id",
+            "livemode",
+            "last_relink_request_at",
+            "id",
+        ),
         Index("ix_accounts_authorization", "authorization_id"),
         Index("ix_accounts_customer", "customer_id"),
         Index("ix_accounts_connected_account", "connected_account_id"),

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from relink.models.base import Base, id_column
+from relink.models.base import Base, TenantMixin, id_column
 
 
 class DashboardLogin(Base):
@@ -83,3 +83,22 @@ class PasswordReset(Base):
     used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
     __table_args__ = (Index("ix_dashboard_password_resets_user", "user_id", "created_at"),)
+
+
+class SelectedAccount(TenantMixin, Base):
+    """An account a team user ticked on the Accounts list, kept across pages until they
+    request a relink for the selection or clear it (one row per user, mode and account)."""
+
+    __tablename__ = "dashboard_selected_accounts"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    selected_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        Index("ix_dashboard_selected_accounts_user", "user_id", "platform_id", "livemode"),
+    )

@@ -212,6 +212,8 @@ class SessionService:
             ) from None
         if session.delivery_method is not None:
             timeline.record(self.db, session.id, TimelineKind.created, now, by=request.created_by)
+            if target is not None:
+                target.last_relink_request_at = now
         if session.delivery_method == "email":
             enqueue(
                 self.db,

@@ -222,3 +222,64 @@ def test_search_by_holder_id_matches_the_holders_accounts(book: Book) -> None:
         account = builder.account()
         builder.account()
     assert _matching(book, AccountFilter(search=account.customer_id)) == {account.id}
+
+
+def test_without_email_matches_customers_and_connected_accounts_with_no_address(
+    book: Book,
+) -> None:
+    with book.builder() as builder:
+        customer = builder.account(email=None)
+        connected = builder.account(email=None, connected=True)
+        builder.account(email="reachable@example.com")
+        builder.account(email="reachable@example.com", connected=True)
+        builder.account(email=None, livemode=True)
+    assert _matching(book, AccountFilter(without_email=True)) == {customer.id, connected.id}
+
+
+def test_without_email_combines_with_the_other_filters(book: Book) -> None:
+    with book.builder() as builder:
+        builder.account(email=None)
+        inactive = cases.inactive_relink_required(builder)
+        builder.session.execute(
+            update(Customer).where(Customer.id == inactive.customer_id).values(email=None)
+        )
+        cases.inactive_relink_required(builder)
+    assert _matching(book, AccountFilter(without_email=True, status="inactive")) == {inactive.id}
+
+
+def test_search_by_an_email_domain_matches_the_holders_at_it_in_any_case(book: Book) -> None:
+    with book.builder() as builder:
+        customer = builder.account(email="jane@Example.com")
+        connected = builder.account(email="ops@example.com", connected=True)
+        builder.account(email="jane@example.com.evil.test")
+        builder.account(email="jane@notexample.com")
+        builder.account(email="jane@example.org")
+    expected = {customer.id, connected.id}
+    assert _matching(book, AccountFilter(search="@example.com")) == expected
+    assert _matching(book, AccountFilter(search="EXAMPLE.COM")) == expected
+
+
+def test_search_by_a_domain_treats_like_wildcards_as_text(book: Book) -> None:
+    with book.builder() as builder:
+        builder.account(email="jane@example.com")
+    assert _matching(book, AccountFilter(search="@%.com")) == set()
+    assert _matching(book, AccountFilter(search="@exampl_.com")) == set()
+
+
+def test_search_by_a_domain_combines_with_the_other_filters(book: Book) -> None:
+    with book.builder() as builder:
+        inactive = cases.inactive_relink_required(builder)
+        builder.session.execute(
+            update(Customer)
+            .where(Customer.id == inactive.customer_id)
+            .values(email="broken@bank-customers.test")
+        )
+        builder.account(email="working@bank-customers.test")
+    found = _matching(book, AccountFilter(search="@bank-customers.test", status="inactive"))
+    assert found == {inactive.id}
+
+
+def test_from_dict_reads_without_email_and_to_dict_keeps_it() -> None:
+    account_filter = AccountFilter.from_dict({"without_email": "1", "search": "@example.com"})
+    assert account_filter == AccountFilter(without_email=True, search="@example.com")
+    assert AccountFilter.from_dict(account_filter.to_dict()) == account_filter

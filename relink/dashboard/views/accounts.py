@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session as DbSession
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
-from relink.accounts.filters import AccountFilter, InvalidFilter, filtered_accounts
+from relink.accounts.filters import (
+    AccountFilter,
+    AccountSort,
+    InvalidFilter,
+    filtered_accounts,
+)
 from relink.bulk_requests.preview import SKIP_MESSAGES
-from relink.bulk_requests.service import enqueue_bulk_request, job_progress
+from relink.bulk_requests.service import enqueue_bulk_request, job_of_submission, job_progress
 from relink.dashboard import queries
+from relink.dashboard import selection as selection_store
 from relink.dashboard.export import export_csv
 from relink.dashboard.relink_requests import (
+    MAX_CHECKED,
     Selection,
     SkippedGroup,
     confirmation,
     request_relink,
     skipped_accounts,
 )
+from relink.dashboard.selection import AccountSelection
 from relink.dashboard.web import (
     NotFound,
     Viewer,
@@ -47,7 +58,8 @@ EMAIL_PREVIEW_CSP = (
 )
 
 
-def read_cursor(request: Request, size: int = queries.PAGE_SIZE) -> Cursor:
+def read_cursor(request: Request, size: int | None = None) -> Cursor:
+    size = size or queries.PAGE_SIZE
     after = request.query_params.get("starting_after") or None
     before = request.query_params.get("ending_before") or None
     if after and before:
@@ -62,15 +74,59 @@ def _filter_choices() -> dict[str, object]:
     }
 
 
+# The sortable columns' first direction: the soonest expiry, the newest request.
+FIRST_DESCENDING = {"expiry": False, "last_request": True}
+
+
+def sort_links(
+    fields: list[tuple[str, str]], sort: AccountSort
+) -> dict[str, dict[str, str | None]]:
+    """Per sortable column: the header link (this filter, the other direction or the
+    column's first one, from the first page) and its ``aria-sort``."""
+    links: dict[str, dict[str, str | None]] = {}
+    for name, first_descending in FIRST_DESCENDING.items():
+        sorted_here = sort.field == name
+        descending = not sort.descending if sorted_here else first_descending
+        target = AccountSort(name, descending).param
+        links[name] = {
+            "href": f"/accounts?{urlencode([*fields, ('sort', target)])}",
+            "aria_sort": ("descending" if sort.descending else "ascending")
+            if sorted_here
+            else None,
+        }
+    return links
+
+
+def _list_url(path: str, fields: list[tuple[str, str]]) -> str:
+    return path + (f"?{urlencode(fields)}" if fields else "")
+
+
 @router.get("/accounts")
 def accounts(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
     account_filter = AccountFilter.from_dict(request.query_params)
+    try:
+        sort = AccountSort.from_param(request.query_params.get("sort"))
+    except InvalidFilter as refused:
+        return _refused_filter(request, viewer, refused)
     scope = viewer.scope
     now = scope.now()
+    cursor = read_cursor(request)
     with viewer.runtime.database.read_only() as db:
         result = queries.accounts_page(
-            db, scope, now, filtered_accounts(scope, now, account_filter), read_cursor(request)
+            db, scope, now, filtered_accounts(scope, now, account_filter), cursor, sort
         )
+        selected: set[str] = set()
+        selected_count = 0
+        if viewer.can_edit:
+            saved = AccountSelection(db, scope, viewer.user_id)
+            selected = saved.among([row.account.id for row in result.rows])
+            selected_count = saved.count()
+    filter_fields = Selection(account_filter=account_filter).form_fields()[1:]
+    # Read backwards (ending_before), "more" means more before this page.
+    has_previous = result.has_more if cursor.ending_before else bool(cursor.starting_after)
+    has_next = bool(cursor.ending_before) or result.has_more
+    first, last = result.first_id, result.last_id
+    list_fields = filter_fields + ([("sort", sort.param)] if sort.param else [])
     return page(
         request,
         viewer,
@@ -78,13 +134,37 @@ def accounts(request: Request, viewer: Viewer = Depends(current_viewer)) -> Resp
         {
             "result": result,
             "filter": account_filter,
-            "export_url": "/accounts/export.csv"
-            + (f"?{urlencode(account_filter.to_dict())}" if not account_filter.is_empty else ""),
-            "filter_fields": Selection(account_filter=account_filter).form_fields()[1:],
-            "request_cursor": bool(
-                request.query_params.get("starting_after")
-                or request.query_params.get("ending_before")
+            "sort": sort,
+            "sort_links": sort_links(filter_fields, sort),
+            "unsorted_url": _list_url("/accounts", filter_fields),
+            "export_url": _list_url("/accounts/export.csv", list_fields),
+            "filter_fields": filter_fields,
+            "list_fields": list_fields,
+            "previous_url": _list_url("/accounts", [*list_fields, ("ending_before", first)])
+            if first and has_previous
+            else None,
+            "next_url": _list_url("/accounts", [*list_fields, ("starting_after", last)])
+            if last and has_next
+            else None,
+            # This page again (no notice), where the list's form returns.
+            "back_url": _list_url(
+                "/accounts",
+                [
+                    *list_fields,
+                    *(
+                        (name, value)
+                        for name, value in (
+                            ("starting_after", cursor.starting_after),
+                            ("ending_before", cursor.ending_before),
+                        )
+                        if value
+                    ),
+                ],
             ),
+            "selection_full": request.query_params.get("notice") == "selection_full",
+            "selected": selected,
+            "selected_count": selected_count,
+            "max_selected": selection_store.MAX_SELECTED,
             **_filter_choices(),
         },
     )
@@ -96,20 +176,73 @@ def export(request: Request, viewer: Viewer = Depends(current_viewer)) -> Respon
     account_filter = AccountFilter.from_dict(request.query_params)
     try:
         account_filter.check()
+        sort = AccountSort.from_param(request.query_params.get("sort"))
     except InvalidFilter as refused:
         return _refused_filter(request, viewer, refused)
     scope = viewer.scope
     now = scope.now()
     name = f"accounts-{scope.mode}-{now:%Y-%m-%d}.csv"
     return StreamingResponse(
-        export_csv(viewer.runtime.database, scope, now, account_filter),
+        export_csv(viewer.runtime.database, scope, now, account_filter, sort),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
-def _selection(request: Request) -> Selection:
-    return Selection.from_form(request.query_params, request.query_params.getlist("account"))
+def _selection(
+    db: DbSession, viewer: Viewer, values: Mapping[str, Any], ids: list[str]
+) -> Selection:
+    """The checked ids or "all matching" of a form, or (``selection=saved``) the user's
+    selection kept across pages."""
+    if values.get("selection") == "saved":
+        return Selection(
+            account_ids=tuple(AccountSelection(db, viewer.scope, viewer.user_id).ids()),
+            saved=True,
+        )
+    return Selection.from_form(values, ids)
+
+
+def _query_selection(db: DbSession, request: Request, viewer: Viewer) -> Selection:
+    return _selection(db, viewer, request.query_params, request.query_params.getlist("account"))
+
+
+def _list_path(value: object) -> str:
+    """A path back to the Accounts list (its filter, sort and page), never elsewhere."""
+    if (
+        isinstance(value, str)
+        and len(value) <= 2000
+        and (value == "/accounts" or (value.startswith("/accounts?") and "#" not in value))
+    ):
+        return value
+    return "/accounts"
+
+
+@router.post("/accounts/selection")
+def update_selection(
+    request: Request, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
+) -> Response:
+    """The list's form: keep this page's ticks in the selection, then go on (another
+    page, the confirmation, back to the list); or clear the selection."""
+    shown = [v for v in form.getlist("shown") if isinstance(v, str)][:MAX_CHECKED]
+    ticked = [v for v in form.getlist("account") if isinstance(v, str)][:MAX_CHECKED]
+    go = form.get("go")
+    if go == "confirm" and form.get("all_matching") == "1":
+        try:
+            matching = Selection.from_form(form, [])
+        except InvalidFilter as refused:
+            return _refused_filter(request, viewer, refused)
+        return redirect(f"/accounts/request-relink?{urlencode(matching.form_fields())}")
+    with viewer.runtime.database.unit_of_work() as db:
+        saved = AccountSelection(db, viewer.scope, viewer.user_id)
+        if go == "clear":
+            saved.clear()
+            left_out = 0
+        else:
+            left_out = saved.update_page(shown, ticked)
+    if go == "confirm":
+        return redirect("/accounts/request-relink?selection=saved")
+    target = _list_path(go if isinstance(go, str) and go.startswith("/") else form.get("back"))
+    return redirect(target, notice="selection_full" if left_out else None)
 
 
 def _refused_filter(request: Request, viewer: Viewer, refused: InvalidFilter) -> Response:
@@ -132,13 +265,13 @@ def confirm_request(request: Request, viewer: Viewer = Depends(current_viewer)) 
             {"title": "Not allowed", "message": "Viewers cannot request relinks."},
             status_code=403,
         )
-    try:
-        selection = _selection(request)
-    except InvalidFilter as refused:
-        return _refused_filter(request, viewer, refused)
-    if selection.empty:
-        return redirect("/accounts")
     with viewer.runtime.database.read_only() as db:
+        try:
+            selection = _query_selection(db, request, viewer)
+        except InvalidFilter as refused:
+            return _refused_filter(request, viewer, refused)
+        if selection.empty:
+            return redirect("/accounts")
         summary = confirmation(db, viewer.scope, selection)
     return page(
         request,
@@ -155,15 +288,15 @@ def confirm_request(request: Request, viewer: Viewer = Depends(current_viewer)) 
 
 @router.get("/accounts/request-relink/skipped")
 def skipped(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
-    try:
-        selection = _selection(request)
-    except InvalidFilter:
-        raise NotFound() from None
-    reason = request.query_params.get("reason", "")
-    if selection.empty or reason not in {r.value for r in Reason} | set(SKIP_MESSAGES):
-        raise NotFound()
     scope = viewer.scope
     with viewer.runtime.database.read_only() as db:
+        try:
+            selection = _query_selection(db, request, viewer)
+        except InvalidFilter:
+            raise NotFound() from None
+        reason = request.query_params.get("reason", "")
+        if selection.empty or reason not in {r.value for r in Reason} | set(SKIP_MESSAGES):
+            raise NotFound()
         rows = queries.account_rows(
             db, scope, scope.now(), skipped_accounts(db, scope, selection, reason)
         )
@@ -179,23 +312,33 @@ def skipped(request: Request, viewer: Viewer = Depends(current_viewer)) -> Respo
 def start_request(
     request: Request, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
 ) -> Response:
-    try:
-        selection = Selection.from_form(
-            form, [value for value in form.getlist("account") if isinstance(value, str)]
-        )
-    except InvalidFilter as refused:
-        return _refused_filter(request, viewer, refused)
     submission = form.get("submission")
-    if selection.empty or not isinstance(submission, str) or not 16 <= len(submission) <= 64:
+    if not isinstance(submission, str) or not 16 <= len(submission) <= 64:
         return redirect("/accounts")
+    dedupe_key = f"dashboard:{viewer.user_id}:{submission}"
     with viewer.runtime.database.unit_of_work() as db:
+        try:
+            selection = _selection(
+                db,
+                viewer,
+                form,
+                [value for value in form.getlist("account") if isinstance(value, str)],
+            )
+        except InvalidFilter as refused:
+            return _refused_filter(request, viewer, refused)
+        if selection.empty:
+            # A second submit of a saved selection: the first emptied it; its job stands.
+            existing = job_of_submission(db, viewer.scope, dedupe_key)
+            return redirect(f"/relink-jobs/{existing.id}" if existing else "/accounts")
         job = enqueue_bulk_request(
             db,
             viewer.scope,
             selection=selection.as_job_selection(),
             actor=viewer.actor,
-            dedupe_key=f"dashboard:{viewer.user_id}:{submission}",
+            dedupe_key=dedupe_key,
         )
+        if selection.saved:
+            AccountSelection(db, viewer.scope, viewer.user_id).clear()
     return redirect(f"/relink-jobs/{job.id}")
 
 

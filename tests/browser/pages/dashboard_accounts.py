@@ -31,6 +31,34 @@ class AccountsPage:
         self.page.wait_for_load_state()
         return ConfirmRelinkPage(self.page)
 
+    def tick(self, account_id: str) -> AccountsPage:
+        self.page.locator(f'input.row-check[value="{account_id}"]').check()
+        return self
+
+    @property
+    def ids(self) -> list[str]:
+        boxes = self.page.locator("input.row-check")
+        return [str(boxes.nth(index).get_attribute("value")) for index in range(boxes.count())]
+
+    def next_page(self) -> AccountsPage:
+        self.page.locator("#page-next").click()
+        self.page.wait_for_load_state()
+        return self
+
+    @property
+    def selected(self) -> str:
+        return self.page.locator("#selected-count").inner_text()
+
+    def request_relink_for_selection(self) -> ConfirmRelinkPage:
+        self.page.locator("#selection-request").click()
+        self.page.wait_for_url("**/accounts/request-relink?selection=saved")
+        return ConfirmRelinkPage(self.page)
+
+    def clear_selection(self) -> AccountsPage:
+        self.page.locator("#selection-clear").click()
+        self.page.wait_for_load_state()
+        return self
+
     def open_menu(self, account_id: str) -> Locator:
         self.page.get_by_label(f"Actions for {account_id}").click()
         return self.row(account_id).locator(".menu-items")
