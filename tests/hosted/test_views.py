@@ -108,6 +108,66 @@ def test_oauth_continue_redirects_to_the_bank_with_state_and_pkce(
     assert case.token not in str(location)
 
 
+def test_oauth_continue_asks_the_bank_to_speak_the_holders_language(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(
+        client, platform.owner.email, institution="bank_oauth", preferred_locales=["nl"]
+    )
+    pages = HostedPages(http, case.url)
+    pages.open()
+    location = httpx.URL(pages.post("continue").headers["location"])
+    assert location.params["ui_locales"] == "nl"
+    bank = http.get(str(location), follow_redirects=True)
+    assert '<html lang="nl">' in bank.text
+    assert "Inloggen bij Bank (OAuth)" in text_of(bank)
+
+
+def test_the_language_switchers_choice_goes_to_the_bank(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(
+        client, platform.owner.email, institution="bank_oauth", preferred_locales=["de"]
+    )
+    pages = HostedPages(http, case.url)
+    http.get(case.url, params={"lang": "es"})
+    location = httpx.URL(pages.post("continue").headers["location"])
+    assert location.params["ui_locales"] == "es"
+
+
+@pytest.mark.parametrize(
+    ("locale", "prompt"),
+    [
+        ("de", "Geben Sie den Einmalcode ein, den wir an Ihr Telefon gesendet haben."),
+        ("fr", "Saisissez le code à usage unique que nous avons envoyé sur votre téléphone."),
+        ("es", "Introduzca el código de un solo uso que le hemos enviado al teléfono."),
+        ("nl", "Voer de eenmalige code in die we naar uw telefoon hebben gestuurd."),
+    ],
+)
+def test_the_banks_challenge_is_shown_in_the_holders_language(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, locale: str, prompt: str
+) -> None:
+    case = relink_case(client, platform.owner.email, preferred_locales=[locale])
+    pages = HostedPages(http, case.url)
+    pages.open()
+    pages.press_continue()
+    challenge = text_of(pages.sign_in(case.bank_username, "pw-mfa"))
+    assert prompt in challenge
+    assert "123456" in challenge
+
+
+def test_a_further_challenge_is_asked_in_the_holders_language(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(client, platform.owner.email, preferred_locales=["de"])
+    pages = HostedPages(http, case.url)
+    pages.open()
+    pages.press_continue()
+    pages.sign_in(case.bank_username, "pw-mfa")
+    asked = text_of(pages.answer("security_question"))
+    assert "Wie hieß Ihr erstes Haustier?" in asked
+
+
 def test_unknown_link_is_not_found(http: httpx.Client, server: RunningServer) -> None:
     page = http.get(f"{server.url}/relink/{'A' * 43}")
     assert page.status_code == 404
