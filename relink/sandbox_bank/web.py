@@ -253,13 +253,15 @@ def authorize_consent(
 
 # What the security center says when a form could not be done (``?problem=``).
 SECURITY_CENTER_PROBLEMS = {
-    "sign_in": "Choose your bank and enter your username.",
-    "signed_out": "Sign in again.",
-    "form_expired": "The form expired. Please try again.",
-    "unknown_grant": "No such app has access to your accounts.",
-    "unknown_consent": "No such consent gives access to your accounts.",
-    "undecided": "That request could not be decided: choose at least one account, or it "
-    "is no longer waiting.",
+    "sign_in": N_("Choose your bank and enter your username."),
+    "signed_out": N_("Sign in again."),
+    "form_expired": N_("The form expired. Please try again."),
+    "unknown_grant": N_("No such app has access to your accounts."),
+    "unknown_consent": N_("No such consent gives access to your accounts."),
+    "undecided": N_(
+        "That request could not be decided: choose at least one account, or it "
+        "is no longer waiting."
+    ),
 }
 
 
@@ -314,10 +316,17 @@ def security_center(
 ) -> Response:
     from relink.sandbox_bank.psd2.web import SECURITY_CENTER_NOTICES
 
-    notice = f"{revoked} can no longer access your accounts." if revoked else None
-    notice = SECURITY_CENTER_NOTICES.get(psd2 or "", notice)
+    locale = bank_of(request).pages.locale_of(request)
+    notice = None
+    if revoked:
+        notice = gettext(locale, N_("%(app)s can no longer access your accounts.")) % {
+            "app": revoked
+        }
+    if psd2 in SECURITY_CENTER_NOTICES:
+        notice = gettext(locale, SECURITY_CENTER_NOTICES[psd2])
+    error = SECURITY_CENTER_PROBLEMS.get(problem or "")
     return _security_center_page(
-        request, notice=notice, error=SECURITY_CENTER_PROBLEMS.get(problem or "")
+        request, notice=notice, error=gettext(locale, error) if error else None
     )
 
 

@@ -220,3 +220,24 @@ def test_the_bank_chooses_its_language_from_ui_locales_then_accept_language() ->
     assert i18n.choose("fr-CA de") == "fr"
     assert i18n.choose("xx", accept_language="es;q=0.4, nl;q=0.8") == "nl"
     assert i18n.choose(None, accept_language="*;q=0.5") == "en"
+
+
+def test_the_security_center_speaks_the_browsers_language(
+    http: httpx.Client, driver: BankDriver, username: str
+) -> None:
+    driver.login("test_non_oauth", username, "pw")
+    german = {"Accept-Language": "de-DE,de;q=0.9"}
+    login = http.get("security-center", headers=german)
+    assert '<html lang="de">' in login.text
+    assert "Sehen und widerrufen Sie die Apps" in _text(login)
+    [form] = parse_forms(login.text)
+    opened = http.post(
+        form.action,
+        data={**form.fields, "institution": "test_non_oauth", "username": username},
+        headers=german,
+        follow_redirects=True,
+    )
+    assert "Apps mit Zugriff" in _text(opened)
+    assert f"Angemeldet als {username}" in _text(opened)
+    assert "3 Konten" in _text(opened)
+    assert 'aria-label="Zugriff von' in opened.text

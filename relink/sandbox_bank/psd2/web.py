@@ -303,7 +303,7 @@ def decide(
 
 
 SECURITY_CENTER_NOTICES = {
-    "revoked": "The provider can no longer access your accounts.",
-    "approved": "You approved the request.",
-    "denied": "You denied the request.",
+    "revoked": N_("The provider can no longer access your accounts."),
+    "approved": N_("You approved the request."),
+    "denied": N_("You denied the request."),
 }
