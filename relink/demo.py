@@ -102,11 +102,13 @@ def ensure_demo_platform(runtime: Runtime) -> dict[str, str]:
 
 DEMO_BRAND_COLOR = "#0f766e"
 DEMO_SUPPORT_EMAIL = "support@acme-lending.example"
+DEMO_WEBSITE_URL = "https://acme-lending.example"
 
 
 def apply_branding(platform: Platform) -> None:
     platform.brand_color = DEMO_BRAND_COLOR
     platform.support_email = DEMO_SUPPORT_EMAIL
+    platform.website_url = DEMO_WEBSITE_URL
     platform.email_sender_name = "Acme Lending"
     platform.logo_png = demo_logo_png()
     platform.logo_content_type = "image/png"

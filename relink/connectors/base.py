@@ -380,13 +380,15 @@ class Connector(ABC):
         redirect_uri: str,
         accounts: Sequence[str] = (),
         login_hint: str | None = None,
+        locale: str | None = None,
     ) -> Redirect | CredentialForm | Waiting:
         """Start an authentication: a bank redirect (OAuth), a form to show (credentials),
         or a wait while the holder approves in the bank's app.
 
         `accounts` are the stable ids a relink asks access to again (empty: the holder
         chooses at the bank); `login_hint` the bank-side login a relink repairs, when
-        Relink knows it (OpenID Connect's ``login_hint``; a bank may ignore it)."""
+        Relink knows it (OpenID Connect's ``login_hint``; a bank may ignore it); `locale`
+        the holder's language, for the bank's pages (OpenID Connect's ``ui_locales``)."""
 
     @abstractmethod
     def complete_oauth(self, *, code: str, code_verifier: str, redirect_uri: str) -> Grant:
@@ -428,15 +430,24 @@ class Connector(ABC):
 
     @abstractmethod
     def submit_credentials(
-        self, *, username: str, password: str, login_hint: str | None = None
+        self,
+        *,
+        username: str,
+        password: str,
+        login_hint: str | None = None,
+        locale: str | None = None,
     ) -> Grant | Challenge:
         """Log in with credentials. Raises InvalidCredentials (retry) or Unexpected (give up).
 
-        `login_hint` is the bank-side login a relink repairs (as for `begin_auth`)."""
+        `login_hint` is the bank-side login a relink repairs (as for `begin_auth`); the
+        bank asks its challenges in `locale` (the holder's language) where it can."""
 
     @abstractmethod
-    def answer_challenge(self, challenge: Challenge, answer: str) -> Grant | Challenge:
-        """Answer a challenge. Raises IncorrectAnswer (carrying the challenge to retry)."""
+    def answer_challenge(
+        self, challenge: Challenge, answer: str, *, locale: str | None = None
+    ) -> Grant | Challenge:
+        """Answer a challenge. Raises IncorrectAnswer (carrying the challenge to retry);
+        a further challenge is asked in `locale` where the bank can."""
 
     @abstractmethod
     def list_accounts(self, grant: Grant) -> list[BankAccount]:

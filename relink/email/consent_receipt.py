@@ -24,6 +24,7 @@ from relink.email.backends import MessageTags, SendOutcome, backend_for
 from relink.email.bank_back import confirmed_team_address
 from relink.email.messages import RenderedEmail, build_message, message_id_for, sender_with_name
 from relink.email.relink_request import (
+    PERMISSION_ORDER,
     brand_color,
     connected_holder,
     customer_holder,
@@ -43,7 +44,6 @@ from relink.web.templating import render
 
 CONSENT_RECEIPT_EMAIL = "email.consent_receipt"
 TEMPLATE_FOLDER = "email/consent_receipt"
-PERMISSION_ORDER = ("balances", "ownership", "payment_method", "transactions")
 
 
 def queue_consent_receipt(

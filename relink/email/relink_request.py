@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from babel.dates import format_date
+from babel.lists import format_list
 from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
@@ -157,6 +158,59 @@ def relink_reason(
     return _("The connection to your bank needs to be renewed.")
 
 
+# What a connection lets the platform see, in a sentence's words, in a fixed order.
+PERMISSION_ORDER = ("balances", "ownership", "payment_method", "transactions")
+
+
+def permission_phrases(permissions: list[str], locale: str) -> list[str]:
+    """The permissions as the middle of a sentence names them, in ``locale``."""
+    _ = gettext_for(locale).gettext
+    phrases = {
+        "balances": _("account balances"),
+        "ownership": _("the account owner's name and contact details"),
+        "payment_method": _("account and routing numbers for payments"),
+        "transactions": _("transactions"),
+    }
+    return [phrases[code] for code in PERMISSION_ORDER if code in permissions]
+
+
+def first_connected(
+    data: RelinkEmailData, targeted: Account | None, platform_name: str, locale: str
+) -> str:
+    """When and for what the holder first connected what this email is about, in
+    ``locale``: a targeted account by its mask, else the connection with the bank.
+
+    The date is the account's creation (a relink repairs an account, it never creates
+    one), else the authorization's; the permissions are the subject account's."""
+    _ = gettext_for(locale).gettext
+    subject = targeted or data.account
+    connected_at = subject.created_at if subject is not None else data.authorization.created_at
+    phrases = permission_phrases(subject.permissions if subject is not None else [], locale)
+    values = {
+        "account": mask(targeted.last4) if targeted is not None else None,
+        "bank": data.institution.name,
+        "platform": platform_name,
+        "date": format_date(connected_at, format="long", locale=locale),
+        "permissions": format_list(phrases, locale=locale) if phrases else None,
+    }
+    if values["account"] and values["permissions"]:
+        sentence = _(
+            "You connected your account %(account)s at %(bank)s to %(platform)s"
+            " on %(date)s for %(permissions)s."
+        )
+    elif values["account"]:
+        sentence = _(
+            "You connected your account %(account)s at %(bank)s to %(platform)s on %(date)s."
+        )
+    elif values["permissions"]:
+        sentence = _(
+            "You connected your %(bank)s account to %(platform)s on %(date)s for %(permissions)s."
+        )
+    else:
+        sentence = _("You connected your %(bank)s account to %(platform)s on %(date)s.")
+    return sentence % values
+
+
 def _subject_account(db: DbSession, scope: Scope, session: Session) -> Account | None:
     """The account the email is about: the target, else the authorization's first broken one."""
     accounts = AccountRepository(db, scope)
@@ -248,6 +302,7 @@ def context_of(
         "account_name": targeted.display_name if targeted else None,
         "account_mask": mask(targeted.last4) if targeted else None,
         "reason": relink_reason(account, data.authorization, data.numbers, locale),
+        "connected": first_connected(data, targeted, data.platform.name, locale),
         "link": link,
         "expires_on": format_date(
             (session.link_last_visit_at or session.created_at) + LINK_VALIDITY,
@@ -271,6 +326,7 @@ PER_HOLDER = (
     "account_name",
     "account_mask",
     "reason",
+    "connected",
     "link",
     "expires_on",
     "reminders_link",

@@ -4,9 +4,12 @@ inline styles) and logo, both looked up by link address so no URL names the plat
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from relink.hosted import links
 from relink.hosted.links import LinkAddress
+from relink.kit.email_address import is_email_address
 from relink.models import Platform
 from relink.runtime import Runtime
 
@@ -72,3 +75,39 @@ def platform_logo(runtime: Runtime, address: LinkAddress) -> bytes | None:
 
 def logo_of(platform: Platform | None) -> bytes | None:
     return png_logo(platform.logo_png if platform is not None else None)
+
+
+@dataclass(frozen=True)
+class Website:
+    """A platform's website as a page links it: the address, and the label shown."""
+
+    url: str
+    label: str
+
+
+@dataclass(frozen=True)
+class SupportContact:
+    """Where a holder can ask the platform about a request; absent parts are None."""
+
+    email: str | None = None
+    website: Website | None = None
+
+
+def website_of(url: str | None) -> Website | None:
+    """``url`` when it is an http(s) address with a host (anything else, such as a
+    ``javascript:`` URL, is never made a link), labelled without the scheme."""
+    if not url or any(ord(char) < 33 or ord(char) == 127 for char in url):
+        return None
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    label = (parts.netloc + parts.path).rstrip("/")
+    return Website(url=url, label=label.removeprefix("www."))
+
+
+def support_contact_of(platform: Platform) -> SupportContact:
+    email = platform.support_email
+    return SupportContact(
+        email=email if email and is_email_address(email) else None,
+        website=website_of(platform.website_url),
+    )

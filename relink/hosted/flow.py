@@ -81,6 +81,7 @@ from relink.institutions.connectors import ConnectorUnavailable, connector_for
 from relink.institutions.health import record_call_outcome
 from relink.kit import clock
 from relink.kit.crypto import constant_time_equals, random_token, token_digest
+from relink.kit.i18n import negotiate
 from relink.kit.provenance import EventContext
 from relink.lifecycle.service import Lifecycle
 from relink.models import (
@@ -179,6 +180,15 @@ class _Stop(Exception):
         self.reply = reply
 
 
+@dataclass(frozen=True)
+class BrowserLanguage:
+    """What a request says of the holder's language: the language switcher's choice
+    (remembered for the link) and the browser's ``Accept-Language``."""
+
+    chosen: str | None = None
+    accept_language: str | None = None
+
+
 class HostedFlowService:
     def __init__(
         self,
@@ -188,14 +198,17 @@ class HostedFlowService:
         *,
         psu: PsuContext | None = None,
         visit: Visit | None = None,
+        language: BrowserLanguage | None = None,
     ) -> None:
         """``psu`` is the holder's request (address, browser), for banks that want it;
-        ``visit`` what the request says about its sender (a person or a machine)."""
+        ``visit`` what the request says about its sender (a person or a machine);
+        ``language`` what the browser says of the holder's language."""
         self.db = db
         self.runtime = runtime
         self.context = context
         self.psu = psu
         self.visit = visit
+        self.language = language or BrowserLanguage()
         # Set by each POST's gate: the request looks like a machine's, so what it
         # records does not count as the holder's (the visit mark, ``opened``).
         self.automated = False
@@ -362,6 +375,7 @@ class HostedFlowService:
                 redirect_uri=self.callback_url(),
                 accounts=self._relinked(link),
                 login_hint=self._login_hint(link),
+                locale=self._locale(link),
             )
         except ConnectorError as error:
             return self._bank_failed(link, flow, error)
@@ -382,6 +396,16 @@ class HostedFlowService:
         if link.target is not None:
             return [link.target.bank_account_id]
         return [a.bank_account_id for a in link.accounts]
+
+    def _locale(self, link: HostedLink) -> str:
+        """The holder's language as the link's pages speak it, for the bank's pages and
+        challenges: the switcher's choice, the holder's, the browser's, the platform's."""
+        return negotiate(
+            explicit=self.language.chosen,
+            preferred=link.holder.preferred_locales,
+            accept_language=self.language.accept_language,
+            default=link.platform.default_locale,
+        )
 
     @staticmethod
     def _login_hint(link: HostedLink) -> str | None:
@@ -610,7 +634,10 @@ class HostedFlowService:
         connector = self._connector(link)
         try:
             answer = connector.submit_credentials(
-                username=username, password=password, login_hint=self._login_hint(link)
+                username=username,
+                password=password,
+                login_hint=self._login_hint(link),
+                locale=self._locale(link),
             )
         except InvalidCredentials:
             return self._refused(link, flow, attempt, "invalid_credentials")
@@ -640,7 +667,7 @@ class HostedFlowService:
             return self._note(link, "missing_answer")
         connector = self._connector(link)
         try:
-            reply = connector.answer_challenge(challenge, answer.strip())
+            reply = connector.answer_challenge(challenge, answer.strip(), locale=self._locale(link))
         except InvalidCredentials as refused:
             retry = getattr(refused, "challenge", None) or challenge
             flow.sealed = self._seal({"challenge": retry.to_dict(), "username": username})

@@ -17,6 +17,7 @@ from relink.connectors.base import BankAccount, Challenge
 from relink.eligibility.rules import ABOUT_TO_BREAK
 from relink.email.opt_outs import reminders_path
 from relink.hosted import connect
+from relink.hosted.branding import SupportContact, support_contact_of
 from relink.hosted.connect import Shared
 from relink.hosted.links import CSRF_PURPOSE, HostedLink, LinkState, may_request_new_link
 from relink.institutions.connectors import ConnectorUnavailable, connector_for
@@ -128,6 +129,8 @@ class Screen:
     platform_name: str = "Relink"
     brand_color: str | None = None
     has_logo: bool = False
+    # The platform's support email and website, as the landing page repeats them.
+    support: SupportContact = field(default_factory=SupportContact)
     livemode: bool = True
     default_locale: str | None = None
     preferred_locales: list[str] = field(default_factory=list)
@@ -215,6 +218,7 @@ def screen(
         platform_name=platform.name,
         brand_color=platform.brand_color,
         has_logo=platform.logo_png is not None,
+        support=support_contact_of(platform),
         livemode=session.livemode,
         default_locale=platform.default_locale,
         preferred_locales=link.holder.preferred_locales,

@@ -35,11 +35,18 @@ from relink.hosted.branding import (
 )
 from relink.hosted.bundles import BundleAddress, bundle_platform, bundle_screen
 from relink.hosted.consent import HolderConsentService
-from relink.hosted.flow import CALLBACK_PATH, Attempt, HostedFlowService, Reply
+from relink.hosted.flow import CALLBACK_PATH, Attempt, BrowserLanguage, HostedFlowService, Reply
 from relink.hosted.links import LinkAddress, LinkKind, throttle_for
 from relink.hosted.notes import PARAM as NOTE_PARAM
 from relink.hosted.reminders import one_click, reminders_brand, reminders_screen, stop_from_page
-from relink.hosted.rendering import Addressed, redirect, render_screen, secure_cookies, set_cookies
+from relink.hosted.rendering import (
+    LANG_COOKIE,
+    Addressed,
+    redirect,
+    render_screen,
+    secure_cookies,
+    set_cookies,
+)
 from relink.hosted.screens import bare
 from relink.hosted.traffic import Visit
 from relink.kit.i18n import supported
@@ -88,6 +95,14 @@ def _holder(request: Request) -> PsuContext | None:
     )
 
 
+def _language(request: Request) -> BrowserLanguage:
+    """The holder's language as the request tells it (the bank's pages speak it too)."""
+    return BrowserLanguage(
+        chosen=supported(request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)),
+        accept_language=request.headers.get("accept-language"),
+    )
+
+
 def _visit(request: Request) -> Visit:
     return Visit.of(
         request.method, request.headers, request.client.host if request.client else None
@@ -102,7 +117,12 @@ def _serve(
     with runtime.database.unit_of_work(durable=durable) as db:
         return step(
             HostedFlowService(
-                db, runtime, _context(request), psu=_holder(request), visit=_visit(request)
+                db,
+                runtime,
+                _context(request),
+                psu=_holder(request),
+                visit=_visit(request),
+                language=_language(request),
             )
         )
 

@@ -27,6 +27,8 @@ class Platform(Base):
     logo_png: Mapped[bytes | None] = mapped_column(default=None)
     logo_content_type: Mapped[str | None] = mapped_column(String(40), default=None)
     support_email: Mapped[str | None] = mapped_column(String(320), default=None)
+    # The platform's website (an http(s) URL), shown to holders beside the support email.
+    website_url: Mapped[str | None] = mapped_column(String(2048), default=None)
     email_sender_name: Mapped[str | None] = mapped_column(String(200), default=None)
     default_locale: Mapped[str] = mapped_column(String(10), default="en")
     hosted_relink_enabled: Mapped[bool] = mapped_column(Boolean, default=True)

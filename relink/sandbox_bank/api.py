@@ -14,7 +14,7 @@ from urllib.parse import unquote
 from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import JSONResponse, Response
 
-from relink.sandbox_bank import bank_api, grants, logins, oauth
+from relink.sandbox_bank import bank_api, grants, i18n, logins, oauth
 from relink.sandbox_bank.clock import request_now
 from relink.sandbox_bank.data import accounts_for, normalize_username
 from relink.sandbox_bank.errors import BankError
@@ -103,6 +103,14 @@ def metadata(request: Request) -> JSONResponse:
 # ---------------------------------------------------------------------------- logins
 
 
+def login_locale(request: Request, payload: dict[str, Any]) -> str:
+    """The language a login's challenges are asked in: the body's ``locale`` (the app
+    passes its user's), else the request's ``Accept-Language``, else English."""
+    return i18n.choose(
+        str(payload.get("locale") or ""), accept_language=request.headers.get("accept-language")
+    )
+
+
 @router.post("/api/v1/logins", name="sandbox_bank_login")
 def start_login(
     request: Request,
@@ -117,6 +125,7 @@ def start_login(
             password=str(payload.get("password", "")),
             now=now,
             login_hint=str(payload.get("login_hint") or "") or None,
+            locale=login_locale(request, payload),
         )
     return _no_store(body)
 
@@ -128,7 +137,11 @@ def answer_login(
     now = request_now(request)
     with bank_of(request).store.transaction() as session:
         body = logins.answer_challenge(
-            session, login_id=login_id, answer=str(payload.get("answer", "")), now=now
+            session,
+            login_id=login_id,
+            answer=str(payload.get("answer", "")),
+            now=now,
+            locale=login_locale(request, payload),
         )
     return _no_store(body)
 

@@ -13,8 +13,10 @@ The correct answers are fixed: code `123456`, security answer `relink`, any list
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
+from relink.sandbox_bank.i18n import LOCALES, N_, gettext
 from relink.sandbox_bank.institutions import Feature, SandboxInstitution
 
 ONE_TIME_CODE = "123456"
@@ -41,32 +43,62 @@ class ChallengeSpec:
     hint: str
 
 
+# In English, as catalogue messages; :func:`challenge_in` gives them in a language.
 CHALLENGES: dict[ChallengeKind, ChallengeSpec] = {
     "one_time_code": ChallengeSpec(
         "one_time_code",
-        "Enter the one-time code we sent to your phone.",
+        N_("Enter the one-time code we sent to your phone."),
         (),
-        f"Sandbox: the code is {ONE_TIME_CODE}.",
+        N_("Sandbox: the code is %(code)s."),
     ),
     "confirm_code": ChallengeSpec(
         "confirm_code",
-        f"Confirm that your banking app shows the code {ONE_TIME_CODE} by typing it here.",
+        N_("Confirm that your banking app shows the code %(code)s by typing it here."),
         (),
-        f"Sandbox: type {ONE_TIME_CODE}.",
+        N_("Sandbox: type %(code)s."),
     ),
     "options": ChallengeSpec(
         "options",
-        "Where should we send your verification code?",
-        ("Text message to •••• 1234", "Email to j•••@example.com", "Voice call to •••• 1234"),
-        "Sandbox: any listed option works.",
+        N_("Where should we send your verification code?"),
+        (
+            N_("Text message to •••• 1234"),
+            N_("Email to j•••@example.com"),
+            N_("Voice call to •••• 1234"),
+        ),
+        N_("Sandbox: any listed option works."),
     ),
     "security_question": ChallengeSpec(
         "security_question",
-        "What was the name of your first pet?",
+        N_("What was the name of your first pet?"),
         (),
-        f"Sandbox: the answer is {SECURITY_ANSWER}.",
+        N_("Sandbox: the answer is %(answer)s."),
     ),
 }
+_FILLED = {"code": ONE_TIME_CODE, "answer": SECURITY_ANSWER}
+
+
+def _in(locale: str, message: str) -> str:
+    text = gettext(locale, message)
+    return text % _FILLED if "%(" in message else text
+
+
+def challenge_in(kind: ChallengeKind, locale: str) -> ChallengeSpec:
+    """The challenge ``kind`` as the bank asks it in ``locale``."""
+    spec = CHALLENGES[kind]
+    return ChallengeSpec(
+        kind,
+        _in(locale, spec.prompt),
+        tuple(_in(locale, option) for option in spec.options),
+        _in(locale, spec.hint),
+    )
+
+
+@cache
+def _option_answers() -> frozenset[str]:
+    """Every listed option in every language: a holder answers in the one asked in."""
+    return frozenset(
+        option for locale in LOCALES for option in challenge_in("options", locale).options
+    )
 
 
 def _keyword(text: str) -> Outcome | None:
@@ -88,9 +120,8 @@ def answer_outcome(inst: SandboxInstitution, kind: ChallengeKind, answer: str) -
         keyword = _keyword(answer)
         if keyword is not None:
             return keyword
-    spec = CHALLENGES[kind]
     if kind == "options":
-        return "authenticated" if answer in spec.options else "incorrect"
+        return "authenticated" if answer in _option_answers() else "incorrect"
     expected = SECURITY_ANSWER if kind == "security_question" else ONE_TIME_CODE
     return "authenticated" if answer.strip().lower() == expected else "incorrect"
 

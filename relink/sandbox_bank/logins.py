@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from relink.sandbox_bank.challenges import (
-    CHALLENGES,
     ChallengeKind,
     Outcome,
+    challenge_in,
     parse_kind,
     password_outcome,
 )
@@ -18,6 +18,7 @@ from relink.sandbox_bank.challenges import answer_outcome as _answer_outcome
 from relink.sandbox_bank.data import accounts_for, login_reached, normalize_username
 from relink.sandbox_bank.errors import BankError
 from relink.sandbox_bank.grants import create_grant, ensure_available, known_institution
+from relink.sandbox_bank.i18n import DEFAULT_LOCALE
 from relink.sandbox_bank.institutions import SandboxInstitution
 from relink.sandbox_bank.models import Login
 from relink.sandbox_bank.store import hash_secret, new_secret
@@ -25,8 +26,8 @@ from relink.sandbox_bank.store import hash_secret, new_secret
 LOGIN_LIFETIME = timedelta(minutes=30)
 
 
-def _challenge_body(login_id: str, kind: ChallengeKind) -> dict[str, Any]:
-    spec = CHALLENGES[kind]
+def _challenge_body(login_id: str, kind: ChallengeKind, locale: str) -> dict[str, Any]:
+    spec = challenge_in(kind, locale)
     return {
         "status": "challenge_required",
         "login_id": login_id,
@@ -48,6 +49,7 @@ def _conclude(
     *,
     login: Login | None,
     login_id: str | None = None,
+    locale: str,
 ) -> dict[str, Any]:
     if outcome == "error":
         if login is not None:
@@ -72,7 +74,7 @@ def _conclude(
             "incorrect_answer",
             "That answer is incorrect. Try again.",
             reason="incorrect_answer",
-            extra=_challenge_body(login_id, challenge_kind(login)),
+            extra=_challenge_body(login_id, challenge_kind(login), locale),
         )
     if outcome == "authenticated":
         if login is not None:
@@ -98,12 +100,12 @@ def _conclude(
             institution=inst.key,
             username=username,
             challenge_kind=outcome,
-            options=list(CHALLENGES[outcome].options),
+            options=list(challenge_in(outcome, locale).options),
             finished=False,
             created_at=now,
         )
     )
-    return _challenge_body(login_id, outcome)
+    return _challenge_body(login_id, outcome, locale)
 
 
 def start_login(
@@ -114,9 +116,11 @@ def start_login(
     password: str,
     now: datetime,
     login_hint: str | None = None,
+    locale: str = DEFAULT_LOCALE,
 ) -> dict[str, Any]:
     """A credential sign-in; `login_hint` names the login a relink reconnects (any
-    username then reaches it, see `data.login_reached`)."""
+    username then reaches it, see `data.login_reached`); a challenge is asked in
+    `locale`."""
     inst = known_institution(institution_key)
     if inst.auth_kind != "credentials":
         raise BankError(
@@ -126,11 +130,17 @@ def start_login(
     if not normalize_username(username) or not password:
         raise BankError(400, "invalid_request", "username and password are required.")
     user = login_reached(username, login_hint)
-    return _conclude(session, inst, user, password_outcome(inst, password), now, login=None)
+    outcome = password_outcome(inst, password)
+    return _conclude(session, inst, user, outcome, now, login=None, locale=locale)
 
 
 def answer_challenge(
-    session: Session, *, login_id: str, answer: str, now: datetime
+    session: Session,
+    *,
+    login_id: str,
+    answer: str,
+    now: datetime,
+    locale: str = DEFAULT_LOCALE,
 ) -> dict[str, Any]:
     login = session.get(Login, hash_secret(login_id))
     if login is None or login.finished or login.created_at + LOGIN_LIFETIME <= now:
@@ -138,7 +148,9 @@ def answer_challenge(
     inst = known_institution(login.institution)
     ensure_available(session, inst, now)
     outcome = _answer_outcome(inst, challenge_kind(login), answer)
-    return _conclude(session, inst, login.username, outcome, now, login=login, login_id=login_id)
+    return _conclude(
+        session, inst, login.username, outcome, now, login=login, login_id=login_id, locale=locale
+    )
 
 
 def challenge_kind(login: Login) -> ChallengeKind:

@@ -85,6 +85,8 @@ class AuthorizeFlow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The login the app is reconnecting (``login_hint``); see data.login_reached.
     login_hint: Mapped[str | None] = mapped_column(String(200), default=None)
+    # The language the app asked the pages to speak (``ui_locales``), if the bank has it.
+    locale: Mapped[str | None] = mapped_column(String(10), default=None)
 
 
 class AuthorizationCode(Base):

@@ -42,6 +42,7 @@ from relink.sandbox_bank.grants import (
     known_institution,
     revoke_grant,
 )
+from relink.sandbox_bank.i18n import N_, supported
 from relink.sandbox_bank.institutions import Feature, institution
 from relink.sandbox_bank.models import AuthorizationCode, AuthorizeFlow, Client, Grant
 from relink.sandbox_bank.store import hash_secret, new_secret
@@ -52,7 +53,8 @@ DEFAULT_SCOPE = "accounts balances ownership transactions payment_networks"
 
 
 class PageError(Exception):
-    """Shown on the bank's own page: nothing can be sent back to the app."""
+    """Shown on the bank's own page: nothing can be sent back to the app. Its message
+    is a catalogue message, translated by the page."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +91,10 @@ def start_authorize(
     """Validate an authorize request; on success a new flow and its secret token."""
     client = session.get(Client, params.get("client_id", ""))
     if client is None:
-        raise PageError("This app is not registered with the bank.")
+        raise PageError(N_("This app is not registered with the bank."))
     redirect_uri = params.get("redirect_uri", "")
     if not redirect_uri_allowed(client, redirect_uri, host_redirect_uris):
-        raise PageError("The app asked to return to an address the bank does not allow.")
+        raise PageError(N_("The app asked to return to an address the bank does not allow."))
     state = params.get("state")
 
     def refuse(error: str, description: str) -> BackToApp:
@@ -127,16 +129,26 @@ def start_authorize(
         account_ids=[],
         created_at=wall_clock(),
         login_hint=normalize_username(params.get("login_hint", "")) or None,
+        locale=asked_locale(params.get("ui_locales")),
     )
     session.add(flow)
     return token, flow
+
+
+def asked_locale(ui_locales: str | None) -> str | None:
+    """The first language of ``ui_locales`` (OpenID Connect: space-separated, most
+    wanted first) that the bank speaks; None when it speaks none of them."""
+    for tag in (ui_locales or "").split():
+        if (found := supported(tag)) is not None:
+            return found
+    return None
 
 
 def current_flow(session: Session, token: str) -> AuthorizeFlow:
     """The flow of ``token`` at whatever step it is (its page shows that step)."""
     flow = session.get(AuthorizeFlow, hash_secret(token))
     if flow is None or flow.created_at + FLOW_LIFETIME <= wall_clock():
-        raise PageError("This sign-in has expired. Go back to the app and start again.")
+        raise PageError(N_("This sign-in has expired. Go back to the app and start again."))
     return flow
 
 
@@ -144,7 +156,7 @@ def load_flow(session: Session, token: str, step: str) -> AuthorizeFlow:
     """The flow of a step's form: only while the flow is at that step."""
     flow = current_flow(session, token)
     if flow.step != step:
-        raise PageError("This step of the sign-in is already done.")
+        raise PageError(N_("This step of the sign-in is already done."))
     return flow
 
 
@@ -206,7 +218,7 @@ def submit_login(flow: AuthorizeFlow, username: str, password: str) -> BackToApp
 def flow_challenge_kind(flow: AuthorizeFlow) -> ChallengeKind:
     kind = parse_kind(flow.challenge_kind)
     if kind is None:
-        raise PageError("This step of the sign-in is already done.")
+        raise PageError(N_("This step of the sign-in is already done."))
     return kind
 
 

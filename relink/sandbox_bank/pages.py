@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from relink.sandbox_bank import i18n
+
 CSRF_COOKIE = "sandbox_bank_csrf"
 SECURITY_CENTER_COOKIE = "sandbox_bank_security_center"
 SECURITY_CENTER_MAX_AGE = 3600
@@ -36,6 +38,7 @@ def make_templates() -> Jinja2Templates:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    i18n.install(env)
     return Jinja2Templates(env=env)
 
 
@@ -127,12 +130,15 @@ class Pages:
         *,
         status_code: int = 200,
         form_targets: Iterable[str] = (),
+        locale: str | None = None,
     ) -> Response:
+        """The page ``name`` in ``locale`` (by default the browser's language)."""
+        locale = locale or self.locale_of(request)
         nonce = request.cookies.get(CSRF_COOKIE)
         fresh = not nonce
         if not nonce:
             nonce = secrets.token_urlsafe(32)
-        context = {"institution": None, "error": None, **context}
+        context = {"institution": None, "error": None, **context, "locale": locale}
         context["csrf_token"] = self._csrf.sign(nonce).decode()
         response = self.templates.TemplateResponse(request, name, context, status_code=status_code)
         if fresh:
@@ -146,10 +152,31 @@ class Pages:
             )
         response.headers["Content-Security-Policy"] = content_security_policy(form_targets)
         response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Language"] = locale
         response.headers["Cache-Control"] = "no-store"
         # An authorize step's address holds its flow's token: never send it on.
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
-    def error_page(self, request: Request, message: str, status_code: int = 400) -> Response:
-        return self.render(request, "error.html", {"message": message}, status_code=status_code)
+    @staticmethod
+    def locale_of(request: Request, asked: str | None = None) -> str:
+        """The language of a page: ``asked`` (``ui_locales``), else the browser's."""
+        return i18n.choose(asked, accept_language=request.headers.get("accept-language"))
+
+    def error_page(
+        self,
+        request: Request,
+        message: str,
+        status_code: int = 400,
+        *,
+        locale: str | None = None,
+    ) -> Response:
+        """The error page saying ``message`` (a catalogue message, translated here)."""
+        locale = locale or self.locale_of(request)
+        return self.render(
+            request,
+            "error.html",
+            {"message": i18n.gettext(locale, message)},
+            status_code=status_code,
+            locale=locale,
+        )

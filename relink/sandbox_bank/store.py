@@ -24,7 +24,10 @@ SANDBOX_CLIENT_NAME = "Relink (sandbox)"
 
 # Columns added to tables a bank database made by an earlier version already has
 # (create_all adds missing tables, never missing columns): (table, column, type).
-ADDED_COLUMNS = (("sandbox_bank_authorize_flows", "login_hint", "VARCHAR(200)"),)
+ADDED_COLUMNS = (
+    ("sandbox_bank_authorize_flows", "login_hint", "VARCHAR(200)"),
+    ("sandbox_bank_authorize_flows", "locale", "VARCHAR(10)"),
+)
 
 
 def hash_secret(value: str) -> str:

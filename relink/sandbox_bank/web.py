@@ -19,10 +19,11 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from relink.sandbox_bank import oauth
-from relink.sandbox_bank.challenges import CHALLENGES
+from relink.sandbox_bank.challenges import challenge_in
 from relink.sandbox_bank.clock import wall_clock
 from relink.sandbox_bank.data import normalize_username
 from relink.sandbox_bank.forms import FormList, FormStr
+from relink.sandbox_bank.i18n import N_, gettext
 from relink.sandbox_bank.institutions import (
     SANDBOX_INSTITUTIONS,
     Feature,
@@ -61,10 +62,10 @@ def bank_of(request: Request) -> BankContext:
 FLOW_PAGE = "sandbox_bank_authorize_flow"
 # What a step's page says when its form was refused (``?error=``).
 FORM_ERRORS = {
-    "incorrect": "That is not correct. Try again.",
-    "missing_login": "Enter your username and password.",
-    "no_accounts": "Choose at least one of your accounts.",
-    "form_expired": "The form expired. Please try again.",
+    "incorrect": N_("That is not correct. Try again."),
+    "missing_login": N_("Enter your username and password."),
+    "no_accounts": N_("Choose at least one of your accounts."),
+    "form_expired": N_("The form expired. Please try again."),
 }
 
 
@@ -91,15 +92,16 @@ def _flow_page(
     *,
     error: str | None = None,
 ) -> Response:
-    """Render whichever step the flow is at."""
+    """Render whichever step the flow is at, in the language the app asked for."""
     inst = institution(flow.institution)
     client = session.get(Client, flow.client_id)
+    locale = bank.pages.locale_of(request, flow.locale)
     message = FORM_ERRORS.get(error or "")
     context: dict[str, Any] = {
         "institution": inst,
         "flow": token,
-        "error": message,
-        "client_name": client.name if client else "An app",
+        "error": gettext(locale, message) if message else None,
+        "client_name": client.name if client else gettext(locale, N_("An app")),
     }
     if flow.step == "login":
         name = "authorize_login.html"
@@ -108,7 +110,7 @@ def _flow_page(
         context["keyword_logins"] = inst is not None and inst.has(Feature.keyword_logins)
     elif flow.step == "challenge":
         name = "authorize_challenge.html"
-        context["challenge"] = CHALLENGES[oauth.flow_challenge_kind(flow)]
+        context["challenge"] = challenge_in(oauth.flow_challenge_kind(flow), locale)
     elif flow.step == "accounts":
         name = "authorize_accounts.html"
         context["accounts"] = oauth.flow_accounts(flow)
@@ -120,10 +122,15 @@ def _flow_page(
         context["scopes"] = flow.scope.split()
     else:
         # Done: Back from the app after signing in. Nothing is left to do here.
-        return bank.pages.render(request, "authorize_done.html", context)
+        return bank.pages.render(request, "authorize_done.html", context, locale=locale)
     status = 200 if message is None else 403 if error == "form_expired" else 400
     return bank.pages.render(
-        request, name, context, status_code=status, form_targets=[flow.redirect_uri]
+        request,
+        name,
+        context,
+        status_code=status,
+        form_targets=[flow.redirect_uri],
+        locale=locale,
     )
 
 
@@ -146,7 +153,8 @@ def authorize(request: Request) -> Response:
                 return _back_to_app(started)
             token, _ = started
     except PageError as error:
-        return bank.pages.error_page(request, str(error))
+        locale = bank.pages.locale_of(request, params.get("ui_locales"))
+        return bank.pages.error_page(request, str(error), locale=locale)
     return _to_flow(request, token)
 
 
@@ -170,7 +178,7 @@ def _step(
 ) -> Response:
     bank = bank_of(request)
     if not flow_token:
-        return bank.pages.error_page(request, "This sign-in has expired.")
+        return bank.pages.error_page(request, N_("This sign-in has expired."))
     if not bank.pages.csrf_valid(request, csrf_token):
         return _to_flow(request, flow_token, "form_expired")
     try:
@@ -245,13 +253,15 @@ def authorize_consent(
 
 # What the security center says when a form could not be done (``?problem=``).
 SECURITY_CENTER_PROBLEMS = {
-    "sign_in": "Choose your bank and enter your username.",
-    "signed_out": "Sign in again.",
-    "form_expired": "The form expired. Please try again.",
-    "unknown_grant": "No such app has access to your accounts.",
-    "unknown_consent": "No such consent gives access to your accounts.",
-    "undecided": "That request could not be decided: choose at least one account, or it "
-    "is no longer waiting.",
+    "sign_in": N_("Choose your bank and enter your username."),
+    "signed_out": N_("Sign in again."),
+    "form_expired": N_("The form expired. Please try again."),
+    "unknown_grant": N_("No such app has access to your accounts."),
+    "unknown_consent": N_("No such consent gives access to your accounts."),
+    "undecided": N_(
+        "That request could not be decided: choose at least one account, or it "
+        "is no longer waiting."
+    ),
 }
 
 
@@ -306,10 +316,17 @@ def security_center(
 ) -> Response:
     from relink.sandbox_bank.psd2.web import SECURITY_CENTER_NOTICES
 
-    notice = f"{revoked} can no longer access your accounts." if revoked else None
-    notice = SECURITY_CENTER_NOTICES.get(psd2 or "", notice)
+    locale = bank_of(request).pages.locale_of(request)
+    notice = None
+    if revoked:
+        notice = gettext(locale, N_("%(app)s can no longer access your accounts.")) % {
+            "app": revoked
+        }
+    if psd2 in SECURITY_CENTER_NOTICES:
+        notice = gettext(locale, SECURITY_CENTER_NOTICES[psd2])
+    error = SECURITY_CENTER_PROBLEMS.get(problem or "")
     return _security_center_page(
-        request, notice=notice, error=SECURITY_CENTER_PROBLEMS.get(problem or "")
+        request, notice=notice, error=gettext(locale, error) if error else None
     )
 
 

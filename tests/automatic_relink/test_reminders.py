@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import stripe
+from babel.dates import format_date
 
 from relink.automatic_relink.tasks import AutomationResult
 from relink.kit.clock import FrozenClock
@@ -64,6 +65,25 @@ def test_a_reminder_speaks_the_holders_language_with_the_same_link(
     assert link is not None and link in reminder.text and link in request.text
     [sent] = timeline_details(runtime, session.id, "reminder_sent")
     assert sent["by"] == "automation" and sent["message_id"] == reminder.message_id
+
+
+def test_a_reminder_says_when_and_for_what_the_account_was_first_connected(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    runtime: Runtime,
+    automation: None,
+    frozen_clock: FrozenClock,
+) -> None:
+    connected_on = format_date(frozen_clock(), format="long", locale="en")
+    session = _reminded_after_three_days(client, platform, runtime, preferred_locales=["en"])
+    drain_outbox(runtime)
+    _, reminder = mailbox_of(runtime, session.id)
+    sentence = (
+        "You connected your account ••••6789 at Bank (Non-OAuth) to Acme Lending on"
+        f" {connected_on} for account and routing numbers for payments."
+    )
+    assert sentence in " ".join(reminder.text.split())
+    assert sentence in " ".join(reminder.html.split())
 
 
 def test_a_reminder_waits_while_the_bank_is_down_and_goes_out_once_it_is_back(

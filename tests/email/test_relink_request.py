@@ -28,7 +28,13 @@ from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.tenancy import Scope
 from tests.email.factories import eligible_account, request_relink_email
-from tests.factories import create_customer, create_session, create_test_account, raw
+from tests.factories import (
+    create_customer,
+    create_session,
+    create_test_account,
+    deactivate,
+    raw,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 RELINK = Path(__file__).resolve().parents[2] / "relink"
@@ -229,6 +235,127 @@ def test_authorization_wide_request_names_the_bank_but_no_account(
     assert "Your permission to share this account has expired." in email.text
 
 
+def _connected_account(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    frozen_clock: FrozenClock,
+    *,
+    locales: list[str] | None = None,
+) -> stripe.financial_connections.Account:
+    """An account connected on 3 March 2026 for balances and transactions, broken since."""
+    frozen_clock.at = dt.datetime(2026, 3, 3, 9, 30, tzinfo=dt.UTC)
+    holder = create_customer(
+        client, email=platform.owner.email, preferred_locales=locales or ["en"]
+    )
+    account = create_test_account(
+        client, customer=holder.id, last4="1234", permissions=["transactions", "balances"]
+    )
+    frozen_clock.at = dt.datetime(2026, 9, 14, 9, 30, tzinfo=dt.UTC)
+    deactivate(client, account.id, "access_expired")
+    return account
+
+
+def test_email_says_when_and_for_what_the_account_was_first_connected(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    runtime: Runtime,
+    frozen_clock: FrozenClock,
+) -> None:
+    account = _connected_account(client, platform, frozen_clock)
+    session = request_relink_email(client, account)
+
+    email = render_email(runtime, platform, session.id)
+
+    sentence = (
+        "You connected your account ••••1234 at Bank (Non-OAuth) to Acme Lending"
+        " on March 3, 2026 for account balances and transactions."
+    )
+    assert sentence in email.text
+    assert sentence in email.html
+
+
+@pytest.mark.parametrize(
+    ("locale", "sentence"),
+    [
+        (
+            "de",
+            "Sie haben Ihr Konto ••••1234 bei Bank (Non-OAuth) am 3. März 2026 mit Acme"
+            " Lending verbunden und dabei den Zugriff auf Kontostände und Umsätze freigegeben.",
+        ),
+        (
+            "fr",
+            "Vous avez connecté votre compte ••••1234 chez Bank (Non-OAuth) à Acme Lending"
+            " le 3 mars 2026 pour partager les soldes de vos comptes et vos opérations.",
+        ),
+        (
+            "es",
+            "El 3 de marzo de 2026 conectó su cuenta ••••1234 de Bank (Non-OAuth) a Acme"
+            " Lending para compartir los saldos de sus cuentas y sus movimientos.",
+        ),
+        (
+            "nl",
+            "U hebt uw rekening ••••1234 bij Bank (Non-OAuth) op 3 maart 2026 gekoppeld aan"
+            " Acme Lending om uw rekeningsaldi en uw transacties te delen.",
+        ),
+    ],
+)
+def test_the_first_connection_is_told_in_the_holders_language(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    runtime: Runtime,
+    frozen_clock: FrozenClock,
+    locale: str,
+    sentence: str,
+) -> None:
+    account = _connected_account(client, platform, frozen_clock, locales=[locale])
+    session = request_relink_email(client, account)
+
+    email = render_email(runtime, platform, session.id)
+
+    assert sentence in email.text
+    assert sentence in email.html
+
+
+def test_an_authorization_wide_email_says_when_the_bank_was_connected(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    runtime: Runtime,
+    frozen_clock: FrozenClock,
+) -> None:
+    account = _connected_account(client, platform, frozen_clock)
+    session = create_session(
+        client,
+        permissions=["balances"],
+        relink_options={"authorization": account["authorization"]},
+        ui_mode="hosted",
+        hosted={"delivery_method": "email"},
+    )
+
+    email = render_email(runtime, platform, session.id)
+
+    assert (
+        "You connected your Bank (Non-OAuth) account to Acme Lending on March 3, 2026"
+        " for account balances and transactions." in email.text
+    )
+
+
+def test_first_connection_markup_is_escaped_in_the_html_part(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    runtime: Runtime,
+    frozen_clock: FrozenClock,
+) -> None:
+    brand(runtime, platform, name="<b>Acme</b>")
+    account = _connected_account(client, platform, frozen_clock)
+    session = request_relink_email(client, account)
+
+    email = render_email(runtime, platform, session.id)
+
+    assert "to <b>Acme</b> on March 3, 2026" in email.text
+    assert "to &lt;b&gt;Acme&lt;/b&gt; on March 3, 2026" in email.html
+    assert "<b>Acme</b>" not in email.html
+
+
 def _email_messages() -> set[str]:
     found: set[str] = set()
     for path in (RELINK / "templates" / "email").rglob("*.*"):
@@ -268,6 +395,8 @@ def _context(**changes: Any) -> dict[str, Any]:
         "account_name": "Checking",
         "account_mask": "••••6789",
         "reason": "Your bank asked you to sign in again.",
+        "connected": "You connected your account ••••6789 at StripeBank to Acme Lending on"
+        " March 3, 2026 for account balances.",
         "link": "https://relink.example/relink/abc?x=1&y=2",
         "expires_on": "December 26, 2026",
         "reminders_link": "https://relink.example/reminders/a-b_c?d=1&e=2",
@@ -291,6 +420,8 @@ def _context(**changes: Any) -> dict[str, Any]:
         {"platform": {**_context()["platform"], "support_email": None, "logo_cid": "logo@relink"}},
         {"bank": "Crédit <Mutuel> & Co"},
         {"reminders_link": None},
+        {"connected": "You connected <b>Tom & Jerry's</b> on 3 March"},
+        {"connected": None},
     ],
 )
 def test_emails_rendered_from_a_cached_shape_equal_the_templates_rendered_directly(

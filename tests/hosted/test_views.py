@@ -108,6 +108,66 @@ def test_oauth_continue_redirects_to_the_bank_with_state_and_pkce(
     assert case.token not in str(location)
 
 
+def test_oauth_continue_asks_the_bank_to_speak_the_holders_language(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(
+        client, platform.owner.email, institution="bank_oauth", preferred_locales=["nl"]
+    )
+    pages = HostedPages(http, case.url)
+    pages.open()
+    location = httpx.URL(pages.post("continue").headers["location"])
+    assert location.params["ui_locales"] == "nl"
+    bank = http.get(str(location), follow_redirects=True)
+    assert '<html lang="nl">' in bank.text
+    assert "Inloggen bij Bank (OAuth)" in text_of(bank)
+
+
+def test_the_language_switchers_choice_goes_to_the_bank(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(
+        client, platform.owner.email, institution="bank_oauth", preferred_locales=["de"]
+    )
+    pages = HostedPages(http, case.url)
+    http.get(case.url, params={"lang": "es"})
+    location = httpx.URL(pages.post("continue").headers["location"])
+    assert location.params["ui_locales"] == "es"
+
+
+@pytest.mark.parametrize(
+    ("locale", "prompt"),
+    [
+        ("de", "Geben Sie den Einmalcode ein, den wir an Ihr Telefon gesendet haben."),
+        ("fr", "Saisissez le code à usage unique que nous avons envoyé sur votre téléphone."),
+        ("es", "Introduzca el código de un solo uso que le hemos enviado al teléfono."),
+        ("nl", "Voer de eenmalige code in die we naar uw telefoon hebben gestuurd."),
+    ],
+)
+def test_the_banks_challenge_is_shown_in_the_holders_language(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, locale: str, prompt: str
+) -> None:
+    case = relink_case(client, platform.owner.email, preferred_locales=[locale])
+    pages = HostedPages(http, case.url)
+    pages.open()
+    pages.press_continue()
+    challenge = text_of(pages.sign_in(case.bank_username, "pw-mfa"))
+    assert prompt in challenge
+    assert "123456" in challenge
+
+
+def test_a_further_challenge_is_asked_in_the_holders_language(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client
+) -> None:
+    case = relink_case(client, platform.owner.email, preferred_locales=["de"])
+    pages = HostedPages(http, case.url)
+    pages.open()
+    pages.press_continue()
+    pages.sign_in(case.bank_username, "pw-mfa")
+    asked = text_of(pages.answer("security_question"))
+    assert "Wie hieß Ihr erstes Haustier?" in asked
+
+
 def test_unknown_link_is_not_found(http: httpx.Client, server: RunningServer) -> None:
     page = http.get(f"{server.url}/relink/{'A' * 43}")
     assert page.status_code == 404
@@ -140,6 +200,82 @@ def test_holder_name_markup_is_escaped(
     html = HostedPages(http, case.url).open().text
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def _set_support(
+    runtime: Runtime, platform: NewPlatform, email: str | None, url: str | None
+) -> None:
+    with runtime.database.unit_of_work() as db:
+        row = db.get(Platform, platform.platform.id)
+        assert row is not None
+        row.support_email, row.website_url = email, url
+
+
+def test_landing_repeats_the_platforms_support_email_and_website(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
+) -> None:
+    _set_support(runtime, platform, "help@acme.example", "https://www.acme.example/help/")
+    case = relink_case(client, platform.owner.email)
+    page = HostedPages(http, case.url).open()
+    assert (
+        "Questions about this request? Contact Acme Lending at help@acme.example"
+        " or visit acme.example/help" in text_of(page)
+    )
+    assert '<a href="mailto:help@acme.example">help@acme.example</a>' in page.text
+    assert '<a href="https://www.acme.example/help/" rel="noopener noreferrer">' in page.text
+
+
+def test_landing_leaves_out_support_details_the_platform_has_not_set(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
+) -> None:
+    case = relink_case(client, platform.owner.email)
+    pages = HostedPages(http, case.url)
+    assert "Questions about this request" not in text_of(pages.open())
+    _set_support(runtime, platform, None, "https://acme.example")
+    only_site = text_of(pages.open())
+    assert "Questions about this request? Visit Acme Lending at acme.example" in only_site
+    _set_support(runtime, platform, "help@acme.example", None)
+    only_email = pages.open()
+    assert "Questions about this request? Contact Acme Lending at help@acme.example" in text_of(
+        only_email
+    )
+    assert "visit" not in text_of(only_email)
+
+
+def test_landing_shows_no_website_that_is_not_an_http_address(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
+) -> None:
+    _set_support(runtime, platform, None, "javascript:alert(1)//https://acme.example")
+    case = relink_case(client, platform.owner.email)
+    page = HostedPages(http, case.url).open()
+    assert "javascript:" not in page.text
+    assert "Questions about this request" not in text_of(page)
+
+
+def test_landing_escapes_the_platforms_support_details(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
+) -> None:
+    with runtime.database.unit_of_work() as db:
+        row = db.get(Platform, platform.platform.id)
+        assert row is not None
+        row.name = "<b>Acme</b>"
+        row.website_url = 'https://acme.example/"><script>alert(1)</script>'
+    case = relink_case(client, platform.owner.email)
+    html = HostedPages(http, case.url).open().text
+    assert "<script>alert(1)</script>" not in html
+    assert "<b>Acme</b>" not in html
+    assert 'href="https://acme.example/&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in html
+
+
+def test_the_german_landing_repeats_the_support_contact_in_german(
+    client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
+) -> None:
+    _set_support(runtime, platform, "help@acme.example", "https://acme.example")
+    case = relink_case(client, platform.owner.email, preferred_locales=["de"])
+    assert (
+        "Fragen zu dieser Anfrage? Wenden Sie sich an Acme Lending unter help@acme.example"
+        " oder besuchen Sie acme.example" in text_of(HostedPages(http, case.url).open())
+    )
 
 
 def test_accept_language_german_renders_german(

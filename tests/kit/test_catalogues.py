@@ -3,13 +3,16 @@ pages, emails, the sandbox bank's pages) is translated into every supported lang
 with the same placeholders, nothing fuzzy, and no stale entry left behind.
 
 The messages come from the sources themselves, extracted with Babel by ``babel.cfg``, so
-a string added to a template without a translation fails here, in ``make test``.
+a string added to a template without a translation fails here, in ``make test``. The
+sandbox bank is an app of its own with its own catalogue and ``babel.cfg``
+(``relink/sandbox_bank/``): each check runs on both.
 """
 
 from __future__ import annotations
 
+import gettext
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +24,46 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from relink.kit.i18n import DEFAULT_LOCALE, LOCALE_DIR, SUPPORTED_LOCALES, translations
+from relink.sandbox_bank import i18n as bank_i18n
 
 ROOT = Path(__file__).resolve().parents[2]
 # The operator's side speaks English only for now; everything else is the holder's.
 OPERATOR_SOURCES = ("relink/templates/dashboard/", "relink/dashboard/")
 TRANSLATED = [locale for locale in SUPPORTED_LOCALES if locale != DEFAULT_LOCALE]
+
+
+@dataclass(frozen=True)
+class Domain:
+    """One app's messages: where they are extracted from, and its catalogues."""
+
+    name: str
+    sources: Path  # the folder its babel.cfg's patterns are relative to
+    locale_dir: Path
+    translations: Callable[[str], gettext.NullTranslations]
+    skipped: tuple[str, ...] = ()  # source paths that are not the holder's
+    at_least: int = 1  # how many messages the extraction finds, at least
+
+    @property
+    def config(self) -> Path:
+        return self.sources / "babel.cfg"
+
+
+RELINK = Domain("relink", ROOT, LOCALE_DIR, translations, OPERATOR_SOURCES, at_least=100)
+SANDBOX_BANK = Domain(
+    "sandbox_bank",
+    ROOT / "relink" / "sandbox_bank",
+    bank_i18n.LOCALE_DIR,
+    bank_i18n.translations,
+    at_least=40,
+)
+DOMAINS = [RELINK, SANDBOX_BANK]
+# The sandbox bank speaks the holder's languages (its own list: it imports nothing of Relink).
+assert bank_i18n.LOCALES == SUPPORTED_LOCALES
+CASES = [
+    pytest.param(domain, locale, id=f"{domain.name}-{locale}")
+    for domain in DOMAINS
+    for locale in TRANSLATED
+]
 # %(name)s, %(num)d, %s …: what gettext fills in; {name}: str.format fields.
 PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[-#0 +]*\d*(?:\.\d+)?[sdifr]|\{(\w*)\}")
 
@@ -47,23 +85,25 @@ class Source:
         return self.id[0]
 
 
-def holder_messages() -> dict[str, Source]:
-    with (ROOT / "babel.cfg").open() as config:
+def holder_messages(domain: Domain = RELINK) -> dict[str, Source]:
+    with domain.config.open() as config:
         method_map, options_map = parse_mapping_cfg(config)  # type: ignore[no-untyped-call]
     found: dict[str, Source] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
-        str(ROOT), method_map, options_map
+        str(domain.sources), method_map, options_map
     ):
         path = Path(filename).as_posix()
-        if path.startswith(OPERATOR_SOURCES) or not message:
+        if path.startswith(domain.skipped) or not message:
             continue
         source = Source(forms(message)[:2], f"{path}:{lineno}")
         found.setdefault(source.key, source)
     return found
 
 
-def catalogue_entries(locale: str) -> Iterator[tuple[Path, Message, Catalog]]:
-    for path in sorted((LOCALE_DIR / locale / "LC_MESSAGES").glob("*.po")):
+def catalogue_entries(
+    locale: str, domain: Domain = RELINK
+) -> Iterator[tuple[Path, Message, Catalog]]:
+    for path in sorted((domain.locale_dir / locale / "LC_MESSAGES").glob("*.po")):
         with path.open("rb") as source:
             catalog = read_po(source, locale=locale)
         for message in catalog:
@@ -82,16 +122,23 @@ def key_of(message: Message) -> str:
     return forms(message.id)[0]
 
 
-@pytest.fixture(scope="module")
-def sources() -> dict[str, Source]:
-    found = holder_messages()
-    assert len(found) > 100  # the extraction itself works (babel.cfg, the templates)
-    return found
+_SOURCES: dict[str, dict[str, Source]] = {}
 
 
-@pytest.mark.parametrize("locale", TRANSLATED)
-def test_every_holder_message_is_translated(locale: str, sources: dict[str, Source]) -> None:
-    catalogue = {key_of(message): message for _, message, _ in catalogue_entries(locale)}
+def sources_of(domain: Domain) -> dict[str, Source]:
+    """The domain's messages, extracted once per test run."""
+    if domain.name not in _SOURCES:
+        found = holder_messages(domain)
+        # The extraction itself works (babel.cfg, the templates).
+        assert len(found) >= domain.at_least, domain.name
+        _SOURCES[domain.name] = found
+    return _SOURCES[domain.name]
+
+
+@pytest.mark.parametrize(("domain", "locale"), CASES)
+def test_every_holder_message_is_translated(domain: Domain, locale: str) -> None:
+    sources = sources_of(domain)
+    catalogue = {key_of(message): message for _, message, _ in catalogue_entries(locale, domain)}
     missing = [
         f"{source.where}: {source.key!r}"
         for key, source in sorted(sources.items())
@@ -100,20 +147,20 @@ def test_every_holder_message_is_translated(locale: str, sources: dict[str, Sour
     assert missing == []
 
 
-@pytest.mark.parametrize("locale", TRANSLATED)
-def test_no_translation_is_fuzzy(locale: str) -> None:
+@pytest.mark.parametrize(("domain", "locale"), CASES)
+def test_no_translation_is_fuzzy(domain: Domain, locale: str) -> None:
     fuzzy = [
         f"{path.name}: {message.id!r}"
-        for path, message, _ in catalogue_entries(locale)
+        for path, message, _ in catalogue_entries(locale, domain)
         if message.fuzzy
     ]
     assert fuzzy == []
 
 
-@pytest.mark.parametrize("locale", TRANSLATED)
-def test_translations_keep_the_placeholders(locale: str) -> None:
+@pytest.mark.parametrize(("domain", "locale"), CASES)
+def test_translations_keep_the_placeholders(domain: Domain, locale: str) -> None:
     wrong = []
-    for path, message, _ in catalogue_entries(locale):
+    for path, message, _ in catalogue_entries(locale, domain):
         expected = set().union(*(placeholders(text) for text in forms(message.id)))
         for text in forms(message.string):
             if text and placeholders(text) != expected:
@@ -121,38 +168,43 @@ def test_translations_keep_the_placeholders(locale: str) -> None:
     assert wrong == []
 
 
-@pytest.mark.parametrize("locale", TRANSLATED)
-def test_plural_messages_have_every_form_of_the_language(locale: str) -> None:
+@pytest.mark.parametrize(("domain", "locale"), CASES)
+def test_plural_messages_have_every_form_of_the_language(domain: Domain, locale: str) -> None:
     short = []
-    for path, message, catalog in catalogue_entries(locale):
+    for path, message, catalog in catalogue_entries(locale, domain):
         strings = forms(message.string)
         if message.pluralizable and (len(strings) != catalog.num_plurals or not all(strings)):
             short.append(f"{path.name}: {message.id!r}")
     assert short == []
 
 
-@pytest.mark.parametrize("locale", TRANSLATED)
-def test_no_stale_entries(locale: str, sources: dict[str, Source]) -> None:
+@pytest.mark.parametrize(("domain", "locale"), CASES)
+def test_no_stale_entries(domain: Domain, locale: str) -> None:
+    sources = sources_of(domain)
     stale = [
         f"{path.name}: {key_of(message)!r}"
-        for path, message, _ in catalogue_entries(locale)
+        for path, message, _ in catalogue_entries(locale, domain)
         if key_of(message) not in sources
     ]
     assert stale == []
 
 
-def test_every_language_has_the_same_catalogue_files() -> None:
+@pytest.mark.parametrize("domain", DOMAINS, ids=lambda domain: domain.name)
+def test_every_language_has_the_same_catalogue_files(domain: Domain) -> None:
     files = {
-        locale: sorted(path.name for path in (LOCALE_DIR / locale / "LC_MESSAGES").glob("*.po"))
+        locale: sorted(
+            path.name for path in (domain.locale_dir / locale / "LC_MESSAGES").glob("*.po")
+        )
         for locale in TRANSLATED
     }
+    assert all(files.values()), files
     assert len({tuple(names) for names in files.values()}) == 1, files
 
 
-@pytest.mark.parametrize("locale", TRANSLATED)
-def test_the_compiled_catalogue_translates(locale: str, sources: dict[str, Source]) -> None:
-    translated = translations(locale)
-    singular = [source.key for source in sources.values() if len(source.id) == 1]
+@pytest.mark.parametrize(("domain", "locale"), CASES)
+def test_the_compiled_catalogue_translates(domain: Domain, locale: str) -> None:
+    translated = domain.translations(locale)
+    singular = [source.key for source in sources_of(domain).values() if len(source.id) == 1]
     unchanged = [text for text in singular if len(text) > 12 and translated.gettext(text) == text]
     assert unchanged == []
 

@@ -242,6 +242,7 @@ class NextGenPsd2Connector(Connector):
         redirect_uri: str,
         accounts: Sequence[str] = (),
         login_hint: str | None = None,
+        locale: str | None = None,
     ) -> Redirect | CredentialForm | Waiting:
         wanted = json.dumps(list(accounts))
         if self.settings.approach == ScaApproach.oauth:
@@ -485,11 +486,18 @@ class NextGenPsd2Connector(Connector):
         )
 
     def submit_credentials(
-        self, *, username: str, password: str, login_hint: str | None = None
+        self,
+        *,
+        username: str,
+        password: str,
+        login_hint: str | None = None,
+        locale: str | None = None,
     ) -> Grant | Challenge:
         raise Unexpected("this institution authorises at the bank, not with a password here")
 
-    def answer_challenge(self, challenge: Challenge, answer: str) -> Grant | Challenge:
+    def answer_challenge(
+        self, challenge: Challenge, answer: str, *, locale: str | None = None
+    ) -> Grant | Challenge:
         raise Unexpected("this institution authorises at the bank, not with a password here")
 
     # ------------------------------------------------------------------ data

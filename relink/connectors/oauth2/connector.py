@@ -210,11 +210,15 @@ class OAuth2Connector(Connector):
         redirect_uri: str,
         accounts: Sequence[str] = (),
         login_hint: str | None = None,
+        locale: str | None = None,
     ) -> Redirect | CredentialForm | Waiting:
         code_verifier = generate_token(64)
         extra = dict(self.config.authorize_params)
         if login_hint and self.sends_login_hint:
             extra["login_hint"] = login_hint
+        if locale:
+            # OpenID Connect's ui_locales; an OAuth server ignores what it does not know.
+            extra["ui_locales"] = locale
         url = prepare_grant_uri(
             self.config.authorize_url,
             self.config.client_id,
@@ -247,11 +251,18 @@ class OAuth2Connector(Connector):
         return self._grant_from_tokens(tokens)
 
     def submit_credentials(
-        self, *, username: str, password: str, login_hint: str | None = None
+        self,
+        *,
+        username: str,
+        password: str,
+        login_hint: str | None = None,
+        locale: str | None = None,
     ) -> Grant | Challenge:
         raise Unexpected("this institution signs in through OAuth")
 
-    def answer_challenge(self, challenge: Challenge, answer: str) -> Grant | Challenge:
+    def answer_challenge(
+        self, challenge: Challenge, answer: str, *, locale: str | None = None
+    ) -> Grant | Challenge:
         raise Unexpected("this institution signs in through OAuth")
 
     # ------------------------------------------------------------------ data

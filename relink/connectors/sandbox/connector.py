@@ -112,9 +112,12 @@ class SandboxConnector(OAuth2Connector):
         redirect_uri: str,
         accounts: Sequence[str] = (),
         login_hint: str | None = None,
+        locale: str | None = None,
     ) -> Redirect | CredentialForm | Waiting:
         if self.institution.auth_kind == "oauth":
-            return super().begin_auth(state=state, redirect_uri=redirect_uri, login_hint=login_hint)
+            return super().begin_auth(
+                state=state, redirect_uri=redirect_uri, login_hint=login_hint, locale=locale
+            )
         return CredentialForm(
             hint="Sandbox: any username and password work; see the sandbox bank docs "
             "for the keywords that trigger challenges."
@@ -158,21 +161,30 @@ class SandboxConnector(OAuth2Connector):
         )
 
     def submit_credentials(
-        self, *, username: str, password: str, login_hint: str | None = None
+        self,
+        *,
+        username: str,
+        password: str,
+        login_hint: str | None = None,
+        locale: str | None = None,
     ) -> Grant | Challenge:
         if self.institution.auth_kind == "oauth":
             return super().submit_credentials(username=username, password=password)
         payload = {"institution": self.institution.key, "username": username, "password": password}
         if login_hint:
             payload["login_hint"] = login_hint
+        if locale:
+            payload["locale"] = locale
         response = self._send("POST", f"{self._base}/api/v1/logins", json=payload)
         return self._login_answer(response)
 
-    def answer_challenge(self, challenge: Challenge, answer: str) -> Grant | Challenge:
+    def answer_challenge(
+        self, challenge: Challenge, answer: str, *, locale: str | None = None
+    ) -> Grant | Challenge:
         response = self._send(
             "POST",
             f"{self._base}/api/v1/logins/{challenge.continuation}/answer",
-            json={"answer": answer},
+            json={"answer": answer, **({"locale": locale} if locale else {})},
         )
         return self._login_answer(response)
 

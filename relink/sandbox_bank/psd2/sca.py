@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from relink.sandbox_bank.challenges import ONE_TIME_CODE
 from relink.sandbox_bank.clock import wall_clock
 from relink.sandbox_bank.data import normalize_username
+from relink.sandbox_bank.i18n import N_
 from relink.sandbox_bank.models import Psd2Authorisation, Psd2Consent, Psd2PageFlow, Psd2Token
 from relink.sandbox_bank.psd2 import consents as service
 from relink.sandbox_bank.psd2.aspsps import Psd2Aspsp, aspsp
@@ -27,16 +28,16 @@ FLOW_LIFETIME = timedelta(minutes=30)
 CODE_LIFETIME = timedelta(minutes=10)
 MAX_WRONG_CODES = 3
 SCA_METHODS: dict[str, str] = {
-    "sms_otp": "Text message to •••• 1234",
-    "push_otp": "pushTAN in the banking app",
+    "sms_otp": N_("Text message to •••• 1234"),
+    "push_otp": N_("pushTAN in the banking app"),
 }
 # Messages a page may show after a redirect (by key: nothing from the URL is echoed).
 NOTICES: dict[str, str] = {
-    "credentials": "Enter your username and password.",
-    "method": "Choose how you want to confirm.",
-    "code": "That code is not correct. Try again.",
-    "accounts": "Choose at least one account to share.",
-    "form_expired": "The form expired. Please try again.",
+    "credentials": N_("Enter your username and password."),
+    "method": N_("Choose how you want to confirm."),
+    "code": N_("That code is not correct. Try again."),
+    "accounts": N_("Choose at least one account to share."),
+    "form_expired": N_("The form expired. Please try again."),
 }
 
 

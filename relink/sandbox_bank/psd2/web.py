@@ -7,14 +7,17 @@ requests) lives here too; `relink.sandbox_bank.web` renders it for PSD2 banks.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+from babel.dates import format_date
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from relink.sandbox_bank.challenges import ONE_TIME_CODE
 from relink.sandbox_bank.errors import BankError
 from relink.sandbox_bank.forms import FormList, FormStr, TokenRequest
+from relink.sandbox_bank.i18n import N_, gettext
 from relink.sandbox_bank.psd2 import consents as service
 from relink.sandbox_bank.psd2 import oauth, sca
 from relink.sandbox_bank.psd2.aspsps import PSD2_ASPSPS, Approach, Psd2Aspsp, aspsp
@@ -33,28 +36,36 @@ def _redirect(url: str) -> Response:
 
 def _gone(request: Request) -> Response:
     return bank_of(request).pages.error_page(
-        request, "This confirmation has expired or is finished. Go back to the provider.", 404
+        request, N_("This confirmation has expired or is finished. Go back to the provider."), 404
     )
 
 
 @router.get("/psd2/sca/{token}", name="sandbox_bank_psd2_sca")
 def sca_page(request: Request, token: str, notice: str | None = None) -> Response:
     bank = bank_of(request)
+    # The browser's language: a TPP's redirect carries none the bank could read.
+    locale = bank.pages.locale_of(request)
     with bank.store.transaction() as session:
         try:
             flow = sca.load(session, token)
         except sca.FlowGone:
             return _gone(request)
+        error = sca.NOTICES.get(notice or "")
+        method = sca.SCA_METHODS.get(flow.row.sca_method or "")
         context: dict[str, Any] = {
             "institution": flow.aspsp,
             "token": token,
             "step": flow.row.step,
-            "error": sca.NOTICES.get(notice or ""),
-            "methods": sca.SCA_METHODS,
-            "method_label": sca.SCA_METHODS.get(flow.row.sca_method or "", ""),
+            "error": gettext(locale, error) if error else None,
+            "methods": {key: gettext(locale, label) for key, label in sca.SCA_METHODS.items()},
+            "method_label": gettext(locale, method) if method else "",
             "one_time_code": ONE_TIME_CODE,
             "bank_offered": flow.consent is None or flow.consent.bank_offered,
-            "valid_until": flow.consent.valid_until if flow.consent else "you revoke it",
+            "valid_until": format_date(
+                date.fromisoformat(flow.consent.valid_until), format="long", locale=locale
+            )
+            if flow.consent
+            else None,
             "accounts": sca.offered_accounts(flow) if flow.row.step == "accounts" else [],
         }
         targets = [flow.return_uri]
@@ -66,6 +77,7 @@ def sca_page(request: Request, token: str, notice: str | None = None) -> Respons
             context,
             status_code=400 if context["error"] else 200,
             form_targets=targets,
+            locale=locale,
         )
 
 
@@ -124,7 +136,7 @@ def _oauth_routes(bank_aspsp: Psd2Aspsp) -> None:
         params = request.query_params
         redirect_uri = params.get("redirect_uri", "")
         if not sca.valid_redirect_uri(redirect_uri):
-            return bank.pages.error_page(request, "The provider gave no valid redirect_uri.")
+            return bank.pages.error_page(request, N_("The provider gave no valid redirect_uri."))
         state = params.get("state")
 
         def refuse(error: str, description: str) -> Response:
@@ -291,7 +303,7 @@ def decide(
 
 
 SECURITY_CENTER_NOTICES = {
-    "revoked": "The provider can no longer access your accounts.",
-    "approved": "You approved the request.",
-    "denied": "You denied the request.",
+    "revoked": N_("The provider can no longer access your accounts."),
+    "approved": N_("You approved the request."),
+    "denied": N_("You denied the request."),
 }

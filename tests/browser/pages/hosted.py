@@ -56,15 +56,16 @@ class HostedRelinkPage:
 
 
 class SandboxBankAuthorizePage:
-    """The bank's own login → account picker → consent pages."""
+    """The bank's own login → account picker → consent pages (by field and button
+    values, so the same steps work in every language the bank speaks)."""
 
     def __init__(self, page: Page) -> None:
         self.page = page
 
     def sign_in(self, username: str, password: str) -> SandboxBankAuthorizePage:
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill(password)
-        self.page.get_by_role("button", name="Sign in").click()
+        self.page.locator("#username").fill(username)
+        self.page.locator("#password").fill(password)
+        self.page.locator("button[name=action][value=sign_in]").click()
         self.page.wait_for_load_state()
         return self
 
@@ -80,9 +81,9 @@ class SandboxBankAuthorizePage:
             box.uncheck()
         for label in account_labels:
             self.page.get_by_label(label).check()
-        self.page.get_by_role("button", name="Continue").click()
+        self.page.locator("form[data-step=accounts] button[type=submit]").click()
         return self
 
     def allow(self) -> None:
-        self.page.get_by_role("button", name="Allow").click()
+        self.page.locator("button[name=decision][value=allow]").click()
         self.page.wait_for_load_state()
