@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from relink.dashboard.auth import SignedIn, find_login
 from relink.dashboard.wording import WORDS
 from relink.institutions.incidents import open_incidents
+from relink.kit.dates import DEFAULT_TIME_ZONE
 from relink.models import Role
 from relink.runtime import Runtime
 from relink.tenancy import Scope
@@ -89,6 +90,10 @@ class Viewer:
     @property
     def actor(self) -> str:
         return f"user:{self.signed_in.user.id}"
+
+    @property
+    def time_zone(self) -> str:
+        return self.signed_in.user.time_zone
 
     @property
     def platform_id(self) -> str:
@@ -201,6 +206,7 @@ NOTICES = {
     "role_changed": "The role was changed.",
     "invitation_sent": "The invitation is on its way to their email address.",
     "invitation_resent": "A new invitation is on its way; the earlier link no longer works.",
+    "preferences_saved": "Your preferences are saved.",
     "password_changed": "Your password was changed. Your other sign-ins have ended.",
     "reset_sent": "If a team user has that address, a link to choose a new password is on its "
     "way to it. The link works for one hour.",
@@ -238,6 +244,8 @@ def page(
             "notice": notice,
             "incidents": incidents,
             "words": WORDS,
+            # The |when and |day filters read it: times in the user's own zone.
+            "time_zone": viewer.time_zone if viewer is not None else DEFAULT_TIME_ZONE,
             "path": request.url.path,
             "current_url": request.url.path
             + (f"?{request.url.query}" if request.url.query else ""),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from relink.kit.dates import format_day
+
 REASON_LABELS = {
     "not_broken": "Not needed",
     "not_repairable": "Not repairable",
@@ -168,8 +170,9 @@ CONSENT_ACTORS = {
 }
 
 
-def consent_sentence(event: Any) -> str:
-    """One entry of an authorization's consent history in words."""
+def consent_sentence(event: Any, locale: str = "en", time_zone: str | None = None) -> str:
+    """One entry of an authorization's consent history in words (its end date in the
+    reader's language and zone, as every date of the dashboard)."""
     kind = CONSENT_KINDS.get(event.kind, event.kind)
     actor = CONSENT_ACTORS.get(event.actor, event.actor)
     sentence = f"{kind} by {actor}"
@@ -182,7 +185,7 @@ def consent_sentence(event: Any) -> str:
             sentence += "; the bank sets no end date"
         else:
             end = dt.datetime.fromtimestamp(valid_until, dt.UTC)
-            sentence += f"; valid until {end:%Y-%m-%d}"
+            sentence += f"; valid until {format_day(end, locale=locale, time_zone=time_zone)}"
     return sentence + "."
 
 

@@ -49,6 +49,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(10))
     email_confirmed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     last_livemode: Mapped[bool | None] = mapped_column(default=None)
+    # How the dashboard shows times to this user: an IANA zone name (``Europe/Berlin``).
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[dt.datetime]
 
     __table_args__ = (Index("ix_users_platform_email", "platform_id", "email"),)

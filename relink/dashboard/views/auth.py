@@ -8,7 +8,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from relink.dashboard import auth
+from relink.dashboard import auth, preferences
 from relink.dashboard.web import (
     COOKIE,
     CSRF_FIELD,
@@ -27,6 +27,7 @@ from relink.dashboard.web import (
     secure_cookies,
 )
 from relink.kit.crypto import random_token, token_digest
+from relink.kit.dates import time_zone_names
 from relink.kit.passwords import MAX_LENGTH, MIN_LENGTH
 from relink.kit.ratelimit import SlidingWindowThrottle
 from relink.web.csrf import CsrfError, csrf_token, verify_csrf
@@ -241,13 +242,27 @@ def confirm_email(request: Request, token: str, form: FormData = Depends(form_da
 
 
 def _account_page(
-    request: Request, viewer: Viewer, *, error: dict[str, str] | None = None, status_code: int = 200
+    request: Request,
+    viewer: Viewer,
+    *,
+    error: dict[str, str] | None = None,
+    preference_errors: dict[str, str] | None = None,
+    chosen: dict[str, str] | None = None,
+    status_code: int = 200,
 ) -> Response:
     return page(
         request,
         viewer,
         "your_account.html",
-        {"errors": error or {}, "min_length": MIN_LENGTH, "max_length": MAX_LENGTH},
+        {
+            "errors": error or {},
+            "min_length": MIN_LENGTH,
+            "max_length": MAX_LENGTH,
+            "preference_errors": preference_errors or {},
+            # What the form shows: the refused values as typed, else the saved ones.
+            "chosen": chosen or {"time_zone": viewer.time_zone},
+            "time_zones": time_zone_names(),
+        },
         status_code=status_code,
     )
 
@@ -285,6 +300,21 @@ def change_password(
         wrong = "This is not your current password."
         return _account_page(request, viewer, error={"current_password": wrong}, status_code=400)
     return redirect("/account", notice="password_changed")
+
+
+@router.post("/account/preferences")
+def change_preferences(
+    request: Request, viewer: Viewer = Depends(checked_viewer), form: FormData = Depends(form_data)
+) -> Response:
+    chosen = {"time_zone": form_text(form, "time_zone", 64)}
+    try:
+        with viewer.runtime.database.unit_of_work() as db:
+            preferences.save_preferences(db, viewer.user_id, **chosen)
+    except preferences.PreferencesRejected as rejected:
+        return _account_page(
+            request, viewer, preference_errors=rejected.errors, chosen=chosen, status_code=400
+        )
+    return redirect("/account", notice="preferences_saved")
 
 
 def _password(form: FormData, name: str) -> str:

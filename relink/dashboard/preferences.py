@@ -1,0 +1,36 @@
+"""A team user's own dashboard preferences: the time zone times are shown in.
+
+Each user changes only their own row; nothing here is shared with the team.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from relink.kit.dates import is_time_zone
+from relink.models import User
+
+
+class PreferencesRejected(ValueError):
+    """A value the form cannot take; ``errors`` maps each field to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def check_preferences(*, time_zone: str) -> None:
+    """Refuse a bad value before anything is written."""
+    errors: dict[str, str] = {}
+    if not is_time_zone(time_zone):
+        errors["time_zone"] = "Choose a time zone from the list, such as Europe/Berlin."
+    if errors:
+        raise PreferencesRejected(errors)
+
+
+def save_preferences(db: Session, user_id: str, *, time_zone: str) -> None:
+    check_preferences(time_zone=time_zone)
+    user = db.get(User, user_id)
+    if user is None:
+        raise PreferencesRejected({"time_zone": "Your user no longer exists."})
+    user.time_zone = time_zone
