@@ -1,4 +1,4 @@
-"""Team users' dashboard preferences: the time zone times are shown in.
+"""Team users' dashboard preferences: the time zone times are shown in, the language.
 
 Revision ID: f3c5e7a9b2d4
 Revises: d7a3c5e9b1f4
@@ -23,7 +23,12 @@ def upgrade() -> None:
         "users",
         sa.Column("time_zone", sa.String(length=64), server_default="UTC", nullable=False),
     )
+    op.add_column(
+        "users",
+        sa.Column("locale", sa.String(length=10), server_default="en", nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("users", "locale")
     op.drop_column("users", "time_zone")

@@ -33,6 +33,7 @@ from relink.kit.crypto import (
     token_digest,
     verify_password,
 )
+from relink.kit.i18n import N_
 from relink.kit.passwords import password_problem
 from relink.models import (
     Account,
@@ -84,9 +85,10 @@ class SignInThrottled(SignInRefused):
             f"Too many failed sign-in attempts. Please wait {minutes} minutes and try again."
         )
         self.retry_after = retry_after
+        self.minutes = minutes
 
 
-WRONG_CREDENTIALS = "That email and password do not match. Please try again."
+WRONG_CREDENTIALS = N_("That email and password do not match. Please try again.")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""A team user's own dashboard preferences: the time zone times are shown in.
+"""A team user's own dashboard preferences: the time zone times are shown in, and the
+language the dashboard speaks (English or German).
 
 Each user changes only their own row; nothing here is shared with the team.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from relink.kit.dates import is_time_zone
+from relink.kit.i18n import DASHBOARD_LOCALES, N_
 from relink.models import User
 
 
@@ -19,18 +21,22 @@ class PreferencesRejected(ValueError):
         self.errors = errors
 
 
-def check_preferences(*, time_zone: str) -> None:
-    """Refuse a bad value before anything is written."""
+def check_preferences(*, time_zone: str, locale: str) -> None:
+    """Refuse a bad value before anything is written (the messages are translated where
+    they are shown)."""
     errors: dict[str, str] = {}
+    if locale not in DASHBOARD_LOCALES:
+        errors["locale"] = N_("Choose English or German.")
     if not is_time_zone(time_zone):
-        errors["time_zone"] = "Choose a time zone from the list, such as Europe/Berlin."
+        errors["time_zone"] = N_("Choose a time zone from the list, such as Europe/Berlin.")
     if errors:
         raise PreferencesRejected(errors)
 
 
-def save_preferences(db: Session, user_id: str, *, time_zone: str) -> None:
-    check_preferences(time_zone=time_zone)
+def save_preferences(db: Session, user_id: str, *, time_zone: str, locale: str) -> None:
+    check_preferences(time_zone=time_zone, locale=locale)
     user = db.get(User, user_id)
     if user is None:
-        raise PreferencesRejected({"time_zone": "Your user no longer exists."})
+        raise PreferencesRejected({"time_zone": N_("Your user no longer exists.")})
     user.time_zone = time_zone
+    user.locale = locale

@@ -20,14 +20,17 @@ from relink.dashboard.web import (
     current_viewer,
     form_data,
     form_text,
+    locale_of,
     page,
     redirect,
     runtime_of,
     safe_next,
     secure_cookies,
+    translated,
 )
 from relink.kit.crypto import random_token, token_digest
 from relink.kit.dates import time_zone_names
+from relink.kit.i18n import DASHBOARD_LOCALES, LANGUAGE_NAMES, gettext_for
 from relink.kit.passwords import MAX_LENGTH, MIN_LENGTH
 from relink.kit.ratelimit import SlidingWindowThrottle
 from relink.web.csrf import CsrfError, csrf_token, verify_csrf
@@ -106,7 +109,7 @@ def _csrf_refusal(request: Request, form: FormData, purpose: str, binding: str) 
             submitted if isinstance(submitted, str) else None,
         )
     except CsrfError as error:
-        return str(error)
+        return translated(request, None, str(error))
     return None
 
 
@@ -154,9 +157,16 @@ def login_submit(request: Request, form: FormData = Depends(form_data)) -> Respo
     except auth.SignInThrottled as throttled:
         with runtime.database.unit_of_work() as db:
             auth.forget_attempt(db, attempt)
-        return _login_page(request, email=email, error=str(throttled), status_code=429)
+        wait = gettext_for(locale_of(request, None)).ngettext(
+            "Too many failed sign-in attempts. Please wait %(num)d minute and try again.",
+            "Too many failed sign-in attempts. Please wait %(num)d minutes and try again.",
+            throttled.minutes,
+        ) % {"num": throttled.minutes}
+        return _login_page(request, email=email, error=wait, status_code=429)
     except auth.SignInRefused as refused:
-        return _login_page(request, email=email, error=str(refused), status_code=400)
+        return _login_page(
+            request, email=email, error=translated(request, None, str(refused)), status_code=400
+        )
     response = redirect(safe_next(form_text(form, "next", 2000)))
     response.set_cookie(
         COOKIE,
@@ -260,8 +270,9 @@ def _account_page(
             "max_length": MAX_LENGTH,
             "preference_errors": preference_errors or {},
             # What the form shows: the refused values as typed, else the saved ones.
-            "chosen": chosen or {"time_zone": viewer.time_zone},
+            "chosen": chosen or {"time_zone": viewer.time_zone, "locale": viewer.locale},
             "time_zones": time_zone_names(),
+            "languages": {code: LANGUAGE_NAMES[code] for code in DASHBOARD_LOCALES},
         },
         status_code=status_code,
     )
@@ -306,13 +317,19 @@ def change_password(
 def change_preferences(
     request: Request, viewer: Viewer = Depends(checked_viewer), form: FormData = Depends(form_data)
 ) -> Response:
-    chosen = {"time_zone": form_text(form, "time_zone", 64)}
+    chosen = {
+        "time_zone": form_text(form, "time_zone", 64),
+        "locale": form_text(form, "locale", 10),
+    }
     try:
         with viewer.runtime.database.unit_of_work() as db:
             preferences.save_preferences(db, viewer.user_id, **chosen)
     except preferences.PreferencesRejected as rejected:
+        errors = {
+            field: translated(request, viewer, text) for field, text in rejected.errors.items()
+        }
         return _account_page(
-            request, viewer, preference_errors=rejected.errors, chosen=chosen, status_code=400
+            request, viewer, preference_errors=errors, chosen=chosen, status_code=400
         )
     return redirect("/account", notice="preferences_saved")
 
