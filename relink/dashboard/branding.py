@@ -18,7 +18,7 @@ from relink.hosted.branding import png_logo
 from relink.hosted.screens import MaskedAccount, Reason, Screen
 from relink.kit import ids
 from relink.kit.email_address import is_email_address
-from relink.kit.i18n import SUPPORTED_LOCALES
+from relink.kit.i18n import N_, SUPPORTED_LOCALES, gettext_for
 from relink.kit.text import has_control_characters
 from relink.models import BrandingDraft, Platform
 
@@ -31,11 +31,12 @@ _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 def logo_problem(data: bytes) -> str | None:
-    """Why ``data`` cannot be the logo, or None if it is a PNG of an allowed size."""
+    """Why ``data`` cannot be the logo, or None if it is a PNG of an allowed size (the
+    message is the English source: :func:`worded_errors` translates and fills it in)."""
     if len(data) > LOGO_MAX_BYTES:
-        return f"The logo must be at most {LOGO_MAX_BYTES // 1024} KB; this file is larger."
+        return N_("The logo must be at most %(kb)s KB; this file is larger.")
     if not data.startswith(PNG_SIGNATURE):
-        return "The logo must be a PNG image; this file is not one."
+        return N_("The logo must be a PNG image; this file is not one.")
     return None
 
 
@@ -87,27 +88,33 @@ class BrandingEdit:
             logo=logo or None,
             remove_logo=remove_logo,
         )
-        one_line = "Use one line of text, without line breaks or control characters."
+        one_line = N_("Use one line of text, without line breaks or control characters.")
         if not edit.name or len(edit.name) > 200:
-            edit.errors["name"] = "Enter the business name (1 to 200 characters)."
+            edit.errors["name"] = N_("Enter the business name (1 to 200 characters).")
         elif has_control_characters(edit.name):
             # The name is also the emails' sender name when none is set.
             edit.errors["name"] = one_line
         if not _COLOR.match(edit.brand_color):
-            edit.errors["brand_color"] = "Enter a colour as # and six hex digits, like #3a5bd9."
+            edit.errors["brand_color"] = N_("Enter a colour as # and six hex digits, like #3a5bd9.")
         if edit.support_email and not is_email_address(edit.support_email):
-            edit.errors["support_email"] = "Enter an email address like support@example.com."
+            edit.errors["support_email"] = N_("Enter an email address like support@example.com.")
         if len(edit.email_sender_name) > 200:
-            edit.errors["email_sender_name"] = "Use at most 200 characters."
+            edit.errors["email_sender_name"] = N_("Use at most 200 characters.")
         elif has_control_characters(edit.email_sender_name):
             # It goes into the From header of every email: a line break there would
             # make each of them unsendable.
             edit.errors["email_sender_name"] = one_line
         if edit.default_locale not in SUPPORTED_LOCALES:
-            edit.errors["default_locale"] = "Choose one of the listed languages."
+            edit.errors["default_locale"] = N_("Choose one of the listed languages.")
         if edit.logo is not None and (problem := logo_problem(edit.logo)):
             edit.errors["logo"] = problem
         return edit
+
+
+def worded_errors(errors: dict[str, str], locale: str) -> dict[str, str]:
+    """The form's errors in ``locale``, their numbers filled in."""
+    _ = gettext_for(locale).gettext
+    return {name: _(message) % {"kb": LOGO_MAX_BYTES // 1024} for name, message in errors.items()}
 
 
 def apply_branding(platform: Platform, edit: BrandingEdit) -> None:

@@ -246,3 +246,24 @@ def test_an_error_page_speaks_the_signed_in_users_language(
 
     assert response.status_code == 404
     assert "Nicht gefunden" in response.text
+
+
+def test_a_refused_branding_form_is_worded_in_the_users_language(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    assert _save(owner, locale="de").status_code == 303
+
+    response = owner.post(
+        "/settings",
+        data={
+            "csrf_token": page_csrf(owner, "/settings"),
+            "name": "Acme",
+            "brand_color": "red",
+            "default_locale": "en",
+        },
+        files={"logo": ("logo.png", b"GIF89a", "image/png")},
+    )
+
+    assert response.status_code == 400
+    assert "Geben Sie eine Farbe als # und sechs Hexadezimalziffern ein" in response.text
+    assert "Das Logo muss ein PNG-Bild sein" in response.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from relink.dashboard.branding import (
     preview_landing_screen,
     previewed_platform,
     save_draft,
+    worded_errors,
 )
 from relink.dashboard.relink_policy import MAX_DELAY_HOURS, PolicyEdit
 from relink.dashboard.views.accounts import EMAIL_PREVIEW_CSP
@@ -69,6 +71,8 @@ def _settings_page(
     request: Request, viewer: Viewer, edit: BrandingEdit | None = None, status_code: int = 200
 ) -> Response:
     platform = _platform(viewer)
+    if edit is not None and edit.errors:
+        edit = replace(edit, errors=worded_errors(edit.errors, viewer.locale))
     return page(
         request,
         viewer,
