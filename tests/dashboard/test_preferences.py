@@ -267,3 +267,35 @@ def test_a_refused_branding_form_is_worded_in_the_users_language(
     assert response.status_code == 400
     assert "Geben Sie eine Farbe als # und sechs Hexadezimalziffern ein" in response.text
     assert "Das Logo muss ein PNG-Bild sein" in response.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/accounts",
+        "/customers",
+        "/connected-accounts",
+        "/relink-requests",
+        "/reports/outreach",
+        "/institutions",
+        "/developers",
+        "/developers/webhooks",
+        "/developers/events",
+        "/settings",
+        "/settings/team",
+        "/settings/automatic-relink",
+        "/settings/preview/saved",
+        "/account",
+    ],
+)
+def test_every_dashboard_page_renders_in_german(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client, path: str
+) -> None:
+    assert _save(owner, locale="de").status_code == 303
+
+    response = owner.get(path)
+
+    assert response.status_code == 200
+    assert '<html lang="de">' in response.text
+    assert "Einstellungen" in response.text  # the navigation, in German
+    assert "Skip to content" not in response.text

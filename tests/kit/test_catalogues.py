@@ -35,37 +35,6 @@ OPERATOR_SOURCES = ("relink/templates/dashboard/", "relink/dashboard/")
 OPERATOR_CATALOGUE = "dashboard.po"
 TRANSLATED = [locale for locale in SUPPORTED_LOCALES if locale != DEFAULT_LOCALE]
 DASHBOARD_TRANSLATED = [locale for locale in DASHBOARD_LOCALES if locale != DEFAULT_LOCALE]
-# Dashboard pages whose German is still to be written: a message only they use may be
-# missing from the catalogue. The list only shrinks; a new page is translated as written.
-DASHBOARD_PENDING = {
-    f"relink/templates/dashboard/{name}.html"
-    for name in (
-        "_charts",
-        "developers_event",
-        "developers_events",
-        "developers_key_revoke",
-        "developers_keys",
-        "developers_webhook",
-        "developers_webhook_delete",
-        "developers_webhook_roll",
-        "developers_webhooks",
-        "email_preview",
-        "holder",
-        "holder_clear_opt_out",
-        "holder_lift",
-        "holders",
-        "incident_release",
-        "institutions",
-        "mailbox",
-        "report_outreach",
-        "request_cancel",
-        "request_job",
-        "request_skipped",
-        "requests",
-        "settings_automatic_relink",
-        "settings_team",
-    )
-}
 # %(name)s, %(num)d, %s …: what gettext fills in; {name}: str.format fields.
 PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[-#0 +]*\d*(?:\.\d+)?[sdifr]|\{(\w*)\}")
 
@@ -107,12 +76,11 @@ def holder_messages() -> dict[str, Source]:
     return found
 
 
-def operator_messages(*, pending: bool) -> dict[str, Source]:
-    """The dashboard's messages: all of them, or (``pending=False``) those used on a page
-    that is translated already."""
+def operator_messages() -> dict[str, Source]:
+    """The dashboard's messages (its templates and its Python, marked with ``N_``)."""
     found: dict[str, Source] = {}
     for path, source in extracted():
-        if path.startswith(OPERATOR_SOURCES) and (pending or path not in DASHBOARD_PENDING):
+        if path.startswith(OPERATOR_SOURCES):
             found.setdefault(source.key, source)
     return found
 
@@ -157,7 +125,7 @@ def test_every_holder_message_is_translated(locale: str, sources: dict[str, Sour
 
 @pytest.fixture(scope="module")
 def operator_sources() -> dict[str, Source]:
-    found = operator_messages(pending=True)
+    found = operator_messages()
     assert len(found) > 100
     return found
 
@@ -167,7 +135,7 @@ def test_every_dashboard_message_is_translated(locale: str) -> None:
     catalogue = {key_of(message): message for _, message, _ in catalogue_entries(locale)}
     missing = [
         f"{source.where}: {source.key!r}"
-        for key, source in sorted(operator_messages(pending=False).items())
+        for key, source in sorted(operator_messages().items())
         if key not in catalogue or not all(forms(catalogue[key].string) or [""])
     ]
     assert missing == []
