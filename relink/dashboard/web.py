@@ -253,6 +253,14 @@ def translated(request: Request, viewer: Viewer | None, message: str) -> str:
     return gettext_for(locale_of(request, viewer)).gettext(message)
 
 
+def translated_errors(
+    request: Request, viewer: Viewer | None, errors: dict[str, str]
+) -> dict[str, str]:
+    """A form's errors (each field's message) in the page's language."""
+    _ = gettext_for(locale_of(request, viewer)).gettext
+    return {name: _(message) for name, message in errors.items()}
+
+
 def page(
     request: Request,
     viewer: Viewer | None,

@@ -299,3 +299,27 @@ def test_every_dashboard_page_renders_in_german(
     assert '<html lang="de">' in response.text
     assert "Einstellungen" in response.text  # the navigation, in German
     assert "Skip to content" not in response.text
+
+
+def test_refusals_on_the_account_and_team_pages_are_worded_in_german(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    assert _save(owner, locale="de").status_code == 303
+
+    wrong = owner.post(
+        "/account/password",
+        data={
+            "csrf_token": page_csrf(owner, "/account"),
+            "current_password": "not the password",
+            "new_password": "a long enough new passphrase",
+        },
+    )
+    invite = owner.post(
+        "/settings/team/invite",
+        data={"csrf_token": page_csrf(owner, "/settings/team"), "email": "someone@example.com"},
+    )
+
+    assert wrong.status_code == 400
+    assert "Das ist nicht Ihr aktuelles Passwort." in wrong.text
+    assert invite.status_code == 400
+    assert "Wählen Sie eine Rolle." in invite.text

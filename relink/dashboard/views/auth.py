@@ -27,10 +27,11 @@ from relink.dashboard.web import (
     safe_next,
     secure_cookies,
     translated,
+    translated_errors,
 )
 from relink.kit.crypto import random_token, token_digest
 from relink.kit.dates import time_zone_names
-from relink.kit.i18n import DASHBOARD_LOCALES, LANGUAGE_NAMES, gettext_for
+from relink.kit.i18n import DASHBOARD_LOCALES, LANGUAGE_NAMES, N_, gettext_for
 from relink.kit.passwords import MAX_LENGTH, MIN_LENGTH
 from relink.kit.ratelimit import SlidingWindowThrottle
 from relink.web.csrf import CsrfError, csrf_token, verify_csrf
@@ -265,7 +266,7 @@ def _account_page(
         viewer,
         "your_account.html",
         {
-            "errors": error or {},
+            "errors": translated_errors(request, viewer, error or {}),
             "min_length": MIN_LENGTH,
             "max_length": MAX_LENGTH,
             "preference_errors": preference_errors or {},
@@ -308,7 +309,7 @@ def change_password(
             request, viewer, error={"current_password": str(throttled)}, status_code=429
         )
     except auth.SignInRefused:
-        wrong = "This is not your current password."
+        wrong = N_("This is not your current password.")
         return _account_page(request, viewer, error={"current_password": wrong}, status_code=400)
     return redirect("/account", notice="password_changed")
 

@@ -38,12 +38,13 @@ from relink.dashboard.web import (
     owner,
     page,
     redirect,
+    translated,
 )
 from relink.email.dkim import key_of
 from relink.email.messages import address_domain
 from relink.email.preview import brand_preview_email, html_for_browser
 from relink.hosted.branding import png_logo, stylesheet
-from relink.kit.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, supported
+from relink.kit.i18n import LANGUAGE_NAMES, N_, SUPPORTED_LOCALES, supported
 from relink.models import BrandingDraft, Platform, Role
 from relink.web.security import DEFAULT_CSP
 from relink.web.templating import render
@@ -349,7 +350,8 @@ def _team_page(
         {
             "members": members,
             "roles": [role.value for role in Role],
-            "error": error,
+            # The refusals are marked with N_ where they are raised.
+            "error": translated(request, viewer, error) if error else None,
             "invite_email": invite_email,
             "invitation_days": CONFIRMATION_LIFETIME.days,
         },
@@ -374,7 +376,7 @@ def invite(
     email, role = form_text(form, "email"), _role(form)
     if role is None:
         return _team_page(
-            request, viewer, error="Choose a role.", invite_email=email, status_code=400
+            request, viewer, error=N_("Choose a role."), invite_email=email, status_code=400
         )
     try:
         with viewer.runtime.database.unit_of_work() as db:
@@ -418,7 +420,7 @@ def change_role(
 ) -> Response:
     role = _role(form)
     if role is None:
-        return _team_page(request, viewer, error="Choose a role.", status_code=400)
+        return _team_page(request, viewer, error=N_("Choose a role."), status_code=400)
     return _change_member(
         request,
         viewer,
