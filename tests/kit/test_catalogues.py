@@ -196,6 +196,19 @@ def test_every_language_has_the_same_catalogue_files() -> None:
     assert len({tuple(names) for names in files.values()}) == 1, files
 
 
+@pytest.mark.parametrize("locale", DASHBOARD_TRANSLATED)
+def test_the_dashboard_catalogue_repeats_no_holder_message(locale: str) -> None:
+    """One message, one translation: the dashboard's part would win over the holder's."""
+    dashboard = {
+        key_of(m) for path, m, _ in catalogue_entries(locale) if path.name == OPERATOR_CATALOGUE
+    }
+    holder = {
+        key_of(m) for path, m, _ in catalogue_entries(locale) if path.name != OPERATOR_CATALOGUE
+    }
+    assert dashboard  # the dashboard's part is read
+    assert sorted(dashboard & holder) == []
+
+
 def test_only_the_dashboards_languages_have_a_dashboard_catalogue() -> None:
     having = {
         locale
