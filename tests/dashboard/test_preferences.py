@@ -323,3 +323,24 @@ def test_refusals_on_the_account_and_team_pages_are_worded_in_german(
     assert "Das ist nicht Ihr aktuelles Passwort." in wrong.text
     assert invite.status_code == 400
     assert "Wählen Sie eine Rolle." in invite.text
+
+
+def test_refusals_on_the_developers_pages_are_worded_in_german(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    assert _save(owner, locale="de").status_code == 303
+
+    response = owner.post(
+        "/developers/webhooks",
+        data={"csrf_token": page_csrf(owner, "/developers/webhooks"), "url": ""},
+    )
+
+    assert response.status_code == 400
+    assert "Geben Sie die URL ein, die Ereignisse empfangen soll." in response.text
+
+
+def test_an_expired_link_is_worded_in_the_browsers_language(server: RunningServer) -> None:
+    with httpx.Client(base_url=server.url, headers={"accept-language": "de"}) as anonymous:
+        response = anonymous.get("/reset-password/" + "x" * 43)
+    assert response.status_code == 404
+    assert "Link abgelaufen" in response.text

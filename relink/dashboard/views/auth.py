@@ -94,7 +94,10 @@ def _link_expired(request: Request, invalid: Exception) -> Response:
         request,
         None,
         "error.html",
-        {"title": "Link expired", "message": str(invalid)},
+        {
+            "title": translated(request, None, N_("Link expired")),
+            "message": translated(request, None, str(invalid)),
+        },
         status_code=404,
     )
 
@@ -380,7 +383,11 @@ def forgot_password(request: Request, form: FormData = Depends(form_data)) -> Re
         return _forgot_page(request, email=email, error=refused, status_code=403)
     client = request.client.host if request.client else "unknown"
     if not _forgot_throttle(request).hit(client):
-        message = "Too many requests from this network. Please wait 15 minutes and try again."
+        message = translated(
+            request,
+            None,
+            N_("Too many requests from this network. Please wait 15 minutes and try again."),
+        )
         return _forgot_page(request, email=email, error=message, status_code=429)
     with runtime.database.unit_of_work() as db:
         auth.request_password_reset(db, runtime, email)
