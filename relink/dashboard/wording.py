@@ -119,6 +119,10 @@ CONSENT_ACTORS = {
 }
 
 
+# A team user's role (the code stays the form's value and the API's word).
+ROLES = {"owner": N_("Owner"), "admin": N_("Admin"), "viewer": N_("Viewer")}
+
+
 def badge_code(account: Any) -> str:
     """The status as the API names it, for developers: ``inactive · access_expired``."""
     if account.status == "inactive":
@@ -139,6 +143,7 @@ class Words:
         self.timeline = self._table(TIMELINE)
         self.session_status = self._table(SESSION_STATUS)
         self.refresh_failures = self._table(REFRESH_FAILURES)
+        self.roles = self._table(ROLES)
         self.badge_code = badge_code
 
     def _table(self, table: dict[str, str]) -> dict[str, str]:

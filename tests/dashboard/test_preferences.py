@@ -152,6 +152,7 @@ def test_a_user_chooses_german_and_the_dashboard_speaks_it(
     assert '<html lang="de">' in account
     assert "Ihre Präferenzen wurden gespeichert." in account  # the notice, too
     assert "<h1>Ihr Konto</h1>" in account
+    assert "<dd>Inhaber</dd>" in account  # the role in words, not its code
     accounts = owner.get("/accounts").text
     assert "<h1>Konten</h1>" in accounts
     assert "Keine passenden Konten." in accounts
