@@ -33,6 +33,7 @@ from relink.kit.crypto import (
     token_digest,
     verify_password,
 )
+from relink.kit.i18n import N_
 from relink.kit.passwords import password_problem
 from relink.models import (
     Account,
@@ -84,9 +85,10 @@ class SignInThrottled(SignInRefused):
             f"Too many failed sign-in attempts. Please wait {minutes} minutes and try again."
         )
         self.retry_after = retry_after
+        self.minutes = minutes
 
 
-WRONG_CREDENTIALS = "That email and password do not match. Please try again."
+WRONG_CREDENTIALS = N_("That email and password do not match. Please try again.")
 
 
 @dataclass(frozen=True)
@@ -291,7 +293,10 @@ def pending_confirmation(
     row = db.execute(query.with_for_update() if lock else query).first()
     if row is None or row[0].used_at is not None or row[0].expires_at <= clock.now():
         raise ConfirmationInvalid(
-            "This confirmation link is invalid or has expired. Ask the platform owner for a new one."
+            N_(
+                "This confirmation link is invalid or has expired. "
+                "Ask the platform owner for a new one."
+            )
         )
     return row[0], row[1]
 
@@ -338,7 +343,7 @@ class ResetInvalid(Exception):
     pass
 
 
-RESET_INVALID = "This password reset link is invalid, used or expired. Ask for a new one."
+RESET_INVALID = N_("This password reset link is invalid, used or expired. Ask for a new one.")
 
 
 def request_password_reset(db: Session, runtime: Runtime, email: str) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from relink.kit import clock
 from relink.kit.errors import ApiError
+from relink.kit.i18n import N_
 from relink.models import ApiKey, WebhookEndpoint
 from relink.platforms.repository import ApiKeyRepository
 from relink.platforms.service import create_api_key
@@ -57,7 +58,7 @@ def key_state(key: ApiKey, now: dt.datetime) -> str:
 def _usable_key(db: Session, scope: Scope, key_id: str) -> ApiKey | None:
     key = ApiKeyRepository(db, scope).find(key_id)
     if key is not None and key_state(key, clock.now()) in ("revoked", "expired"):
-        raise KeyUnavailable("This key is already revoked or expired.")
+        raise KeyUnavailable(N_("This key is already revoked or expired."))
     return key
 
 
@@ -115,13 +116,13 @@ class EndpointForm:
     def read(cls, url: str, description: str, events: list[str]) -> EndpointForm:
         form = cls(url.strip(), description.strip(), [e for e in events if e])
         if not form.url:
-            form.errors["url"] = "Enter the URL that should receive events."
+            form.errors["url"] = N_("Enter the URL that should receive events.")
         if not form.events:
-            form.errors["events"] = "Choose at least one event type, or all events."
+            form.errors["events"] = N_("Choose at least one event type, or all events.")
         elif any(e != ALL_EVENTS and not known_event_type(e) for e in form.events):
-            form.errors["events"] = "Choose event types from the list."
+            form.errors["events"] = N_("Choose event types from the list.")
         if len(form.description) > 5000:
-            form.errors["description"] = "Use at most 5,000 characters."
+            form.errors["description"] = N_("Use at most 5,000 characters.")
         return form
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from relink.kit.email_address import is_email_address
-from relink.kit.i18n import SUPPORTED_LOCALES
+from relink.kit.i18n import N_, SUPPORTED_LOCALES
 from relink.models import ConnectedAccount, Customer
 
 
@@ -20,9 +20,9 @@ class HolderEdit:
         """Validate the form; ``errors`` maps a field name to the message shown next to it."""
         edit = cls(email.strip(), language.strip())
         if edit.email and not is_email_address(edit.email):
-            edit.errors["email"] = "Enter an email address like name@example.com."
+            edit.errors["email"] = N_("Enter an email address like name@example.com.")
         if edit.language and edit.language not in SUPPORTED_LOCALES:
-            edit.errors["language"] = "Choose one of the listed languages."
+            edit.errors["language"] = N_("Choose one of the listed languages.")
         return edit
 
 

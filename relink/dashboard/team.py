@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from relink.dashboard.auth import create_confirmation
 from relink.kit import clock
+from relink.kit.i18n import N_
 from relink.models import DashboardLogin, EmailConfirmation, Role, User
 from relink.platforms.service import PlatformError, create_user, normalize_email
 from relink.runtime import Runtime
@@ -61,10 +62,10 @@ def invite(db: Session, runtime: Runtime, platform_id: str, email: str, role: Ro
     try:
         address = normalize_email(email)
     except PlatformError:
-        raise TeamChangeRefused("Enter an email address like name@example.com.") from None
+        raise TeamChangeRefused(N_("Enter an email address like name@example.com.")) from None
     if db.scalars(select(User.id).where(User.email == address)).first() is not None:
         # Said plainly: only an owner sees it, and it explains why nothing happened.
-        raise TeamChangeRefused("A user with this email address already exists.")
+        raise TeamChangeRefused(N_("A user with this email address already exists."))
     user, _unused_password = create_user(db, platform_id, address, role)
     db.flush()
     create_confirmation(db, runtime, user, invitation=True)
@@ -78,7 +79,7 @@ def resend_invitation(db: Session, runtime: Runtime, platform_id: str, user_id: 
     if user is None:
         return None
     if user.email_confirmed_at is not None:
-        raise TeamChangeRefused("This user has already confirmed their address.")
+        raise TeamChangeRefused(N_("This user has already confirmed their address."))
     db.execute(
         update(EmailConfirmation)
         .where(EmailConfirmation.user_id == user.id, EmailConfirmation.used_at.is_(None))
@@ -103,12 +104,12 @@ def change_role(db: Session, platform_id: str, user_id: str, role: Role) -> User
 def remove_member(db: Session, platform_id: str, actor_id: str, user_id: str) -> User | None:
     """Delete the user, their sign-ins and confirmation links."""
     if user_id == actor_id:
-        raise TeamChangeRefused("You cannot remove yourself; another owner can.")
+        raise TeamChangeRefused(N_("You cannot remove yourself; another owner can."))
     user = _member(db, platform_id, user_id)
     if user is None:
         return None
     if user.role == Role.owner and _owner_count(db, platform_id) <= 1:
-        raise TeamChangeRefused("The last owner cannot be removed.")
+        raise TeamChangeRefused(N_("The last owner cannot be removed."))
     db.execute(delete(DashboardLogin).where(DashboardLogin.user_id == user.id))
     db.execute(delete(EmailConfirmation).where(EmailConfirmation.user_id == user.id))
     db.delete(user)

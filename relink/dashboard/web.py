@@ -17,8 +17,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from relink.dashboard.auth import SignedIn, find_login
-from relink.dashboard.wording import WORDS
+from relink.dashboard.wording import words_for
 from relink.institutions.incidents import open_incidents
+from relink.kit.dates import DEFAULT_TIME_ZONE
+from relink.kit.i18n import N_, dashboard_locale, gettext_for
 from relink.models import Role
 from relink.runtime import Runtime
 from relink.tenancy import Scope
@@ -40,7 +42,7 @@ class NotSignedIn(Exception):
 
 
 class Forbidden(Exception):
-    def __init__(self, message: str = "Your role does not allow this action.") -> None:
+    def __init__(self, message: str = N_("Your role does not allow this action.")) -> None:
         super().__init__(message)
         self.message = message
 
@@ -89,6 +91,14 @@ class Viewer:
     @property
     def actor(self) -> str:
         return f"user:{self.signed_in.user.id}"
+
+    @property
+    def time_zone(self) -> str:
+        return self.signed_in.user.time_zone
+
+    @property
+    def locale(self) -> str:
+        return dashboard_locale(self.signed_in.user.locale)
 
     @property
     def platform_id(self) -> str:
@@ -172,50 +182,83 @@ def checked_viewer(
 
 def editor(viewer: Viewer = Depends(checked_viewer)) -> Viewer:
     if not viewer.can_edit:
-        raise Forbidden("Viewers have read-only access; ask an owner or admin.")
+        raise Forbidden(N_("Viewers have read-only access; ask an owner or admin."))
     return viewer
 
 
 def owner(viewer: Viewer = Depends(checked_viewer)) -> Viewer:
     if not viewer.is_owner:
-        raise Forbidden("Only owners can manage the team and API keys.")
+        raise Forbidden(N_("Only owners can manage the team and API keys."))
     return viewer
 
 
 NOTICES = {
-    "relink_requested": "Relink request created; the email is on its way.",
-    "saved": "Saved.",
-    "policy_saved": "Automatic relink settings saved for the mode you are viewing.",
-    "suppression_lifted": "The address is no longer suppressed: relink emails go to it again.",
-    "not_suppressed": "The address was not suppressed (any more): nothing changed.",
-    "opt_out_cleared": "The opt-out is cleared: automatic reminders go to this holder again.",
-    "not_opted_out": "The holder had not opted out of reminders (any more): nothing changed.",
-    "mode_live": "You are now viewing live data.",
-    "mode_test": "You are now viewing test data.",
-    "signed_out": "You have been signed out.",
-    "confirmed": "Your email address is confirmed.",
-    "key_revoked": "The API key was revoked.",
-    "webhook_resent": "The event was queued for delivery again.",
-    "email_resent": "The email was queued to be sent again.",
-    "user_removed": "The team user was removed.",
-    "role_changed": "The role was changed.",
-    "invitation_sent": "The invitation is on its way to their email address.",
-    "invitation_resent": "A new invitation is on its way; the earlier link no longer works.",
-    "password_changed": "Your password was changed. Your other sign-ins have ended.",
-    "reset_sent": "If a team user has that address, a link to choose a new password is on its "
-    "way to it. The link works for one hour.",
-    "password_reset": "Your password was changed. Sign in with the new one.",
-    "webhook_enabled": "The webhook endpoint is enabled.",
-    "webhook_disabled": "The webhook endpoint is disabled; it receives no events.",
-    "webhook_deleted": "The webhook endpoint was deleted.",
-    "request_cancelled": "The relink request was cancelled; its link no longer works.",
-    "request_finished": "The relink request had already ended; nothing was changed.",
-    "incident_released": "The hold is released: automatic relink emails for this bank go out "
-    "again.",
-    "incident_not_open": "That hold had already been released; nothing was changed.",
-    "email_not_resent": "The email was not sent again: the request has ended, its email is "
-    "still on its way, or the holder has no email address.",
+    "relink_requested": N_("Relink request created; the email is on its way."),
+    "saved": N_("Saved."),
+    "policy_saved": N_("Automatic relink settings saved for the mode you are viewing."),
+    "suppression_lifted": N_("The address is no longer suppressed: relink emails go to it again."),
+    "not_suppressed": N_("The address was not suppressed (any more): nothing changed."),
+    "opt_out_cleared": N_("The opt-out is cleared: automatic reminders go to this holder again."),
+    "not_opted_out": N_("The holder had not opted out of reminders (any more): nothing changed."),
+    "mode_live": N_("You are now viewing live data."),
+    "mode_test": N_("You are now viewing test data."),
+    "signed_out": N_("You have been signed out."),
+    "confirmed": N_("Your email address is confirmed."),
+    "key_revoked": N_("The API key was revoked."),
+    "webhook_resent": N_("The event was queued for delivery again."),
+    "email_resent": N_("The email was queued to be sent again."),
+    "user_removed": N_("The team user was removed."),
+    "role_changed": N_("The role was changed."),
+    "invitation_sent": N_("The invitation is on its way to their email address."),
+    "invitation_resent": N_("A new invitation is on its way; the earlier link no longer works."),
+    "preferences_saved": N_("Your preferences are saved."),
+    "password_changed": N_("Your password was changed. Your other sign-ins have ended."),
+    "reset_sent": N_(
+        "If a team user has that address, a link to choose a new password is on its "
+        "way to it. The link works for one hour."
+    ),
+    "password_reset": N_("Your password was changed. Sign in with the new one."),
+    "webhook_enabled": N_("The webhook endpoint is enabled."),
+    "webhook_disabled": N_("The webhook endpoint is disabled; it receives no events."),
+    "webhook_deleted": N_("The webhook endpoint was deleted."),
+    "request_cancelled": N_("The relink request was cancelled; its link no longer works."),
+    "request_finished": N_("The relink request had already ended; nothing was changed."),
+    "incident_released": N_(
+        "The hold is released: automatic relink emails for this bank go out again."
+    ),
+    "incident_not_open": N_("That hold had already been released; nothing was changed."),
+    "email_not_resent": N_(
+        "The email was not sent again: the request has ended, its email is "
+        "still on its way, or the holder has no email address."
+    ),
 }
+
+
+def locale_of(request: Request, viewer: Viewer | None) -> str:
+    """The language of a dashboard page: the user's choice (also on an error page, which
+    has no viewer), else the browser's, among English and German."""
+    if viewer is not None:
+        return viewer.locale
+    token = request.cookies.get(COOKIE)
+    if token:
+        with runtime_of(request).database.read_only() as db:
+            signed_in = find_login(db, token)
+        if signed_in is not None:
+            return dashboard_locale(signed_in.user.locale)
+    return dashboard_locale(None, request.headers.get("accept-language"))
+
+
+def translated(request: Request, viewer: Viewer | None, message: str) -> str:
+    """``message`` (marked with ``N_`` where it was written) in the page's language."""
+    return gettext_for(locale_of(request, viewer)).gettext(message)
+
+
+def translated_errors(
+    request: Request, viewer: Viewer | None, errors: dict[str, str]
+) -> dict[str, str]:
+    """A form's errors (each field's message) in the page's language."""
+    _ = gettext_for(locale_of(request, viewer)).gettext
+    return {name: _(message) for name, message in errors.items()}
 
 
 def page(
@@ -226,7 +269,10 @@ def page(
     *,
     status_code: int = 200,
 ) -> HTMLResponse:
-    notice = NOTICES.get(request.query_params.get("notice", ""))
+    locale = locale_of(request, viewer)
+    _ = gettext_for(locale).gettext
+    notice_text = NOTICES.get(request.query_params.get("notice", ""))
+    notice = _(notice_text) if notice_text else None
     incidents = []
     if viewer is not None:
         with viewer.runtime.database.read_only() as db:
@@ -237,12 +283,15 @@ def page(
             "viewer": viewer,
             "notice": notice,
             "incidents": incidents,
-            "words": WORDS,
+            "words": words_for(locale),
+            # The |when and |day filters read it: times in the user's own zone.
+            "time_zone": viewer.time_zone if viewer is not None else DEFAULT_TIME_ZONE,
             "path": request.url.path,
             "current_url": request.url.path
             + (f"?{request.url.query}" if request.url.query else ""),
             **context,
         },
+        locale=locale,
     )
     response = HTMLResponse(html, status_code=status_code)
     response.headers["cache-control"] = "no-store"
@@ -272,7 +321,11 @@ def install_error_pages(app: FastAPI) -> None:
             request,
             None,
             "error.html",
-            {"title": "Not allowed", "message": message},
+            # The messages are marked with N_ where they are raised.
+            {
+                "title": translated(request, None, N_("Not allowed")),
+                "message": translated(request, None, message),
+            },
             status_code=403,
         )
 
@@ -282,9 +335,15 @@ def install_error_pages(app: FastAPI) -> None:
             None,
             "error.html",
             {
-                "title": "Not found",
-                "message": "There is nothing here in the mode you are viewing. "
-                "Check the id, or switch between test and live mode.",
+                "title": translated(request, None, N_("Not found")),
+                "message": translated(
+                    request,
+                    None,
+                    N_(
+                        "There is nothing here in the mode you are viewing. "
+                        "Check the id, or switch between test and live mode."
+                    ),
+                ),
             },
             status_code=404,
         )

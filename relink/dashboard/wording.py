@@ -1,67 +1,126 @@
-"""Plain words for codes shown on dashboard pages."""
+"""Plain words for codes shown on dashboard pages, in the reader's language.
+
+The tables below hold the English source text, marked with ``N_`` so Babel extracts it;
+:class:`Words` translates them for one render (``words_for(locale)``). The CSV export
+reads the tables as they are: a file's columns stay English.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 from typing import Any
 
+from relink.kit.dates import format_day
+from relink.kit.i18n import N_, gettext_for
+
 REASON_LABELS = {
-    "not_broken": "Not needed",
-    "not_repairable": "Not repairable",
-    "disconnected": "Disconnected",
-    "recent_request": "Recently requested",
-    "missing_email": "No email",
-    "unconfirmed_test_email": "Not a confirmed team email",
-    "institution_unsupported": "Bank unsupported",
-    "institution_unavailable": "Bank having trouble",
-    "email_undeliverable": "Email address bounces",
-    "hosted_relink_disabled": "Hosted relink is off",
+    "not_broken": N_("Not needed"),
+    "not_repairable": N_("Not repairable"),
+    "disconnected": N_("Disconnected"),
+    "recent_request": N_("Recently requested"),
+    "missing_email": N_("No email"),
+    "unconfirmed_test_email": N_("Not a confirmed team email"),
+    "institution_unsupported": N_("Bank unsupported"),
+    "institution_unavailable": N_("Bank having trouble"),
+    "email_undeliverable": N_("Email address bounces"),
+    "hosted_relink_disabled": N_("Hosted relink is off"),
 }
 
 CAUSES = {
-    "access_denied": "the holder or the bank revoked access",
-    "access_expired": "the bank's consent expired",
-    "account_closed": "the account was closed",
-    "account_unavailable": "the bank no longer offers this account",
-    "institution_requirement": "the bank requires the holder to sign in again",
-    "unspecified": "the bank gave no reason",
+    "access_denied": N_("the holder or the bank revoked access"),
+    "access_expired": N_("the bank's consent expired"),
+    "account_closed": N_("the account was closed"),
+    "account_unavailable": N_("the bank no longer offers this account"),
+    "institution_requirement": N_("the bank requires the holder to sign in again"),
+    "unspecified": N_("the bank gave no reason"),
 }
-
-
-def status_sentence(account: Any) -> str:
-    """The account's status and status_details in one sentence."""
-    if account.status == "active":
-        if account.expected_deactivation_at is not None:
-            cause = CAUSES.get(account.expected_deactivation_cause or "access_expired", "")
-            return (
-                "Working, but the connection will stop on "
-                f"{account.expected_deactivation_at:%Y-%m-%d} ({cause}); a relink renews it."
-            )
-        return "Working: data can be refreshed and payments can use this account."
-    if account.status == "inactive":
-        cause = CAUSES.get(account.inactive_cause or "unspecified", "")
-        if account.inactive_action == "relink_required":
-            return f"Not working because {cause}. The holder can repair it by relinking."
-        return f"Not working because {cause}. Relinking cannot repair it."
-    return "Disconnected: the connection was ended and needs a new link, not a relink."
-
 
 # The status badge: a few words; the API's code goes beside it (see :func:`badge_code`).
-STATUS_WORDS = {"active": "Working", "disconnected": "Disconnected"}
+STATUS_WORDS = {"active": N_("Working"), "disconnected": N_("Disconnected")}
 INACTIVE_WORDS = {
-    "access_denied": "Access revoked",
-    "access_expired": "Consent expired",
-    "account_closed": "Account closed",
-    "account_unavailable": "No longer offered",
-    "institution_requirement": "Needs the holder to sign in again",
-    "unspecified": "Not working",
+    "access_denied": N_("Access revoked"),
+    "access_expired": N_("Consent expired"),
+    "account_closed": N_("Account closed"),
+    "account_unavailable": N_("No longer offered"),
+    "institution_requirement": N_("Needs the holder to sign in again"),
+    "unspecified": N_("Not working"),
+}
+
+# Why the first refresh after a repair failed (``LastRequest.refresh_failed``).
+REFRESH_FAILURES = {
+    "access_denied": N_("the bank refused access again"),
+    "access_expired": N_("the bank said the consent had expired again"),
+    "account_closed": N_("the bank said the account is closed"),
+    "account_unavailable": N_("the bank no longer offers this account"),
+    "institution_requirement": N_("the bank asked the holder to sign in again"),
+    "institution_down": N_("the bank stayed unavailable"),
+    "rate_limited": N_("the bank refused to be asked so often"),
+    "account_inactive": N_("the account was no longer working"),
+    "bank_error": N_("the bank answered with an error"),
+}
+
+CONNECTORS = {
+    "nextgenpsd2": N_("NextGenPSD2 (Berlin Group)"),
+    "oauth2": N_("OAuth 2 bank API"),
+    "sandbox": N_("Sandbox bank"),
+}
+
+HEALTH = {
+    "active": N_("Working normally"),
+    "degraded": N_("Having trouble: some requests fail"),
+    "inactive": N_("Down: no requests succeed"),
+}
+
+# A relink request's timeline, as the operator reads it (the code stays beside it).
+TIMELINE = {
+    "created": N_("Requested"),
+    "email_queued": N_("Email queued"),
+    "email_sent": N_("Email sent"),
+    "email_failed": N_("Email not delivered"),
+    "email_bounced": N_("Email bounced"),
+    "viewed": N_("The holder opened the link"),
+    "scanned": N_("A machine fetched the link (a mail scanner, prefetch or preview)"),
+    "opened": N_("The holder went on to the bank"),
+    "authenticated": N_("The holder signed in at the bank"),
+    "succeeded": N_("Repaired: the account works again"),
+    "failed": N_("Failed"),
+    "cancelled": N_("Cancelled"),
+    "expired": N_("Expired: the link was not used in time"),
+    "data_refreshed": N_("Proved: the first data refresh after the repair worked"),
+    "refresh_failed": N_("Not proved: the first data refresh after the repair failed"),
+}
+
+SESSION_STATUS = {
+    "pending": N_("Waiting for the holder"),
+    "succeeded": N_("Repaired"),
+    "failed": N_("Failed"),
+    "cancelled": N_("Cancelled"),
+}
+
+FAILURE_REASONS = {
+    "no_authorization": N_("the holder did not share the account"),
+    "other": N_("something else went wrong"),
+    "no_account": N_("the holder shared no account"),
+}
+
+CONSENT_KINDS = {
+    "granted": N_("Consent given"),
+    "renewed": N_("Consent renewed by a relink"),
+    "revoked": N_("Consent revoked"),
+}
+# Whole phrases ("by the holder"), not a name after "by": languages inflect the name.
+CONSENT_ACTORS = {
+    "holder": N_("by the holder"),
+    "operator": N_("by an operator"),
+    "platform": N_("by the platform (API)"),
+    "bank": N_("by the bank"),
+    "automation": N_("by automatic relink"),
 }
 
 
-def badge(account: Any) -> str:
-    if account.status == "inactive":
-        return INACTIVE_WORDS.get(account.inactive_cause or "unspecified", "Not working")
-    return STATUS_WORDS.get(str(account.status), str(account.status))
+# A team user's role (the code stays the form's value and the API's word).
+ROLES = {"owner": N_("Owner"), "admin": N_("Admin"), "viewer": N_("Viewer")}
 
 
 def badge_code(account: Any) -> str:
@@ -71,133 +130,108 @@ def badge_code(account: Any) -> str:
     return str(account.status)
 
 
-# Why the first refresh after a repair failed (``LastRequest.refresh_failed``).
-REFRESH_FAILURES = {
-    "access_denied": "the bank refused access again",
-    "access_expired": "the bank said the consent had expired again",
-    "account_closed": "the bank said the account is closed",
-    "account_unavailable": "the bank no longer offers this account",
-    "institution_requirement": "the bank asked the holder to sign in again",
-    "institution_down": "the bank stayed unavailable",
-    "rate_limited": "the bank refused to be asked so often",
-    "account_inactive": "the account was no longer working",
-    "bank_error": "the bank answered with an error",
-}
+class Words:
+    """The tables and sentences above in one language (templates reach it as ``words``)."""
+
+    def __init__(self, locale: str) -> None:
+        self.locale = locale
+        self._ = gettext_for(locale).gettext
+        self.reasons = self._table(REASON_LABELS)
+        self.causes = self._table(CAUSES)
+        self.connectors = self._table(CONNECTORS)
+        self.health = self._table(HEALTH)
+        self.timeline = self._table(TIMELINE)
+        self.session_status = self._table(SESSION_STATUS)
+        self.refresh_failures = self._table(REFRESH_FAILURES)
+        self.roles = self._table(ROLES)
+        self.badge_code = badge_code
+
+    def _table(self, table: dict[str, str]) -> dict[str, str]:
+        return {code: self._(text) for code, text in table.items()}
+
+    def status_sentence(self, account: Any, time_zone: str | None = None) -> str:
+        """The account's status and status_details in one sentence."""
+        _ = self._
+        if account.status == "active":
+            if account.expected_deactivation_at is not None:
+                cause = self.causes.get(account.expected_deactivation_cause or "access_expired", "")
+                day = format_day(
+                    account.expected_deactivation_at, locale=self.locale, time_zone=time_zone
+                )
+                return _(
+                    "Working, but the connection will stop on %(date)s (%(cause)s); "
+                    "a relink renews it."
+                ) % {"date": day, "cause": cause}
+            return _("Working: data can be refreshed and payments can use this account.")
+        if account.status == "inactive":
+            cause = self.causes.get(account.inactive_cause or "unspecified", "")
+            if account.inactive_action == "relink_required":
+                return _(
+                    "Not working because %(cause)s. The holder can repair it by relinking."
+                ) % {"cause": cause}
+            return _("Not working because %(cause)s. Relinking cannot repair it.") % {
+                "cause": cause
+            }
+        return _("Disconnected: the connection was ended and needs a new link, not a relink.")
+
+    def badge(self, account: Any) -> str:
+        if account.status == "inactive":
+            cause = account.inactive_cause or "unspecified"
+            return self._(INACTIVE_WORDS.get(cause, INACTIVE_WORDS["unspecified"]))
+        status = str(account.status)
+        return self._(STATUS_WORDS[status]) if status in STATUS_WORDS else status
+
+    def refresh_failure(self, reason: str) -> str:
+        """The flag of an account whose first refresh after its repair failed."""
+        why = self.refresh_failures.get(reason, self.refresh_failures["bank_error"])
+        return self._(
+            "Repair not confirmed: the first data refresh after the relink failed (%(why)s)."
+        ) % {"why": why}
+
+    def outcome(self, session: Any) -> str:
+        """A finished request's outcome in words ("" while it is pending)."""
+        _ = self._
+        reason_text = FAILURE_REASONS.get(session.failure_reason or "")
+        reason = _(reason_text) if reason_text else ""
+        if session.status == "succeeded":
+            return _("Repaired: the account works again.")
+        if session.status == "cancelled":
+            return _("Cancelled: %(reason)s.") % {"reason": reason} if reason else _("Cancelled.")
+        if session.status == "failed":
+            return _("Failed: %(reason)s.") % {"reason": reason or _("the bank gave no reason")}
+        return ""
+
+    def consent_sentence(self, event: Any, time_zone: str | None = None) -> str:
+        """One entry of an authorization's consent history in words (its end date in the
+        reader's language and zone, as every date of the dashboard)."""
+        _ = self._
+        kind = self._(CONSENT_KINDS[event.kind]) if event.kind in CONSENT_KINDS else event.kind
+        actor = (
+            self._(CONSENT_ACTORS[event.actor])
+            if event.actor in CONSENT_ACTORS
+            else _("by %(who)s") % {"who": event.actor}
+        )
+        sentence = f"{kind} {actor}"
+        permissions = event.detail.get("permissions")
+        if permissions:
+            sentence = _("%(sentence)s: shares %(permissions)s") % {
+                "sentence": sentence,
+                "permissions": ", ".join(permissions),
+            }
+        if event.kind != "revoked":
+            valid_until = event.detail.get("valid_until")
+            if valid_until is None:
+                sentence = _("%(sentence)s; the bank sets no end date") % {"sentence": sentence}
+            else:
+                end = dt.datetime.fromtimestamp(valid_until, dt.UTC)
+                day = format_day(end, locale=self.locale, time_zone=time_zone)
+                sentence = _("%(sentence)s; valid until %(date)s") % {
+                    "sentence": sentence,
+                    "date": day,
+                }
+        return sentence + "."
 
 
-def refresh_failure_sentence(reason: str) -> str:
-    """The flag of an account whose first refresh after its repair failed."""
-    why = REFRESH_FAILURES.get(reason, REFRESH_FAILURES["bank_error"])
-    return f"Repair not confirmed: the first data refresh after the relink failed ({why})."
-
-
-CONNECTORS = {
-    "nextgenpsd2": "NextGenPSD2 (Berlin Group)",
-    "oauth2": "OAuth 2 bank API",
-    "sandbox": "Sandbox bank",
-}
-
-HEALTH = {
-    "active": "Working normally",
-    "degraded": "Having trouble: some requests fail",
-    "inactive": "Down: no requests succeed",
-}
-
-# A relink request's timeline, as the operator reads it (the code stays beside it).
-TIMELINE = {
-    "created": "Requested",
-    "email_queued": "Email queued",
-    "email_sent": "Email sent",
-    "email_failed": "Email not delivered",
-    "email_bounced": "Email bounced",
-    "viewed": "The holder opened the link",
-    "scanned": "A machine fetched the link (a mail scanner, prefetch or preview)",
-    "opened": "The holder went on to the bank",
-    "authenticated": "The holder signed in at the bank",
-    "succeeded": "Repaired: the account works again",
-    "failed": "Failed",
-    "cancelled": "Cancelled",
-    "expired": "Expired: the link was not used in time",
-    "data_refreshed": "Proved: the first data refresh after the repair worked",
-    "refresh_failed": "Not proved: the first data refresh after the repair failed",
-}
-
-SESSION_STATUS = {
-    "pending": "Waiting for the holder",
-    "succeeded": "Repaired",
-    "failed": "Failed",
-    "cancelled": "Cancelled",
-}
-
-FAILURE_REASONS = {
-    "no_authorization": "the holder did not share the account",
-    "other": "something else went wrong",
-    "no_account": "the holder shared no account",
-}
-
-CANCELLED_REASONS = {
-    "no_authorization": "the holder did not share the account",
-    "other": "cancelled",
-}
-
-
-def outcome(session: Any) -> str:
-    """A finished request's outcome in words ("" while it is pending)."""
-    if session.status == "succeeded":
-        return "Repaired: the account works again."
-    if session.status == "cancelled":
-        reason = FAILURE_REASONS.get(session.failure_reason or "", "")
-        return "Cancelled" + (f": {reason}." if reason else ".")
-    if session.status == "failed":
-        reason = FAILURE_REASONS.get(session.failure_reason or "", "the bank gave no reason")
-        return f"Failed: {reason}."
-    return ""
-
-
-CONSENT_KINDS = {
-    "granted": "Consent given",
-    "renewed": "Consent renewed by a relink",
-    "revoked": "Consent revoked",
-}
-CONSENT_ACTORS = {
-    "holder": "the holder",
-    "operator": "an operator",
-    "platform": "the platform (API)",
-    "bank": "the bank",
-    "automation": "automatic relink",
-}
-
-
-def consent_sentence(event: Any) -> str:
-    """One entry of an authorization's consent history in words."""
-    kind = CONSENT_KINDS.get(event.kind, event.kind)
-    actor = CONSENT_ACTORS.get(event.actor, event.actor)
-    sentence = f"{kind} by {actor}"
-    permissions = event.detail.get("permissions")
-    if permissions:
-        sentence += f": shares {', '.join(permissions)}"
-    if event.kind != "revoked":
-        valid_until = event.detail.get("valid_until")
-        if valid_until is None:
-            sentence += "; the bank sets no end date"
-        else:
-            end = dt.datetime.fromtimestamp(valid_until, dt.UTC)
-            sentence += f"; valid until {end:%Y-%m-%d}"
-    return sentence + "."
-
-
-WORDS = {
-    "connectors": CONNECTORS,
-    "health": HEALTH,
-    "reasons": REASON_LABELS,
-    "causes": CAUSES,
-    "status_sentence": status_sentence,
-    "badge": badge,
-    "badge_code": badge_code,
-    "timeline": TIMELINE,
-    "session_status": SESSION_STATUS,
-    "outcome": outcome,
-    "refresh_failure": refresh_failure_sentence,
-    "refresh_failures": REFRESH_FAILURES,
-    "consent_sentence": consent_sentence,
-}
+@cache
+def words_for(locale: str) -> Words:
+    return Words(locale)

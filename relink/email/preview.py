@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 
+from babel.dates import format_date
 from sqlalchemy.orm import Session as DbSession
 
 from relink.email.messages import RenderedEmail
 from relink.email.relink_request import (
+    LINK_VALIDITY,
     NoRecipient,
     email_locale,
+    mask,
+    platform_context,
+    platform_email,
     render_relink_request,
+    render_relink_templates_uncached,
 )
-from relink.models import Account, Session, SessionStatus
+from relink.kit.i18n import gettext_for
+from relink.models import Account, Platform, Session, SessionStatus
 from relink.runtime import Runtime
 from relink.tenancy import Scope
 
@@ -87,3 +95,32 @@ def request_email(
         )
     except NoRecipient:
         return None
+
+
+# The brand preview's holder: an example, the same in every language.
+SAMPLE_HOLDER = "Ada Lovelace"
+SAMPLE_EMAIL = "ada.lovelace@example.com"
+SAMPLE_BANK = "Demo Bank"
+SAMPLE_LAST4 = "4242"
+
+
+def brand_preview_email(
+    runtime: Runtime, platform: Platform, locale: str, now: dt.datetime
+) -> RenderedEmail:
+    """The relink email of an example holder, with ``platform``'s branding (a draft's,
+    not saved yet): what the settings' brand preview shows."""
+    _ = gettext_for(locale).gettext
+    context = {
+        "platform": platform_context(platform),
+        "holder_name": SAMPLE_HOLDER,
+        "bank": SAMPLE_BANK,
+        "account_name": None,
+        "account_mask": mask(SAMPLE_LAST4),
+        "reason": _("Your bank asked you to sign in again."),
+        "link": preview_link(runtime),
+        "expires_on": format_date(now + LINK_VALIDITY, format="long", locale=locale),
+        "reminders_link": preview_link(runtime) + "/reminders",
+    }
+    # Uncached: a draft's branding is seen once, it must not fill the senders' cache.
+    bodies = render_relink_templates_uncached(context, locale)
+    return platform_email(runtime, platform, SAMPLE_EMAIL, bodies, context)

@@ -18,6 +18,8 @@ LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 # The holder's languages: hosted pages, emails and the sandbox bank's pages.
 SUPPORTED_LOCALES: tuple[str, ...] = ("en", "de", "fr", "es", "nl")
 DEFAULT_LOCALE = "en"
+# The operator's dashboard: English and German (each team user chooses).
+DASHBOARD_LOCALES: tuple[str, ...] = ("en", "de")
 # Each language by its own name (what a holder looks for in the switcher).
 LANGUAGE_NAMES = {
     "en": "English",
@@ -26,6 +28,20 @@ LANGUAGE_NAMES = {
     "es": "Español",
     "nl": "Nederlands",
 }
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction where it is defined; it is translated where shown."""
+    return message
+
+
+def dashboard_locale(chosen: str | None = None, accept_language: str | None = None) -> str:
+    """The dashboard's language: the user's choice, else the browser's (signed out)."""
+    for candidate in [chosen, *parse_accept_language(accept_language)]:
+        found = supported(candidate)
+        if found in DASHBOARD_LOCALES:
+            return found
+    return DEFAULT_LOCALE
 
 
 @cache

@@ -20,6 +20,7 @@ from relink.models.connections import (
     TanStatus,
 )
 from relink.models.dashboard import (
+    BrandingDraft,
     DashboardLogin,
     EmailConfirmation,
     LoginAttempt,
@@ -76,6 +77,7 @@ __all__ = [
     "Base",
     "BounceReport",
     "BounceToken",
+    "BrandingDraft",
     "BulkJobStatus",
     "BulkRelinkJob",
     "ConnectedAccount",

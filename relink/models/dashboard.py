@@ -102,3 +102,29 @@ class SelectedAccount(TenantMixin, Base):
     __table_args__ = (
         Index("ix_dashboard_selected_accounts_user", "user_id", "platform_id", "livemode"),
     )
+
+
+class BrandingDraft(Base):
+    """Branding an owner or admin is trying out, kept for its preview page until saved.
+
+    Kept on the server (not in the browser) so the preview works without JavaScript and
+    a logo of up to 256 KB fits; one per user, replaced by their next preview."""
+
+    __tablename__ = "dashboard_branding_drafts"
+
+    id: Mapped[str] = id_column()
+    platform_id: Mapped[str] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    brand_color: Mapped[str] = mapped_column(String(7))
+    support_email: Mapped[str] = mapped_column(String(320))
+    email_sender_name: Mapped[str] = mapped_column(String(200))
+    default_locale: Mapped[str] = mapped_column(String(10))
+    hosted_relink_enabled: Mapped[bool]
+    # "keep" (the platform's logo at the time it is shown), "replace" (logo_png), "remove".
+    logo_action: Mapped[str] = mapped_column(String(10))
+    logo_png: Mapped[bytes | None] = mapped_column(default=None)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+
+    __table_args__ = (Index("ix_dashboard_branding_drafts_user", "platform_id", "user_id"),)

@@ -51,6 +51,10 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(10))
     email_confirmed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     last_livemode: Mapped[bool | None] = mapped_column(default=None)
+    # How the dashboard shows times to this user: an IANA zone name (``Europe/Berlin``).
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    # The dashboard's language for this user (English or German).
+    locale: Mapped[str] = mapped_column(String(10), default="en", server_default="en")
     created_at: Mapped[dt.datetime]
 
     __table_args__ = (Index("ix_users_platform_email", "platform_id", "email"),)

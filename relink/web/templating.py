@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from babel.dates import format_date, format_datetime
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.ext import InternationalizationExtension
+from jinja2.runtime import Context
 
+from relink.kit.dates import format_day, format_when
 from relink.kit.i18n import gettext_for
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -31,7 +33,30 @@ def environment() -> Environment:
     )
     env.filters["date"] = _date
     env.filters["datetime"] = _datetime
+    # The dashboard's one style: in the reader's zone (``time_zone`` in the context) and
+    # language, the zone shown.
+    env.filters["when"] = _when
+    env.filters["day"] = _day
     return env
+
+
+@pass_context
+def _when(context: Context, value: dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    return format_when(value, locale=context.get("locale", "en"), time_zone=_zone_of(context))
+
+
+@pass_context
+def _day(context: Context, value: dt.datetime | dt.date | None) -> str:
+    if value is None:
+        return ""
+    return format_day(value, locale=context.get("locale", "en"), time_zone=_zone_of(context))
+
+
+def _zone_of(context: Context) -> str | None:
+    found = context.get("time_zone")
+    return found if isinstance(found, str) else None
 
 
 def _date(value: dt.datetime | dt.date | None, locale: str = "en", format: str = "long") -> str:

@@ -1,6 +1,7 @@
 """The translation catalogues are complete: every message the holder can meet (hosted
 pages, emails, the sandbox bank's pages) is translated into every supported language,
-with the same placeholders, nothing fuzzy, and no stale entry left behind.
+and every message of the operator's dashboard into German (``dashboard.po``), with the
+same placeholders, nothing fuzzy, and no stale entry left behind.
 
 The messages come from the sources themselves, extracted with Babel by ``babel.cfg``, so
 a string added to a template without a translation fails here, in ``make test``. The
@@ -23,12 +24,19 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from relink.kit.i18n import DEFAULT_LOCALE, LOCALE_DIR, SUPPORTED_LOCALES, translations
+from relink.kit.i18n import (
+    DASHBOARD_LOCALES,
+    DEFAULT_LOCALE,
+    LOCALE_DIR,
+    SUPPORTED_LOCALES,
+    translations,
+)
 from relink.sandbox_bank import i18n as bank_i18n
 
 ROOT = Path(__file__).resolve().parents[2]
-# The operator's side speaks English only for now; everything else is the holder's.
+# The operator's side speaks English and German; everything else is the holder's.
 OPERATOR_SOURCES = ("relink/templates/dashboard/", "relink/dashboard/")
+OPERATOR_CATALOGUE = "dashboard.po"
 TRANSLATED = [locale for locale in SUPPORTED_LOCALES if locale != DEFAULT_LOCALE]
 
 
@@ -64,6 +72,7 @@ CASES = [
     for domain in DOMAINS
     for locale in TRANSLATED
 ]
+DASHBOARD_TRANSLATED = [locale for locale in DASHBOARD_LOCALES if locale != DEFAULT_LOCALE]
 # %(name)s, %(num)d, %s …: what gettext fills in; {name}: str.format fields.
 PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[-#0 +]*\d*(?:\.\d+)?[sdifr]|\{(\w*)\}")
 
@@ -85,18 +94,32 @@ class Source:
         return self.id[0]
 
 
-def holder_messages(domain: Domain = RELINK) -> dict[str, Source]:
+def extracted(domain: Domain = RELINK) -> Iterator[tuple[str, Source]]:
+    """Every message of the domain's sources, with the file it is in."""
     with domain.config.open() as config:
         method_map, options_map = parse_mapping_cfg(config)  # type: ignore[no-untyped-call]
-    found: dict[str, Source] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
         str(domain.sources), method_map, options_map
     ):
-        path = Path(filename).as_posix()
-        if path.startswith(domain.skipped) or not message:
-            continue
-        source = Source(forms(message)[:2], f"{path}:{lineno}")
-        found.setdefault(source.key, source)
+        if message:
+            path = Path(filename).as_posix()
+            yield path, Source(forms(message)[:2], f"{path}:{lineno}")
+
+
+def holder_messages(domain: Domain = RELINK) -> dict[str, Source]:
+    found: dict[str, Source] = {}
+    for path, source in extracted(domain):
+        if not path.startswith(domain.skipped):
+            found.setdefault(source.key, source)
+    return found
+
+
+def operator_messages() -> dict[str, Source]:
+    """The dashboard's messages (its templates and its Python, marked with ``N_``)."""
+    found: dict[str, Source] = {}
+    for path, source in extracted(RELINK):
+        if path.startswith(OPERATOR_SOURCES):
+            found.setdefault(source.key, source)
     return found
 
 
@@ -147,6 +170,26 @@ def test_every_holder_message_is_translated(domain: Domain, locale: str) -> None
     assert missing == []
 
 
+@pytest.fixture(scope="module")
+def operator_sources() -> dict[str, Source]:
+    found = operator_messages()
+    assert len(found) > 100
+    return found
+
+
+@pytest.mark.parametrize("locale", DASHBOARD_TRANSLATED)
+def test_every_dashboard_message_is_translated(
+    locale: str, operator_sources: dict[str, Source]
+) -> None:
+    catalogue = {key_of(message): message for _, message, _ in catalogue_entries(locale)}
+    missing = [
+        f"{source.where}: {source.key!r}"
+        for key, source in sorted(operator_sources.items())
+        if key not in catalogue or not all(forms(catalogue[key].string) or [""])
+    ]
+    assert missing == []
+
+
 @pytest.mark.parametrize(("domain", "locale"), CASES)
 def test_no_translation_is_fuzzy(domain: Domain, locale: str) -> None:
     fuzzy = [
@@ -179,12 +222,12 @@ def test_plural_messages_have_every_form_of_the_language(domain: Domain, locale:
 
 
 @pytest.mark.parametrize(("domain", "locale"), CASES)
-def test_no_stale_entries(domain: Domain, locale: str) -> None:
+def test_no_stale_entries(domain: Domain, locale: str, operator_sources: dict[str, Source]) -> None:
     sources = sources_of(domain)
     stale = [
         f"{path.name}: {key_of(message)!r}"
         for path, message, _ in catalogue_entries(locale, domain)
-        if key_of(message) not in sources
+        if key_of(message) not in (operator_sources if path.name == OPERATOR_CATALOGUE else sources)
     ]
     assert stale == []
 
@@ -193,12 +236,36 @@ def test_no_stale_entries(domain: Domain, locale: str) -> None:
 def test_every_language_has_the_same_catalogue_files(domain: Domain) -> None:
     files = {
         locale: sorted(
-            path.name for path in (domain.locale_dir / locale / "LC_MESSAGES").glob("*.po")
+            path.name
+            for path in (domain.locale_dir / locale / "LC_MESSAGES").glob("*.po")
+            if path.name != OPERATOR_CATALOGUE
         )
         for locale in TRANSLATED
     }
     assert all(files.values()), files
     assert len({tuple(names) for names in files.values()}) == 1, files
+
+
+@pytest.mark.parametrize("locale", DASHBOARD_TRANSLATED)
+def test_the_dashboard_catalogue_repeats_no_holder_message(locale: str) -> None:
+    """One message, one translation: the dashboard's part would win over the holder's."""
+    dashboard = {
+        key_of(m) for path, m, _ in catalogue_entries(locale) if path.name == OPERATOR_CATALOGUE
+    }
+    holder = {
+        key_of(m) for path, m, _ in catalogue_entries(locale) if path.name != OPERATOR_CATALOGUE
+    }
+    assert dashboard  # the dashboard's part is read
+    assert sorted(dashboard & holder) == []
+
+
+def test_only_the_dashboards_languages_have_a_dashboard_catalogue() -> None:
+    having = {
+        locale
+        for locale in TRANSLATED
+        if (LOCALE_DIR / locale / "LC_MESSAGES" / OPERATOR_CATALOGUE).is_file()
+    }
+    assert having == set(DASHBOARD_TRANSLATED)
 
 
 @pytest.mark.parametrize(("domain", "locale"), CASES)

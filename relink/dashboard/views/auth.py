@@ -8,7 +8,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from relink.dashboard import auth
+from relink.dashboard import auth, preferences
 from relink.dashboard.web import (
     COOKIE,
     CSRF_FIELD,
@@ -20,13 +20,18 @@ from relink.dashboard.web import (
     current_viewer,
     form_data,
     form_text,
+    locale_of,
     page,
     redirect,
     runtime_of,
     safe_next,
     secure_cookies,
+    translated,
+    translated_errors,
 )
 from relink.kit.crypto import random_token, token_digest
+from relink.kit.dates import time_zone_names
+from relink.kit.i18n import DASHBOARD_LOCALES, LANGUAGE_NAMES, N_, gettext_for
 from relink.kit.passwords import MAX_LENGTH, MIN_LENGTH
 from relink.kit.ratelimit import SlidingWindowThrottle
 from relink.web.csrf import CsrfError, csrf_token, verify_csrf
@@ -89,7 +94,10 @@ def _link_expired(request: Request, invalid: Exception) -> Response:
         request,
         None,
         "error.html",
-        {"title": "Link expired", "message": str(invalid)},
+        {
+            "title": translated(request, None, N_("Link expired")),
+            "message": translated(request, None, str(invalid)),
+        },
         status_code=404,
     )
 
@@ -105,7 +113,7 @@ def _csrf_refusal(request: Request, form: FormData, purpose: str, binding: str) 
             submitted if isinstance(submitted, str) else None,
         )
     except CsrfError as error:
-        return str(error)
+        return translated(request, None, str(error))
     return None
 
 
@@ -153,9 +161,16 @@ def login_submit(request: Request, form: FormData = Depends(form_data)) -> Respo
     except auth.SignInThrottled as throttled:
         with runtime.database.unit_of_work() as db:
             auth.forget_attempt(db, attempt)
-        return _login_page(request, email=email, error=str(throttled), status_code=429)
+        wait = gettext_for(locale_of(request, None)).ngettext(
+            "Too many failed sign-in attempts. Please wait %(num)d minute and try again.",
+            "Too many failed sign-in attempts. Please wait %(num)d minutes and try again.",
+            throttled.minutes,
+        ) % {"num": throttled.minutes}
+        return _login_page(request, email=email, error=wait, status_code=429)
     except auth.SignInRefused as refused:
-        return _login_page(request, email=email, error=str(refused), status_code=400)
+        return _login_page(
+            request, email=email, error=translated(request, None, str(refused)), status_code=400
+        )
     response = redirect(safe_next(form_text(form, "next", 2000)))
     response.set_cookie(
         COOKIE,
@@ -241,13 +256,28 @@ def confirm_email(request: Request, token: str, form: FormData = Depends(form_da
 
 
 def _account_page(
-    request: Request, viewer: Viewer, *, error: dict[str, str] | None = None, status_code: int = 200
+    request: Request,
+    viewer: Viewer,
+    *,
+    error: dict[str, str] | None = None,
+    preference_errors: dict[str, str] | None = None,
+    chosen: dict[str, str] | None = None,
+    status_code: int = 200,
 ) -> Response:
     return page(
         request,
         viewer,
         "your_account.html",
-        {"errors": error or {}, "min_length": MIN_LENGTH, "max_length": MAX_LENGTH},
+        {
+            "errors": translated_errors(request, viewer, error or {}),
+            "min_length": MIN_LENGTH,
+            "max_length": MAX_LENGTH,
+            "preference_errors": preference_errors or {},
+            # What the form shows: the refused values as typed, else the saved ones.
+            "chosen": chosen or {"time_zone": viewer.time_zone, "locale": viewer.locale},
+            "time_zones": time_zone_names(),
+            "languages": {code: LANGUAGE_NAMES[code] for code in DASHBOARD_LOCALES},
+        },
         status_code=status_code,
     )
 
@@ -282,9 +312,30 @@ def change_password(
             request, viewer, error={"current_password": str(throttled)}, status_code=429
         )
     except auth.SignInRefused:
-        wrong = "This is not your current password."
+        wrong = N_("This is not your current password.")
         return _account_page(request, viewer, error={"current_password": wrong}, status_code=400)
     return redirect("/account", notice="password_changed")
+
+
+@router.post("/account/preferences")
+def change_preferences(
+    request: Request, viewer: Viewer = Depends(checked_viewer), form: FormData = Depends(form_data)
+) -> Response:
+    chosen = {
+        "time_zone": form_text(form, "time_zone", 64),
+        "locale": form_text(form, "locale", 10),
+    }
+    try:
+        with viewer.runtime.database.unit_of_work() as db:
+            preferences.save_preferences(db, viewer.user_id, **chosen)
+    except preferences.PreferencesRejected as rejected:
+        errors = {
+            field: translated(request, viewer, text) for field, text in rejected.errors.items()
+        }
+        return _account_page(
+            request, viewer, preference_errors=errors, chosen=chosen, status_code=400
+        )
+    return redirect("/account", notice="preferences_saved")
 
 
 def _password(form: FormData, name: str) -> str:
@@ -332,7 +383,11 @@ def forgot_password(request: Request, form: FormData = Depends(form_data)) -> Re
         return _forgot_page(request, email=email, error=refused, status_code=403)
     client = request.client.host if request.client else "unknown"
     if not _forgot_throttle(request).hit(client):
-        message = "Too many requests from this network. Please wait 15 minutes and try again."
+        message = translated(
+            request,
+            None,
+            N_("Too many requests from this network. Please wait 15 minutes and try again."),
+        )
         return _forgot_page(request, email=email, error=message, status_code=429)
     with runtime.database.unit_of_work() as db:
         auth.request_password_reset(db, runtime, email)

@@ -42,10 +42,13 @@ from relink.dashboard.web import (
     page,
     redirect,
     secure_cookies,
+    translated,
+    translated_errors,
 )
 from relink.events.schemas import render_event
 from relink.kit import clock
 from relink.kit.errors import ResourceMissing
+from relink.kit.i18n import N_
 from relink.models import EndpointStatus, EventType
 from relink.webhooks import service
 from relink.webhooks.repository import WebhookEndpointRepository
@@ -74,7 +77,7 @@ def _keys_page(
         {
             "keys": [(key, developers.key_state(key, now)) for key in keys],
             "revealed": revealed,
-            "error": error,
+            "error": translated(request, viewer, error) if error else None,
             "grace_hours": int(developers.ROLL_GRACE.total_seconds() // 3600),
         },
         status_code=status_code,
@@ -337,6 +340,7 @@ def create_webhook(
                 db, viewer.scope, viewer.runtime, endpoint_form
             )
     if created is None:
+        endpoint_form.errors = translated_errors(request, viewer, endpoint_form.errors)
         return _webhooks_page(request, viewer, endpoint_form, status_code=400)
     endpoint, _secret = created
     return _show_secret_once(viewer, endpoint.id, "created")
@@ -375,7 +379,7 @@ def _roll_page(
             "endpoint": endpoint,
             "overlaps": list(developers.SECRET_OVERLAPS),
             "chosen": developers.DEFAULT_SECRET_OVERLAP,
-            "error": error,
+            "error": translated(request, viewer, error) if error else None,
         },
         status_code=status_code,
     )
@@ -397,7 +401,7 @@ def roll_webhook_secret(
 ) -> Response:
     overlap = developers.SECRET_OVERLAPS.get(form_text(form, "expires", 10))
     if overlap is None:
-        error = "Choose when the current secret stops signing."
+        error = N_("Choose when the current secret stops signing.")
         return _roll_page(request, viewer, endpoint_id, error=error, status_code=400)
     with _endpoints(viewer) as endpoints:
         service.roll_secret(endpoints, endpoint_id, viewer.runtime.secret_box, overlap=overlap)

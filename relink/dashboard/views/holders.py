@@ -14,7 +14,16 @@ from relink.customers.repository import CustomerRepository
 from relink.dashboard import queries
 from relink.dashboard.holders import HolderEdit, apply_holder_edit
 from relink.dashboard.views.accounts import read_cursor
-from relink.dashboard.web import NotFound, Viewer, current_viewer, editor, form_data, page, redirect
+from relink.dashboard.web import (
+    NotFound,
+    Viewer,
+    current_viewer,
+    editor,
+    form_data,
+    page,
+    redirect,
+    translated_errors,
+)
 from relink.email.bounces import is_active, lift, suppression_of
 from relink.email.opt_outs import clear_opt_out, opt_out_of
 from relink.kit.i18n import LANGUAGE_NAMES
@@ -121,6 +130,7 @@ def _save(kind: str, request: Request, viewer: Viewer, holder_id: str, form: For
         email if isinstance(email, str) else "", language if isinstance(language, str) else ""
     )
     if edit.errors:
+        edit.errors = translated_errors(request, viewer, edit.errors)
         return _detail(kind, request, viewer, holder_id, edit, status_code=400)
     with viewer.runtime.database.unit_of_work() as db:
         holder = KINDS[kind]["repository"](db, viewer.scope).find(holder_id)

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from relink.automatic_relink import service as relink_policy
 from relink.automatic_relink.words import policy_words
 from relink.dashboard import team
 from relink.dashboard.auth import CONFIRMATION_LIFETIME
-from relink.dashboard.branding import LOGO_MAX_BYTES, BrandingEdit, apply_branding
+from relink.dashboard.branding import (
+    LOGO_MAX_BYTES,
+    BrandingEdit,
+    apply_branding,
+    apply_draft,
+    find_draft,
+    preview_landing_screen,
+    previewed_platform,
+    save_draft,
+    worded_errors,
+)
 from relink.dashboard.relink_policy import MAX_DELAY_HOURS, PolicyEdit
+from relink.dashboard.views.accounts import EMAIL_PREVIEW_CSP
 from relink.dashboard.web import (
     NotFound,
     Viewer,
@@ -26,11 +38,16 @@ from relink.dashboard.web import (
     owner,
     page,
     redirect,
+    translated,
 )
 from relink.email.dkim import key_of
 from relink.email.messages import address_domain
-from relink.kit.i18n import LANGUAGE_NAMES
-from relink.models import Platform, Role
+from relink.email.preview import brand_preview_email, html_for_browser
+from relink.hosted.branding import png_logo, stylesheet
+from relink.kit.i18n import LANGUAGE_NAMES, N_, SUPPORTED_LOCALES, supported
+from relink.models import BrandingDraft, Platform, Role
+from relink.web.security import DEFAULT_CSP
+from relink.web.templating import render
 
 router = APIRouter()
 
@@ -55,6 +72,8 @@ def _settings_page(
     request: Request, viewer: Viewer, edit: BrandingEdit | None = None, status_code: int = 200
 ) -> Response:
     platform = _platform(viewer)
+    if edit is not None and edit.errors:
+        edit = replace(edit, errors=worded_errors(edit.errors, viewer.locale))
     return page(
         request,
         viewer,
@@ -84,11 +103,8 @@ def settings(request: Request, viewer: Viewer = Depends(current_viewer)) -> Resp
     return _settings_page(request, viewer)
 
 
-@router.post("/settings")
-def save_settings(
-    request: Request, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
-) -> Response:
-    edit = BrandingEdit.read(
+def _branding_form(form: FormData) -> BrandingEdit:
+    return BrandingEdit.read(
         name=form_text(form, "name", 400),
         brand_color=form_text(form, "brand_color", 20),
         support_email=form_text(form, "support_email", 400),
@@ -98,6 +114,13 @@ def save_settings(
         logo=_uploaded(form, "logo"),
         remove_logo=form_text(form, "remove_logo") == "1",
     )
+
+
+@router.post("/settings")
+def save_settings(
+    request: Request, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
+) -> Response:
+    edit = _branding_form(form)
     if edit.errors:
         return _settings_page(request, viewer, edit, status_code=400)
     with viewer.runtime.database.unit_of_work() as db:
@@ -115,6 +138,143 @@ def logo(viewer: Viewer = Depends(current_viewer)) -> Response:
     return Response(
         platform.logo_png, media_type="image/png", headers={"cache-control": "no-store"}
     )
+
+
+# -- the brand preview -----------------------------------------------------------------------
+#
+# "Preview" posts the form's draft, which is kept on the server (a logo does not fit in a
+# cookie) and shown at /settings/preview/<draft id>; /settings/preview/saved shows the
+# saved branding. Any team member of the platform may look; owners and admins save.
+
+SAVED = "saved"
+# The landing page in a frame of the preview page: its forms go nowhere.
+LANDING_PREVIEW_CSP = DEFAULT_CSP.replace("form-action 'self'", "form-action 'none'").replace(
+    "frame-ancestors 'none'", "frame-ancestors 'self'"
+)
+
+
+def _previewed(viewer: Viewer, key: str) -> tuple[Platform, BrandingDraft | None]:
+    """The platform as the preview ``key`` shows it, and its draft (404: none here)."""
+    with viewer.runtime.database.read_only() as db:
+        platform = db.get(Platform, viewer.platform_id)
+        assert platform is not None
+        draft = None
+        if key != SAVED:
+            draft = find_draft(db, viewer.platform_id, key, viewer.scope.now())
+            if draft is None:
+                raise NotFound()
+        return previewed_platform(platform, draft), draft
+
+
+def _preview_locale(request: Request, platform: Platform) -> str:
+    """The holder's language the preview shows: the one asked for, else the default."""
+    return supported(request.query_params.get("lang")) or platform.default_locale
+
+
+@router.post("/settings/preview")
+def preview_settings(
+    request: Request, viewer: Viewer = Depends(editor), form: FormData = Depends(form_data)
+) -> Response:
+    edit = _branding_form(form)
+    if edit.errors:
+        return _settings_page(request, viewer, edit, status_code=400)
+    with viewer.runtime.database.unit_of_work() as db:
+        draft = save_draft(db, viewer.platform_id, viewer.user_id, edit, viewer.scope.now())
+        draft_id = draft.id
+    return redirect(f"/settings/preview/{draft_id}")
+
+
+@router.get("/settings/preview/{key}")
+def brand_preview(request: Request, key: str, viewer: Viewer = Depends(current_viewer)) -> Response:
+    platform, draft = _previewed(viewer, key)
+    locale = _preview_locale(request, platform)
+    email = brand_preview_email(viewer.runtime, platform, locale, viewer.scope.now())
+    return page(
+        request,
+        viewer,
+        "settings_preview.html",
+        {
+            "key": key,
+            "draft": draft,
+            "previewed": platform,
+            "email": email,
+            "holder_locale": locale,
+            "languages": LANGUAGE_NAMES,
+        },
+    )
+
+
+@router.post("/settings/preview/{key}/save")
+def save_preview(key: str, viewer: Viewer = Depends(editor)) -> Response:
+    with viewer.runtime.database.unit_of_work() as db:
+        saved = key != SAVED and apply_draft(db, viewer.platform_id, key, viewer.scope.now())
+    if not saved:
+        raise NotFound()
+    return redirect("/settings", notice="saved")
+
+
+@router.get("/settings/preview/{key}/email.html")
+def brand_preview_email_frame(
+    request: Request, key: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    platform, _ = _previewed(viewer, key)
+    locale = _preview_locale(request, platform)
+    email = brand_preview_email(viewer.runtime, platform, locale, viewer.scope.now())
+    return HTMLResponse(
+        html_for_browser(email),
+        headers={
+            "content-security-policy": EMAIL_PREVIEW_CSP,
+            "x-frame-options": "SAMEORIGIN",
+            "cache-control": "no-store",
+        },
+    )
+
+
+@router.get("/settings/preview/{key}/landing")
+def brand_preview_landing_frame(
+    request: Request, key: str, viewer: Viewer = Depends(current_viewer)
+) -> Response:
+    platform, _ = _previewed(viewer, key)
+    locale = _preview_locale(request, platform)
+    path = f"/settings/preview/{key}"
+    screen = preview_landing_screen(platform, path, livemode=viewer.livemode)
+    html = render(
+        "hosted/landing.html",
+        {
+            "screen": screen,
+            "link_path": path,
+            "switch_path": screen.switch_path,
+            "languages": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES],
+        },
+        locale=locale,
+    )
+    return HTMLResponse(
+        html,
+        headers={
+            "content-security-policy": LANDING_PREVIEW_CSP,
+            "x-frame-options": "SAMEORIGIN",
+            "cache-control": "no-store",
+        },
+    )
+
+
+@router.get("/settings/preview/{key}/brand.css")
+def brand_preview_css(key: str, viewer: Viewer = Depends(current_viewer)) -> Response:
+    platform, _ = _previewed(viewer, key)
+    return Response(
+        stylesheet(platform.brand_color),
+        media_type="text/css",
+        headers={"cache-control": "no-store"},
+    )
+
+
+@router.get("/settings/preview/{key}/logo")
+def brand_preview_logo(key: str, viewer: Viewer = Depends(current_viewer)) -> Response:
+    platform, _ = _previewed(viewer, key)
+    logo = png_logo(platform.logo_png)
+    if logo is None:
+        raise NotFound()
+    return Response(logo, media_type="image/png", headers={"cache-control": "no-store"})
 
 
 # -- automatic relink ----------------------------------------------------------------------
@@ -190,7 +350,8 @@ def _team_page(
         {
             "members": members,
             "roles": [role.value for role in Role],
-            "error": error,
+            # The refusals are marked with N_ where they are raised.
+            "error": translated(request, viewer, error) if error else None,
             "invite_email": invite_email,
             "invitation_days": CONFIRMATION_LIFETIME.days,
         },
@@ -215,7 +376,7 @@ def invite(
     email, role = form_text(form, "email"), _role(form)
     if role is None:
         return _team_page(
-            request, viewer, error="Choose a role.", invite_email=email, status_code=400
+            request, viewer, error=N_("Choose a role."), invite_email=email, status_code=400
         )
     try:
         with viewer.runtime.database.unit_of_work() as db:
@@ -259,7 +420,7 @@ def change_role(
 ) -> Response:
     role = _role(form)
     if role is None:
-        return _team_page(request, viewer, error="Choose a role.", status_code=400)
+        return _team_page(request, viewer, error=N_("Choose a role."), status_code=400)
     return _change_member(
         request,
         viewer,

@@ -32,6 +32,11 @@ class SettingsPage:
         self.page.wait_for_load_state()
         return self
 
+    def preview(self) -> SettingsPage:
+        self.page.get_by_role("button", name="Preview", exact=True).click()
+        self.page.wait_for_load_state()
+        return self
+
     def field_error(self, name: str) -> str:
         return self.page.locator(f"#{name}-error").inner_text()
 

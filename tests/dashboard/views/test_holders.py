@@ -9,6 +9,7 @@ import stripe
 from relink.email.bounces import suppress
 from relink.email.opt_outs import opt_out
 from relink.kit import clock
+from relink.kit.dates import format_day
 from relink.models import OptOutSource, SuppressionReason
 from relink.platforms.service import NewPlatform
 from relink.tenancy import Scope, load_platform_scope
@@ -136,7 +137,7 @@ def test_the_holder_and_account_pages_say_when_the_holder_opted_out(
 
     _opted_out(server, platform, customer.id)
 
-    today = clock.now().strftime("%Y-%m-%d")
+    today = format_day(clock.now(), locale="en", time_zone="UTC")
     shown = text_of(owner.get(f"/customers/{customer.id}"))
     assert f"Opted out of reminders on {today} (with the unsubscribe button" in shown
     assert "Clear the opt-out…" in shown

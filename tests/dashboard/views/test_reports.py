@@ -10,6 +10,7 @@ import httpx
 import pytest
 import stripe
 
+from relink.kit.dates import format_day
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.conftest import make_platform
@@ -76,7 +77,8 @@ def test_the_page_shows_the_books_funnel_by_week(tester: httpx.Client) -> None:
     assert page.status_code == 200
     rows = _rows(page.text, "funnel")
     for start, counts in EXPECTED["by_week"].items():
-        assert rows[start.isoformat()] == [str(n) for n in counts]
+        day = format_day(start, locale="en", time_zone="UTC")  # the dashboard's one style
+        assert rows[day] == [str(n) for n in counts]
     assert rows["Total"] == [str(n) for n in EXPECTED["totals"].values()]
 
 
