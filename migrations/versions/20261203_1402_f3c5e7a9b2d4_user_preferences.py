@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("brand_color", sa.String(length=7), nullable=False),
         sa.Column("support_email", sa.String(length=320), nullable=False),
+        sa.Column("website_url", sa.String(length=2048), nullable=False),
         sa.Column("email_sender_name", sa.String(length=200), nullable=False),
         sa.Column("default_locale", sa.String(length=10), nullable=False),
         sa.Column("hosted_relink_enabled", sa.Boolean(), nullable=False),

@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from relink.email.preview import SAMPLE_BANK, SAMPLE_HOLDER, SAMPLE_LAST4
-from relink.hosted.branding import png_logo
+from relink.hosted.branding import png_logo, support_contact_of, website_of
 from relink.hosted.screens import MaskedAccount, Reason, Screen
 from relink.kit import ids
 from relink.kit.email_address import is_email_address
@@ -48,6 +48,8 @@ class BrandingEdit:
     email_sender_name: str
     default_locale: str
     hosted_relink_enabled: bool
+    # The platform's website, which hosted pages repeat beside the support email.
+    website_url: str = ""
     # New logo bytes (None: keep the current logo), or remove it.
     logo: bytes | None = None
     remove_logo: bool = False
@@ -62,6 +64,7 @@ class BrandingEdit:
             email_sender_name=platform.email_sender_name or "",
             default_locale=platform.default_locale,
             hosted_relink_enabled=platform.hosted_relink_enabled,
+            website_url=platform.website_url or "",
         )
 
     @classmethod
@@ -76,6 +79,7 @@ class BrandingEdit:
         hosted_relink_enabled: bool,
         logo: bytes | None,
         remove_logo: bool,
+        website_url: str = "",
     ) -> BrandingEdit:
         """Validate the form; ``errors`` maps a field name to the message shown next to it."""
         edit = cls(
@@ -87,6 +91,7 @@ class BrandingEdit:
             hosted_relink_enabled=hosted_relink_enabled,
             logo=logo or None,
             remove_logo=remove_logo,
+            website_url=website_url.strip(),
         )
         one_line = N_("Use one line of text, without line breaks or control characters.")
         if not edit.name or len(edit.name) > 200:
@@ -98,6 +103,10 @@ class BrandingEdit:
             edit.errors["brand_color"] = N_("Enter a colour as # and six hex digits, like #3a5bd9.")
         if edit.support_email and not is_email_address(edit.support_email):
             edit.errors["support_email"] = N_("Enter an email address like support@example.com.")
+        if edit.website_url and (
+            len(edit.website_url) > 2048 or website_of(edit.website_url) is None
+        ):
+            edit.errors["website_url"] = N_("Enter a web address like https://example.com.")
         if len(edit.email_sender_name) > 200:
             edit.errors["email_sender_name"] = N_("Use at most 200 characters.")
         elif has_control_characters(edit.email_sender_name):
@@ -122,6 +131,7 @@ def apply_branding(platform: Platform, edit: BrandingEdit) -> None:
     platform.name = edit.name
     platform.brand_color = edit.brand_color.lower()
     platform.support_email = edit.support_email or None
+    platform.website_url = edit.website_url or None
     platform.email_sender_name = edit.email_sender_name or None
     platform.default_locale = edit.default_locale
     platform.hosted_relink_enabled = edit.hosted_relink_enabled
@@ -154,6 +164,7 @@ def save_draft(
         name=edit.name,
         brand_color=edit.brand_color.lower(),
         support_email=edit.support_email,
+        website_url=edit.website_url,
         email_sender_name=edit.email_sender_name,
         default_locale=edit.default_locale,
         hosted_relink_enabled=edit.hosted_relink_enabled,
@@ -185,6 +196,7 @@ def edit_of_draft(draft: BrandingDraft) -> BrandingEdit:
         name=draft.name,
         brand_color=draft.brand_color,
         support_email=draft.support_email,
+        website_url=draft.website_url,
         email_sender_name=draft.email_sender_name,
         default_locale=draft.default_locale,
         hosted_relink_enabled=draft.hosted_relink_enabled,
@@ -217,6 +229,7 @@ def previewed_platform(platform: Platform, draft: BrandingDraft | None) -> Platf
         name=draft.name if draft else platform.name,
         brand_color=draft.brand_color if draft else platform.brand_color,
         support_email=(draft.support_email if draft else platform.support_email) or None,
+        website_url=(draft.website_url if draft else platform.website_url) or None,
         email_sender_name=(draft.email_sender_name if draft else platform.email_sender_name)
         or None,
         default_locale=draft.default_locale if draft else platform.default_locale,
@@ -237,6 +250,7 @@ def preview_landing_screen(platform: Platform, path: str, *, livemode: bool) -> 
         platform_name=platform.name,
         brand_color=platform.brand_color,
         has_logo=png_logo(platform.logo_png) is not None,
+        support=support_contact_of(platform),
         livemode=livemode,
         holder_name=SAMPLE_HOLDER,
         bank_name=SAMPLE_BANK,

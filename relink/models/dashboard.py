@@ -118,6 +118,7 @@ class BrandingDraft(Base):
     name: Mapped[str] = mapped_column(String(200))
     brand_color: Mapped[str] = mapped_column(String(7))
     support_email: Mapped[str] = mapped_column(String(320))
+    website_url: Mapped[str] = mapped_column(String(2048), default="")
     email_sender_name: Mapped[str] = mapped_column(String(200))
     default_locale: Mapped[str] = mapped_column(String(10))
     hosted_relink_enabled: Mapped[bool]

@@ -108,6 +108,7 @@ def _branding_form(form: FormData) -> BrandingEdit:
         name=form_text(form, "name", 400),
         brand_color=form_text(form, "brand_color", 20),
         support_email=form_text(form, "support_email", 400),
+        website_url=form_text(form, "website_url", 4000),
         email_sender_name=form_text(form, "email_sender_name", 400),
         default_locale=form_text(form, "default_locale", 10),
         hosted_relink_enabled=form_text(form, "hosted_relink_enabled") == "1",

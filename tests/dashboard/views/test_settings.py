@@ -432,3 +432,46 @@ def test_the_settings_say_whether_a_dkim_key_signs_the_sender_domain(
         with server.runtime.database.unit_of_work() as db:
             db.execute(delete(DkimKey).where(DkimKey.domain == "localhost"))
     assert "Emails from localhost are signed with the DKIM key of selector relink7." in signed.text
+
+
+def test_an_owner_saves_the_website_and_the_landing_page_repeats_it(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    response = _save(owner, _platform(server, platform), website_url=" https://acme.example/help ")
+    assert response.status_code == 303
+    assert _platform(server, platform).website_url == "https://acme.example/help"
+    assert 'value="https://acme.example/help"' in owner.get("/settings").text
+
+
+@pytest.mark.parametrize("website", ["javascript:alert(1)", "acme.example", "ftp://acme.example"])
+def test_a_website_that_is_not_an_http_address_is_an_error_and_saves_nothing(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client, website: str
+) -> None:
+    before = _platform(server, platform)
+    response = _save(owner, before, name="Changed", website_url=website)
+    assert response.status_code == 400
+    assert 'id="website_url-error"' in response.text
+    after = _platform(server, platform)
+    assert (after.name, after.website_url) == (before.name, before.website_url)
+
+
+def test_a_previewed_website_is_saved_with_the_draft(
+    server: RunningServer, platform: NewPlatform, owner: httpx.Client
+) -> None:
+    current = _platform(server, platform)
+    data = {
+        "csrf_token": page_csrf(owner, "/settings"),
+        **_form(current, website_url="https://preview.example"),
+    }
+    preview = owner.post("/settings/preview", data=data)
+    assert preview.status_code == 303
+    assert _platform(server, platform).website_url == current.website_url  # not saved yet
+    landing = owner.get(preview.headers["location"] + "/landing")
+    assert landing.status_code == 200
+    assert 'href="https://preview.example"' in landing.text
+    saved = owner.post(
+        preview.headers["location"] + "/save",
+        data={"csrf_token": page_csrf(owner, preview.headers["location"])},
+    )
+    assert saved.status_code == 303
+    assert _platform(server, platform).website_url == "https://preview.example"
