@@ -17,8 +17,8 @@ from babel.dates import format_date
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session as DbSession
 
-from relink.email.backends import MessageTags, SendOutcome, backend_for
-from relink.email.messages import RenderedEmail, build_message, message_id_for, sender_with_name
+from relink.email.holder_mail import send_holder_email
+from relink.email.messages import RenderedEmail, message_id_for, sender_with_name
 from relink.email.relink_request import (
     LINK_VALIDITY,
     brand_color,
@@ -39,7 +39,7 @@ from relink.models import (
     TimelineKind,
     User,
 )
-from relink.outbox.handlers import GiveUp, Job, Postponed, RetryLater
+from relink.outbox.handlers import GiveUp, Job, Postponed
 from relink.outbox.store import enqueue, wake
 from relink.sessions import timeline
 from relink.sessions.schemas import hosted_url
@@ -154,18 +154,12 @@ def send_bank_back_email(job: Job) -> None:
             headers=headers,
             message_id=message_id_for(job.message.id, sender),
         )
-        tags = MessageTags(session.platform_id, session.livemode, session_id=session.id)
-    result = backend_for(runtime).send(build_message(rendered), tags)
-    if not result.accepted:
-        if result.outcome == SendOutcome.permanent:
-            raise GiveUp(f"SMTP refused: {result.reply}")
-        raise RetryLater(f"SMTP deferred: {result.reply}")
-    with runtime.database.unit_of_work() as db:
-        now = clock.now()
+
+    def record(db: DbSession) -> None:
         marked = db.execute(
             update(InstitutionWait)
             .where(InstitutionWait.session_id == session_id, InstitutionWait.notified_at.is_(None))
-            .values(notified_at=now)
+            .values(notified_at=clock.now())
         )
         if marked.rowcount:  # type: ignore[attr-defined]
             timeline.record(
@@ -176,3 +170,7 @@ def send_bank_back_email(job: Job) -> None:
                 institution=institution.id,
                 message_id=rendered.message_id,
             )
+
+    send_holder_email(
+        job, scope, rendered, session_id=session_id, bounces_mark_session=True, record=record
+    )

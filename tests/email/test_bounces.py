@@ -5,7 +5,6 @@ forged one changes nothing."""
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -20,35 +19,26 @@ from relink.email.bounces import (
     record_transient,
     suppression_of,
 )
-from relink.email.receiver import bounce_receiver
 from relink.kit.clock import FrozenClock
 from relink.kit.crypto import token_digest
 from relink.models import Account, BounceToken, DeliveryState
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
-from relink.sandbox_bank.testing import free_port
 from relink.tenancy import Scope, in_scope
 from tests.conftest import RunningServer
 from tests.eligibility.factories import create_team_user
 from tests.email.factories import delivery, eligible_account, request_relink_email
-from tests.email.reports import bulk_skips, complaint, dsn, scope_of, sent_email, suppressed
+from tests.email.reports import (
+    bulk_skips,
+    complaint,
+    deliver,
+    dsn,
+    scope_of,
+    sent_email,
+    suppressed,
+)
 from tests.email.smtp_server import SmtpServer
 from tests.factories import drain_outbox, timeline_kinds
-
-
-@pytest.fixture
-def receiver(runtime: Runtime) -> Iterator[tuple[str, int]]:
-    """``relink bounces serve``'s receiver on a free port."""
-    port = free_port()
-    controller = bounce_receiver(runtime, "127.0.0.1", port, ready_timeout=30)
-    controller.start()
-    yield "127.0.0.1", port
-    controller.stop()
-
-
-def deliver(receiver: tuple[str, int], report: bytes, to: str) -> None:
-    with smtplib.SMTP(*receiver, timeout=30) as connection:
-        connection.sendmail("", [to], report)
 
 
 def test_every_relink_email_leaves_with_its_own_bounce_address_stored_as_a_digest(
