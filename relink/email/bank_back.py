@@ -17,7 +17,7 @@ from babel.dates import format_date
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session as DbSession
 
-from relink.email.holder_mail import send_holder_email
+from relink.email.holder_mail import refuse_if_suppressed, send_holder_email
 from relink.email.messages import RenderedEmail, message_id_for, sender_with_name
 from relink.email.relink_request import (
     LINK_VALIDITY,
@@ -130,6 +130,7 @@ def send_bank_back_email(job: Job) -> None:
             raise GiveUp(f"the account holder of {session.id} has no email address")
         if not session.livemode and not confirmed_team_address(db, platform.id, holder.email):
             raise GiveUp("In test mode, emails go only to confirmed team members' addresses.")
+        refuse_if_suppressed(db, scope, holder.email)
         locale = holder_locale(holder, platform)
         expires_on = format_date(
             (session.link_last_visit_at or session.created_at) + LINK_VALIDITY,

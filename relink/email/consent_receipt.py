@@ -21,7 +21,7 @@ from relink.authorizations.repository import AuthorizationRepository
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.customers.repository import CustomerRepository
 from relink.email.bank_back import confirmed_team_address
-from relink.email.holder_mail import send_holder_email
+from relink.email.holder_mail import refuse_if_suppressed, send_holder_email
 from relink.email.messages import RenderedEmail, message_id_for, sender_with_name
 from relink.email.relink_request import (
     brand_color,
@@ -119,6 +119,7 @@ def send_consent_receipt(job: Job) -> None:
             raise GiveUp(f"the account holder of {session.id} has no email address")
         if not session.livemode and not confirmed_team_address(db, platform.id, holder.email):
             raise GiveUp("In test mode, emails go only to confirmed team members' addresses.")
+        refuse_if_suppressed(db, scope, holder.email)
         holder_id = authorization.customer_id or authorization.connected_account_id
         assert holder_id is not None
         institution = db.get(Institution, authorization.institution_id)
@@ -224,6 +225,7 @@ def send_consent_link(job: Job) -> None:
             raise GiveUp(f"the account holder {holder_id} has no email address")
         if not livemode and not confirmed_team_address(db, platform.id, holder.email):
             raise GiveUp("In test mode, emails go only to confirmed team members' addresses.")
+        refuse_if_suppressed(db, scope, holder.email)
         locale = holder_locale(holder, platform)
         now = clock.now()
         token = consent_token(runtime, scope, holder_type, holder_id, now=now)

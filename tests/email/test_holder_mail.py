@@ -13,7 +13,7 @@ import stripe
 from sqlalchemy import select
 
 from relink.authorizations.consent_links import VALID_FOR
-from relink.email.bounces import suppress
+from relink.email.bounces import SUPPRESSED_REFUSAL, suppress
 from relink.kit import clock
 from relink.kit.clock import FrozenClock
 from relink.kit.crypto import token_digest
@@ -59,10 +59,13 @@ def _bounce_token(runtime: Runtime, received: Received) -> BounceToken:
     return row
 
 
-def _dead_rows(runtime: Runtime, kind: str) -> list[OutboxMessage]:
+def _dead_rows(runtime: Runtime, platform: NewPlatform, kind: str) -> list[OutboxMessage]:
+    """The platform's outbox rows of ``kind`` that gave up."""
     with runtime.database.read_only() as db:
         query = select(OutboxMessage).where(
-            OutboxMessage.kind == kind, OutboxMessage.status == "dead"
+            OutboxMessage.kind == kind,
+            OutboxMessage.platform_id == platform.platform.id,
+            OutboxMessage.status == "dead",
         )
         return list(db.scalars(query))
 
@@ -232,3 +235,168 @@ def test_a_new_consent_link_leaves_with_its_own_bounce_address(
     [email] = smtp.handler.to(platform.owner.email)
     token = _bounce_token(smtp_runtime, email)
     assert token.recipient == platform.owner.email.lower()
+
+
+# -- a 5xx about the address at send time ----------------------------------------------------
+
+
+def test_a_5xx_about_the_address_when_a_reminder_is_sent_suppresses_it(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    automation: None,
+) -> None:
+    session_id = _remind(client, platform, smtp_runtime, before=_refuse_next(smtp, platform))
+
+    found = suppressed(smtp_runtime, platform, platform.owner.email)
+    assert found is not None and found.diagnostic and "5.1.1" in found.diagnostic
+    assert timeline_kinds(smtp_runtime, session_id)[-1] == "email_bounced"
+    assert "reminder_sent" not in timeline_kinds(smtp_runtime, session_id)
+
+
+def test_a_5xx_about_the_address_when_the_bank_back_email_is_sent_suppresses_it(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    outage: Callable[..., WireObject | None],
+) -> None:
+    session_id = _bank_back(
+        client, platform, http, smtp_runtime, outage, before=_refuse_next(smtp, platform)
+    )
+
+    found = suppressed(smtp_runtime, platform, platform.owner.email)
+    assert found is not None and found.diagnostic and "5.1.1" in found.diagnostic
+    assert "bank_back_sent" not in timeline_kinds(smtp_runtime, session_id)
+
+
+def test_a_5xx_about_the_address_when_a_consent_receipt_is_sent_suppresses_it(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+) -> None:
+    _receipt(client, platform, http, smtp_runtime, before=_refuse_next(smtp, platform))
+
+    found = suppressed(smtp_runtime, platform, platform.owner.email)
+    assert found is not None and found.diagnostic and "5.1.1" in found.diagnostic
+    assert smtp.handler.to(platform.owner.email) == []
+
+
+def test_a_5xx_about_the_address_when_a_new_consent_link_is_sent_suppresses_it(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    server: RunningServer,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+) -> None:
+    _new_consent_link(
+        client, platform, http, server, smtp_runtime, before=_refuse_next(smtp, platform)
+    )
+
+    found = suppressed(smtp_runtime, platform, platform.owner.email)
+    assert found is not None and found.diagnostic and "5.1.1" in found.diagnostic
+
+
+def test_a_5xx_that_is_not_about_the_address_does_not_suppress_it(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+) -> None:
+    address = platform.owner.email
+    refuse = lambda: smtp.handler.replies_for.update({address: ["550 5.7.1 Relaying denied"]})  # noqa: E731
+
+    _receipt(client, platform, http, smtp_runtime, before=refuse)
+
+    assert suppressed(smtp_runtime, platform, address) is None
+    [dead] = _dead_rows(smtp_runtime, platform, "email.consent_receipt")
+    assert dead.last_error and "5.7.1" in dead.last_error
+
+
+# -- nothing goes to a suppressed address ----------------------------------------------------
+
+
+def test_the_bank_back_email_is_not_sent_to_a_suppressed_address(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    outage: Callable[..., WireObject | None],
+) -> None:
+    session_id = _bank_back(
+        client,
+        platform,
+        http,
+        smtp_runtime,
+        outage,
+        before=lambda: _suppress_now(smtp_runtime, platform),
+    )
+
+    assert len(smtp.handler.to(platform.owner.email)) == 1  # the request only
+    assert "bank_back_sent" not in timeline_kinds(smtp_runtime, session_id)
+    [dead] = _dead_rows(smtp_runtime, platform, "email.bank_back")
+    assert dead.last_error == SUPPRESSED_REFUSAL
+
+
+def test_the_consent_receipt_is_not_sent_to_a_suppressed_address(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+) -> None:
+    _receipt(
+        client, platform, http, smtp_runtime, before=lambda: _suppress_now(smtp_runtime, platform)
+    )
+
+    assert smtp.handler.to(platform.owner.email) == []
+    [dead] = _dead_rows(smtp_runtime, platform, "email.consent_receipt")
+    assert dead.last_error == SUPPRESSED_REFUSAL
+
+
+def test_a_new_consent_link_is_not_sent_to_a_suppressed_address(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    server: RunningServer,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+) -> None:
+    _new_consent_link(
+        client,
+        platform,
+        http,
+        server,
+        smtp_runtime,
+        before=lambda: _suppress_now(smtp_runtime, platform),
+    )
+
+    assert smtp.handler.to(platform.owner.email) == []
+    [dead] = _dead_rows(smtp_runtime, platform, "email.consent_link")
+    assert dead.last_error == SUPPRESSED_REFUSAL
+
+
+def test_a_suppression_in_live_mode_does_not_stop_the_test_modes_receipt(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+) -> None:
+    def suppress_in_live_mode() -> None:
+        with smtp_runtime.database.unit_of_work() as db:
+            scope = Scope(platform.platform.id, livemode=True)
+            suppress(
+                db, scope, platform.owner.email, SuppressionReason.bounced, "550", None, scope.now()
+            )
+
+    _receipt(client, platform, http, smtp_runtime, before=suppress_in_live_mode)
+
+    assert len(smtp.handler.to(platform.owner.email)) == 1
