@@ -19,6 +19,12 @@ from sqlalchemy.orm import Session as DbSession
 
 from relink.email.holder_mail import refuse_if_suppressed, send_holder_email
 from relink.email.messages import RenderedEmail, message_id_for, sender_with_name
+from relink.email.opt_outs import (
+    opt_out_of,
+    reminders_url,
+    session_holder_id,
+    unsubscribe_headers,
+)
 from relink.email.relink_request import (
     LINK_VALIDITY,
     brand_color,
@@ -131,6 +137,10 @@ def send_bank_back_email(job: Job) -> None:
         if not session.livemode and not confirmed_team_address(db, platform.id, holder.email):
             raise GiveUp("In test mode, emails go only to confirmed team members' addresses.")
         refuse_if_suppressed(db, scope, holder.email)
+        holder_id = session_holder_id(session)
+        if holder_id is not None and opt_out_of(db, scope, holder_id) is not None:
+            # An automatic email, as a reminder is: the holder's opt-out stops it.
+            raise GiveUp("The holder opted out of reminders: automatic emails stay unsent.")
         locale = holder_locale(holder, platform)
         expires_on = format_date(
             (session.link_last_visit_at or session.created_at) + LINK_VALIDITY,
@@ -141,6 +151,9 @@ def send_bank_back_email(job: Job) -> None:
         subject = " ".join(render(f"{TEMPLATE_FOLDER}/subject.txt", context, locale=locale).split())
         context["subject"] = subject
         headers = {"Auto-Submitted": "auto-generated"}
+        reminders_link = reminders_url(runtime, session)
+        if reminders_link:
+            headers.update(unsubscribe_headers(reminders_link))
         if platform.support_email and not has_control_characters(platform.support_email):
             headers["Reply-To"] = platform.support_email
         sender = sender_with_name(

@@ -14,10 +14,18 @@ from sqlalchemy import select
 
 from relink.authorizations.consent_links import VALID_FOR
 from relink.email.bounces import SUPPRESSED_REFUSAL, suppress
+from relink.email.opt_outs import opt_out
 from relink.kit import clock
 from relink.kit.clock import FrozenClock
 from relink.kit.crypto import token_digest
-from relink.models import BounceToken, DeliveryState, OutboxMessage, SuppressionReason
+from relink.models import (
+    BounceToken,
+    DeliveryState,
+    OptOutSource,
+    OutboxMessage,
+    Session,
+    SuppressionReason,
+)
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sandbox_bank.testing import parse_forms
@@ -400,3 +408,48 @@ def test_a_suppression_in_live_mode_does_not_stop_the_test_modes_receipt(
     _receipt(client, platform, http, smtp_runtime, before=suppress_in_live_mode)
 
     assert len(smtp.handler.to(platform.owner.email)) == 1
+
+
+# -- "your bank is back" is an automatic email ----------------------------------------------
+
+
+def test_the_bank_back_email_carries_one_click_unsubscribe(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    outage: Callable[..., WireObject | None],
+) -> None:
+    _bank_back(client, platform, http, smtp_runtime, outage)
+    _, back = smtp.handler.to(platform.owner.email)
+    unsubscribe = back.message["List-Unsubscribe"]
+    assert unsubscribe.startswith("<http") and "/reminders/" in unsubscribe
+    assert back.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_the_bank_back_email_is_not_sent_to_a_holder_who_opted_out_of_reminders(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    outage: Callable[..., WireObject | None],
+) -> None:
+    def opt_out_while_the_bank_is_down() -> None:
+        with smtp_runtime.database.unit_of_work() as db:
+            scope = scope_of(platform)
+            [holder_id] = db.scalars(
+                select(Session.customer_id).where(Session.platform_id == platform.platform.id)
+            )
+            assert holder_id is not None
+            assert opt_out(db, scope, holder_id, OptOutSource.one_click, scope.now())
+
+    session_id = _bank_back(
+        client, platform, http, smtp_runtime, outage, before=opt_out_while_the_bank_is_down
+    )
+
+    assert len(smtp.handler.to(platform.owner.email)) == 1  # the request only
+    assert "bank_back_sent" not in timeline_kinds(smtp_runtime, session_id)
+    [dead] = _dead_rows(smtp_runtime, platform, "email.bank_back")
+    assert dead.last_error and "opted out" in dead.last_error
