@@ -12,6 +12,7 @@ import stripe
 from sqlalchemy import select
 
 from relink.bulk_requests.service import request_relinks
+from relink.config import Settings
 from relink.email.bounces import (
     Outcome,
     ingest,
@@ -38,7 +39,7 @@ from tests.email.reports import (
     suppressed,
 )
 from tests.email.smtp_server import SmtpServer
-from tests.factories import drain_outbox, timeline_kinds
+from tests.factories import drain_outbox, sending_to, timeline_kinds
 
 
 def test_every_relink_email_leaves_with_its_own_bounce_address_stored_as_a_digest(
@@ -282,3 +283,22 @@ def test_a_message_that_trips_the_bounce_detectors_is_ignored_not_an_error(
 
     assert outcome == Outcome.ignored
     assert suppressed(smtp_runtime, platform, platform.owner.email) is None
+
+
+def test_the_bounce_domain_setting_puts_the_bounce_address_on_that_domain(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    settings: Settings,
+    receiver: tuple[str, int],
+) -> None:
+    with sending_to(smtp, settings, bounce_domain="bounces.relink.example") as runtime:
+        _, _, received = sent_email(client, platform, smtp, runtime)
+        local, _, domain = received.mail_from.partition("@")
+        assert local.startswith("bounces+") and domain == "bounces.relink.example"
+        assert received.message["From"].endswith("<no-reply@localhost>")
+
+        deliver(receiver, dsn(received), received.mail_from)
+
+        found = suppressed(runtime, platform, platform.owner.email)
+        assert found is not None and found.reason == "bounced"
