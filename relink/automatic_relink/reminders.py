@@ -4,7 +4,8 @@ The scan queues it (:mod:`relink.automatic_relink.tasks`); here the worker sends
 the pending session's own link (one pending session per account: a reminder never makes
 a new one). Right before sending, the automation's conditions are checked again for the
 one account (:mod:`relink.automatic_relink.exclusions`), so a holder who repaired, or
-whose address went on the suppression list, since the scan is not reminded. While the
+whose address went on the suppression list, since the scan is not reminded. It leaves with
+its own bounce address (:mod:`relink.email.holder_mail`). While the
 bank is in trouble the reminder waits, as the request's email does. The timeline records
 ``reminder_sent`` once per reminder.
 """
@@ -20,11 +21,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from relink.automatic_relink.exclusions import episode_ended, episode_held
-from relink.email.backends import MessageTags, SendOutcome, backend_for
+from relink.email.holder_mail import send_holder_email
 from relink.email.messages import (
     InlineImage,
     RenderedEmail,
-    build_message,
     message_id_for,
     sender_with_name,
 )
@@ -47,7 +47,7 @@ from relink.models import (
     SessionTimelineEntry,
     TimelineKind,
 )
-from relink.outbox.handlers import GiveUp, Job, Postponed, RetryLater
+from relink.outbox.handlers import GiveUp, Job, Postponed
 from relink.runtime import Runtime
 from relink.sessions import timeline
 from relink.sessions.schemas import hosted_url
@@ -147,13 +147,8 @@ def send_relink_reminder(job: Job) -> None:
         rendered = render_reminder(runtime, db, scope, session)
     message_id = message_id_for(job.message.id, rendered.sender)
     rendered = replace(rendered, message_id=message_id)
-    tags = MessageTags(scope.platform_id, scope.livemode, session_id=session_id)
-    result = backend_for(runtime).send(build_message(rendered), tags)
-    if not result.accepted:
-        if result.outcome == SendOutcome.permanent:
-            raise GiveUp(f"SMTP refused: {result.reply}")
-        raise RetryLater(f"SMTP deferred: {result.reply}")
-    with runtime.database.unit_of_work() as db:
+
+    def record(db: DbSession) -> None:
         if not _recorded(db, session_id, number):
             timeline.record(
                 db,
@@ -165,6 +160,10 @@ def send_relink_reminder(job: Job) -> None:
                 number=number,
                 message_id=message_id,
             )
+
+    send_holder_email(
+        job, scope, rendered, session_id=session_id, bounces_mark_session=True, record=record
+    )
     log.info("automation.reminder_sent", session=session_id, number=number)
 
 

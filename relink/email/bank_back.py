@@ -17,8 +17,14 @@ from babel.dates import format_date
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session as DbSession
 
-from relink.email.backends import MessageTags, SendOutcome, backend_for
-from relink.email.messages import RenderedEmail, build_message, message_id_for, sender_with_name
+from relink.email.holder_mail import refuse_if_suppressed, send_holder_email
+from relink.email.messages import RenderedEmail, message_id_for, sender_with_name
+from relink.email.opt_outs import (
+    opt_out_of,
+    reminders_url,
+    session_holder_id,
+    unsubscribe_headers,
+)
 from relink.email.relink_request import (
     LINK_VALIDITY,
     brand_color,
@@ -39,7 +45,7 @@ from relink.models import (
     TimelineKind,
     User,
 )
-from relink.outbox.handlers import GiveUp, Job, Postponed, RetryLater
+from relink.outbox.handlers import GiveUp, Job, Postponed
 from relink.outbox.store import enqueue, wake
 from relink.sessions import timeline
 from relink.sessions.schemas import hosted_url
@@ -130,6 +136,11 @@ def send_bank_back_email(job: Job) -> None:
             raise GiveUp(f"the account holder of {session.id} has no email address")
         if not session.livemode and not confirmed_team_address(db, platform.id, holder.email):
             raise GiveUp("In test mode, emails go only to confirmed team members' addresses.")
+        refuse_if_suppressed(db, scope, holder.email)
+        holder_id = session_holder_id(session)
+        if holder_id is not None and opt_out_of(db, scope, holder_id) is not None:
+            # An automatic email, as a reminder is: the holder's opt-out stops it.
+            raise GiveUp("The holder opted out of reminders: automatic emails stay unsent.")
         locale = holder_locale(holder, platform)
         expires_on = format_date(
             (session.link_last_visit_at or session.created_at) + LINK_VALIDITY,
@@ -140,6 +151,9 @@ def send_bank_back_email(job: Job) -> None:
         subject = " ".join(render(f"{TEMPLATE_FOLDER}/subject.txt", context, locale=locale).split())
         context["subject"] = subject
         headers = {"Auto-Submitted": "auto-generated"}
+        reminders_link = reminders_url(runtime, session)
+        if reminders_link:
+            headers.update(unsubscribe_headers(reminders_link))
         if platform.support_email and not has_control_characters(platform.support_email):
             headers["Reply-To"] = platform.support_email
         sender = sender_with_name(
@@ -154,18 +168,12 @@ def send_bank_back_email(job: Job) -> None:
             headers=headers,
             message_id=message_id_for(job.message.id, sender),
         )
-        tags = MessageTags(session.platform_id, session.livemode, session_id=session.id)
-    result = backend_for(runtime).send(build_message(rendered), tags)
-    if not result.accepted:
-        if result.outcome == SendOutcome.permanent:
-            raise GiveUp(f"SMTP refused: {result.reply}")
-        raise RetryLater(f"SMTP deferred: {result.reply}")
-    with runtime.database.unit_of_work() as db:
-        now = clock.now()
+
+    def record(db: DbSession) -> None:
         marked = db.execute(
             update(InstitutionWait)
             .where(InstitutionWait.session_id == session_id, InstitutionWait.notified_at.is_(None))
-            .values(notified_at=now)
+            .values(notified_at=clock.now())
         )
         if marked.rowcount:  # type: ignore[attr-defined]
             timeline.record(
@@ -176,3 +184,7 @@ def send_bank_back_email(job: Job) -> None:
                 institution=institution.id,
                 message_id=rendered.message_id,
             )
+
+    send_holder_email(
+        job, scope, rendered, session_id=session_id, bounces_mark_session=True, record=record
+    )

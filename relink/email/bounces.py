@@ -1,6 +1,6 @@
 """Bounces and the suppression list (docs/email.md: the bounce flow).
 
-Every relink email leaves with a per-message envelope sender, ``bounces+<token>@<bounce
+Every email to a holder leaves with a per-message envelope sender, ``bounces+<token>@<bounce
 domain>`` (VERP): the token is derived from the outbox row with a server-held key, and
 only its digest is stored (:class:`BounceToken`), with the address the email went to.
 
@@ -78,6 +78,11 @@ MAX_DIAGNOSTIC = 1000
 # A report is a few kilobytes; one that carries the whole original message with a logo
 # is well under this. Larger messages are not read (over SMTP: refused; over IMAP: left).
 MAX_REPORT_BYTES = 1024 * 1024
+# Why an email to a suppressed address stays unsent (the timeline and the dead letter).
+SUPPRESSED_REFUSAL = (
+    "The address is on the suppression list (an earlier email to it bounced); "
+    "lift it on the holder's page once the address is fixed."
+)
 
 
 def bounce_token(key: bytes, outbox_id: str) -> str:

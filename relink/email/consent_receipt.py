@@ -20,9 +20,9 @@ from relink.authorizations.consent_links import VALID_FOR, consent_token, consen
 from relink.authorizations.repository import AuthorizationRepository
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.customers.repository import CustomerRepository
-from relink.email.backends import MessageTags, SendOutcome, backend_for
 from relink.email.bank_back import confirmed_team_address
-from relink.email.messages import RenderedEmail, build_message, message_id_for, sender_with_name
+from relink.email.holder_mail import refuse_if_suppressed, send_holder_email
+from relink.email.messages import RenderedEmail, message_id_for, sender_with_name
 from relink.email.relink_request import (
     PERMISSION_ORDER,
     brand_color,
@@ -37,7 +37,7 @@ from relink.kit import clock
 from relink.kit.crypto import token_digest
 from relink.kit.text import has_control_characters
 from relink.models import HolderType, Institution, Platform, Session
-from relink.outbox.handlers import GiveUp, Job, RetryLater
+from relink.outbox.handlers import GiveUp, Job
 from relink.outbox.store import enqueue
 from relink.tenancy import Scope, platform_scope
 from relink.web.templating import render
@@ -119,6 +119,7 @@ def send_consent_receipt(job: Job) -> None:
             raise GiveUp(f"the account holder of {session.id} has no email address")
         if not session.livemode and not confirmed_team_address(db, platform.id, holder.email):
             raise GiveUp("In test mode, emails go only to confirmed team members' addresses.")
+        refuse_if_suppressed(db, scope, holder.email)
         holder_id = authorization.customer_id or authorization.connected_account_id
         assert holder_id is not None
         institution = db.get(Institution, authorization.institution_id)
@@ -150,8 +151,9 @@ def send_consent_receipt(job: Job) -> None:
             or session.relink_account_id is not None,
         )
         rendered = _render(job, platform, holder.email, TEMPLATE_FOLDER, context, locale)
-        tags = MessageTags(session.platform_id, session.livemode, session_id=session.id)
-    _send(job, rendered, tags)
+    # The session is finished: a bounce suppresses the address, and leaves the delivery
+    # of the session's own email (sent long ago) as it was.
+    send_holder_email(job, scope, rendered, session_id=session.id, bounces_mark_session=False)
 
 
 def _render(
@@ -179,14 +181,6 @@ def _render(
         headers=headers,
         message_id=message_id_for(job.message.id, sender),
     )
-
-
-def _send(job: Job, rendered: RenderedEmail, tags: MessageTags) -> None:
-    result = backend_for(job.runtime).send(build_message(rendered), tags)
-    if not result.accepted:
-        if result.outcome == SendOutcome.permanent:
-            raise GiveUp(f"SMTP refused: {result.reply}")
-        raise RetryLater(f"SMTP deferred: {result.reply}")
 
 
 # --------------------------------------------------------------------------- a new link
@@ -231,6 +225,7 @@ def send_consent_link(job: Job) -> None:
             raise GiveUp(f"the account holder {holder_id} has no email address")
         if not livemode and not confirmed_team_address(db, platform.id, holder.email):
             raise GiveUp("In test mode, emails go only to confirmed team members' addresses.")
+        refuse_if_suppressed(db, scope, holder.email)
         locale = holder_locale(holder, platform)
         now = clock.now()
         token = consent_token(runtime, scope, holder_type, holder_id, now=now)
@@ -241,4 +236,4 @@ def send_consent_link(job: Job) -> None:
             "link_until": _long_date(now + VALID_FOR, locale),
         }
         rendered = _render(job, platform, holder.email, LINK_TEMPLATE_FOLDER, context, locale)
-    _send(job, rendered, MessageTags(platform.id, livemode))
+    send_holder_email(job, scope, rendered, session_id=None, bounces_mark_session=False)

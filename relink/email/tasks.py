@@ -32,7 +32,7 @@ from relink.email.backends import (
     SmtpBackend,
     backend_for,
 )
-from relink.email.bounces import return_path, suppress, token_row
+from relink.email.bounces import SUPPRESSED_REFUSAL, return_path, suppress, token_row
 from relink.email.messages import (
     RenderedEmail,
     build_message,
@@ -596,10 +596,7 @@ def _refusal(job: Job, scope: Scope, loaded: _Loaded, to: str) -> str | None:
     if not scope.livemode and (scope.platform_id, to.lower()) not in loaded.confirmed:
         return "In test mode, relink emails go only to confirmed team members' addresses."
     if (scope.platform_id, scope.livemode, to.lower()) in loaded.suppressed:
-        return (
-            "The address is on the suppression list (an earlier email to it bounced); "
-            "lift it on the holder's page once the address is fixed."
-        )
+        return SUPPRESSED_REFUSAL
     return None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import smtplib
+
 import stripe
 from sqlalchemy import select
 
@@ -115,3 +117,9 @@ def bulk_skips(runtime: Runtime, platform: NewPlatform, account_id: str) -> dict
         result = request_relinks(db, scope, runtime, query, actor="test")
     assert result.created == 0
     return dict(result.skipped)
+
+
+def deliver(receiver: tuple[str, int], report: bytes, to: str) -> None:
+    """Hand ``report`` to the bounce receiver over SMTP, as a mail server would."""
+    with smtplib.SMTP(*receiver, timeout=30) as connection:
+        connection.sendmail("", [to], report)

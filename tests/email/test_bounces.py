@@ -5,7 +5,6 @@ forged one changes nothing."""
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,6 +12,7 @@ import stripe
 from sqlalchemy import select
 
 from relink.bulk_requests.service import request_relinks
+from relink.config import Settings
 from relink.email.bounces import (
     Outcome,
     ingest,
@@ -20,35 +20,26 @@ from relink.email.bounces import (
     record_transient,
     suppression_of,
 )
-from relink.email.receiver import bounce_receiver
 from relink.kit.clock import FrozenClock
 from relink.kit.crypto import token_digest
 from relink.models import Account, BounceToken, DeliveryState
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
-from relink.sandbox_bank.testing import free_port
 from relink.tenancy import Scope, in_scope
 from tests.conftest import RunningServer
 from tests.eligibility.factories import create_team_user
 from tests.email.factories import delivery, eligible_account, request_relink_email
-from tests.email.reports import bulk_skips, complaint, dsn, scope_of, sent_email, suppressed
+from tests.email.reports import (
+    bulk_skips,
+    complaint,
+    deliver,
+    dsn,
+    scope_of,
+    sent_email,
+    suppressed,
+)
 from tests.email.smtp_server import SmtpServer
-from tests.factories import drain_outbox, timeline_kinds
-
-
-@pytest.fixture
-def receiver(runtime: Runtime) -> Iterator[tuple[str, int]]:
-    """``relink bounces serve``'s receiver on a free port."""
-    port = free_port()
-    controller = bounce_receiver(runtime, "127.0.0.1", port, ready_timeout=30)
-    controller.start()
-    yield "127.0.0.1", port
-    controller.stop()
-
-
-def deliver(receiver: tuple[str, int], report: bytes, to: str) -> None:
-    with smtplib.SMTP(*receiver, timeout=30) as connection:
-        connection.sendmail("", [to], report)
+from tests.factories import drain_outbox, sending_to, timeline_kinds
 
 
 def test_every_relink_email_leaves_with_its_own_bounce_address_stored_as_a_digest(
@@ -292,3 +283,22 @@ def test_a_message_that_trips_the_bounce_detectors_is_ignored_not_an_error(
 
     assert outcome == Outcome.ignored
     assert suppressed(smtp_runtime, platform, platform.owner.email) is None
+
+
+def test_the_bounce_domain_setting_puts_the_bounce_address_on_that_domain(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    settings: Settings,
+    receiver: tuple[str, int],
+) -> None:
+    with sending_to(smtp, settings, bounce_domain="bounces.relink.example") as runtime:
+        _, _, received = sent_email(client, platform, smtp, runtime)
+        local, _, domain = received.mail_from.partition("@")
+        assert local.startswith("bounces+") and domain == "bounces.relink.example"
+        assert received.message["From"].endswith("<no-reply@localhost>")
+
+        deliver(receiver, dsn(received), received.mail_from)
+
+        found = suppressed(runtime, platform, platform.owner.email)
+        assert found is not None and found.reason == "bounced"

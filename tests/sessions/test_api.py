@@ -9,10 +9,12 @@ import pytest
 import stripe
 from sqlalchemy import func, select
 
-from relink.models import OutboxMessage
+from relink.email.bounces import suppress
+from relink.models import OutboxMessage, SuppressionReason
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sessions.service import RELINK_EMAIL
+from relink.tenancy import Scope
 from tests.factories import (
     WireObject,
     create_customer,
@@ -102,6 +104,24 @@ def test_test_mode_refuses_emailing_an_address_that_is_not_a_confirmed_team_memb
     with pytest.raises(stripe.InvalidRequestError) as raised:
         _create(client, **relink_params(account))
     assert [r["code"] for r in error_of(raised.value)["reasons"]] == ["unconfirmed_test_email"]
+
+
+def test_emailing_a_suppressed_address_is_refused_as_email_undeliverable(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime
+) -> None:
+    customer = create_customer(client, email=platform.owner.email)
+    account = create_test_account(client, customer=customer.id)
+    deactivate(client, account.id, "access_expired")
+    with runtime.database.unit_of_work() as db:
+        scope = Scope(platform.platform.id, livemode=False)
+        suppress(
+            db, scope, platform.owner.email, SuppressionReason.bounced, "550", None, scope.now()
+        )
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        _create(client, **relink_params(account))
+    assert raised.value.http_status == 400
+    assert raised.value.code == "relink_not_eligible"
+    assert [r["code"] for r in error_of(raised.value)["reasons"]] == ["email_undeliverable"]
 
 
 def test_a_url_session_skips_the_email_rules_and_sends_no_email(
