@@ -599,7 +599,10 @@ def test_closing_a_dispatcher_that_never_ran_a_lane_does_nothing(
 def test_the_lease_of_a_row_in_hand_is_renewed_while_its_handler_runs(
     settings: Any, kind: str
 ) -> None:
-    runtime = Runtime.from_settings(settings.model_copy(update={"outbox_lease_seconds": 1}))
+    # Three seconds: renewed each second, and held while more than one and a half are
+    # left, so a loaded machine's pause between the renewal and the record cannot make
+    # the worker hand the row back (with one second, half a second's pause did).
+    runtime = Runtime.from_settings(settings.model_copy(update={"outbox_lease_seconds": 3}))
     message_id = add_row(runtime, kind)
     claimed_until: list[dt.datetime | None] = []
 
