@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -11,10 +12,11 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import stripe
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 
 from relink.config import Settings
 from relink.events.service import emit
@@ -50,6 +52,43 @@ def _banks_stay_healthy(runtime: Runtime) -> Iterator[None]:
             .where(Institution.livemode.is_(False))
             .values(health="active", health_since=None)
         )
+
+
+@pytest.fixture(autouse=True)
+def _scans_not_due(runtime: Runtime) -> Iterator[None]:
+    """The workers these tests start would first run every scheduled scan, and the
+    lifecycle scan visits every platform the test session has made (thousands late in a
+    run: a minute and more on a loaded machine) before draining a row. Delivery is what
+    is tested here: the scans wait a day, then are as they were."""
+    from relink.automatic_relink.tasks import AUTOMATIC_RELINK_SCAN
+    from relink.institutions.incidents import INCIDENT_SCAN
+    from relink.kit import clock
+    from relink.lifecycle.tasks import INSTITUTION_HEALTH_SCAN, LIFECYCLE_SCAN
+    from relink.models import ScheduledScan
+    from relink.sessions.rollup import ROLLUP_SCAN
+
+    names = (
+        LIFECYCLE_SCAN,
+        INSTITUTION_HEALTH_SCAN,
+        INCIDENT_SCAN,
+        ROLLUP_SCAN,
+        AUTOMATIC_RELINK_SCAN,
+    )
+    table = cast(Table, ScheduledScan.__table__)
+    with runtime.database.unit_of_work() as db:
+        before = [dict(row._mapping) for row in db.execute(select(table))]
+        known = {row["name"] for row in before}
+        later = clock.now() + dt.timedelta(days=1)
+        for name in names:
+            if name not in known:
+                db.add(ScheduledScan(name=name, next_run_at=later))
+        db.flush()
+        db.execute(update(ScheduledScan).values(next_run_at=later))
+    yield
+    with runtime.database.unit_of_work() as db:
+        db.execute(table.delete())
+        if before:
+            db.execute(table.insert(), before)
 
 
 def _start_worker(
