@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from relink.config import Settings
+from relink.migrate import upgrade
 
 RELINK = Path(sys.executable).with_name("relink")
 SECRET_KEY = "cli-test-secret-key-for-relink-tests-only"
@@ -56,6 +58,23 @@ class Relink:
         )
 
 
+def migrated_sqlite(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Give a new SQLite file the whole schema, as ``relink migrate`` would: a copy (by
+    SQLite's backup API) of a file migrated once per test process, since running every
+    migration takes seconds and many command tests want a database of their own."""
+    template = tmp_path_factory.getbasetemp() / "sqlite-template" / "relink.db"
+    if not template.exists():
+        template.parent.mkdir(exist_ok=True)
+        upgrade(f"sqlite:///{template}")
+    target = Path(database_url.removeprefix("sqlite:///"))
+    assert database_url.startswith("sqlite:///") and not target.exists(), database_url
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(template) as source, sqlite3.connect(target) as copy:
+        source.backup(copy)
+    source.close()
+    copy.close()
+
+
 def relink_in(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Relink:
     env = {name: value for name, value in os.environ.items() if not name.startswith("RELINK_")}
     # Let the subprocesses share compiled bytecode (kept out of the source tree), so each
@@ -85,11 +104,10 @@ def demo_book(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Book:
     would); only the command under test runs as a subprocess."""
     from relink.demo import ensure_demo_book, ensure_demo_platform
     from relink.institutions.service import register_institutions
-    from relink.migrate import upgrade
     from relink.runtime import Runtime
 
     cli = relink_in(home, tmp_path_factory)
-    upgrade(cli.database_url)
+    migrated_sqlite(cli.database_url, tmp_path_factory)
     runtime = Runtime.from_settings(cli.settings())
     try:
         with runtime.database.unit_of_work() as db:

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from relink.migrate import upgrade
 from relink.models import Institution
 from relink.runtime import Runtime
-from tests.commands import Relink, relink_in
+from tests.commands import Relink, migrated_sqlite, relink_in
 from tests.institutions.catalogs import CLIENT_SECRET, oauth2_entry, tls_files
 
 BIC = "ALPHDEFFXXX"
@@ -21,7 +20,7 @@ BIC = "ALPHDEFFXXX"
 @pytest.fixture
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Relink:
     relink = relink_in(tmp_path_factory.mktemp("cli-institutions"), tmp_path_factory)
-    upgrade(relink.database_url)
+    migrated_sqlite(relink.database_url, tmp_path_factory)
     return relink
 
 

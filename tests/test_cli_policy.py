@@ -11,10 +11,9 @@ import pytest
 from relink.automatic_relink.schemas import render_policy
 from relink.automatic_relink.service import Policy, policy_of
 from relink.institutions.service import register_institutions
-from relink.migrate import upgrade
 from relink.runtime import Runtime
 from relink.tenancy import load_platform_scope
-from tests.commands import Relink, relink_in
+from tests.commands import Relink, migrated_sqlite, relink_in
 from tests.conftest import make_platform
 
 
@@ -22,7 +21,7 @@ from tests.conftest import make_platform
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Relink:
     cli = relink_in(tmp_path_factory.mktemp("cli-policy"), tmp_path_factory)
     cli.env["COLUMNS"] = "200"
-    upgrade(cli.database_url)
+    migrated_sqlite(cli.database_url, tmp_path_factory)
     return cli
 
 

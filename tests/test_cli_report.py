@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from relink.institutions.service import register_institutions
-from relink.migrate import upgrade
 from relink.runtime import Runtime
-from tests.commands import Relink, relink_in
+from tests.commands import Relink, migrated_sqlite, relink_in
 from tests.conftest import make_platform
 from tests.sessions.report_book import BOOK, EXPECTED, FIRST_DAY, LAST_DAY, OUTSIDE, seed
 
@@ -22,7 +21,7 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Relink, str]:
     home: Path = tmp_path_factory.mktemp("cli-report")
     cli = relink_in(home, tmp_path_factory)
     cli.env["COLUMNS"] = "200"
-    upgrade(cli.database_url)
+    migrated_sqlite(cli.database_url, tmp_path_factory)
     runtime = Runtime.from_settings(cli.settings())
     try:
         with runtime.database.unit_of_work() as db:

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from relink.migrate import upgrade
-from tests.commands import Relink, relink_in
+from tests.commands import Relink, migrated_sqlite, relink_in
 from tests.conftest import create_postgres_database, drop_postgres_database, postgres_url
 
 # Longer than any of these commands takes to refuse; a command that starts anyway runs
@@ -28,7 +28,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Relink:
     relink = relink_in(tmp_path_factory.mktemp("cli-startup"), tmp_path_factory)
-    upgrade(relink.database_url)
+    migrated_sqlite(relink.database_url, tmp_path_factory)
     return relink
 
 
