@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
@@ -54,12 +55,13 @@ def _banks_stay_healthy(runtime: Runtime) -> Iterator[None]:
         )
 
 
-@pytest.fixture(autouse=True)
-def _scans_not_due(runtime: Runtime) -> Iterator[None]:
-    """The workers these tests start would first run every scheduled scan, and the
-    lifecycle scan visits every platform the test session has made (thousands late in a
-    run: a minute and more on a loaded machine) before draining a row. Delivery is what
-    is tested here: the scans wait a day, then are as they were."""
+@contextmanager
+def scans_put_off(runtime: Runtime, keep: Collection[str] = ()) -> Iterator[None]:
+    """The scheduled scans (but those in ``keep``) wait a day, then are as they were.
+
+    A worker runs every due scan before it drains a row, and the lifecycle scan visits
+    every platform the test session has made (thousands late in a run: a minute and more
+    on a loaded machine). Tests of delivery by worker processes put them off."""
     from relink.automatic_relink.tasks import AUTOMATIC_RELINK_SCAN
     from relink.institutions.incidents import INCIDENT_SCAN
     from relink.kit import clock
@@ -67,28 +69,38 @@ def _scans_not_due(runtime: Runtime) -> Iterator[None]:
     from relink.models import ScheduledScan
     from relink.sessions.rollup import ROLLUP_SCAN
 
-    names = (
+    names = {
         LIFECYCLE_SCAN,
         INSTITUTION_HEALTH_SCAN,
         INCIDENT_SCAN,
         ROLLUP_SCAN,
         AUTOMATIC_RELINK_SCAN,
-    )
+    } - set(keep)
     table = cast(Table, ScheduledScan.__table__)
     with runtime.database.unit_of_work() as db:
         before = [dict(row._mapping) for row in db.execute(select(table))]
         known = {row["name"] for row in before}
         later = clock.now() + dt.timedelta(days=1)
-        for name in names:
-            if name not in known:
-                db.add(ScheduledScan(name=name, next_run_at=later))
+        for name in sorted(names - known):
+            db.add(ScheduledScan(name=name, next_run_at=later))
         db.flush()
-        db.execute(update(ScheduledScan).values(next_run_at=later))
-    yield
-    with runtime.database.unit_of_work() as db:
-        db.execute(table.delete())
-        if before:
-            db.execute(table.insert(), before)
+        db.execute(
+            update(ScheduledScan).where(ScheduledScan.name.in_(names)).values(next_run_at=later)
+        )
+    try:
+        yield
+    finally:
+        with runtime.database.unit_of_work() as db:
+            db.execute(table.delete())
+            if before:
+                db.execute(table.insert(), before)
+
+
+@pytest.fixture(autouse=True)
+def _scans_not_due(runtime: Runtime) -> Iterator[None]:
+    """Delivery is what is tested here: the scans are put off."""
+    with scans_put_off(runtime):
+        yield
 
 
 def _start_worker(

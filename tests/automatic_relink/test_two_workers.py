@@ -33,7 +33,7 @@ from tests.automatic_relink.factories import (
 from tests.email.smtp_server import Received, SmtpServer, smtp_server
 from tests.factories import advance_clock, create_customer, create_test_account, deactivate
 from tests.hosted.pages import HostedPages, text_of
-from tests.test_worker import _start_smtp_worker
+from tests.test_worker import _start_smtp_worker, scans_put_off
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -72,8 +72,8 @@ def _one_scan(runtime: Runtime) -> None:
 
 
 @pytest.fixture
-def workers(settings: Settings, tmp_path: Path) -> Iterator[SmtpServer]:
-    with smtp_server() as smtp:
+def workers(settings: Settings, runtime: Runtime, tmp_path: Path) -> Iterator[SmtpServer]:
+    with scans_put_off(runtime, keep={AUTOMATIC_RELINK_SCAN}), smtp_server() as smtp:
         processes = [_start_smtp_worker(settings, tmp_path, f"w{n}", smtp) for n in range(2)]
         try:
             yield smtp
