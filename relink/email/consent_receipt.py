@@ -21,7 +21,7 @@ from relink.authorizations.consent_links import VALID_FOR, consent_token, consen
 from relink.authorizations.repository import AuthorizationRepository
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.customers.repository import CustomerRepository
-from relink.email.bank_back import confirmed_team_address
+from relink.email.bank_back import TEST_MODE_REFUSAL, confirmed_team_address
 from relink.email.bounces import SUPPRESSED_REFUSAL, active_suppression
 from relink.email.holder_mail import refuse_if_suppressed, send_holder_email
 from relink.email.messages import RenderedEmail, message_id_for, sender_with_name
@@ -52,7 +52,6 @@ from relink.tenancy import Scope, platform_scope
 from relink.web.templating import render
 
 CONSENT_RECEIPT_EMAIL = "email.consent_receipt"
-TEST_MODE_REFUSAL = "In test mode, emails go only to confirmed team members' addresses."
 TEMPLATE_FOLDER = "email/consent_receipt"
 
 
