@@ -115,6 +115,7 @@ def bounces_serve(
     lmtp: Annotated[bool, typer.Option("--lmtp", help="Speak LMTP instead of SMTP.")] = False,
 ) -> None:
     """Receive bounces over SMTP (or LMTP) until stopped (SIGTERM/SIGINT)."""
+    import os
     import signal
     import threading
 
@@ -132,7 +133,12 @@ def bounces_serve(
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    receiver.start()
+    try:
+        receiver.start()
+    except OSError as error:  # the port is taken, or not ours to open
+        runtime.database.engine.dispose()
+        reason = os.strerror(error.errno).lower() if error.errno else str(error)
+        raise _fail(f"cannot listen on {host}:{port}: {reason}") from None
     console.print(
         f"Receiving bounces over {'LMTP' if lmtp else 'SMTP'} on {host}:{port}",
         highlight=False,

@@ -70,6 +70,20 @@ class SendResult:
             return status.startswith("5.1.") or status == "5.2.1"
         return self.recipient_refused and self.code in (550, 551, 553)
 
+    @property
+    def address_deferred(self) -> bool:
+        """A temporary refusal of the recipient itself: a 4xx reply to RCPT TO (450
+        mailbox busy, 451 greylisted or a local error, 452 mailbox full). It counts
+        towards a transient suppression, as a transient bounce does; 421 (the server is
+        closing the connection) is about the server, not the address."""
+        return (
+            self.outcome == SendOutcome.transient
+            and self.recipient_refused
+            and self.code is not None
+            and 400 <= self.code < 500
+            and self.code != 421
+        )
+
 
 _ENHANCED_STATUS = re.compile(r"^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b")
 

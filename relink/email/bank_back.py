@@ -98,6 +98,10 @@ def bank_back_context(
     }
 
 
+# Why a holder email in test mode stays unsent (the outbox row's error).
+TEST_MODE_REFUSAL = "In test mode, emails go only to confirmed team members' addresses."
+
+
 def confirmed_team_address(db: DbSession, platform_id: str, address: str) -> bool:
     query = select(User.id).where(
         User.platform_id == platform_id,
@@ -135,7 +139,7 @@ def send_bank_back_email(job: Job) -> None:
         if not holder.email:
             raise GiveUp(f"the account holder of {session.id} has no email address")
         if not session.livemode and not confirmed_team_address(db, platform.id, holder.email):
-            raise GiveUp("In test mode, emails go only to confirmed team members' addresses.")
+            raise GiveUp(TEST_MODE_REFUSAL)
         refuse_if_suppressed(db, scope, holder.email)
         holder_id = session_holder_id(session)
         if holder_id is not None and opt_out_of(db, scope, holder_id) is not None:

@@ -13,6 +13,7 @@ import datetime as dt
 from typing import Any
 
 from babel.dates import format_date
+from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from relink.accounts.repository import AccountRepository
@@ -20,7 +21,8 @@ from relink.authorizations.consent_links import VALID_FOR, consent_token, consen
 from relink.authorizations.repository import AuthorizationRepository
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.customers.repository import CustomerRepository
-from relink.email.bank_back import confirmed_team_address
+from relink.email.bank_back import TEST_MODE_REFUSAL, confirmed_team_address
+from relink.email.bounces import SUPPRESSED_REFUSAL, active_suppression
 from relink.email.holder_mail import refuse_if_suppressed, send_holder_email
 from relink.email.messages import RenderedEmail, message_id_for, sender_with_name
 from relink.email.relink_request import (
@@ -36,7 +38,14 @@ from relink.email.relink_request import (
 from relink.kit import clock
 from relink.kit.crypto import token_digest
 from relink.kit.text import has_control_characters
-from relink.models import HolderType, Institution, Platform, Session
+from relink.models import (
+    HolderType,
+    Institution,
+    OutboxMessage,
+    OutboxStatus,
+    Platform,
+    Session,
+)
 from relink.outbox.handlers import GiveUp, Job
 from relink.outbox.store import enqueue
 from relink.tenancy import Scope, platform_scope
@@ -44,6 +53,10 @@ from relink.web.templating import render
 
 CONSENT_RECEIPT_EMAIL = "email.consent_receipt"
 TEMPLATE_FOLDER = "email/consent_receipt"
+
+
+def _receipt_key(session_id: str) -> str:
+    return f"email:consent_receipt:{session_id}"
 
 
 def queue_consent_receipt(
@@ -54,10 +67,37 @@ def queue_consent_receipt(
         db,
         CONSENT_RECEIPT_EMAIL,
         {"session_id": session_id, "authorization_id": authorization_id},
-        dedupe_key=f"email:consent_receipt:{session_id}",
+        dedupe_key=_receipt_key(session_id),
         platform_id=scope.platform_id,
         livemode=scope.livemode,
     )
+
+
+def receipt_refusal(db: DbSession, scope: Scope, address: str | None) -> str | None:
+    """Why a receipt to ``address`` stays unsent, or None when it goes: the rules the
+    handler gives up by, which the success page asks too before it says one was emailed."""
+    if not address:
+        return "The account holder has no email address on file."
+    if not scope.livemode and not confirmed_team_address(db, scope.platform_id, address):
+        return TEST_MODE_REFUSAL
+    if active_suppression(db, scope, address, scope.now()) is not None:
+        return SUPPRESSED_REFUSAL
+    return None
+
+
+def receipt_delivery(
+    db: DbSession, scope: Scope, session_id: str, address: str | None
+) -> OutboxStatus | None:
+    """Where the session's receipt to ``address`` stands: ``pending`` (on its way),
+    ``done`` (sent), or None when none goes (never queued, given up, or refused)."""
+    if receipt_refusal(db, scope, address) is not None:
+        return None
+    status = db.scalars(
+        select(OutboxMessage.status).where(OutboxMessage.dedupe_key == _receipt_key(session_id))
+    ).first()
+    if status is None or status == OutboxStatus.dead:
+        return None
+    return OutboxStatus(status)
 
 
 def consent_receipt_context(
@@ -115,11 +155,10 @@ def send_consent_receipt(job: Job) -> None:
         )
         authorization = AuthorizationRepository(db, scope).get(str(payload["authorization_id"]))
         holder = session_holder(db, scope, session)
-        if not holder.email:
-            raise GiveUp(f"the account holder of {session.id} has no email address")
-        if not session.livemode and not confirmed_team_address(db, platform.id, holder.email):
-            raise GiveUp("In test mode, emails go only to confirmed team members' addresses.")
-        refuse_if_suppressed(db, scope, holder.email)
+        refusal = receipt_refusal(db, scope, holder.email)
+        if refusal is not None:
+            raise GiveUp(refusal)
+        assert holder.email  # an address receipt_refusal let through
         holder_id = authorization.customer_id or authorization.connected_account_id
         assert holder_id is not None
         institution = db.get(Institution, authorization.institution_id)
@@ -224,7 +263,7 @@ def send_consent_link(job: Job) -> None:
         if holder is None or not holder.email:
             raise GiveUp(f"the account holder {holder_id} has no email address")
         if not livemode and not confirmed_team_address(db, platform.id, holder.email):
-            raise GiveUp("In test mode, emails go only to confirmed team members' addresses.")
+            raise GiveUp(TEST_MODE_REFUSAL)
         refuse_if_suppressed(db, scope, holder.email)
         locale = holder_locale(holder, platform)
         now = clock.now()

@@ -4,7 +4,9 @@ back", the consent receipt and the new consent link (docs/email.md: bounces).
 Each leaves, as the relink email does (:mod:`relink.email.tasks`), with its own VERP
 envelope sender (:func:`relink.email.bounces.return_path` of its outbox row), whose token
 is stored once the email reached a server; a 5xx about the address at send time
-suppresses it; and none goes to an address on the suppression list.
+suppresses it, a 4xx to its RCPT TO counts as a transient failure
+(:func:`relink.email.bounces.record_transient`); and none goes to an address on the
+suppression list.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from relink.email.bounces import (
     SUPPRESSED_REFUSAL,
     active_suppression,
     mark_bounced,
+    record_transient,
     return_path,
     suppress,
     token_row,
@@ -78,6 +81,8 @@ def send_holder_email(
                 suppress(db, scope, recipient, SuppressionReason.bounced, result.reply, marked, now)
                 if marked is not None:
                     mark_bounced(db, marked, result.reply, now, source="smtp", code=result.code)
+            elif result.address_deferred:
+                record_transient(db, scope, recipient, result.reply, marked, now)
             if result.accepted and record is not None:
                 record(db)
     if result.accepted:

@@ -32,7 +32,13 @@ from relink.email.backends import (
     SmtpBackend,
     backend_for,
 )
-from relink.email.bounces import SUPPRESSED_REFUSAL, return_path, suppress, token_row
+from relink.email.bounces import (
+    SUPPRESSED_REFUSAL,
+    record_transient,
+    return_path,
+    suppress,
+    token_row,
+)
 from relink.email.messages import (
     RenderedEmail,
     build_message,
@@ -346,6 +352,8 @@ class _Writes:
     # permanent refusal suppresses (session id → row / (scope, address, reply)).
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     suppressions: dict[str, tuple[Scope, str, str | None]] = field(default_factory=dict)
+    # A 4xx to RCPT TO: a transient failure counted against the address (the same shape).
+    transients: dict[str, tuple[Scope, str, str | None]] = field(default_factory=dict)
 
     def entry(self, session_id: str, kind: TimelineKind, at: dt.datetime, **detail: Any) -> None:
         self.timeline.append(
@@ -412,6 +420,9 @@ class _Writes:
                 suppress(
                     db, scope, address, SuppressionReason.bounced, reply, session_id, scope.now()
                 )
+        for session_id, (scope, address, reply) in self.transients.items():
+            if self.rows.get(session_id) in held:
+                record_transient(db, scope, address, reply, session_id, scope.now())
         if deliveries:
             dialect = db.get_bind().dialect.name
             upsert: Any = (
@@ -732,6 +743,8 @@ def _result(item: _Ready, backend: str, result: SendResult, writes: _Writes) -> 
     if bounced:
         address = envelope_address(item.rendered.to)
         writes.suppressions[session_id] = (scope, address, result.reply)
+    elif result.address_deferred:
+        writes.transients[session_id] = (scope, envelope_address(item.rendered.to), result.reply)
     state = DeliveryState.failed if final else DeliveryState.queued
     for covered_id, delivery in item.covered:
         writes.entry(covered_id, kind, now, **detail)

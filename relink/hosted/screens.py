@@ -13,8 +13,11 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session as DbSession
 
 from relink.accounts.repository import AccountRepository
+from relink.authorizations.consent_links import consent_token, consent_url
+from relink.authorizations.repository import AuthorizationRepository
 from relink.connectors.base import BankAccount, Challenge
 from relink.eligibility.rules import ABOUT_TO_BREAK
+from relink.email.consent_receipt import receipt_delivery
 from relink.email.opt_outs import reminders_path
 from relink.hosted import connect
 from relink.hosted.branding import SupportContact, support_contact_of
@@ -25,8 +28,10 @@ from relink.models import (
     Account,
     AccountNumber,
     ConnectionStatus,
+    HolderType,
     InactiveCause,
     Institution,
+    OutboxStatus,
     RelinkAction,
     TanStatus,
 )
@@ -116,6 +121,23 @@ class Connection:
     revoked_at: dt.datetime | None
 
 
+@dataclass(frozen=True)
+class ConsentReceipt:
+    """What the holder agreed to, on the success page (the receipt email says the same)."""
+
+    bank_name: str
+    accounts: list[MaskedAccount]
+    permissions: list[str]
+    given_at: dt.datetime
+    valid_until: dt.datetime | None
+    renewed: bool
+    # The holder's connections page: a signed link, as the receipt email carries.
+    consent_url: str
+    # pending: the email is on its way; done: sent; None: no email goes (no address,
+    # test mode to an address that is not a confirmed team member's, suppressed).
+    emailed: OutboxStatus | None
+
+
 @dataclass
 class Screen:
     """One hosted page: its template and the facts it shows."""
@@ -174,6 +196,8 @@ class Screen:
     # The holder's consent page: their connections, the one a revocation asks about.
     connections: list[Connection] = field(default_factory=list)
     connection: Connection | None = None
+    # A successful link or relink: the consent it gave or renewed.
+    receipt: ConsentReceipt | None = None
 
 
 def bare(page: str, status_code: int) -> Screen:
@@ -248,6 +272,49 @@ def screen(
         reminders_path=reminders_path(runtime, session)
         if link.is_relink and page == "landing"
         else None,
+        receipt=consent_receipt(db, runtime, link) if state == LinkState.succeeded else None,
+    )
+
+
+def consent_receipt(db: DbSession, runtime: Runtime, link: HostedLink) -> ConsentReceipt | None:
+    """The consent the link's session gave (a link) or renewed (a relink), with the
+    signed link to the holder's connections page.
+
+    That link is made as the receipt email's is, as of the moment the consent was given:
+    the page shows the same link on every reload, and it stops opening the connections
+    page when the email's would (an expired link still asks for a new one by email)."""
+    session, scope = link.session, link.scope
+    collected = set(session.collected_account_ids)
+    holder_id = session.customer_id or session.connected_account_id
+    if not collected or holder_id is None:
+        return None
+    repository = AccountRepository(db, scope)
+    accounts = list(
+        db.scalars(repository.select().where(Account.id.in_(collected)).order_by(Account.id))
+    )
+    if not accounts:
+        return None
+    authorization = AuthorizationRepository(db, scope).find(accounts[0].authorization_id)
+    institution = (
+        db.get(Institution, authorization.institution_id) if authorization is not None else None
+    )
+    if authorization is None or institution is None:
+        return None
+    given_at = session.finished_at or scope.now()
+    # Tokens expire by the real clock; a test clock only moves the scope's dates.
+    offset = 0 if scope.livemode else scope.clock_offset_seconds
+    issued_at = given_at - dt.timedelta(seconds=offset)
+    token = consent_token(runtime, scope, HolderType(session.holder_type), holder_id, now=issued_at)
+    shared = {p for a in accounts for p in a.permissions}
+    return ConsentReceipt(
+        bank_name=institution.name,
+        accounts=[MaskedAccount(a.display_name, a.last4) for a in accounts],
+        permissions=[p for p in PERMISSION_ORDER if p in shared],
+        given_at=given_at,
+        valid_until=authorization.expected_deactivation_at,
+        renewed=link.is_relink,
+        consent_url=consent_url(runtime, token),
+        emailed=receipt_delivery(db, scope, session.id, link.holder.email),
     )
 
 

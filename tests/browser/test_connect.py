@@ -8,6 +8,7 @@ import pytest
 import stripe
 from playwright.sync_api import Page
 
+from relink.platforms.service import NewPlatform
 from relink.sandbox_bank.data import accounts_for
 from relink.sandbox_bank.institutions import INSTITUTIONS_BY_KEY
 from tests.browser.hosted_fixtures import hosted_screenshot, violations_in_both_languages
@@ -21,9 +22,10 @@ pytestmark = pytest.mark.browser
 
 
 def test_linking_at_an_oauth_bank_through_its_pages(
-    holder_page: Page, client: stripe.StripeClient, server: RunningServer
+    holder_page: Page, platform: NewPlatform, client: stripe.StripeClient, server: RunningServer
 ) -> None:
-    customer = create_customer(client, name="Ada Lovelace")
+    # A confirmed team address: in test mode the consent receipt is emailed only there.
+    customer = create_customer(client, name="Ada Lovelace", email=platform.owner.email)
     # The platform's page the holder returns to (any page this test's server answers).
     return_url = f"{server.url}/healthz"
     session = link_session(client, customer, return_url=return_url)
@@ -53,8 +55,15 @@ def test_linking_at_an_oauth_bank_through_its_pages(
     assert holder_page.url == return_url
     hosted.open(session.url)
     assert hosted.heading == "Your accounts are connected"
+    receipt = holder_page.get_by_role("region", name="Your consent receipt")
+    assert f"Checking ••••{held['Checking']}; Savings ••••{held['Savings']}" in receipt.inner_text()
+    assert "A copy of this receipt is on its way to your email address." in receipt.inner_text()
     problems |= violations_in_both_languages(holder_page, session.url, "success")
     hosted_screenshot(holder_page, "link-success")
+    receipt.get_by_role("link", name="See or revoke your consent").click()
+    holder_page.wait_for_load_state()
+    assert hosted.heading == "Your connections with Acme Lending"
+    assert f"Bank (OAuth) ••••{held['Checking']}, ••••{held['Savings']}" in hosted.text
     assert problems == {}
     linked = retrieve_session(client, session.id)
     assert linked.status == "succeeded"

@@ -130,6 +130,8 @@ def test_every_hosted_page_is_accessible(
     for name, url in urls.items():
         holder_page.goto(f"{url}?lang={code}")
         assert holder_page.locator("html").get_attribute("lang") == code
+        if name == "success":  # checked with the consent receipt it shows
+            assert holder_page.locator("section.receipt dl").count() == 1
         if found := serious_violations(holder_page):
             problems[name] = found
     # A credentials error, the expired page and "Email me a new link" (POST answers).

@@ -47,8 +47,19 @@ class CollectingHandler:
     data_replies: list[str] = field(default_factory=list)
     # The same, only for messages to one recipient (other tests' emails may pass by).
     replies_for: dict[str, list[str]] = field(default_factory=dict)
+    # Replies to the next RCPT TO of one recipient instead of accepting it ("451 4.2.0
+    # Greylisted"): a refusal of the address before any data is sent.
+    rcpt_replies_for: dict[str, list[str]] = field(default_factory=dict)
     # A slow server: every DATA is answered only after this long (sessions overlap).
     data_delay_seconds: float = 0.0
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if self.rcpt_replies_for.get(address):
+            return self.rcpt_replies_for[address].pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.data_delay_seconds:

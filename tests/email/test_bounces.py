@@ -22,13 +22,13 @@ from relink.email.bounces import (
 )
 from relink.kit.clock import FrozenClock
 from relink.kit.crypto import token_digest
-from relink.models import Account, BounceToken, DeliveryState
+from relink.models import Account, BounceToken, DeliveryState, EmailSuppression, OutboxStatus
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.tenancy import Scope, in_scope
 from tests.conftest import RunningServer
 from tests.eligibility.factories import create_team_user
-from tests.email.factories import delivery, eligible_account, request_relink_email
+from tests.email.factories import delivery, eligible_account, email_row, request_relink_email
 from tests.email.reports import (
     bulk_skips,
     complaint,
@@ -178,6 +178,78 @@ def test_a_5xx_that_is_not_about_the_address_does_not_suppress_it(
     drain_outbox(smtp_runtime)
 
     assert suppressed(smtp_runtime, platform, platform.owner.email) is None
+
+
+GREYLISTED = "451 4.7.1 Greylisted, please try again later"
+
+
+def _suppression_row(runtime: Runtime, platform: NewPlatform, address: str) -> EmailSuppression:
+    with runtime.database.read_only() as db:
+        found = suppression_of(db, scope_of(platform), address)
+    assert found is not None, f"no suppression row for {address}"
+    return found
+
+
+def test_a_4xx_for_the_recipient_at_send_time_counts_as_transient_and_the_email_is_retried(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    frozen_clock: FrozenClock,
+) -> None:
+    session = request_relink_email(client, eligible_account(client, platform))
+    smtp.handler.rcpt_replies_for[platform.owner.email] = [GREYLISTED]
+
+    drain_outbox(smtp_runtime)
+
+    assert smtp.handler.to(platform.owner.email) == []
+    assert email_row(smtp_runtime, session.id).status == OutboxStatus.pending
+    row = _suppression_row(smtp_runtime, platform, platform.owner.email)
+    assert (row.transient_failures, row.first_transient_at) == (1, frozen_clock.at)
+    assert suppressed(smtp_runtime, platform, platform.owner.email) is None
+    frozen_clock.advance(hours=2)
+    drain_outbox(smtp_runtime)
+    assert len(smtp.handler.to(platform.owner.email)) == 1
+
+
+def test_4xx_answers_for_the_recipient_repeated_over_days_suppress_it_for_a_while(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    settings: Settings,
+    frozen_clock: FrozenClock,
+) -> None:
+    address = platform.owner.email
+    # Retried for four days, so one email meets the server's answer on three of them.
+    with sending_to(smtp, settings, email_retry_hours=4 * 24) as runtime:
+        session = request_relink_email(client, eligible_account(client, platform))
+        smtp.handler.rcpt_replies_for[address] = ["452 4.2.2 Mailbox full"] * 3
+        for _ in range(3):
+            drain_outbox(runtime)
+            frozen_clock.advance(days=1)
+
+        found = suppressed(runtime, platform, address)
+        assert found is not None and found.reason == "deferred"
+        assert found.diagnostic == "452 4.2.2 Mailbox full"
+        assert smtp.handler.to(address) == []
+        assert timeline_kinds(runtime, session.id).count("email_failed") == 3
+        frozen_clock.advance(days=7)
+        assert suppressed(runtime, platform, address) is None
+
+
+def test_a_421_at_send_time_is_about_the_server_and_counts_nothing_against_the_address(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+) -> None:
+    request_relink_email(client, eligible_account(client, platform))
+    smtp.handler.rcpt_replies_for[platform.owner.email] = ["421 4.3.2 Shutting down"]
+
+    drain_outbox(smtp_runtime)
+
+    with smtp_runtime.database.read_only() as db:
+        assert suppression_of(db, scope_of(platform), platform.owner.email) is None
 
 
 def test_a_holder_whose_email_changes_is_no_longer_suppressed(

@@ -13,7 +13,7 @@ import stripe
 from sqlalchemy import select
 
 from relink.authorizations.consent_links import VALID_FOR
-from relink.email.bounces import SUPPRESSED_REFUSAL, suppress
+from relink.email.bounces import SUPPRESSED_REFUSAL, suppress, suppression_of
 from relink.email.opt_outs import opt_out
 from relink.kit import clock
 from relink.kit.clock import FrozenClock
@@ -308,6 +308,34 @@ def test_a_5xx_about_the_address_when_a_new_consent_link_is_sent_suppresses_it(
 
     found = suppressed(smtp_runtime, platform, platform.owner.email)
     assert found is not None and found.diagnostic and "5.1.1" in found.diagnostic
+
+
+def test_a_4xx_for_the_recipient_when_a_consent_receipt_is_sent_counts_and_it_is_retried(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    smtp: SmtpServer,
+    smtp_runtime: Runtime,
+    frozen_clock: FrozenClock,
+) -> None:
+    address = platform.owner.email
+    greylist = {address: ["450 4.2.0 Mailbox temporarily unavailable"]}
+    _receipt(
+        client,
+        platform,
+        http,
+        smtp_runtime,
+        before=lambda: smtp.handler.rcpt_replies_for.update(greylist),
+    )
+
+    assert smtp.handler.to(address) == []
+    with smtp_runtime.database.read_only() as db:
+        row = suppression_of(db, scope_of(platform), address)
+    assert row is not None and row.transient_failures == 1
+    assert suppressed(smtp_runtime, platform, address) is None
+    frozen_clock.advance(hours=1)
+    drain_outbox(smtp_runtime)
+    assert len(smtp.handler.to(address)) == 1
 
 
 def test_a_5xx_that_is_not_about_the_address_does_not_suppress_it(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -58,16 +59,25 @@ def stored_account(runtime: Runtime, account_id: str) -> Account:
         return found
 
 
-def linked_at_oauth_bank(
+@dataclass(frozen=True)
+class Linked:
+    """A hosted link session completed at a bank: the session (retrieved), the bank
+    username used, and the link's address (the session's ``url`` is gone once done)."""
+
+    session: Any
+    username: str
+    url: str
+
+
+def link_at_oauth_bank(
     client: stripe.StripeClient,
     http: httpx.Client,
     *accounts: str,
     customer: stripe.Customer | None = None,
     **session: Any,
-) -> tuple[Any, str]:
+) -> Linked:
     """A hosted link session completed at Bank (OAuth) sharing ``accounts`` (display
-    names) for ``customer`` (a new one by default); returns the session (retrieved) and
-    the bank username used."""
+    names) for ``customer`` (a new one by default)."""
     customer = customer or create_customer(client, name="Ada Lovelace")
     username = customer.id.lower()
     created = link_session(client, customer, **session)
@@ -80,7 +90,19 @@ def linked_at_oauth_bank(
     pages.choose_accounts(*(ids[a] for a in accounts))
     done = pages.post("consent")
     assert (done.status_code, done.headers["location"]) == (303, RETURN_URL)
-    return retrieve_session(client, created.id), username
+    return Linked(retrieve_session(client, created.id), username, str(created.url))
+
+
+def linked_at_oauth_bank(
+    client: stripe.StripeClient,
+    http: httpx.Client,
+    *accounts: str,
+    customer: stripe.Customer | None = None,
+    **session: Any,
+) -> tuple[Any, str]:
+    """:func:`link_at_oauth_bank`; returns the session (retrieved) and the bank username."""
+    linked = link_at_oauth_bank(client, http, *accounts, customer=customer, **session)
+    return linked.session, linked.username
 
 
 def holder_link(
