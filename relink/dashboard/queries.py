@@ -154,29 +154,58 @@ class AccountRow:
         return [MESSAGES[reason] for reason in self.eligibility.reasons]
 
 
-def latest_requests(db: Session, scope: Scope, account_ids: list[str]) -> dict[str, LastRequest]:
-    """The newest hosted relink request of each account, in two bounded queries."""
-    if not account_ids:
+def latest_requests(db: Session, scope: Scope, accounts: list[Account]) -> dict[str, LastRequest]:
+    """The newest hosted relink request of each account, in three bounded queries: a
+    request may name the account, or its whole authorization (then it repairs every
+    account of it, and its proof of repair is told per account)."""
+    if not accounts:
         return {}
     sessions = SessionRepository(db, scope)
-    newest = (
+    emailed = FcSession.delivery_method.is_not(None)
+    by_account = (
         sessions.select()
         .with_only_columns(func.max(FcSession.id))
-        .where(FcSession.relink_account_id.in_(account_ids), FcSession.delivery_method.is_not(None))
+        .where(FcSession.relink_account_id.in_([a.id for a in accounts]), emailed)
         .group_by(FcSession.relink_account_id)
     )
-    found: dict[str, LastRequest] = {}
-    newest_sessions = list(db.scalars(sessions.select().where(FcSession.id.in_(newest))))
-    failed_refreshes = first_refresh_failures(
-        db, [s.id for s in newest_sessions if s.status == SessionStatus.succeeded]
+    authorization_ids = {a.authorization_id for a in accounts if a.authorization_id}
+    by_authorization = (
+        sessions.select()
+        .with_only_columns(func.max(FcSession.id))
+        .where(
+            FcSession.relink_authorization_id.in_(authorization_ids),
+            FcSession.relink_account_id.is_(None),
+            emailed,
+        )
+        .group_by(FcSession.relink_authorization_id)
     )
-    for session in newest_sessions:
-        assert session.relink_account_id is not None
-        found[session.relink_account_id] = LastRequest(
+    newest = list(
+        db.scalars(
+            sessions.select().where(
+                or_(FcSession.id.in_(by_account), FcSession.id.in_(by_authorization))
+            )
+        )
+    )
+    failed_refreshes = first_refresh_failures(
+        db, [s.id for s in newest if s.status == SessionStatus.succeeded]
+    )
+    of_account = {s.relink_account_id: s for s in newest if s.relink_account_id}
+    of_authorization = {s.relink_authorization_id: s for s in newest if not s.relink_account_id}
+    found: dict[str, LastRequest] = {}
+    for account in accounts:
+        candidates = [
+            s
+            for s in (of_account.get(account.id), of_authorization.get(account.authorization_id))
+            if s is not None
+        ]
+        if not candidates:
+            continue
+        session = max(candidates, key=lambda s: s.id)
+        found[account.id] = LastRequest(
             session.id,
             session.status,
             session.created_at,
-            failed_refreshes.get((session.id, session.relink_account_id)),
+            failed_refreshes.get((session.id, account.id)),
         )
     return found
 
@@ -216,7 +245,7 @@ def account_rows(
     )
     numbers = AccountRepository(db, scope).account_numbers(ids)
     holders = holders_of(db, scope, accounts)
-    requests = latest_requests(db, scope, ids)
+    requests = latest_requests(db, scope, accounts)
     rows = []
     for account in accounts:
         expiry, tan_status = soonest_tan(numbers.get(account.id, []))

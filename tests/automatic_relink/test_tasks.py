@@ -276,6 +276,41 @@ def test_a_repaired_account_is_never_reminded_again(
     assert len(sessions_of(runtime, account.id)) == 1
 
 
+def test_an_account_disconnected_while_it_waits_ends_its_episode_without_an_email(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime, automation: None
+) -> None:
+    set_policy(client, delay_seconds=3600)
+    account = eligible_account(client, platform)
+    scan(runtime)
+    assert episode(runtime, account.id) is not None
+
+    client.v1.financial_connections.accounts.disconnect(account.id)
+    scan(runtime)
+    assert episode(runtime, account.id) is None
+    advance_clock(client, 3600)
+    scan(runtime)
+    assert sessions_of(runtime, account.id) == []
+
+
+def test_an_account_disconnected_after_its_request_is_not_reminded(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime, automation: None
+) -> None:
+    account = eligible_account(client, platform)
+    scan(runtime)
+    drain_outbox(runtime)
+    [session] = sessions_of(runtime, account.id)
+
+    client.v1.financial_connections.accounts.disconnect(account.id)
+    for _ in range(3):
+        advance_clock(client, 3 * DAY)
+        scan(runtime)
+        drain_outbox(runtime)
+
+    assert episode(runtime, account.id) is None
+    assert timeline_details(runtime, session.id, "reminder_sent") == []
+    assert [m.subject.startswith("Reminder:") for m in mailbox_of(runtime, session.id)] == [False]
+
+
 def test_a_suppressed_address_ends_the_episode_and_its_queued_reminder(
     client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime, automation: None
 ) -> None:
@@ -356,6 +391,36 @@ def test_an_incident_at_the_bank_holds_the_request_until_it_is_released(
         assert release(db, scope, incident.id, actor="owner@example.com")
     scan(runtime)
     assert len(sessions_of(runtime, account.id)) == 1
+
+
+def test_an_incident_at_one_bank_leaves_the_automation_of_every_other_bank_running(
+    client: stripe.StripeClient, platform: NewPlatform, runtime: Runtime, automation: None
+) -> None:
+    held = eligible_account(client, platform)
+    holder = create_customer(client, email=platform.owner.email)
+    elsewhere = create_test_account(client, customer=holder.id, institution="fcinst_test_oauth")
+    deactivate(client, elsewhere.id, "access_expired")
+    assert elsewhere["institution"] != held["institution"]
+    with runtime.database.unit_of_work() as db:
+        scope = load_platform_scope(db, platform.platform.id, False)
+        db.add(
+            Incident(
+                id=ids.new("inc"),
+                platform_id=scope.platform_id,
+                livemode=False,
+                institution_id=str(held["institution"]),
+                opened_at=scope.now(),
+                window_started_at=scope.now(),
+                affected_count=10,
+                accounts_count=10,
+            )
+        )
+
+    scan(runtime)
+
+    assert sessions_of(runtime, held.id) == []
+    [requested] = sessions_of(runtime, elsewhere.id)
+    assert requested.created_by == "automation"
 
 
 def test_an_account_whose_bank_is_down_at_its_turn_is_requested_once_the_bank_is_back(

@@ -4,13 +4,18 @@ dashboard flags an account whose first refresh failed."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
 from contextlib import closing
 
 import httpx
+import pytest
 import stripe
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from relink.models import OutboxMessage
+from relink.kit import clock
+from relink.models import OutboxMessage, OutboxStatus
+from relink.outbox.handlers import DEFAULT_MAX_ATTEMPTS
 from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from tests.conftest import RunningServer
@@ -20,6 +25,7 @@ from tests.factories import (
     create_test_account,
     deactivate,
     drain_outbox,
+    play_outage,
     raw,
     timeline_details,
     timeline_kinds,
@@ -29,8 +35,22 @@ from tests.hosted.factories import RelinkCase, relink_session
 from tests.hosted.pages import HostedPages, text_of
 
 
-def _relinked(client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client) -> RelinkCase:
-    """An account with balances permission, broken, then relinked through the hosted pages."""
+@pytest.fixture
+def bank_back_up(client: stripe.StripeClient) -> Iterator[None]:
+    """Institutions are shared: whatever a test plays, the bank is back up afterwards."""
+    yield
+    play_outage(client, "active")
+
+
+def _relinked(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    *,
+    with_account: bool = True,
+) -> RelinkCase:
+    """An account with balances permission, broken, then relinked through the hosted pages
+    (a request for the account, or for its whole authorization)."""
     customer = create_customer(client, email=platform.owner.email, name="Ada Lovelace")
     account = create_test_account(
         client,
@@ -39,7 +59,7 @@ def _relinked(client: stripe.StripeClient, platform: NewPlatform, http: httpx.Cl
         permissions=["payment_method", "balances"],
     )
     broken = deactivate(client, account.id, "access_expired")
-    case = RelinkCase(customer, broken, relink_session(client, broken))
+    case = RelinkCase(customer, broken, relink_session(client, broken, with_account=with_account))
     pages = HostedPages(http, case.url)
     pages.open()
     pages.press_continue()
@@ -141,3 +161,72 @@ def test_an_account_with_only_payment_method_is_proved_by_its_account_numbers(
 
     [detail] = timeline_details(runtime, session.id, "data_refreshed")
     assert detail == {"account": account.id, "features": []}
+
+
+def _flags(server: RunningServer, email: str, account_id: str) -> tuple[str, str]:
+    with closing(signed_in_client(server, email)) as dashboard:
+        return text_of(dashboard.get("/accounts")), text_of(
+            dashboard.get(f"/accounts/{account_id}")
+        )
+
+
+def test_a_whole_authorization_relink_whose_refresh_fails_flags_the_account(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    runtime: Runtime,
+    server: RunningServer,
+) -> None:
+    # A request for the authorization names no account: its proof is told per account.
+    case = _relinked(client, platform, http, with_account=False)
+    raw(
+        client,
+        "post",
+        f"/v1/test_helpers/financial_connections/authorizations/{case.account['authorization']}/revoke",
+    )
+
+    drain_outbox(runtime)
+
+    [detail] = timeline_details(runtime, case.session.id, "refresh_failed")
+    assert (detail["account"], detail["reason"]) == (case.account.id, "access_denied")
+    listed, page = _flags(server, platform.owner.email, case.account.id)
+    assert "Repair not confirmed: the first refresh failed" in listed
+    assert "(the bank refused access again)" in page
+
+
+@pytest.mark.usefixtures("bank_back_up")
+def test_a_bank_down_for_every_refresh_attempt_fails_the_proof_for_good(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    http: httpx.Client,
+    runtime: Runtime,
+    server: RunningServer,
+) -> None:
+    case = _relinked(client, platform, http)
+    play_outage(client, "down")
+
+    # Each attempt finds the bank down and is put off; let the time pass between them.
+    for _ in range(DEFAULT_MAX_ATTEMPTS):
+        with runtime.database.unit_of_work() as db:
+            db.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.kind == "connector.refresh",
+                    OutboxMessage.platform_id == platform.platform.id,
+                    OutboxMessage.status == OutboxStatus.pending,
+                )
+                .values(run_after=clock.now() - dt.timedelta(seconds=1))
+            )
+        drain_outbox(runtime)
+        if "refresh_failed" in timeline_kinds(runtime, case.session.id):
+            break
+
+    assert "data_refreshed" not in timeline_kinds(runtime, case.session.id)
+    [detail] = timeline_details(runtime, case.session.id, "refresh_failed")
+    assert (detail["account"], detail["reason"]) == (case.account.id, "institution_down")
+    # The bank never answered: the account itself was not broken by the proof.
+    account = wire(client.v1.financial_connections.accounts.retrieve(case.account.id))
+    assert account.status == "active"
+    listed, page = _flags(server, platform.owner.email, case.account.id)
+    assert "Repair not confirmed: the first refresh failed" in listed
+    assert "(the bank stayed unavailable)" in page
