@@ -202,17 +202,19 @@ def _email_row(
     }
 
 
-def _supersede(
+def _supersede_eligible(
     db: DbSession,
     scope: Scope,
     runtime: Runtime,
-    account_ids: set[str] | Callable[[set[str]], set[str]],
+    accounts: Select[Account],
     after: str | None,
     through: str,
+    now: dt.datetime,
 ) -> None:
-    """Cancel the pending hosted sessions of these accounts (superseded), as
-    :meth:`SessionService.create` does before creating a new one. ``account_ids`` is the
-    set, or a function that picks them among the accounts with a pending session."""
+    """Cancel the pending hosted sessions of the batch's eligible accounts (superseded),
+    as :meth:`SessionService.create` does before creating a new one. The eligible ones
+    are looked for only among the accounts with a pending hosted session (usually none:
+    then nothing more is read)."""
     sessions = SessionRepository(db, scope)
     query = sessions.select().where(
         Session.status == SessionStatus.pending,
@@ -226,9 +228,17 @@ def _supersede(
     candidates = list(db.scalars(query.order_by(Session.relink_account_id).with_for_update()))
     if not candidates:
         return
-    if callable(account_ids):
-        account_ids = account_ids({str(old.relink_account_id) for old in candidates})
-    pending = [old for old in candidates if old.relink_account_id in account_ids]
+    eligible = set(
+        db.scalars(
+            in_id_range(scoped(scope, accounts), after, through)
+            .with_only_columns(Account.id)
+            .where(
+                Account.id.in_(sorted({str(old.relink_account_id) for old in candidates})),
+                skip_reason(scope, now).is_(None),
+            )
+        )
+    )
+    pending = [old for old in candidates if old.relink_account_id in eligible]
     if not pending:
         return
     service = SessionService(db, scope, runtime, EventContext())
@@ -241,30 +251,6 @@ def _supersede(
             superseded=True,
         )
     db.flush()
-
-
-def _supersede_eligible(
-    db: DbSession,
-    scope: Scope,
-    runtime: Runtime,
-    accounts: Select[Account],
-    after: str | None,
-    through: str,
-    now: dt.datetime,
-) -> None:
-    """:func:`_supersede` for the batch's eligible accounts, found only among those with
-    a pending hosted session (usually none: then nothing more is read)."""
-
-    def eligible_among(account_ids: set[str]) -> set[str]:
-        return set(
-            db.scalars(
-                in_id_range(scoped(scope, accounts), after, through)
-                .with_only_columns(Account.id)
-                .where(Account.id.in_(sorted(account_ids)), skip_reason(scope, now).is_(None))
-            )
-        )
-
-    _supersede(db, scope, runtime, eligible_among, after, through)
 
 
 # -- the batch written by the database ----------------------------------------------------
@@ -409,7 +395,7 @@ def _fresh_parameters(
             "INSERT INTO temp.bulk_fresh_sessions SELECT key + 1, json_extract(value, '$[0]'),"
             " json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(:rows)"
         ),
-        {"rows": json.dumps(list(zip(*columns.values(), strict=True)))},
+        _columns_parameters(dialect, columns),
     )
     return {}
 
