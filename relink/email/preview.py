@@ -6,16 +6,15 @@ import base64
 import datetime as dt
 
 from babel.dates import format_date
-from babel.lists import format_list
 from sqlalchemy.orm import Session as DbSession
 
 from relink.email.messages import RenderedEmail
 from relink.email.relink_request import (
     LINK_VALIDITY,
     NoRecipient,
+    connected_sentence,
     email_locale,
     mask,
-    permission_phrases,
     platform_context,
     platform_email,
     render_relink_request,
@@ -119,21 +118,15 @@ def brand_preview_email(
         "account_name": None,
         "account_mask": mask(SAMPLE_LAST4),
         "reason": _("Your bank asked you to sign in again."),
-        # As the email says when and for what the account was first connected (an example
-        # date a year back; the permissions as a connection's usually are).
-        "connected": _(
-            "You connected your account %(account)s at %(bank)s to %(platform)s"
-            " on %(date)s for %(permissions)s."
-        )
-        % {
-            "account": mask(SAMPLE_LAST4),
-            "bank": SAMPLE_BANK,
-            "platform": platform.name,
-            "date": format_date(now - dt.timedelta(days=365), format="long", locale=locale),
-            "permissions": format_list(
-                permission_phrases(["balances", "transactions"], locale), locale=locale
-            ),
-        },
+        # As the email says when and for what the account was first connected. An example: connected a year back, with the permissions a connection usually has.
+        "connected": connected_sentence(
+            locale,
+            last4=SAMPLE_LAST4,
+            bank=SAMPLE_BANK,
+            platform_name=platform.name,
+            connected_at=now - dt.timedelta(days=365),
+            permissions=["balances", "transactions"],
+        ),
         "link": preview_link(runtime),
         "expires_on": format_date(now + LINK_VALIDITY, format="long", locale=locale),
         "reminders_link": preview_link(runtime) + "/reminders",

@@ -182,13 +182,33 @@ def first_connected(
 
     The date is the account's creation (a relink repairs an account, it never creates
     one), else the authorization's; the permissions are the subject account's."""
-    _ = gettext_for(locale).gettext
     subject = targeted or data.account
-    connected_at = subject.created_at if subject is not None else data.authorization.created_at
-    phrases = permission_phrases(subject.permissions if subject is not None else [], locale)
+    return connected_sentence(
+        locale,
+        last4=targeted.last4 if targeted is not None else None,
+        bank=data.institution.name,
+        platform_name=platform_name,
+        connected_at=subject.created_at if subject is not None else data.authorization.created_at,
+        permissions=subject.permissions if subject is not None else [],
+    )
+
+
+def connected_sentence(
+    locale: str,
+    *,
+    last4: str | None,
+    bank: str,
+    platform_name: str,
+    connected_at: dt.datetime,
+    permissions: list[str],
+) -> str:
+    """ "You connected your account ••4242 at the bank to the platform on … for …", in
+    ``locale``: the account's mask where there is one, the permissions where there are."""
+    _ = gettext_for(locale).gettext
+    phrases = permission_phrases(permissions, locale)
     values = {
-        "account": mask(targeted.last4) if targeted is not None else None,
-        "bank": data.institution.name,
+        "account": mask(last4) if last4 is not None else None,
+        "bank": bank,
         "platform": platform_name,
         "date": format_date(connected_at, format="long", locale=locale),
         "permissions": format_list(phrases, locale=locale) if phrases else None,
