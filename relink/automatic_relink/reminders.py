@@ -29,8 +29,11 @@ from relink.email.messages import (
     sender_with_name,
 )
 from relink.email.opt_outs import reminders_url, unsubscribe_headers
+from relink.email.relink_bundle import render_bundle_email
 from relink.email.relink_request import (
     LOGO_CID,
+    NoRecipient,
+    RelinkEmailData,
     context_of,
     holder_locale,
     load_relink_email_data,
@@ -50,6 +53,7 @@ from relink.models import (
 from relink.outbox.handlers import GiveUp, Job, Postponed
 from relink.runtime import Runtime
 from relink.sessions import timeline
+from relink.sessions.bundles import bundle_url
 from relink.sessions.schemas import hosted_url
 from relink.tenancy import Scope, platform_scope
 from relink.web.templating import render
@@ -121,6 +125,9 @@ def send_relink_reminder(job: Job) -> None:
     """The handler: check, render and send one reminder; record it on the timeline."""
     runtime = job.runtime
     payload = job.message.payload
+    if "bundle" in payload:
+        _send_bundle_reminder(job)
+        return
     session_id = str(payload["session_id"])
     number = int(payload["number"])
     with runtime.database.read_only() as db:
@@ -175,3 +182,79 @@ def _recorded(db: DbSession, session_id: str, number: int) -> bool:
         )
     )
     return any(detail.get("number") == number for detail in entries)
+
+
+def _send_bundle_reminder(job: Job) -> None:
+    """One reminder for the accounts of one bundle that were due together, with the
+    bundle's link, listing those still to repair (each checked as a reminder of its own
+    would be); a lone one left gets the reminder of its own."""
+    runtime = job.runtime
+    bundle = job.message.payload["bundle"]
+    with runtime.database.read_only() as db:
+        platform = db.get(Platform, job.message.platform_id)
+        if platform is None:
+            return
+        scope = platform_scope(
+            platform.id, bool(job.message.livemode), platform.test_clock_offset_seconds
+        )
+        listed: list[tuple[Session, RelinkEmailData, dict[str, Any]]] = []
+        for reminder in bundle["reminders"]:
+            session = db.get(Session, str(reminder["session_id"]))
+            if (
+                session is None
+                or (session.platform_id, session.livemode) != (scope.platform_id, scope.livemode)
+                or session.status != SessionStatus.pending
+                or _recorded(db, session.id, int(reminder["number"]))
+            ):
+                continue
+            if _left_alone(db, scope, str(reminder["account_id"])):
+                log.info("automation.reminder_withheld", session=session.id)
+                continue
+            data = load_relink_email_data(db, scope, session)
+            if data.institution.health != InstitutionHealth.active:
+                raise Postponed(
+                    f"waiting for {data.institution.id} ({data.institution.health})",
+                    delay=INSTITUTION_RECHECK,
+                )
+            listed.append((session, data, reminder))
+        if not listed:
+            return
+        if len(listed) == 1:
+            rendered = render_reminder(runtime, db, scope, listed[0][0])
+        else:
+            locale = holder_locale(listed[0][1].holder, platform)
+            try:
+                rendered = render_bundle_email(
+                    runtime,
+                    [(session, data) for session, data, _ in listed],
+                    locale,
+                    link=bundle_url(runtime, str(bundle["id"])),
+                    asked_on=min(session.created_at for session, _, _ in listed),
+                )
+            except NoRecipient as missing:
+                raise GiveUp(str(missing)) from None
+    message_id = message_id_for(job.message.id, rendered.sender)
+    rendered = replace(rendered, message_id=message_id)
+
+    def record(db: DbSession) -> None:
+        for session, _, reminder in listed:
+            number = int(reminder["number"])
+            if not _recorded(db, session.id, number):
+                timeline.record(
+                    db,
+                    session.id,
+                    TimelineKind.reminder_sent,
+                    scope.now(),
+                    by=AUTOMATION,
+                    reminder=str(reminder.get("reminder", PENDING)),
+                    number=number,
+                    message_id=message_id,
+                )
+
+    first = listed[0][0]
+    send_holder_email(
+        job, scope, rendered, session_id=first.id, bounces_mark_session=True, record=record
+    )
+    log.info(
+        "automation.reminder_sent", session=first.id, bundle=bundle["id"], accounts=len(listed)
+    )

@@ -324,13 +324,15 @@ def remind_due(
     if not episodes:
         return 0, 0
     session_ids = [e.session_id for e in episodes if e.session_id is not None]
-    pending = set(
-        db.scalars(
-            select(Session.id).where(
+    # The pending sessions, with their bundle (one email for several accounts of a holder).
+    pending: dict[str, str | None] = {
+        str(session_id): bundle_id
+        for session_id, bundle_id in db.execute(
+            select(Session.id, Session.bundle_id).where(
                 Session.id.in_(session_ids), Session.status == SessionStatus.pending
             )
         )
-    )
+    }
     first_sent = set(
         db.scalars(
             select(EmailDelivery.session_id).where(
@@ -347,7 +349,8 @@ def remind_due(
         )
     }
     changes: list[dict[str, Any]] = []
-    outbox: list[dict[str, Any]] = []
+    # The reminders due, by bundle (a session on its own: by the session).
+    due: dict[str, list[dict[str, Any]]] = {}
     queued_at = clock.now()
     for episode in episodes:
         account_id, session_id = episode.account_id, episode.session_id
@@ -382,30 +385,42 @@ def remind_due(
             }
         )
         if plan.due is not None:
-            outbox.append(
-                {
-                    "id": ids.new("obx"),
-                    "kind": RELINK_REMINDER,
-                    "payload": {
-                        "session_id": session_id,
-                        "account_id": account_id,
-                        "reminder": plan.due,
-                        "number": emails,
-                    },
-                    "dedupe_key": reminder_dedupe_key(session_id, emails),
-                    "platform_id": scope.platform_id,
-                    "livemode": scope.livemode,
-                    "status": OutboxStatus.pending.value,
-                    "attempts": 0,
-                    # Real time, as every email's: the sandbox clock decides what is due,
-                    # never when it goes out.
-                    "run_after": queued_at,
-                    "created_at": queued_at,
-                }
-            )
+            reminder = {
+                "session_id": session_id,
+                "account_id": account_id,
+                "reminder": plan.due,
+                "number": emails,
+            }
+            due.setdefault(pending[session_id] or session_id, []).append(reminder)
+    outbox = [_reminder_row(scope, key, reminders, queued_at) for key, reminders in due.items()]
     _update_episodes(db, changes)
     enqueue_many(db, outbox)
     return len(episodes), len(outbox)
+
+
+def _reminder_row(
+    scope: Scope, key: str, reminders: list[dict[str, Any]], queued_at: dt.datetime
+) -> dict[str, Any]:
+    """The outbox row of one reminder email: one account's, or of the accounts of one
+    bundle (``key``) due together: one email for them, as their request was."""
+    first = reminders[0]
+    payload = dict(first)
+    if len(reminders) > 1:
+        payload["bundle"] = {"id": key, "reminders": reminders}
+    return {
+        "id": ids.new("obx"),
+        "kind": RELINK_REMINDER,
+        "payload": payload,
+        "dedupe_key": reminder_dedupe_key(first["session_id"], first["number"]),
+        "platform_id": scope.platform_id,
+        "livemode": scope.livemode,
+        "status": OutboxStatus.pending.value,
+        "attempts": 0,
+        # Real time, as every email's: the sandbox clock decides what is due, never when
+        # it goes out.
+        "run_after": queued_at,
+        "created_at": queued_at,
+    }
 
 
 def _update_episodes(db: DbSession, changes: list[dict[str, Any]]) -> None:

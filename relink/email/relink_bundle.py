@@ -9,6 +9,7 @@ request's own (:func:`relink.email.relink_request.relink_reason`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,12 +63,17 @@ def render_bundle_email(
     locale: str,
     *,
     link: str,
+    asked_on: dt.datetime | None = None,
 ) -> RenderedEmail:
-    """The one email of a bundle's still pending sessions (at least one)."""
+    """The one email of a bundle's still pending sessions (at least one); with
+    ``asked_on``, the reminder of the request made that day."""
     holder = listed[0][1].holder
     if not holder.email:
         raise NoRecipient(f"the account holder of bundle {listed[0][0].bundle_id} has no email")
     context = bundle_context(listed, locale, link=link)
+    context["asked_on"] = (
+        format_date(asked_on, format="long", locale=locale) if asked_on is not None else None
+    )
     # As the single email: every bundle says how to stop reminders; the automation's
     # own carry the headers of a mailing one can leave.
     context["reminders_link"] = reminders_url(runtime, listed[0][0])

@@ -516,3 +516,88 @@ def test_a_holder_with_several_broken_accounts_gets_one_automatic_email_counted_
     for account in accounts:
         found = episode(runtime, account.id)
         assert found is not None and found.emails == 1
+
+
+def test_a_bundles_reminder_is_one_email_listing_what_is_left_with_the_bundles_link(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    runtime: Runtime,
+    automation: None,
+    smtp: SmtpServer,
+    smtp_worker: OutboxDispatcher,
+    http: httpx.Client,
+) -> None:
+    holder, accounts = broken_accounts_of_one_holder(client, platform.owner.email)
+    scan(runtime)
+    smtp_worker.drain()
+    [request] = smtp.handler.to(platform.owner.email)
+    sessions = [s for a in accounts for s in sessions_of(runtime, a.id)]
+    bundle_link = next(word for word in body_of(request.message).split() if "/relinks/" in word)
+    # The holder repairs one of the three from its own link before the reminder day.
+    repaired = sessions[0]
+    link = hosted_url(runtime, repaired)
+    assert link is not None
+    pages = HostedPages(http, link)
+    pages.open()
+    pages.press_continue()
+    done = pages.sign_in(holder.id.lower(), "pw")
+    assert done.headers["location"] == bundle_link  # back to the bundle's page
+    assert "1 of 3 repaired" in text_of(http.get(bundle_link))
+
+    advance_clock(client, 3 * DAY)
+    scan(runtime)
+    smtp_worker.drain()
+
+    reminders = [
+        r
+        for r in smtp.handler.to(platform.owner.email)
+        if str(r.message["Subject"]).startswith("Reminder:")
+    ]
+    assert [str(r.message["Subject"]) for r in reminders] == [
+        f"Reminder: reconnect 2 accounts to {platform.platform.name}"
+    ]
+    text = body_of(reminders[0].message)
+    assert bundle_link in text
+    assert text.count("Bank:") == 2
+    assert "we asked you to reconnect some of your accounts" in text
+    assert reminders[0].message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    for session in sessions[1:]:
+        [detail] = timeline_details(runtime, session.id, "reminder_sent")
+        assert (detail["reminder"], detail["number"]) == ("pending", 2)
+    assert timeline_details(runtime, repaired.id, "reminder_sent") == []
+    # Counted once for each account it asked about, as the request was.
+    for account in accounts[1:]:
+        found = episode(runtime, account.id)
+        assert found is not None and found.emails == 2
+
+
+def test_a_bundles_reminder_with_one_account_left_is_that_accounts_own_reminder(
+    client: stripe.StripeClient,
+    platform: NewPlatform,
+    runtime: Runtime,
+    automation: None,
+    smtp: SmtpServer,
+    smtp_worker: OutboxDispatcher,
+) -> None:
+    _, accounts = broken_accounts_of_one_holder(client, platform.owner.email)
+    scan(runtime)
+    smtp_worker.drain()
+    sessions = [s for a in accounts for s in sessions_of(runtime, a.id)]
+    advance_clock(client, 3 * DAY)
+    scan(runtime)
+    # Two are repaired or closed before the worker sends the reminder queued for three.
+    for account in accounts[1:]:
+        client.v1.financial_connections.accounts.disconnect(account.id)
+
+    smtp_worker.drain()
+
+    [reminder] = [
+        r
+        for r in smtp.handler.to(platform.owner.email)
+        if str(r.message["Subject"]).startswith("Reminder:")
+    ]
+    assert "/relinks/" not in body_of(reminder.message)
+    link = hosted_url(runtime, sessions[0])
+    assert link is not None and link in body_of(reminder.message)
+    assert len(timeline_details(runtime, sessions[0].id, "reminder_sent")) == 1
+    assert all(timeline_details(runtime, s.id, "reminder_sent") == [] for s in sessions[1:])
