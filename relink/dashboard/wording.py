@@ -158,6 +158,9 @@ JOB_STATUS = {
     "failed": N_("Failed"),
 }
 
+# A webhook endpoint's status (``EndpointStatus``; the code stays in ``data-status``).
+ENDPOINT_STATUS = {"enabled": N_("Enabled"), "disabled": N_("Disabled")}
+
 SESSION_STATUS = {
     "pending": N_("Waiting for the holder"),
     "succeeded": N_("Repaired"),
@@ -216,6 +219,7 @@ class Words:
         self.relink_reasons = self._table(RELINK_REASONS)
         self.failure_reasons = self._table(FAILURE_REASONS)
         self.job_status = self._table(JOB_STATUS)
+        self.endpoint_status = self._table(ENDPOINT_STATUS)
         self.badge_code = badge_code
 
     def _table(self, table: dict[str, str]) -> dict[str, str]:

@@ -405,3 +405,19 @@ def test_the_requests_funnel_is_worded_in_german(german: httpx.Client) -> None:
 
     assert "Per E-Mail angefragt" in text and "Erfolgreich" in text
     assert "Emailed" not in text
+
+
+def test_a_webhook_endpoints_status_is_a_word_with_its_code_beside(
+    client: stripe.StripeClient, owner: httpx.Client
+) -> None:
+    endpoint = client.v1.webhook_endpoints.create(
+        params={"url": "https://example.com/hook", "enabled_events": ["*"]}
+    )
+    english = owner.get(f"/developers/webhooks/{endpoint.id}").text
+    _speak(owner, "de")
+    german = owner.get(f"/developers/webhooks/{endpoint.id}").text
+    listed = owner.get("/developers/webhooks").text
+
+    assert 'id="endpoint-status" data-status="enabled">Enabled</span>' in english
+    assert 'id="endpoint-status" data-status="enabled">Aktiviert</span>' in german
+    assert 'data-status="enabled">Aktiviert</span>' in listed
