@@ -1,5 +1,6 @@
-"""The automatic relink policy in words, one sentence a setting: the dashboard's settings
-and ``relink policy show`` say the same thing (the dashboard is English, as the CLI)."""
+"""The automatic relink policy in words, one sentence a setting, as ``relink policy show``
+says it (in English; the dashboard says the same in its user's language:
+:func:`relink.dashboard.relink_policy.policy_sentences`)."""
 
 from __future__ import annotations
 

@@ -33,8 +33,15 @@ from relink.kit.crypto import (
     token_digest,
     verify_password,
 )
-from relink.kit.i18n import N_
-from relink.kit.passwords import password_problem
+from relink.kit.i18n import N_, Message, Mn_
+from relink.kit.passwords import (
+    MAX_LENGTH,
+    MIN_LENGTH,
+    PREDICTABLE,
+    TOO_LONG,
+    TOO_SHORT,
+    password_problem,
+)
 from relink.models import (
     Account,
     DashboardLogin,
@@ -65,8 +72,27 @@ RESETS_PER_WINDOW = 3
 RESET_WINDOW = dt.timedelta(hours=1)
 
 
+# The password rules' refusals as the dashboard words them (``relink.kit.passwords`` says
+# them in English, for the CLI): the English source here, translated where shown.
+PASSWORD_REFUSALS: dict[str, str | Message] = {
+    TOO_SHORT: Mn_(
+        "Use at least %(num)d character.", "Use at least %(num)d characters.", MIN_LENGTH
+    ),
+    TOO_LONG: Mn_("Use at most %(num)d character.", "Use at most %(num)d characters.", MAX_LENGTH),
+    PREDICTABLE: N_(
+        "This password is too easy to guess (a repeated pattern, a run of letters, digits or "
+        "keys, or your email address). A few unrelated words make a good password."
+    ),
+}
+
+
 class PasswordRejected(ValueError):
-    """The new password does not meet the password rules; the message says why."""
+    """The new password does not meet the password rules; ``message`` says why (a
+    catalogue message, worded in the page's language where it is shown)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.message: str | Message = PASSWORD_REFUSALS.get(problem, problem)
 
 
 def check_new_password(password: str, *, email: str) -> None:
@@ -77,6 +103,10 @@ def check_new_password(password: str, *, email: str) -> None:
 class SignInRefused(Exception):
     """Sign-in failed; the message is safe to show (it never says which part was wrong)."""
 
+    @property
+    def message(self) -> str | Message:
+        return str(self)
+
 
 class SignInThrottled(SignInRefused):
     def __init__(self, retry_after: dt.timedelta) -> None:
@@ -86,6 +116,14 @@ class SignInThrottled(SignInRefused):
         )
         self.retry_after = retry_after
         self.minutes = minutes
+
+    @property
+    def message(self) -> str | Message:
+        return Mn_(
+            "Too many failed sign-in attempts. Please wait %(num)d minute and try again.",
+            "Too many failed sign-in attempts. Please wait %(num)d minutes and try again.",
+            self.minutes,
+        )
 
 
 WRONG_CREDENTIALS = N_("That email and password do not match. Please try again.")

@@ -7,6 +7,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from babel.numbers import format_decimal, format_percent
+
+from relink.dashboard.wording import words_for
+from relink.kit.dates import format_day
+from relink.kit.i18n import gettext_for
 from relink.sessions.report import STEPS, GroupFigures, OutreachReport
 
 # Distinguishable on white, also by their dash patterns (not only by colour).
@@ -82,8 +87,10 @@ def line_chart(
     description: str,
     starts: list[dt.date],
     series: list[tuple[str, list[int]]],
+    locale: str = "en",
 ) -> LineChart:
-    """One line per series over the buckets ``starts`` (counts, from zero up)."""
+    """One line per series over the buckets ``starts`` (counts, from zero up); the axes'
+    dates and numbers as ``locale`` writes them."""
     chart = LineChart(title, description)
     top = max([max(values, default=0) for _, values in series], default=0) or 1
     span_x = chart.plot_right - chart.plot_left
@@ -96,8 +103,8 @@ def line_chart(
     def y_of(value: int) -> float:
         return round(chart.plot_bottom - span_y * value / top, 1)
 
-    for number, (label, values) in enumerate(series):
-        color, dash = PALETTE[number % len(PALETTE)]
+    for index, (label, values) in enumerate(series):
+        color, dash = PALETTE[index % len(PALETTE)]
         points = [(x_of(i), y_of(v)) for i, v in enumerate(values)]
         chart.series.append(
             Series(
@@ -109,14 +116,14 @@ def line_chart(
                 points[-1][1] if points else chart.plot_bottom,
             )
         )
-    chart.y_ticks = [Tick(y_of(0), "0"), Tick(y_of(top), f"{top:,}")]
+    chart.y_ticks = [Tick(y_of(0), number(0, locale)), Tick(y_of(top), number(top, locale))]
     if starts:
         shown = sorted({0, len(starts) // 2, len(starts) - 1})
         last = len(starts) - 1
         chart.x_ticks = [
             Tick(
                 x_of(i),
-                starts[i].isoformat(),
+                format_day(starts[i], locale=locale, time_zone=None),
                 "start" if i == 0 else "end" if i == last else "middle",
             )
             for i in shown
@@ -142,32 +149,60 @@ class OutreachCharts:
     by_reason: BarChart
 
 
-def outreach_charts(report: OutreachReport) -> OutreachCharts:
-    starts = [point.start for point in report.funnel]
-    grain = {"day": "day", "week": "week", "month": "month"}[report.period.grain]
+def outreach_charts(report: OutreachReport, locale: str = "en") -> OutreachCharts:
+    """The report's charts, worded in ``locale`` (the steps' and reasons' names too)."""
+    _ = gettext_for(locale).gettext
+    words = words_for(locale)
+    first = format_day(report.period.first_day, locale=locale, time_zone=None)
+    last = format_day(report.period.last_day, locale=locale, time_zone=None)
+    description = {
+        "day": _(
+            "Requests created each day from %(first)s to %(last)s, and how many reached "
+            "each step; the table beside the chart has every figure."
+        ),
+        "week": _(
+            "Requests created each week from %(first)s to %(last)s, and how many reached "
+            "each step; the table beside the chart has every figure."
+        ),
+        "month": _(
+            "Requests created each month from %(first)s to %(last)s, and how many reached "
+            "each step; the table beside the chart has every figure."
+        ),
+    }[report.period.grain] % {"first": first, "last": last}
     funnel = line_chart(
-        "Funnel over time",
-        f"Requests created each {grain} from {report.period.first_day} to "
-        f"{report.period.last_day}, and how many reached each step; "
-        "the table beside the chart has every figure.",
-        starts,
-        [(name, [point.counts[kind] for point in report.funnel]) for kind, name in STEPS],
+        _("Funnel over time"),
+        description,
+        [point.start for point in report.funnel],
+        [
+            (words.report_steps.get(kind, name), [point.counts[kind] for point in report.funnel])
+            for kind, name in STEPS
+        ],
+        locale,
     )
 
     def bars(title: str, groups: list[GroupFigures]) -> BarChart:
         return bar_chart(
             title,
-            "Share of the period's requests that were repaired; the table beside it has the "
-            "counts and the median time to repair.",
-            [(g.name, g.repair_rate, percent(g.repair_rate)) for g in groups],
+            _(
+                "Share of the period's requests that were repaired; the table beside it has "
+                "the counts and the median time to repair."
+            ),
+            [(g.name, g.repair_rate, percent(g.repair_rate, locale)) for g in groups],
         )
 
     return OutreachCharts(
         funnel,
-        bars("Repair rate by institution", report.by_institution),
-        bars("Repair rate by reason", report.by_reason),
+        bars(_("Repair rate by institution"), report.by_institution),
+        bars(_("Repair rate by reason"), report.by_reason),
     )
 
 
-def percent(share: float) -> str:
-    return f"{share * 100:.0f}%"
+def percent(share: float, locale: str = "en") -> str:
+    """``0.42`` → "42%" ("42 %" in German)."""
+    return format_percent(share, locale=locale)
+
+
+def number(value: float, locale: str = "en", decimals: int = 0) -> str:
+    """A count as ``locale`` writes it: 1,234 (English), 1.234 (German)."""
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    return format_decimal(value, format=pattern, locale=locale)

@@ -21,14 +21,20 @@ from sqlalchemy.orm import Session
 
 from relink.kit import clock
 from relink.kit.errors import ApiError
-from relink.kit.i18n import N_
+from relink.kit.i18n import M_, N_, Message
 from relink.models import ApiKey, WebhookEndpoint
 from relink.platforms.repository import ApiKeyRepository
 from relink.platforms.service import create_api_key
 from relink.runtime import Runtime
 from relink.tenancy import Scope
 from relink.webhooks.repository import ALL_EVENTS, WebhookEndpointRepository
-from relink.webhooks.service import EndpointChanges, create_endpoint, known_event_type
+from relink.webhooks.service import (
+    EndpointChanges,
+    UrlRefused,
+    create_endpoint,
+    known_event_type,
+)
+from relink.webhooks.urls import UnsafeUrl
 
 ROLL_GRACE = dt.timedelta(hours=24)
 KEY_NAME_LIMIT = 200
@@ -110,7 +116,7 @@ class EndpointForm:
     url: str = ""
     description: str = ""
     events: list[str] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str | Message] = field(default_factory=dict)
 
     @classmethod
     def read(cls, url: str, description: str, events: list[str]) -> EndpointForm:
@@ -139,10 +145,37 @@ def create_webhook_endpoint(
             EndpointChanges(url=form.url, enabled_events=events, description=form.description),
             allow_private=runtime.settings.webhook_allow_private_networks,
         )
-    except ApiError as refused:
-        name = "events" if (refused.param or "").startswith("enabled_events") else "url"
-        form.errors[name] = refused.message
+    except UrlRefused as refused:
+        form.errors["url"] = _url_refusal(refused.unsafe)
         return None
+    except ApiError as refused:
+        # The API's message is English and names parameters: the form says it in words.
+        if (refused.param or "").startswith("enabled_events"):
+            form.errors["events"] = N_("Choose event types from the list.")
+        else:
+            form.errors["url"] = N_("Enter a full web address, like https://example.com/webhooks.")
+        return None
+
+
+def _url_refusal(unsafe: UnsafeUrl) -> str | Message:
+    """Why the URL cannot receive events, in the dashboard's words."""
+    if unsafe.problem == "not_https":
+        return N_("In live mode, the address must start with https://.")
+    if unsafe.problem == "credentials":
+        return N_("Leave the user name and password out of the address.")
+    if unsafe.problem == "loopback":
+        return M_(
+            "%(host)s is a name for this machine itself; enter an address reachable from "
+            "the internet.",
+            host=unsafe.host,
+        )
+    if unsafe.problem == "private":
+        return M_(
+            "%(host)s leads to a private or reserved network address; enter an address "
+            "reachable from the internet.",
+            host=unsafe.host,
+        )
+    return N_("Enter a full web address, like https://example.com/webhooks.")
 
 
 # When the old signing secret stops signing after a roll, as Stripe's dashboard offers.

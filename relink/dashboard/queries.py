@@ -17,11 +17,13 @@ from relink.authorizations.consent import ConsentHistory
 from relink.authorizations.repository import AuthorizationRepository
 from relink.connect_accounts.repository import ConnectedAccountRepository
 from relink.customers.repository import CustomerRepository
-from relink.eligibility.rules import BROKEN_SINCE_EVER, MESSAGES
+from relink.eligibility.rules import BROKEN_SINCE_EVER
 from relink.eligibility.service import Eligibility, eligible_for_hosted_relink
 from relink.email.repository import MailboxRepository
 from relink.events.repository import EventRepository
+from relink.hosted.links import HOLDER_REQUEST
 from relink.institutions.repository import InstitutionRepository
+from relink.kit.i18n import M_, N_, Message
 from relink.kit.pagination import Cursor, Page, paginate, paginate_sorted
 from relink.models import (
     GIVEN_UP,
@@ -45,6 +47,7 @@ from relink.models import (
     WebhookEndpoint,
 )
 from relink.models import Session as FcSession
+from relink.models.sessions import AUTOMATION
 from relink.platforms.repository import ApiKeyRepository
 from relink.sessions import timeline
 from relink.sessions.bundles import bundled_sessions
@@ -150,8 +153,9 @@ class AccountRow:
         return consent is not None and (self.tan_expiry is None or consent < self.tan_expiry)
 
     @property
-    def reason_messages(self) -> list[str]:
-        return [MESSAGES[reason] for reason in self.eligibility.reasons]
+    def reason_codes(self) -> list[str]:
+        """Why the account is not eligible (``words.explanations`` says each in words)."""
+        return [reason.value for reason in self.eligibility.reasons]
 
 
 def latest_requests(db: Session, scope: Scope, accounts: list[Account]) -> dict[str, LastRequest]:
@@ -345,7 +349,7 @@ def institution_choices(db: Session, scope: Scope) -> list[Institution]:
 class RelinkHistoryItem:
     session: FcSession
     entries: list[SessionTimelineEntry]
-    created_by: str
+    created_by: str | Message
 
 
 @dataclass(frozen=True)
@@ -363,19 +367,24 @@ HISTORY_LIMIT = 20
 EVENTS_LIMIT = 25
 
 
-def describe_actor(db: Session, platform_id: str, created_by: str | None) -> str:
-    """Who created a session, in words: a team user's email, an API key, automation."""
+def describe_actor(db: Session, platform_id: str, created_by: str | None) -> str | Message:
+    """Who created a session, as a whole phrase ("by …", which languages inflect): a team
+    user's email, an API key, automatic relink, the holder (translated where shown)."""
     if not created_by:
-        return "API"
+        return N_("by the API")
     kind, _, ident = created_by.partition(":")
     if kind == "user":
         email = db.scalar(
             select(User.email).where(User.id == ident, User.platform_id == platform_id)
         )
-        return email or "a removed team user"
+        return M_("by %(who)s", who=email) if email else N_("by a removed team user")
     if kind == "api_key":
-        return f"API key {ident}"
-    return created_by
+        return M_("by API key %(key)s", key=ident)
+    if created_by == AUTOMATION:
+        return N_("by automatic relink")
+    if created_by == HOLDER_REQUEST:
+        return N_("by the holder")
+    return M_("by %(who)s", who=created_by)
 
 
 def account_detail(
@@ -489,12 +498,13 @@ def accounts_of_holder(db: Session, scope: Scope, holder: str) -> list[Account]:
 # -- relink requests ----------------------------------------------------------------------
 
 FUNNEL_STEPS = ("created", "email_sent", "opened", "authenticated", "succeeded")
+# The relink requests page's funnel (translated where shown).
 FUNNEL_LABELS = {
-    "created": "Requested",
-    "email_sent": "Emailed",
-    "opened": "Opened",
-    "authenticated": "Authenticated",
-    "succeeded": "Succeeded",
+    "created": N_("Requested"),
+    "email_sent": N_("Emailed"),
+    "opened": N_("Opened"),
+    "authenticated": N_("Authenticated"),
+    "succeeded": N_("Succeeded"),
 }
 
 
@@ -586,7 +596,7 @@ class RequestDetail:
     delivery: EmailDelivery | None
     account: Account | None
     holder: Holder | None
-    created_by: str
+    created_by: str | Message
     # The requests of the same bundle (one email for all), this one included.
     bundled: list[FcSession] = field(default_factory=list)
 

@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session as DbSession
 from relink.accounts.filters import AccountFilter, filtered_accounts, selected_accounts
 from relink.accounts.repository import AccountRepository
 from relink.bulk_requests.preview import (
-    SKIP_MESSAGES,
+    HOSTED_RELINK_DISABLED,
     BulkPreview,
     preview_bulk_request,
     skip_reason,
 )
-from relink.eligibility.rules import MESSAGES, Reason
 from relink.email.relink_request import session_holder
+from relink.kit.errors import ApiError
 from relink.kit.provenance import EventContext
 from relink.models import Account, Session
 from relink.runtime import Runtime
@@ -84,15 +84,10 @@ class Selection:
 
 @dataclass(frozen=True)
 class SkippedGroup:
+    """Accounts skipped for one reason (the page says why in ``words.explanations``)."""
+
     reason: str
     count: int
-
-    @property
-    def message(self) -> str:
-        try:
-            return MESSAGES[Reason(self.reason)]
-        except ValueError:
-            return SKIP_MESSAGES.get(self.reason, self.reason)
 
 
 @dataclass(frozen=True)
@@ -132,6 +127,14 @@ def skipped_accounts(
             .limit(SKIPPED_SAMPLE)
         )
     )
+
+
+def refusal_reasons(refused: ApiError) -> list[str]:
+    """Why the API refused a relink request, as reason codes (its message is English, for
+    developers; the dashboard words the codes: ``words.explanations``)."""
+    if refused.instance_code == HOSTED_RELINK_DISABLED:
+        return [HOSTED_RELINK_DISABLED]
+    return [str(reason.get("code")) for reason in refused.extra.get("reasons", [])]
 
 
 def request_relink(

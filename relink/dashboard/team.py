@@ -95,7 +95,7 @@ def change_role(db: Session, platform_id: str, user_id: str, role: Role) -> User
         return None
     if user.role == Role.owner and role != Role.owner and _owner_count(db, platform_id) <= 1:
         raise TeamChangeRefused(
-            "The platform needs at least one owner; make someone else owner first."
+            N_("The platform needs at least one owner; make someone else owner first.")
         )
     user.role = role.value
     return user

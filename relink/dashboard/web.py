@@ -6,7 +6,7 @@ scope); they call one query or service and render a template through :func:`page
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +20,7 @@ from relink.dashboard.auth import SignedIn, find_login
 from relink.dashboard.wording import words_for
 from relink.institutions.incidents import open_incidents
 from relink.kit.dates import DEFAULT_TIME_ZONE
-from relink.kit.i18n import N_, dashboard_locale, gettext_for
+from relink.kit.i18n import N_, Message, dashboard_locale, gettext_for, worded
 from relink.models import Role
 from relink.runtime import Runtime
 from relink.tenancy import Scope
@@ -248,17 +248,18 @@ def locale_of(request: Request, viewer: Viewer | None) -> str:
     return dashboard_locale(None, request.headers.get("accept-language"))
 
 
-def translated(request: Request, viewer: Viewer | None, message: str) -> str:
-    """``message`` (marked with ``N_`` where it was written) in the page's language."""
-    return gettext_for(locale_of(request, viewer)).gettext(message)
+def translated(request: Request, viewer: Viewer | None, message: str | Message) -> str:
+    """``message`` (marked with ``N_``, ``M_`` or ``Mn_`` where it was written) in the
+    page's language."""
+    return worded(message, gettext_for(locale_of(request, viewer)))
 
 
 def translated_errors(
-    request: Request, viewer: Viewer | None, errors: dict[str, str]
+    request: Request, viewer: Viewer | None, errors: Mapping[str, str | Message]
 ) -> dict[str, str]:
     """A form's errors (each field's message) in the page's language."""
-    _ = gettext_for(locale_of(request, viewer)).gettext
-    return {name: _(message) for name, message in errors.items()}
+    translations = gettext_for(locale_of(request, viewer))
+    return {name: worded(message, translations) for name, message in errors.items()}
 
 
 def page(
@@ -270,7 +271,8 @@ def page(
     status_code: int = 200,
 ) -> HTMLResponse:
     locale = locale_of(request, viewer)
-    _ = gettext_for(locale).gettext
+    translations = gettext_for(locale)
+    _ = translations.gettext
     notice_text = NOTICES.get(request.query_params.get("notice", ""))
     notice = _(notice_text) if notice_text else None
     incidents = []
@@ -284,6 +286,8 @@ def page(
             "notice": notice,
             "incidents": incidents,
             "words": words_for(locale),
+            # A message built in Python (marked with N_, M_ or Mn_), in the page's language.
+            "say": lambda message: worded(message, translations),
             # The |when and |day filters read it: times in the user's own zone.
             "time_zone": viewer.time_zone if viewer is not None else DEFAULT_TIME_ZONE,
             "path": request.url.path,

@@ -27,6 +27,38 @@ REASON_LABELS = {
     "hosted_relink_disabled": N_("Hosted relink is off"),
 }
 
+# Why an account is not eligible (the confirm page's skips, the account page), as the
+# eligibility rules say it to the API (``relink.eligibility.rules.MESSAGES``, English
+# whatever the reader: a test keeps the two the same) and to the dashboard, translated.
+EXPLANATIONS = {
+    "not_broken": N_("The account's connection is working and nothing is about to expire."),
+    "not_repairable": N_(
+        "The account cannot be repaired by relinking (for example, it was closed)."
+    ),
+    "disconnected": N_("The account was disconnected; it needs a new link, not a relink."),
+    "recent_request": N_(
+        "A relink request for this account was made less than 48 hours ago and is still open "
+        "(its email was sent or is still being retried)."
+    ),
+    "missing_email": N_("The account holder has no email address on file."),
+    "unconfirmed_test_email": N_(
+        "In test mode, relink emails go only to confirmed team members' addresses; "
+        "the holder's email is not one of them."
+    ),
+    "institution_unsupported": N_("The account's institution does not support relink."),
+    "email_undeliverable": N_(
+        "Emails to the account holder's address bounced; it is on the suppression list "
+        "until the address is changed or an operator lifts it."
+    ),
+    "institution_unavailable": N_(
+        "The bank is having trouble; a relink would not help now. Relink asks again once "
+        "the bank is back."
+    ),
+    "hosted_relink_disabled": N_(
+        "Hosted relink is turned off for this platform (Settings), so no relink emails are sent."
+    ),
+}
+
 CAUSES = {
     "access_denied": N_("the holder or the bank revoked access"),
     "access_expired": N_("the bank's consent expired"),
@@ -91,6 +123,44 @@ TIMELINE = {
     "refresh_failed": N_("Not proved: the first data refresh after the repair failed"),
 }
 
+# The outreach report's steps (``relink.sessions.rollup.STEPS``, which the CLI prints).
+REPORT_STEPS = {
+    "created": N_("Requested"),
+    "email_sent": N_("Email sent"),
+    "viewed": N_("Viewed"),
+    "scanned": N_("Scanned by a machine"),
+    "opened": N_("Opened"),
+    "authenticated": N_("Authenticated"),
+    "succeeded": N_("Repaired"),
+    "data_refreshed": N_("Data refreshed"),
+}
+
+# Why an account needed a relink (``relink.eligibility.relink_reason.LABELS``, the CLI's);
+# "" is a request that recorded none.
+RELINK_REASONS = {
+    "access_denied": N_("Access revoked"),
+    "access_expired": N_("Consent expired"),
+    "account_unavailable": N_("Account unavailable at the bank"),
+    "institution_requirement": N_("Bank asked to sign in again"),
+    "unspecified": N_("Connection lost (no reason given)"),
+    "account_number_expired": N_("Account number expired"),
+    "account_number_expiring": N_("Account number expiring"),
+    "access_ending": N_("Consent about to end"),
+    "other": N_("Other"),
+    "": N_("Not recorded"),
+}
+
+# A bulk relink request's progress (``BulkJobStatus``).
+JOB_STATUS = {
+    "queued": N_("Waiting to start"),
+    "running": N_("Running"),
+    "succeeded": N_("Done"),
+    "failed": N_("Failed"),
+}
+
+# A webhook endpoint's status (``EndpointStatus``; the code stays in ``data-status``).
+ENDPOINT_STATUS = {"enabled": N_("Enabled"), "disabled": N_("Disabled")}
+
 SESSION_STATUS = {
     "pending": N_("Waiting for the holder"),
     "succeeded": N_("Repaired"),
@@ -137,6 +207,7 @@ class Words:
         self.locale = locale
         self._ = gettext_for(locale).gettext
         self.reasons = self._table(REASON_LABELS)
+        self.explanations = self._table(EXPLANATIONS)
         self.causes = self._table(CAUSES)
         self.connectors = self._table(CONNECTORS)
         self.health = self._table(HEALTH)
@@ -144,6 +215,11 @@ class Words:
         self.session_status = self._table(SESSION_STATUS)
         self.refresh_failures = self._table(REFRESH_FAILURES)
         self.roles = self._table(ROLES)
+        self.report_steps = self._table(REPORT_STEPS)
+        self.relink_reasons = self._table(RELINK_REASONS)
+        self.failure_reasons = self._table(FAILURE_REASONS)
+        self.job_status = self._table(JOB_STATUS)
+        self.endpoint_status = self._table(ENDPOINT_STATUS)
         self.badge_code = badge_code
 
     def _table(self, table: dict[str, str]) -> dict[str, str]:
@@ -180,6 +256,24 @@ class Words:
             return self._(INACTIVE_WORDS.get(cause, INACTIVE_WORDS["unspecified"]))
         status = str(account.status)
         return self._(STATUS_WORDS[status]) if status in STATUS_WORDS else status
+
+    def duration(self, seconds: float | None) -> str:
+        """A median time, short: "3 h 20 min", "2 d 4 h", "45 s"; "—" when none."""
+        if seconds is None:
+            return "—"
+        days, rest = divmod(round(seconds), 86400)
+        hours, rest = divmod(rest, 3600)
+        minutes, secs = divmod(rest, 60)
+        _ = self._
+        if days:
+            return _("%(days)d d %(hours)d h") % {"days": days, "hours": hours}
+        if hours:
+            return _("%(hours)d h %(minutes)d min") % {"hours": hours, "minutes": minutes}
+        if minutes and secs:
+            return _("%(minutes)d min %(seconds)d s") % {"minutes": minutes, "seconds": secs}
+        if minutes:
+            return _("%(minutes)d min") % {"minutes": minutes}
+        return _("%(seconds)d s") % {"seconds": secs}
 
     def refresh_failure(self, reason: str) -> str:
         """The flag of an account whose first refresh after its repair failed."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gettext
 import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -33,6 +35,43 @@ LANGUAGE_NAMES = {
 def N_(message: str) -> str:
     """Mark ``message`` for extraction where it is defined; it is translated where shown."""
     return message
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message written where its numbers are known and worded where it is shown: the
+    English source (and its plural, ``count`` choosing the form) and the values of its
+    placeholders. Built with :func:`M_` or :func:`Mn_`, which Babel extracts (``babel.cfg``
+    names them), so the catalogue check sees every one."""
+
+    text: str
+    values: Mapping[str, object] = field(default_factory=dict)
+    plural: str | None = None
+    count: int = 1
+
+    def worded(self, translations: gettext.NullTranslations) -> str:
+        if self.plural is None:
+            text = translations.gettext(self.text)
+            return text % dict(self.values) if self.values else text
+        text = translations.ngettext(self.text, self.plural, self.count)
+        return text % {"num": self.count, **self.values}
+
+
+def M_(text: str, **values: object) -> Message:
+    """A message with placeholders (``%(name)s``), filled in once it is translated."""
+    return Message(text, values)
+
+
+def Mn_(singular: str, plural: str, num: int, **values: object) -> Message:
+    """A message with a number (``%(num)d``) in the language's plural form for it."""
+    return Message(singular, values, plural, num)
+
+
+def worded(message: str | Message, translations: gettext.NullTranslations) -> str:
+    """``message`` (a catalogue message, marked where it was written) in one language."""
+    if isinstance(message, Message):
+        return message.worded(translations)
+    return translations.gettext(message)
 
 
 def dashboard_locale(chosen: str | None = None, accept_language: str | None = None) -> str:

@@ -378,6 +378,12 @@ def security_center_revoke(request: Request, grant_id: str, csrf_token: FormStr 
 
 @router.get("/", name="sandbox_bank_home")
 def home(request: Request) -> Response:
-    return bank_of(request).pages.render(
-        request, "index.html", {"institutions": SANDBOX_INSTITUTIONS, "psd2_aspsps": PSD2_ASPSPS}
+    """The bank's front page, in the browser's language (or ``?ui_locales=``, as an app
+    asks on the authorize request)."""
+    pages = bank_of(request).pages
+    return pages.render(
+        request,
+        "index.html",
+        {"institutions": SANDBOX_INSTITUTIONS, "psd2_aspsps": PSD2_ASPSPS},
+        locale=pages.locale_of(request, request.query_params.get("ui_locales")),
     )

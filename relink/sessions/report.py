@@ -48,7 +48,13 @@ class Grain(enum.StrEnum):
 
 
 class PeriodInvalid(ValueError):
-    """A period the report cannot cover; the message says why, in words."""
+    """A period the report cannot cover; the message says why, in words (English, as the
+    CLI prints it), and ``problem`` which rule it broke (``grain``, ``order``, ``length``
+    or ``date``), for a page that words it in its reader's language."""
+
+    def __init__(self, message: str, *, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -64,11 +70,11 @@ class Period:
         try:
             grain = Grain(grain)
         except ValueError:
-            raise PeriodInvalid("Group by must be day, week or month.") from None
+            raise PeriodInvalid("Group by must be day, week or month.", problem="grain") from None
         if last_day < first_day:
-            raise PeriodInvalid("The period's end is before its start.")
+            raise PeriodInvalid("The period's end is before its start.", problem="order")
         if last_day - first_day > MAX_PERIOD:
-            raise PeriodInvalid("A report covers at most two years.")
+            raise PeriodInvalid("A report covers at most two years.", problem="length")
         return cls(first_day, last_day, grain)
 
     @classmethod

@@ -47,6 +47,17 @@ class EndpointChanges:
     metadata: dict[str, str | None] | None = None
 
 
+class UrlRefused(ApiError):
+    """An endpoint URL refused by :func:`check_webhook_url`; the wire says the English
+    message, and ``unsafe`` keeps which rule it broke (for the dashboard's words)."""
+
+    code = "url_invalid"
+
+    def __init__(self, unsafe: UnsafeUrl) -> None:
+        super().__init__(str(unsafe), param="url")
+        self.unsafe = unsafe
+
+
 def new_webhook_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
@@ -56,7 +67,7 @@ def _validate(changes: EndpointChanges, livemode: bool, allow_private: bool) -> 
         try:
             check_webhook_url(changes.url, livemode=livemode, allow_private=allow_private)
         except UnsafeUrl as error:
-            raise ApiError(str(error), param="url", code="url_invalid") from None
+            raise UrlRefused(error) from None
     if changes.api_version is not None and not is_known_api_version(changes.api_version):
         raise InvalidEnum("api_version", changes.api_version, API_VERSIONS)
     if changes.enabled_events is not None:

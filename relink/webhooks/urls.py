@@ -41,7 +41,14 @@ _SHARED = ipaddress.IPv4Network("100.64.0.0/10")
 
 
 class UnsafeUrl(ValueError):
-    pass
+    """Why a URL cannot receive webhooks: the message in English (the API's), ``problem``
+    the rule (``invalid``, ``not_http``, ``not_https``, ``credentials``, ``loopback`` or
+    ``private``) and ``host`` the host it is about, for a page that words it itself."""
+
+    def __init__(self, message: str, *, problem: str = "invalid", host: str = "") -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.host = host
 
 
 @dataclass(frozen=True)
@@ -100,11 +107,15 @@ def _parse(url: str, *, livemode: bool) -> httpx.URL:
     except (httpx.InvalidURL, TypeError):
         raise UnsafeUrl("Invalid URL.") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise UnsafeUrl("Invalid URL: must be an absolute http(s) URL.")
+        raise UnsafeUrl("Invalid URL: must be an absolute http(s) URL.", problem="not_http")
     if livemode and parsed.scheme != "https":
-        raise UnsafeUrl("Invalid URL: live mode webhook endpoints must use https.")
+        raise UnsafeUrl(
+            "Invalid URL: live mode webhook endpoints must use https.", problem="not_https"
+        )
     if parsed.userinfo:
-        raise UnsafeUrl("Invalid URL: credentials in the URL are not allowed.")
+        raise UnsafeUrl(
+            "Invalid URL: credentials in the URL are not allowed.", problem="credentials"
+        )
     return parsed
 
 
@@ -137,11 +148,13 @@ def _refuse_private(host: str, addresses: list[Address], *, allow_private: bool)
     if allow_private:
         return
     if host == "localhost" or host.endswith(".localhost"):
-        raise UnsafeUrl(f"Invalid URL: {host} is a loopback name.")
+        raise UnsafeUrl(f"Invalid URL: {host} is a loopback name.", problem="loopback", host=host)
     for address in addresses:
         if not is_public_address(address):
             raise UnsafeUrl(
-                f"Invalid URL: {host} resolves to a private or reserved address ({address})."
+                f"Invalid URL: {host} resolves to a private or reserved address ({address}).",
+                problem="private",
+                host=host,
             )
 
 

@@ -1,6 +1,6 @@
 """The hosted link flow in real Chromium: linking at Bank (OAuth) through the bank's own
 pages, with every link page accessible (axe-core: no serious or critical violations) in
-English and German."""
+English and German (the picker with the platform's support contact shown)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import stripe
 from playwright.sync_api import Page
 
 from relink.platforms.service import NewPlatform
+from relink.runtime import Runtime
 from relink.sandbox_bank.data import accounts_for
 from relink.sandbox_bank.institutions import INSTITUTIONS_BY_KEY
 from tests.browser.hosted_fixtures import hosted_screenshot, violations_in_both_languages
@@ -16,14 +17,19 @@ from tests.browser.pages.hosted import HostedRelinkPage, SandboxBankAuthorizePag
 from tests.conftest import RunningServer
 from tests.factories import create_customer
 from tests.hosted.connect_factories import link_session
-from tests.hosted.factories import retrieve_session
+from tests.hosted.factories import retrieve_session, set_support_contact
 
 pytestmark = pytest.mark.browser
 
 
 def test_linking_at_an_oauth_bank_through_its_pages(
-    holder_page: Page, platform: NewPlatform, client: stripe.StripeClient, server: RunningServer
+    holder_page: Page,
+    client: stripe.StripeClient,
+    server: RunningServer,
+    runtime: Runtime,
+    platform: NewPlatform,
 ) -> None:
+    set_support_contact(runtime, platform, "help@acme.example", "https://acme.example/help")
     # A confirmed team address: in test mode the consent receipt is emailed only there.
     customer = create_customer(client, name="Ada Lovelace", email=platform.owner.email)
     # The platform's page the holder returns to (any page this test's server answers).
@@ -31,6 +37,7 @@ def test_linking_at_an_oauth_bank_through_its_pages(
     session = link_session(client, customer, return_url=return_url)
     hosted = HostedRelinkPage(holder_page).open(session.url)
     assert hosted.heading == "Connect your bank account"
+    assert holder_page.locator("p.support").is_visible()
     problems = violations_in_both_languages(holder_page, session.url, "picker")
     hosted_screenshot(holder_page, "link-picker")
 

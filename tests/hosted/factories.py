@@ -24,9 +24,11 @@ from relink.models import (
     ConnectionStatus,
     HostedFlow,
     InactiveCause,
+    Platform,
     RelinkAction,
     Session,
 )
+from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sandbox_bank.data import accounts_for
 from relink.sandbox_bank.institutions import INSTITUTIONS_BY_KEY
@@ -239,3 +241,13 @@ def bundled_sessions_of(runtime: Runtime, account_ids: list[str]) -> list[Sessio
                 .order_by(Session.relink_account_id)
             )
         )
+
+
+def set_support_contact(
+    runtime: Runtime, platform: NewPlatform, email: str | None, url: str | None
+) -> None:
+    """The platform's support email and website, as its branding settings save them."""
+    with runtime.database.unit_of_work() as db:
+        row = db.get(Platform, platform.platform.id)
+        assert row is not None
+        row.support_email, row.website_url = email, url

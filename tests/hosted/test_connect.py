@@ -13,6 +13,7 @@ import stripe
 from sqlalchemy import text
 
 from relink.outbox.dispatcher import OutboxDispatcher
+from relink.platforms.service import NewPlatform
 from relink.runtime import Runtime
 from relink.sandbox_bank.store import SANDBOX_CLIENT_NAME
 from relink.sandbox_bank.testing import BankDriver
@@ -25,7 +26,7 @@ from tests.hosted.connect_factories import (
     stored_account,
     stored_authorization,
 )
-from tests.hosted.factories import bank_account_ids, retrieve_session
+from tests.hosted.factories import bank_account_ids, retrieve_session, set_support_contact
 from tests.hosted.pages import HostedPages, text_of
 from tests.receivers import webhook_receiver
 
@@ -80,6 +81,55 @@ def test_filters_institution_skips_the_picker(
     # Another bank cannot be forced in through the form.
     refused = pages.follow(pages.pick_bank("fcinst_test_non_oauth"))
     assert "Sign in to Bank (Non-OAuth)" in text_of(refused)
+
+
+SUPPORT_SENTENCE = (
+    "Questions about this request? Contact Acme Lending at help@acme.example"
+    " or visit acme.example/help"
+)
+
+
+def test_the_picker_repeats_the_platforms_support_email_and_website(
+    client: stripe.StripeClient, http: httpx.Client, runtime: Runtime, platform: NewPlatform
+) -> None:
+    set_support_contact(runtime, platform, "help@acme.example", "https://www.acme.example/help/")
+    page = HostedPages(http, link_session(client).url).open()
+    assert SUPPORT_SENTENCE in text_of(page)
+    assert '<a href="mailto:help@acme.example">help@acme.example</a>' in page.text
+    assert '<a href="https://www.acme.example/help/" rel="noopener noreferrer">' in page.text
+
+
+def test_the_landing_of_a_chosen_bank_repeats_the_support_contact(
+    client: stripe.StripeClient, http: httpx.Client, runtime: Runtime, platform: NewPlatform
+) -> None:
+    set_support_contact(runtime, platform, "help@acme.example", "https://www.acme.example/help/")
+    session = link_session(client, filters={"institution": "fcinst_bank_non_oauth"})
+    landing = text_of(HostedPages(http, session.url).open())
+    assert "connect your account at Bank (Non-OAuth)" in landing
+    assert SUPPORT_SENTENCE in landing
+
+
+def test_the_connect_pages_leave_out_support_details_the_platform_has_not_set(
+    client: stripe.StripeClient, http: httpx.Client, runtime: Runtime, platform: NewPlatform
+) -> None:
+    set_support_contact(runtime, platform, None, None)
+    picker = text_of(HostedPages(http, link_session(client).url).open())
+    chosen = link_session(client, filters={"institution": "fcinst_bank_non_oauth"})
+    landing = text_of(HostedPages(http, chosen.url).open())
+    assert "Questions about this request" not in picker
+    assert "Questions about this request" not in landing
+
+
+def test_the_german_connect_landing_repeats_the_support_contact_in_german(
+    client: stripe.StripeClient, http: httpx.Client, runtime: Runtime, platform: NewPlatform
+) -> None:
+    set_support_contact(runtime, platform, "help@acme.example", "https://acme.example")
+    session = link_session(client, filters={"institution": "fcinst_bank_non_oauth"})
+    page = HostedPages(http, session.url).open(**{"Accept-Language": "de-DE,de;q=0.9"})
+    assert (
+        "Fragen zu dieser Anfrage? Wenden Sie sich an Acme Lending unter help@acme.example"
+        " oder besuchen Sie acme.example" in text_of(page)
+    )
 
 
 def test_oauth_bank_link_goes_to_the_bank_with_pkce_and_state(

@@ -22,7 +22,13 @@ from relink.runtime import Runtime
 from relink.sandbox_bank.testing import authorize_in_bank, free_port
 from tests.conftest import RunningServer, start_server
 from tests.factories import runtime_with, timeline_kinds
-from tests.hosted.factories import hosted_flow, relink_case, retrieve_session, stored_session
+from tests.hosted.factories import (
+    hosted_flow,
+    relink_case,
+    retrieve_session,
+    set_support_contact,
+    stored_session,
+)
 from tests.hosted.pages import HostedPages, text_of
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -202,19 +208,10 @@ def test_holder_name_markup_is_escaped(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-def _set_support(
-    runtime: Runtime, platform: NewPlatform, email: str | None, url: str | None
-) -> None:
-    with runtime.database.unit_of_work() as db:
-        row = db.get(Platform, platform.platform.id)
-        assert row is not None
-        row.support_email, row.website_url = email, url
-
-
 def test_landing_repeats_the_platforms_support_email_and_website(
     client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
 ) -> None:
-    _set_support(runtime, platform, "help@acme.example", "https://www.acme.example/help/")
+    set_support_contact(runtime, platform, "help@acme.example", "https://www.acme.example/help/")
     case = relink_case(client, platform.owner.email)
     page = HostedPages(http, case.url).open()
     assert (
@@ -231,10 +228,10 @@ def test_landing_leaves_out_support_details_the_platform_has_not_set(
     case = relink_case(client, platform.owner.email)
     pages = HostedPages(http, case.url)
     assert "Questions about this request" not in text_of(pages.open())
-    _set_support(runtime, platform, None, "https://acme.example")
+    set_support_contact(runtime, platform, None, "https://acme.example")
     only_site = text_of(pages.open())
     assert "Questions about this request? Visit Acme Lending at acme.example" in only_site
-    _set_support(runtime, platform, "help@acme.example", None)
+    set_support_contact(runtime, platform, "help@acme.example", None)
     only_email = pages.open()
     assert "Questions about this request? Contact Acme Lending at help@acme.example" in text_of(
         only_email
@@ -245,7 +242,7 @@ def test_landing_leaves_out_support_details_the_platform_has_not_set(
 def test_landing_shows_no_website_that_is_not_an_http_address(
     client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
 ) -> None:
-    _set_support(runtime, platform, None, "javascript:alert(1)//https://acme.example")
+    set_support_contact(runtime, platform, None, "javascript:alert(1)//https://acme.example")
     case = relink_case(client, platform.owner.email)
     page = HostedPages(http, case.url).open()
     assert "javascript:" not in page.text
@@ -270,7 +267,7 @@ def test_landing_escapes_the_platforms_support_details(
 def test_the_german_landing_repeats_the_support_contact_in_german(
     client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
 ) -> None:
-    _set_support(runtime, platform, "help@acme.example", "https://acme.example")
+    set_support_contact(runtime, platform, "help@acme.example", "https://acme.example")
     case = relink_case(client, platform.owner.email, preferred_locales=["de"])
     assert (
         "Fragen zu dieser Anfrage? Wenden Sie sich an Acme Lending unter help@acme.example"

@@ -241,3 +241,60 @@ def test_the_security_center_speaks_the_browsers_language(
     assert f"Angemeldet als {username}" in _text(opened)
     assert "3 Konten" in _text(opened)
     assert 'aria-label="Zugriff von' in opened.text
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "locale", "lines"),
+    [
+        (
+            "de-DE,de;q=0.9",
+            "de",
+            [
+                "Eine Übungsbank zum Testen von Relink. Hier ist kein echtes Geld im Spiel.",
+                "NextGenPSD2-Banken",
+                "Anmeldung auf den eigenen Seiten der Bank (OAuth)",
+                "XS2A-Schnittstelle unter",
+                "Sicherheitscenter",
+            ],
+        ),
+        (
+            "fr-FR,fr;q=0.9,en;q=0.5",
+            "fr",
+            [
+                "Une banque fictive pour tester Relink. Aucun argent réel n'est en jeu ici.",
+                "Banques NextGenPSD2",
+                "connexion par identifiant et mot de passe sur les pages de l'application",
+                "interface XS2A à l'adresse",
+                "Centre de sécurité",
+            ],
+        ),
+        ("es", "es", ["Un banco ficticio para probar Relink.", "Entidades"]),
+        ("nl-BE,nl;q=0.9", "nl", ["Een oefenbank om Relink mee te testen.", "Instellingen"]),
+    ],
+)
+def test_the_front_page_follows_the_browsers_language(
+    http: httpx.Client, accept_language: str, locale: str, lines: list[str]
+) -> None:
+    page = http.get("/", headers={"Accept-Language": accept_language})
+    assert f'<html lang="{locale}">' in page.text
+    assert page.headers["content-language"] == locale
+    text = _text(page)
+    for line in lines:
+        assert line in text
+    # The institutions keep their names and keys.
+    assert "<li>Bank (OAuth) (<code>bank_oauth</code>, " in page.text
+
+
+def test_the_front_page_speaks_the_language_asked_for_in_its_address(
+    http: httpx.Client,
+) -> None:
+    page = http.get("/", params={"ui_locales": "de"}, headers={"Accept-Language": "fr"})
+    assert '<html lang="de">' in page.text
+    assert "Institute" in _text(page)
+
+
+def test_the_front_page_in_english(http: httpx.Client) -> None:
+    text = _text(http.get("/", headers={"Accept-Language": "ja"}))
+    assert "A pretend bank for testing Relink. Nothing here is real money." in text
+    assert "sign-in on the bank's own pages (OAuth)" in text
+    assert "XS2A interface at http" in text

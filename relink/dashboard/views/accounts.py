@@ -28,6 +28,7 @@ from relink.dashboard.relink_requests import (
     Selection,
     SkippedGroup,
     confirmation,
+    refusal_reasons,
     request_relink,
     skipped_accounts,
 )
@@ -40,12 +41,15 @@ from relink.dashboard.web import (
     form_data,
     page,
     redirect,
+    translated,
 )
+from relink.dashboard.wording import words_for
 from relink.eligibility.rules import Reason
 from relink.email.opt_outs import opt_out_of
 from relink.email.preview import html_for_browser, preview_relink_email
 from relink.kit.crypto import random_token
 from relink.kit.errors import ApiError, ResourceMissing
+from relink.kit.i18n import N_
 from relink.kit.pagination import Cursor
 from relink.models import ConnectionStatus, InactiveCause
 
@@ -246,11 +250,24 @@ def update_selection(
 
 
 def _refused_filter(request: Request, viewer: Viewer, refused: InvalidFilter) -> Response:
+    # The filter's own message is the API's (English, naming codes): the page says it in
+    # the user's words, by the field refused.
+    message = (
+        N_("The list cannot be sorted that way. Choose a column heading to sort by it.")
+        if refused.field == "sort"
+        else N_(
+            "This filter holds a value the Accounts page does not offer. "
+            "Clear the filters and choose them again."
+        )
+    )
     return page(
         request,
         viewer,
         "error.html",
-        {"title": "Unknown filter", "message": str(refused)},
+        {
+            "title": translated(request, viewer, N_("Unknown filter")),
+            "message": translated(request, viewer, message),
+        },
         status_code=400,
     )
 
@@ -262,7 +279,10 @@ def confirm_request(request: Request, viewer: Viewer = Depends(current_viewer)) 
             request,
             viewer,
             "error.html",
-            {"title": "Not allowed", "message": "Viewers cannot request relinks."},
+            {
+                "title": translated(request, viewer, N_("Not allowed")),
+                "message": translated(request, viewer, N_("Viewers cannot request relinks.")),
+            },
             status_code=403,
         )
     with viewer.runtime.database.read_only() as db:
@@ -304,7 +324,7 @@ def skipped(request: Request, viewer: Viewer = Depends(current_viewer)) -> Respo
         request,
         viewer,
         "request_skipped.html",
-        {"rows": rows, "message": SkippedGroup(reason, len(rows)).message, "reason": reason},
+        {"rows": rows, "reason": reason},
     )
 
 
@@ -371,6 +391,20 @@ def job(request: Request, job_id: str, viewer: Viewer = Depends(current_viewer))
     )
 
 
+def _request_refusal(request: Request, viewer: Viewer, refused: ApiError) -> str:
+    """The API's refusal of a relink request in the user's words, from its reason codes."""
+    words = words_for(viewer.locale)
+    explained = [
+        words.explanations[code] for code in refusal_reasons(refused) if code in words.explanations
+    ]
+    if not explained:
+        return translated(
+            request, viewer, N_("The relink request was not created. Please try again.")
+        )
+    lead = translated(request, viewer, N_("This account cannot receive a relink request now:"))
+    return " ".join([lead, *explained])
+
+
 def _account_page(
     request: Request,
     viewer: Viewer,
@@ -406,7 +440,8 @@ def request_one(request: Request, account_id: str, viewer: Viewer = Depends(edit
     except ResourceMissing:
         raise NotFound() from None
     except ApiError as refused:
-        return _account_page(request, viewer, account_id, error=refused.message, status_code=400)
+        error = _request_refusal(request, viewer, refused)
+        return _account_page(request, viewer, account_id, error=error, status_code=400)
     return redirect(f"/accounts/{account_id}#relink", notice="relink_requested")
 
 

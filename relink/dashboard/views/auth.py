@@ -3,6 +3,8 @@ password: change (signed in) and reset (by email)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import APIRouter, Depends
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -20,7 +22,6 @@ from relink.dashboard.web import (
     current_viewer,
     form_data,
     form_text,
-    locale_of,
     page,
     redirect,
     runtime_of,
@@ -31,7 +32,7 @@ from relink.dashboard.web import (
 )
 from relink.kit.crypto import random_token, token_digest
 from relink.kit.dates import time_zone_names
-from relink.kit.i18n import DASHBOARD_LOCALES, LANGUAGE_NAMES, N_, gettext_for
+from relink.kit.i18n import DASHBOARD_LOCALES, LANGUAGE_NAMES, N_, Message
 from relink.kit.passwords import MAX_LENGTH, MIN_LENGTH
 from relink.kit.ratelimit import SlidingWindowThrottle
 from relink.web.csrf import CsrfError, csrf_token, verify_csrf
@@ -161,15 +162,11 @@ def login_submit(request: Request, form: FormData = Depends(form_data)) -> Respo
     except auth.SignInThrottled as throttled:
         with runtime.database.unit_of_work() as db:
             auth.forget_attempt(db, attempt)
-        wait = gettext_for(locale_of(request, None)).ngettext(
-            "Too many failed sign-in attempts. Please wait %(num)d minute and try again.",
-            "Too many failed sign-in attempts. Please wait %(num)d minutes and try again.",
-            throttled.minutes,
-        ) % {"num": throttled.minutes}
+        wait = translated(request, None, throttled.message)
         return _login_page(request, email=email, error=wait, status_code=429)
-    except auth.SignInRefused as refused:
+    except auth.SignInRefused as wrong:
         return _login_page(
-            request, email=email, error=translated(request, None, str(refused)), status_code=400
+            request, email=email, error=translated(request, None, wrong.message), status_code=400
         )
     response = redirect(safe_next(form_text(form, "next", 2000)))
     response.set_cookie(
@@ -246,7 +243,8 @@ def confirm_email(request: Request, token: str, form: FormData = Depends(form_da
                 password if confirmation.invitation and isinstance(password, str) else None,
             )
     except auth.PasswordRejected as invalid:
-        return _confirm_page(request, token, error=str(invalid), status_code=400)
+        error = translated(request, None, invalid.message)
+        return _confirm_page(request, token, error=error, status_code=400)
     except auth.ConfirmationInvalid:
         return _confirm_page(request, token)
     return redirect("/login", notice="confirmed")
@@ -259,7 +257,7 @@ def _account_page(
     request: Request,
     viewer: Viewer,
     *,
-    error: dict[str, str] | None = None,
+    error: Mapping[str, str | Message] | None = None,
     preference_errors: dict[str, str] | None = None,
     chosen: dict[str, str] | None = None,
     status_code: int = 200,
@@ -296,7 +294,7 @@ def change_password(
         auth.check_new_password(new, email=viewer.email)
     except auth.PasswordRejected as rejected:
         return _account_page(
-            request, viewer, error={"new_password": str(rejected)}, status_code=400
+            request, viewer, error={"new_password": rejected.message}, status_code=400
         )
     runtime = viewer.runtime
     client = request.client.host if request.client else "unknown"
@@ -309,7 +307,7 @@ def change_password(
         with runtime.database.unit_of_work() as db:
             auth.forget_attempt(db, attempt)
         return _account_page(
-            request, viewer, error={"current_password": str(throttled)}, status_code=429
+            request, viewer, error={"current_password": throttled.message}, status_code=429
         )
     except auth.SignInRefused:
         wrong = N_("This is not your current password.")
@@ -431,7 +429,8 @@ def reset_password(request: Request, token: str, form: FormData = Depends(form_d
         with runtime.database.unit_of_work() as db:
             auth.reset_password(db, token, _password(form, "password"))
     except auth.PasswordRejected as rejected:
-        return _reset_page(request, token, error=str(rejected), status_code=400)
+        error = translated(request, None, rejected.message)
+        return _reset_page(request, token, error=error, status_code=400)
     except auth.ResetInvalid:
         return _reset_page(request, token)
     response = redirect("/login", notice="password_reset")

@@ -175,7 +175,7 @@ def confirm_revoke_api_key(
 ) -> Response:
     """Revoking stops a key at once: this page asks first (the POST below does it)."""
     if not viewer.is_owner:
-        raise Forbidden("Only owners can manage the team and API keys.")
+        raise Forbidden(N_("Only owners can manage the team and API keys."))
     with viewer.runtime.database.read_only() as db:
         key = queries.api_key(db, viewer.scope, key_id)
     if key is None:
@@ -340,7 +340,7 @@ def create_webhook(
                 db, viewer.scope, viewer.runtime, endpoint_form
             )
     if created is None:
-        endpoint_form.errors = translated_errors(request, viewer, endpoint_form.errors)
+        endpoint_form.errors.update(translated_errors(request, viewer, endpoint_form.errors))
         return _webhooks_page(request, viewer, endpoint_form, status_code=400)
     endpoint, _secret = created
     return _show_secret_once(viewer, endpoint.id, "created")
@@ -366,7 +366,7 @@ def _roll_page(
     request: Request, viewer: Viewer, endpoint_id: str, *, error: str | None, status_code: int
 ) -> Response:
     if not viewer.can_edit:
-        raise Forbidden("Viewers have read-only access; ask an owner or admin.")
+        raise Forbidden(N_("Viewers have read-only access; ask an owner or admin."))
     with viewer.runtime.database.read_only() as db:
         endpoint = WebhookEndpointRepository(db, viewer.scope).find(endpoint_id)
     if endpoint is None:
@@ -434,7 +434,7 @@ def confirm_delete_webhook(
 ) -> Response:
     """Deleting stops every delivery at once: this page asks first (the POST does it)."""
     if not viewer.can_edit:
-        raise Forbidden("Viewers have read-only access; ask an owner or admin.")
+        raise Forbidden(N_("Viewers have read-only access; ask an owner or admin."))
     with viewer.runtime.database.read_only() as db:
         endpoint = WebhookEndpointRepository(db, viewer.scope).find(endpoint_id)
     if endpoint is None:

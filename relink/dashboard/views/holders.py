@@ -22,24 +22,25 @@ from relink.dashboard.web import (
     form_data,
     page,
     redirect,
+    translated,
     translated_errors,
 )
 from relink.email.bounces import is_active, lift, suppression_of
 from relink.email.opt_outs import clear_opt_out, opt_out_of
-from relink.kit.i18n import LANGUAGE_NAMES
+from relink.kit.i18n import LANGUAGE_NAMES, N_
 from relink.tenancy import ScopedRepository
 
 router = APIRouter()
 
 KINDS: dict[str, dict[str, Any]] = {
     "customers": {
-        "title": "Customers",
+        "title": N_("Customers"),
         "repository": CustomerRepository,
         "list": queries.customers_page,
         "name": lambda h: h.name,
     },
     "connected-accounts": {
-        "title": "Connected accounts",
+        "title": N_("Connected accounts"),
         "repository": ConnectedAccountRepository,
         "list": queries.connected_accounts_page,
         "name": lambda h: h.business_name,
@@ -65,7 +66,7 @@ def _list(kind: str, request: Request, viewer: Viewer) -> Response:
         "holders.html",
         {
             "kind": kind,
-            "title": KINDS[kind]["title"],
+            "title": translated(request, viewer, KINDS[kind]["title"]),
             "holders": found.items,
             "has_more": found.has_more,
             "search": search or "",
@@ -110,7 +111,7 @@ def _detail(
         "holder.html",
         {
             "kind": kind,
-            "title": KINDS[kind]["title"],
+            "title": translated(request, viewer, KINDS[kind]["title"]),
             "holder": holder,
             "name": KINDS[kind]["name"](holder),
             "rows": accounts,

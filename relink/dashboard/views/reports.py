@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
+from functools import partial
 
 from fastapi import APIRouter, Depends
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from relink.dashboard.charts import outreach_charts, percent
+from relink.dashboard.charts import number, outreach_charts, percent
 from relink.dashboard.web import (
     Viewer,
     checked_viewer,
@@ -18,13 +20,15 @@ from relink.dashboard.web import (
     page,
     redirect,
     safe_next,
+    translated,
 )
+from relink.dashboard.wording import words_for
+from relink.kit.i18n import N_
 from relink.sessions.report import (
     STEPS,
     Grain,
     Period,
     PeriodInvalid,
-    duration_words,
     outreach_report,
 )
 from relink.sessions.rollup import refresh_scope
@@ -44,8 +48,17 @@ def _period(values: dict[str, str], today: dt.date) -> Period:
         first = dt.date.fromisoformat(since) if since else today - dt.timedelta(DEFAULT_DAYS - 1)
         last = dt.date.fromisoformat(until) if until else today
     except ValueError:
-        raise PeriodInvalid("Dates must be given as YYYY-MM-DD.") from None
+        raise PeriodInvalid("Dates must be given as YYYY-MM-DD.", problem="date") from None
     return Period.of(first, last, grain)
+
+
+# A refused period in the user's words, by the rule it broke (PeriodInvalid.problem).
+PERIOD_REFUSALS = {
+    "date": N_("Dates must be given as YYYY-MM-DD."),
+    "grain": N_("Group by must be day, week or month."),
+    "order": N_("The period's end is before its start."),
+    "length": N_("A report covers at most two years."),
+}
 
 
 @router.get("/reports/outreach")
@@ -59,11 +72,21 @@ def outreach(request: Request, viewer: Viewer = Depends(current_viewer)) -> Resp
             request,
             viewer,
             "report_outreach.html",
-            {"error": str(invalid), "values": values, "grains": list(Grain)},
+            {
+                "error": translated(request, viewer, PERIOD_REFUSALS[invalid.problem]),
+                "values": values,
+                "grains": list(Grain),
+            },
             status_code=400,
         )
     with viewer.runtime.database.read_only() as db:
         report = outreach_report(db, viewer.scope, period)
+    locale = viewer.locale
+    words = words_for(locale)
+    report.by_reason = [
+        replace(group, name=words.relink_reasons.get(group.key or "", group.name))
+        for group in report.by_reason
+    ]
     return page(
         request,
         viewer,
@@ -71,16 +94,17 @@ def outreach(request: Request, viewer: Viewer = Depends(current_viewer)) -> Resp
         {
             "error": None,
             "report": report,
-            "charts": outreach_charts(report),
-            "steps": STEPS,
+            "charts": outreach_charts(report, locale),
+            "steps": [(kind, words.report_steps.get(kind, name)) for kind, name in STEPS],
             "values": {
                 "since": period.first_day.isoformat(),
                 "until": period.last_day.isoformat(),
                 "by": period.grain.value,
             },
             "grains": list(Grain),
-            "duration": duration_words,
-            "percent": percent,
+            "duration": words.duration,
+            "percent": partial(percent, locale=locale),
+            "number": partial(number, locale=locale),
         },
     )
 

@@ -23,6 +23,7 @@ from relink.dashboard.web import (
     redirect,
 )
 from relink.email.preview import html_for_browser, request_email
+from relink.kit.i18n import N_
 from relink.kit.provenance import EventContext
 from relink.models import SessionStatus
 from relink.sessions.service import SessionService
@@ -136,7 +137,7 @@ def confirm_cancel(
 ) -> Response:
     """Cancelling ends the holder's link at once: this page asks first."""
     if not viewer.can_edit:
-        raise Forbidden("Viewers have read-only access; ask an owner or admin.")
+        raise Forbidden(N_("Viewers have read-only access; ask an owner or admin."))
     detail = _detail(viewer, session_id)
     return page(request, viewer, "request_cancel.html", {"detail": detail})
 

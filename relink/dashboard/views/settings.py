@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from relink.automatic_relink import service as relink_policy
-from relink.automatic_relink.words import policy_words
 from relink.dashboard import team
 from relink.dashboard.auth import CONFIRMATION_LIFETIME
 from relink.dashboard.branding import (
@@ -26,7 +25,7 @@ from relink.dashboard.branding import (
     save_draft,
     worded_errors,
 )
-from relink.dashboard.relink_policy import MAX_DELAY_HOURS, PolicyEdit
+from relink.dashboard.relink_policy import MAX_DELAY_HOURS, PolicyEdit, policy_sentences
 from relink.dashboard.views.accounts import EMAIL_PREVIEW_CSP
 from relink.dashboard.web import (
     NotFound,
@@ -35,16 +34,18 @@ from relink.dashboard.web import (
     editor,
     form_data,
     form_text,
+    locale_of,
     owner,
     page,
     redirect,
     translated,
+    translated_errors,
 )
 from relink.email.dkim import key_of
 from relink.email.messages import address_domain
 from relink.email.preview import brand_preview_email, html_for_browser
 from relink.hosted.branding import png_logo, stylesheet
-from relink.kit.i18n import LANGUAGE_NAMES, N_, SUPPORTED_LOCALES, supported
+from relink.kit.i18n import LANGUAGE_NAMES, N_, SUPPORTED_LOCALES, gettext_for, supported
 from relink.models import BrandingDraft, Platform, Role
 from relink.web.security import DEFAULT_CSP
 from relink.web.templating import render
@@ -286,13 +287,15 @@ def _policy_page(
 ) -> Response:
     with viewer.runtime.database.read_only() as db:
         policy = relink_policy.policy_of(db, viewer.scope)
+    if edit is not None:
+        edit.errors.update(translated_errors(request, viewer, edit.errors))
     return page(
         request,
         viewer,
         "settings_automatic_relink.html",
         {
             "edit": edit or PolicyEdit.of(policy),
-            "policy_words": policy_words(policy),
+            "policy_sentences": policy_sentences(policy, gettext_for(locale_of(request, viewer))),
             "mode": "live" if viewer.livemode else "test",
             "max_delay_hours": MAX_DELAY_HOURS,
             "max_reminders": relink_policy.MAX_REMINDERS,

@@ -84,7 +84,8 @@ class JobPage:
 
     @property
     def status(self) -> str:
-        return self.page.locator("#job-status").inner_text()
+        """The job's status code (the page shows it in words)."""
+        return self.page.locator("#job-status").get_attribute("data-status") or ""
 
 
 class AccountPage:

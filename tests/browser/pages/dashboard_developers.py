@@ -74,7 +74,8 @@ class WebhookPage:
 
     @property
     def status(self) -> str:
-        return self.page.locator("#endpoint-status").inner_text()
+        """The endpoint's status code (the page shows it in words)."""
+        return self.page.locator("#endpoint-status").get_attribute("data-status") or ""
 
     @property
     def attempts(self) -> Locator:
