@@ -390,6 +390,7 @@ def test_the_report_is_worded_in_german(german: httpx.Client, book: str) -> None
     assert "Angesehen" in text and "Von einer Maschine abgerufen" in text  # the steps
     assert "Einwilligung abgelaufen 3 3 100 % 3 Std. 0 Min." in text  # by reason
     assert "Reparaturquote 60 %" in text
+    assert "(6 E-Mails, 3 reparierte Konten)" in text  # each count in its plural form
     assert "Consent expired" not in text and "Viewed" not in text
 
 
