@@ -122,74 +122,16 @@ def render_reminder(
 
 
 def send_relink_reminder(job: Job) -> None:
-    """The handler: check, render and send one reminder; record it on the timeline."""
+    """The handler: check, render and send one reminder email; record it on the timeline
+    of each session it reminds of.
+
+    A row reminds of one account, or of the accounts of one bundle that were due
+    together (``payload["bundle"]``): each is checked as a reminder of its own would be,
+    and those still to repair are listed in one email with the bundle's link; a lone one
+    left gets the reminder of its own, with its own link."""
     runtime = job.runtime
     payload = job.message.payload
-    if "bundle" in payload:
-        _send_bundle_reminder(job)
-        return
-    session_id = str(payload["session_id"])
-    number = int(payload["number"])
-    with runtime.database.read_only() as db:
-        session = db.get(Session, session_id)
-        if session is None or session.status != SessionStatus.pending:
-            return  # repaired, cancelled or expired meanwhile: nothing to remind of
-        if _recorded(db, session_id, number):
-            return  # a replay after the reminder was sent
-        platform = db.get(Platform, session.platform_id)
-        assert platform is not None
-        scope = platform_scope(
-            session.platform_id, session.livemode, platform.test_clock_offset_seconds
-        )
-        account_id = str(payload["account_id"])
-        if _left_alone(db, scope, account_id):
-            log.info("automation.reminder_withheld", session=session_id, account=account_id)
-            return
-        data = load_relink_email_data(db, scope, session)
-        if data.institution.health != InstitutionHealth.active:
-            raise Postponed(
-                f"waiting for {data.institution.id} ({data.institution.health})",
-                delay=INSTITUTION_RECHECK,
-            )
-        rendered = render_reminder(runtime, db, scope, session)
-    message_id = message_id_for(job.message.id, rendered.sender)
-    rendered = replace(rendered, message_id=message_id)
-
-    def record(db: DbSession) -> None:
-        if not _recorded(db, session_id, number):
-            timeline.record(
-                db,
-                session_id,
-                TimelineKind.reminder_sent,
-                scope.now(),
-                by=AUTOMATION,
-                reminder=str(payload.get("reminder", PENDING)),
-                number=number,
-                message_id=message_id,
-            )
-
-    send_holder_email(
-        job, scope, rendered, session_id=session_id, bounces_mark_session=True, record=record
-    )
-    log.info("automation.reminder_sent", session=session_id, number=number)
-
-
-def _recorded(db: DbSession, session_id: str, number: int) -> bool:
-    entries = db.scalars(
-        select(SessionTimelineEntry.detail).where(
-            SessionTimelineEntry.session_id == session_id,
-            SessionTimelineEntry.kind == TimelineKind.reminder_sent,
-        )
-    )
-    return any(detail.get("number") == number for detail in entries)
-
-
-def _send_bundle_reminder(job: Job) -> None:
-    """One reminder for the accounts of one bundle that were due together, with the
-    bundle's link, listing those still to repair (each checked as a reminder of its own
-    would be); a lone one left gets the reminder of its own."""
-    runtime = job.runtime
-    bundle = job.message.payload["bundle"]
+    bundle = payload.get("bundle")
     with runtime.database.read_only() as db:
         platform = db.get(Platform, job.message.platform_id)
         if platform is None:
@@ -197,37 +139,22 @@ def _send_bundle_reminder(job: Job) -> None:
         scope = platform_scope(
             platform.id, bool(job.message.livemode), platform.test_clock_offset_seconds
         )
-        listed: list[tuple[Session, RelinkEmailData, dict[str, Any]]] = []
-        for reminder in bundle["reminders"]:
-            session = db.get(Session, str(reminder["session_id"]))
-            if (
-                session is None
-                or (session.platform_id, session.livemode) != (scope.platform_id, scope.livemode)
-                or session.status != SessionStatus.pending
-                or _recorded(db, session.id, int(reminder["number"]))
-            ):
-                continue
-            if _left_alone(db, scope, str(reminder["account_id"])):
-                log.info("automation.reminder_withheld", session=session.id)
-                continue
-            data = load_relink_email_data(db, scope, session)
-            if data.institution.health != InstitutionHealth.active:
-                raise Postponed(
-                    f"waiting for {data.institution.id} ({data.institution.health})",
-                    delay=INSTITUTION_RECHECK,
-                )
-            listed.append((session, data, reminder))
+        listed = [
+            due
+            for reminder in (bundle["reminders"] if bundle else [payload])
+            if (due := _still_due(db, scope, reminder)) is not None
+        ]
         if not listed:
             return
         if len(listed) == 1:
             rendered = render_reminder(runtime, db, scope, listed[0][0])
         else:
-            locale = holder_locale(listed[0][1].holder, platform)
+            assert bundle is not None
             try:
                 rendered = render_bundle_email(
                     runtime,
                     [(session, data) for session, data, _ in listed],
-                    locale,
+                    holder_locale(listed[0][1].holder, platform),
                     link=bundle_url(runtime, str(bundle["id"])),
                     asked_on=min(session.created_at for session, _, _ in listed),
                 )
@@ -255,6 +182,41 @@ def _send_bundle_reminder(job: Job) -> None:
     send_holder_email(
         job, scope, rendered, session_id=first.id, bounces_mark_session=True, record=record
     )
-    log.info(
-        "automation.reminder_sent", session=first.id, bundle=bundle["id"], accounts=len(listed)
+    log.info("automation.reminder_sent", session=first.id, accounts=len(listed))
+
+
+def _still_due(
+    db: DbSession, scope: Scope, reminder: dict[str, Any]
+) -> tuple[Session, RelinkEmailData, dict[str, Any]] | None:
+    """The session a reminder is about, if it is still to be sent now; waits (raises
+    :class:`Postponed`) while the account's bank is in trouble."""
+    session = db.get(Session, str(reminder["session_id"]))
+    if (
+        session is None
+        or (session.platform_id, session.livemode) != (scope.platform_id, scope.livemode)
+        or session.status != SessionStatus.pending  # repaired, cancelled or expired
+    ):
+        return None
+    if _recorded(db, session.id, int(reminder["number"])):
+        return None  # a replay after the reminder was sent
+    account_id = str(reminder["account_id"])
+    if _left_alone(db, scope, account_id):
+        log.info("automation.reminder_withheld", session=session.id, account=account_id)
+        return None
+    data = load_relink_email_data(db, scope, session)
+    if data.institution.health != InstitutionHealth.active:
+        raise Postponed(
+            f"waiting for {data.institution.id} ({data.institution.health})",
+            delay=INSTITUTION_RECHECK,
+        )
+    return session, data, reminder
+
+
+def _recorded(db: DbSession, session_id: str, number: int) -> bool:
+    entries = db.scalars(
+        select(SessionTimelineEntry.detail).where(
+            SessionTimelineEntry.session_id == session_id,
+            SessionTimelineEntry.kind == TimelineKind.reminder_sent,
+        )
     )
+    return any(detail.get("number") == number for detail in entries)

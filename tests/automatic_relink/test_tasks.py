@@ -36,7 +36,7 @@ from tests.automatic_relink.factories import (
     set_policy,
 )
 from tests.email.factories import eligible_account
-from tests.email.smtp_server import SmtpServer
+from tests.email.smtp_server import Received, SmtpServer
 from tests.factories import (
     WireObject,
     advance_clock,
@@ -518,6 +518,13 @@ def test_a_holder_with_several_broken_accounts_gets_one_automatic_email_counted_
         assert found is not None and found.emails == 1
 
 
+def _reminders_to(smtp: SmtpServer, address: str) -> list[Received]:
+    """The reminders the SMTP server received for ``address``, oldest first."""
+    return [
+        r for r in smtp.handler.to(address) if str(r.message["Subject"]).startswith("Reminder:")
+    ]
+
+
 def test_a_bundles_reminder_is_one_email_listing_what_is_left_with_the_bundles_link(
     client: stripe.StripeClient,
     platform: NewPlatform,
@@ -548,11 +555,7 @@ def test_a_bundles_reminder_is_one_email_listing_what_is_left_with_the_bundles_l
     scan(runtime)
     smtp_worker.drain()
 
-    reminders = [
-        r
-        for r in smtp.handler.to(platform.owner.email)
-        if str(r.message["Subject"]).startswith("Reminder:")
-    ]
+    reminders = _reminders_to(smtp, platform.owner.email)
     assert [str(r.message["Subject"]) for r in reminders] == [
         f"Reminder: reconnect 2 accounts to {platform.platform.name}"
     ]
@@ -591,11 +594,7 @@ def test_a_bundles_reminder_with_one_account_left_is_that_accounts_own_reminder(
 
     smtp_worker.drain()
 
-    [reminder] = [
-        r
-        for r in smtp.handler.to(platform.owner.email)
-        if str(r.message["Subject"]).startswith("Reminder:")
-    ]
+    [reminder] = _reminders_to(smtp, platform.owner.email)
     assert "/relinks/" not in body_of(reminder.message)
     link = hosted_url(runtime, sessions[0])
     assert link is not None and link in body_of(reminder.message)

@@ -97,43 +97,32 @@ def serving(env: dict[str, str], *options: str) -> Iterator[Serving]:
         process.communicate()
 
 
-def test_a_dsn_delivered_over_smtp_to_the_process_suppresses_the_address(
+@pytest.mark.parametrize(
+    ("options", "speaking"),
+    [((), smtplib.SMTP), (("--lmtp",), smtplib.LMTP)],
+    ids=["smtp", "lmtp"],
+)
+def test_a_dsn_delivered_to_the_process_suppresses_the_address(
     client: stripe.StripeClient,
     platform: NewPlatform,
     smtp: SmtpServer,
     smtp_runtime: Runtime,
     settings: Settings,
     cli: Relink,
+    options: tuple[str, ...],
+    speaking: type[smtplib.SMTP],
 ) -> None:
     _, _, received = sent_email(client, platform, smtp, smtp_runtime)
 
-    with serving(on_database(cli, settings)) as served:
-        with smtplib.SMTP(HOST, served.port, timeout=30) as connection:
+    with serving(on_database(cli, settings), *options) as served:
+        with speaking(HOST, served.port, timeout=30) as connection:
+            # Over LMTP each recipient is answered after the data; smtplib raises on a
+            # refusal either way.
             refused = connection.sendmail("", [received.mail_from], dsn(received))
         assert refused == {}
         found = suppressed(smtp_runtime, platform, platform.owner.email)
         assert found is not None and found.reason == "bounced"
         assert found.diagnostic and "5.1.1" in found.diagnostic
-        assert served.stop()[0] == 0
-
-
-def test_a_dsn_delivered_over_lmtp_to_the_process_suppresses_the_address(
-    client: stripe.StripeClient,
-    platform: NewPlatform,
-    smtp: SmtpServer,
-    smtp_runtime: Runtime,
-    settings: Settings,
-    cli: Relink,
-) -> None:
-    _, _, received = sent_email(client, platform, smtp, smtp_runtime)
-
-    with serving(on_database(cli, settings), "--lmtp") as served:
-        with smtplib.LMTP(HOST, served.port, timeout=30) as connection:
-            # LMTP answers each recipient after the data; smtplib raises on a refusal.
-            refused = connection.sendmail("", [received.mail_from], dsn(received))
-        assert refused == {}
-        found = suppressed(smtp_runtime, platform, platform.owner.email)
-        assert found is not None and found.reason == "bounced"
         assert served.stop()[0] == 0
 
 

@@ -67,6 +67,23 @@ def _relinked(
     return case
 
 
+def _revoke_at_bank(client: stripe.StripeClient, case: RelinkCase) -> None:
+    """The holder revokes the consent the relink just gave, at the bank."""
+    authorization = case.account["authorization"]
+    raw(
+        client,
+        "post",
+        f"/v1/test_helpers/financial_connections/authorizations/{authorization}/revoke",
+    )
+
+
+def _flags(server: RunningServer, email: str, account_id: str) -> tuple[str, str]:
+    with closing(signed_in_client(server, email)) as dashboard:
+        return text_of(dashboard.get("/accounts")), text_of(
+            dashboard.get(f"/accounts/{account_id}")
+        )
+
+
 def test_the_worker_refreshes_the_repaired_account_and_the_timeline_says_data_refreshed(
     client: stripe.StripeClient, platform: NewPlatform, http: httpx.Client, runtime: Runtime
 ) -> None:
@@ -93,11 +110,7 @@ def test_a_refresh_the_bank_refuses_after_the_repair_is_refresh_failed_and_flagg
 ) -> None:
     case = _relinked(client, platform, http)
     # The holder revokes the new consent at the bank before the worker gets to it.
-    raw(
-        client,
-        "post",
-        f"/v1/test_helpers/financial_connections/authorizations/{case.account['authorization']}/revoke",
-    )
+    _revoke_at_bank(client, case)
 
     drain_outbox(runtime)
 
@@ -111,9 +124,7 @@ def test_a_refresh_the_bank_refuses_after_the_repair_is_refresh_failed_and_flagg
     account = wire(client.v1.financial_connections.accounts.retrieve(case.account.id))
     assert (account.status, account.status_details.inactive.cause) == ("inactive", "access_denied")
 
-    with closing(signed_in_client(server, platform.owner.email)) as dashboard:
-        listed = text_of(dashboard.get("/accounts"))
-        page = text_of(dashboard.get(f"/accounts/{case.account.id}"))
+    listed, page = _flags(server, platform.owner.email, case.account.id)
     assert "Repair not confirmed: the first refresh failed" in listed
     assert (
         "Repair not confirmed: the first data refresh after the relink failed "
@@ -130,9 +141,7 @@ def test_an_account_whose_repair_refresh_succeeded_is_not_flagged(
 ) -> None:
     case = _relinked(client, platform, http)
     drain_outbox(runtime)
-    with closing(signed_in_client(server, platform.owner.email)) as dashboard:
-        listed = text_of(dashboard.get("/accounts"))
-        page = text_of(dashboard.get(f"/accounts/{case.account.id}"))
+    listed, page = _flags(server, platform.owner.email, case.account.id)
     assert "Repair not confirmed" not in listed
     assert "Repair not confirmed" not in page
 
@@ -163,13 +172,6 @@ def test_an_account_with_only_payment_method_is_proved_by_its_account_numbers(
     assert detail == {"account": account.id, "features": []}
 
 
-def _flags(server: RunningServer, email: str, account_id: str) -> tuple[str, str]:
-    with closing(signed_in_client(server, email)) as dashboard:
-        return text_of(dashboard.get("/accounts")), text_of(
-            dashboard.get(f"/accounts/{account_id}")
-        )
-
-
 def test_a_whole_authorization_relink_whose_refresh_fails_flags_the_account(
     client: stripe.StripeClient,
     platform: NewPlatform,
@@ -179,11 +181,7 @@ def test_a_whole_authorization_relink_whose_refresh_fails_flags_the_account(
 ) -> None:
     # A request for the authorization names no account: its proof is told per account.
     case = _relinked(client, platform, http, with_account=False)
-    raw(
-        client,
-        "post",
-        f"/v1/test_helpers/financial_connections/authorizations/{case.account['authorization']}/revoke",
-    )
+    _revoke_at_bank(client, case)
 
     drain_outbox(runtime)
 
